@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the project builds and tests with. Idempotent.
+# Usage: scripts/install-deps.sh [--test]   (--test adds what only the test suite needs)
+set -euo pipefail
+pkgs=(build-essential cmake ninja-build pkg-config git
+      libgtest-dev libgmock-dev libbenchmark-dev
+      nlohmann-json3-dev libcpp-httplib-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
+      libcli11-dev libssl-dev libsqlite3-dev
+      libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc)
+if [[ "${1:-}" == "--test" ]]; then pkgs+=(prometheus clang-format); fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
