@@ -1,0 +1,82 @@
+#include "deviceplugin/devices.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace hami::deviceplugin {
+namespace {
+
+TEST(DevicePluginDevices, ParsesSpecExampleAndEncodesItBack) {
+  const std::string v = ";GPU-aaa,NVIDIA,3000,30:GPU-bbb,NVIDIA,3000,30:;GPU-aaa,NVIDIA,5000,0:;";
+  auto segs = ParsePodDevices(v);
+  ASSERT_TRUE(segs.ok()) << segs.status().ToString();
+  ASSERT_EQ(segs->size(), 3u);
+  EXPECT_TRUE((*segs)[0].empty());
+  ASSERT_EQ((*segs)[1].size(), 2u);
+  EXPECT_EQ((*segs)[1][1].uuid, "GPU-bbb");
+  EXPECT_EQ((*segs)[1][1].memory_mib, 3000);
+  EXPECT_EQ((*segs)[1][1].cores, 30);
+  EXPECT_EQ((*segs)[2][0].memory_mib, 5000);
+  EXPECT_EQ(EncodePodDevices(*segs), v);
+  auto empty = ParsePodDevices(";;;");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->size(), 3u);
+}
+
+TEST(DevicePluginDevices, RejectsMalformedDevices) {
+  for (const char* bad : {"GPU-a,NVIDIA,3000:;", "GPU-a,NVIDIA,lots,30:;", "GPU-a,NVIDIA,1,130:;",
+                          ",NVIDIA,1,1:;", "GPU-a,NVIDIA,-5,1:;"}) {
+    auto r = ParsePodDevices(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("segment 0 device 0"), std::string::npos)
+        << r.status().message();
+  }
+}
+
+TEST(DevicePluginDevices, VirtualIdsRoundTrip) {
+  EXPECT_EQ(VirtualId("GPU-1234-abcd", 7), "GPU-1234-abcd-7");
+  EXPECT_EQ(VirtualIdToUuid("GPU-1234-abcd-7"), "GPU-1234-abcd");
+  EXPECT_EQ(VirtualIdToUuid("GPU-1234-abcd"), "");
+  EXPECT_EQ(VirtualIdToUuid("nodash"), "");
+}
+
+TEST(DevicePluginDevices, RegisterAnnotationFollowsSpec) {
+  NodeConfig cfg;
+  cfg.nvidia.device_split_count = 4;
+  cfg.nvidia.device_memory_scaling = 1.5;
+  cfg.nvidia.device_core_scaling = 2;
+  std::vector<NodeGpu> gpus = {
+      {{"GPU-a", 0, "Tesla V100-SXM2-16GB", 16ull << 30, 1, false}, true},
+      {{"GPU-b", 1, "NVIDIA H100 80GB HBM3", 80ull << 30, -1, false}, false},
+  };
+  auto j = nlohmann::json::parse(EncodeRegisterAnnotation(gpus, cfg));
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[0]["id"], "GPU-a");
+  EXPECT_EQ(j[0]["index"], 0);
+  EXPECT_EQ(j[0]["count"], 4);
+  EXPECT_EQ(j[0]["devmem"], 16384 * 3 / 2);
+  EXPECT_EQ(j[0]["devcore"], 200);
+  EXPECT_EQ(j[0]["type"], "NVIDIA-Tesla V100-SXM2-16GB");
+  EXPECT_EQ(j[0]["numa"], 1);
+  EXPECT_EQ(j[0]["mode"], "hami-core");
+  EXPECT_EQ(j[0]["health"], true);
+  EXPECT_EQ(j[1]["type"], "NVIDIA H100 80GB HBM3");
+  EXPECT_EQ(j[1]["numa"], 0);
+  EXPECT_EQ(j[1]["health"], false);
+}
+
+TEST(DevicePluginDevices, FilterDevicesDropsByUuidAndIndex) {
+  NodeConfig cfg;
+  cfg.filter_uuids = {"GPU-b"};
+  cfg.filter_indexes = {2};
+  std::vector<GpuInfo> gpus = {{"GPU-a", 0, "x", 1, 0, false},
+                               {"GPU-b", 1, "x", 1, 0, false},
+                               {"GPU-c", 2, "x", 1, 0, false}};
+  auto out = FilterGpus(gpus, cfg);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].info.uuid, "GPU-a");
+}
+
+}  // namespace
+}  // namespace hami::deviceplugin

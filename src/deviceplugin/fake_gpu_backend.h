@@ -1,0 +1,60 @@
+// In-memory GpuBackend for unit tests: a fixed list of GPUs, settable usage, and health
+// events pushed by the test.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+
+#include "deviceplugin/gpu_backend.h"
+
+namespace hami::deviceplugin {
+
+class FakeGpuBackend final : public GpuBackend {
+ public:
+  explicit FakeGpuBackend(std::vector<GpuInfo> gpus) : gpus_(std::move(gpus)) {}
+
+  void SetUsage(const std::string& uuid, GpuUsage usage) {
+    std::lock_guard lock(mu_);
+    usage_[uuid] = usage;
+  }
+  // Queues an event and, like a driver, makes Probe() follow the health.
+  void PushHealth(const std::string& uuid, bool healthy, uint64_t xid) {
+    std::lock_guard lock(mu_);
+    events_.push_back({uuid, healthy, xid});
+    cv_.notify_all();
+  }
+
+  StatusOr<std::vector<GpuInfo>> ListGpus() override { return gpus_; }
+  StatusOr<GpuUsage> Usage(const std::string& uuid) override {
+    std::lock_guard lock(mu_);
+    for (const auto& g : gpus_) {
+      if (g.uuid != uuid) continue;
+      auto it = usage_.find(uuid);
+      GpuUsage u = it == usage_.end() ? GpuUsage{} : it->second;
+      u.memory_total_bytes = g.memory_bytes;
+      return u;
+    }
+    return NotFound("no GPU " + uuid);
+  }
+  StatusOr<std::optional<HealthEvent>> WaitHealthEvent(std::chrono::milliseconds timeout) override {
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, timeout, [&] { return !events_.empty(); })) {
+      return std::optional<HealthEvent>();
+    }
+    HealthEvent ev = events_.front();
+    events_.pop_front();
+    return std::optional<HealthEvent>(ev);
+  }
+  bool Probe(const std::string&) override { return true; }
+
+ private:
+  std::vector<GpuInfo> gpus_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<HealthEvent> events_;
+  std::map<std::string, GpuUsage> usage_;
+};
+
+}  // namespace hami::deviceplugin

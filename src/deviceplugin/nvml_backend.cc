@@ -1,0 +1,203 @@
+// NVML through dlopen + dlsym, with the prototypes of src/hook/abi/nvml_api.h.
+#include "deviceplugin/nvml_backend.h"
+
+#include <dlfcn.h>
+
+#include <mutex>
+
+#include "hook/abi/nvml_api.h"
+
+namespace hami::deviceplugin {
+namespace {
+
+struct NvmlFns {
+#define HAMI_NVML(name, params, args) decltype(&::name) name = nullptr;
+#include "hook/abi/nvml_hooks.def"
+#include "hook/abi/nvml_internal.def"
+#undef HAMI_NVML
+};
+
+std::string ErrorName(nvmlReturn_t r) {
+  return "nvmlReturn " + std::to_string(static_cast<int>(r));
+}
+
+class NvmlBackend final : public GpuBackend {
+ public:
+  NvmlBackend(void* handle, NvmlFns fns) : handle_(handle), fns_(fns) {}
+  ~NvmlBackend() override {
+    if (events_ != nullptr && fns_.nvmlEventSetFree != nullptr) fns_.nvmlEventSetFree(events_);
+    if (fns_.nvmlShutdown != nullptr) fns_.nvmlShutdown();
+    // The library stays loaded: other threads' NVML callbacks may still reference it.
+    (void)handle_;
+  }
+
+  StatusOr<std::vector<GpuInfo>> ListGpus() override {
+    unsigned count = 0;
+    nvmlReturn_t r = fns_.nvmlDeviceGetCount_v2(&count);
+    if (r != NVML_SUCCESS) return Unavailable("nvmlDeviceGetCount_v2: " + ErrorName(r));
+    std::vector<GpuInfo> out;
+    for (unsigned i = 0; i < count; ++i) {
+      nvmlDevice_t dev = nullptr;
+      r = fns_.nvmlDeviceGetHandleByIndex_v2(i, &dev);
+      if (r != NVML_SUCCESS) {
+        return Unavailable("nvmlDeviceGetHandleByIndex_v2(" + std::to_string(i) +
+                           "): " + ErrorName(r));
+      }
+      GpuInfo info;
+      info.index = i;
+      char buf[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = {};
+      r = fns_.nvmlDeviceGetUUID(dev, buf, sizeof(buf));
+      if (r != NVML_SUCCESS) return Unavailable("nvmlDeviceGetUUID: " + ErrorName(r));
+      info.uuid = buf;
+      char name[NVML_DEVICE_NAME_V2_BUFFER_SIZE] = {};
+      if (fns_.nvmlDeviceGetName(dev, name, sizeof(name)) == NVML_SUCCESS) info.name = name;
+      nvmlMemory_t mem{};
+      r = fns_.nvmlDeviceGetMemoryInfo(dev, &mem);
+      if (r != NVML_SUCCESS) return Unavailable("nvmlDeviceGetMemoryInfo: " + ErrorName(r));
+      info.memory_bytes = mem.total;
+      unsigned numa = 0;
+      if (fns_.nvmlDeviceGetNumaNodeId != nullptr &&
+          fns_.nvmlDeviceGetNumaNodeId(dev, &numa) == NVML_SUCCESS) {
+        info.numa = static_cast<int>(numa);
+      }
+      unsigned cur = 0, pending = 0;
+      if (fns_.nvmlDeviceGetMigMode != nullptr &&
+          fns_.nvmlDeviceGetMigMode(dev, &cur, &pending) == NVML_SUCCESS) {
+        info.mig_enabled = cur != 0;
+      }
+      out.push_back(std::move(info));
+    }
+    return out;
+  }
+
+  StatusOr<GpuUsage> Usage(const std::string& uuid) override {
+    nvmlDevice_t dev = nullptr;
+    nvmlReturn_t r = fns_.nvmlDeviceGetHandleByUUID(uuid.c_str(), &dev);
+    if (r == NVML_ERROR_NOT_FOUND || r == NVML_ERROR_INVALID_ARGUMENT) {
+      return NotFound("no GPU " + uuid);
+    }
+    if (r != NVML_SUCCESS) return Unavailable("nvmlDeviceGetHandleByUUID: " + ErrorName(r));
+    GpuUsage u;
+    nvmlMemory_t mem{};
+    r = fns_.nvmlDeviceGetMemoryInfo(dev, &mem);
+    if (r != NVML_SUCCESS) return Unavailable("nvmlDeviceGetMemoryInfo: " + ErrorName(r));
+    u.memory_used_bytes = mem.used;
+    u.memory_total_bytes = mem.total;
+    nvmlUtilization_t util{};
+    if (fns_.nvmlDeviceGetUtilizationRates(dev, &util) == NVML_SUCCESS) {
+      u.utilization_percent = util.gpu;
+    }
+    return u;
+  }
+
+  StatusOr<std::optional<HealthEvent>> WaitHealthEvent(std::chrono::milliseconds timeout) override {
+    {
+      std::lock_guard lock(mu_);
+      if (events_ == nullptr) HAMI_RETURN_IF_ERROR(RegisterEvents());
+    }
+    nvmlEventData_t data{};
+    nvmlReturn_t r =
+        fns_.nvmlEventSetWait_v2(events_, &data, static_cast<unsigned>(timeout.count()));
+    if (r == NVML_ERROR_TIMEOUT) return std::optional<HealthEvent>();
+    if (r != NVML_SUCCESS) return Unavailable("nvmlEventSetWait_v2: " + ErrorName(r));
+    if ((data.eventType & nvmlEventTypeXidCriticalError) == 0) return std::optional<HealthEvent>();
+    HealthEvent ev;
+    ev.xid = data.eventData;
+    // eventData 0 is the fake driver's (and a reset's) "recovered" notice.
+    ev.healthy = data.eventData == 0;
+    if (!ev.healthy && IsApplicationXid(ev.xid)) return std::optional<HealthEvent>();
+    char buf[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = {};
+    if (data.device != nullptr &&
+        fns_.nvmlDeviceGetUUID(data.device, buf, sizeof(buf)) == NVML_SUCCESS) {
+      ev.uuid = buf;
+    }
+    // An event without a device concerns all devices; callers treat an empty uuid so.
+    return std::optional<HealthEvent>(ev);
+  }
+
+  bool Probe(const std::string& uuid) override {
+    nvmlDevice_t dev = nullptr;
+    if (fns_.nvmlDeviceGetHandleByUUID(uuid.c_str(), &dev) != NVML_SUCCESS) return false;
+    nvmlMemory_t mem{};
+    return fns_.nvmlDeviceGetMemoryInfo(dev, &mem) == NVML_SUCCESS;
+  }
+
+ private:
+  Status RegisterEvents() {
+    nvmlReturn_t r = fns_.nvmlEventSetCreate(&events_);
+    if (r != NVML_SUCCESS) {
+      events_ = nullptr;
+      return Unavailable("nvmlEventSetCreate: " + ErrorName(r));
+    }
+    unsigned count = 0;
+    if (fns_.nvmlDeviceGetCount_v2(&count) != NVML_SUCCESS) count = 0;
+    for (unsigned i = 0; i < count; ++i) {
+      nvmlDevice_t dev = nullptr;
+      if (fns_.nvmlDeviceGetHandleByIndex_v2(i, &dev) != NVML_SUCCESS) continue;
+      // A device that refuses XID events is simply not watched (NVIDIA's plugin does the same).
+      (void)fns_.nvmlDeviceRegisterEvents(dev, nvmlEventTypeXidCriticalError, events_);
+    }
+    return Status::Ok();
+  }
+
+  void* handle_;
+  NvmlFns fns_;
+  std::mutex mu_;
+  nvmlEventSet_t events_ = nullptr;
+};
+
+}  // namespace
+
+bool IsApplicationXid(uint64_t xid) {
+  switch (xid) {
+    case 13:   // graphics engine exception
+    case 31:   // GPU memory page fault
+    case 43:   // GPU stopped processing
+    case 45:   // preemptive cleanup
+    case 68:   // video processor exception
+    case 109:  // context switch timeout
+      return true;
+    default:
+      return false;
+  }
+}
+
+StatusOr<std::unique_ptr<GpuBackend>> OpenNvmlBackend(const std::string& library) {
+  void* handle = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr) {
+    const char* err = dlerror();
+    return Unavailable("cannot load " + library + ": " + (err != nullptr ? err : "unknown"));
+  }
+  NvmlFns fns;
+#define HAMI_NVML(name, params, args) \
+  fns.name = reinterpret_cast<decltype(&::name)>(dlsym(handle, #name));
+#include "hook/abi/nvml_hooks.def"
+#include "hook/abi/nvml_internal.def"
+#undef HAMI_NVML
+  for (auto [name, ptr] :
+       {std::pair<const char*, void*>{"nvmlInit_v2", (void*)fns.nvmlInit_v2},
+        {"nvmlDeviceGetCount_v2", (void*)fns.nvmlDeviceGetCount_v2},
+        {"nvmlDeviceGetHandleByIndex_v2", (void*)fns.nvmlDeviceGetHandleByIndex_v2},
+        {"nvmlDeviceGetHandleByUUID", (void*)fns.nvmlDeviceGetHandleByUUID},
+        {"nvmlDeviceGetUUID", (void*)fns.nvmlDeviceGetUUID},
+        {"nvmlDeviceGetName", (void*)fns.nvmlDeviceGetName},
+        {"nvmlDeviceGetMemoryInfo", (void*)fns.nvmlDeviceGetMemoryInfo},
+        {"nvmlDeviceGetUtilizationRates", (void*)fns.nvmlDeviceGetUtilizationRates},
+        {"nvmlEventSetCreate", (void*)fns.nvmlEventSetCreate},
+        {"nvmlDeviceRegisterEvents", (void*)fns.nvmlDeviceRegisterEvents},
+        {"nvmlEventSetWait_v2", (void*)fns.nvmlEventSetWait_v2},
+        {"nvmlShutdown", (void*)fns.nvmlShutdown}}) {
+    if (ptr == nullptr) {
+      dlclose(handle);
+      return Unavailable(library + " lacks " + name);
+    }
+  }
+  nvmlReturn_t r = fns.nvmlInit_v2();
+  if (r != NVML_SUCCESS) {
+    dlclose(handle);
+    return Unavailable("nvmlInit_v2 failed: " + ErrorName(r));
+  }
+  return std::unique_ptr<GpuBackend>(new NvmlBackend(handle, fns));
+}
+
+}  // namespace hami::deviceplugin
