@@ -38,7 +38,7 @@ typedef struct hami_shm_slot {
   int32_t pid;      // pid in the writer's namespace (display only, never used for liveness)
   uint64_t start_realtime_ns;
   uint64_t used[HAMI_SHM_MAX_DEVICES];  // bytes counted for this process, per device entry
-  uint64_t reserved[11];
+  uint64_t reserved[14];
 } hami_shm_slot;
 
 typedef struct hami_shm_header {

@@ -1,0 +1,21 @@
+// Entry points of the compute (SM) limiter used by the launch hooks. The launch path calls
+// ComputeBeforeLaunch only when g_compute_enabled is set, so an unlimited process pays one
+// predictable branch per launch.
+#pragma once
+
+#include "abi/cuda_abi.h"
+
+namespace hami::vgpu {
+
+extern bool g_compute_enabled;
+
+enum class LaunchKind { kKernel, kCooperative, kGraph };
+
+// Called once after the devices are mapped (cuInit).
+void ComputeInit();
+// May block the calling thread to keep the container within its share.
+void ComputeBeforeLaunch(CUstream stream, LaunchKind kind);
+// Records a launch that has been submitted (for the limiter's accounting of GPU time).
+void ComputeAfterLaunch(CUstream stream, LaunchKind kind, CUresult result);
+
+}  // namespace hami::vgpu

@@ -1,0 +1,55 @@
+// Configuration of libvgpu.so: HAMi-core's environment variables plus the authoritative
+// limits file (docs/limits-file.md). Parsed once into fixed-size structs; a bad value is an
+// error that names the variable, never a silent default.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+namespace hami::vgpu {
+
+inline constexpr int kMaxDevices = 16;
+inline constexpr uint64_t kNoLimit = 0;
+
+enum class CorePolicy : int { kDefault = 0, kForce = 1, kDisable = 2 };
+
+struct Config {
+  // Effective limits per visible CUDA ordinal; 0 = unlimited.
+  uint64_t mem_limit[kMaxDevices];
+  uint32_t sm_limit[kMaxDevices];
+  // UUID bound to a visible ordinal by the limits file ("" when not given).
+  char uuid[kMaxDevices][96];
+  bool have_uuids;  // the limits file named UUIDs: devices outside that list get no memory
+  CorePolicy policy;
+  int priority;  // CUDA_TASK_PRIORITY; lower is more important; default 1
+  int log_level;
+  bool oversubscribe;  // CUDA_OVERSUBSCRIBE (accepted, not implemented: limits stay hard)
+  bool from_file;      // a limits file was read
+  char shm_path[1024];
+  char limits_file[1024];
+
+  bool AnyMemoryLimit() const;
+  bool AnySmLimit() const;
+};
+
+// Where configuration comes from; tests substitute both.
+struct ConfigSource {
+  const char* (*getenv)(const char* name);
+  // Path of the authoritative file that wins over HAMI_LIMITS_FILE when it exists.
+  const char* fixed_limits_path;
+};
+
+inline constexpr const char* kFixedLimitsPath = "/etc/hami/vgpu.limits";
+inline constexpr const char* kDefaultShmPath = "/tmp/cudevshr.cache";
+
+// Fills *out. On error returns false and writes a message naming the variable (or file and
+// line) into err.
+bool LoadConfig(const ConfigSource& src, Config* out, char* err, size_t errlen);
+
+// "2g", "2Gi", "2048m", "1073741824", "512k": powers of 1024. Rejects signs, blanks,
+// fractions, unknown suffixes and overflow.
+bool ParseMemSize(const char* s, uint64_t* out);
+// Integer in [lo, hi].
+bool ParseInt(const char* s, long lo, long hi, long* out);
+
+}  // namespace hami::vgpu

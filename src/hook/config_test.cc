@@ -1,0 +1,180 @@
+#include "config.h"
+
+#include <gtest/gtest.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include <map>
+#include <string>
+
+namespace hami::vgpu {
+namespace {
+
+std::map<std::string, std::string>* g_env;
+const char* FakeGetenv(const char* name) {
+  auto it = g_env->find(name);
+  return it == g_env->end() ? nullptr : it->second.c_str();
+}
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override { g_env = &env_; }
+  bool Load(const char* fixed = "/nonexistent/hami.limits") {
+    ConfigSource src{FakeGetenv, fixed};
+    return LoadConfig(src, &cfg_, err_, sizeof(err_));
+  }
+  std::string WriteFile(const std::string& text) {
+    char path[] = "/tmp/vgpu_config_testXXXXXX";
+    int fd = mkstemp(path);
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    close(fd);
+    files_.push_back(path);
+    return path;
+  }
+  void TearDown() override {
+    for (auto& f : files_) unlink(f.c_str());
+  }
+  std::map<std::string, std::string> env_;
+  std::vector<std::string> files_;
+  Config cfg_;
+  char err_[512] = {};
+};
+
+TEST(ParseMemSizeTest, AcceptsHamiForms) {
+  struct Case {
+    const char* in;
+    uint64_t want;
+  } cases[] = {{"0", 0},
+               {"1073741824", 1ull << 30},
+               {"512k", 512ull << 10},
+               {"2048m", 2048ull << 20},
+               {"2048M", 2048ull << 20},
+               {"2g", 2ull << 30},
+               {"2G", 2ull << 30},
+               {"2Gi", 2ull << 30},
+               {"3Mi", 3ull << 20},
+               {"4GiB", 4ull << 30},
+               {"1t", 1ull << 40}};
+  for (const auto& c : cases) {
+    uint64_t v = 123;
+    EXPECT_TRUE(ParseMemSize(c.in, &v)) << c.in;
+    EXPECT_EQ(v, c.want) << c.in;
+  }
+}
+
+TEST(ParseMemSizeTest, RejectsWhatHamiCoreMisreads) {
+  for (const char* bad : {"", "g", "-1", "+2g", "2 g", " 2g", "2x", "2gg", "1.5g", "2Gb", "2iB",
+                          "99999999999999999999", "20000000000g", "0x10"}) {
+    uint64_t v = 0;
+    EXPECT_FALSE(ParseMemSize(bad, &v)) << "'" << bad << "'";
+  }
+}
+
+TEST_F(ConfigTest, NoConfigurationMeansNoLimits) {
+  ASSERT_TRUE(Load()) << err_;
+  EXPECT_FALSE(cfg_.AnyMemoryLimit());
+  EXPECT_FALSE(cfg_.AnySmLimit());
+  EXPECT_STREQ(cfg_.shm_path, "/tmp/cudevshr.cache");
+  EXPECT_EQ(cfg_.policy, CorePolicy::kDefault);
+}
+
+TEST_F(ConfigTest, GlobalAndPerDeviceEnvironment) {
+  env_["CUDA_DEVICE_MEMORY_LIMIT"] = "2g";
+  env_["CUDA_DEVICE_MEMORY_LIMIT_1"] = "3000m";
+  env_["CUDA_DEVICE_SM_LIMIT"] = "30";
+  env_["CUDA_DEVICE_SM_LIMIT_2"] = "70";
+  env_["CUDA_DEVICE_MEMORY_SHARED_CACHE"] = "/tmp/x/y.cache";
+  env_["GPU_CORE_UTILIZATION_POLICY"] = "force";
+  ASSERT_TRUE(Load()) << err_;
+  EXPECT_EQ(cfg_.mem_limit[0], 2ull << 30);
+  EXPECT_EQ(cfg_.mem_limit[1], 3000ull << 20);
+  EXPECT_EQ(cfg_.mem_limit[15], 2ull << 30);
+  EXPECT_EQ(cfg_.sm_limit[0], 30u);
+  EXPECT_EQ(cfg_.sm_limit[2], 70u);
+  EXPECT_STREQ(cfg_.shm_path, "/tmp/x/y.cache");
+  EXPECT_EQ(cfg_.policy, CorePolicy::kForce);
+}
+
+TEST_F(ConfigTest, MalformedValuesFailClosedNamingTheVariable) {
+  struct Case {
+    const char* key;
+    const char* value;
+  } cases[] = {{"CUDA_DEVICE_MEMORY_LIMIT", "2Gb"},
+               {"CUDA_DEVICE_MEMORY_LIMIT_3", "lots"},
+               {"CUDA_DEVICE_MEMORY_LIMIT_16", "1g"},
+               {"CUDA_DEVICE_SM_LIMIT", "101"},
+               {"CUDA_DEVICE_SM_LIMIT_0", "-5"},
+               {"GPU_CORE_UTILIZATION_POLICY", "sometimes"},
+               {"CUDA_TASK_PRIORITY", "high"},
+               {"CUDA_DEVICE_MEMORY_SHARED_CACHE", "relative/path"},
+               {"CUDA_OVERSUBSCRIBE", "maybe"},
+               {"LIBCUDA_LOG_LEVEL", "9"}};
+  for (const auto& c : cases) {
+    env_.clear();
+    env_[c.key] = c.value;
+    EXPECT_FALSE(Load()) << c.key << "=" << c.value;
+    EXPECT_NE(std::string(err_).find(c.key), std::string::npos) << err_;
+  }
+}
+
+TEST_F(ConfigTest, LimitsFileIsAuthoritativeEnvironmentMayOnlyTighten) {
+  std::string f = WriteFile(
+      "# written by the node agent\n"
+      "CUDA_DEVICE_MEMORY_LIMIT_0=4g\n"
+      "CUDA_DEVICE_MEMORY_LIMIT_1 = 1g\n"
+      "CUDA_DEVICE_SM_LIMIT=50\n"
+      "CUDA_DEVICE_UUID_0=GPU-aaaa\n"
+      "CUDA_DEVICE_UUID_1=GPU-bbbb\n"
+      "CUDA_DEVICE_MEMORY_SHARED_CACHE=/var/run/hami/c.cache\n"
+      "GPU_CORE_UTILIZATION_POLICY=default\n");
+  env_["HAMI_LIMITS_FILE"] = f;
+  env_["CUDA_DEVICE_MEMORY_LIMIT_0"] = "2g";   // tighter: applies
+  env_["CUDA_DEVICE_MEMORY_LIMIT_1"] = "64g";  // looser: ignored
+  env_["CUDA_DEVICE_SM_LIMIT"] = "0";           // "no limit" cannot lift the file's
+  env_["CUDA_DEVICE_MEMORY_SHARED_CACHE"] = "/tmp/elsewhere.cache";
+  env_["GPU_CORE_UTILIZATION_POLICY"] = "disable";  // looser policy: ignored
+  ASSERT_TRUE(Load()) << err_;
+  EXPECT_TRUE(cfg_.from_file);
+  EXPECT_EQ(cfg_.mem_limit[0], 2ull << 30);
+  EXPECT_EQ(cfg_.mem_limit[1], 1ull << 30);
+  EXPECT_EQ(cfg_.sm_limit[0], 50u);
+  EXPECT_STREQ(cfg_.uuid[1], "GPU-bbbb");
+  EXPECT_TRUE(cfg_.have_uuids);
+  EXPECT_STREQ(cfg_.shm_path, "/var/run/hami/c.cache");
+  EXPECT_EQ(cfg_.policy, CorePolicy::kDefault);
+}
+
+TEST_F(ConfigTest, FixedPathWinsOverEnvironmentPath) {
+  std::string fixed = WriteFile("CUDA_DEVICE_MEMORY_LIMIT=1g\n");
+  std::string other = WriteFile("CUDA_DEVICE_MEMORY_LIMIT=8g\n");
+  env_["HAMI_LIMITS_FILE"] = other;
+  ASSERT_TRUE(Load(fixed.c_str())) << err_;
+  EXPECT_EQ(cfg_.mem_limit[0], 1ull << 30);
+  EXPECT_STREQ(cfg_.limits_file, fixed.c_str());
+}
+
+TEST_F(ConfigTest, BrokenLimitsFileFailsClosedWithLine) {
+  struct Case {
+    const char* text;
+    const char* expect;
+  } cases[] = {{"CUDA_DEVICE_MEMORY_LIMIT=2Gb\n", "line 1"},
+               {"# ok\nCUDA_DEVICE_MEMRY_LIMIT=2g\n", "unknown key"},
+               {"CUDA_DEVICE_SM_LIMIT=30\njunk\n", "line 2"},
+               {"CUDA_DEVICE_UUID=GPU-x\n", "CUDA_DEVICE_UUID"}};
+  for (const auto& c : cases) {
+    env_.clear();
+    env_["HAMI_LIMITS_FILE"] = WriteFile(c.text);
+    EXPECT_FALSE(Load()) << c.text;
+    EXPECT_NE(std::string(err_).find(c.expect), std::string::npos) << err_;
+  }
+  env_["HAMI_LIMITS_FILE"] = "/nonexistent/limits";
+  EXPECT_FALSE(Load());
+  EXPECT_NE(std::string(err_).find("/nonexistent/limits"), std::string::npos) << err_;
+}
+
+}  // namespace
+}  // namespace hami::vgpu

@@ -1,0 +1,86 @@
+// Launch hooks: every kernel and graph launch path passes the compute limiter. Nothing here
+// allocates or locks; with no limit in force the cost is one branch.
+#include "compute.h"
+#include "hooks.h"
+#include "real.h"
+#include "state.h"
+
+namespace hami::vgpu {
+namespace {
+
+template <typename Call>
+inline CUresult Launch(CUstream stream, LaunchKind kind, Call call) {
+  if (__builtin_expect(!g_compute_enabled, 1)) return call();
+  ComputeBeforeLaunch(stream, kind);
+  CUresult r = call();
+  ComputeAfterLaunch(stream, kind, r);
+  return r;
+}
+
+inline void AfterGraph(CUresult r) {
+  // Graph memory nodes allocate when the graph runs: charge what the driver reserved.
+  if (r == CUDA_SUCCESS && __builtin_expect(__atomic_load_n(&g_graph_memory_seen, __ATOMIC_RELAXED), 0))
+    ReconcileGraphMemory(CurrentOrdinal());
+}
+
+}  // namespace
+
+CUresult Hook_cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                             unsigned by, unsigned bz, unsigned shmem, CUstream stream,
+                             void** params, void** extra) noexcept {
+  return Launch(stream, LaunchKind::kKernel, [&] {
+    return g_cuda.cuLaunchKernel(f, gx, gy, gz, bx, by, bz, shmem, stream, params, extra);
+  });
+}
+
+CUresult Hook_cuLaunchKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
+                                  unsigned bx, unsigned by, unsigned bz, unsigned shmem,
+                                  CUstream stream, void** params, void** extra) noexcept {
+  return Launch(stream, LaunchKind::kKernel, [&] {
+    return g_cuda.cuLaunchKernel_ptsz(f, gx, gy, gz, bx, by, bz, shmem, stream, params, extra);
+  });
+}
+
+CUresult Hook_cuLaunchKernelEx(const CUlaunchConfig* config, CUfunction f, void** params,
+                               void** extra) noexcept {
+  return Launch(config ? config->hStream : nullptr, LaunchKind::kKernel,
+                [&] { return g_cuda.cuLaunchKernelEx(config, f, params, extra); });
+}
+
+CUresult Hook_cuLaunchKernelEx_ptsz(const CUlaunchConfig* config, CUfunction f, void** params,
+                                    void** extra) noexcept {
+  return Launch(config ? config->hStream : nullptr, LaunchKind::kKernel,
+                [&] { return g_cuda.cuLaunchKernelEx_ptsz(config, f, params, extra); });
+}
+
+CUresult Hook_cuLaunchCooperativeKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
+                                        unsigned bx, unsigned by, unsigned bz, unsigned shmem,
+                                        CUstream stream, void** params) noexcept {
+  return Launch(stream, LaunchKind::kCooperative, [&] {
+    return g_cuda.cuLaunchCooperativeKernel(f, gx, gy, gz, bx, by, bz, shmem, stream, params);
+  });
+}
+
+CUresult Hook_cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
+                                             unsigned bx, unsigned by, unsigned bz,
+                                             unsigned shmem, CUstream stream,
+                                             void** params) noexcept {
+  return Launch(stream, LaunchKind::kCooperative, [&] {
+    return g_cuda.cuLaunchCooperativeKernel_ptsz(f, gx, gy, gz, bx, by, bz, shmem, stream, params);
+  });
+}
+
+CUresult Hook_cuGraphLaunch(CUgraphExec exec, CUstream stream) noexcept {
+  CUresult r = Launch(stream, LaunchKind::kGraph, [&] { return g_cuda.cuGraphLaunch(exec, stream); });
+  AfterGraph(r);
+  return r;
+}
+
+CUresult Hook_cuGraphLaunch_ptsz(CUgraphExec exec, CUstream stream) noexcept {
+  CUresult r =
+      Launch(stream, LaunchKind::kGraph, [&] { return g_cuda.cuGraphLaunch_ptsz(exec, stream); });
+  AfterGraph(r);
+  return r;
+}
+
+}  // namespace hami::vgpu
