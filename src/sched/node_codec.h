@@ -1,0 +1,27 @@
+// Codec of the node annotation `hami.io/node-nvidia-register` (SPEC.md 2.3): the device
+// plugin writes the GPUs of its node, the scheduler reads them. JSON list form on write;
+// HAMi's older text form `ID,count,devmem,devcore,type,numa,health[,index,mode]:` on read.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "sched/model.h"
+
+namespace hami::sched {
+
+inline constexpr char kNodeRegisterAnnotation[] = "hami.io/node-nvidia-register";
+
+// JSON list of {"id","index","count","devmem","devcore","type","numa","mode","health"}.
+std::string EncodeNodeRegister(const std::vector<GpuInfo>& gpus);
+
+// Accepts the JSON list (first non-blank character '[') or the legacy text form. JSON: id,
+// count, devmem, devcore, type and health are required; index defaults to the position, numa
+// to 0, mode to "hami-core"; unknown keys are ignored. Errors: kInvalidArgument naming the
+// device (position and id when known) and the field: malformed JSON/text, wrong JSON types,
+// negative or zero count/devmem/devcore, unknown mode, duplicate id.
+StatusOr<std::vector<GpuInfo>> DecodeNodeRegister(std::string_view text);
+
+}  // namespace hami::sched
