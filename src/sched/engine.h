@@ -64,6 +64,39 @@ struct PlacedPod {
 
 class Engine;
 
+// Internal layout of ClusterState, read directly by the engine. Not an interface.
+namespace internal {
+
+// Hot copy of what the filters read of one GPU, next to its usage.
+struct GpuSlot {
+  GpuUsage usage;
+  int64_t memory_mib = 0;
+  int32_t cores = 0;
+  int32_t split_count = 0;
+  int32_t numa = 0;
+  int32_t index = 0;
+  bool healthy = true;
+  VgpuMode mode = VgpuMode::kHamiCore;
+  std::string type_lower;  // for case-insensitive type matching
+};
+struct NodeEntry {
+  NodeInfo info;
+  std::vector<GpuSlot> gpus;  // parallel to info.gpus
+  bool live = false;
+  // Aggregates over healthy GPUs, kept current on every change, so most nodes are rejected
+  // or scored without looking at GPUs.
+  int64_t max_free_mem = 0;
+  int32_t max_free_cores = 0;
+  int32_t free_slots = 0;      // sum over GPUs
+  int32_t empty_gpus = 0;      // healthy GPUs with no slice
+  int32_t available_gpus = 0;  // healthy, not held exclusively, with a free slot
+  int64_t total_mem = 0, used_mem = 0;
+  int64_t total_cores = 0, used_cores = 0;
+  int64_t total_slots = 0, used_slots = 0;
+};
+
+}  // namespace internal
+
 // GPUs of every node and what placed pods use of them. Every mutation touches only the node
 // concerned (O(GPUs of that node + pods on that node at worst)); nothing rebuilds the cluster.
 class ClusterState {
@@ -110,6 +143,8 @@ class ClusterState {
 
  private:
   friend class Engine;
+  using GpuSlot = internal::GpuSlot;
+  using NodeEntry = internal::NodeEntry;
   struct Contribution {
     std::string uuid;
     GpuUsage usage;
@@ -118,25 +153,6 @@ class ClusterState {
     std::string node;
     PodPlacement placement;
     std::vector<Contribution> contributions;  // per GPU UUID, pod-level (init/app) accounting
-  };
-  struct GpuSlot {
-    GpuUsage usage;
-    std::string type_lower;  // for case-insensitive type matching
-  };
-  struct NodeEntry {
-    NodeInfo info;
-    std::vector<GpuSlot> gpus;  // parallel to info.gpus
-    bool live = false;
-    // Aggregates over healthy GPUs, kept current on every change, so most nodes are rejected
-    // or scored without looking at GPUs.
-    int64_t max_free_mem = 0;
-    int32_t max_free_cores = 0;
-    int32_t free_slots = 0;  // sum over GPUs
-    int32_t empty_gpus = 0;  // GPUs with no slice
-    int32_t healthy_gpus = 0;
-    int64_t total_mem = 0, used_mem = 0;
-    int64_t total_cores = 0, used_cores = 0;
-    int64_t total_slots = 0, used_slots = 0;
   };
   struct StringHash {
     using is_transparent = void;
@@ -158,7 +174,7 @@ class ClusterState {
   const NodeEntry* Entry(std::string_view name) const;
 
   std::vector<NodeEntry> nodes_;
-  std::vector<uint32_t> free_slots_;
+  std::vector<uint32_t> free_entries_;  // reusable nodes_ indices
   StringMap<uint32_t> node_index_;
   StringMap<PodRecord> pods_;
   StringMap<std::vector<std::string>> pods_by_node_;
