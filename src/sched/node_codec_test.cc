@@ -1,1 +1,117 @@
+#include "sched/node_codec.h"
+
 #include <gtest/gtest.h>
+
+namespace hami::sched {
+namespace {
+
+GpuInfo Gpu(std::string uuid, int index, int numa = 0) {
+  GpuInfo g;
+  g.uuid = std::move(uuid);
+  g.index = index;
+  g.type = "NVIDIA-NVIDIA H100 80GB HBM3";
+  g.memory_mib = 81559;
+  g.cores = 100;
+  g.split_count = 10;
+  g.numa = numa;
+  return g;
+}
+
+TEST(NodeCodec, JsonRoundTripAndKeyOrder) {
+  std::vector<GpuInfo> gpus = {Gpu("GPU-a", 0), Gpu("GPU-b", 1, 1)};
+  gpus[1].healthy = false;
+  gpus[1].mode = VgpuMode::kMps;
+  gpus[1].cores = 200;
+  std::string enc = EncodeNodeRegister(gpus);
+  EXPECT_EQ(enc.substr(0, 120),
+            std::string(R"([{"id":"GPU-a","index":0,"count":10,"devmem":81559,"devcore":100,)"
+                        R"("type":"NVIDIA-NVIDIA H100 80GB HBM3","numa":0,"mode":"hami-core",)")
+                .substr(0, 120));
+  auto dec = DecodeNodeRegister(enc);
+  ASSERT_TRUE(dec.ok()) << dec.status().message();
+  EXPECT_EQ(*dec, gpus);
+  EXPECT_EQ(*DecodeNodeRegister("[]"), std::vector<GpuInfo>{});
+}
+
+TEST(NodeCodec, JsonDefaultsAndUnknownKeys) {
+  auto dec = DecodeNodeRegister(
+      R"( [{"id":"GPU-x","count":4,"devmem":16384,"devcore":100,"type":"NVIDIA-Tesla T4",)"
+      R"("health":true,"customInfo":{"a":1}}, {"id":"GPU-y","count":4,"devmem":1,"devcore":1,)"
+      R"("type":"T","health":false}])");
+  ASSERT_TRUE(dec.ok()) << dec.status().message();
+  ASSERT_EQ(dec->size(), 2u);
+  EXPECT_EQ((*dec)[0].index, 0);
+  EXPECT_EQ((*dec)[1].index, 1);
+  EXPECT_EQ((*dec)[0].numa, 0);
+  EXPECT_EQ((*dec)[0].mode, VgpuMode::kHamiCore);
+  EXPECT_FALSE((*dec)[1].healthy);
+}
+
+TEST(NodeCodec, LegacyText) {
+  auto dec = DecodeNodeRegister(
+      "GPU-a,10,32768,100,NVIDIA-Tesla V100,0,true:GPU-b,5,16384,200,NVIDIA-Tesla T4,1,false,3,"
+      "mig:");
+  ASSERT_TRUE(dec.ok()) << dec.status().message();
+  ASSERT_EQ(dec->size(), 2u);
+  const GpuInfo& a = (*dec)[0];
+  EXPECT_EQ(a.uuid, "GPU-a");
+  EXPECT_EQ(a.split_count, 10);
+  EXPECT_EQ(a.memory_mib, 32768);
+  EXPECT_EQ(a.cores, 100);
+  EXPECT_EQ(a.type, "NVIDIA-Tesla V100");
+  EXPECT_EQ(a.numa, 0);
+  EXPECT_TRUE(a.healthy);
+  EXPECT_EQ(a.index, 0);
+  const GpuInfo& b = (*dec)[1];
+  EXPECT_EQ(b.index, 3);
+  EXPECT_EQ(b.mode, VgpuMode::kMig);
+  EXPECT_FALSE(b.healthy);
+  EXPECT_EQ(b.numa, 1);
+  EXPECT_TRUE(DecodeNodeRegister("")->empty());
+}
+
+TEST(NodeCodec, StrictErrors) {
+  struct Case {
+    const char* text;
+    const char* err;
+  };
+  const Case cases[] = {
+      {"[", "malformed JSON"},
+      {"[{}", "malformed JSON"},
+      {"{}", "does not end with ':'"},  // not a list: read as legacy text
+      {"[1]", "device 0: not a JSON object"},
+      {R"([{"count":1,"devmem":1,"devcore":1,"type":"T","health":true}])", "missing \"id\""},
+      {R"([{"id":"G","devmem":1,"devcore":1,"type":"T","health":true}])", "(G): missing \"count\""},
+      {R"([{"id":"G","count":"1","devmem":1,"devcore":1,"type":"T","health":true}])",
+       "\"count\" is not an integer"},
+      {R"([{"id":"G","count":1,"devmem":1,"devcore":1,"type":"T","health":"true"}])",
+       "\"health\" is not a boolean"},
+      {R"([{"id":"G","count":1,"devmem":1,"devcore":1,"type":"T","health":true,"mode":"x"}])",
+       "unknown vgpu-mode 'x'"},
+      {R"([{"id":"G","count":0,"devmem":1,"devcore":1,"type":"T","health":true}])",
+       "count must be > 0"},
+      {R"([{"id":"G","count":1,"devmem":0,"devcore":1,"type":"T","health":true}])",
+       "devmem must be > 0"},
+      {R"([{"id":"G","count":1,"devmem":1,"devcore":1,"type":"T","health":true},)"
+       R"({"id":"G","count":1,"devmem":1,"devcore":1,"type":"T","health":true}])",
+       "duplicate device id 'G'"},
+      {"GPU-a,10,32768,100,T,0,true", "does not end with ':'"},
+      {"GPU-a,10,32768,100,T,0:", "has 6 fields"},
+      {"GPU-a,10,32768,100,T,0,true,1:", "has 8 fields"},
+      {"GPU-a,x,32768,100,T,0,true:", "count 'x'"},
+      {"GPU-a,10,32768,100,T,0,yes:", "health 'yes'"},
+      {"GPU-a,10,32768,100,T,0,true,1,vgpu:", "unknown vgpu-mode"},
+      {"GPU-a,10,0,100,T,0,true:", "devmem must be > 0"},
+      {",10,1,100,T,0,true:", "empty id"},
+  };
+  for (const Case& c : cases) {
+    auto r = DecodeNodeRegister(c.text);
+    ASSERT_FALSE(r.ok()) << c.text;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(c.err), std::string::npos)
+        << c.text << " -> " << r.status().message();
+  }
+}
+
+}  // namespace
+}  // namespace hami::sched
