@@ -36,7 +36,8 @@ struct Charge {
 struct PoolRec {
   CUmemoryPool pool;
   int ordinal;
-  uint64_t counted;  // bytes of the pool's reservation charged to us
+  uint64_t counted;   // bytes of the pool's reservation charged to us
+  uint64_t overhead;  // driver memory the pool took beyond its reservation
 };
 
 // What this process has charged, so frees release exactly that.
@@ -146,6 +147,18 @@ uint64_t ArrayBytes(size_t w, size_t h, size_t d, CUarray_format f, unsigned cha
   return RoundUp(b, kPoolChunk);
 }
 
+// Device memory in use on the physical GPU, from NVML. False when NVML is unavailable.
+bool NvmlUsed(const char* uuid, uint64_t* used) {
+  static bool inited = LoadRealNvml() && g_nvml.nvmlInit_v2() == NVML_SUCCESS;
+  if (!inited) return false;
+  nvmlDevice_t h;
+  if (g_nvml.nvmlDeviceGetHandleByUUID(uuid, &h) != NVML_SUCCESS) return false;
+  nvmlMemory_t m;
+  if (g_nvml.nvmlDeviceGetMemoryInfo(h, &m) != NVML_SUCCESS) return false;
+  *used = m.used;
+  return true;
+}
+
 // ---- pools -------------------------------------------------------------------------------
 
 uint64_t PoolReserved(CUmemoryPool pool) {
@@ -222,22 +235,48 @@ CUresult AllocAsync(CUdeviceptr* dptr, size_t size, CUmemoryPool pool, CUstream 
   g_cuda.cuMemPoolGetAttribute(pool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT, &used);
   g_cuda.cuMemPoolGetAttribute(pool, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &reserved);
   uint64_t need = used + size > reserved ? RoundUp(used + size - reserved, kPoolChunk) : 0;
+  bool first = false;
   {
     std::lock_guard<std::mutex> g(T().mu);
-    if (!FindPool(pool)) T().pools.push_back(PoolRec{pool, ord, 0});
+    if (!FindPool(pool)) {
+      T().pools.push_back(PoolRec{pool, ord, 0, 0});
+      first = true;
+    }
     ReconcilePoolLocked(FindPool(pool));
   }
   if (need && !Reserve(ord, need)) {
     TrimAllPools();
     if (!Reserve(ord, need)) return CUDA_ERROR_OUT_OF_MEMORY;
   }
+  // The driver sets up per-pool state on the device at the first allocation, outside the
+  // pool's reported reservation: measure it once through NVML and charge it too.
+  uint64_t nvml_before = 0;
+  bool measure = first && NvmlUsed(g_state.dev[ord].uuid, &nvml_before);
   CUresult r = real(dptr, size, pool, stream);
   bool within = true;
   {
     std::lock_guard<std::mutex> g(T().mu);
     PoolRec* p = FindPool(pool);
     p->counted += need;  // the pre-charge now belongs to the pool's reservation
+    uint64_t reserved_before = p->counted;
     within = ReconcilePoolLocked(p);
+    uint64_t nvml_after = 0;
+    if (measure && r == CUDA_SUCCESS && NvmlUsed(g_state.dev[ord].uuid, &nvml_after)) {
+      uint64_t grew = nvml_after > nvml_before ? nvml_after - nvml_before : 0;
+      uint64_t pool_grew = p->counted > reserved_before - need ? p->counted - (reserved_before - need) : 0;
+      uint64_t hidden = grew > pool_grew ? grew - pool_grew : 0;
+      if (hidden > kMaxContextBytes) hidden = 0;  // someone else allocated meanwhile
+      if (hidden) {
+        VGPU_LOG(kLogInfo, "memory pool on device %d: %llu MiB of driver overhead charged", ord,
+                 static_cast<unsigned long long>(hidden >> 20));
+        if (!Reserve(ord, hidden)) {
+          within = false;
+          const DeviceState& d = g_state.dev[ord];
+          if (d.entry >= 0) g_state.acct.Reserve(d.entry, hidden, 0);
+        }
+        p->overhead += hidden;
+      }
+    }
   }
   if (r != CUDA_SUCCESS) return r;
   if (!within) {
@@ -269,18 +308,6 @@ CUresult FreeAsync(CUdeviceptr ptr, CUstream stream, CUresult (*real)(CUdevicept
 }
 
 // ---- contexts ----------------------------------------------------------------------------
-
-// Device memory in use on the physical GPU, from NVML. False when NVML is unavailable.
-bool NvmlUsed(const char* uuid, uint64_t* used) {
-  static bool inited = LoadRealNvml() && g_nvml.nvmlInit_v2() == NVML_SUCCESS;
-  if (!inited) return false;
-  nvmlDevice_t h;
-  if (g_nvml.nvmlDeviceGetHandleByUUID(uuid, &h) != NVML_SUCCESS) return false;
-  nvmlMemory_t m;
-  if (g_nvml.nvmlDeviceGetMemoryInfo(h, &m) != NVML_SUCCESS) return false;
-  *used = m.used;
-  return true;
-}
 
 // Creates a context and charges what it took on the GPU (measured through NVML), refusing
 // it when that does not fit the limit.
@@ -334,7 +361,7 @@ void ReleaseDevice(int ord) {
   }
   for (auto it = T().pools.begin(); it != T().pools.end();) {
     if (it->ordinal == ord) {
-      total += it->counted;
+      total += it->counted + it->overhead;
       it = T().pools.erase(it);
     } else {
       ++it;
@@ -511,7 +538,7 @@ CUresult Hook_cuMemPoolDestroy(CUmemoryPool pool) noexcept {
     std::lock_guard<std::mutex> g(T().mu);
     for (auto it = T().pools.begin(); it != T().pools.end(); ++it) {
       if (it->pool == pool) {
-        Release(it->ordinal, it->counted);
+        Release(it->ordinal, it->counted + it->overhead);
         T().pools.erase(it);
         break;
       }
