@@ -1,0 +1,327 @@
+// The fake libnvidia-ml.so.1: the NVML entry points of src/hook/abi/nvml_*.def over the same
+// config and shared state file as the fake libcuda.so.1. Like real NVML it enumerates every
+// device and ignores CUDA_VISIBLE_DEVICES.
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <memory>
+#include <mutex>
+#include <unordered_set>
+#include <vector>
+
+#include "fakegpu/config.h"
+#include "fakegpu/state.h"
+
+#pragma GCC visibility push(default)
+#include "hook/abi/nvml_api.h"
+#pragma GCC visibility pop
+
+namespace hami::fakegpu {
+namespace {
+
+constexpr const char* kDriverVersion = "580.65.06";
+constexpr int kCudaDriverVersion = 13000;
+constexpr uint64_t kUtilWindowNs = 100000000ull;  // NVML-like sample period
+constexpr unsigned kNotAvailable = 0xFFFFFFFFu;
+
+struct nvmlDeviceSlot {
+  int index;
+};
+
+struct EventReg {
+  int dev;
+  uint64_t seen_seq;
+};
+struct EventSet {
+  std::vector<EventReg> regs;
+};
+
+struct Nvml {
+  std::mutex mu;
+  int refs = 0;
+  Config cfg;
+  std::unique_ptr<SharedState> state;
+  nvmlDeviceSlot devs[kMaxDevices];
+  std::unordered_set<EventSet*> sets;
+};
+
+Nvml& N() {
+  static Nvml* n = new Nvml;  // leaked: no destructor ordering at exit
+  return *n;
+}
+
+using Lock = std::lock_guard<std::mutex>;
+
+nvmlReturn_t InitCommon() {
+  Lock l(N().mu);
+  Nvml& n = N();
+  if (n.refs == 0) {
+    auto cfg = LoadConfig();
+    if (!cfg.ok()) {
+      fprintf(stderr, "fakegpu: %s\n", cfg.status().message().c_str());
+      return NVML_ERROR_UNKNOWN;
+    }
+    auto st = SharedState::Open(SharedState::DefaultPath());
+    if (!st.ok()) {
+      fprintf(stderr, "fakegpu: %s\n", st.status().message().c_str());
+      return NVML_ERROR_UNKNOWN;
+    }
+    n.cfg = std::move(*cfg);
+    n.state = std::move(*st);
+    for (int i = 0; i < kMaxDevices; ++i) n.devs[i].index = i;
+  }
+  ++n.refs;
+  return NVML_SUCCESS;
+}
+
+// Index of a valid device handle, or -1.
+int DevIndex(nvmlDevice_t d) {
+  auto* p = reinterpret_cast<nvmlDeviceSlot*>(d);
+  Nvml& n = N();
+  if (p < n.devs || p >= n.devs + n.cfg.devices.size()) return -1;
+  return static_cast<int>(p - n.devs);
+}
+
+#define NVML_PROLOGUE() \
+  Lock l(N().mu);       \
+  if (N().refs == 0) return NVML_ERROR_UNINITIALIZED
+
+#define NVML_DEVICE(device, idx) \
+  NVML_PROLOGUE();               \
+  int idx = DevIndex(device);    \
+  if (idx < 0) return NVML_ERROR_INVALID_ARGUMENT
+
+nvmlReturn_t CopyString(const std::string& s, char* out, unsigned len) {
+  if (out == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  if (s.size() + 1 > len) return NVML_ERROR_INSUFFICIENT_SIZE;
+  memcpy(out, s.c_str(), s.size() + 1);
+  return NVML_SUCCESS;
+}
+
+}  // namespace
+}  // namespace hami::fakegpu
+
+using namespace hami::fakegpu;  // NOLINT: the C entry points below are thin
+
+extern "C" {
+
+nvmlReturn_t nvmlInit_v2(void) { return InitCommon(); }
+nvmlReturn_t nvmlInit(void) { return InitCommon(); }
+nvmlReturn_t nvmlInitWithFlags(unsigned int) { return InitCommon(); }
+
+nvmlReturn_t nvmlShutdown(void) {
+  NVML_PROLOGUE();
+  --N().refs;
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlSystemGetDriverVersion(char* version, unsigned int length) {
+  NVML_PROLOGUE();
+  return CopyString(kDriverVersion, version, length);
+}
+
+nvmlReturn_t nvmlSystemGetCudaDriverVersion(int* version) {
+  NVML_PROLOGUE();
+  if (version == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  *version = kCudaDriverVersion;
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int* count) {
+  NVML_PROLOGUE();
+  if (count == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  *count = static_cast<unsigned>(N().cfg.devices.size());
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetCount(unsigned int* count) { return nvmlDeviceGetCount_v2(count); }
+
+nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_t* device) {
+  NVML_PROLOGUE();
+  if (device == nullptr || index >= N().cfg.devices.size()) return NVML_ERROR_INVALID_ARGUMENT;
+  *device = reinterpret_cast<nvmlDevice_t>(&N().devs[index]);
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetHandleByIndex(unsigned int index, nvmlDevice_t* device) {
+  return nvmlDeviceGetHandleByIndex_v2(index, device);
+}
+
+nvmlReturn_t nvmlDeviceGetHandleByUUID(const char* uuid, nvmlDevice_t* device) {
+  NVML_PROLOGUE();
+  if (uuid == nullptr || device == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  for (size_t i = 0; i < N().cfg.devices.size(); ++i) {
+    if (strcmp(N().cfg.devices[i].uuid.c_str(), uuid) == 0) {
+      *device = reinterpret_cast<nvmlDevice_t>(&N().devs[i]);
+      return NVML_SUCCESS;
+    }
+  }
+  return NVML_ERROR_NOT_FOUND;
+}
+
+nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t device, unsigned int* index) {
+  NVML_DEVICE(device, i);
+  if (index == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  *index = static_cast<unsigned>(i);
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char* uuid, unsigned int length) {
+  NVML_DEVICE(device, i);
+  return CopyString(N().cfg.devices[i].uuid, uuid, length);
+}
+
+nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char* name, unsigned int length) {
+  NVML_DEVICE(device, i);
+  return CopyString(N().cfg.devices[i].name, name, length);
+}
+
+nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo_t* pci) {
+  NVML_DEVICE(device, i);
+  if (pci == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  const DeviceConfig& c = N().cfg.devices[i];
+  memset(pci, 0, sizeof *pci);
+  snprintf(pci->busIdLegacy, sizeof pci->busIdLegacy, "%04X:%02X:%02X.%X", c.pci_domain & 0xffff,
+           c.pci_bus, c.pci_device, c.pci_function);
+  snprintf(pci->busId, sizeof pci->busId, "%08X:%02X:%02X.%X", c.pci_domain, c.pci_bus,
+           c.pci_device, c.pci_function);
+  pci->domain = c.pci_domain;
+  pci->bus = c.pci_bus;
+  pci->device = c.pci_device;
+  pci->pciDeviceId = c.pci_device_id;
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetNumaNodeId(nvmlDevice_t device, unsigned int* node) {
+  NVML_DEVICE(device, i);
+  if (node == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  *node = static_cast<unsigned>(N().cfg.devices[i].numa);
+  return NVML_SUCCESS;
+}
+
+// v1: used includes the driver-reserved memory, free = total - used.
+nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t* memory) {
+  NVML_DEVICE(device, i);
+  if (memory == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  const DeviceConfig& c = N().cfg.devices[i];
+  uint64_t used = N().state->DeviceUsed(i) + c.reserved;
+  if (used > c.mem_bytes) used = c.mem_bytes;
+  memory->total = c.mem_bytes;
+  memory->used = used;
+  memory->free = c.mem_bytes - used;
+  return NVML_SUCCESS;
+}
+
+// v2: reserved reported apart; used is allocations only; total = reserved + used + free.
+nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemory_v2_t* memory) {
+  NVML_DEVICE(device, i);
+  if (memory == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  if (memory->version != nvmlMemory_v2) return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+  const DeviceConfig& c = N().cfg.devices[i];
+  uint64_t reserved = c.reserved < c.mem_bytes ? c.reserved : c.mem_bytes;
+  uint64_t used = N().state->DeviceUsed(i);
+  if (used > c.mem_bytes - reserved) used = c.mem_bytes - reserved;
+  memory->total = c.mem_bytes;
+  memory->reserved = reserved;
+  memory->used = used;
+  memory->free = c.mem_bytes - reserved - used;
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t device, nvmlUtilization_t* util) {
+  NVML_DEVICE(device, i);
+  if (util == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  util->gpu = N().state->Utilization(i, MonotonicNs(), kUtilWindowNs);
+  util->memory = 0;
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device, unsigned int* count,
+                                                     nvmlProcessInfo_t* infos) {
+  NVML_DEVICE(device, i);
+  if (count == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  std::vector<ProcessUsage> procs = N().state->Processes(i);
+  unsigned n = static_cast<unsigned>(procs.size());
+  if (n > *count || (n > 0 && infos == nullptr)) {
+    *count = n;
+    return NVML_ERROR_INSUFFICIENT_SIZE;
+  }
+  for (unsigned k = 0; k < n; ++k) {
+    infos[k].pid = static_cast<unsigned>(procs[k].pid);
+    infos[k].usedGpuMemory = procs[k].used;
+    infos[k].gpuInstanceId = kNotAvailable;
+    infos[k].computeInstanceId = kNotAvailable;
+  }
+  *count = n;
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int* current,
+                                  unsigned int* pending) {
+  NVML_DEVICE(device, i);
+  if (current == nullptr || pending == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  if (!N().cfg.devices[i].mig_supported) return NVML_ERROR_NOT_SUPPORTED;
+  *current = *pending = 0;  // NVML_DEVICE_MIG_DISABLE
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t* set) {
+  NVML_PROLOGUE();
+  if (set == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  auto* s = new EventSet;
+  N().sets.insert(s);
+  *set = reinterpret_cast<nvmlEventSet_t>(s);
+  return NVML_SUCCESS;
+}
+
+// Only XID critical errors are ever delivered; other requested types are accepted and stay
+// silent, as on a healthy real GPU.
+nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t device, unsigned long long types,
+                                      nvmlEventSet_t set) {
+  NVML_DEVICE(device, i);
+  auto* s = reinterpret_cast<EventSet*>(set);
+  if (!N().sets.count(s) || types == 0) return NVML_ERROR_INVALID_ARGUMENT;
+  if (!(types & nvmlEventTypeXidCriticalError)) return NVML_SUCCESS;
+  for (EventReg& r : s->regs)
+    if (r.dev == i) return NVML_SUCCESS;
+  s->regs.push_back({i, N().state->GetHealth(i).xid_seq});
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t* data,
+                                 unsigned int timeoutms) {
+  uint64_t deadline = MonotonicNs() + static_cast<uint64_t>(timeoutms) * 1000000ull;
+  auto* s = reinterpret_cast<EventSet*>(set);
+  while (true) {
+    {
+      NVML_PROLOGUE();
+      if (!N().sets.count(s) || data == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+      for (EventReg& r : s->regs) {
+        Health h = N().state->GetHealth(r.dev);
+        if (h.xid_seq == r.seen_seq) continue;
+        r.seen_seq = h.xid_seq;
+        data->device = reinterpret_cast<nvmlDevice_t>(&N().devs[r.dev]);
+        data->eventType = nvmlEventTypeXidCriticalError;
+        data->eventData = h.xid;
+        data->gpuInstanceId = kNotAvailable;
+        data->computeInstanceId = kNotAvailable;
+        return NVML_SUCCESS;
+      }
+    }
+    if (MonotonicNs() >= deadline) return NVML_ERROR_TIMEOUT;
+    timespec ts{0, 1000000};  // the state file has no wakeup channel; poll every 1 ms
+    nanosleep(&ts, nullptr);
+  }
+}
+
+nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set) {
+  NVML_PROLOGUE();
+  auto* s = reinterpret_cast<EventSet*>(set);
+  if (!N().sets.count(s)) return NVML_ERROR_INVALID_ARGUMENT;
+  N().sets.erase(s);
+  delete s;
+  return NVML_SUCCESS;
+}
+
+}  // extern "C"

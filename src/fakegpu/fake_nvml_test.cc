@@ -1,0 +1,168 @@
+// The fake libnvidia-ml.so.1: device identity, memory and processes seen through the shared
+// state, reference-counted init, and XID events when a device turns unhealthy.
+#include <gtest/gtest.h>
+
+#include "fakegpu/test_util.h"
+#include "hook/abi/cuda_api.h"
+#include "hook/abi/nvml_api.h"
+
+namespace hami::fakegpu::testing {
+namespace {
+
+constexpr uint64_t kMiB = 1ull << 20;
+
+nvmlDevice_t Dev(unsigned i) {
+  nvmlDevice_t d = nullptr;
+  EXPECT_EQ(nvmlDeviceGetHandleByIndex_v2(i, &d), NVML_SUCCESS);
+  return d;
+}
+
+using FakeNvmlTest = FakeGpuTest;
+
+TEST_F(FakeNvmlTest, InitIsReferenceCounted) {
+  ExpectChildOk([] {
+    unsigned n = 0;
+    EXPECT_EQ(nvmlDeviceGetCount_v2(&n), NVML_ERROR_UNINITIALIZED);
+    EXPECT_EQ(nvmlShutdown(), NVML_ERROR_UNINITIALIZED);
+    ASSERT_EQ(nvmlInit_v2(), NVML_SUCCESS);
+    ASSERT_EQ(nvmlInitWithFlags(0), NVML_SUCCESS);
+    EXPECT_EQ(nvmlShutdown(), NVML_SUCCESS);
+    EXPECT_EQ(nvmlDeviceGetCount_v2(&n), NVML_SUCCESS);
+    EXPECT_EQ(n, 2u);
+    EXPECT_EQ(nvmlShutdown(), NVML_SUCCESS);
+    EXPECT_EQ(nvmlDeviceGetCount(&n), NVML_ERROR_UNINITIALIZED);
+  });
+}
+
+TEST_F(FakeNvmlTest, DeviceIdentity) {
+  WriteConfig(
+      "uuid=GPU-11111111-2222-3333-4444-555555555555 name=NVIDIA H100 80GB HBM3 mem=80g "
+      "bus=0000:3b:00.0 numa=1 mig=disabled\n"
+      "mem=8g bus=0001:86:00.0\n");
+  setenv("CUDA_VISIBLE_DEVICES", "1", 1);  // NVML ignores it
+  ExpectChildOk([] {
+    ASSERT_EQ(nvmlInit(), NVML_SUCCESS);
+    unsigned n = 0;
+    ASSERT_EQ(nvmlDeviceGetCount_v2(&n), NVML_SUCCESS);
+    EXPECT_EQ(n, 2u);
+    nvmlDevice_t d0 = Dev(0), d1 = Dev(1), byuuid = nullptr, bad;
+    EXPECT_EQ(nvmlDeviceGetHandleByIndex_v2(2, &bad), NVML_ERROR_INVALID_ARGUMENT);
+    ASSERT_EQ(nvmlDeviceGetHandleByUUID("GPU-11111111-2222-3333-4444-555555555555", &byuuid),
+              NVML_SUCCESS);
+    EXPECT_EQ(byuuid, d0);
+    EXPECT_EQ(nvmlDeviceGetHandleByUUID("GPU-1111", &bad), NVML_ERROR_NOT_FOUND);
+    unsigned idx = 9;
+    EXPECT_EQ(nvmlDeviceGetIndex(d1, &idx), NVML_SUCCESS);
+    EXPECT_EQ(idx, 1u);
+    char buf[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
+    EXPECT_EQ(nvmlDeviceGetUUID(d0, buf, sizeof buf), NVML_SUCCESS);
+    EXPECT_STREQ(buf, "GPU-11111111-2222-3333-4444-555555555555");
+    EXPECT_EQ(nvmlDeviceGetUUID(d0, buf, 10), NVML_ERROR_INSUFFICIENT_SIZE);
+    EXPECT_EQ(nvmlDeviceGetName(d0, buf, sizeof buf), NVML_SUCCESS);
+    EXPECT_STREQ(buf, "NVIDIA H100 80GB HBM3");
+    nvmlPciInfo_t pci;
+    ASSERT_EQ(nvmlDeviceGetPciInfo_v3(d0, &pci), NVML_SUCCESS);
+    EXPECT_STREQ(pci.busId, "00000000:3B:00.0");
+    EXPECT_STREQ(pci.busIdLegacy, "0000:3B:00.0");
+    EXPECT_EQ(pci.bus, 0x3bu);
+    ASSERT_EQ(nvmlDeviceGetPciInfo_v3(d1, &pci), NVML_SUCCESS);
+    EXPECT_STREQ(pci.busId, "00000001:86:00.0");
+    unsigned numa = 0;
+    EXPECT_EQ(nvmlDeviceGetNumaNodeId(d0, &numa), NVML_SUCCESS);
+    EXPECT_EQ(numa, 1u);
+    unsigned cur = 5, pend = 5;
+    EXPECT_EQ(nvmlDeviceGetMigMode(d0, &cur, &pend), NVML_SUCCESS);
+    EXPECT_EQ(cur, 0u);
+    EXPECT_EQ(nvmlDeviceGetMigMode(d1, &cur, &pend), NVML_ERROR_NOT_SUPPORTED);
+    char ver[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE];
+    EXPECT_EQ(nvmlSystemGetDriverVersion(ver, sizeof ver), NVML_SUCCESS);
+    int cuda = 0;
+    EXPECT_EQ(nvmlSystemGetCudaDriverVersion(&cuda), NVML_SUCCESS);
+    EXPECT_EQ(cuda, 13000);
+    EXPECT_EQ(nvmlDeviceGetIndex(reinterpret_cast<nvmlDevice_t>(&cuda), &idx),
+              NVML_ERROR_INVALID_ARGUMENT);
+  });
+}
+
+TEST_F(FakeNvmlTest, MemoryAndProcessesFollowOtherProcesses) {
+  Pipe ready, done;
+  pid_t a = Spawn([&] {
+    CUcontext ctx;
+    CUdeviceptr p;
+    ASSERT_EQ(cuInit(0), CUDA_SUCCESS);
+    ASSERT_EQ(cuDevicePrimaryCtxRetain(&ctx, 0), CUDA_SUCCESS);
+    ASSERT_EQ(cuCtxSetCurrent(ctx), CUDA_SUCCESS);
+    ASSERT_EQ(cuMemAlloc_v2(&p, 1024 * kMiB), CUDA_SUCCESS);
+    ready.Send(1);
+    done.Recv();
+  });
+  ASSERT_EQ(ready.Recv(), 1u);
+  ExpectChildOk([&] {
+    ASSERT_EQ(nvmlInit_v2(), NVML_SUCCESS);
+    nvmlDevice_t d = Dev(0);
+    nvmlMemory_t m;
+    ASSERT_EQ(nvmlDeviceGetMemoryInfo(d, &m), NVML_SUCCESS);
+    EXPECT_EQ(m.total, 16384 * kMiB);
+    EXPECT_EQ(m.used, (300 + 1024 + 4) * kMiB);  // ctx + alloc + reserved
+    EXPECT_EQ(m.free, m.total - m.used);
+    nvmlMemory_v2_t m2{};
+    EXPECT_EQ(nvmlDeviceGetMemoryInfo_v2(d, &m2), NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
+    m2.version = nvmlMemory_v2;
+    ASSERT_EQ(nvmlDeviceGetMemoryInfo_v2(d, &m2), NVML_SUCCESS);
+    EXPECT_EQ(m2.reserved, 4 * kMiB);
+    EXPECT_EQ(m2.used, (300 + 1024) * kMiB);
+    EXPECT_EQ(m2.free + m2.used + m2.reserved, m2.total);
+    ASSERT_EQ(nvmlDeviceGetMemoryInfo(Dev(1), &m), NVML_SUCCESS);
+    EXPECT_EQ(m.used, 4 * kMiB);
+
+    unsigned count = 0;
+    EXPECT_EQ(nvmlDeviceGetComputeRunningProcesses_v3(d, &count, nullptr),
+              NVML_ERROR_INSUFFICIENT_SIZE);
+    EXPECT_EQ(count, 1u);
+    nvmlProcessInfo_t infos[4];
+    count = 4;
+    ASSERT_EQ(nvmlDeviceGetComputeRunningProcesses_v3(d, &count, infos), NVML_SUCCESS);
+    ASSERT_EQ(count, 1u);
+    EXPECT_EQ(infos[0].pid, static_cast<unsigned>(a));
+    EXPECT_EQ(infos[0].usedGpuMemory, (300 + 1024) * kMiB);
+    count = 4;
+    ASSERT_EQ(nvmlDeviceGetComputeRunningProcesses_v3(Dev(1), &count, infos), NVML_SUCCESS);
+    EXPECT_EQ(count, 0u);
+  });
+  done.Send(1);
+  EXPECT_EQ(Wait(a), 0);
+  ExpectChildOk([&] {
+    ASSERT_EQ(nvmlInit_v2(), NVML_SUCCESS);
+    unsigned count = 0;
+    EXPECT_EQ(nvmlDeviceGetComputeRunningProcesses_v3(Dev(0), &count, nullptr), NVML_SUCCESS);
+    EXPECT_EQ(count, 0u);
+  });
+}
+
+TEST_F(FakeNvmlTest, XidEventOnHealthChange) {
+  Pipe registered;
+  pid_t a = Spawn([&] {
+    ASSERT_EQ(nvmlInit_v2(), NVML_SUCCESS);
+    nvmlEventSet_t set;
+    ASSERT_EQ(nvmlEventSetCreate(&set), NVML_SUCCESS);
+    ASSERT_EQ(nvmlDeviceRegisterEvents(Dev(1), nvmlEventTypeXidCriticalError, set), NVML_SUCCESS);
+    nvmlEventData_t data;
+    EXPECT_EQ(nvmlEventSetWait_v2(set, &data, 20), NVML_ERROR_TIMEOUT);
+    registered.Send(1);
+    ASSERT_EQ(nvmlEventSetWait_v2(set, &data, 10000), NVML_SUCCESS);
+    EXPECT_EQ(data.device, Dev(1));
+    EXPECT_EQ(data.eventType, static_cast<unsigned long long>(nvmlEventTypeXidCriticalError));
+    EXPECT_EQ(data.eventData, 48u);
+    EXPECT_EQ(nvmlEventSetWait_v2(set, &data, 20), NVML_ERROR_TIMEOUT);  // delivered once
+    EXPECT_EQ(nvmlEventSetFree(set), NVML_SUCCESS);
+    EXPECT_EQ(nvmlEventSetWait_v2(set, &data, 0), NVML_ERROR_INVALID_ARGUMENT);
+  });
+  ASSERT_EQ(registered.Recv(), 1u);
+  State().SetHealth(0, false, 31);  // not registered: no event
+  State().SetHealth(1, false, 48);
+  EXPECT_EQ(Wait(a), 0);
+  EXPECT_FALSE(State().GetHealth(1).healthy);
+}
+
+}  // namespace
+}  // namespace hami::fakegpu::testing

@@ -1,0 +1,84 @@
+// The shared state file (FAKEGPU_STATE) that makes every process using it see the same fake
+// GPUs: per-process memory charges, the device-wide kernel timeline, health and XID events.
+// It survives kill -9 of any user: updates are single atomic stores made under a robust
+// process-shared mutex (a dead owner's lock is recovered), or lock-free CAS for the timeline.
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "fakegpu/config.h"
+
+namespace hami::fakegpu {
+
+struct StateFile;  // the mmapped layout, private to state.cc
+
+struct ProcessUsage {
+  pid_t pid;
+  uint64_t used;
+};
+
+struct Health {
+  bool healthy;
+  uint32_t xid;      // last XID delivered (0 when never unhealthy)
+  uint64_t xid_seq;  // bumped on every transition to unhealthy
+};
+
+uint64_t MonotonicNs();
+
+class SharedState {
+ public:
+  // FAKEGPU_STATE, or /tmp/fakegpu-<uid>.state.
+  static std::string DefaultPath();
+  // Maps the file, creating and initialising it when missing or empty. Errors: the file
+  // cannot be created/mapped, or holds something that is not a compatible state file.
+  static StatusOr<std::unique_ptr<SharedState>> Open(const std::string& path);
+  ~SharedState();
+  SharedState(const SharedState&) = delete;
+  SharedState& operator=(const SharedState&) = delete;
+
+  const std::string& path() const { return path_; }
+
+  // Memory. Charge adds `bytes` to this process's use of device `dev` when all live
+  // processes together stay within `capacity`; false (and nothing charged) otherwise.
+  // Every call first releases the memory of processes that have died.
+  bool Charge(int dev, uint64_t bytes, uint64_t capacity);
+  void Uncharge(int dev, uint64_t bytes);
+  uint64_t DeviceUsed(int dev);
+  uint64_t OwnUsed(int dev);
+  std::vector<ProcessUsage> Processes(int dev);  // live processes with use > 0
+
+  // Kernel timeline (CLOCK_MONOTONIC ns). The device runs one kernel at a time for all
+  // processes: Schedule reserves [max(now, busy_until), +duration) and returns its end.
+  uint64_t Schedule(int dev, uint64_t duration_ns);
+  uint64_t BusyNsTotal(int dev);  // all work ever scheduled, including not yet run
+  // Percent of [now - window, now] the device was busy (over the last 1024 busy runs).
+  unsigned Utilization(int dev, uint64_t now_ns, uint64_t window_ns);
+
+  void SetHealth(int dev, bool healthy, uint32_t xid);
+  Health GetHealth(int dev);
+
+  // Forget every process and all timeline and health data (fakegpu-ctl reset).
+  void Reset();
+
+ private:
+  SharedState(std::string path, StateFile* file) : path_(std::move(path)), f_(file) {}
+  void Lock();
+  void Unlock();
+  void ReapDeadLocked();
+  bool EnsureSlotLocked();
+  bool OwnSlotValidLocked();
+
+  std::string path_;
+  StateFile* f_;
+  int own_ = -1;
+  pid_t own_pid_ = 0;
+  uint64_t own_start_ = 0;
+};
+
+}  // namespace hami::fakegpu

@@ -1,0 +1,68 @@
+#include "fakegpu/state.h"
+
+#include <gtest/gtest.h>
+
+#include "fakegpu/test_util.h"
+
+namespace hami::fakegpu::testing {
+namespace {
+
+using FakeGpuState = FakeGpuTest;
+
+TEST_F(FakeGpuState, ChargeIsBoundedByCapacityAcrossProcesses) {
+  EXPECT_TRUE(State().Charge(0, 600, 1000));
+  EXPECT_FALSE(State().Charge(0, 401, 1000));
+  ExpectChildOk([&] {
+    auto s = SharedState::Open(state_path_);
+    ASSERT_TRUE(s.ok());
+    EXPECT_FALSE((*s)->Charge(0, 401, 1000));
+    EXPECT_TRUE((*s)->Charge(0, 400, 1000));
+    EXPECT_EQ((*s)->DeviceUsed(0), 1000u);
+    EXPECT_EQ((*s)->Processes(0).size(), 2u);
+  });
+  EXPECT_EQ(State().DeviceUsed(0), 600u);  // the child exited
+  auto procs = State().Processes(0);
+  ASSERT_EQ(procs.size(), 1u);
+  EXPECT_EQ(procs[0].pid, getpid());
+  EXPECT_EQ(procs[0].used, 600u);
+  State().Uncharge(0, 1000);  // over-release clamps at 0
+  EXPECT_EQ(State().DeviceUsed(0), 0u);
+  EXPECT_FALSE(State().Charge(99, 1, 1000));
+}
+
+TEST_F(FakeGpuState, RejectsForeignFile) {
+  FILE* f = fopen(state_path_.c_str(), "w");
+  fputs("not a state file", f);
+  fclose(f);
+  auto s = SharedState::Open(state_path_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find(state_path_), std::string::npos);
+}
+
+TEST_F(FakeGpuState, ResetForgetsEverything) {
+  EXPECT_TRUE(State().Charge(1, 5, 10));
+  State().SetHealth(1, false, 48);
+  uint64_t seq = State().GetHealth(1).xid_seq;
+  State().Reset();
+  EXPECT_EQ(State().DeviceUsed(1), 0u);
+  EXPECT_TRUE(State().GetHealth(1).healthy);
+  EXPECT_EQ(State().GetHealth(1).xid_seq, seq);  // monotonic for open event sets
+  EXPECT_TRUE(State().Charge(1, 10, 10));        // claims a fresh slot
+  EXPECT_EQ(State().DeviceUsed(1), 10u);
+}
+
+TEST_F(FakeGpuState, TimelineSerialisesAndMeasuresUtilization) {
+  uint64_t t0 = MonotonicNs();
+  uint64_t e1 = State().Schedule(0, 10000000);
+  uint64_t e2 = State().Schedule(0, 10000000);
+  EXPECT_GE(e1, t0 + 10000000);
+  EXPECT_EQ(e2, e1 + 10000000);  // back to back, device-wide
+  EXPECT_EQ(State().BusyNsTotal(0), 20000000u);
+  // Utilization over a window entirely inside the busy run: 100 %.
+  EXPECT_EQ(State().Utilization(0, e2, 10000000), 100u);
+  EXPECT_EQ(State().Utilization(0, e2 + 20000000, 40000000), 50u);
+  EXPECT_EQ(State().Utilization(1, e2, 10000000), 0u);
+}
+
+}  // namespace
+}  // namespace hami::fakegpu::testing
