@@ -588,7 +588,8 @@ StatusOr<PodPlacement> Engine::Place(const ClusterState& state, const PodRequest
   Added a;
   Reason why = PlacePod(*n, ctx, s, &a);
   if (why != Reason::kFits)
-    return ResourceExhausted("node " + std::string(node) + ": " + ReasonPhrase(why, *r));
+    return ResourceExhausted("node " + std::string(node) + ": " + ReasonPhrase(why, *r) + " (" +
+                             ReasonName(why) + ")");
   return BuildPlacement(*n, *r, s);
 }
 

@@ -235,8 +235,8 @@ class Engine {
                               std::span<const std::string> candidates) const;
 
   // The placement Schedule would choose on `node`. Errors: kInvalidArgument (request),
-  // kResourceExhausted with the reason text when it does not fit (kNotFound for an unknown
-  // node).
+  // kResourceExhausted "node N: <reason text> (<ReasonName>)" when it does not fit, kNotFound
+  // for an unknown node.
   StatusOr<PodPlacement> Place(const ClusterState& state, const PodRequest& pod,
                                std::string_view node) const;
 
