@@ -1,0 +1,396 @@
+#include "hostd/cli.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "hostd/build_paths.h"
+#include "hostd/client.h"
+#include "hostd/daemon.h"
+#include "hostd/http_api.h"
+#include "hostd/run.h"
+#include "hostd/views.h"
+
+namespace hami::hostd {
+namespace {
+
+using nlohmann::json;
+
+int64_t Now() { return static_cast<int64_t>(time(nullptr)); }
+
+int PrintError(const char* cmd, const Status& s) {
+  std::fprintf(stderr, "hami %s: %s\n", cmd, s.message().c_str());
+  switch (s.code()) {
+    case StatusCode::kInvalidArgument:
+      return kExitUsage;
+    case StatusCode::kUnavailable:
+      return kExitDaemon;
+    default:
+      return kExitInternal;
+  }
+}
+
+struct ServeFlags {
+  std::string state_dir;
+  std::string listen;
+  std::string port_file;
+  std::string backend = "auto";
+  bool fake = false;
+  std::string nvml_lib = "libnvidia-ml.so.1";
+  std::string fake_config;
+  std::string static_gpus;
+  std::string libvgpu;
+  int split_count = 10;
+  std::string gpu_policy = "spread";
+  std::string node_name;
+  int reap_interval_ms = 200;
+};
+
+std::string HostName() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof(buf) - 1) != 0 || buf[0] == 0) return "local";
+  return buf;
+}
+
+// Picks the GPU backend. Fills ctx with what jobs need to use the same driver.
+StatusOr<std::unique_ptr<GpuSource>> OpenBackend(const ServeFlags& f, JobContext* ctx) {
+  std::string backend = f.fake ? "fake" : f.backend;
+  if (!f.static_gpus.empty()) backend = "static";
+  if (!f.fake_config.empty()) {
+    setenv("FAKEGPU_CONFIG", f.fake_config.c_str(), 1);
+  }
+  auto open_fake = [&]() -> StatusOr<std::unique_ptr<GpuSource>> {
+    std::string dir = FindFakeGpuLibDir();
+    if (dir.empty()) {
+      return Unavailable(
+          "the fake GPU driver (libnvidia-ml.so.1 of src/fakegpu) was not found; build target "
+          "fakenvml or set HAMI_FAKEGPU_LIB_DIR");
+    }
+    auto src = OpenNvmlGpuSource(dir + "/libnvidia-ml.so.1", /*fake=*/true);
+    if (!src.ok()) return src.status();
+    ctx->driver_lib_dir = dir;
+    return src;
+  };
+  if (backend == "static") return StaticGpuSource(f.static_gpus);
+  if (backend == "fake") return open_fake();
+  if (backend == "nvml" || backend == "auto") {
+    auto src = OpenNvmlGpuSource(f.nvml_lib, /*fake=*/false);
+    if (src.ok()) {
+      if ((*src)->fake()) {
+        // The fake library came first on the search path: jobs must load it too.
+        std::string d = (*src)->Describe();
+        auto slash = d.rfind('/');
+        auto space = d.rfind(' ', slash);
+        if (slash != std::string::npos && space != std::string::npos) {
+          ctx->driver_lib_dir = d.substr(space + 1, slash - space - 1);
+        }
+      }
+      return src;
+    }
+    if (backend == "nvml") return src.status();
+    auto fake = open_fake();
+    if (!fake.ok()) {
+      return Unavailable("no GPU driver: " + src.status().message() + "; and " +
+                         fake.status().message());
+    }
+    std::fprintf(stderr,
+                 "hami serve: no NVIDIA driver here (%s); using the FAKE GPU driver instead\n",
+                 src.status().message().c_str());
+    return fake;
+  }
+  return InvalidArgument("unknown --gpu-backend \"" + backend +
+                         "\" (expected auto, nvml, fake or static)");
+}
+
+int Serve(const ServeFlags& f) {
+  DaemonOptions opt;
+  opt.state_dir = f.state_dir.empty() ? DefaultStateDir() : f.state_dir;
+  opt.node_name = f.node_name.empty() ? HostName() : f.node_name;
+  opt.split_count = f.split_count;
+  opt.reap_interval = std::chrono::milliseconds(f.reap_interval_ms);
+  auto policy = sched::ParseGpuPolicy(f.gpu_policy);
+  if (!policy.ok())
+    return PrintError("serve", InvalidArgument("--gpu-policy: " + policy.status().message()));
+  opt.gpu_policy = *policy;
+  opt.job.libvgpu = f.libvgpu.empty() ? FindLibvgpu() : f.libvgpu;
+  if (!opt.job.libvgpu.empty() && access(opt.job.libvgpu.c_str(), R_OK) != 0) {
+    return PrintError("serve",
+                      InvalidArgument("--libvgpu " + opt.job.libvgpu + " is not readable"));
+  }
+  auto source = OpenBackend(f, &opt.job);
+  if (!source.ok()) return PrintError("serve", source.status());
+  for (const char* var : {"FAKEGPU_CONFIG", "FAKEGPU_STATE"}) {
+    const char* v = getenv(var);
+    if (v && *v && (*source)->fake()) opt.job.extra_env[var] = v;
+  }
+  std::string listen = f.listen.empty() ? DefaultAddress() : f.listen;
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    return PrintError("serve", InvalidArgument("--listen must be HOST:PORT, got " + listen));
+  }
+  std::string host = listen.substr(0, colon);
+  int port = std::atoi(listen.c_str() + colon + 1);
+
+  // Signals go to the main thread's sigwait; every thread started from here inherits the mask.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  auto daemon = Daemon::Open(opt, std::move(*source));
+  if (!daemon.ok()) return PrintError("serve", daemon.status());
+  ApiServer server(**daemon);
+  auto bound = server.Bind(host, port);
+  if (!bound.ok()) return PrintError("serve", bound.status());
+  if (!f.port_file.empty()) {
+    std::string tmp = f.port_file + ".tmp";
+    std::ofstream(tmp) << *bound << "\n";
+    std::rename(tmp.c_str(), f.port_file.c_str());
+  }
+  Daemon& d = **daemon;
+  auto gpus = d.Gpus();
+  std::fprintf(stderr, "hami serve: %zu GPU(s) from %s%s\n", gpus.size(), d.gpu_source().c_str(),
+               d.fake() ? "  [FAKE GPU: simulated devices, not real hardware]" : "");
+  for (const auto& g : gpus) {
+    std::fprintf(stderr, "hami serve:   %d %s %s %s%s\n", g.gpu.index, g.gpu.uuid.c_str(),
+                 g.type.c_str(), FormatMib(g.memory_mib).c_str(), d.fake() ? " (fake GPU)" : "");
+  }
+  std::fprintf(stderr, "hami serve: %zu slice(s) and %zu queued request(s) restored from %s\n",
+               d.Slices().size(), d.Queue().size(), opt.state_dir.c_str());
+  if (opt.job.libvgpu.empty()) {
+    std::fprintf(stderr,
+                 "hami serve: WARNING: libvgpu.so not found; `hami run` will refuse to start jobs "
+                 "(pass --libvgpu PATH)\n");
+  } else {
+    std::fprintf(stderr, "hami serve: jobs get %s\n", opt.job.libvgpu.c_str());
+  }
+  std::fprintf(stderr, "hami serve: listening on http://%s:%d (metrics at /metrics)\n",
+               host.c_str(), *bound);
+  d.StartReaper();
+  server.Start();
+  int sig = 0;
+  sigwait(&set, &sig);
+  std::fprintf(stderr, "hami serve: signal %d, stopping (slices stay recorded)\n", sig);
+  server.Stop();
+  d.StopReaper();
+  return 0;
+}
+
+StatusOr<std::unique_ptr<ApiClient>> Client(const std::string& addr) {
+  return ApiClient::Make(addr.empty() ? DefaultAddress() : addr);
+}
+
+int GetAndPrint(const char* cmd, const std::string& addr, const std::string& path,
+                const std::string& key, bool as_json, std::string (*format)(const json&, int64_t)) {
+  auto c = Client(addr);
+  if (!c.ok()) return PrintError(cmd, c.status());
+  auto r = (*c)->CallOk("GET", path);
+  if (!r.ok()) return PrintError(cmd, r.status());
+  if (as_json) {
+    std::cout << (*r)[key].dump(2) << "\n";
+  } else {
+    std::cout << format((*r)[key], Now());
+  }
+  return 0;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<GpuSource>> StaticGpuSource(const std::string& spec) {
+  std::vector<HostGpu> gpus;
+  size_t start = 0;
+  int i = 0;
+  while (start <= spec.size()) {
+    size_t comma = spec.find(',', start);
+    std::string item =
+        spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    int64_t mib = 0;
+    int32_t pct = 0;
+    Status s = ParseMemory(item, &mib, &pct);
+    if (!s.ok() || pct > 0) {
+      return InvalidArgument("--static-gpus item \"" + item + "\": expected a size like 16g");
+    }
+    HostGpu g;
+    char uuid[64];
+    std::snprintf(uuid, sizeof(uuid), "GPU-00000000-0000-4000-8000-%012d", i);
+    g.uuid = uuid;
+    g.index = i++;
+    g.name = "Static Fake GPU";
+    g.memory_bytes = static_cast<uint64_t>(mib) << 20;
+    gpus.push_back(g);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return std::unique_ptr<GpuSource>(new MemoryGpuSource(std::move(gpus)));
+}
+
+int RunCli(int argc, char** argv) {
+  CLI::App app{"hami: share this machine's GPUs in memory/compute slices (single-host mode)",
+               "hami"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", BuildVersion());
+  std::string addr;
+  app.add_option("--addr", addr, "Daemon address HOST:PORT (default $HAMI_ADDR or 127.0.0.1:7460)")
+      ->envname("HAMI_ADDR");
+  app.footer(
+      "Exit codes: 0 ok, 2 bad usage, 69 daemon unreachable, 70 internal error, 75 --no-wait "
+      "and nothing free, 77 request can never fit, 78 libvgpu.so missing; `hami run` otherwise "
+      "exits with the command's code (128+N for signal N).");
+
+  // serve
+  ServeFlags sf;
+  auto* serve = app.add_subcommand("serve", "Run the daemon that owns this host's GPUs");
+  serve->add_option("--state-dir", sf.state_dir,
+                    "State directory (default /var/lib/hami as root, else "
+                    "$XDG_STATE_HOME/hami or ~/.local/state/hami)");
+  serve->add_option("--listen", sf.listen, "Address to listen on, HOST:PORT (port 0 = any)");
+  serve->add_option("--port-file", sf.port_file, "Write the bound port to this file");
+  serve
+      ->add_option("--gpu-backend", sf.backend,
+                   "auto (real NVML, else the fake driver), nvml, fake, static")
+      ->check(CLI::IsMember({"auto", "nvml", "fake", "static"}));
+  serve->add_flag("--fake", sf.fake, "Use the fake GPU driver (same as --gpu-backend fake)");
+  serve->add_option("--nvml-lib", sf.nvml_lib, "NVML library to dlopen");
+  serve->add_option("--fake-config", sf.fake_config,
+                    "FAKEGPU_CONFIG file describing the fake GPUs (with --fake)");
+  serve->add_option("--static-gpus", sf.static_gpus,
+                    "No driver at all: in-memory fake GPUs of these sizes, e.g. 16g,16g");
+  serve->add_option("--libvgpu", sf.libvgpu, "libvgpu.so preloaded into jobs (default: found)");
+  serve->add_option("--split-count", sf.split_count, "Slices per GPU at most")
+      ->check(CLI::Range(1, 1000));
+  serve->add_option("--gpu-policy", sf.gpu_policy, "binpack or spread (which GPU a slice gets)");
+  serve->add_option("--node-name", sf.node_name, "Node label in metrics (default hostname)");
+  serve->add_option("--reap-interval-ms", sf.reap_interval_ms, "How often dead jobs are looked for")
+      ->check(CLI::Range(10, 60000));
+
+  // run
+  RunOptions ro;
+  std::string gpumem, gpu_type, gpu_uuid;
+  bool no_wait = false;
+  auto* run = app.add_subcommand("run", "Run a command in a GPU slice (waits for one if needed)");
+  run->add_option("--gpumem", gpumem,
+                  "Device memory per GPU: 2g, 1536m, 4Gi, 50% (default: the whole card)");
+  run->add_option("--gpucores", ro.request.cores,
+                  "Compute share per GPU in percent, 0-100 "
+                  "(100 = exclusive card, 0 = no limit)")
+      ->check(CLI::Range(0, 100));
+  run->add_option("--gpus", ro.request.gpus, "Number of GPUs (each a different card)")
+      ->check(CLI::Range(1, 16));
+  run->add_option("--gpu-type", gpu_type, "Only cards whose type contains this (comma list)");
+  run->add_option("--gpu-uuid", gpu_uuid, "Only these cards (comma list of UUIDs)");
+  run->add_option("--priority", ro.request.priority, "CUDA_TASK_PRIORITY: 0 high, 1 low")
+      ->check(CLI::Range(0, 1));
+  run->add_flag("--no-wait", no_wait, "Fail at once (exit 75) when no slice is free");
+  run->add_option("--libvgpu", ro.libvgpu, "libvgpu.so to preload instead of the daemon's");
+  run->add_flag("--no-preload", ro.no_preload, "Do not preload libvgpu.so (job NOT capped)");
+  run->add_flag("-q,--quiet", ro.quiet, "No progress messages");
+  run->add_option("command", ro.command, "The command (after --)")->required();
+  run->allow_extras(false);
+
+  bool as_json = false;
+  auto* ps = app.add_subcommand("ps", "List slices with their limits and live memory use");
+  ps->add_flag("--json", as_json, "JSON output");
+  auto* gpus = app.add_subcommand("gpus", "List the GPUs with allocated/total memory and cores");
+  gpus->alias("nodes");
+  gpus->add_flag("--json", as_json, "JSON output");
+  auto* queue = app.add_subcommand("queue", "List requests waiting for a slice");
+  queue->add_flag("--json", as_json, "JSON output");
+  bool once = false;
+  double interval = 1.0;
+  auto* top = app.add_subcommand("top", "Refreshing view of GPUs, slices and queue");
+  top->add_flag("--once", once, "Print one screen and exit");
+  top->add_flag("--json", as_json, "One JSON snapshot (implies --once)");
+  top->add_option("-n,--interval", interval, "Seconds between refreshes")
+      ->check(CLI::Range(0.1, 3600.0));
+  std::string release_id;
+  auto* rel = app.add_subcommand("release", "Free a slice by id (e.g. s3)");
+  rel->add_option("slice", release_id, "Slice id")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : kExitUsage;
+  }
+
+  if (*serve) return Serve(sf);
+  if (*run) {
+    ro.address = addr.empty() ? DefaultAddress() : addr;
+    ro.request.wait = !no_wait;
+    if (!gpumem.empty()) {
+      Status s = ParseMemory(gpumem, &ro.request.memory_mib, &ro.request.memory_percent);
+      if (!s.ok()) return PrintError("run", InvalidArgument("--gpumem: " + s.message()));
+    }
+    auto split = [](const std::string& s) {
+      std::vector<std::string> out;
+      size_t b = 0;
+      while (b <= s.size()) {
+        size_t e = s.find(',', b);
+        std::string item = s.substr(b, e == std::string::npos ? std::string::npos : e - b);
+        if (!item.empty()) out.push_back(item);
+        if (e == std::string::npos) break;
+        b = e + 1;
+      }
+      return out;
+    };
+    ro.request.gpu_types = split(gpu_type);
+    ro.request.gpu_uuids = split(gpu_uuid);
+    return RunJob(ro);
+  }
+  if (*ps) return GetAndPrint("ps", addr, "/v1/slices", "slices", as_json, SlicesTable);
+  if (*gpus) {
+    return GetAndPrint("gpus", addr, "/v1/gpus", "gpus", as_json,
+                       [](const json& g, int64_t) { return GpusTable(g); });
+  }
+  if (*queue) return GetAndPrint("queue", addr, "/v1/queue", "queue", as_json, QueueTable);
+  if (*rel) {
+    auto c = Client(addr);
+    if (!c.ok()) return PrintError("release", c.status());
+    auto r = (*c)->CallOk("DELETE", "/v1/slices/" + release_id);
+    if (!r.ok()) return PrintError("release", r.status());
+    std::cout << "released " << r->value("released", release_id) << "\n";
+    return 0;
+  }
+  if (*top) {
+    auto c = Client(addr);
+    if (!c.ok()) return PrintError("top", c.status());
+    const bool tty = isatty(STDOUT_FILENO) != 0;
+    for (;;) {
+      auto info = (*c)->CallOk("GET", "/v1/info");
+      auto g = info.ok() ? (*c)->CallOk("GET", "/v1/gpus") : info;
+      auto s = g.ok() ? (*c)->CallOk("GET", "/v1/slices") : g;
+      auto q = s.ok() ? (*c)->CallOk("GET", "/v1/queue") : s;
+      if (!q.ok()) return PrintError("top", q.status());
+      if (as_json) {
+        std::cout << json{{"info", *info},
+                          {"gpus", (*g)["gpus"]},
+                          {"slices", (*s)["slices"]},
+                          {"queue", (*q)["queue"]}}
+                         .dump(2)
+                  << "\n";
+        return 0;
+      }
+      std::string screen = TopScreen(*info, (*g)["gpus"], (*s)["slices"], (*q)["queue"], Now());
+      if (once) {
+        std::cout << screen;
+        return 0;
+      }
+      if (tty) std::cout << "\033[H\033[2J";
+      std::cout << screen << std::flush;
+      std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(interval * 1000)));
+    }
+  }
+  return kExitUsage;
+}
+
+}  // namespace hami::hostd

@@ -1,0 +1,437 @@
+#include "hostd/daemon.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+
+#include "sched/model.h"
+
+namespace hami::hostd {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Uid(int64_t id) { return "s" + std::to_string(id); }
+
+Status WriteSliceFiles(const Slice& s) {
+  std::error_code ec;
+  fs::create_directories(s.dir, ec);
+  if (ec) return Internal("cannot create " + s.dir + ": " + ec.message());
+  chmod(s.dir.c_str(), 0755);
+  std::string tmp = s.limits_file + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << FormatLimitsFile(s);
+    f.flush();
+    if (!f) return Internal("cannot write " + tmp);
+  }
+  chmod(tmp.c_str(), 0644);
+  if (rename(tmp.c_str(), s.limits_file.c_str()) != 0) {
+    return Internal("cannot rename " + tmp + " to " + s.limits_file);
+  }
+  // The accounting file is created here, writable by the job whoever runs it; libvgpu.so
+  // initialises it on first use.
+  int fd = open(s.cache_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) return Internal("cannot create " + s.cache_file);
+  fchmod(fd, 0666);
+  close(fd);
+  return Status::Ok();
+}
+
+void RemoveSliceFiles(const Slice& s) {
+  if (s.dir.empty()) return;
+  std::error_code ec;
+  fs::remove_all(s.dir, ec);
+}
+
+sched::PodPlacement PlacementOf(const Slice& s) {
+  sched::PodPlacement p;
+  sched::ContainerDevices devs;
+  for (const auto& d : s.devices) {
+    devs.push_back(sched::DeviceAlloc{d.uuid, d.type, d.memory_mib, d.cores});
+  }
+  p.containers.push_back(std::move(devs));
+  return p;
+}
+
+}  // namespace
+
+Daemon::Daemon(DaemonOptions options, std::unique_ptr<Store> store)
+    : options_(std::move(options)), store_(std::move(store)), engine_([&] {
+        sched::SchedulerConfig c;
+        c.gpu_policy = options_.gpu_policy;
+        return c;
+      }()) {}
+
+Daemon::~Daemon() { StopReaper(); }
+
+StatusOr<std::unique_ptr<Daemon>> Daemon::Open(DaemonOptions options,
+                                               std::unique_ptr<GpuSource> gpus) {
+  if (options.state_dir.empty()) return InvalidArgument("no state directory given");
+  if (options.split_count <= 0) return InvalidArgument("split count must be positive");
+  std::error_code ec;
+  fs::create_directories(fs::path(options.state_dir) / "slices", ec);
+  if (ec) {
+    return Unavailable("cannot create state directory " + options.state_dir + ": " + ec.message());
+  }
+  auto list = gpus->List();
+  if (!list.ok()) return list.status();
+  auto store = Store::Open((fs::path(options.state_dir) / "hami.db").string());
+  if (!store.ok()) return store.status();
+  std::unique_ptr<Daemon> d(new Daemon(std::move(options), std::move(*store)));
+  d->host_gpus_ = std::move(*list);
+  d->fake_ = gpus->fake();
+  d->source_desc_ = gpus->Describe();
+
+  sched::NodeInfo node;
+  node.name = d->options_.node_name;
+  for (const auto& g : d->host_gpus_) {
+    sched::GpuInfo gi;
+    gi.uuid = g.uuid;
+    gi.index = g.index;
+    gi.type = sched::NormalizeGpuType(g.name.empty() ? "GPU" : g.name);
+    gi.memory_mib = static_cast<int64_t>(g.memory_bytes >> 20);
+    gi.cores = 100;
+    gi.split_count = d->options_.split_count;
+    gi.numa = g.numa;
+    gi.healthy = g.healthy;
+    node.gpus.push_back(std::move(gi));
+  }
+  if (!node.gpus.empty()) {
+    HAMI_RETURN_IF_ERROR(d->state_.AddNode(node));
+    HAMI_RETURN_IF_ERROR(d->idle_.AddNode(node));
+  }
+
+  auto slices = d->store_->LoadSlices();
+  if (!slices.ok()) return slices.status();
+  for (auto& s : *slices) {
+    HAMI_RETURN_IF_ERROR(d->state_.AddPlacement(Uid(s.id), node.name, PlacementOf(s)));
+    d->slices_.push_back(std::move(s));
+  }
+  auto queue = d->store_->LoadQueue();
+  if (!queue.ok()) return queue.status();
+  d->queue_ = std::move(*queue);
+  {
+    std::lock_guard<std::mutex> lock(d->mu_);
+    d->ProcessQueueLocked();
+  }
+  return d;
+}
+
+sched::PodRequest Daemon::ToPod(const SliceRequest& r, const std::string& uid) const {
+  sched::PodRequest pod;
+  pod.uid = uid;
+  pod.name = "hami-run/" + uid;
+  sched::ContainerRequest c;
+  c.gpu_count = r.gpus;
+  if (r.memory_mib > 0) c.memory_mib = r.memory_mib;
+  if (r.memory_percent > 0) c.memory_percent = r.memory_percent;
+  c.cores = r.cores;
+  if (r.priority >= 0) c.priority = r.priority;
+  pod.containers.push_back(c);
+  pod.options.use_types = r.gpu_types;
+  pod.options.use_uuids = r.gpu_uuids;
+  return pod;
+}
+
+StatusOr<std::optional<sched::PodPlacement>> Daemon::PlaceLocked(const SliceRequest& r,
+                                                                 std::string* why) const {
+  if (host_gpus_.empty()) {
+    *why = "this host has no GPU";
+    return std::optional<sched::PodPlacement>();
+  }
+  auto dec = engine_.Schedule(state_, ToPod(r, "request"));
+  if (!dec.ok()) return dec.status();
+  if (dec->scheduled) return std::optional<sched::PodPlacement>(std::move(dec->placement));
+  *why = dec->summary.message;
+  return std::optional<sched::PodPlacement>();
+}
+
+StatusOr<Slice> Daemon::GrantLocked(const SliceRequest& r, const sched::PodPlacement& p,
+                                    int64_t ticket) {
+  Slice s;
+  s.request = r;
+  s.ticket = ticket;
+  s.created_unix = static_cast<int64_t>(time(nullptr));
+  if (p.containers.empty()) return Internal("engine returned an empty placement");
+  for (const auto& a : p.containers[0]) {
+    SliceDevice d;
+    d.uuid = a.uuid;
+    d.type = a.type;
+    d.memory_mib = a.used_mem_mib;
+    d.cores = a.used_cores;
+    for (const auto& g : host_gpus_) {
+      if (g.uuid == a.uuid) d.index = g.index;
+    }
+    s.devices.push_back(std::move(d));
+  }
+  const std::string root = options_.state_dir;
+  HAMI_RETURN_IF_ERROR(store_->InsertSlice(
+      &s,
+      [&root](Slice* x) {
+        x->dir = (fs::path(root) / "slices" / x->Name()).string();
+        x->limits_file = x->dir + "/vgpu.limits";
+        x->cache_file = x->dir + "/vgpu.cache";
+      },
+      ticket));
+  if (ticket > 0) {
+    queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
+                                [&](const QueueEntry& q) { return q.ticket == ticket; }),
+                 queue_.end());
+  }
+  Status files = WriteSliceFiles(s);
+  Status placed =
+      files.ok() ? state_.AddPlacement(Uid(s.id), options_.node_name, PlacementOf(s)) : files;
+  if (!placed.ok()) {
+    (void)store_->DeleteSlice(s.id);
+    RemoveSliceFiles(s);
+    return placed;
+  }
+  slices_.push_back(s);
+  ChangedLocked();
+  return s;
+}
+
+StatusOr<Grant> Daemon::Request(const SliceRequest& request) {
+  // The engine validates the rest (Resolve); check what it does not know about.
+  if (request.gpus < 1 || request.gpus > 16) {
+    return InvalidArgument("gpus must be 1..16, got " + std::to_string(request.gpus));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string why;
+  // Could it ever fit? Checked on the idle host so a hopeless request fails at once.
+  {
+    if (host_gpus_.empty()) return FailedPrecondition("this host has no GPU");
+    auto dec = engine_.Schedule(idle_, ToPod(request, "request"));
+    if (!dec.ok()) return dec.status();
+    if (!dec->scheduled) {
+      return FailedPrecondition("the request cannot fit on this host even when idle: " +
+                                dec->summary.message);
+    }
+  }
+  Grant g;
+  if (queue_.empty()) {
+    auto placed = PlaceLocked(request, &why);
+    if (!placed.ok()) return placed.status();
+    if (placed->has_value()) {
+      auto s = GrantLocked(request, **placed, 0);
+      if (!s.ok()) return s.status();
+      g.granted = true;
+      g.slice = std::move(*s);
+      return g;
+    }
+  } else {
+    why = std::to_string(queue_.size()) + " request(s) already waiting";
+  }
+  if (!request.wait) return ResourceExhausted("no GPU slice free now: " + why);
+  QueueEntry q;
+  q.request = request;
+  q.created_unix = static_cast<int64_t>(time(nullptr));
+  HAMI_RETURN_IF_ERROR(store_->InsertQueued(&q));
+  queue_.push_back(q);
+  ChangedLocked();
+  g.ticket = q.ticket;
+  g.position = static_cast<int32_t>(queue_.size());
+  return g;
+}
+
+int32_t Daemon::PositionLocked(int64_t ticket) const {
+  for (size_t i = 0; i < queue_.size(); ++i) {
+    if (queue_[i].ticket == ticket) return static_cast<int32_t>(i + 1);
+  }
+  return 0;
+}
+
+StatusOr<Grant> Daemon::Poll(int64_t ticket, std::chrono::milliseconds wait) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  uint64_t seen = generation_;
+  int32_t last_pos = -1;
+  for (;;) {
+    Grant g;
+    g.ticket = ticket;
+    for (const auto& s : slices_) {
+      if (s.ticket == ticket) {
+        g.granted = true;
+        g.slice = s;
+        return g;
+      }
+    }
+    g.position = PositionLocked(ticket);
+    if (g.position == 0) return NotFound("no queue ticket " + std::to_string(ticket));
+    if (last_pos >= 0 && g.position != last_pos) return g;
+    last_pos = g.position;
+    if (!changed_.wait_until(lock, deadline, [&] { return generation_ != seen; })) return g;
+    seen = generation_;
+  }
+}
+
+Status Daemon::Cancel(int64_t ticket) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (PositionLocked(ticket) == 0) return NotFound("no queue ticket " + std::to_string(ticket));
+  HAMI_RETURN_IF_ERROR(store_->DeleteQueued(ticket));
+  queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
+                              [&](const QueueEntry& q) { return q.ticket == ticket; }),
+               queue_.end());
+  ChangedLocked();
+  // The head may have changed.
+  ProcessQueueLocked();
+  return Status::Ok();
+}
+
+Status Daemon::ReleaseLocked(int64_t id) {
+  auto it =
+      std::find_if(slices_.begin(), slices_.end(), [&](const Slice& s) { return s.id == id; });
+  if (it == slices_.end()) return NotFound("no slice s" + std::to_string(id));
+  HAMI_RETURN_IF_ERROR(store_->DeleteSlice(id));
+  (void)state_.RemovePlacement(Uid(id));
+  RemoveSliceFiles(*it);
+  slices_.erase(it);
+  ChangedLocked();
+  return Status::Ok();
+}
+
+Status Daemon::Release(int64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  HAMI_RETURN_IF_ERROR(ReleaseLocked(id));
+  ProcessQueueLocked();
+  return Status::Ok();
+}
+
+void Daemon::ProcessQueueLocked() {
+  while (!queue_.empty()) {
+    QueueEntry head = queue_.front();
+    std::string why;
+    auto placed = PlaceLocked(head.request, &why);
+    if (!placed.ok() || !placed->has_value()) return;
+    auto s = GrantLocked(head.request, **placed, head.ticket);
+    if (!s.ok()) return;  // database trouble: leave it queued; the next change retries
+  }
+}
+
+Status Daemon::AttachJob(int64_t id, ProcessRef job) {
+  if (job.pid <= 0) return InvalidArgument("job pid must be positive");
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& s : slices_) {
+    if (s.id != id) continue;
+    Slice updated = s;
+    updated.job = job;
+    HAMI_RETURN_IF_ERROR(store_->UpdateSlice(updated));
+    s = std::move(updated);
+    ChangedLocked();
+    return Status::Ok();
+  }
+  return NotFound("no slice s" + std::to_string(id));
+}
+
+StatusOr<Slice> Daemon::GetSlice(int64_t id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& s : slices_) {
+    if (s.id == id) return s;
+  }
+  return NotFound("no slice s" + std::to_string(id));
+}
+
+std::vector<Slice> Daemon::Slices() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return slices_;
+}
+
+std::vector<QueueEntry> Daemon::Queue() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_;
+}
+
+std::string Daemon::QueueReason() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (queue_.empty()) return "";
+  std::string why;
+  auto placed = PlaceLocked(queue_.front().request, &why);
+  if (!placed.ok()) return placed.status().message();
+  return why;
+}
+
+std::vector<GpuView> Daemon::Gpus() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<GpuView> out;
+  for (const auto& g : host_gpus_) {
+    GpuView v;
+    v.gpu = g;
+    v.type = sched::NormalizeGpuType(g.name.empty() ? "GPU" : g.name);
+    v.memory_mib = static_cast<int64_t>(g.memory_bytes >> 20);
+    v.split_count = options_.split_count;
+    v.usage = state_.Usage(options_.node_name, g.uuid).value_or(sched::GpuUsage{});
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+void Daemon::ChangedLocked() {
+  ++generation_;
+  changed_.notify_all();
+}
+
+int Daemon::ReapDead() {
+  std::lock_guard<std::mutex> lock(mu_);
+  int removed = 0;
+  std::vector<int64_t> dead;
+  for (const auto& s : slices_) {
+    bool has_owner = s.request.owner.pid > 0;
+    bool has_job = s.job.pid > 0;
+    if (!has_owner && !has_job) continue;  // released only explicitly
+    bool owner_gone = !has_owner || !IsAlive(s.request.owner);
+    bool job_gone = !has_job || !IsAlive(s.job);
+    if (owner_gone && job_gone) dead.push_back(s.id);
+  }
+  for (int64_t id : dead) {
+    if (ReleaseLocked(id).ok()) ++removed;
+  }
+  std::vector<int64_t> gone_tickets;
+  for (const auto& q : queue_) {
+    if (q.request.owner.pid > 0 && !IsAlive(q.request.owner)) gone_tickets.push_back(q.ticket);
+  }
+  for (int64_t t : gone_tickets) {
+    if (store_->DeleteQueued(t).ok()) {
+      queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
+                                  [&](const QueueEntry& q) { return q.ticket == t; }),
+                   queue_.end());
+      ++removed;
+    }
+  }
+  if (removed > 0) {
+    ChangedLocked();
+    ProcessQueueLocked();
+  }
+  return removed;
+}
+
+void Daemon::StartReaper() {
+  std::lock_guard<std::mutex> lock(reaper_mu_);
+  if (reaper_.joinable()) return;
+  reaper_stop_ = false;
+  reaper_ = std::thread([this] {
+    std::unique_lock<std::mutex> l(reaper_mu_);
+    while (!reaper_stop_) {
+      l.unlock();
+      ReapDead();
+      l.lock();
+      reaper_cv_.wait_for(l, options_.reap_interval, [this] { return reaper_stop_; });
+    }
+  });
+}
+
+void Daemon::StopReaper() {
+  {
+    std::lock_guard<std::mutex> lock(reaper_mu_);
+    reaper_stop_ = true;
+  }
+  reaper_cv_.notify_all();
+  if (reaper_.joinable()) reaper_.join();
+}
+
+}  // namespace hami::hostd

@@ -1,0 +1,120 @@
+// The single-host daemon's core: this host's GPUs as one node of hami::sched, the granted
+// slices and the FIFO wait queue, persisted in the Store. Every decision is taken under one
+// lock, so concurrent requests never over-commit a GPU. No HTTP here (see http_api.h).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "hostd/gpu_source.h"
+#include "hostd/limits.h"
+#include "hostd/store.h"
+#include "hostd/types.h"
+#include "sched/engine.h"
+
+namespace hami::hostd {
+
+struct DaemonOptions {
+  std::string state_dir;            // holds hami.db and slices/<id>/
+  std::string node_name = "local";  // the node name in metrics
+  int32_t split_count = 10;         // slices per GPU at most
+  sched::GpuPolicy gpu_policy = sched::GpuPolicy::kSpread;
+  JobContext job;  // libvgpu.so and driver paths handed to jobs
+  std::chrono::milliseconds reap_interval{200};
+};
+
+struct GpuView {
+  HostGpu gpu;
+  std::string type;  // NormalizeGpuType(name)
+  int64_t memory_mib = 0;
+  int32_t split_count = 0;
+  sched::GpuUsage usage;
+};
+
+// The answer to a request or a poll: a slice, or the place in the queue (1 = next).
+struct Grant {
+  bool granted = false;
+  Slice slice;
+  int64_t ticket = 0;
+  int32_t position = 0;
+};
+
+class Daemon {
+ public:
+  // Lists the GPUs, opens <state_dir>/hami.db and restores slices and queue from it.
+  // Errors: kUnavailable (GPUs cannot be listed, database cannot be opened), kInternal.
+  static StatusOr<std::unique_ptr<Daemon>> Open(DaemonOptions options,
+                                                std::unique_ptr<GpuSource> gpus);
+  ~Daemon();
+
+  // Grants a slice at once when the queue is empty and it fits, else queues it (FIFO).
+  // Errors: kInvalidArgument (malformed request), kFailedPrecondition (it could not fit even
+  // on an idle host, with the reasons), kResourceExhausted (request.wait is false and it
+  // cannot be granted now, with the reasons), kInternal (database or files).
+  StatusOr<Grant> Request(const SliceRequest& request);
+  // State of a queue ticket; waits up to `wait` for it to change. Errors: kNotFound (the
+  // ticket is unknown: cancelled, or its owner died, or its slice was already released).
+  StatusOr<Grant> Poll(int64_t ticket, std::chrono::milliseconds wait);
+  Status Cancel(int64_t ticket);  // kNotFound
+  Status Release(int64_t id);     // kNotFound
+  // Records the job process so that the slice lives until both it and the owner are gone.
+  Status AttachJob(int64_t id, ProcessRef job);  // kNotFound, kInvalidArgument
+
+  StatusOr<Slice> GetSlice(int64_t id) const;
+  std::vector<Slice> Slices() const;
+  std::vector<QueueEntry> Queue() const;
+  std::vector<GpuView> Gpus() const;
+  // Why the head of the queue waits ("" when the queue is empty).
+  std::string QueueReason() const;
+
+  // Frees slices whose owner and job are gone and drops queue entries whose owner is gone.
+  // Returns how many were removed. Called by the reaper thread; public for tests.
+  int ReapDead();
+  void StartReaper();
+  void StopReaper();
+
+  const DaemonOptions& options() const { return options_; }
+  bool fake() const { return fake_; }
+  const std::string& gpu_source() const { return source_desc_; }
+
+ private:
+  Daemon(DaemonOptions options, std::unique_ptr<Store> store);
+  sched::PodRequest ToPod(const SliceRequest& r, const std::string& uid) const;
+  // Places `r` on the current state; nullopt with *why set when it does not fit.
+  StatusOr<std::optional<sched::PodPlacement>> PlaceLocked(const SliceRequest& r,
+                                                           std::string* why) const;
+  StatusOr<Slice> GrantLocked(const SliceRequest& r, const sched::PodPlacement& p, int64_t ticket);
+  Status ReleaseLocked(int64_t id);
+  void ProcessQueueLocked();
+  int32_t PositionLocked(int64_t ticket) const;
+  void ChangedLocked();
+
+  DaemonOptions options_;
+  std::unique_ptr<Store> store_;
+  std::vector<HostGpu> host_gpus_;
+  bool fake_ = false;
+  std::string source_desc_;
+  sched::Engine engine_;
+  sched::ClusterState state_;  // this host, with every granted slice
+  sched::ClusterState idle_;   // this host, empty: tells "never fits" from "not now"
+
+  mutable std::mutex mu_;
+  std::condition_variable changed_;
+  uint64_t generation_ = 0;
+  std::vector<Slice> slices_;      // by id
+  std::vector<QueueEntry> queue_;  // FIFO
+
+  std::mutex reaper_mu_;
+  std::condition_variable reaper_cv_;
+  bool reaper_stop_ = false;
+  std::thread reaper_;
+};
+
+}  // namespace hami::hostd
