@@ -1,1 +1,342 @@
-int main() { return 0; }
+// sched_bench: decision latency and packing quality of the scheduling engine.
+// Prints markdown tables (docs/scheduling.md explains the method). Not a test.
+//
+//   sched_bench [--nodes 5000] [--gpus 8] [--slices 40000] [--decisions 2000]
+//               [--pack-nodes 100] [--pack-seeds 10] [--seed 1]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "sched/engine.h"
+
+namespace hami::sched {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int64_t kGpuMem = 81920;  // 80 GiB
+constexpr int32_t kSplit = 10;
+
+struct Options {
+  int nodes = 5000;
+  int gpus = 8;
+  int slices = 40000;
+  int decisions = 2000;
+  int pack_nodes = 100;
+  int pack_seeds = 10;
+  uint32_t seed = 1;
+};
+
+NodeInfo MakeNode(int n, int gpus) {
+  NodeInfo node;
+  char name[32];
+  std::snprintf(name, sizeof name, "gpu-node-%05d", n);
+  node.name = name;
+  for (int g = 0; g < gpus; ++g) {
+    GpuInfo gpu;
+    char uuid[48];
+    std::snprintf(uuid, sizeof uuid, "GPU-%08x-%04x", n, g);
+    gpu.uuid = uuid;
+    gpu.index = g;
+    gpu.type = "NVIDIA-NVIDIA H100 80GB HBM3";
+    gpu.memory_mib = kGpuMem;
+    gpu.cores = 100;
+    gpu.split_count = kSplit;
+    gpu.numa = g < gpus / 2 ? 0 : 1;
+    node.gpus.push_back(std::move(gpu));
+  }
+  return node;
+}
+
+// The request mix of the trace: 1 GPU 70 %, 2 GPUs 20 %, 4 GPUs 10 %; memory 5..80 GiB in
+// 1 GiB steps; cores 0 (best effort) 30 %, otherwise 10..100 in steps of 10 (100 = exclusive).
+struct TraceItem {
+  int count;
+  int64_t mem;
+  int cores;
+};
+TraceItem NextItem(std::mt19937& rng) {
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint32_t>(n)); };
+  int r = pick(10);
+  TraceItem t;
+  t.count = r < 7 ? 1 : r < 9 ? 2 : 4;
+  t.mem = 1024LL * (5 + pick(76));
+  t.cores = pick(10) < 3 ? 0 : 10 * (1 + pick(10));
+  return t;
+}
+PodRequest ToPod(const TraceItem& t) {
+  PodRequest p;
+  ContainerRequest c;
+  c.gpu_count = t.count;
+  c.memory_mib = t.mem;
+  c.cores = t.cores;
+  p.containers = {c};
+  return p;
+}
+
+double Percentile(std::vector<double>& v, double q) {
+  std::sort(v.begin(), v.end());
+  size_t i = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
+  return v[i];
+}
+
+// 40,000 slices spread over random GPUs: 1..8 GiB, 0..30 % cores, one GPU per pod mostly.
+void Populate(ClusterState& s, const std::vector<NodeInfo>& nodes, int slices, uint32_t seed) {
+  std::mt19937 rng(seed);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint32_t>(n)); };
+  int placed = 0, pod = 0;
+  while (placed < slices) {
+    const NodeInfo& n = nodes[pick(static_cast<int>(nodes.size()))];
+    int count = pick(4) == 0 ? 2 : 1;
+    int first = pick(static_cast<int>(n.gpus.size()) - 1);
+    PodPlacement p;
+    ContainerDevices devs;
+    for (int k = 0; k < count && placed < slices; ++k, ++placed) {
+      const GpuInfo& g = n.gpus[first + k];
+      devs.push_back(DeviceAlloc{g.uuid, g.type, 1024LL * (1 + pick(8)), pick(31)});
+    }
+    p.containers = {devs};
+    Status st = s.AddPlacement("pod-" + std::to_string(pod++), n.name, p);
+    if (!st.ok()) std::abort();
+  }
+}
+
+void LatencyTable(const Options& o) {
+  std::vector<NodeInfo> nodes;
+  for (int n = 0; n < o.nodes; ++n) nodes.push_back(MakeNode(n, o.gpus));
+  ClusterState state;
+  auto t0 = Clock::now();
+  for (const auto& n : nodes)
+    if (!state.AddNode(n).ok()) std::abort();
+  auto t1 = Clock::now();
+  Populate(state, nodes, o.slices, o.seed);
+  auto t2 = Clock::now();
+  std::vector<std::string> names = state.NodeNames();
+  std::printf(
+      "State: %d nodes x %d GPUs (80 GiB, split %d), %d placed slices, %zu pods; "
+      "AddNode all %.1f ms, AddPlacement all %.1f ms (%.2f us each)\n\n",
+      o.nodes, o.gpus, kSplit, o.slices, state.placement_count(),
+      std::chrono::duration<double, std::milli>(t1 - t0).count(),
+      std::chrono::duration<double, std::milli>(t2 - t1).count(),
+      std::chrono::duration<double, std::micro>(t2 - t1).count() / o.slices);
+
+  std::printf("| call | node policy | GPU policy | decisions | fit | p50 us | p99 us | max us |\n");
+  std::printf("|---|---|---|---|---|---|---|---|\n");
+  struct Mode {
+    const char* call;
+    NodePolicy np;
+    GpuPolicy gp;
+  };
+  const Mode modes[] = {
+      {"Schedule(all nodes)", NodePolicy::kBinpack, GpuPolicy::kBinpack},
+      {"Schedule(all nodes)", NodePolicy::kBinpack, GpuPolicy::kSpread},
+      {"Schedule(all nodes)", NodePolicy::kSpread, GpuPolicy::kBinpack},
+      {"Schedule(all nodes)", NodePolicy::kSpread, GpuPolicy::kSpread},
+      {"Schedule(5000 names)", NodePolicy::kBinpack, GpuPolicy::kSpread},
+      {"Filter(5000 names)", NodePolicy::kBinpack, GpuPolicy::kSpread},
+      {"Schedule+Add+Remove", NodePolicy::kBinpack, GpuPolicy::kSpread},
+  };
+  for (const Mode& m : modes) {
+    SchedulerConfig cfg;
+    cfg.node_policy = m.np;
+    cfg.gpu_policy = m.gp;
+    Engine engine(cfg);
+    std::mt19937 rng(o.seed + 7);
+    std::vector<double> us;
+    int fit = 0;
+    for (int i = 0; i < o.decisions; ++i) {
+      PodRequest pod = ToPod(NextItem(rng));
+      auto start = Clock::now();
+      bool ok = false;
+      if (std::strcmp(m.call, "Filter(5000 names)") == 0) {
+        auto f = engine.Filter(state, pod, names);
+        ok = f.ok() && f->summary.fitting > 0;
+      } else if (std::strcmp(m.call, "Schedule(5000 names)") == 0) {
+        auto d = engine.Schedule(state, pod, names);
+        ok = d.ok() && d->scheduled;
+      } else {
+        auto d = engine.Schedule(state, pod);
+        ok = d.ok() && d->scheduled;
+        if (ok && std::strcmp(m.call, "Schedule+Add+Remove") == 0) {
+          if (!state.AddPlacement("bench", d->node, d->placement).ok()) std::abort();
+          if (!state.RemovePlacement("bench").ok()) std::abort();
+        }
+      }
+      us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+      fit += ok;
+    }
+    double p50 = Percentile(us, 0.50), p99 = Percentile(us, 0.99), mx = us.back();
+    std::printf("| %s | %s | %s | %d | %d | %.0f | %.0f | %.0f |\n", m.call, PolicyName(m.np),
+                PolicyName(m.gp), o.decisions, fit, p50, p99, mx);
+  }
+  std::printf("\n");
+}
+
+// Martello-Toth bound L2: a lower bound on the number of bins of capacity `cap` that items of
+// the given sizes need. For every threshold a <= cap/2: items larger than cap-a each need a bin
+// of their own and so do items in (cap/2, cap-a] (no two of those share a bin); items in
+// [a, cap/2] fit only in the room the latter leave, or in further bins.
+int64_t BinsLowerBound(std::vector<int64_t> sizes, int64_t cap) {
+  std::sort(sizes.begin(), sizes.end());
+  std::vector<int64_t> thresholds = {0};
+  for (int64_t v : sizes)
+    if (v <= cap / 2 && v != thresholds.back()) thresholds.push_back(v);
+  int64_t best = 0;
+  for (int64_t a : thresholds) {
+    int64_t j1 = 0, j2 = 0, j2_sum = 0, j3_sum = 0;
+    for (int64_t v : sizes) {
+      if (v > cap - a) {
+        ++j1;
+      } else if (v * 2 > cap) {
+        ++j2;
+        j2_sum += v;
+      } else if (v >= a) {
+        j3_sum += v;
+      }
+    }
+    int64_t rest = j3_sum - (j2 * cap - j2_sum);
+    int64_t extra = rest > 0 ? (rest + cap - 1) / cap : 0;
+    best = std::max(best, j1 + j2 + extra);
+  }
+  return best;
+}
+
+// Capacity bound: the longest trace prefix (in slices) that could be placed at all, by any
+// scheduler that knew the whole trace in advance. Necessary conditions, each a relaxation
+// (GPUs are pooled across nodes, a request's GPUs need not be distinct): the GPU slices fit
+// the cards by memory (an exclusive slice counts as a full card) and by cores, each checked
+// with the L2 bin bound, and by slot count (split 10 per card). Feasibility only gets harder
+// as the prefix grows, so a binary search finds the longest prefix.
+int64_t CapacityBound(const std::vector<TraceItem>& trace, int64_t gpus) {
+  auto feasible = [&](size_t n) {
+    std::vector<int64_t> mem, cores;
+    int64_t slices = 0;
+    for (size_t i = 0; i < n; ++i) {
+      for (int k = 0; k < trace[i].count; ++k) {
+        mem.push_back(trace[i].cores >= 100 ? kGpuMem : trace[i].mem);
+        cores.push_back(trace[i].cores);
+      }
+      slices += trace[i].count;
+    }
+    return slices <= gpus * kSplit && BinsLowerBound(mem, kGpuMem) <= gpus &&
+           BinsLowerBound(cores, 100) <= gpus;
+  };
+  size_t lo = 0, hi = trace.size();  // feasible(lo) holds
+  while (lo < hi) {
+    size_t mid = (lo + hi + 1) / 2;
+    if (feasible(mid)) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  int64_t slices = 0;
+  for (size_t i = 0; i < lo; ++i) slices += trace[i].count;
+  return slices;
+}
+
+void PackingTable(const Options& o) {
+  std::printf(
+      "Packing: %d nodes x %d GPUs (80 GiB, split %d); trace seeds 1..%d; slices placed "
+      "before the first rejection vs the capacity bound\n\n",
+      o.pack_nodes, o.gpus, kSplit, o.pack_seeds);
+  std::printf(
+      "| node policy | GPU policy | mean placed/bound | min | max | mean memory used at "
+      "first rejection |\n");
+  std::printf("|---|---|---|---|---|---|\n");
+  const std::pair<NodePolicy, GpuPolicy> combos[] = {
+      {NodePolicy::kBinpack, GpuPolicy::kBinpack},
+      {NodePolicy::kBinpack, GpuPolicy::kSpread},
+      {NodePolicy::kSpread, GpuPolicy::kBinpack},
+      {NodePolicy::kSpread, GpuPolicy::kSpread},
+  };
+  const int64_t gpus = static_cast<int64_t>(o.pack_nodes) * o.gpus;
+  for (auto [np, gp] : combos) {
+    SchedulerConfig cfg;
+    cfg.node_policy = np;
+    cfg.gpu_policy = gp;
+    if (const char* w = std::getenv("SCHED_BENCH_WEIGHTS")) cfg.weights = *ParseScoringWeights(w);
+    Engine engine(cfg);
+    double sum = 0, lo = 1e9, hi = 0, memsum = 0;
+    for (int seed = 1; seed <= o.pack_seeds; ++seed) {
+      std::mt19937 rng(static_cast<uint32_t>(seed));
+      std::vector<TraceItem> trace;
+      for (int i = 0; i < 20 * static_cast<int>(gpus); ++i) trace.push_back(NextItem(rng));
+      ClusterState s;
+      for (int n = 0; n < o.pack_nodes; ++n)
+        if (!s.AddNode(MakeNode(n, o.gpus)).ok()) std::abort();
+      int64_t placed = 0, mem = 0;
+      for (size_t i = 0; i < trace.size(); ++i) {
+        auto d = engine.Schedule(s, ToPod(trace[i]));
+        if (!d.ok()) std::abort();
+        if (!d->scheduled) {
+          if (std::getenv("SCHED_BENCH_DEBUG")) {
+            int64_t cm = 0, cc = 0, own = 0;
+            for (size_t j = 0; j < i; ++j) {
+              cm += trace[j].mem * trace[j].count;
+              cc += trace[j].cores * trace[j].count;
+              if (trace[j].cores >= 100 || trace[j].mem * 2 > kGpuMem) own += trace[j].count;
+            }
+            std::fprintf(stderr,
+                         "seed %d reject #%zu count %d mem %ld cores %d: mem %.3f cores %.3f own "
+                         "%.3f bound %ld placed %ld | %s\n",
+                         seed, i, trace[i].count, (long)trace[i].mem, trace[i].cores,
+                         (double)cm / (gpus * kGpuMem), (double)cc / (gpus * 100.0),
+                         (double)own / gpus, (long)CapacityBound(trace, gpus), (long)placed,
+                         d->summary.message.c_str());
+          }
+          break;
+        }
+        if (!s.AddPlacement("p" + std::to_string(i), d->node, d->placement).ok()) std::abort();
+        placed += trace[i].count;
+        mem += trace[i].count * trace[i].mem;
+      }
+      double ratio = static_cast<double>(placed) / static_cast<double>(CapacityBound(trace, gpus));
+      sum += ratio;
+      lo = std::min(lo, ratio);
+      hi = std::max(hi, ratio);
+      memsum += static_cast<double>(mem) / static_cast<double>(gpus * kGpuMem);
+    }
+    std::printf("| %s | %s | %.1f %% | %.1f %% | %.1f %% | %.1f %% |\n", PolicyName(np),
+                PolicyName(gp), 100 * sum / o.pack_seeds, 100 * lo, 100 * hi,
+                100 * memsum / o.pack_seeds);
+  }
+  std::printf("\n");
+}
+
+}  // namespace
+}  // namespace hami::sched
+
+int main(int argc, char** argv) {
+  hami::sched::Options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i];
+    int v = std::atoi(argv[i + 1]);
+    if (k == "--nodes")
+      o.nodes = v;
+    else if (k == "--gpus")
+      o.gpus = v;
+    else if (k == "--slices")
+      o.slices = v;
+    else if (k == "--decisions")
+      o.decisions = v;
+    else if (k == "--pack-nodes")
+      o.pack_nodes = v;
+    else if (k == "--pack-seeds")
+      o.pack_seeds = v;
+    else if (k == "--seed")
+      o.seed = static_cast<uint32_t>(v);
+    else {
+      std::fprintf(stderr, "unknown flag %s\n", argv[i]);
+      return 2;
+    }
+  }
+  hami::sched::LatencyTable(o);
+  hami::sched::PackingTable(o);
+  return 0;
+}
