@@ -376,6 +376,36 @@ TEST_F(FakeCudaTest, ProcessesShareOneDevice) {
   EXPECT_EQ(State().DeviceUsed(0), 0u);
 }
 
+// Concurrent allocations never overshoot: processes racing for the last bytes of a device
+// together get exactly its capacity.
+TEST_F(FakeCudaTest, ConcurrentAllocationsFillExactlyTheDevice) {
+  WriteConfig("mem=256m ctxmem=0\n");
+  constexpr int kProcs = 4;
+  Pipe ready, go, counts, done;
+  pid_t pids[kProcs];
+  for (pid_t& pid : pids) {
+    pid = Spawn([&] {
+      InitCtx();
+      ready.Send(1);
+      go.Recv();
+      uint64_t n = 0;
+      CUdeviceptr p;
+      while (cuMemAlloc_v2(&p, kMiB) == CUDA_SUCCESS) ++n;
+      counts.Send(n);
+      done.Recv();  // hold the memory until everyone has counted
+    });
+  }
+  for (int i = 0; i < kProcs; ++i) ready.Recv();
+  for (int i = 0; i < kProcs; ++i) go.Send(1);
+  uint64_t total = 0;
+  for (int i = 0; i < kProcs; ++i) total += counts.Recv();
+  EXPECT_EQ(total, 256u);
+  EXPECT_EQ(State().DeviceUsed(0), 256 * kMiB);
+  for (int i = 0; i < kProcs; ++i) done.Send(1);
+  for (pid_t pid : pids) EXPECT_EQ(Wait(pid), 0);
+  EXPECT_EQ(State().DeviceUsed(0), 0u);
+}
+
 TEST_F(FakeCudaTest, KilledProcessMemoryIsReclaimed) {
   Pipe to_parent;
   pid_t a = Spawn([&] {
