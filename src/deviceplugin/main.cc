@@ -1,0 +1,117 @@
+// hami-device-plugin: flags and configuration, then the PluginServer until SIGTERM.
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+
+#include "deviceplugin/config.h"
+#include "deviceplugin/kube_adapter.h"
+#include "deviceplugin/nvml_backend.h"
+#include "deviceplugin/plugin_server.h"
+
+namespace dp = hami::deviceplugin;
+
+int main(int argc, char** argv) {
+  CLI::App app{"HAMi device plugin: advertises GPU slices to kubelet and serves Allocate"};
+  std::string config_path, node_config_path, nvml_lib = "libnvidia-ml.so.1", lib_source;
+  dp::PluginServerOptions opts;
+  if (const char* n = std::getenv("NODE_NAME")) opts.node_name = n;
+  if (const char* h = std::getenv("HOOK_PATH")) opts.hook_path = h;
+  std::optional<int> split;
+  std::optional<double> mem_scaling, core_scaling;
+  std::optional<std::string> core_policy;
+  int annotate_s = 30;
+  app.add_option("--config", config_path, "device-config.yaml (section nvidia:, nodeconfig:)");
+  app.add_option("--node-config", node_config_path, "JSON/YAML {\"nodeconfig\": [...]}");
+  app.add_option("--node-name", opts.node_name, "this node (default: $NODE_NAME)");
+  app.add_option("--socket-dir", opts.socket_dir, "kubelet device plugin directory")
+      ->capture_default_str();
+  app.add_option("--socket-name", opts.socket_name, "this plugin's socket")->capture_default_str();
+  app.add_option("--hook-path", opts.hook_path, "host hook path (global.gpuHookPath)")
+      ->capture_default_str();
+  app.add_option("--nvml-lib", nvml_lib, "NVML library to dlopen")->capture_default_str();
+  app.add_option("--vgpu-lib-source", lib_source,
+                 "libvgpu.so to install into <hook-path>/vgpu/ at start");
+  app.add_option("--device-split-count", split, "overrides nvidia.deviceSplitCount");
+  app.add_option("--device-memory-scaling", mem_scaling, "overrides nvidia.deviceMemoryScaling");
+  app.add_option("--device-core-scaling", core_scaling, "overrides nvidia.deviceCoreScaling");
+  app.add_option("--gpu-core-policy", core_policy, "overrides nvidia.gpuCorePolicy");
+  app.add_option("--annotate-interval", annotate_s, "seconds between node annotation refreshes")
+      ->capture_default_str();
+  dp::KubeConnection kconn;
+  app.add_option("--kube-api", kconn.server, "API server URL (default: in-cluster)");
+  app.add_option("--kube-token-file", kconn.token_file, "bearer token file")->capture_default_str();
+  app.add_option("--kube-ca-file", kconn.ca_file, "CA bundle")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  dp::PluginConfig config;
+  if (!config_path.empty()) {
+    auto text = dp::ReadFile(config_path);
+    auto parsed =
+        text.ok() ? dp::ParsePluginConfig(*text) : hami::StatusOr<dp::PluginConfig>(text.status());
+    if (!parsed.ok()) {
+      std::cerr << "hami-device-plugin: " << config_path << ": " << parsed.status().ToString()
+                << "\n";
+      return 2;
+    }
+    config = std::move(*parsed);
+  }
+  if (!node_config_path.empty()) {
+    auto text = dp::ReadFile(node_config_path);
+    hami::Status s = text.ok() ? dp::ParseNodeConfigs(*text, config) : text.status();
+    if (!s.ok()) {
+      std::cerr << "hami-device-plugin: " << node_config_path << ": " << s.ToString() << "\n";
+      return 2;
+    }
+  }
+  if (split) config.nvidia.device_split_count = *split;
+  if (mem_scaling) config.nvidia.device_memory_scaling = *mem_scaling;
+  if (core_scaling) config.nvidia.device_core_scaling = *core_scaling;
+  if (core_policy) config.nvidia.gpu_core_policy = *core_policy;
+  if (config.nvidia.device_split_count < 1 || config.nvidia.device_memory_scaling <= 0 ||
+      config.nvidia.device_core_scaling <= 0 ||
+      (config.nvidia.gpu_core_policy != "default" && config.nvidia.gpu_core_policy != "force" &&
+       config.nvidia.gpu_core_policy != "disable")) {
+    std::cerr << "hami-device-plugin: invalid split count, scaling or core policy flag\n";
+    return 2;
+  }
+  if (opts.node_name.empty()) {
+    std::cerr << "hami-device-plugin: --node-name or $NODE_NAME is required\n";
+    return 2;
+  }
+  opts.config = dp::ResolveForNode(config, opts.node_name);
+  opts.resource_name = opts.config.nvidia.resource_count_name;
+  opts.annotate_interval = std::chrono::seconds(annotate_s);
+
+  if (hami::Status s = dp::PrepareHookDir(opts.hook_path, lib_source); !s.ok()) {
+    std::cerr << "hami-device-plugin: " << s.ToString() << "\n";
+    return 1;
+  }
+  auto gpus = dp::OpenNvmlBackend(nvml_lib);
+  if (!gpus.ok()) {
+    std::cerr << "hami-device-plugin: " << gpus.status().ToString() << "\n";
+    return 1;
+  }
+  auto kube = dp::ConnectKube(kconn);
+  if (!kube.ok()) {
+    std::cerr << "hami-device-plugin: " << kube.status().ToString() << "\n";
+    return 1;
+  }
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);  // before any thread starts
+
+  dp::PluginServer server(opts, gpus->get(), kube->get());
+  if (hami::Status s = server.Start(); !s.ok()) {
+    std::cerr << "hami-device-plugin: " << s.ToString() << "\n";
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&set, &sig);
+  std::cerr << "hami-device-plugin: signal " << sig << ", stopping\n";
+  server.Stop();
+  return 0;
+}
