@@ -62,7 +62,8 @@ bool Accounting::TryLockSlotByte(uint32_t i) {
   memset(&fl, 0, sizeof(fl));
   fl.l_type = F_WRLCK;
   fl.l_whence = SEEK_SET;
-  fl.l_start = static_cast<off_t>(HAMI_SHM_HEADER_SIZE + static_cast<size_t>(i) * HAMI_SHM_SLOT_SIZE);
+  fl.l_start =
+      static_cast<off_t>(HAMI_SHM_HEADER_SIZE + static_cast<size_t>(i) * HAMI_SHM_SLOT_SIZE);
   fl.l_len = 1;
   return fcntl(fd_, F_OFD_SETLK, &fl) == 0;
 }
@@ -72,7 +73,8 @@ void Accounting::UnlockSlotByte(uint32_t i) {
   memset(&fl, 0, sizeof(fl));
   fl.l_type = F_UNLCK;
   fl.l_whence = SEEK_SET;
-  fl.l_start = static_cast<off_t>(HAMI_SHM_HEADER_SIZE + static_cast<size_t>(i) * HAMI_SHM_SLOT_SIZE);
+  fl.l_start =
+      static_cast<off_t>(HAMI_SHM_HEADER_SIZE + static_cast<size_t>(i) * HAMI_SHM_SLOT_SIZE);
   fl.l_len = 1;
   fcntl(fd_, F_OFD_SETLK, &fl);
 }
@@ -133,7 +135,8 @@ bool Accounting::Open(const char* path, char* err, size_t errlen) {
   } else if (hdr_->header_size != HAMI_SHM_HEADER_SIZE || hdr_->slot_size != HAMI_SHM_SLOT_SIZE ||
              hdr_->slot_count == 0 || ShmFileSize(hdr_->slot_count) != size) {
     bad = "inconsistent sizes";
-  } else if (hdr_->device_count > HAMI_SHM_MAX_DEVICES || hdr_->slot_high_water > hdr_->slot_count) {
+  } else if (hdr_->device_count > HAMI_SHM_MAX_DEVICES ||
+             hdr_->slot_high_water > hdr_->slot_count) {
     bad = "counters out of range";
   }
   flock(fd_, LOCK_UN);
@@ -175,8 +178,8 @@ bool Accounting::Open(const char* path, char* err, size_t errlen) {
     slot_index_ = static_cast<int>(i);
     return true;
   }
-  snprintf(err, errlen, "accounting file %s: all %u process slots are held by live processes",
-           path, hdr_->slot_count);
+  snprintf(err, errlen, "accounting file %s: all %u process slots are held by live processes", path,
+           hdr_->slot_count);
   return false;
 }
 
@@ -289,7 +292,7 @@ uint64_t Accounting::MyUsed(int dev) const {
 
 int Accounting::SweepDead() {
   if (!hdr_) return 0;
-  last_sweep_ns_ = NowNs(CLOCK_MONOTONIC);
+  __atomic_store_n(&last_sweep_ns_, NowNs(CLOCK_MONOTONIC), __ATOMIC_RELAXED);
   int reclaimed = 0;
   uint32_t hw = __atomic_load_n(&hdr_->slot_high_water, __ATOMIC_ACQUIRE);
   for (uint32_t i = 0; i < hw && i < hdr_->slot_count; ++i) {
@@ -314,6 +317,21 @@ int Accounting::SweepDead() {
     UnlockSlotByte(i);
   }
   return reclaimed;
+}
+
+void Accounting::LockCreation() {
+  if (fd_ < 0) return;
+  while (flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+  }
+}
+
+void Accounting::UnlockCreation() {
+  if (fd_ >= 0) flock(fd_, LOCK_UN);
+}
+
+void Accounting::SweepDeadEvery(uint64_t interval_ns) {
+  if (NowNs(CLOCK_MONOTONIC) - __atomic_load_n(&last_sweep_ns_, __ATOMIC_RELAXED) >= interval_ns)
+    SweepDead();
 }
 
 void Accounting::DetachAfterFork() {

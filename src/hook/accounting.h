@@ -34,8 +34,16 @@ class Accounting {
   uint64_t MyUsed(int dev) const;
   void SetDeviceInfo(int dev, uint64_t limit, uint32_t sm_limit, uint32_t priority);
 
+  // Serialises context creation among the container's processes (flock on the file; the
+  // kernel drops it if the holder dies), so device-wide measurements do not overlap.
+  void LockCreation();
+  void UnlockCreation();
+
   // Reclaims the slots of dead processes; returns how many were reclaimed.
   int SweepDead();
+  // SweepDead at most once per `interval_ns` (the info paths call it, so a dead process's
+  // usage disappears from what everyone sees without waiting for an allocation to fail).
+  void SweepDeadEvery(uint64_t interval_ns);
   // Called in a forked child: drops the file so the child never holds the parent's slot.
   void DetachAfterFork();
 

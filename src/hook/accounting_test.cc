@@ -60,7 +60,7 @@ TEST_F(AccountingTest, ReserveHoldsTheLimitAcrossProcesses) {
     if (!b.Open(path_.c_str(), err, sizeof(err))) return 10;
     int d = b.DeviceEntry("GPU-1", 80ull << 30);
     if (d != dev) return 11;
-    if (b.Reserve(d, 500 * kMiB, 1024 * kMiB)) return 12;  // 600 + 500 > 1024
+    if (b.Reserve(d, 500 * kMiB, 1024 * kMiB)) return 12;   // 600 + 500 > 1024
     if (!b.Reserve(d, 424 * kMiB, 1024 * kMiB)) return 13;  // exactly fills it
     if (b.Used(d) != 1024 * kMiB) return 14;
     b.Release(d, 424 * kMiB);

@@ -54,8 +54,7 @@ bool MatchIndexed(const char* key, const char* prefix, int* index) {
 // Applies one KEY=VALUE to *v. `file_only` keys are accepted only from the limits file.
 // Returns false with a message on a bad key or value; unknown keys are errors only when
 // `strict` (the file), since the environment is full of unrelated variables.
-bool Apply(Values* v, const char* key, const char* value, bool strict, char* err,
-           size_t errlen) {
+bool Apply(Values* v, const char* key, const char* value, bool strict, char* err, size_t errlen) {
   int idx = 0;
   if (MatchIndexed(key, "CUDA_DEVICE_MEMORY_LIMIT", &idx)) {
     if (idx == -2) {
@@ -65,8 +64,8 @@ bool Apply(Values* v, const char* key, const char* value, bool strict, char* err
     uint64_t bytes = 0;
     if (!ParseMemSize(value, &bytes)) {
       snprintf(err, errlen,
-               "%s=\"%s\" is not a memory size (use bytes or a number with k/m/g or Ki/Mi/Gi)",
-               key, value);
+               "%s=\"%s\" is not a memory size (use bytes or a number with k/m/g or Ki/Mi/Gi)", key,
+               value);
       return false;
     }
     if (idx < 0) {
@@ -124,8 +123,8 @@ bool Apply(Values* v, const char* key, const char* value, bool strict, char* err
   if (strcmp(key, "CUDA_DEVICE_MEMORY_SHARED_CACHE") == 0) {
     size_t n = strlen(value);
     if (n == 0 || n >= sizeof(v->shm) || value[0] != '/') {
-      snprintf(err, errlen, "%s=\"%s\" must be an absolute path shorter than %zu bytes", key,
-               value, sizeof(v->shm));
+      snprintf(err, errlen, "%s=\"%s\" must be an absolute path shorter than %zu bytes", key, value,
+               sizeof(v->shm));
       return false;
     }
     memcpy(v->shm, value, n + 1);
@@ -292,11 +291,24 @@ bool ParseMemSize(const char* s, uint64_t* out) {
   uint64_t mult = 1;
   if (*p != '\0') {
     switch (*p) {
-      case 'k': case 'K': mult = 1ull << 10; break;
-      case 'm': case 'M': mult = 1ull << 20; break;
-      case 'g': case 'G': mult = 1ull << 30; break;
-      case 't': case 'T': mult = 1ull << 40; break;
-      default: return false;
+      case 'k':
+      case 'K':
+        mult = 1ull << 10;
+        break;
+      case 'm':
+      case 'M':
+        mult = 1ull << 20;
+        break;
+      case 'g':
+      case 'G':
+        mult = 1ull << 30;
+        break;
+      case 't':
+      case 'T':
+        mult = 1ull << 40;
+        break;
+      default:
+        return false;
     }
     ++p;
     if (*p == 'i') ++p;
@@ -363,19 +375,27 @@ bool LoadConfig(const ConfigSource& src, Config* out, char* err, size_t errlen) 
     }
   }
   // Stricter policy wins: force > default > disable.
-  auto rank = [](CorePolicy p) { return p == CorePolicy::kForce ? 2 : (p == CorePolicy::kDefault ? 1 : 0); };
+  auto rank = [](CorePolicy p) {
+    return p == CorePolicy::kForce ? 2 : (p == CorePolicy::kDefault ? 1 : 0);
+  };
   out->policy = CorePolicy::kDefault;
-  if (fv.policy_set) out->policy = fv.policy;
-  else if (env.policy_set) out->policy = env.policy;
-  if (fv.policy_set && env.policy_set && rank(env.policy) > rank(fv.policy)) out->policy = env.policy;
+  if (fv.policy_set)
+    out->policy = fv.policy;
+  else if (env.policy_set)
+    out->policy = env.policy;
+  if (fv.policy_set && env.policy_set && rank(env.policy) > rank(fv.policy))
+    out->policy = env.policy;
   // A larger number is a lower priority; the environment may only lower it.
   out->priority = fv.priority_set ? fv.priority : (env.priority_set ? env.priority : 1);
-  if (fv.priority_set && env.priority_set && env.priority > fv.priority) out->priority = env.priority;
+  if (fv.priority_set && env.priority_set && env.priority > fv.priority)
+    out->priority = env.priority;
   const char* shm = fv.shm_set ? fv.shm : (env.shm_set ? env.shm : kDefaultShmPath);
   snprintf(out->shm_path, sizeof(out->shm_path), "%s", shm);
   out->oversubscribe = fv.oversubscribe_set ? fv.oversubscribe : env.oversubscribe;
-  if (env.log_level_set) out->log_level = env.log_level;
-  else if (fv.log_level_set) out->log_level = fv.log_level;
+  if (env.log_level_set)
+    out->log_level = env.log_level;
+  else if (fv.log_level_set)
+    out->log_level = fv.log_level;
   return true;
 }
 

@@ -103,16 +103,12 @@ TEST_F(ConfigTest, MalformedValuesFailClosedNamingTheVariable) {
   struct Case {
     const char* key;
     const char* value;
-  } cases[] = {{"CUDA_DEVICE_MEMORY_LIMIT", "2Gb"},
-               {"CUDA_DEVICE_MEMORY_LIMIT_3", "lots"},
-               {"CUDA_DEVICE_MEMORY_LIMIT_16", "1g"},
-               {"CUDA_DEVICE_SM_LIMIT", "101"},
-               {"CUDA_DEVICE_SM_LIMIT_0", "-5"},
-               {"GPU_CORE_UTILIZATION_POLICY", "sometimes"},
-               {"CUDA_TASK_PRIORITY", "high"},
-               {"CUDA_DEVICE_MEMORY_SHARED_CACHE", "relative/path"},
-               {"CUDA_OVERSUBSCRIBE", "maybe"},
-               {"LIBCUDA_LOG_LEVEL", "9"}};
+  } cases[] = {
+      {"CUDA_DEVICE_MEMORY_LIMIT", "2Gb"},   {"CUDA_DEVICE_MEMORY_LIMIT_3", "lots"},
+      {"CUDA_DEVICE_MEMORY_LIMIT_16", "1g"}, {"CUDA_DEVICE_SM_LIMIT", "101"},
+      {"CUDA_DEVICE_SM_LIMIT_0", "-5"},      {"GPU_CORE_UTILIZATION_POLICY", "sometimes"},
+      {"CUDA_TASK_PRIORITY", "high"},        {"CUDA_DEVICE_MEMORY_SHARED_CACHE", "relative/path"},
+      {"CUDA_OVERSUBSCRIBE", "maybe"},       {"LIBCUDA_LOG_LEVEL", "9"}};
   for (const auto& c : cases) {
     env_.clear();
     env_[c.key] = c.value;
@@ -134,7 +130,7 @@ TEST_F(ConfigTest, LimitsFileIsAuthoritativeEnvironmentMayOnlyTighten) {
   env_["HAMI_LIMITS_FILE"] = f;
   env_["CUDA_DEVICE_MEMORY_LIMIT_0"] = "2g";   // tighter: applies
   env_["CUDA_DEVICE_MEMORY_LIMIT_1"] = "64g";  // looser: ignored
-  env_["CUDA_DEVICE_SM_LIMIT"] = "0";           // "no limit" cannot lift the file's
+  env_["CUDA_DEVICE_SM_LIMIT"] = "0";          // "no limit" cannot lift the file's
   env_["CUDA_DEVICE_MEMORY_SHARED_CACHE"] = "/tmp/elsewhere.cache";
   env_["GPU_CORE_UTILIZATION_POLICY"] = "disable";  // looser policy: ignored
   ASSERT_TRUE(Load()) << err_;

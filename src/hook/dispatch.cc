@@ -16,26 +16,26 @@
 
 // Hidden wrappers (their addresses never resolve to another library's symbol), each
 // exported under the driver's name through an alias.
-#define HAMI_CU(name, params, args)                                              \
-  HAMI_HIDDEN CUresult hami_w_##name params noexcept {                            \
-    if (__builtin_expect(hami::vgpu::g_cuda.name == nullptr, 0)) {               \
-      if (!hami::vgpu::LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;        \
-      if (hami::vgpu::g_cuda.name == nullptr) return CUDA_ERROR_NOT_FOUND;       \
-    }                                                                            \
-    return hami::vgpu::Hook_##name args;                                         \
-  }                                                                              \
+#define HAMI_CU(name, params, args)                                        \
+  HAMI_HIDDEN CUresult hami_w_##name params noexcept {                     \
+    if (__builtin_expect(hami::vgpu::g_cuda.name == nullptr, 0)) {         \
+      if (!hami::vgpu::LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;  \
+      if (hami::vgpu::g_cuda.name == nullptr) return CUDA_ERROR_NOT_FOUND; \
+    }                                                                      \
+    return hami::vgpu::Hook_##name args;                                   \
+  }                                                                        \
   HAMI_EXPORT CUresult name params noexcept __attribute__((alias("hami_w_" #name)));
 #include "abi/cuda_hooks.def"
 #undef HAMI_CU
 
-#define HAMI_NVML(name, params, args)                                            \
-  HAMI_HIDDEN nvmlReturn_t hami_w_##name params noexcept {                        \
-    if (__builtin_expect(hami::vgpu::g_nvml.name == nullptr, 0)) {               \
-      if (!hami::vgpu::LoadRealNvml()) return NVML_ERROR_LIBRARY_NOT_FOUND;      \
+#define HAMI_NVML(name, params, args)                                               \
+  HAMI_HIDDEN nvmlReturn_t hami_w_##name params noexcept {                          \
+    if (__builtin_expect(hami::vgpu::g_nvml.name == nullptr, 0)) {                  \
+      if (!hami::vgpu::LoadRealNvml()) return NVML_ERROR_LIBRARY_NOT_FOUND;         \
       if (hami::vgpu::g_nvml.name == nullptr) return NVML_ERROR_FUNCTION_NOT_FOUND; \
-    }                                                                            \
-    return hami::vgpu::Hook_##name args;                                         \
-  }                                                                              \
+    }                                                                               \
+    return hami::vgpu::Hook_##name args;                                            \
+  }                                                                                 \
   HAMI_EXPORT nvmlReturn_t name params noexcept __attribute__((alias("hami_w_" #name)));
 #include "abi/nvml_hooks.def"
 #undef HAMI_NVML
@@ -74,10 +74,10 @@ void* WrapperByName(const char* symbol) {
 
 // Families whose entry points must be intercepted for the limits to hold.
 bool IsHookedFamily(const char* symbol) {
-  static const char* const kFamilies[] = {"cuMemAlloc", "cuMemCreate", "cuMemFree",
-                                          "cuMemGetInfo", "cuDeviceTotalMem", "cuArray",
-                                          "cuMipmappedArray", "cuLaunch", "cuGraphLaunch",
-                                          "cuCtxCreate", "cuDevicePrimaryCtx"};
+  static const char* const kFamilies[] = {"cuMemAlloc",       "cuMemCreate",       "cuMemFree",
+                                          "cuMemGetInfo",     "cuDeviceTotalMem",  "cuArray",
+                                          "cuMipmappedArray", "cuLaunch",          "cuGraphLaunch",
+                                          "cuCtxCreate",      "cuDevicePrimaryCtx"};
   for (const char* f : kFamilies)
     if (strncmp(symbol, f, strlen(f)) == 0) return true;
   return false;
@@ -91,8 +91,10 @@ void MapProcAddress(const char* symbol, void** pfn) {
     }
   }
   if (symbol && IsHookedFamily(symbol)) {
-    VGPU_LOG(kLogWarn, "cuGetProcAddress(%s) returned an entry point libvgpu does not know; "
-             "it is not intercepted", symbol);
+    VGPU_LOG(kLogWarn,
+             "cuGetProcAddress(%s) returned an entry point libvgpu does not know; "
+             "it is not intercepted",
+             symbol);
   }
 }
 

@@ -19,7 +19,8 @@ inline CUresult Launch(CUstream stream, LaunchKind kind, Call call) {
 
 inline void AfterGraph(CUresult r) {
   // Graph memory nodes allocate when the graph runs: charge what the driver reserved.
-  if (r == CUDA_SUCCESS && __builtin_expect(__atomic_load_n(&g_graph_memory_seen, __ATOMIC_RELAXED), 0))
+  if (r == CUDA_SUCCESS &&
+      __builtin_expect(__atomic_load_n(&g_graph_memory_seen, __ATOMIC_RELAXED), 0))
     ReconcileGraphMemory(CurrentOrdinal());
 }
 
@@ -33,9 +34,9 @@ CUresult Hook_cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz
   });
 }
 
-CUresult Hook_cuLaunchKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
-                                  unsigned bx, unsigned by, unsigned bz, unsigned shmem,
-                                  CUstream stream, void** params, void** extra) noexcept {
+CUresult Hook_cuLaunchKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                                  unsigned by, unsigned bz, unsigned shmem, CUstream stream,
+                                  void** params, void** extra) noexcept {
   return Launch(stream, LaunchKind::kKernel, [&] {
     return g_cuda.cuLaunchKernel_ptsz(f, gx, gy, gz, bx, by, bz, shmem, stream, params, extra);
   });
@@ -62,16 +63,16 @@ CUresult Hook_cuLaunchCooperativeKernel(CUfunction f, unsigned gx, unsigned gy, 
 }
 
 CUresult Hook_cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
-                                             unsigned bx, unsigned by, unsigned bz,
-                                             unsigned shmem, CUstream stream,
-                                             void** params) noexcept {
+                                             unsigned bx, unsigned by, unsigned bz, unsigned shmem,
+                                             CUstream stream, void** params) noexcept {
   return Launch(stream, LaunchKind::kCooperative, [&] {
     return g_cuda.cuLaunchCooperativeKernel_ptsz(f, gx, gy, gz, bx, by, bz, shmem, stream, params);
   });
 }
 
 CUresult Hook_cuGraphLaunch(CUgraphExec exec, CUstream stream) noexcept {
-  CUresult r = Launch(stream, LaunchKind::kGraph, [&] { return g_cuda.cuGraphLaunch(exec, stream); });
+  CUresult r =
+      Launch(stream, LaunchKind::kGraph, [&] { return g_cuda.cuGraphLaunch(exec, stream); });
   AfterGraph(r);
   return r;
 }

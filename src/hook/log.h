@@ -13,7 +13,7 @@ void LogRaw(int level, const char* fmt, ...) __attribute__((format(printf, 2, 3)
 
 }  // namespace hami::vgpu
 
-#define VGPU_LOG(level, ...)                                                   \
-  do {                                                                         \
+#define VGPU_LOG(level, ...)                                                            \
+  do {                                                                                  \
     if ((level) <= ::hami::vgpu::g_log_level) ::hami::vgpu::LogRaw(level, __VA_ARGS__); \
   } while (0)

@@ -2,6 +2,8 @@
 // driver is asked, and every free releases exactly what was charged.
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <mutex>
 #include <unordered_map>
@@ -36,8 +38,7 @@ struct Charge {
 struct PoolRec {
   CUmemoryPool pool;
   int ordinal;
-  uint64_t counted;   // bytes of the pool's reservation charged to us
-  uint64_t overhead;  // driver memory the pool took beyond its reservation
+  uint64_t counted;  // bytes of the pool's reservation charged to us
 };
 
 // What this process has charged, so frees release exactly that.
@@ -133,11 +134,14 @@ CUresult Uncharged(Kind kind, uint64_t key, CUresult (*call)(uint64_t)) {
 size_t ElementBytes(CUarray_format f) {
   switch (f) {
     case CU_AD_FORMAT_UNSIGNED_INT8:
-    case CU_AD_FORMAT_SIGNED_INT8: return 1;
+    case CU_AD_FORMAT_SIGNED_INT8:
+      return 1;
     case CU_AD_FORMAT_UNSIGNED_INT16:
     case CU_AD_FORMAT_SIGNED_INT16:
-    case CU_AD_FORMAT_HALF: return 2;
-    default: return 4;  // 32-bit formats; conservative for the rest
+    case CU_AD_FORMAT_HALF:
+      return 2;
+    default:
+      return 4;  // 32-bit formats; conservative for the rest
   }
 }
 
@@ -157,6 +161,73 @@ bool NvmlUsed(const char* uuid, uint64_t* used) {
   if (g_nvml.nvmlDeviceGetMemoryInfo(h, &m) != NVML_SUCCESS) return false;
   *used = m.used;
   return true;
+}
+
+// Whether this process lives in the initial PID namespace, where NVML's process list uses
+// the same PIDs as getpid() and can tell exactly what the driver holds for us.
+bool InInitialPidNamespace() {
+  static int cached = -1;
+  if (cached < 0) {
+    char buf[64] = {};
+    ssize_t n = readlink("/proc/self/ns/pid", buf, sizeof(buf) - 1);
+    cached = n > 0 && strcmp(buf, "pid:[4026531836]") == 0 ? 1 : 0;
+  }
+  return cached == 1;
+}
+
+// Device memory the driver reports for this process on device `ord` (contexts, modules,
+// pools and allocations alike). False when it cannot be known exactly.
+bool ProcessUsed(int ord, uint64_t* used) {
+  if (!InInitialPidNamespace()) return false;
+  static bool inited = LoadRealNvml() && g_nvml.nvmlInit_v2() == NVML_SUCCESS;
+  if (!inited || !g_nvml.nvmlDeviceGetComputeRunningProcesses_v3) return false;
+  nvmlDevice_t h;
+  if (g_nvml.nvmlDeviceGetHandleByUUID(g_state.dev[ord].uuid, &h) != NVML_SUCCESS) return false;
+  nvmlProcessInfo_t infos[64];
+  unsigned int count = 64;
+  if (g_nvml.nvmlDeviceGetComputeRunningProcesses_v3(h, &count, infos) != NVML_SUCCESS)
+    return false;
+  unsigned int self = static_cast<unsigned int>(getpid());
+  for (unsigned int i = 0; i < count && i < 64; ++i) {
+    if (infos[i].pid == self) {
+      *used = infos[i].usedGpuMemory;
+      return true;
+    }
+  }
+  *used = 0;
+  return true;
+}
+
+uint64_t g_overhead[kMaxDevices];
+uint64_t g_last_sync_ns[kMaxDevices];
+
+uint64_t MonoNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Charges memory the driver holds for this process beyond what the hooks counted (context
+// growth, lazily loaded modules, pool bookkeeping). Rate-limited unless forced. Returns false
+// when the charge did not fit the limit (it is recorded anyway: the memory exists).
+bool SyncDriverOverhead(int ord, bool force) {
+  const DeviceState& d = g_state.dev[ord];
+  if (d.entry < 0) return true;
+  uint64_t now = MonoNs();
+  if (!force && now - __atomic_load_n(&g_last_sync_ns[ord], __ATOMIC_RELAXED) < 200000000ull)
+    return true;
+  __atomic_store_n(&g_last_sync_ns[ord], now, __ATOMIC_RELAXED);
+  uint64_t real = 0;
+  if (!ProcessUsed(ord, &real)) return true;
+  uint64_t counted = g_state.acct.MyUsed(d.entry);
+  if (real <= counted) return true;
+  uint64_t extra = real - counted;
+  bool fits = Reserve(ord, extra);
+  if (!fits) g_state.acct.Reserve(d.entry, extra, 0);
+  __atomic_add_fetch(&g_overhead[ord], extra, __ATOMIC_RELAXED);
+  VGPU_LOG(kLogInfo, "device %d: %llu MiB held by the driver for this process charged", ord,
+           static_cast<unsigned long long>(extra >> 20));
+  return fits;
 }
 
 // ---- pools -------------------------------------------------------------------------------
@@ -221,7 +292,8 @@ CUresult AllocAsync(CUdeviceptr* dptr, size_t size, CUmemoryPool pool, CUstream 
   if (ord < 0) return real(dptr, size, pool, stream);
   if (!pool) {
     CUdevice dev = g_state.dev[ord].handle;
-    if (g_cuda.cuDeviceGetMemPool(&pool, dev) != CUDA_SUCCESS) return real(dptr, size, pool, stream);
+    if (g_cuda.cuDeviceGetMemPool(&pool, dev) != CUDA_SUCCESS)
+      return real(dptr, size, pool, stream);
   }
   CUstreamCaptureStatus cap = CU_STREAM_CAPTURE_STATUS_NONE;
   if (g_cuda.cuStreamIsCapturing(stream, &cap) == CUDA_SUCCESS &&
@@ -239,7 +311,7 @@ CUresult AllocAsync(CUdeviceptr* dptr, size_t size, CUmemoryPool pool, CUstream 
   {
     std::lock_guard<std::mutex> g(T().mu);
     if (!FindPool(pool)) {
-      T().pools.push_back(PoolRec{pool, ord, 0, 0});
+      T().pools.push_back(PoolRec{pool, ord, 0});
       first = true;
     }
     ReconcilePoolLocked(FindPool(pool));
@@ -248,36 +320,17 @@ CUresult AllocAsync(CUdeviceptr* dptr, size_t size, CUmemoryPool pool, CUstream 
     TrimAllPools();
     if (!Reserve(ord, need)) return CUDA_ERROR_OUT_OF_MEMORY;
   }
-  // The driver sets up per-pool state on the device at the first allocation, outside the
-  // pool's reported reservation: measure it once through NVML and charge it too.
-  uint64_t nvml_before = 0;
-  bool measure = first && NvmlUsed(g_state.dev[ord].uuid, &nvml_before);
   CUresult r = real(dptr, size, pool, stream);
   bool within = true;
   {
     std::lock_guard<std::mutex> g(T().mu);
     PoolRec* p = FindPool(pool);
     p->counted += need;  // the pre-charge now belongs to the pool's reservation
-    uint64_t reserved_before = p->counted;
     within = ReconcilePoolLocked(p);
-    uint64_t nvml_after = 0;
-    if (measure && r == CUDA_SUCCESS && NvmlUsed(g_state.dev[ord].uuid, &nvml_after)) {
-      uint64_t grew = nvml_after > nvml_before ? nvml_after - nvml_before : 0;
-      uint64_t pool_grew = p->counted > reserved_before - need ? p->counted - (reserved_before - need) : 0;
-      uint64_t hidden = grew > pool_grew ? grew - pool_grew : 0;
-      if (hidden > kMaxContextBytes) hidden = 0;  // someone else allocated meanwhile
-      if (hidden) {
-        VGPU_LOG(kLogInfo, "memory pool on device %d: %llu MiB of driver overhead charged", ord,
-                 static_cast<unsigned long long>(hidden >> 20));
-        if (!Reserve(ord, hidden)) {
-          within = false;
-          const DeviceState& d = g_state.dev[ord];
-          if (d.entry >= 0) g_state.acct.Reserve(d.entry, hidden, 0);
-        }
-        p->overhead += hidden;
-      }
-    }
   }
+  // The driver sets up per-pool state on the device at the first allocation, outside the
+  // pool's reported reservation.
+  if (r == CUDA_SUCCESS && !SyncDriverOverhead(ord, first)) within = false;
   if (r != CUDA_SUCCESS) return r;
   if (!within) {
     // The driver grew the pool past the limit (its chunk was larger than our estimate).
@@ -314,10 +367,24 @@ CUresult FreeAsync(CUdeviceptr ptr, CUstream stream, CUresult (*real)(CUdevicept
 template <typename Create, typename Destroy>
 CUresult ChargedContext(int ord, Create create, Destroy destroy, uint64_t* cost_out) {
   uint64_t before = 0, after = 0;
-  bool measured = NvmlUsed(g_state.dev[ord].uuid, &before);
+  // Exact when the driver's per-process figure is readable; else the device-wide change,
+  // serialised against the container's other processes (other containers may still add
+  // noise: docs/accounting.md).
+  uint64_t proc = 0;
+  bool exact = ProcessUsed(ord, &proc);
+  bool measured = exact || NvmlUsed(g_state.dev[ord].uuid, &before);
+  g_state.acct.LockCreation();
   CUresult r = create();
+  if (r == CUDA_SUCCESS && exact) {
+    exact = ProcessUsed(ord, &after);
+    const DeviceState& d = g_state.dev[ord];
+    uint64_t counted = d.entry >= 0 ? g_state.acct.MyUsed(d.entry) : 0;
+    before = counted;
+  } else if (r == CUDA_SUCCESS) {
+    measured = measured && NvmlUsed(g_state.dev[ord].uuid, &after);
+  }
+  g_state.acct.UnlockCreation();
   if (r != CUDA_SUCCESS) return r;
-  measured = measured && NvmlUsed(g_state.dev[ord].uuid, &after);
   uint64_t cost = measured ? (after > before ? after - before : 0) : kDefaultContextBytes;
   if (cost > kMaxContextBytes) cost = kMaxContextBytes;
   if (!Reserve(ord, cost)) {
@@ -361,7 +428,7 @@ void ReleaseDevice(int ord) {
   }
   for (auto it = T().pools.begin(); it != T().pools.end();) {
     if (it->ordinal == ord) {
-      total += it->counted + it->overhead;
+      total += it->counted;
       it = T().pools.erase(it);
     } else {
       ++it;
@@ -369,6 +436,7 @@ void ReleaseDevice(int ord) {
   }
   total += T().graph_counted[ord];
   T().graph_counted[ord] = 0;
+  total += __atomic_exchange_n(&g_overhead[ord], 0, __ATOMIC_RELAXED);
   Release(ord, total);
 }
 
@@ -404,6 +472,7 @@ CUresult Hook_cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytesize) noexcept {
   if (gate == Gate::kRefuse) return refuse;
   int ord = gate == Gate::kAccount ? CurrentOrdinal() : -1;
   if (ord < 0 || !dptr) return g_cuda.cuMemAlloc_v2(dptr, bytesize);
+  SyncDriverOverhead(ord, false);
   return Charged(
       kPtr, ord, RoundUp(bytesize, 512), [&] { return g_cuda.cuMemAlloc_v2(dptr, bytesize); },
       reinterpret_cast<uint64_t*>(dptr));
@@ -428,7 +497,8 @@ CUresult Hook_cuMemAllocPitch_v2(CUdeviceptr* dptr, size_t* pitch, size_t width,
   Gate gate = MemGate(&refuse);
   if (gate == Gate::kRefuse) return refuse;
   int ord = gate == Gate::kAccount ? CurrentOrdinal() : -1;
-  if (ord < 0 || !dptr || !pitch) return g_cuda.cuMemAllocPitch_v2(dptr, pitch, width, height, elem);
+  if (ord < 0 || !dptr || !pitch)
+    return g_cuda.cuMemAllocPitch_v2(dptr, pitch, width, height, elem);
   uint64_t estimate = RoundUp(width, 512) * height;
   if (!Reserve(ord, estimate)) return CUDA_ERROR_OUT_OF_MEMORY;
   CUresult r = g_cuda.cuMemAllocPitch_v2(dptr, pitch, width, height, elem);
@@ -459,7 +529,8 @@ CUresult Hook_cuMemCreate(CUmemGenericAllocationHandle* handle, size_t size,
   Gate gate = MemGate(&refuse);
   if (gate == Gate::kRefuse) return refuse;
   int ord = -1;
-  if (gate == Gate::kAccount && prop && handle && prop->location.type == CU_MEM_LOCATION_TYPE_DEVICE)
+  if (gate == Gate::kAccount && prop && handle &&
+      prop->location.type == CU_MEM_LOCATION_TYPE_DEVICE)
     ord = OrdinalOf(prop->location.id);
   if (ord < 0) return g_cuda.cuMemCreate(handle, size, prop, flags);
   size_t gran = 0;
@@ -481,7 +552,9 @@ CUresult Hook_cuMemAllocAsync(CUdeviceptr* dptr, size_t bytesize, CUstream strea
   if (!LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;
   return AllocAsync(
       dptr, bytesize, nullptr, stream,
-      [](CUdeviceptr* p, size_t s, CUmemoryPool, CUstream st) { return g_cuda.cuMemAllocAsync(p, s, st); },
+      [](CUdeviceptr* p, size_t s, CUmemoryPool, CUstream st) {
+        return g_cuda.cuMemAllocAsync(p, s, st);
+      },
       g_cuda.cuMemFreeAsync);
 }
 
@@ -538,7 +611,7 @@ CUresult Hook_cuMemPoolDestroy(CUmemoryPool pool) noexcept {
     std::lock_guard<std::mutex> g(T().mu);
     for (auto it = T().pools.begin(); it != T().pools.end(); ++it) {
       if (it->pool == pool) {
-        Release(it->ordinal, it->counted + it->overhead);
+        Release(it->ordinal, it->counted);
         T().pools.erase(it);
         break;
       }
@@ -724,8 +797,9 @@ CUresult Hook_cuCtxCreate_v4(CUcontext* pctx, CUctxCreateParams* params, unsigne
 CUresult Hook_cuCtxDestroy_v2(CUcontext ctx) noexcept {
   if (!LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;
   if (!g_state.accounting) return g_cuda.cuCtxDestroy_v2(ctx);
-  return Uncharged(kContext, reinterpret_cast<uint64_t>(ctx),
-                   [](uint64_t k) { return g_cuda.cuCtxDestroy_v2(reinterpret_cast<CUcontext>(k)); });
+  return Uncharged(kContext, reinterpret_cast<uint64_t>(ctx), [](uint64_t k) {
+    return g_cuda.cuCtxDestroy_v2(reinterpret_cast<CUcontext>(k));
+  });
 }
 
 CUresult Hook_cuDeviceGraphMemTrim(CUdevice dev) noexcept {
@@ -748,6 +822,7 @@ CUresult Hook_cuMemGetInfo_v2(size_t* free, size_t* total) noexcept {
   const DeviceState& d = g_state.dev[ord];
   if (d.limit == 0) return r;
   ReconcileAllPools();
+  g_state.acct.SweepDeadEvery(200000000ull);
   uint64_t used = g_state.acct.Used(d.entry);
   uint64_t limit = d.limit < *total ? d.limit : *total;
   uint64_t room = used < limit ? limit - used : 0;

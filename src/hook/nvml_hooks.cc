@@ -19,6 +19,7 @@ bool Virtualize(nvmlDevice_t device, unsigned long long* total, unsigned long lo
   uint64_t limit = LimitForUuid(uuid, &visible);
   if (!visible || limit == 0) return false;
   int entry = g_state.accounting ? g_state.acct.FindDevice(uuid) : -1;
+  if (entry >= 0) g_state.acct.SweepDeadEvery(200000000ull);
   uint64_t mine = entry >= 0 ? g_state.acct.Used(entry) : 0;
   uint64_t cap = limit < *total ? limit : *total;
   uint64_t room = mine < cap ? cap - mine : 0;
@@ -36,7 +37,8 @@ nvmlReturn_t Hook_nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t* mem
   return r;
 }
 
-nvmlReturn_t Hook_nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemory_v2_t* memory) noexcept {
+nvmlReturn_t Hook_nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device,
+                                             nvmlMemory_v2_t* memory) noexcept {
   nvmlReturn_t r = g_nvml.nvmlDeviceGetMemoryInfo_v2(device, memory);
   if (r == NVML_SUCCESS && memory &&
       Virtualize(device, &memory->total, &memory->free, &memory->used)) {

@@ -14,10 +14,10 @@ namespace hami::vgpu {
 struct DeviceState {
   CUdevice handle;
   char uuid[96];
-  uint64_t total;   // physical bytes
-  uint64_t limit;   // bytes; 0 = unlimited
+  uint64_t total;  // physical bytes
+  uint64_t limit;  // bytes; 0 = unlimited
   uint32_t sm_limit;
-  int entry;        // device entry in the accounting file, -1 when accounting is off
+  int entry;  // device entry in the accounting file, -1 when accounting is off
 };
 
 struct State {
@@ -26,7 +26,7 @@ struct State {
   bool accounting = false;  // the accounting file is open
   bool config_ok = false;
   bool forked_child = false;
-  char error[1400] = {};     // why CUDA initialisation is refused
+  char error[1400] = {};  // why CUDA initialisation is refused
   int ndev = 0;
   bool cuda_ready = false;
   DeviceState dev[kMaxDevices];

@@ -18,14 +18,14 @@ namespace {
 
 constexpr size_t kMiB = 1ull << 20;
 
-#define CHECK(call)                                                             \
-  do {                                                                          \
-    CUresult r_ = (call);                                                       \
-    if (r_ != CUDA_SUCCESS) {                                                   \
-      printf("error=%d call=%s\n", static_cast<int>(r_), #call);               \
-      fflush(stdout);                                                           \
-      exit(3);                                                                  \
-    }                                                                           \
+#define CHECK(call)                                              \
+  do {                                                           \
+    CUresult r_ = (call);                                        \
+    if (r_ != CUDA_SUCCESS) {                                    \
+      printf("error=%d call=%s\n", static_cast<int>(r_), #call); \
+      fflush(stdout);                                            \
+      exit(3);                                                   \
+    }                                                            \
   } while (0)
 
 CUcontext g_ctx;
@@ -136,7 +136,7 @@ void PrintInfo() {
          dev_total / kMiB);
 }
 
-int Fill(const std::string& path, size_t chunk_mib, bool free_after) {
+int Fill(const std::string& path, size_t chunk_mib, bool free_after, bool wait_stdin) {
   std::vector<Alloc> held;
   CUresult last = CUDA_SUCCESS;
   for (;;) {
@@ -148,6 +148,12 @@ int Fill(const std::string& path, size_t chunk_mib, bool free_after) {
   printf("path=%s allocated_mib=%zu stop_error=%d\n", path.c_str(), held.size() * chunk_mib,
          static_cast<int>(last));
   PrintInfo();
+  fflush(stdout);
+  if (wait_stdin) {  // hold everything until the parent closes our stdin
+    char buf[64];
+    while (read(0, buf, sizeof(buf)) > 0) {
+    }
+  }
   if (free_after) {
     for (const Alloc& a : held) CHECK(FreeOnce(a));
     printf("freed=1\n");
@@ -182,14 +188,22 @@ int Nvml() {
     memset(&m2, 0, sizeof(m2));
     m2.version = nvmlMemory_v2;
     if (info(d, &m) != NVML_SUCCESS || info2(d, &m2) != NVML_SUCCESS) return 7;
-    printf("nvml_index=%u total_mib=%llu used_mib=%llu free_mib=%llu v2_total_mib=%llu "
-           "v2_used_mib=%llu\n",
-           i, m.total / kMiB, m.used / kMiB, m.free / kMiB, m2.total / kMiB, m2.used / kMiB);
+    printf(
+        "nvml_index=%u total_mib=%llu used_mib=%llu free_mib=%llu v2_total_mib=%llu "
+        "v2_used_mib=%llu\n",
+        i, m.total / kMiB, m.used / kMiB, m.free / kMiB, m2.total / kMiB, m2.used / kMiB);
   }
   return 0;
 }
 
 // Allocates and frees in a tight loop forever (the kill -9 tests stop it at random moments).
+int Legacy() {
+  unsigned int p = 0;
+  CUresult r = cuMemAlloc(&p, 1 << 20);
+  printf("legacy_alloc=%d\n", static_cast<int>(r));
+  return 0;
+}
+
 int Churn(size_t mib) {
   printf("ready=1\n");
   fflush(stdout);
@@ -252,10 +266,11 @@ int ProcAddr() {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fprintf(stderr,
-            "usage: vgpu_probe info | fill PATH CHUNK_MIB [free] | nvml | churn MIB | hold MIB "
-            "SECONDS | procaddr | init\n"
-            "PATH: alloc managed pitch vmm async pool array array3d mipmap\n");
+    fprintf(
+        stderr,
+        "usage: vgpu_probe info | fill PATH CHUNK_MIB [free|wait] | nvml | churn MIB | hold MIB "
+        "SECONDS | procaddr | init\n"
+        "PATH: alloc managed pitch vmm async pool array array3d mipmap\n");
     return 2;
   }
   std::string cmd = argv[1];
@@ -278,12 +293,19 @@ int main(int argc, char** argv) {
     return ProcAddr();
   }
   Setup(ordinal);
+  if (const char* go = getenv("PROBE_GO_FILE")) {  // start racing only when told to
+    printf("ready=1\n");
+    fflush(stdout);
+    while (access(go, F_OK) != 0) usleep(1000);
+  }
   if (cmd == "info") {
     PrintInfo();
     return 0;
   }
   if (cmd == "fill" && argc >= 4)
-    return Fill(argv[2], strtoull(argv[3], nullptr, 10), argc >= 5 && !strcmp(argv[4], "free"));
+    return Fill(argv[2], strtoull(argv[3], nullptr, 10), argc >= 5 && !strcmp(argv[4], "free"),
+                argc >= 5 && !strcmp(argv[4], "wait"));
+  if (cmd == "legacy") return Legacy();
   if (cmd == "churn" && argc >= 3) return Churn(strtoull(argv[2], nullptr, 10));
   if (cmd == "hold" && argc >= 4) return Hold(strtoull(argv[2], nullptr, 10), atoi(argv[3]));
   fprintf(stderr, "bad arguments\n");
