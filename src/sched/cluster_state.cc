@@ -164,7 +164,7 @@ void ClusterState::InstallNode(NodeInfo node, uint32_t slot) {
     s.index = g.index;
     s.healthy = g.healthy;
     s.mode = g.mode;
-    s.type_lower = Lower(g.type);
+    n.types_lower.push_back(Lower(g.type));
   }
   n.info = std::move(node);
   n.live = true;

@@ -164,7 +164,8 @@ PodCtx MakeCtx(const ResolvedPod& pod) {
   return c;
 }
 
-Reason StaticCheck(const GpuSlot& g, const GpuInfo& info, const PodCtx& ctx) {
+Reason StaticCheck(const NodeEntry& n, size_t i, const PodCtx& ctx) {
+  const GpuSlot& g = n.gpus[i];
   if (!g.healthy) return Reason::kUnhealthy;
   if (!ctx.has_static_filters) return Reason::kFits;
   const PodOptions& o = ctx.pod->options;
@@ -172,15 +173,16 @@ Reason StaticCheck(const GpuSlot& g, const GpuInfo& info, const PodCtx& ctx) {
   if (!ctx.use_types.empty()) {
     bool any = false;
     for (const auto& t : ctx.use_types)
-      if (g.type_lower.find(t) != std::string::npos) any = true;
+      if (n.types_lower[i].find(t) != std::string::npos) any = true;
     if (!any) return Reason::kTypeNotIncluded;
   }
   for (const auto& t : ctx.nouse_types)
-    if (g.type_lower.find(t) != std::string::npos) return Reason::kTypeExcluded;
+    if (n.types_lower[i].find(t) != std::string::npos) return Reason::kTypeExcluded;
   if (!o.use_uuids.empty() &&
-      std::find(o.use_uuids.begin(), o.use_uuids.end(), info.uuid) == o.use_uuids.end())
+      std::find(o.use_uuids.begin(), o.use_uuids.end(), n.info.gpus[i].uuid) == o.use_uuids.end())
     return Reason::kUuidNotIncluded;
-  if (std::find(o.nouse_uuids.begin(), o.nouse_uuids.end(), info.uuid) != o.nouse_uuids.end())
+  if (std::find(o.nouse_uuids.begin(), o.nouse_uuids.end(), n.info.gpus[i].uuid) !=
+      o.nouse_uuids.end())
     return Reason::kUuidExcluded;
   return Reason::kFits;
 }
@@ -200,18 +202,17 @@ inline Reason DynamicCheck(const GpuSlot& g, const GpuUsage& u, const ResolvedCo
 }
 
 inline double Utilisation(const ScoringWeights& w, double slots, double cores, double mem) {
-  double sum = w.slot + w.core + w.memory;
-  double u = (w.slot * slots + w.core * cores + w.memory * mem) / sum;
-  return std::clamp(u, 0.0, 1.0);
+  double u = (w.slot * slots + w.core * cores + w.memory * mem) / (w.slot + w.core + w.memory);
+  return u < 0 ? 0 : u > 1 ? 1 : u;
 }
 
 // GPU preference (higher first) after placing `r` on it.
 inline double GpuPref(const GpuSlot& g, const GpuUsage& u, const ResolvedContainer& r,
                       const ResolvedPod& pod) {
-  double s = static_cast<double>(u.used_slices + 1) / g.split_count;
-  double c = static_cast<double>(u.used_cores + r.cores) / g.cores;
-  double m = static_cast<double>(u.used_mem_mib + NeedMem(g, r)) / g.memory_mib;
-  double util = Utilisation(pod.weights, s, c, m);
+  double util = Utilisation(
+      pod.weights, static_cast<double>(u.used_slices + 1) / g.split_count,
+      static_cast<double>(u.used_cores + r.cores) / g.cores,
+      static_cast<double>(u.used_mem_mib + NeedMem(g, r)) / static_cast<double>(g.memory_mib));
   return pod.gpu_policy == GpuPolicy::kBinpack ? util : 1.0 - util;
 }
 
@@ -300,7 +301,7 @@ Reason PlacePod(const NodeEntry& n, const PodCtx& ctx, Scratch& s, Added* added)
   bool any_static_ok = false;
   Reason worst_static = Reason::kFits;
   for (size_t i = 0; i < ng; ++i) {
-    s.static_reason[i] = StaticCheck(n.gpus[i], n.info.gpus[i], ctx);
+    s.static_reason[i] = StaticCheck(n, i, ctx);
     if (s.static_reason[i] == Reason::kFits) {
       any_static_ok = true;
     } else {
@@ -369,7 +370,7 @@ Reason FitSingle(const NodeEntry& n, const PodCtx& ctx, Added* added) {
   Reason worst = Reason::kFits;
   for (size_t i = 0; i < ng; ++i) {
     const auto& g = n.gpus[i];
-    Reason why = StaticCheck(g, n.info.gpus[i], ctx);
+    Reason why = StaticCheck(n, i, ctx);
     if (why == Reason::kFits) why = DynamicCheck(g, g.usage, r);
     if (why == Reason::kFits) {
       if (++fit == r.count) return Reason::kFits;

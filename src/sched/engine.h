@@ -77,11 +77,11 @@ struct GpuSlot {
   int32_t index = 0;
   bool healthy = true;
   VgpuMode mode = VgpuMode::kHamiCore;
-  std::string type_lower;  // for case-insensitive type matching
 };
 struct NodeEntry {
   NodeInfo info;
-  std::vector<GpuSlot> gpus;  // parallel to info.gpus
+  std::vector<GpuSlot> gpus;             // parallel to info.gpus; kept small for the scan
+  std::vector<std::string> types_lower;  // parallel: for case-insensitive type matching
   bool live = false;
   // Aggregates over healthy GPUs, kept current on every change, so most nodes are rejected
   // or scored without looking at GPUs.

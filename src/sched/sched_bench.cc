@@ -240,6 +240,45 @@ int64_t CapacityBound(const std::vector<TraceItem>& trace, int64_t gpus) {
   return slices;
 }
 
+// Offline first-fit-decreasing of the prefix's slices into the pooled cards (by memory, then
+// cores); the longest prefix it packs is achievable offline (ignoring node grouping).
+int64_t OfflineFfd(const std::vector<TraceItem>& trace, int64_t gpus) {
+  auto packs = [&](size_t n) {
+    std::vector<std::pair<int64_t, int>> items;
+    for (size_t i = 0; i < n; ++i)
+      for (int k = 0; k < trace[i].count; ++k)
+        items.push_back({trace[i].cores >= 100 ? kGpuMem : trace[i].mem, trace[i].cores});
+    std::sort(items.begin(), items.end(), std::greater<>());
+    std::vector<int64_t> mem(gpus, 0);
+    std::vector<int> cores(gpus, 0), slots(gpus, 0);
+    for (auto [m, c] : items) {
+      bool ok = false;
+      for (int64_t g = 0; g < gpus && !ok; ++g) {
+        if (mem[g] + m <= kGpuMem && cores[g] + c <= 100 && slots[g] < kSplit) {
+          mem[g] += m;
+          cores[g] += c;
+          ++slots[g];
+          ok = true;
+        }
+      }
+      if (!ok) return false;
+    }
+    return true;
+  };
+  size_t lo = 0, hi = trace.size();
+  while (lo < hi) {
+    size_t mid = (lo + hi + 1) / 2;
+    if (packs(mid)) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  int64_t slices = 0;
+  for (size_t i = 0; i < lo; ++i) slices += trace[i].count;
+  return slices;
+}
+
 void PackingTable(const Options& o) {
   std::printf(
       "Packing: %d nodes x %d GPUs (80 GiB, split %d); trace seeds 1..%d; slices placed "
@@ -297,6 +336,9 @@ void PackingTable(const Options& o) {
         mem += trace[i].count * trace[i].mem;
       }
       double ratio = static_cast<double>(placed) / static_cast<double>(CapacityBound(trace, gpus));
+      if (std::getenv("SCHED_BENCH_FFD"))
+        std::fprintf(stderr, "seed %d placed %ld bound %ld ffd %ld\n", seed, (long)placed,
+                     (long)CapacityBound(trace, gpus), (long)OfflineFfd(trace, gpus));
       sum += ratio;
       lo = std::min(lo, ratio);
       hi = std::max(hi, ratio);
