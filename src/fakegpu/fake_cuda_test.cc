@@ -428,6 +428,30 @@ TEST_F(FakeCudaTest, KilledProcessMemoryIsReclaimed) {
   });
 }
 
+// Slot ownership is an OFD lock that a forked child does not keep: the parent's memory is
+// released when the parent dies even though its child (which never used CUDA) lives on.
+TEST_F(FakeCudaTest, ParentDeathReleasesMemoryDespiteLiveForkedChild) {
+  Pipe ready;
+  pid_t a = Spawn([&] {
+    InitCtx();
+    CUdeviceptr p;
+    EXPECT_EQ(cuMemAlloc_v2(&p, kGiB), CUDA_SUCCESS);
+    if (fork() == 0) {  // fork handlers have run once the child executes this
+      ready.Send(static_cast<uint64_t>(getpid()));
+      pause();
+      _exit(0);
+    }
+    pause();
+  });
+  pid_t c = static_cast<pid_t>(ready.Recv());
+  EXPECT_EQ(State().DeviceUsed(0), kCtx + kGiB);
+  kill(a, SIGKILL);
+  EXPECT_EQ(Wait(a), 128 + SIGKILL);
+  EXPECT_EQ(kill(c, 0), 0);  // the child is still alive
+  EXPECT_EQ(State().DeviceUsed(0), 0u);
+  kill(c, SIGKILL);
+}
+
 // A process killed at any instruction, including while it holds the state lock, must not
 // block the others.
 TEST_F(FakeCudaTest, KillDuringChargeNeverBlocksOthers) {

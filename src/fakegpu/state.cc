@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +18,7 @@ namespace hami::fakegpu {
 
 namespace {
 constexpr uint64_t kMagic = 0x31555047454B4146ull;  // "FAKEGPU1"
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
 constexpr int kSlots = 4096;
 constexpr int kRing = 1024;
 }  // namespace
@@ -38,10 +37,13 @@ struct DeviceShared {
   Interval ring[kRing];
 };
 
+// One process. It owns the slot while it holds an OFD write lock on the slot's first byte;
+// the kernel drops the lock when the process dies (before it becomes a zombie), whatever
+// its PID namespace, so liveness needs neither kill() nor /proc.
 struct Slot {
-  std::atomic<int32_t> pid;  // 0: free
+  std::atomic<int32_t> pid;  // 0: free; display only
   uint32_t pad;
-  std::atomic<uint64_t> start_ticks;  // /proc/<pid>/stat starttime, against pid reuse
+  std::atomic<uint64_t> claim;  // unique per claim, tells a re-claimed slot from ours
   std::atomic<uint64_t> used[kMaxDevices];
 };
 
@@ -51,6 +53,8 @@ struct StateFile {
   uint32_t size;
   std::atomic<uint32_t> slot_hwm;
   uint32_t pad;
+  std::atomic<uint64_t> claim_seq;
+  char boot_id[40];  // CLOCK_MONOTONIC and the mutex are only meaningful within one boot
   union {
     pthread_mutex_t mu;
     char mu_storage[64];
@@ -70,47 +74,75 @@ uint64_t MonotonicNs() {
 
 namespace {
 
-// Start time (clock ticks since boot) and liveness of pid from /proc/<pid>/stat.
-// Returns false when the process is gone or a zombie (the real driver frees memory at exit,
-// before the parent reaps).
-bool ProcStat(pid_t pid, uint64_t* start_ticks) {
-  char path[64], buf[1024];
-  snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno != ENOENT && errno != ESRCH;  // unreadable: assume alive
-  ssize_t n = read(fd, buf, sizeof buf - 1);
+off_t SlotOffset(const StateFile* f, int i) {
+  return reinterpret_cast<const char*>(&f->slots[i]) - reinterpret_cast<const char*>(f);
+}
+
+// Slot-lock descriptors of this process. A forked child closes its copies so that a parent
+// that dies releases its slots even while the child lives on.
+constexpr int kMaxLockFds = 64;
+std::atomic<int> g_lock_fds[kMaxLockFds];  // fd + 1; 0 = empty
+
+void CloseLockFdsInChild() {
+  for (auto& f : g_lock_fds) {
+    int v = f.exchange(0);
+    if (v > 0) close(v - 1);
+  }
+}
+
+void RegisterLockFd(int fd) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, [] { pthread_atfork(nullptr, nullptr, CloseLockFdsInChild); });
+  for (auto& f : g_lock_fds) {
+    int empty = 0;
+    if (f.compare_exchange_strong(empty, fd + 1)) return;
+  }
+}
+
+void UnregisterLockFd(int fd) {
+  for (auto& f : g_lock_fds) {
+    int v = fd + 1;
+    if (f.compare_exchange_strong(v, 0)) return;
+  }
+}
+
+bool LockByte(int fd, off_t off, short type, bool query = false) {
+  struct flock fl = {};
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = off;
+  fl.l_len = 1;
+  if (query) {
+    // True when another open file description holds a lock there (or we cannot tell).
+    if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return true;
+    return fl.l_type != F_UNLCK;
+  }
+  return fcntl(fd, F_OFD_SETLK, &fl) == 0;
+}
+
+void ReadBootId(char out[40]) {
+  memset(out, 0, 40);
+  int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, out, 39);
   close(fd);
-  if (n <= 0) return false;
-  buf[n] = 0;
-  const char* p = strrchr(buf, ')');
-  if (p == nullptr || p[1] == 0 || p[2] == 0) return true;
-  char state = p[2];
-  if (state == 'Z' || state == 'X' || state == 'x') return false;
-  // Fields after ')': 3 state ... 22 starttime.
-  p += 2;
-  for (int field = 3; field < 22 && *p; ++p)
-    if (*p == ' ') ++field;
-  *start_ticks = strtoull(p, nullptr, 10);
-  return true;
+  if (n > 0 && out[n - 1] == '\n') out[n - 1] = 0;
 }
 
-bool Alive(pid_t pid, uint64_t start_ticks) {
-  if (kill(pid, 0) != 0 && errno == ESRCH) return false;
-  uint64_t now_start = start_ticks;
-  if (!ProcStat(pid, &now_start)) return false;
-  return now_start == start_ticks;
-}
-
-void InitFile(StateFile* f) {
+void InitMutex(StateFile* f) {
   pthread_mutexattr_t a;
   pthread_mutexattr_init(&a);
   pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
   pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
   pthread_mutex_init(&f->mu, &a);
   pthread_mutexattr_destroy(&a);
-  f->version = kVersion;
-  f->size = sizeof(StateFile);
-  __atomic_store_n(&f->magic, kMagic, __ATOMIC_RELEASE);
+}
+
+void ResetTimeline(DeviceShared& d) {
+  d.busy_until.store(0);
+  d.busy_total.store(0);
+  for (Interval& e : d.ring) e.start.store(0), e.end.store(0);
+  d.ring_head.store(0);
 }
 
 }  // namespace
@@ -122,59 +154,104 @@ std::string SharedState::DefaultPath() {
 }
 
 StatusOr<std::unique_ptr<SharedState>> SharedState::Open(const std::string& path) {
-  auto fail = [&](const char* what) {
-    return Status(StatusCode::kUnavailable,
-                  "fakegpu state " + path + ": " + what + ": " + strerror(errno));
-  };
-  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return fail("open");
-  // flock only serialises initialisation; the kernel drops it if the holder dies.
-  if (flock(fd, LOCK_EX) != 0) {
-    Status s = fail("flock");
-    close(fd);
-    return s;
-  }
-  struct stat st;
-  bool fresh = false;
-  if (fstat(fd, &st) != 0) {
-    Status s = fail("stat");
-    close(fd);
-    return s;
-  }
-  if (st.st_size == 0) {
-    if (ftruncate(fd, sizeof(StateFile)) != 0) {
-      Status s = fail("ftruncate");
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return Unavailable("fakegpu state " + path + ": open: " + strerror(errno));
+    StateFile* f = nullptr;
+    Status s = MapLocked(path, fd, &f);
+    if (s.ok() && f == nullptr) {  // replaced by another process meanwhile; start over
+      close(fd);
+      continue;
+    }
+    if (!s.ok()) {
       close(fd);
       return s;
     }
-    fresh = true;
-  } else if (static_cast<size_t>(st.st_size) != sizeof(StateFile)) {
-    close(fd);
-    return Status(StatusCode::kFailedPrecondition,
-                  "fakegpu state " + path + ": wrong size (not a state file of this version)");
+    return std::unique_ptr<SharedState>(new SharedState(path, f, fd));
   }
-  void* m = mmap(nullptr, sizeof(StateFile), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (m == MAP_FAILED) {
-    Status s = fail("mmap");
-    close(fd);
-    return s;
-  }
-  auto* f = static_cast<StateFile*>(m);
-  uint64_t magic = __atomic_load_n(&f->magic, __ATOMIC_ACQUIRE);
-  if (fresh || magic == 0) {
-    InitFile(f);  // magic 0: a creator died before finishing
-  } else if (magic != kMagic || f->version != kVersion || f->size != sizeof(StateFile)) {
-    munmap(m, sizeof(StateFile));
-    close(fd);
-    return Status(StatusCode::kFailedPrecondition,
-                  "fakegpu state " + path + ": not a fakegpu state file of this version");
-  }
-  flock(fd, LOCK_UN);
-  close(fd);
-  return std::unique_ptr<SharedState>(new SharedState(path, f));
+  return Unavailable("fakegpu state " + path + ": keeps being replaced");
 }
 
-SharedState::~SharedState() { munmap(f_, sizeof(StateFile)); }
+// Maps the file open as fd, initialising or upgrading it under flock (which serialises only
+// this step and which the kernel drops if the holder dies). *f stays null when the path no
+// longer names fd's file, or when fd held a state file of another version that was unlinked
+// so that the caller creates a fresh one.
+Status SharedState::MapLocked(const std::string& path, int fd, StateFile** out) {
+  auto fail = [&](const char* what) {
+    Status s = Unavailable("fakegpu state " + path + ": " + what + ": " + strerror(errno));
+    flock(fd, LOCK_UN);
+    return s;
+  };
+  if (flock(fd, LOCK_EX) != 0) return Unavailable("fakegpu state " + path + ": flock");
+  struct stat st, pst;
+  if (fstat(fd, &st) != 0) return fail("stat");
+  if (stat(path.c_str(), &pst) != 0 || pst.st_ino != st.st_ino || pst.st_dev != st.st_dev) {
+    flock(fd, LOCK_UN);
+    return Status::Ok();
+  }
+  bool fresh = st.st_size == 0;
+  if (!fresh) {
+    struct {
+      uint64_t magic;
+      uint32_t version, size;
+    } head = {};
+    if (pread(fd, &head, sizeof head, 0) < 0) return fail("read");
+    if (head.magic != kMagic && head.magic != 0) {
+      flock(fd, LOCK_UN);
+      return FailedPrecondition("fakegpu state " + path + ": not a fakegpu state file");
+    }
+    if (head.magic == kMagic && (head.version != kVersion || head.size != sizeof(StateFile) ||
+                                 static_cast<size_t>(st.st_size) != sizeof(StateFile))) {
+      // Written by another version of the fake: replace it (its users keep the old inode).
+      fprintf(stderr, "fakegpu: replacing %s, a state file of another version\n", path.c_str());
+      if (unlink(path.c_str()) != 0) return fail("unlink");
+      flock(fd, LOCK_UN);
+      return Status::Ok();
+    }
+  }
+  if (static_cast<size_t>(st.st_size) != sizeof(StateFile) &&
+      ftruncate(fd, sizeof(StateFile)) != 0) {
+    return fail("ftruncate");
+  }
+  void* m = mmap(nullptr, sizeof(StateFile), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (m == MAP_FAILED) return fail("mmap");
+  auto* f = static_cast<StateFile*>(m);
+  char boot_id[40];
+  ReadBootId(boot_id);
+  if (fresh || __atomic_load_n(&f->magic, __ATOMIC_ACQUIRE) == 0) {
+    // New, or its creator died before finishing.
+    memset(static_cast<void*>(f), 0, sizeof(StateFile));
+    InitMutex(f);
+    memcpy(f->boot_id, boot_id, sizeof boot_id);
+    f->version = kVersion;
+    f->size = sizeof(StateFile);
+    __atomic_store_n(&f->magic, kMagic, __ATOMIC_RELEASE);
+  } else if (memcmp(f->boot_id, boot_id, sizeof boot_id) != 0) {
+    // Left over from an earlier boot: its processes are gone (their slot locks with them),
+    // but a mutex held at the crash and future timestamps would block us forever.
+    InitMutex(f);
+    for (DeviceShared& d : f->dev) ResetTimeline(d);
+    memcpy(f->boot_id, boot_id, sizeof boot_id);
+  }
+  flock(fd, LOCK_UN);
+  *out = f;
+  return Status::Ok();
+}
+
+SharedState::~SharedState() {
+  // Closing the lock descriptor gives the slot up: the next reaper frees its memory.
+  if (lock_fd_ >= 0 && lock_pid_ == getpid()) {
+    UnregisterLockFd(lock_fd_);
+    close(lock_fd_);
+  }
+  close(fd_);
+  munmap(f_, sizeof(StateFile));
+}
+
+uint32_t SharedState::HwmLocked() {
+  uint32_t hwm = f_->slot_hwm.load();
+  return hwm < static_cast<uint32_t>(kSlots) ? hwm : kSlots;  // never trust the file
+}
 
 void SharedState::Lock() {
   int r = pthread_mutex_lock(&f_->mu);
@@ -186,44 +263,54 @@ void SharedState::Lock() {
 void SharedState::Unlock() { pthread_mutex_unlock(&f_->mu); }
 
 void SharedState::ReapDeadLocked() {
-  pid_t self = getpid();
-  uint32_t hwm = f_->slot_hwm.load();
-  for (uint32_t i = 0; i < hwm && i < static_cast<uint32_t>(kSlots); ++i) {
+  uint32_t hwm = HwmLocked();
+  bool own_valid = OwnSlotValidLocked();
+  for (uint32_t i = 0; i < hwm; ++i) {
     Slot& s = f_->slots[i];
-    pid_t pid = s.pid.load();
-    if (pid == 0 || (pid == self && static_cast<int>(i) == own_)) continue;
-    if (Alive(pid, s.start_ticks.load())) continue;
+    if (s.pid.load() == 0 || (own_valid && static_cast<int>(i) == own_)) continue;
+    if (LockByte(fd_, SlotOffset(f_, i), F_WRLCK, /*query=*/true)) continue;  // owner alive
     for (auto& u : s.used) u.store(0);
+    s.claim.store(0);
     s.pid.store(0);
   }
 }
 
 bool SharedState::OwnSlotValidLocked() {
-  if (own_ < 0 || own_pid_ != getpid()) return false;
+  if (own_ < 0 || lock_pid_ != getpid()) return false;
   Slot& s = f_->slots[own_];
-  return s.pid.load() == own_pid_ && s.start_ticks.load() == own_start_;
+  return s.pid.load() == lock_pid_ && s.claim.load() == own_claim_;
 }
 
 bool SharedState::EnsureSlotLocked() {
   if (OwnSlotValidLocked()) return true;
   pid_t self = getpid();
-  uint64_t start = 0;
-  ProcStat(self, &start);
-  uint32_t hwm = f_->slot_hwm.load();
-  int free_slot = -1;
-  for (uint32_t i = 0; i < hwm && free_slot < 0; ++i)
-    if (f_->slots[i].pid.load() == 0) free_slot = static_cast<int>(i);
-  if (free_slot < 0) {
-    if (hwm >= static_cast<uint32_t>(kSlots)) return false;
-    free_slot = static_cast<int>(hwm);
-    f_->slot_hwm.store(hwm + 1);
+  if (lock_pid_ != self) {  // first claim, or a forked child (its copy was closed at fork)
+    char proc_path[64];
+    snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd_);
+    lock_fd_ = open(proc_path, O_RDWR | O_CLOEXEC);  // a new open file description
+    if (lock_fd_ < 0) lock_fd_ = open(path_.c_str(), O_RDWR | O_CLOEXEC);
+    if (lock_fd_ < 0) return false;
+    RegisterLockFd(lock_fd_);
+    lock_pid_ = self;
+    own_ = -1;
+  } else if (own_ >= 0) {  // our slot was taken from us (fakegpu-ctl reset)
+    LockByte(lock_fd_, SlotOffset(f_, own_), F_UNLCK);
+    own_ = -1;
   }
-  Slot& s = f_->slots[free_slot];
-  for (auto& u : s.used) u.store(0);
-  s.start_ticks.store(start);
-  s.pid.store(self);
-  own_ = free_slot, own_pid_ = self, own_start_ = start;
-  return true;
+  uint32_t hwm = HwmLocked();
+  for (uint32_t i = 0; i <= hwm && i < static_cast<uint32_t>(kSlots); ++i) {
+    Slot& s = f_->slots[i];
+    if (i < hwm && s.pid.load() != 0) continue;
+    if (!LockByte(lock_fd_, SlotOffset(f_, i), F_WRLCK)) continue;  // still held by its owner
+    if (i == hwm) f_->slot_hwm.store(hwm + 1);
+    for (auto& u : s.used) u.store(0);
+    own_claim_ = f_->claim_seq.fetch_add(1) + 1;
+    s.claim.store(own_claim_);
+    s.pid.store(self);
+    own_ = static_cast<int>(i);
+    return true;
+  }
+  return false;
 }
 
 bool SharedState::Charge(int dev, uint64_t bytes, uint64_t capacity) {
@@ -233,7 +320,7 @@ bool SharedState::Charge(int dev, uint64_t bytes, uint64_t capacity) {
   bool ok = EnsureSlotLocked();
   if (ok) {
     uint64_t total = 0;
-    uint32_t hwm = f_->slot_hwm.load();
+    uint32_t hwm = HwmLocked();
     for (uint32_t i = 0; i < hwm; ++i)
       if (f_->slots[i].pid.load() != 0) total += f_->slots[i].used[dev].load();
     ok = total <= capacity && bytes <= capacity - total;
@@ -258,7 +345,7 @@ uint64_t SharedState::DeviceUsed(int dev) {
   Lock();
   ReapDeadLocked();
   uint64_t total = 0;
-  uint32_t hwm = f_->slot_hwm.load();
+  uint32_t hwm = HwmLocked();
   for (uint32_t i = 0; i < hwm; ++i)
     if (f_->slots[i].pid.load() != 0) total += f_->slots[i].used[dev].load();
   Unlock();
@@ -278,7 +365,7 @@ std::vector<ProcessUsage> SharedState::Processes(int dev) {
   if (dev < 0 || dev >= kMaxDevices) return out;
   Lock();
   ReapDeadLocked();
-  uint32_t hwm = f_->slot_hwm.load();
+  uint32_t hwm = HwmLocked();
   for (uint32_t i = 0; i < hwm; ++i) {
     pid_t pid = f_->slots[i].pid.load();
     uint64_t used = f_->slots[i].used[dev].load();
@@ -346,17 +433,14 @@ void SharedState::Reset() {
   Lock();
   for (Slot& s : f_->slots) {
     for (auto& u : s.used) u.store(0);
-    s.start_ticks.store(0);
+    s.claim.store(0);
     s.pid.store(0);
   }
   f_->slot_hwm.store(0);
   for (DeviceShared& d : f_->dev) {
-    d.busy_until.store(0);
-    d.busy_total.store(0);
+    ResetTimeline(d);
     d.unhealthy.store(0);
     d.xid.store(0);  // xid_seq stays monotonic so open NVML event sets keep working
-    for (Interval& e : d.ring) e.start.store(0), e.end.store(0);
-    d.ring_head.store(0);
   }
   Unlock();
 }

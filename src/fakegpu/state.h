@@ -2,6 +2,7 @@
 // GPUs: per-process memory charges, the device-wide kernel timeline, health and XID events.
 // It survives kill -9 of any user: updates are single atomic stores made under a robust
 // process-shared mutex (a dead owner's lock is recovered), or lock-free CAS for the timeline.
+// A process owns its slot through an OFD lock, which the kernel drops when it dies.
 #pragma once
 
 #include <stdint.h>
@@ -67,18 +68,23 @@ class SharedState {
   void Reset();
 
  private:
-  SharedState(std::string path, StateFile* file) : path_(std::move(path)), f_(file) {}
+  SharedState(std::string path, StateFile* file, int fd)
+      : path_(std::move(path)), f_(file), fd_(fd) {}
+  static Status MapLocked(const std::string& path, int fd, StateFile** out);
   void Lock();
   void Unlock();
   void ReapDeadLocked();
   bool EnsureSlotLocked();
   bool OwnSlotValidLocked();
+  uint32_t HwmLocked();
 
   std::string path_;
   StateFile* f_;
+  int fd_;              // the mapped file; never holds locks (used to query them)
+  int lock_fd_ = -1;    // our own open file description, holding the lock on our slot
+  pid_t lock_pid_ = 0;  // process that opened lock_fd_ (a forked child must reopen)
   int own_ = -1;
-  pid_t own_pid_ = 0;
-  uint64_t own_start_ = 0;
+  uint64_t own_claim_ = 0;
 };
 
 }  // namespace hami::fakegpu

@@ -39,6 +39,18 @@ TEST_F(FakeGpuState, RejectsForeignFile) {
   EXPECT_NE(s.status().message().find(state_path_), std::string::npos);
 }
 
+TEST_F(FakeGpuState, ReplacesFileOfAnotherVersion) {
+  FILE* f = fopen(state_path_.c_str(), "w");
+  const uint32_t old_version[2] = {1, 100};
+  fwrite("FAKEGPU1", 1, 8, f);
+  fwrite(old_version, sizeof old_version, 1, f);
+  fclose(f);
+  auto s = SharedState::Open(state_path_);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_TRUE((*s)->Charge(0, 5, 10));
+  EXPECT_EQ((*s)->DeviceUsed(0), 5u);
+}
+
 TEST_F(FakeGpuState, ResetForgetsEverything) {
   EXPECT_TRUE(State().Charge(1, 5, 10));
   State().SetHealth(1, false, 48);
