@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -53,20 +54,43 @@ NodeInfo MakeNode(int n, int gpus) {
   return node;
 }
 
-// The request mix of the trace: 1 GPU 70 %, 2 GPUs 20 %, 4 GPUs 10 %; memory 5..80 GiB in
-// 1 GiB steps; cores 0 (best effort) 30 %, otherwise 10..100 in steps of 10 (100 = exclusive).
+// Two request mixes (docs/scheduling.md):
+// uniform: 1 GPU 70 %, 2 GPUs 20 %, 4 GPUs 10 %; memory 5..80 GiB uniform in 1 GiB steps;
+//   cores 0 (best effort) 30 %, otherwise 10..100 in steps of 10 (100 = exclusive card).
+// small: inference-style slices: 1 GPU 80 %, 2 GPUs 15 %, 4 GPUs 5 %; memory 4, 8, 10, 16,
+//   20, 24 or 40 GiB (weights 20, 25, 15, 15, 10, 10, 5), 5 % whole cards (80 GiB, cores 100);
+//   cores 0 40 %, otherwise 10, 20, 25, 30 or 50.
+enum class Trace { kUniform, kSmall };
+const char* TraceName(Trace t) { return t == Trace::kUniform ? "uniform" : "small"; }
 struct TraceItem {
   int count;
   int64_t mem;
   int cores;
 };
-TraceItem NextItem(std::mt19937& rng) {
+TraceItem NextItem(std::mt19937& rng, Trace kind) {
   auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint32_t>(n)); };
-  int r = pick(10);
   TraceItem t;
-  t.count = r < 7 ? 1 : r < 9 ? 2 : 4;
-  t.mem = 1024LL * (5 + pick(76));
-  t.cores = pick(10) < 3 ? 0 : 10 * (1 + pick(10));
+  if (kind == Trace::kUniform) {
+    int r = pick(10);
+    t.count = r < 7 ? 1 : r < 9 ? 2 : 4;
+    t.mem = 1024LL * (5 + pick(76));
+    t.cores = pick(10) < 3 ? 0 : 10 * (1 + pick(10));
+    return t;
+  }
+  int r = pick(20);
+  t.count = r < 16 ? 1 : r < 19 ? 2 : 4;
+  if (pick(20) == 0) {
+    t.mem = kGpuMem;
+    t.cores = 100;
+    return t;
+  }
+  static constexpr int kMem[] = {4, 8, 10, 16, 20, 24, 40};
+  static constexpr int kWeight[] = {20, 25, 15, 15, 10, 10, 5};
+  int w = pick(100), k = 0;
+  while (w >= kWeight[k]) w -= kWeight[k++];
+  t.mem = 1024LL * kMem[k];
+  static constexpr int kCores[] = {10, 20, 25, 30, 50};
+  t.cores = pick(10) < 4 ? 0 : kCores[pick(5)];
   return t;
 }
 PodRequest ToPod(const TraceItem& t) {
@@ -77,6 +101,12 @@ PodRequest ToPod(const TraceItem& t) {
   c.cores = t.cores;
   p.containers = {c};
   return p;
+}
+
+double ThreadCpuUs() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
 }
 
 double Percentile(std::vector<double>& v, double q) {
@@ -125,8 +155,10 @@ void LatencyTable(const Options& o) {
       std::chrono::duration<double, std::milli>(t2 - t1).count(),
       std::chrono::duration<double, std::micro>(t2 - t1).count() / o.slices);
 
-  std::printf("| call | node policy | GPU policy | decisions | fit | p50 us | p99 us | max us |\n");
-  std::printf("|---|---|---|---|---|---|---|---|\n");
+  std::printf(
+      "| call | node policy | GPU policy | decisions | fit | p50 us | p99 us | max us | "
+      "CPU p50 us | CPU p99 us |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   struct Mode {
     const char* call;
     NodePolicy np;
@@ -147,11 +179,12 @@ void LatencyTable(const Options& o) {
     cfg.gpu_policy = m.gp;
     Engine engine(cfg);
     std::mt19937 rng(o.seed + 7);
-    std::vector<double> us;
+    std::vector<double> us, cpu;
     int fit = 0;
     for (int i = 0; i < o.decisions; ++i) {
-      PodRequest pod = ToPod(NextItem(rng));
+      PodRequest pod = ToPod(NextItem(rng, Trace::kUniform));
       auto start = Clock::now();
+      double cpu_start = ThreadCpuUs();
       bool ok = false;
       if (std::strcmp(m.call, "Filter(5000 names)") == 0) {
         auto f = engine.Filter(state, pod, names);
@@ -168,11 +201,13 @@ void LatencyTable(const Options& o) {
         }
       }
       us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+      cpu.push_back(ThreadCpuUs() - cpu_start);
       fit += ok;
     }
     double p50 = Percentile(us, 0.50), p99 = Percentile(us, 0.99), mx = us.back();
-    std::printf("| %s | %s | %s | %d | %d | %.0f | %.0f | %.0f |\n", m.call, PolicyName(m.np),
-                PolicyName(m.gp), o.decisions, fit, p50, p99, mx);
+    double c50 = Percentile(cpu, 0.50), c99 = Percentile(cpu, 0.99);
+    std::printf("| %s | %s | %s | %d | %d | %.0f | %.0f | %.0f | %.0f | %.0f |\n", m.call,
+                PolicyName(m.np), PolicyName(m.gp), o.decisions, fit, p50, p99, mx, c50, c99);
   }
   std::printf("\n");
 }
@@ -279,33 +314,40 @@ int64_t OfflineFfd(const std::vector<TraceItem>& trace, int64_t gpus) {
   return slices;
 }
 
-void PackingTable(const Options& o) {
+void PackingTable(const Options& o, Trace kind) {
+  const int64_t gpus = static_cast<int64_t>(o.pack_nodes) * o.gpus;
   std::printf(
-      "Packing: %d nodes x %d GPUs (80 GiB, split %d); trace seeds 1..%d; slices placed "
-      "before the first rejection vs the capacity bound\n\n",
-      o.pack_nodes, o.gpus, kSplit, o.pack_seeds);
+      "Packing, trace `%s`: %d nodes x %d GPUs (80 GiB, split %d), seeds 1..%d. Slices "
+      "placed before the first rejection, as a share of the capacity bound; the offline "
+      "FFD row packs the same prefixes knowing the whole trace.\n\n",
+      TraceName(kind), o.pack_nodes, o.gpus, kSplit, o.pack_seeds);
   std::printf(
-      "| node policy | GPU policy | mean placed/bound | min | max | mean memory used at "
-      "first rejection |\n");
+      "| node policy | GPU policy | mean placed/bound | min | max | memory used at first "
+      "rejection |\n");
   std::printf("|---|---|---|---|---|---|\n");
+  std::vector<std::vector<TraceItem>> traces;
+  std::vector<int64_t> bounds;
+  for (int seed = 1; seed <= o.pack_seeds; ++seed) {
+    std::mt19937 rng(static_cast<uint32_t>(seed));
+    std::vector<TraceItem> trace;
+    for (int i = 0; i < 20 * static_cast<int>(gpus); ++i) trace.push_back(NextItem(rng, kind));
+    bounds.push_back(CapacityBound(trace, gpus));
+    traces.push_back(std::move(trace));
+  }
   const std::pair<NodePolicy, GpuPolicy> combos[] = {
       {NodePolicy::kBinpack, GpuPolicy::kBinpack},
       {NodePolicy::kBinpack, GpuPolicy::kSpread},
       {NodePolicy::kSpread, GpuPolicy::kBinpack},
       {NodePolicy::kSpread, GpuPolicy::kSpread},
   };
-  const int64_t gpus = static_cast<int64_t>(o.pack_nodes) * o.gpus;
   for (auto [np, gp] : combos) {
     SchedulerConfig cfg;
     cfg.node_policy = np;
     cfg.gpu_policy = gp;
-    if (const char* w = std::getenv("SCHED_BENCH_WEIGHTS")) cfg.weights = *ParseScoringWeights(w);
     Engine engine(cfg);
     double sum = 0, lo = 1e9, hi = 0, memsum = 0;
-    for (int seed = 1; seed <= o.pack_seeds; ++seed) {
-      std::mt19937 rng(static_cast<uint32_t>(seed));
-      std::vector<TraceItem> trace;
-      for (int i = 0; i < 20 * static_cast<int>(gpus); ++i) trace.push_back(NextItem(rng));
+    for (size_t t = 0; t < traces.size(); ++t) {
+      const auto& trace = traces[t];
       ClusterState s;
       for (int n = 0; n < o.pack_nodes; ++n)
         if (!s.AddNode(MakeNode(n, o.gpus)).ok()) std::abort();
@@ -314,31 +356,18 @@ void PackingTable(const Options& o) {
         auto d = engine.Schedule(s, ToPod(trace[i]));
         if (!d.ok()) std::abort();
         if (!d->scheduled) {
-          if (std::getenv("SCHED_BENCH_DEBUG")) {
-            int64_t cm = 0, cc = 0, own = 0;
-            for (size_t j = 0; j < i; ++j) {
-              cm += trace[j].mem * trace[j].count;
-              cc += trace[j].cores * trace[j].count;
-              if (trace[j].cores >= 100 || trace[j].mem * 2 > kGpuMem) own += trace[j].count;
-            }
-            std::fprintf(stderr,
-                         "seed %d reject #%zu count %d mem %ld cores %d: mem %.3f cores %.3f own "
-                         "%.3f bound %ld placed %ld | %s\n",
-                         seed, i, trace[i].count, (long)trace[i].mem, trace[i].cores,
-                         (double)cm / (gpus * kGpuMem), (double)cc / (gpus * 100.0),
-                         (double)own / gpus, (long)CapacityBound(trace, gpus), (long)placed,
+          if (std::getenv("SCHED_BENCH_DEBUG"))
+            std::fprintf(stderr, "%s/%s seed %zu: rejected #%zu (%d x %ld MiB, %d cores): %s\n",
+                         PolicyName(np), PolicyName(gp), t + 1, i, trace[i].count,
+                         static_cast<long>(trace[i].mem), trace[i].cores,
                          d->summary.message.c_str());
-          }
           break;
         }
         if (!s.AddPlacement("p" + std::to_string(i), d->node, d->placement).ok()) std::abort();
         placed += trace[i].count;
         mem += trace[i].count * trace[i].mem;
       }
-      double ratio = static_cast<double>(placed) / static_cast<double>(CapacityBound(trace, gpus));
-      if (std::getenv("SCHED_BENCH_FFD"))
-        std::fprintf(stderr, "seed %d placed %ld bound %ld ffd %ld\n", seed, (long)placed,
-                     (long)CapacityBound(trace, gpus), (long)OfflineFfd(trace, gpus));
+      double ratio = static_cast<double>(placed) / static_cast<double>(bounds[t]);
       sum += ratio;
       lo = std::min(lo, ratio);
       hi = std::max(hi, ratio);
@@ -348,7 +377,16 @@ void PackingTable(const Options& o) {
                 PolicyName(gp), 100 * sum / o.pack_seeds, 100 * lo, 100 * hi,
                 100 * memsum / o.pack_seeds);
   }
-  std::printf("\n");
+  double sum = 0, lo = 1e9, hi = 0;
+  for (size_t t = 0; t < traces.size(); ++t) {
+    double ratio =
+        static_cast<double>(OfflineFfd(traces[t], gpus)) / static_cast<double>(bounds[t]);
+    sum += ratio;
+    lo = std::min(lo, ratio);
+    hi = std::max(hi, ratio);
+  }
+  std::printf("| offline FFD (reference) | - | %.1f %% | %.1f %% | %.1f %% | - |\n\n",
+              100 * sum / o.pack_seeds, 100 * lo, 100 * hi);
 }
 
 }  // namespace
@@ -379,6 +417,7 @@ int main(int argc, char** argv) {
     }
   }
   hami::sched::LatencyTable(o);
-  hami::sched::PackingTable(o);
+  hami::sched::PackingTable(o, hami::sched::Trace::kUniform);
+  hami::sched::PackingTable(o, hami::sched::Trace::kSmall);
   return 0;
 }
