@@ -190,6 +190,8 @@ TEST_F(ApiTest, TwentyConcurrentHttpRequestsNeverOvercommit) {
         ++refused;
       } else {
         ++other;
+        std::fprintf(stderr, "request failed: %s\n",
+                     r ? r->body.c_str() : httplib::to_string(r.error()).c_str());
       }
     });
   }
