@@ -24,6 +24,8 @@ std::string DefaultUuid(int index) {
 
 void ApplyDefaults(DeviceConfig& d, int index) {
   if (d.uuid.empty()) d.uuid = DefaultUuid(index);
+  for (size_t i = 4; i < d.uuid.size(); ++i)  // NVML prints lowercase hex, as the hook will
+    if (d.uuid[i] >= 'A' && d.uuid[i] <= 'F') d.uuid[i] = static_cast<char>(d.uuid[i] - 'A' + 'a');
   ParseUuid(d.uuid, d.uuid_bytes);
 }
 

@@ -57,6 +57,9 @@ TEST(FakeGpuConfig, ParseLines) {
   EXPECT_EQ(c->devices[1].pci_bus, 0x86u);
   EXPECT_EQ(c->devices[1].uuid, "GPU-fa4e0000-0000-4000-8000-000000000001");
   EXPECT_EQ(c->devices[1].name, "Tesla V100-SXM2-16GB");
+  auto upper = ParseConfig("uuid=GPU-ABCDEF00-2222-3333-4444-55555555555F\n");
+  ASSERT_TRUE(upper.ok());
+  EXPECT_EQ(upper->devices[0].uuid, "GPU-abcdef00-2222-3333-4444-55555555555f");
 }
 
 TEST(FakeGpuConfig, ErrorsNameLineAndProblem) {

@@ -3,6 +3,7 @@
 // device and ignores CUDA_VISIBLE_DEVICES.
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <memory>
@@ -152,7 +153,7 @@ nvmlReturn_t nvmlDeviceGetHandleByUUID(const char* uuid, nvmlDevice_t* device) {
   NVML_PROLOGUE();
   if (uuid == nullptr || device == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
   for (size_t i = 0; i < N().cfg.devices.size(); ++i) {
-    if (strcmp(N().cfg.devices[i].uuid.c_str(), uuid) == 0) {
+    if (strcasecmp(N().cfg.devices[i].uuid.c_str(), uuid) == 0) {
       *device = reinterpret_cast<nvmlDevice_t>(&N().devs[i]);
       return NVML_SUCCESS;
     }

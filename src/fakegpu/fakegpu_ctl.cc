@@ -72,10 +72,12 @@ int Main(int argc, char** argv) {
       int dev = static_cast<int>(i);
       Health h = s.GetHealth(dev);
       printf(
-          "GPU %zu %s \"%s\" used=%lluMiB total=%lluMiB health=%s xid=%u busy_ns=%llu\n", i,
-          d.uuid.c_str(), d.name.c_str(), static_cast<unsigned long long>(s.DeviceUsed(dev) >> 20),
+          "GPU %zu %s \"%s\" used=%lluMiB total=%lluMiB health=%s xid=%u busy_ns=%llu util=%u%%\n",
+          i, d.uuid.c_str(), d.name.c_str(),
+          static_cast<unsigned long long>(s.DeviceUsed(dev) >> 20),
           static_cast<unsigned long long>(d.mem_bytes >> 20), h.healthy ? "healthy" : "unhealthy",
-          h.xid, static_cast<unsigned long long>(s.BusyNsTotal(dev)));
+          h.xid, static_cast<unsigned long long>(s.BusyNsTotal(dev)),
+          s.Utilization(dev, MonotonicNs(), 100000000ull));
       for (const ProcessUsage& p : s.Processes(dev))
         printf("  pid=%d used=%lluMiB used_bytes=%llu\n", static_cast<int>(p.pid),
                static_cast<unsigned long long>(p.used >> 20),
