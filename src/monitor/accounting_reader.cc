@@ -1,0 +1,91 @@
+#include "monitor/accounting_reader.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "hook/include/hami/vgpu_shm.h"
+
+namespace hami::monitor {
+
+StatusOr<AccountingSnapshot> ParseAccounting(const void* data, std::size_t size) {
+  if (size < sizeof(hami_shm_header)) {
+    return InvalidArgument("accounting file too short for the header (" + std::to_string(size) +
+                           " bytes)");
+  }
+  hami_shm_header h;
+  std::memcpy(&h, data, sizeof(h));
+  if (h.magic != HAMI_SHM_MAGIC) return InvalidArgument("accounting file: bad magic");
+  if (h.version != HAMI_SHM_VERSION) {
+    return InvalidArgument("accounting file: unsupported version " + std::to_string(h.version));
+  }
+  if (h.header_size != HAMI_SHM_HEADER_SIZE || h.slot_size != HAMI_SHM_SLOT_SIZE) {
+    return InvalidArgument("accounting file: header_size " + std::to_string(h.header_size) +
+                           " / slot_size " + std::to_string(h.slot_size) + " not as expected");
+  }
+  if (h.device_count > HAMI_SHM_MAX_DEVICES) {
+    return InvalidArgument("accounting file: device_count " + std::to_string(h.device_count) +
+                           " > " + std::to_string(HAMI_SHM_MAX_DEVICES));
+  }
+  if (h.slot_high_water > h.slot_count) {
+    return InvalidArgument("accounting file: slot_high_water beyond slot_count");
+  }
+  const uint64_t needed =
+      uint64_t{h.header_size} + uint64_t{h.slot_size} * uint64_t{h.slot_high_water};
+  if (needed > size) {
+    return InvalidArgument("accounting file: " + std::to_string(size) + " bytes, slots need " +
+                           std::to_string(needed));
+  }
+  AccountingSnapshot s;
+  s.generation = h.generation;
+  for (uint32_t i = 0; i < h.device_count; ++i) {
+    const hami_shm_device& d = h.devices[i];
+    if (d.uuid[0] == 0) continue;
+    AccountingDevice out;
+    out.uuid.assign(d.uuid, strnlen(d.uuid, HAMI_SHM_UUID_LEN));
+    out.total_bytes = d.total_bytes;
+    out.limit_bytes = d.mem_limit_bytes;
+    out.used_bytes = d.used_bytes;
+    out.sm_limit_percent = d.sm_limit_percent;
+    out.priority = d.priority;
+    out.last_kernel_ns = d.last_kernel_ns;
+    out.busy_ns_total = d.busy_ns_total;
+    s.devices.push_back(std::move(out));
+  }
+  const auto* base = static_cast<const unsigned char*>(data);
+  for (uint32_t i = 0; i < h.slot_high_water; ++i) {
+    hami_shm_slot slot;
+    std::memcpy(&slot, base + h.header_size + uint64_t{i} * h.slot_size, sizeof(slot));
+    if (slot.state == 1) ++s.live_processes;
+  }
+  return s;
+}
+
+StatusOr<AccountingSnapshot> ReadAccountingFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return NotFound("cannot open " + path + ": " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return InvalidArgument(path + ": not a regular file");
+  }
+  // Bound the read: a header plus the slots a file can claim.
+  const std::size_t max = HAMI_SHM_HEADER_SIZE + std::size_t{HAMI_SHM_SLOT_SIZE} * 65536;
+  std::size_t size = std::min<std::size_t>(static_cast<std::size_t>(st.st_size), max);
+  std::string buf(size, '\0');
+  std::size_t got = 0;
+  while (got < size) {
+    ssize_t n = ::pread(fd, buf.data() + got, size - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  auto r = ParseAccounting(buf.data(), got);
+  if (!r.ok()) return Status(r.status().code(), path + ": " + r.status().message());
+  return r;
+}
+
+}  // namespace hami::monitor

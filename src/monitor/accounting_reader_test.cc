@@ -1,0 +1,92 @@
+#include "monitor/accounting_reader.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "monitor/test_files.h"
+
+namespace hami::monitor {
+namespace {
+
+using testing::AccountingBytes;
+using testing::TestDevice;
+
+TEST(MonitorAccounting, ParsesAGoodFile) {
+  std::string b =
+      AccountingBytes({{"GPU-a", 3000ull << 20, 1234, 55, 99, 1}, {"GPU-b", 0, 7, 0, 0, 0}}, 2);
+  auto s = ParseAccounting(b.data(), b.size());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_EQ(s->devices.size(), 2u);
+  EXPECT_EQ(s->devices[0].uuid, "GPU-a");
+  EXPECT_EQ(s->devices[0].limit_bytes, 3000ull << 20);
+  EXPECT_EQ(s->devices[0].used_bytes, 1234u);
+  EXPECT_EQ(s->devices[0].last_kernel_ns, 55u);
+  EXPECT_EQ(s->devices[0].busy_ns_total, 99u);
+  EXPECT_EQ(s->devices[0].priority, 1u);
+  EXPECT_EQ(s->devices[0].sm_limit_percent, 30u);
+  EXPECT_EQ(s->devices[1].uuid, "GPU-b");
+  EXPECT_EQ(s->live_processes, 2u);
+  EXPECT_EQ(s->generation, 7u);
+}
+
+TEST(MonitorAccounting, RejectsCorruptFilesNamingTheCheck) {
+  const std::string good = AccountingBytes({{"GPU-a", 1, 1, 0, 0, 0}}, 1);
+  struct Case {
+    std::size_t offset;  // into the header
+    uint32_t value;
+    const char* expect;
+  } cases[] = {
+      {offsetof(hami_shm_header, magic), 0x1234, "magic"},
+      {offsetof(hami_shm_header, version), 9, "version"},
+      {offsetof(hami_shm_header, header_size), 4096, "header_size"},
+      {offsetof(hami_shm_header, slot_size), 128, "slot_size"},
+      {offsetof(hami_shm_header, device_count), 17, "device_count"},
+      {offsetof(hami_shm_header, slot_high_water), 5, "slot_high_water"},
+  };
+  for (const auto& c : cases) {
+    std::string b = good;
+    std::memcpy(b.data() + c.offset, &c.value, sizeof(c.value));
+    auto s = ParseAccounting(b.data(), b.size());
+    ASSERT_FALSE(s.ok()) << c.expect;
+    EXPECT_NE(s.status().message().find(c.expect), std::string::npos) << s.status().message();
+  }
+  EXPECT_FALSE(ParseAccounting(good.data(), 100).ok());
+  // Slots claimed beyond the end of the file.
+  EXPECT_FALSE(ParseAccounting(good.data(), HAMI_SHM_HEADER_SIZE).ok());
+  std::string nouuid = good;
+  EXPECT_TRUE(ParseAccounting(nouuid.data(), nouuid.size()).ok());
+}
+
+TEST(MonitorAccounting, RandomBytesNeverCrash) {
+  std::mt19937_64 rng(42);
+  std::string b = AccountingBytes({{"GPU-a", 1, 1, 0, 0, 0}}, 1);
+  for (int i = 0; i < 2000; ++i) {
+    std::string m = b;
+    for (int k = 0; k < 8; ++k) m[rng() % 256] = static_cast<char>(rng());
+    auto s = ParseAccounting(m.data(), m.size() - (rng() % 300));
+    if (s.ok()) {
+      EXPECT_LE(s->devices.size(), 16u);
+    }
+  }
+}
+
+TEST(MonitorAccounting, ReadsFilesAndReportsMissingOnes) {
+  char tmpl[] = "/tmp/hami-acct-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string path = std::string(tmpl) + "/vgpu.cache";
+  testing::WriteFile(path, AccountingBytes({{"GPU-a", 1, 42, 0, 0, 0}}, 1));
+  auto s = ReadAccountingFile(path);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->devices[0].used_bytes, 42u);
+  EXPECT_EQ(ReadAccountingFile(path + ".nope").status().code(), StatusCode::kNotFound);
+  testing::WriteFile(path, "garbage");
+  auto bad = ReadAccountingFile(path);
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find(path), std::string::npos);
+  std::remove(path.c_str());
+  rmdir(tmpl);
+}
+
+}  // namespace
+}  // namespace hami::monitor
