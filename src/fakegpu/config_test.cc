@@ -109,3 +109,30 @@ TEST(FakeGpuConfig, VisibleDevices) {
 
 }  // namespace
 }  // namespace hami::fakegpu
+
+namespace hami::fakegpu {
+namespace {
+
+// Parsers of environment and file input never crash and never accept garbage silently.
+TEST(FakeGpuConfig, RandomInputNeverCrashes) {
+  const char kAlphabet[] = "GPU-abf019 =,.:#\nmemuidsbcxgK";
+  uint64_t seed = 12345;
+  auto next = [&] {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<unsigned>(seed >> 33);
+  };
+  Config cfg = DefaultConfig();
+  for (int i = 0; i < 3000; ++i) {
+    std::string s;
+    for (unsigned n = next() % 60; n > 0; --n) s += kAlphabet[next() % (sizeof kAlphabet - 1)];
+    auto c = ParseConfig(s);
+    if (c.ok()) {
+      EXPECT_LE(c->devices.size(), 16u);
+    }
+    for (int d : ParseVisibleDevices(s, cfg)) EXPECT_TRUE(d == 0 || d == 1) << s;
+    (void)ParseSize(s);
+  }
+}
+
+}  // namespace
+}  // namespace hami::fakegpu
