@@ -1,0 +1,143 @@
+// The scheduler extender's logic without HTTP: cluster state fed by node and pod watches,
+// kube-scheduler's filter / prioritize / bind verbs (extender v1 JSON in and out), the per-node
+// bind turn of docs/bind-allocate.md and the scheduler metrics (SPEC 2.8).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "k8s/client/kube_client.h"
+#include "k8s/client/reflector.h"
+#include "k8s/extender/pod_request.h"
+#include "sched/engine.h"
+
+namespace hami::k8s {
+
+// GPUs a node's configuration (nodeconfig filterdevices) hides from scheduling.
+struct DeviceFilter {
+  std::vector<std::string> uuids;
+  std::vector<int> indexes;
+};
+
+struct ExtenderOptions {
+  ResourceNames names;
+  double memory_factor = 1;
+  sched::SchedulerConfig sched;  // defaults and policies
+  std::string scheduler_name = "hami-scheduler";
+  // HAMi-compatible: filter answers only the best node (kube-scheduler then cannot rank).
+  bool single_node_filter = false;
+  // How long a bind waits for its node's turn (keep below kube-scheduler's extender timeout).
+  std::chrono::milliseconds bind_wait_timeout{20000};
+  // A pod `allocating` longer than this is marked failed and its node's turn released.
+  std::chrono::milliseconds allocate_timeout{60000};
+  std::chrono::milliseconds reaper_interval{1000};
+  std::map<std::string, DeviceFilter> device_filters;  // node name -> hidden GPUs
+  std::string component = "hami-scheduler";
+  bool record_events = true;
+};
+
+struct ExtenderCounters {
+  uint64_t filter_calls = 0, prioritize_calls = 0, bind_calls = 0;
+  uint64_t bind_ok = 0, bind_failed = 0, bind_turn_timeouts = 0, allocate_timeouts = 0;
+  uint64_t bad_requests = 0, bad_annotations = 0;
+  double filter_seconds = 0, prioritize_seconds = 0, bind_seconds = 0;
+};
+
+class Extender {
+ public:
+  Extender(ExtenderOptions options, KubeClient* client);
+  ~Extender();  // Stops.
+
+  // Starts the node and pod reflectors and the allocate-timeout reaper.
+  void Start();
+  void Stop();
+  // True once nodes and pods have been listed and replayed.
+  bool Ready() const;
+  bool WaitReady(std::chrono::milliseconds timeout) const;
+
+  // Cluster events (the reflectors call these; tests may too).
+  void UpsertNode(const Json& node);
+  void DeleteNode(const Json& node);
+  void UpsertPod(const Json& pod);
+  void DeletePod(const Json& pod);
+
+  // kube-scheduler verbs. Errors (kInvalidArgument) only for bodies that are not extender
+  // arguments at all; problems with the pod go into the result's "error" field.
+  StatusOr<Json> Filter(const Json& args);      // ExtenderArgs -> ExtenderFilterResult
+  StatusOr<Json> Prioritize(const Json& args);  // ExtenderArgs -> HostPriorityList
+  StatusOr<Json> Bind(const Json& args);        // ExtenderBindingArgs -> ExtenderBindingResult
+
+  // Prometheus text exposition of the scheduler metrics.
+  std::string Metrics() const;
+
+  // Introspection for tests and the benchmark.
+  std::map<std::string, std::vector<sched::GpuUsage>> UsageSnapshot() const;
+  std::size_t node_count() const;
+  std::size_t placement_count() const;
+  std::string TurnHolder(const std::string& node) const;  // pod uid or ""
+  ExtenderCounters counters() const;
+  const ExtenderOptions& options() const { return opts_; }
+
+ private:
+  struct PodRecord {
+    std::string ns, name, node;
+    sched::PodPlacement placement;
+    uint64_t min_rv = 0;  // ignore watch events older than our own write
+  };
+  struct NodeTurn {
+    std::string holder;  // pod uid
+    std::chrono::steady_clock::time_point since;
+    std::deque<uint64_t> waiters;
+  };
+
+  StatusOr<Json> FilterOrPrioritize(const Json& args, bool prioritize);
+  Status AcquireTurn(const std::string& node, const std::string& uid);
+  void ReleaseTurn(const std::string& uid);
+  void ClaimTurnIfFree(const std::string& node, const std::string& uid,
+                       std::chrono::steady_clock::time_point since);
+  void ReaperLoop();
+  void FailAllocation(const std::string& ns, const std::string& name, const std::string& uid,
+                      const std::string& why);
+  void Event(const Json& pod, const std::string& type, const std::string& reason,
+             const std::string& message);
+  StatusOr<Json> LookupPod(const std::string& ns, const std::string& name, const std::string& uid);
+
+  ExtenderOptions opts_;
+  KubeClient* client_;
+  sched::Engine engine_;
+
+  mutable std::shared_mutex state_mu_;
+  sched::ClusterState state_;
+  std::unordered_map<std::string, PodRecord> pods_;  // uid -> record (placed pods)
+  std::set<std::string> binding_;                    // uids with a bind in flight
+
+  mutable std::mutex turn_mu_;
+  std::condition_variable turn_cv_;
+  std::unordered_map<std::string, NodeTurn> turns_;       // node -> turn
+  std::unordered_map<std::string, std::string> holding_;  // uid -> node
+  uint64_t next_ticket_ = 0;
+
+  mutable std::mutex counters_mu_;
+  ExtenderCounters counters_;
+
+  std::unique_ptr<Reflector> node_reflector_, pod_reflector_;
+  std::thread reaper_;
+  std::mutex reaper_mu_;
+  std::condition_variable reaper_cv_;
+  bool stopping_ = false;
+};
+
+// Case-insensitive member lookup (Go's encoding/json accepts any case: "Pod" and "pod").
+const Json* FindField(const Json& obj, std::string_view name);
+
+}  // namespace hami::k8s

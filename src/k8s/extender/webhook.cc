@@ -1,0 +1,219 @@
+#include "k8s/extender/webhook.h"
+
+#include "k8s/client/base64.h"
+#include "k8s/client/kube_client.h"
+
+namespace hami::k8s {
+
+std::string JsonPointerEscape(std::string_view token) {
+  std::string out;
+  for (char c : token) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+Json Response(const std::string& uid, bool allowed, const std::string& message, int code,
+              const Json& patch) {
+  Json resp = {{"uid", uid}, {"allowed", allowed}};
+  if (!allowed) {
+    resp["status"] = {{"metadata", Json::object()},
+                      {"status", "Failure"},
+                      {"message", message},
+                      {"reason", code == 403 ? "Forbidden" : "BadRequest"},
+                      {"code", code}};
+  }
+  if (allowed && patch.is_array() && !patch.empty()) {
+    resp["patchType"] = "JSONPatch";
+    resp["patch"] = Base64Encode(patch.dump());
+  }
+  return {{"apiVersion", "admission.k8s.io/v1"}, {"kind", "AdmissionReview"}, {"response", resp}};
+}
+
+bool HasResource(const Json& container, const ResourceNames& n) {
+  if (!container.is_object() || !container.contains("resources")) return false;
+  const Json& res = container["resources"];
+  if (!res.is_object()) return false;
+  for (const char* section : {"limits", "requests"}) {
+    if (!res.contains(section) || !res[section].is_object()) continue;
+    for (const auto* name : {&n.count, &n.memory, &n.memory_percentage, &n.cores, &n.priority}) {
+      if (res[section].contains(*name)) return true;
+    }
+  }
+  return false;
+}
+
+bool Privileged(const Json& container) {
+  if (!container.is_object() || !container.contains("securityContext")) return false;
+  const Json& sc = container["securityContext"];
+  return sc.is_object() && sc.contains("privileged") && sc["privileged"].is_boolean() &&
+         sc["privileged"].get<bool>();
+}
+
+// Adds limits[name] = value (and requests[name] when requests carries other managed values,
+// so requests and limits of an extended resource stay equal).
+void AddLimit(Json& patch, const Json& container, const std::string& base, const std::string& name,
+              const std::string& value, bool& has_resources, bool& has_limits) {
+  if (!has_resources) {
+    patch.push_back({{"op", "add"}, {"path", base + "/resources"}, {"value", Json::object()}});
+    has_resources = true;
+  }
+  if (!has_limits) {
+    patch.push_back(
+        {{"op", "add"}, {"path", base + "/resources/limits"}, {"value", Json::object()}});
+    has_limits = true;
+  }
+  patch.push_back({{"op", "add"},
+                   {"path", base + "/resources/limits/" + JsonPointerEscape(name)},
+                   {"value", value}});
+  const Json* req = nullptr;
+  if (container.contains("resources") && container["resources"].is_object() &&
+      container["resources"].contains("requests") &&
+      container["resources"]["requests"].is_object()) {
+    req = &container["resources"]["requests"];
+  }
+  if (req && !req->contains(name) && !req->empty()) {
+    // Only mirror when the user wrote requests for managed resources.
+    patch.push_back({{"op", "add"},
+                     {"path", base + "/resources/requests/" + JsonPointerEscape(name)},
+                     {"value", value}});
+  }
+}
+
+}  // namespace
+
+StatusOr<Json> ReviewAdmission(const Json& review, const WebhookOptions& o,
+                               const NamespaceLabels& namespace_labels) {
+  if (!review.is_object()) return InvalidArgument("AdmissionReview: body is not a JSON object");
+  if (review.value("kind", "") != "AdmissionReview") {
+    return InvalidArgument("AdmissionReview: kind is not AdmissionReview");
+  }
+  auto rit = review.find("request");
+  if (rit == review.end() || !rit->is_object()) {
+    return InvalidArgument("AdmissionReview: no request object");
+  }
+  const Json& req = *rit;
+  auto uid_it = req.find("uid");
+  if (uid_it == req.end() || !uid_it->is_string() || uid_it->get<std::string>().empty()) {
+    return InvalidArgument("AdmissionReview: request.uid missing");
+  }
+  std::string uid = uid_it->get<std::string>();
+  // Only pods being created are ours; anything else passes untouched.
+  std::string kind;
+  if (req.contains("kind") && req["kind"].is_object()) kind = req["kind"].value("kind", "");
+  std::string op = req.value("operation", "");
+  if (kind != "Pod" || op != "CREATE") return Response(uid, true, "", 200, nullptr);
+  auto obj_it = req.find("object");
+  if (obj_it == req.end() || !obj_it->is_object()) {
+    return InvalidArgument("AdmissionReview: request.object is not a Pod object");
+  }
+  const Json& pod = *obj_it;
+  if (pod.contains("spec") && !pod["spec"].is_object()) {
+    return InvalidArgument("AdmissionReview: pod spec is not an object");
+  }
+
+  if (Label(pod, kWebhookLabel) == "ignore") return Response(uid, true, "", 200, nullptr);
+  std::string ns = MetaString(pod, "namespace");
+  if (ns.empty() && req.contains("namespace") && req["namespace"].is_string()) {
+    ns = req["namespace"].get<std::string>();
+  }
+  if (namespace_labels && !ns.empty()) {
+    if (auto labels = namespace_labels(ns)) {
+      auto it = labels->find(kWebhookLabel);
+      if (it != labels->end() && it->second == "ignore") {
+        return Response(uid, true, "", 200, nullptr);
+      }
+    }
+  }
+  if (!UsesManagedResources(pod, o.names)) return Response(uid, true, "", 200, nullptr);
+
+  const Json empty_spec = Json::object();
+  const Json& spec = pod.contains("spec") ? pod["spec"] : empty_spec;
+  std::string node_name = spec.value("nodeName", "");
+  if (!node_name.empty()) {
+    return Response(uid, false,
+                    "hami: pod asks for GPU resources but has spec.nodeName \"" + node_name +
+                        "\" preset; it must be placed by " + o.scheduler_name,
+                    403, nullptr);
+  }
+  for (const char* which : {"initContainers", "containers"}) {
+    if (!spec.contains(which)) continue;
+    if (!spec[which].is_array()) {
+      return InvalidArgument(std::string("AdmissionReview: spec.") + which + " is not a list");
+    }
+    for (const auto& c : spec[which]) {
+      if (HasResource(c, o.names) && Privileged(c)) {
+        return Response(uid, false,
+                        "hami: privileged container \"" + c.value("name", "") +
+                            "\" cannot use GPU resources (its memory could not be limited)",
+                        403, nullptr);
+      }
+    }
+  }
+  // Resource values and annotations: refuse what the scheduler would refuse, naming the value.
+  auto parsed = PodRequestFromJson(pod, o.names, o.memory_factor);
+  if (!parsed.ok()) return Response(uid, false, "hami: " + parsed.status().message(), 400, nullptr);
+  auto resolved = sched::Resolve(*parsed, o.sched);
+  if (!resolved.ok()) {
+    return Response(uid, false, "hami: " + resolved.status().message(), 400, nullptr);
+  }
+
+  Json patch = Json::array();
+  std::string sched_name = spec.value("schedulerName", "");
+  if (sched_name.empty() || sched_name == "default-scheduler") {
+    patch.push_back({{"op", sched_name.empty() ? "add" : "replace"},
+                     {"path", "/spec/schedulerName"},
+                     {"value", o.scheduler_name}});
+  }
+  // Defaults (SPEC 2.1), written into the spec so kubelet asks the device plugin for the GPUs.
+  for (const char* which : {"initContainers", "containers"}) {
+    if (!spec.contains(which)) continue;
+    const Json& list = spec[which];
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const Json& c = list[i];
+      if (!HasResource(c, o.names)) continue;
+      auto has = [&](const std::string& name) {
+        if (!c.contains("resources") || !c["resources"].is_object()) return false;
+        for (const char* s : {"limits", "requests"}) {
+          if (c["resources"].contains(s) && c["resources"][s].is_object() &&
+              c["resources"][s].contains(name)) {
+            return true;
+          }
+        }
+        return false;
+      };
+      bool has_resources = c.contains("resources") && c["resources"].is_object();
+      bool has_limits = has_resources && c["resources"].contains("limits") &&
+                        c["resources"]["limits"].is_object();
+      std::string base = std::string("/spec/") + which + "/" + std::to_string(i);
+      bool asks_gpu = has(o.names.memory) || has(o.names.memory_percentage) || has(o.names.cores);
+      if (!has(o.names.count) && asks_gpu) {
+        AddLimit(patch, c, base, o.names.count, std::to_string(o.sched.default_gpu_num),
+                 has_resources, has_limits);
+      }
+      bool gets_gpu = has(o.names.count) || asks_gpu;
+      // With memoryFactor != 1 a written value would be scaled twice; the scheduler applies
+      // defaultMemory itself in that case.
+      if (gets_gpu && !has(o.names.memory) && !has(o.names.memory_percentage) &&
+          o.sched.default_memory_mib > 0 && o.memory_factor == 1) {
+        AddLimit(patch, c, base, o.names.memory, std::to_string(o.sched.default_memory_mib),
+                 has_resources, has_limits);
+      }
+      if (gets_gpu && !has(o.names.cores) && o.sched.default_cores > 0) {
+        AddLimit(patch, c, base, o.names.cores, std::to_string(o.sched.default_cores),
+                 has_resources, has_limits);
+      }
+    }
+  }
+  return Response(uid, true, "", 200, patch);
+}
+
+}  // namespace hami::k8s
