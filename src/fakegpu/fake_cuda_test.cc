@@ -2,6 +2,9 @@
 // processes sharing one state file.
 #include <signal.h>
 
+#include <thread>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "fakegpu/fakegpu_test_api.h"
@@ -374,6 +377,30 @@ TEST_F(FakeCudaTest, ProcessesShareOneDevice) {
   to_a.Send(1);
   EXPECT_EQ(Wait(a), 0);
   EXPECT_EQ(State().DeviceUsed(0), 0u);
+}
+
+// Threads of one process share the driver: contexts are per thread, accounting is exact.
+TEST_F(FakeCudaTest, ThreadsAllocateConcurrently) {
+  ExpectChildOk([] {
+    CUcontext ctx = InitCtx();
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([ctx] {
+        CUdeviceptr p;
+        EXPECT_EQ(cuMemAlloc_v2(&p, kMiB), CUDA_ERROR_INVALID_CONTEXT);  // not current here
+        ASSERT_EQ(cuCtxSetCurrent(ctx), CUDA_SUCCESS);
+        for (int i = 0; i < 500; ++i) {
+          ASSERT_EQ(cuMemAlloc_v2(&p, kMiB), CUDA_SUCCESS);
+          ASSERT_EQ(cuMemFree_v2(p), CUDA_SUCCESS);
+        }
+        ASSERT_EQ(cuMemAlloc_v2(&p, kMiB), CUDA_SUCCESS);
+      });
+    }
+    for (auto& t : threads) t.join();
+    uint64_t mine = 0;
+    EXPECT_EQ(fakegpuMemUsage(0, &mine, nullptr), CUDA_SUCCESS);
+    EXPECT_EQ(mine, kCtx + 4 * kMiB);
+  });
 }
 
 // Concurrent allocations never overshoot: processes racing for the last bytes of a device
