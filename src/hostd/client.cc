@@ -3,6 +3,8 @@
 #include <httplib.h>
 
 #include <charconv>
+#include <chrono>
+#include <thread>
 
 namespace hami::hostd {
 
@@ -25,20 +27,27 @@ StatusOr<std::unique_ptr<ApiClient>> ApiClient::Make(const std::string& address)
 
 StatusOr<ApiReply> ApiClient::Call(const std::string& method, const std::string& path,
                                    const nlohmann::json* body) {
-  httplib::Client cli(host_, port_);
-  cli.set_connection_timeout(3);
-  cli.set_read_timeout(30);
-  cli.set_write_timeout(10);
+  if (method != "GET" && method != "POST" && method != "DELETE") {
+    return InvalidArgument("unsupported method " + method);
+  }
   httplib::Result res{nullptr, httplib::Error::Unknown};
   std::string payload = body ? body->dump() : "";
-  if (method == "GET") {
-    res = cli.Get(path);
-  } else if (method == "POST") {
-    res = cli.Post(path, payload, "application/json");
-  } else if (method == "DELETE") {
-    res = cli.Delete(path);
-  } else {
-    return InvalidArgument("unsupported method " + method);
+  // Transport failures are retried: every call of the API is safe to repeat (slice requests
+  // carry a request_id the daemon deduplicates on).
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
+    httplib::Client cli(host_, port_);
+    cli.set_connection_timeout(3);
+    cli.set_read_timeout(30);
+    cli.set_write_timeout(10);
+    if (method == "GET") {
+      res = cli.Get(path);
+    } else if (method == "POST") {
+      res = cli.Post(path, payload, "application/json");
+    } else {
+      res = cli.Delete(path);
+    }
+    if (res || res.error() == httplib::Error::Connection) break;  // refused: no daemon
   }
   if (!res) {
     return Unavailable("cannot reach the hami daemon at " + address_ + ": " +

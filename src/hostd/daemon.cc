@@ -203,6 +203,16 @@ StatusOr<Grant> Daemon::Request(const SliceRequest& request) {
     return InvalidArgument("gpus must be 1..16, got " + std::to_string(request.gpus));
   }
   std::lock_guard<std::mutex> lock(mu_);
+  if (!request.request_id.empty()) {
+    for (const auto& s : slices_) {
+      if (s.request.request_id == request.request_id) return Grant{true, s, s.ticket, 0};
+    }
+    for (const auto& q : queue_) {
+      if (q.request.request_id == request.request_id) {
+        return Grant{false, Slice{}, q.ticket, PositionLocked(q.ticket)};
+      }
+    }
+  }
   std::string why;
   // Could it ever fit? Checked on the idle host so a hopeless request fails at once.
   {

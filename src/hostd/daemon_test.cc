@@ -317,5 +317,26 @@ TEST(DaemonTest, ConcurrentRequestsNeverOvercommit) {
   for (const auto& g : d->Gpus()) EXPECT_LE(g.usage.used_mem_mib, g.memory_mib);
 }
 
+TEST(DaemonTest, RepeatedRequestIdGetsTheSameSliceOrTicket) {
+  TempDirGuard dir("dedup");
+  auto d = OpenDaemon(dir.path, 1, 4096);
+  SliceRequest r = Req(3000);
+  r.request_id = "client-1";
+  auto a = d->Request(r);
+  auto again = d->Request(r);
+  ASSERT_TRUE(a.ok() && again.ok());
+  ASSERT_TRUE(a->granted && again->granted);
+  EXPECT_EQ(a->slice.id, again->slice.id);
+  EXPECT_EQ(d->Slices().size(), 1u);
+  SliceRequest q = Req(3000);
+  q.request_id = "client-2";
+  auto qa = d->Request(q);
+  auto qb = d->Request(q);
+  ASSERT_TRUE(qa.ok() && qb.ok());
+  EXPECT_FALSE(qb->granted);
+  EXPECT_EQ(qa->ticket, qb->ticket);
+  EXPECT_EQ(d->Queue().size(), 1u);
+}
+
 }  // namespace
 }  // namespace hami::hostd

@@ -180,18 +180,21 @@ TEST_F(ApiTest, TwentyConcurrentHttpRequestsNeverOvercommit) {
   std::atomic<int> granted{0}, refused{0}, other{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < 20; ++i) {
-    threads.emplace_back([&] {
-      httplib::Client c("127.0.0.1", port_);
-      auto r = c.Post("/v1/slices", R"({"memory_mib":1500,"cores":10,"wait":false})",
-                      "application/json");
-      if (r && r->status == 201) {
+    threads.emplace_back([&, i] {
+      auto c = ApiClient::Make("127.0.0.1:" + std::to_string(port_));
+      json body = {{"memory_mib", 1500},
+                   {"cores", 10},
+                   {"wait", false},
+                   {"request_id", "r" + std::to_string(i)}};
+      auto r = (*c)->Call("POST", "/v1/slices", &body);
+      if (r.ok() && r->http == 201) {
         ++granted;
-      } else if (r && r->status == 409) {
+      } else if (r.ok() && r->http == 409) {
         ++refused;
       } else {
         ++other;
         std::fprintf(stderr, "request failed: %s\n",
-                     r ? r->body.c_str() : httplib::to_string(r.error()).c_str());
+                     r.ok() ? r->body.dump().c_str() : r.status().ToString().c_str());
       }
     });
   }

@@ -127,6 +127,9 @@ int RunJob(const RunOptions& o) {
   SliceRequest req = o.request;
   req.owner = Self();
   req.command = o.command;
+  req.request_id = std::to_string(req.owner.pid) + "-" + std::to_string(req.owner.start_ticks) +
+                   "-" +
+                   std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
   json body = ToJson(req);
 
   g_signal = 0;

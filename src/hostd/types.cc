@@ -136,7 +136,7 @@ StatusOr<SliceRequest> SliceRequestFromJson(const json& j) {
   HAMI_RETURN_IF_ERROR(
       CheckKnown(j,
                  {"gpus", "memory", "memory_mib", "memory_percent", "cores", "priority",
-                  "gpu_types", "gpu_uuids", "command", "owner", "wait"},
+                  "gpu_types", "gpu_uuids", "command", "owner", "wait", "request_id"},
                  "slice request"));
   SliceRequest r;
   HAMI_RETURN_IF_ERROR(GetInt<int32_t>(j, "gpus", 1, 16, &r.gpus));
@@ -161,6 +161,8 @@ StatusOr<SliceRequest> SliceRequestFromJson(const json& j) {
     if (u.empty()) return InvalidArgument("field \"gpu_uuids\" holds an empty UUID");
   }
   HAMI_RETURN_IF_ERROR(GetStrings(j, "command", &r.command));
+  HAMI_RETURN_IF_ERROR(GetString(j, "request_id", &r.request_id));
+  if (r.request_id.size() > 128) return InvalidArgument("field \"request_id\" is too long");
   HAMI_RETURN_IF_ERROR(GetProcess(j, "owner", &r.owner));
   if (j.contains("wait")) {
     if (!j["wait"].is_boolean()) return InvalidArgument("field \"wait\" must be true or false");
@@ -179,7 +181,8 @@ json ToJson(const SliceRequest& r) {
           {"gpu_uuids", r.gpu_uuids},
           {"command", r.command},
           {"owner", ProcessJson(r.owner)},
-          {"wait", r.wait}};
+          {"wait", r.wait},
+          {"request_id", r.request_id}};
 }
 
 json ToJson(const SliceDevice& d) {

@@ -27,6 +27,9 @@ struct SliceRequest {
   std::vector<std::string> command;    // for display
   ProcessRef owner;                    // the `hami run` process
   bool wait = true;                    // queue when nothing fits now
+  // Chosen by the client; a repeated request with the same id (a retry after a lost reply)
+  // gets the slice or queue place of the first instead of a second one. May be empty.
+  std::string request_id;
 };
 
 struct SliceDevice {
