@@ -214,19 +214,19 @@ nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t* memory) 
   return NVML_SUCCESS;
 }
 
-// v2: reserved reported apart; used is allocations only; total = reserved + used + free.
+// v2: as v1 plus the reserved amount on its own; used includes it, as NVML documents.
 nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemory_v2_t* memory) {
   NVML_DEVICE(device, i);
   if (memory == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
   if (memory->version != nvmlMemory_v2) return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
   const DeviceConfig& c = N().cfg.devices[i];
   uint64_t reserved = c.reserved < c.mem_bytes ? c.reserved : c.mem_bytes;
-  uint64_t used = N().state->DeviceUsed(i);
-  if (used > c.mem_bytes - reserved) used = c.mem_bytes - reserved;
+  uint64_t used = N().state->DeviceUsed(i) + reserved;
+  if (used > c.mem_bytes) used = c.mem_bytes;
   memory->total = c.mem_bytes;
   memory->reserved = reserved;
   memory->used = used;
-  memory->free = c.mem_bytes - reserved - used;
+  memory->free = c.mem_bytes - used;
   return NVML_SUCCESS;
 }
 

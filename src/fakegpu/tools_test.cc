@@ -51,8 +51,8 @@ TEST_F(FakeGpuTools, SmiAndCtlShowSharedState) {
             std::string::npos)
       << smi;
   EXPECT_EQ(Shell(FAKEGPU_SMI " --query --mem-v2"),
-            "0,GPU-fa4e0000-0000-4000-8000-000000000000,1324,16384\n"
-            "1,GPU-fa4e0000-0000-4000-8000-000000000001,0,16384\n");
+            "0,GPU-fa4e0000-0000-4000-8000-000000000000,1328,16384\n"
+            "1,GPU-fa4e0000-0000-4000-8000-000000000001,4,16384\n");
 
   std::string list = Shell(FAKEGPU_CTL " list", &st);
   EXPECT_EQ(st, 0);
