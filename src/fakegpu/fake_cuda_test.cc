@@ -10,6 +10,7 @@
 #include "fakegpu/fakegpu_test_api.h"
 #include "fakegpu/test_util.h"
 #include "hook/abi/cuda_api.h"
+#include "hook/abi/nvml_api.h"
 
 namespace hami::fakegpu::testing {
 namespace {
@@ -110,6 +111,17 @@ TEST_F(FakeCudaTest, DeviceQueriesAndErrors) {
 TEST_F(FakeCudaTest, BadConfigFailsInit) {
   WriteConfig("mem=lots\n");
   ExpectChildOk([] { EXPECT_EQ(cuInit(0), CUDA_ERROR_NO_DEVICE); });
+}
+
+TEST_F(FakeCudaTest, HostWithoutGpus) {
+  WriteConfig("# no devices\n");
+  ExpectChildOk([] {
+    EXPECT_EQ(cuInit(0), CUDA_ERROR_NO_DEVICE);
+    ASSERT_EQ(nvmlInit_v2(), NVML_SUCCESS);
+    unsigned n = 7;
+    EXPECT_EQ(nvmlDeviceGetCount_v2(&n), NVML_SUCCESS);
+    EXPECT_EQ(n, 0u);
+  });
 }
 
 TEST_F(FakeCudaTest, AllocFreeAndOutOfMemory) {
