@@ -102,6 +102,24 @@ const char* ReasonText(Reason r) {
   return "unknown";
 }
 
+std::string DescribeReason(Reason r, const PodOptions& o) {
+  auto join = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (size_t i = 0; i < v.size(); ++i) out += (i ? " or " : "") + v[i];
+    return out;
+  };
+  switch (r) {
+    case Reason::kTypeNotIncluded:
+      return "no GPU of type " + join(o.use_types);
+    case Reason::kTypeExcluded:
+      return "only GPUs of excluded type " + join(o.nouse_types);
+    case Reason::kModeMismatch:
+      return std::string("no GPU in vgpu-mode ") + (o.mode ? VgpuModeName(*o.mode) : "?");
+    default:
+      return ReasonText(r);
+  }
+}
+
 namespace {
 
 using internal::GpuSlot;
@@ -317,7 +335,7 @@ Reason PlacePod(const NodeEntry& n, const PodCtx& ctx, Scratch& s, Added* added)
   for (const ResolvedContainer& r : pod.init_containers) {
     if (r.count == 0) continue;
     size_t from = s.chosen.size();
-    // Against the node as it is: copy base usage into init_max's shadow via app (unchanged).
+    // Init containers see the node as it is: s.app holds no app container yet.
     Reason why = PlaceContainer(n, s.app, r, ctx, s);
     if (why != Reason::kFits) return why;
     for (size_t k = from; k < s.chosen.size(); ++k) {
@@ -386,25 +404,6 @@ Reason EvaluateNode(const NodeEntry& n, const PodCtx& ctx, Scratch& s, Added* ad
   return PlacePod(n, ctx, s, added);
 }
 
-std::string ReasonPhrase(Reason r, const ResolvedPod& pod) {
-  auto join = [](const std::vector<std::string>& v) {
-    std::string out;
-    for (size_t i = 0; i < v.size(); ++i) out += (i ? " or " : "") + v[i];
-    return out;
-  };
-  switch (r) {
-    case Reason::kTypeNotIncluded:
-      return "no GPU of type " + join(pod.options.use_types);
-    case Reason::kTypeExcluded:
-      return "only GPUs of excluded type " + join(pod.options.nouse_types);
-    case Reason::kModeMismatch:
-      return std::string("no GPU in vgpu-mode ") +
-             (pod.options.mode ? VgpuModeName(*pod.options.mode) : "?");
-    default:
-      return ReasonText(r);
-  }
-}
-
 void FinishSummary(FilterSummary& sum, const ResolvedPod& pod) {
   sum.message = std::to_string(sum.fitting) + "/" + std::to_string(sum.total) + " nodes fit";
   std::vector<int> order;
@@ -415,7 +414,7 @@ void FinishSummary(FilterSummary& sum, const ResolvedPod& pod) {
   for (size_t k = 0; k < order.size(); ++k) {
     sum.message += k == 0 ? ": " : ", ";
     sum.message += std::to_string(sum.counts[order[k]]) + " " +
-                   ReasonPhrase(static_cast<Reason>(order[k]), pod);
+                   DescribeReason(static_cast<Reason>(order[k]), pod.options);
   }
 }
 
@@ -589,8 +588,8 @@ StatusOr<PodPlacement> Engine::Place(const ClusterState& state, const PodRequest
   Added a;
   Reason why = PlacePod(*n, ctx, s, &a);
   if (why != Reason::kFits)
-    return ResourceExhausted("node " + std::string(node) + ": " + ReasonPhrase(why, *r) + " (" +
-                             ReasonName(why) + ")");
+    return ResourceExhausted("node " + std::string(node) + ": " + DescribeReason(why, r->options) +
+                             " (" + ReasonName(why) + ")");
   return BuildPlacement(*n, *r, s);
 }
 

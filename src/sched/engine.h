@@ -46,6 +46,9 @@ enum class Reason : uint8_t {
 inline constexpr int kReasonCount = 16;
 const char* ReasonName(Reason r);  // "InsufficientGPUMemory" etc., stable, for metrics/logs
 const char* ReasonText(Reason r);  // "insufficient GPU memory" etc., for messages
+// ReasonText with the pod's own words where they help: "no GPU of type A100 or H100",
+// "only GPUs of excluded type T4", "no GPU in vgpu-mode mig". For FailedNodes messages.
+std::string DescribeReason(Reason r, const PodOptions& options);
 
 // Used resources of one GPU (the pod-level accounting of PodPlacement::num_init applied).
 struct GpuUsage {

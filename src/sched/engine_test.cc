@@ -582,3 +582,26 @@ TEST(Engine, RandomizedNeverOvercommits) {
 
 }  // namespace
 }  // namespace hami::sched
+
+namespace hami::sched {
+namespace {
+
+TEST(Engine, ReasonNamesAndDescriptions) {
+  for (int i = 0; i < kReasonCount; ++i) {
+    auto r = static_cast<Reason>(i);
+    EXPECT_STRNE(ReasonName(r), "Unknown") << i;
+    EXPECT_STRNE(ReasonText(r), "unknown") << i;
+    EXPECT_EQ(DescribeReason(r, PodOptions{}).empty(), false);
+  }
+  PodOptions o;
+  o.use_types = {"A100", "H100"};
+  o.nouse_types = {"T4"};
+  o.mode = VgpuMode::kMig;
+  EXPECT_EQ(DescribeReason(Reason::kTypeNotIncluded, o), "no GPU of type A100 or H100");
+  EXPECT_EQ(DescribeReason(Reason::kTypeExcluded, o), "only GPUs of excluded type T4");
+  EXPECT_EQ(DescribeReason(Reason::kModeMismatch, o), "no GPU in vgpu-mode mig");
+  EXPECT_EQ(DescribeReason(Reason::kInsufficientMemory, o), "insufficient GPU memory");
+}
+
+}  // namespace
+}  // namespace hami::sched
