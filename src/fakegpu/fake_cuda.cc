@@ -566,52 +566,49 @@ CUresult cuDeviceGetAttribute(int* value, CUdevice_attribute attr, CUdevice dev)
   int phys;
   if (CUresult r = CheckDevice(dev, &phys); r != CUDA_SUCCESS) return r;
   const DeviceConfig& c = D().cfg.devices[phys];
+  // Per-device values come from the config; the rest are fixed, V100-like.
+  struct Fixed {
+    int attr, value;
+  };
+  static constexpr Fixed kFixed[] = {
+      {1, 1024},    {2, 1024},     {3, 1024},     {4, 64},    {5, INT_MAX},  // block / grid limits
+      {6, 65535},   {7, 65535},    {8, 49152},    {9, 65536}, {10, 32},      // shmem, const, warp
+      {12, 65536},  {13, 1530000},                                           // registers, clock kHz
+      {18, 0},      {19, 1},       {20, 0},       {31, 1},    {32, 1},       // integrated ... ECC
+      {36, 877000}, {37, 4096},    {38, 6291456},                       // memory clock, bus, L2
+      {39, 2048},   {40, 6},       {41, 1},                             // threads/SM, copy eng.
+      {81, 98304},  {82, 65536},   {83, 1},       {89, 1},    {95, 1},  // per-SM limits ...
+      {97, 98304},  {102, 1},      {106, 32},     {115, 1},             // VMM, pools supported
+  };
   switch (static_cast<int>(attr)) {
-    case 1:
-      *value = 1024;
-      break;  // MAX_THREADS_PER_BLOCK
-    case 2:
-    case 3:
-      *value = 1024;
-      break;  // MAX_BLOCK_DIM_X/Y
-    case 4:
-      *value = 64;
-      break;  // MAX_BLOCK_DIM_Z
-    case 5:
-      *value = INT_MAX;
-      break;  // MAX_GRID_DIM_X
-    case 6:
-    case 7:
-      *value = 65535;
-      break;  // MAX_GRID_DIM_Y/Z
-    case 10:
-      *value = 32;
-      break;  // WARP_SIZE
     case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT:
       *value = c.sms;
-      break;
+      return CUDA_SUCCESS;
     case CU_DEVICE_ATTRIBUTE_PCI_BUS_ID:
       *value = static_cast<int>(c.pci_bus);
-      break;
+      return CUDA_SUCCESS;
     case CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID:
       *value = static_cast<int>(c.pci_device);
-      break;
-    case 39:
-      *value = 2048;
-      break;  // MAX_THREADS_PER_MULTIPROCESSOR
+      return CUDA_SUCCESS;
     case CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID:
       *value = static_cast<int>(c.pci_domain);
-      break;
+      return CUDA_SUCCESS;
     case 75:
       *value = c.cc_major;
-      break;  // COMPUTE_CAPABILITY_MAJOR
+      return CUDA_SUCCESS;  // COMPUTE_CAPABILITY_MAJOR
     case 76:
       *value = c.cc_minor;
-      break;  // COMPUTE_CAPABILITY_MINOR
+      return CUDA_SUCCESS;  // COMPUTE_CAPABILITY_MINOR
     default:
-      return CUDA_ERROR_INVALID_VALUE;
+      break;
   }
-  return CUDA_SUCCESS;
+  for (const Fixed& f : kFixed) {
+    if (f.attr == static_cast<int>(attr)) {
+      *value = f.value;
+      return CUDA_SUCCESS;
+    }
+  }
+  return CUDA_ERROR_INVALID_VALUE;
 }
 
 // ---- contexts ----

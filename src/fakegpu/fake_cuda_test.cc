@@ -85,6 +85,10 @@ TEST_F(FakeCudaTest, DeviceQueriesAndErrors) {
     EXPECT_EQ(v, 132);
     EXPECT_EQ(cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_PCI_BUS_ID, 0), CUDA_SUCCESS);
     EXPECT_EQ(v, 0x3b);
+    EXPECT_EQ(cuDeviceGetAttribute(&v, static_cast<CUdevice_attribute>(75), 1), CUDA_SUCCESS);
+    EXPECT_EQ(v, 7);  // default compute capability 7.0
+    EXPECT_EQ(cuDeviceGetAttribute(&v, static_cast<CUdevice_attribute>(39), 1), CUDA_SUCCESS);
+    EXPECT_EQ(v, 2048);
     EXPECT_EQ(cuDeviceGetAttribute(&v, static_cast<CUdevice_attribute>(9999), 0),
               CUDA_ERROR_INVALID_VALUE);
     // No context yet.
