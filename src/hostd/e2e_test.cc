@@ -394,5 +394,62 @@ TEST_F(E2eTest, FakeDriverIsUsedAndLabelled) {
 }
 #endif
 
+#if defined(HAMI_FAKE_NVML) && defined(HAMI_LIBVGPU) && defined(HAMI_VGPU_PROBE)
+// Three jobs share one fake GPU through libvgpu.so; each sees and is held to its own cap, and
+// `hami ps` shows their live use from the accounting files.
+TEST_F(E2eTest, CappedJobsSeeAndAreHeldToTheirLimits) {
+  if (!std::filesystem::exists(HAMI_VGPU_PROBE)) GTEST_SKIP() << "vgpu_probe not built";
+  std::string cfg = dir_.path + "/fake.conf";
+  std::ofstream(cfg) << "uuid=GPU-11111111-2222-3333-4444-555555555555 name=NVIDIA H100 80GB HBM3 "
+                        "mem=16g\n";
+  StartServe(
+      {"--fake", "--fake-config", cfg, "--libvgpu", HAMI_LIBVGPU},
+      {"HAMI_FAKEGPU_LIB_DIR=" + std::filesystem::path(HAMI_FAKE_NVML).parent_path().string(),
+       "FAKEGPU_STATE=" + dir_.path + "/fake.state"});
+  std::string barrier = dir_.path + "/barrier";
+  std::ofstream(barrier) << "x";
+  const int caps[] = {1024, 2048, 3072};
+  std::vector<pid_t> runs;
+  for (int i = 0; i < 3; ++i) {
+    runs.push_back(Hami(
+        {"run", "--gpumem", std::to_string(caps[i]) + "m", "--gpucores", "30", "--", "sh", "-c",
+         "while [ -e " + barrier + " ]; do sleep 0.05; done | " + HAMI_VGPU_PROBE +
+             " fill alloc 64 wait"},
+        "job" + std::to_string(i) + ".log"));
+  }
+  // While they hold their memory, the accounting files show it.
+  bool all_full = WaitFor(
+      [&] {
+        json s = Slices();
+        if (s.size() != 3) return false;
+        for (const auto& sl : s) {
+          int64_t limit = sl["devices"][0]["memory_mib"].get<int64_t>() << 20;
+          int64_t used = sl["usage"][0]["used_bytes"].get<int64_t>();
+          if (used < limit - (int64_t{400} << 20) || used > limit) return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(20));
+  EXPECT_TRUE(all_full) << Slices().dump();
+  EXPECT_EQ(HamiWait({"top", "--once"}, "top.txt"), 0);
+  EXPECT_NE(ReadFile(dir_.path + "/top.txt").find("6144 MiB / 16.0 GiB"), std::string::npos)
+      << ReadFile(dir_.path + "/top.txt");
+  std::filesystem::remove(barrier);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(Reap(runs[i]), 0);
+    std::string log = ReadFile(dir_.path + "/job" + std::to_string(i) + ".log");
+    EXPECT_NE(log.find("total_mib=" + std::to_string(caps[i]) + " "), std::string::npos) << log;
+    // Allocation stopped at the cap with CUDA_ERROR_OUT_OF_MEMORY (2).
+    EXPECT_NE(log.find("stop_error=2"), std::string::npos) << log;
+    auto pos = log.find("allocated_mib=");
+    ASSERT_NE(pos, std::string::npos) << log;
+    int got = std::stoi(log.substr(pos + 14));
+    EXPECT_LE(got, caps[i]);
+    EXPECT_GT(got, caps[i] - 512);
+  }
+  EXPECT_TRUE(WaitFor([&] { return Slices().empty(); }, std::chrono::seconds(2)));
+}
+#endif
+
 }  // namespace
 }  // namespace hami::hostd
