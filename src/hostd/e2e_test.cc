@@ -191,8 +191,8 @@ TEST_F(E2eTest, ExitCodesAndEnvironment) {
   EXPECT_EQ(HamiWait({"run", "--no-preload", "--", "/no/such/program"}), 127);
   EXPECT_EQ(HamiWait({"run", "--gpumem", "lots", "--", "true"}), 2);
   EXPECT_EQ(HamiWait({"run", "--gpucores", "300", "--", "true"}), 2);
-  // Without libvgpu.so known the job is refused rather than run uncapped.
-  EXPECT_EQ(HamiWait({"run", "--", "true"}), 78);
+  // Without a readable libvgpu.so the job is refused rather than run uncapped.
+  EXPECT_EQ(HamiWait({"run", "--libvgpu", "/no/such/libvgpu.so", "--", "true"}), 78);
   // The job sees its slice.
   std::string out = dir_.path + "/env.txt";
   EXPECT_EQ(

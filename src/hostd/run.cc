@@ -176,6 +176,13 @@ int RunJob(const RunOptions& o) {
                  "without its limits; start `hami serve --libvgpu PATH` or pass --libvgpu PATH\n");
     return kExitConfig;
   }
+  if (!o.no_preload && access(env.prepend["LD_PRELOAD"].c_str(), R_OK) != 0) {
+    // ld.so would only warn and run the job without its limits.
+    release();
+    std::fprintf(stderr, "hami run: cannot read libvgpu.so at %s; not starting the job uncapped\n",
+                 env.prepend["LD_PRELOAD"].c_str());
+    return kExitConfig;
+  }
   if (o.no_preload && !o.quiet) {
     std::fprintf(stderr, "hami run: WARNING: --no-preload: the job is NOT held to its limits\n");
   }
