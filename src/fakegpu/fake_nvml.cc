@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <unordered_set>
@@ -294,6 +295,7 @@ nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t* data,
                                  unsigned int timeoutms) {
   uint64_t deadline = MonotonicNs() + static_cast<uint64_t>(timeoutms) * 1000000ull;
   auto* s = reinterpret_cast<EventSet*>(set);
+  uint64_t poll_ns = 1000000;
   while (true) {
     {
       NVML_PROLOGUE();
@@ -310,8 +312,12 @@ nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t* data,
         return NVML_SUCCESS;
       }
     }
-    if (MonotonicNs() >= deadline) return NVML_ERROR_TIMEOUT;
-    timespec ts{0, 1000000};  // the state file has no wakeup channel; poll every 1 ms
+    uint64_t now = MonotonicNs();
+    if (now >= deadline) return NVML_ERROR_TIMEOUT;
+    // The state file has no wakeup channel: poll, from 1 ms up to every 8 ms.
+    uint64_t nap = std::min<uint64_t>(deadline - now, poll_ns);
+    poll_ns = std::min<uint64_t>(poll_ns * 2, 8000000);
+    timespec ts{0, static_cast<long>(nap)};
     nanosleep(&ts, nullptr);
   }
 }
