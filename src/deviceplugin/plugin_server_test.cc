@@ -8,6 +8,7 @@
 
 #include <condition_variable>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -317,6 +318,102 @@ TEST_F(KubeletSimTest, AllocateFailsWithZeroOrTwoCandidates) {
   EXPECT_EQ(kube_.GetPod("default", "p2")->annotations[kBindPhaseAnnotation], "allocating");
   EXPECT_FALSE(fs::exists(dir_ + "/hook/vgpu/allocations"));
 }
+
+#ifdef HAMI_FAKE_NVML
+// The real NVML backend (dlopen) against the fake driver (src/fakegpu): discovery, NUMA and
+// XID health events sent with fakegpu-ctl, through the plugin to the simulated kubelet.
+class FakeNvmlKubeletTest : public KubeletSimTest {
+ protected:
+  void SetUp() override {
+    KubeletSimTest::SetUp();
+    cfg_ = dir_ + "/fakegpu.conf";
+    state_ = dir_ + "/fakegpu.state";
+    std::ofstream out(cfg_);
+    out << "uuid=GPU-11111111-2222-3333-4444-555555555555 name=NVIDIA H100 80GB HBM3 mem=80g "
+           "numa=0\n"
+        << "uuid=GPU-11111111-2222-3333-4444-666666666666 name=NVIDIA H100 80GB HBM3 mem=80g "
+           "numa=1\n";
+    out.close();
+    setenv("FAKEGPU_CONFIG", cfg_.c_str(), 1);
+    setenv("FAKEGPU_STATE", state_.c_str(), 1);
+    auto nvml = OpenNvmlBackend(HAMI_FAKE_NVML);
+    ASSERT_TRUE(nvml.ok()) << nvml.status().ToString();
+    nvml_ = std::move(*nvml);
+  }
+  void TearDown() override {
+    if (plugin_) plugin_->Stop();
+    plugin_.reset();
+    nvml_.reset();
+    KubeletSimTest::TearDown();
+  }
+  int Ctl(const std::string& args) {
+    return std::system((std::string(HAMI_FAKEGPU_CTL) + " --state " + state_ + " --config " + cfg_ +
+                        " " + args + " >/dev/null")
+                           .c_str());
+  }
+  std::string cfg_, state_;
+  std::unique_ptr<GpuBackend> nvml_;
+  const std::string a_ = "GPU-11111111-2222-3333-4444-555555555555";
+  const std::string b_ = "GPU-11111111-2222-3333-4444-666666666666";
+};
+
+TEST_F(FakeNvmlKubeletTest, DiscoversGpusAndReportsXidAsUnhealthy) {
+  auto listed = nvml_->ListGpus();
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].uuid, a_);
+  EXPECT_EQ((*listed)[1].numa, 1);
+  EXPECT_EQ((*listed)[0].memory_bytes, 80ull << 30);
+
+  StartPlugin(nvml_.get());
+  auto stub = Connect();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+  auto reader = stub->ListAndWatch(&ctx, v1beta1::Empty());
+  v1beta1::ListAndWatchResponse resp;
+  ASSERT_TRUE(reader->Read(&resp));
+  ASSERT_EQ(resp.devices_size(), 6);
+  EXPECT_EQ(resp.devices(3).id(), b_ + "-0");
+  EXPECT_EQ(resp.devices(3).topology().nodes(0).id(), 1);
+  for (int i = 0; i < 100 && kube_.NodeAnnotations("node-1").empty(); ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  auto reg = nlohmann::json::parse(kube_.NodeAnnotations("node-1").at(kRegisterAnnotation));
+  EXPECT_EQ(reg[0]["type"], "NVIDIA H100 80GB HBM3");
+  EXPECT_EQ(reg[0]["devmem"], 80 * 1024);
+
+  // An application XID (13) leaves the device healthy; XID 79 does not.
+  ASSERT_EQ(Ctl("set-health 0 unhealthy 13"), 0);
+  ASSERT_EQ(Ctl("set-health 1 unhealthy 79"), 0);
+  ASSERT_TRUE(ReadUntil(
+      reader.get(), [&](const auto& r) { return HealthById(r)[b_ + "-0"] == "Unhealthy"; }, &resp));
+  EXPECT_EQ(HealthById(resp)[b_ + "-2"], "Unhealthy");
+  EXPECT_EQ(HealthById(resp)[a_ + "-0"], "Healthy");
+  ctx.TryCancel();
+}
+
+TEST_F(FakeNvmlKubeletTest, ReportsRecoveryWhenTheGpuAnswersAgain) {
+  StartPlugin(nvml_.get());
+  auto stub = Connect();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+  auto reader = stub->ListAndWatch(&ctx, v1beta1::Empty());
+  v1beta1::ListAndWatchResponse resp;
+  ASSERT_TRUE(reader->Read(&resp));
+  ASSERT_EQ(Ctl("set-health 1 unhealthy 79"), 0);
+  ASSERT_TRUE(ReadUntil(
+      reader.get(), [&](const auto& r) { return HealthById(r)[b_ + "-0"] == "Unhealthy"; }, &resp));
+  if (nvml_->Probe(b_)) {
+    ctx.TryCancel();
+    GTEST_SKIP() << "the fake NVML keeps answering for a GPU after XID 79 (a real one returns "
+                    "NVML_ERROR_GPU_IS_LOST), so recovery cannot be observed through NVML";
+  }
+  ASSERT_EQ(Ctl("set-health 1 healthy"), 0);
+  ASSERT_TRUE(ReadUntil(
+      reader.get(), [&](const auto& r) { return HealthById(r)[b_ + "-0"] == "Healthy"; }, &resp));
+  ctx.TryCancel();
+}
+#endif
 
 }  // namespace
 }  // namespace hami::deviceplugin
