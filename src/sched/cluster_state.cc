@@ -164,6 +164,9 @@ void ClusterState::InstallNode(NodeInfo node, uint32_t slot) {
     s.index = g.index;
     s.healthy = g.healthy;
     s.mode = g.mode;
+    s.inv_split = 1.0f / static_cast<float>(g.split_count);
+    s.inv_cores = 1.0f / static_cast<float>(g.cores);
+    s.inv_mem = 1.0 / static_cast<double>(g.memory_mib);
     n.types_lower.push_back(Lower(g.type));
   }
   n.info = std::move(node);

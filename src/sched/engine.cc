@@ -129,9 +129,22 @@ struct Added {
   int64_t mem = 0, cores = 0, slots = 0;
 };
 
+// Weights normalised once per call: utilisation = ws*slots + wc*cores + wm*memory.
+struct Norm {
+  double slot, core, memory;
+  explicit Norm(const ScoringWeights& w) {
+    double sum = w.slot + w.core + w.memory;
+    slot = w.slot / sum;
+    core = w.core / sum;
+    memory = w.memory / sum;
+  }
+};
+
 // What one evaluation of a pod against nodes needs, prepared once per call.
 struct PodCtx {
-  const ResolvedPod* pod = nullptr;
+  explicit PodCtx(const ResolvedPod& p) : pod(&p), norm(p.weights) {}
+  const ResolvedPod* pod;
+  Norm norm;
   std::vector<std::string> use_types;    // lower case
   std::vector<std::string> nouse_types;  // lower case
   bool has_static_filters = false;
@@ -161,8 +174,7 @@ struct Scratch {
 };
 
 PodCtx MakeCtx(const ResolvedPod& pod) {
-  PodCtx c;
-  c.pod = &pod;
+  PodCtx c(pod);
   for (const auto& t : pod.options.use_types) c.use_types.push_back(Lower(t));
   for (const auto& t : pod.options.nouse_types) c.nouse_types.push_back(Lower(t));
   c.has_static_filters = !c.use_types.empty() || !c.nouse_types.empty() ||
@@ -219,30 +231,29 @@ inline Reason DynamicCheck(const GpuSlot& g, const GpuUsage& u, const ResolvedCo
   return Reason::kFits;
 }
 
-inline double Utilisation(const ScoringWeights& w, double slots, double cores, double mem) {
-  double u = (w.slot * slots + w.core * cores + w.memory * mem) / (w.slot + w.core + w.memory);
+inline double Utilisation(const Norm& w, double slots, double cores, double mem) {
+  double u = w.slot * slots + w.core * cores + w.memory * mem;
   return u < 0 ? 0 : u > 1 ? 1 : u;
 }
 
 // GPU preference (higher first) after placing `r` on it.
 inline double GpuPref(const GpuSlot& g, const GpuUsage& u, const ResolvedContainer& r,
-                      const ResolvedPod& pod) {
-  double util = Utilisation(
-      pod.weights, static_cast<double>(u.used_slices + 1) / g.split_count,
-      static_cast<double>(u.used_cores + r.cores) / g.cores,
-      static_cast<double>(u.used_mem_mib + NeedMem(g, r)) / static_cast<double>(g.memory_mib));
-  return pod.gpu_policy == GpuPolicy::kBinpack ? util : 1.0 - util;
+                      const PodCtx& ctx) {
+  double util = Utilisation(ctx.norm, (u.used_slices + 1) * static_cast<double>(g.inv_split),
+                            (u.used_cores + r.cores) * static_cast<double>(g.inv_cores),
+                            static_cast<double>(u.used_mem_mib + NeedMem(g, r)) * g.inv_mem);
+  return ctx.pod->gpu_policy == GpuPolicy::kBinpack ? util : 1.0 - util;
 }
 
-int64_t NodeScore(const NodeEntry& n, const Added& a, const ResolvedPod& pod) {
+int64_t NodeScore(const NodeEntry& n, const Added& a, const PodCtx& ctx) {
   auto frac = [](int64_t used, int64_t total) {
     return total > 0 ? static_cast<double>(used) / static_cast<double>(total) : 1.0;
   };
-  double util = Utilisation(pod.weights, frac(n.used_slots + a.slots, n.total_slots),
+  double util = Utilisation(ctx.norm, frac(n.used_slots + a.slots, n.total_slots),
                             frac(n.used_cores + a.cores, n.total_cores),
                             frac(n.used_mem + a.mem, n.total_mem));
-  double s = pod.node_policy == NodePolicy::kBinpack ? util : 1.0 - util;
-  return std::llround(s * kScoreMax);
+  double s = ctx.pod->node_policy == NodePolicy::kBinpack ? util : 1.0 - util;
+  return static_cast<int64_t>(s * kScoreMax + 0.5);
 }
 
 // Places one container on the scratch usage `base`; appends the chosen GPU positions to
@@ -261,18 +272,34 @@ Reason PlaceContainer(const NodeEntry& n, const std::vector<GpuUsage>& base,
       continue;
     }
     s.fitting.push_back(static_cast<int>(i));
-    s.pref[i] = GpuPref(n.gpus[i], base[i], r, *ctx.pod);
+    s.pref[i] = GpuPref(n.gpus[i], base[i], r, ctx);
   }
   if (s.fitting.size() < static_cast<size_t>(r.count)) return worst;
   auto better = [&](int a, int b) {
     if (s.pref[a] != s.pref[b]) return s.pref[a] > s.pref[b];
     return n.gpus[a].index != n.gpus[b].index ? n.gpus[a].index < n.gpus[b].index : a < b;
   };
-  std::sort(s.fitting.begin(), s.fitting.end(), better);
   if (!ctx.pod->options.numa_bind) {
+    // The `count` best by insertion into the front of `fitting` (count and GPUs are few).
+    // Beyond position k, a GPU either is dropped or evicts the k-th.
+    const size_t k = static_cast<size_t>(r.count);
+    for (size_t i = 1; i < s.fitting.size(); ++i) {
+      int v = s.fitting[i];
+      size_t j = std::min(i, k);
+      if (j == k) {
+        if (!better(v, s.fitting[k - 1])) continue;
+        --j;
+      }
+      while (j > 0 && better(v, s.fitting[j - 1])) {
+        s.fitting[j] = s.fitting[j - 1];
+        --j;
+      }
+      s.fitting[j] = v;
+    }
     s.chosen.insert(s.chosen.end(), s.fitting.begin(), s.fitting.begin() + r.count);
     return Reason::kFits;
   }
+  std::sort(s.fitting.begin(), s.fitting.end(), better);
   // NUMA binding: the NUMA node whose best `count` GPUs have the highest preference sum.
   bool found = false;
   int best_numa = 0;
@@ -473,7 +500,7 @@ FilterResult Engine::FilterResolved(const ClusterState& state, const ResolvedPod
           Added a;
           v.reason = EvaluateNode(*n, ctx, s, &a);
           if (v.fits()) {
-            v.score = NodeScore(*n, a, pod);
+            v.score = NodeScore(*n, a, ctx);
             v.extender_score = static_cast<int32_t>((v.score * 10 + kScoreMax / 2) / kScoreMax);
           }
         }
@@ -510,7 +537,7 @@ Decision Engine::ScheduleResolved(const ClusterState& state, const ResolvedPod& 
         } else {
           Added a;
           why = EvaluateNode(*n, ctx, s, &a);
-          if (why == Reason::kFits) score = NodeScore(*n, a, pod);
+          if (why == Reason::kFits) score = NodeScore(*n, a, ctx);
         }
         if (why != Reason::kFits) {
           ++d.summary.counts[static_cast<int>(why)];

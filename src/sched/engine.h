@@ -80,6 +80,8 @@ struct GpuSlot {
   int32_t index = 0;
   bool healthy = true;
   VgpuMode mode = VgpuMode::kHamiCore;
+  float inv_split = 0, inv_cores = 0;  // 1/split_count, 1/cores: scores multiply
+  double inv_mem = 0;                  // 1/memory_mib
 };
 struct NodeEntry {
   NodeInfo info;
