@@ -1,19 +1,482 @@
-// Compute limiter. This first version records launch activity for the monitor
-// (last_kernel_ns); the share controller lives in compute_controller.cc when enabled.
+// Compute (SM) limiter. Measures the GPU time each launch really takes with CUDA events
+// recorded on the launching stream (no blocking: completions are polled at later launches),
+// charges it to the container's token bucket in the shared accounting file, and delays
+// launches while the bucket is empty. docs/compute-limiter.md explains the design.
+//
+// Only processes with a compute limit or an explicit priority get here (g_compute_enabled);
+// everyone else pays one branch per launch. On the limited path a process-wide mutex guards
+// the event bookkeeping (never held while sleeping or waiting on the GPU, except when the
+// ring of pending measurements is full).
 #include "compute.h"
 
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "compute_board.h"
+#include "compute_bucket.h"
+#include "log.h"
+#include "real.h"
 #include "state.h"
 
 namespace hami::vgpu {
 
 bool g_compute_enabled = false;
 
-void ComputeInit() {}
+namespace {
 
-void ComputeBeforeLaunch(CUstream, LaunchKind) {}
+constexpr uint64_t kMs = 1000000ull;
+constexpr uint64_t kBurstNs = 20 * kMs;      // wall time an idle container may bank
+constexpr uint64_t kMaxGapNs = 250000;       // idle gaps shorter than this are charged
+constexpr uint64_t kSleepChunkNs = 2 * kMs;  // re-check period while throttled
+constexpr uint64_t kContendedWindowNs = 1000 * kMs;
+constexpr uint64_t kContentionCheckNs = 100 * kMs;
+constexpr uint64_t kPrioRecentNs = 1000 * kMs;  // a higher priority counts as present this long
+constexpr uint64_t kPrioGraceNs = 1 * kMs;      // quiet time after its estimated work ends
+constexpr uint64_t kMarkActiveNs = 10 * kMs;
+constexpr int kMaxCtx = 8;
+constexpr int kEvents = 512;
+constexpr int kRing = 128;
+constexpr int kStreams = 64;
+constexpr int kLimiterClock = 0;      // limiter_state[] words in the accounting file
+constexpr int kLimiterThrottled = 1;  // ns spent throttled, all processes
+constexpr int kLimiterLaunches = 2;   // launches measured, all processes
 
-void ComputeAfterLaunch(CUstream, LaunchKind, CUresult) {}
+uint64_t Mono() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+uint64_t Realtime() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+void SleepNs(uint64_t ns) {
+  timespec ts{static_cast<time_t>(ns / 1000000000ull), static_cast<long>(ns % 1000000000ull)};
+  nanosleep(&ts, nullptr);
+}
+
+struct EventSlot {
+  CUevent ev;
+  int refs;
+};
+
+// One launch whose GPU time is not yet known.
+struct Pending {
+  int16_t from;  // start event (idle stream) or the previous end event (busy stream)
+  int16_t prev;  // idle stream: previous end on the stream, for the gap; -1 when none
+  int16_t end;
+  bool chained;  // stream was busy at launch: the kernel started when `from` completed
+  bool bucket;   // est was pre-charged to the bucket
+  uint8_t kind;
+  uint64_t est;
+  uint64_t excl;  // host ns the limiter spent before the launch (not charged as gap)
+};
+
+struct StreamSlot {
+  uint64_t key;  // 0 = free; else stream handle (+ thread for the per-thread stream) + 1
+  int16_t last_end;
+};
+
+struct CtxState {
+  CUcontext ctx;
+  int ord;
+  bool broken;
+  EventSlot ev[kEvents];
+  int nev;
+  int free_list[kEvents];
+  int nfree;
+  Pending ring[kRing];
+  uint32_t head, tail;
+  StreamSlot streams[kStreams];
+  uint64_t est[3];  // per LaunchKind
+};
+
+struct DevLimiter {
+  uint32_t limit;   // 1..99, 0 = none
+  uint64_t* clock;  // bucket clock (accounting file, or local_clock)
+  uint64_t local_clock;
+  hami_shm_device* shm;
+  Board board;
+  bool board_tried;
+  char contention_path[1200];
+  uint64_t next_check;
+  bool contended;
+  uint64_t last_mark;
+  uint64_t last_kernel_rt;
+};
+
+pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+CtxState* g_ctx[kMaxCtx];
+DevLimiter g_dev[kMaxDevices];
+uint64_t g_container_id = 0;
+int g_priority = 1;
+bool g_prio_explicit = false;
+char g_board_dir[1024];
+char g_contention_dir[1024];
+
+struct Stash {
+  bool active;
+  CtxState* c;
+  int slot;
+  int16_t start, prev;
+  bool bucket;
+  uint64_t est, excl;
+  LaunchKind kind;
+};
+__thread Stash t_stash;
+__thread pid_t t_tid;
+
+pid_t Tid() {
+  if (t_tid == 0) t_tid = static_cast<pid_t>(syscall(SYS_gettid));
+  return t_tid;
+}
+
+int64_t ElapsedNs(CtxState* c, int a, int b) {
+  float ms = 0;
+  if (g_cuda.cuEventElapsedTime(&ms, c->ev[a].ev, c->ev[b].ev) != CUDA_SUCCESS) return -1;
+  return static_cast<int64_t>(static_cast<double>(ms) * 1e6);
+}
+
+int AllocEvent(CtxState* c) {
+  if (c->nfree > 0) {
+    int i = c->free_list[--c->nfree];
+    c->ev[i].refs = 1;
+    return i;
+  }
+  if (c->nev >= kEvents) return -1;
+  CUevent e;
+  if (g_cuda.cuEventCreate(&e, 0) != CUDA_SUCCESS) return -1;
+  int i = c->nev++;
+  c->ev[i] = {e, 1};
+  return i;
+}
+void Ref(CtxState* c, int i) {
+  if (i >= 0) ++c->ev[i].refs;
+}
+void Unref(CtxState* c, int i) {
+  if (i >= 0 && --c->ev[i].refs == 0) c->free_list[c->nfree++] = i;
+}
+
+DevLimiter* DevOf(CtxState* c) { return c->ord >= 0 ? &g_dev[c->ord] : nullptr; }
+
+// Applies one measured launch.
+void Settle(CtxState* c, const Pending& p, uint64_t charge) {
+  DevLimiter* d = DevOf(c);
+  if (d) {
+    if (p.bucket && d->limit)
+      BucketCorrect(d->clock, static_cast<int64_t>(charge) - static_cast<int64_t>(p.est), d->limit);
+    if (d->shm) {
+      __atomic_fetch_add(&d->shm->busy_ns_total, charge, __ATOMIC_RELAXED);
+      __atomic_fetch_add(&d->shm->limiter_state[kLimiterLaunches], 1, __ATOMIC_RELAXED);
+    }
+  }
+  c->est[p.kind] = UpdateEstimate(c->est[p.kind], charge);
+}
+
+// Charges every completed launch at the head of the ring. With `wait`, blocks on the head.
+void Poll(CtxState* c, bool wait) {
+  while (c->head != c->tail) {
+    Pending& p = c->ring[c->head % kRing];
+    CUresult r =
+        wait ? g_cuda.cuEventSynchronize(c->ev[p.end].ev) : g_cuda.cuEventQuery(c->ev[p.end].ev);
+    if (r == CUDA_ERROR_NOT_READY) return;
+    wait = false;
+    uint64_t charge = p.est;
+    if (r == CUDA_SUCCESS) {
+      int64_t k = ElapsedNs(c, p.from, p.end);
+      if (k >= 0) {
+        int64_t gap = (!p.chained && p.prev >= 0) ? ElapsedNs(c, p.prev, p.from) : -1;
+        charge = p.chained ? static_cast<uint64_t>(k)
+                           : LaunchCharge(static_cast<uint64_t>(k), gap, p.excl, kMaxGapNs);
+      }
+    }
+    Settle(c, p, charge);
+    Unref(c, p.from);
+    Unref(c, p.prev);
+    Unref(c, p.end);
+    ++c->head;
+  }
+}
+
+CtxState* FindCtx(CUcontext ctx) {
+  for (int i = 0; i < kMaxCtx; ++i)
+    if (g_ctx[i] && g_ctx[i]->ctx == ctx) return g_ctx[i];
+  for (int i = 0; i < kMaxCtx; ++i) {
+    if (g_ctx[i]) continue;
+    auto* c = static_cast<CtxState*>(calloc(1, sizeof(CtxState)));
+    if (!c) return nullptr;
+    c->ctx = ctx;
+    CUdevice dev = 0;
+    c->ord = g_cuda.cuCtxGetDevice(&dev) == CUDA_SUCCESS ? OrdinalOf(dev) : -1;
+    g_ctx[i] = c;
+    return c;
+  }
+  return nullptr;  // more contexts than we track: their launches are not limited
+}
+
+int StreamSlotOf(CtxState* c, CUstream s) {
+  uintptr_t v = reinterpret_cast<uintptr_t>(s);
+  if (v == 1) v = 0;  // CU_STREAM_LEGACY is the default stream
+  uint64_t key = v == 2 ? ((static_cast<uint64_t>(Tid()) << 2) | 2) : v;
+  key += 1;
+  uint32_t h = static_cast<uint32_t>((key * 0x9E3779B97F4A7C15ull) >> 58);  // 6 bits
+  for (int i = 0; i < kStreams; ++i) {
+    StreamSlot& sl = c->streams[(h + i) % kStreams];
+    if (sl.key == key) return static_cast<int>((h + i) % kStreams);
+    if (sl.key == 0) {
+      sl.key = key;
+      sl.last_end = -1;
+      return static_cast<int>((h + i) % kStreams);
+    }
+  }
+  // Table full: reuse the home slot (its stream loses its chain, which only costs a start
+  // event on its next launch).
+  StreamSlot& sl = c->streams[h];
+  Unref(c, sl.last_end);
+  sl.key = key;
+  sl.last_end = -1;
+  return static_cast<int>(h);
+}
+
+void OpenBoard(int ord, DevLimiter* d) {
+  d->board_tried = true;
+  const char* uuid = g_state.dev[ord].uuid;
+  char err[1400];
+  if (!d->board.Open(g_board_dir, uuid, err, sizeof(err)))
+    VGPU_LOG(kLogWarn, "compute: %s; priority and contention across containers not seen", err);
+  snprintf(d->contention_path, sizeof(d->contention_path), "%s/%s", g_contention_dir, uuid);
+}
+
+// Whether the limit applies now (policy), refreshed every kContentionCheckNs.
+bool Throttling(DevLimiter* d, uint64_t now) {
+  if (d->limit == 0) return false;
+  if (g_state.cfg.policy == CorePolicy::kForce) return true;
+  if (now >= d->next_check) {
+    d->next_check = now + kContentionCheckNs;
+    bool c = d->board.OthersActive(g_container_id, now, kContendedWindowNs);
+    ContentionInfo ci;
+    if (!c && ReadContention(d->contention_path, &ci)) {
+      int64_t age_ms = static_cast<int64_t>(Realtime() / kMs) - ci.updated_ms;
+      c = ci.active >= 2 && age_ms < 10000;
+    }
+    if (c != d->contended)
+      VGPU_LOG(kLogInfo, "compute: GPU %s contended=%d", d->contention_path, c ? 1 : 0);
+    d->contended = c;
+  }
+  return d->contended;
+}
+
+}  // namespace
+
+void ComputeInit() {
+  if (g_state.cfg.policy == CorePolicy::kDisable) {
+    VGPU_LOG(kLogInfo, "compute: GPU_CORE_UTILIZATION_POLICY=disable, no compute limiting");
+    return;
+  }
+  g_priority = g_state.cfg.priority;
+  g_prio_explicit = getenv("CUDA_TASK_PRIORITY") != nullptr || g_priority != 1;
+  const char* bd = getenv("HAMI_COMPUTE_BOARD_DIR");
+  snprintf(g_board_dir, sizeof(g_board_dir), "%s", bd && *bd ? bd : "/tmp/hami-vgpu");
+  const char* cd = getenv("HAMI_CONTENTION_DIR");
+  if (cd && *cd) {
+    snprintf(g_contention_dir, sizeof(g_contention_dir), "%s", cd);
+  } else {
+    // <hookPath>/vgpu/libvgpu.so -> <hookPath>/vgpu/contention (what the device plugin mounts).
+    Dl_info info;
+    g_contention_dir[0] = 0;
+    if (dladdr(reinterpret_cast<void*>(&ComputeInit), &info) && info.dli_fname) {
+      snprintf(g_contention_dir, sizeof(g_contention_dir), "%s", info.dli_fname);
+      char* slash = strrchr(g_contention_dir, '/');
+      if (slash) *slash = 0;
+      size_t n = strlen(g_contention_dir);
+      snprintf(g_contention_dir + n, sizeof(g_contention_dir) - n, "/contention");
+    }
+  }
+  struct stat st;
+  if (g_state.accounting && stat(g_state.cfg.shm_path, &st) == 0)
+    g_container_id = (static_cast<uint64_t>(st.st_dev) << 40) ^ static_cast<uint64_t>(st.st_ino);
+  else
+    g_container_id = (1ull << 62) | static_cast<uint64_t>(getpid());
+  if (g_container_id == 0) g_container_id = 1;
+
+  bool any = false;
+  for (int i = 0; i < g_state.ndev; ++i) {
+    DevLimiter* d = &g_dev[i];
+    uint32_t l = g_state.dev[i].sm_limit;
+    d->limit = (l > 0 && l < 100) ? l : 0;
+    d->clock = &d->local_clock;
+    d->shm = nullptr;
+    if (g_state.accounting && g_state.dev[i].entry >= 0) {
+      d->shm = &g_state.acct.header()->devices[g_state.dev[i].entry];
+      d->clock = &d->shm->limiter_state[kLimiterClock];
+    }
+    if (d->limit || g_prio_explicit) any = true;
+  }
+  if (!any) return;
+  for (int i = 0; i < g_state.ndev; ++i) OpenBoard(i, &g_dev[i]);
+  VGPU_LOG(kLogInfo, "compute: limiter on (policy %d, priority %d)",
+           static_cast<int>(g_state.cfg.policy), g_priority);
+  __atomic_store_n(&g_compute_enabled, true, __ATOMIC_RELEASE);
+}
+
+void ComputeBeforeLaunch(CUstream stream, LaunchKind kind) {
+  Stash& st = t_stash;
+  st.active = false;
+  uint64_t t0 = Mono();
+  CUstreamCaptureStatus cap = CU_STREAM_CAPTURE_STATUS_NONE;
+  // A launch into a capturing stream only records a graph node; cuGraphLaunch is charged.
+  if (g_cuda.cuStreamIsCapturing(stream, &cap) != CUDA_SUCCESS ||
+      cap != CU_STREAM_CAPTURE_STATUS_NONE)
+    return;
+  CUcontext ctx = nullptr;
+  if (g_cuda.cuCtxGetCurrent(&ctx) != CUDA_SUCCESS || ctx == nullptr) return;
+
+  pthread_mutex_lock(&g_mu);
+  CtxState* c = FindCtx(ctx);
+  if (!c || c->broken) {
+    pthread_mutex_unlock(&g_mu);
+    return;
+  }
+  Poll(c, false);
+  DevLimiter* d = DevOf(c);
+  int ki = static_cast<int>(kind);
+  uint64_t est = c->est[ki];
+  int slot = StreamSlotOf(c, stream);
+  pthread_mutex_unlock(&g_mu);
+
+  bool bucket = false;
+  if (d) {
+    uint64_t now = t0;
+    bool throttle = Throttling(d, now);
+    BucketParams bp{d->limit, kBurstNs};
+    for (;;) {
+      uint64_t wait = 0;
+      if (g_prio_explicit || d->limit) {
+        uint64_t hb = d->board.HigherBusyUntil(g_priority, now, kPrioRecentNs);
+        if (hb) {
+          if (hb + kPrioGraceNs > now) {
+            wait = hb + kPrioGraceNs - now;
+          } else {
+            // A more important process is around: keep at most one launch of ours in flight,
+            // so it never waits behind a queue of our work.
+            pthread_mutex_lock(&g_mu);
+            int le = c->streams[slot].last_end;
+            bool busy = le >= 0 && g_cuda.cuEventQuery(c->ev[le].ev) == CUDA_ERROR_NOT_READY;
+            pthread_mutex_unlock(&g_mu);
+            if (busy) wait = 50000;
+          }
+        }
+      }
+      if (wait == 0 && throttle) {
+        wait = BucketAdmit(d->clock, now, est, bp);
+        if (wait == 0) bucket = true;
+      }
+      if (wait == 0) break;
+      SleepNs(wait < kSleepChunkNs ? wait : kSleepChunkNs);
+      pthread_mutex_lock(&g_mu);
+      Poll(c, false);
+      est = c->est[ki];
+      pthread_mutex_unlock(&g_mu);
+      now = Mono();
+      throttle = Throttling(d, now);
+    }
+    if (d->shm && now > t0)
+      __atomic_fetch_add(&d->shm->limiter_state[kLimiterThrottled], now - t0, __ATOMIC_RELAXED);
+  }
+
+  pthread_mutex_lock(&g_mu);
+  // Too many launches in flight: wait for the oldest (bounds what a burst can queue before
+  // its cost is known).
+  if (c->tail - c->head >= kRing || c->nfree + (kEvents - c->nev) < 4) Poll(c, true);
+  int16_t prev = c->streams[slot].last_end;
+  Ref(c, prev);  // held until the launch is queued: another thread may replace last_end
+  bool idle = prev < 0 || g_cuda.cuEventQuery(c->ev[prev].ev) != CUDA_ERROR_NOT_READY;
+  int16_t start = -1;
+  if (idle) {
+    start = static_cast<int16_t>(AllocEvent(c));
+    if (start < 0 || g_cuda.cuEventRecord(c->ev[start].ev, stream) != CUDA_SUCCESS) {
+      Unref(c, start);
+      Unref(c, prev);
+      pthread_mutex_unlock(&g_mu);
+      if (bucket) BucketCorrect(d->clock, -static_cast<int64_t>(est), d->limit);
+      return;
+    }
+  }
+  st = Stash{true, c, slot, start, prev, bucket, est, Mono() - t0, kind};
+  pthread_mutex_unlock(&g_mu);
+}
+
+void ComputeAfterLaunch(CUstream stream, LaunchKind kind, CUresult result) {
+  Stash& st = t_stash;
+  if (!st.active) return;
+  st.active = false;
+  CtxState* c = st.c;
+  DevLimiter* d = DevOf(c);
+  pthread_mutex_lock(&g_mu);
+  int16_t end = -1;
+  if (result == CUDA_SUCCESS) {
+    end = static_cast<int16_t>(AllocEvent(c));
+    if (end >= 0 && g_cuda.cuEventRecord(c->ev[end].ev, stream) != CUDA_SUCCESS) {
+      Unref(c, end);
+      end = -1;
+    }
+  }
+  if (end < 0) {
+    // Failed launch (nothing to charge) or no event: refund the estimate, or keep it when
+    // the launch ran unmeasured.
+    Unref(c, st.start);
+    Unref(c, st.prev);
+    if (result != CUDA_SUCCESS && st.bucket && d)
+      BucketCorrect(d->clock, -static_cast<int64_t>(st.est), d->limit);
+    pthread_mutex_unlock(&g_mu);
+    return;
+  }
+  StreamSlot& sl = c->streams[st.slot];
+  Pending p;
+  p.end = end;
+  p.kind = static_cast<uint8_t>(kind);
+  p.est = st.est;
+  p.bucket = st.bucket;
+  p.excl = st.excl;
+  if (st.start >= 0) {  // idle stream: measure from our start event
+    p.from = st.start;  // keeps the reference AllocEvent gave it
+    p.prev = st.prev;
+    p.chained = false;
+  } else {  // busy stream: the launch starts when the previous one ends
+    p.from = st.prev;
+    p.prev = -1;
+    p.chained = true;
+  }
+  Ref(c, end);  // one for the ring, one (from AllocEvent) for the stream's last_end
+  Unref(c, sl.last_end);
+  sl.last_end = end;
+  c->ring[c->tail % kRing] = p;
+  ++c->tail;
+  pthread_mutex_unlock(&g_mu);
+
+  if (d) {
+    uint64_t now = Mono();
+    if (g_prio_explicit) d->board.PublishLaunch(g_priority, now, st.est);
+    if (now - d->last_mark >= kMarkActiveNs) {
+      d->last_mark = now;
+      d->board.MarkActive(g_container_id, now);
+    }
+    if (d->shm) {
+      uint64_t rt = Realtime();
+      if (rt - d->last_kernel_rt >= kMs) {
+        d->last_kernel_rt = rt;
+        __atomic_store_n(&d->shm->last_kernel_ns, rt, __ATOMIC_RELAXED);
+      }
+    }
+  }
+}
 
 }  // namespace hami::vgpu

@@ -8,9 +8,13 @@
 namespace hami::vgpu {
 namespace {
 
+// The per-thread-stream entry points (per_thread) name the calling thread's default stream
+// with a null handle; the limiter records its events there, so it must say so explicitly.
 template <typename Call>
-inline CUresult Launch(CUstream stream, LaunchKind kind, Call call) {
+inline CUresult Launch(CUstream stream, LaunchKind kind, Call call, bool per_thread = false) {
   if (__builtin_expect(!g_compute_enabled, 1)) return call();
+  if (per_thread && stream == nullptr)
+    stream = reinterpret_cast<CUstream>(static_cast<uintptr_t>(2));  // CU_STREAM_PER_THREAD
   ComputeBeforeLaunch(stream, kind);
   CUresult r = call();
   ComputeAfterLaunch(stream, kind, r);
@@ -37,9 +41,12 @@ CUresult Hook_cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz
 CUresult Hook_cuLaunchKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
                                   unsigned by, unsigned bz, unsigned shmem, CUstream stream,
                                   void** params, void** extra) noexcept {
-  return Launch(stream, LaunchKind::kKernel, [&] {
-    return g_cuda.cuLaunchKernel_ptsz(f, gx, gy, gz, bx, by, bz, shmem, stream, params, extra);
-  });
+  return Launch(
+      stream, LaunchKind::kKernel,
+      [&] {
+        return g_cuda.cuLaunchKernel_ptsz(f, gx, gy, gz, bx, by, bz, shmem, stream, params, extra);
+      },
+      true);
 }
 
 CUresult Hook_cuLaunchKernelEx(const CUlaunchConfig* config, CUfunction f, void** params,
@@ -50,8 +57,9 @@ CUresult Hook_cuLaunchKernelEx(const CUlaunchConfig* config, CUfunction f, void*
 
 CUresult Hook_cuLaunchKernelEx_ptsz(const CUlaunchConfig* config, CUfunction f, void** params,
                                     void** extra) noexcept {
-  return Launch(config ? config->hStream : nullptr, LaunchKind::kKernel,
-                [&] { return g_cuda.cuLaunchKernelEx_ptsz(config, f, params, extra); });
+  return Launch(
+      config ? config->hStream : nullptr, LaunchKind::kKernel,
+      [&] { return g_cuda.cuLaunchKernelEx_ptsz(config, f, params, extra); }, true);
 }
 
 CUresult Hook_cuLaunchCooperativeKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
@@ -65,9 +73,13 @@ CUresult Hook_cuLaunchCooperativeKernel(CUfunction f, unsigned gx, unsigned gy, 
 CUresult Hook_cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
                                              unsigned bx, unsigned by, unsigned bz, unsigned shmem,
                                              CUstream stream, void** params) noexcept {
-  return Launch(stream, LaunchKind::kCooperative, [&] {
-    return g_cuda.cuLaunchCooperativeKernel_ptsz(f, gx, gy, gz, bx, by, bz, shmem, stream, params);
-  });
+  return Launch(
+      stream, LaunchKind::kCooperative,
+      [&] {
+        return g_cuda.cuLaunchCooperativeKernel_ptsz(f, gx, gy, gz, bx, by, bz, shmem, stream,
+                                                     params);
+      },
+      true);
 }
 
 CUresult Hook_cuGraphLaunch(CUgraphExec exec, CUstream stream) noexcept {
@@ -78,8 +90,8 @@ CUresult Hook_cuGraphLaunch(CUgraphExec exec, CUstream stream) noexcept {
 }
 
 CUresult Hook_cuGraphLaunch_ptsz(CUgraphExec exec, CUstream stream) noexcept {
-  CUresult r =
-      Launch(stream, LaunchKind::kGraph, [&] { return g_cuda.cuGraphLaunch_ptsz(exec, stream); });
+  CUresult r = Launch(
+      stream, LaunchKind::kGraph, [&] { return g_cuda.cuGraphLaunch_ptsz(exec, stream); }, true);
   AfterGraph(r);
   return r;
 }

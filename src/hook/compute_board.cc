@@ -1,0 +1,194 @@
+#include "compute_board.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace hami::vgpu {
+namespace {
+
+int Clamp(int prio) {
+  return prio < 0 ? 0 : (prio >= kBoardPriorities ? kBoardPriorities - 1 : prio);
+}
+
+bool ParseLong(const char* s, size_t n, long long* out) {
+  if (n == 0 || n > 20) return false;
+  char buf[24];
+  memcpy(buf, s, n);
+  buf[n] = 0;
+  char* end = nullptr;
+  errno = 0;
+  long long v = strtoll(buf, &end, 10);
+  if (errno != 0 || end != buf + n) return false;
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
+bool Board::Open(const char* dir, const char* uuid, char* err, size_t errlen) {
+  if (mkdir(dir, 0777) == 0) {
+    chmod(dir, 01777);  // shared by every user on the host, like /tmp
+  } else if (errno != EEXIST) {
+    snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+    return false;
+  }
+  char path[1200];
+  snprintf(path, sizeof(path), "%s/%s.board", dir, uuid);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+  if (fd < 0) {
+    snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    return false;
+  }
+  fchmod(fd, 0666);  // independent of the process umask, which is never changed
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    snprintf(err, errlen, "%s is not a regular file", path);
+    close(fd);
+    return false;
+  }
+  if (st.st_size < 4096 && ftruncate(fd, 4096) != 0) {  // zero-filled: a valid empty board
+    snprintf(err, errlen, "cannot size %s: %s", path, strerror(errno));
+    close(fd);
+    return false;
+  }
+  void* m = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (m == MAP_FAILED) {
+    snprintf(err, errlen, "cannot map %s: %s", path, strerror(errno));
+    return false;
+  }
+  auto* b = static_cast<BoardLayout*>(m);
+  uint64_t zero = 0;
+  __atomic_compare_exchange_n(&b->magic, &zero, kBoardMagic, false, __ATOMIC_ACQ_REL,
+                              __ATOMIC_ACQUIRE);
+  if (__atomic_load_n(&b->magic, __ATOMIC_ACQUIRE) != kBoardMagic) {
+    snprintf(err, errlen, "%s is not a GPU board file", path);
+    munmap(m, 4096);
+    return false;
+  }
+  b_ = b;
+  return true;
+}
+
+void Board::MarkActive(uint64_t id, uint64_t now) {
+  if (!b_) return;
+  // Our entry, else an empty one, else the stalest (entries are hints: losing one to a race
+  // only delays contention detection until the next mark).
+  int empty = -1, stalest = 0;
+  uint64_t oldest = ~0ull;
+  for (int i = 0; i < kBoardContainers; ++i) {
+    uint64_t cid = __atomic_load_n(&b_->containers[i].id, __ATOMIC_ACQUIRE);
+    if (cid == id) {
+      __atomic_store_n(&b_->containers[i].last_active, now, __ATOMIC_RELEASE);
+      return;
+    }
+    if (cid == 0 && empty < 0) empty = i;
+    uint64_t la = __atomic_load_n(&b_->containers[i].last_active, __ATOMIC_RELAXED);
+    if (la < oldest) {
+      oldest = la;
+      stalest = i;
+    }
+  }
+  int i = empty >= 0 ? empty : stalest;
+  uint64_t expect = empty >= 0 ? 0 : __atomic_load_n(&b_->containers[i].id, __ATOMIC_RELAXED);
+  if (__atomic_compare_exchange_n(&b_->containers[i].id, &expect, id, false, __ATOMIC_ACQ_REL,
+                                  __ATOMIC_ACQUIRE))
+    __atomic_store_n(&b_->containers[i].last_active, now, __ATOMIC_RELEASE);
+}
+
+bool Board::OthersActive(uint64_t id, uint64_t now, uint64_t window) const {
+  if (!b_) return false;
+  for (int i = 0; i < kBoardContainers; ++i) {
+    uint64_t cid = __atomic_load_n(&b_->containers[i].id, __ATOMIC_ACQUIRE);
+    if (cid == 0 || cid == id) continue;
+    uint64_t la = __atomic_load_n(&b_->containers[i].last_active, __ATOMIC_ACQUIRE);
+    if (la + window >= now) return true;
+  }
+  return false;
+}
+
+void Board::PublishLaunch(int prio, uint64_t now, uint64_t est_ns) {
+  if (!b_) return;
+  int p = Clamp(prio);
+  __atomic_store_n(&b_->prio_last_launch[p], now, __ATOMIC_RELEASE);
+  // busy_until = max(busy_until, now) + est: a queue of this priority's estimated work.
+  uint64_t cur = __atomic_load_n(&b_->prio_busy_until[p], __ATOMIC_RELAXED);
+  for (;;) {
+    uint64_t next = (cur > now ? cur : now) + est_ns;
+    if (__atomic_compare_exchange_n(&b_->prio_busy_until[p], &cur, next, true, __ATOMIC_RELEASE,
+                                    __ATOMIC_RELAXED))
+      return;
+  }
+}
+
+uint64_t Board::HigherBusyUntil(int prio, uint64_t now, uint64_t recent) const {
+  if (!b_) return 0;
+  uint64_t best = 0;
+  for (int q = 0; q < Clamp(prio); ++q) {
+    uint64_t last = __atomic_load_n(&b_->prio_last_launch[q], __ATOMIC_ACQUIRE);
+    if (last == 0 || last + recent < now) continue;
+    uint64_t bu = __atomic_load_n(&b_->prio_busy_until[q], __ATOMIC_ACQUIRE);
+    if (bu < last) bu = last;
+    if (bu > best) best = bu;
+  }
+  return best;
+}
+
+bool ParseContention(const char* text, ContentionInfo* out) {
+  ContentionInfo c;
+  bool have_active = false, have_updated = false;
+  const char* p = text;
+  while (*p) {
+    const char* eol = strchr(p, '\n');
+    size_t len = eol ? static_cast<size_t>(eol - p) : strlen(p);
+    if (len > 0 && p[0] != '#') {
+      const char* eq = static_cast<const char*>(memchr(p, '=', len));
+      if (eq) {
+        size_t klen = static_cast<size_t>(eq - p);
+        const char* v = eq + 1;
+        size_t vlen = len - klen - 1;
+        while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == ' ')) --vlen;
+        long long x = 0;
+        auto key = [&](const char* k) { return klen == strlen(k) && memcmp(p, k, klen) == 0; };
+        bool ok = ParseLong(v, vlen, &x);
+        if (key("ACTIVE_CONTAINERS")) {
+          if (!ok || x < 0 || x > 1000000) return false;
+          c.active = static_cast<int>(x);
+          have_active = true;
+        } else if (key("ACTIVE_HIGH_PRIORITY") && ok && x >= 0 && x <= 1000000) {
+          c.active_high = static_cast<int>(x);
+        } else if (key("MIN_ACTIVE_PRIORITY") && ok && x >= -1 && x <= 1000000) {
+          c.min_priority = static_cast<int>(x);
+        } else if (key("UPDATED_UNIX_MS")) {
+          if (!ok || x < 0) return false;
+          c.updated_ms = x;
+          have_updated = true;
+        }
+      }
+    }
+    if (!eol) break;
+    p = eol + 1;
+  }
+  if (!have_active || !have_updated) return false;
+  *out = c;
+  return true;
+}
+
+bool ReadContention(const char* path, ContentionInfo* out) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[1024];
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  return ParseContention(buf, out);
+}
+
+}  // namespace hami::vgpu

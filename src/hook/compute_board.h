@@ -1,0 +1,67 @@
+// Per-GPU state shared by every container on a host, for what one container's accounting
+// file cannot tell: whether another workload uses the GPU (GPU_CORE_UTILIZATION_POLICY=default)
+// and until when work of a higher CUDA_TASK_PRIORITY is in flight (priority yielding).
+// One 4 KiB mmapped file per GPU, <dir>/<uuid>.board, updated with atomics only: a process
+// killed at any instruction leaves it consistent. Also reads the node monitor's contention
+// file (<hookPath>/vgpu/contention/<uuid>). docs/compute-limiter.md describes both.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+namespace hami::vgpu {
+
+inline constexpr uint64_t kBoardMagic = 0x4452414F42555047ULL;  // "GPUBOARD"
+inline constexpr int kBoardPriorities = 8;                      // priorities 0..7 (clamped)
+inline constexpr int kBoardContainers = 120;
+
+struct BoardLayout {
+  uint64_t magic;
+  uint32_t version;
+  uint32_t reserved;
+  // Per priority level: CLOCK_MONOTONIC until which launched work is estimated to run, and
+  // of the last launch.
+  uint64_t prio_busy_until[kBoardPriorities];
+  uint64_t prio_last_launch[kBoardPriorities];
+  struct {
+    uint64_t id;           // container identity (device and inode of its accounting file)
+    uint64_t last_active;  // CLOCK_MONOTONIC of its last launch
+  } containers[kBoardContainers];
+};
+static_assert(sizeof(BoardLayout) <= 4096, "board must fit a page");
+
+class Board {
+ public:
+  // Maps <dir>/<uuid>.board, creating dir (mode 1777) and file (0666) when missing. False
+  // with a message when the directory or file cannot be used or holds something else.
+  bool Open(const char* dir, const char* uuid, char* err, size_t errlen);
+  // Uses caller-provided memory (tests).
+  void Attach(BoardLayout* mem) { b_ = mem; }
+  bool is_open() const { return b_ != nullptr; }
+
+  void MarkActive(uint64_t id, uint64_t now);
+  // Another container launched within `window` ns of now.
+  bool OthersActive(uint64_t id, uint64_t now, uint64_t window) const;
+  // Records a launch at priority `prio` whose work is estimated at est_ns.
+  void PublishLaunch(int prio, uint64_t now, uint64_t est_ns);
+  // Latest busy-until of the priorities more important than `prio` (smaller numbers) that
+  // launched within `recent` ns; 0 when none did.
+  uint64_t HigherBusyUntil(int prio, uint64_t now, uint64_t recent) const;
+
+ private:
+  BoardLayout* b_ = nullptr;
+};
+
+// The node monitor's per-GPU contention file (key=value lines, '#' comments).
+struct ContentionInfo {
+  int active = -1;          // ACTIVE_CONTAINERS
+  int active_high = -1;     // ACTIVE_HIGH_PRIORITY
+  int min_priority = -1;    // MIN_ACTIVE_PRIORITY
+  int64_t updated_ms = -1;  // UPDATED_UNIX_MS
+};
+// False when ACTIVE_CONTAINERS or UPDATED_UNIX_MS is missing or malformed.
+bool ParseContention(const char* text, ContentionInfo* out);
+// Reads and parses `path`; false when absent or unparsable.
+bool ReadContention(const char* path, ContentionInfo* out);
+
+}  // namespace hami::vgpu

@@ -1,0 +1,48 @@
+#include "compute_bucket.h"
+
+namespace hami::vgpu {
+
+uint64_t ScaledCharge(uint64_t gpu_ns, uint32_t limit_pct) {
+  if (limit_pct == 0 || limit_pct >= 100) return gpu_ns;
+  // 128-bit intermediate: gpu_ns * 100 overflows only past 5.8 years, but be exact anyway.
+  return static_cast<uint64_t>(static_cast<unsigned __int128>(gpu_ns) * 100u / limit_pct);
+}
+
+uint64_t BucketAdmit(uint64_t* clock, uint64_t now, uint64_t est_ns, const BucketParams& p) {
+  uint64_t cur = __atomic_load_n(clock, __ATOMIC_ACQUIRE);
+  for (;;) {
+    if (cur > now) return cur - now;
+    uint64_t floor = now > p.burst_ns ? now - p.burst_ns : 0;
+    uint64_t base = cur < floor ? floor : cur;
+    uint64_t next = base + ScaledCharge(est_ns, p.limit_pct);
+    if (__atomic_compare_exchange_n(clock, &cur, next, true, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+      return 0;
+  }
+}
+
+void BucketCorrect(uint64_t* clock, int64_t delta_gpu_ns, uint32_t limit_pct) {
+  if (delta_gpu_ns == 0) return;
+  uint64_t mag = ScaledCharge(
+      static_cast<uint64_t>(delta_gpu_ns < 0 ? -delta_gpu_ns : delta_gpu_ns), limit_pct);
+  uint64_t cur = __atomic_load_n(clock, __ATOMIC_ACQUIRE);
+  for (;;) {
+    uint64_t next = delta_gpu_ns > 0 ? cur + mag : (cur > mag ? cur - mag : 0);
+    if (__atomic_compare_exchange_n(clock, &cur, next, true, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+      return;
+  }
+}
+
+uint64_t LaunchCharge(uint64_t kernel_ns, int64_t gap_ns, uint64_t host_excluded_ns,
+                      uint64_t max_gap_ns) {
+  if (gap_ns <= 0) return kernel_ns;
+  uint64_t gap = static_cast<uint64_t>(gap_ns);
+  gap = gap > host_excluded_ns ? gap - host_excluded_ns : 0;
+  return gap < max_gap_ns ? kernel_ns + gap : kernel_ns;
+}
+
+uint64_t UpdateEstimate(uint64_t est_ns, uint64_t sample_ns) {
+  if (est_ns == 0) return sample_ns;
+  return est_ns - est_ns / 8 + sample_ns / 8;
+}
+
+}  // namespace hami::vgpu

@@ -1,0 +1,45 @@
+// The compute limiter's arithmetic, apart from any driver call so it can be tested alone: the
+// container-wide token bucket (one 64-bit "debt clock" in the accounting file that every
+// process of the container updates with atomics) and the charge of one measured launch.
+#pragma once
+
+#include <stdint.h>
+
+namespace hami::vgpu {
+
+// The bucket is kept in GCRA form: `clock` is the CLOCK_MONOTONIC instant at which the
+// container will have paid for all GPU time charged so far. Charging g ns of GPU time at a
+// share of L percent advances it by g * 100 / L. A launch is admitted while the clock is not
+// ahead of now, so over any window busy / wall converges to L. An idle container may bank at
+// most `burst_ns` of wall time (the clock never lags now by more), which bounds a burst to
+// burst_ns * L / 100 of GPU time.
+struct BucketParams {
+  uint32_t limit_pct;  // 1..99
+  uint64_t burst_ns;
+};
+
+// Wall time that g ns of GPU time costs at `limit_pct` (g * 100 / limit).
+uint64_t ScaledCharge(uint64_t gpu_ns, uint32_t limit_pct);
+
+// Tries to admit a launch at `now`. When the clock is not ahead of now, pre-charges `est_ns`
+// of GPU time and returns 0; otherwise returns the ns to wait before trying again. Safe for
+// concurrent callers in several processes (CAS on *clock).
+uint64_t BucketAdmit(uint64_t* clock, uint64_t now, uint64_t est_ns, const BucketParams& p);
+
+// Applies the difference between measured and pre-charged GPU time (either sign).
+void BucketCorrect(uint64_t* clock, int64_t delta_gpu_ns, uint32_t limit_pct);
+
+// GPU time charged for one launch measured on an idle stream: the kernel (or graph) time, plus
+// the idle gap that preceded it on the same stream when that gap is short. A launch-bound
+// loop (launch, synchronize, launch) holds the GPU through those gaps: charging them makes
+// the limit a fraction of the loop's throughput, as users measure it, instead of a fraction
+// of busy time. `host_excluded_ns` is time the limiter itself spent before the launch
+// (sleeping or bookkeeping), removed from the gap. Gaps of max_gap_ns or more are idle time
+// and not charged. gap_ns < 0 means unknown (first launch on the stream).
+uint64_t LaunchCharge(uint64_t kernel_ns, int64_t gap_ns, uint64_t host_excluded_ns,
+                      uint64_t max_gap_ns);
+
+// Exponentially weighted estimate of the next launch's GPU time (weight 1/8 to the sample).
+uint64_t UpdateEstimate(uint64_t est_ns, uint64_t sample_ns);
+
+}  // namespace hami::vgpu
