@@ -4,12 +4,90 @@
 #include <cstdlib>
 #include <iostream>
 
+#include <nlohmann/json.hpp>
+
 #include "deviceplugin/config.h"
+#include "deviceplugin/fake_kube_api.h"
 #include "deviceplugin/kube_adapter.h"
 #include "deviceplugin/nvml_backend.h"
 #include "deviceplugin/plugin_server.h"
 
 namespace dp = hami::deviceplugin;
+
+namespace {
+
+// --print-devices / --simulate-pod: the plugin's view of this machine without kubelet or a
+// cluster (used to check a real GPU by hand, docs/node-agents.md).
+int RunOffline(const dp::PluginServerOptions& opts, dp::GpuBackend* gpus, bool print_devices,
+               const std::string& pod_file) {
+  auto list = gpus->ListGpus();
+  if (!list.ok()) {
+    std::cerr << "hami-device-plugin: " << list.status().ToString() << "\n";
+    return 1;
+  }
+  auto node_gpus = dp::FilterGpus(*list, opts.config);
+  if (print_devices) {
+    for (const auto& g : node_gpus) {
+      std::cout << g.info.index << " " << g.info.uuid << " \"" << g.info.name << "\" "
+                << (g.info.memory_bytes >> 20) << " MiB numa " << g.info.numa << "\n";
+    }
+    std::cout << dp::kRegisterAnnotation << ": "
+              << dp::EncodeRegisterAnnotation(node_gpus, opts.config) << "\n";
+  }
+  if (pod_file.empty()) return 0;
+  auto text = dp::ReadFile(pod_file);
+  if (!text.ok()) {
+    std::cerr << "hami-device-plugin: " << text.status().ToString() << "\n";
+    return 1;
+  }
+  auto pods = dp::ParsePodList("{\"items\": [" + *text + "]}");
+  if (!pods.ok() || pods->size() != 1) {
+    std::cerr << "hami-device-plugin: " << pod_file << ": not a pod object\n";
+    return 1;
+  }
+  dp::PodInfo pod = (*pods)[0];
+  pod.node_name = opts.node_name;
+  pod.annotations.erase(dp::kVgpuNodeAnnotation);
+  pod.annotations[dp::kBindPhaseAnnotation] = "allocating";
+  auto it = pod.annotations.find(dp::kToAllocateAnnotation);
+  auto segs = dp::ParsePodDevices(it == pod.annotations.end() ? "" : it->second);
+  if (!segs.ok()) {
+    std::cerr << "hami-device-plugin: " << segs.status().ToString() << "\n";
+    return 1;
+  }
+  dp::FakeKubeApi kube;
+  kube.AddPod(pod);
+  dp::AllocatorOptions a;
+  a.node_name = opts.node_name;
+  a.hook_path = opts.hook_path;
+  a.config = opts.config;
+  for (const auto& g : node_gpus) a.node_uuids.push_back(g.info.uuid);
+  dp::Allocator alloc(a, &kube);
+  nlohmann::json out = nlohmann::json::array();
+  for (std::size_t i = 0; i < segs->size(); ++i) {
+    if ((*segs)[i].empty()) continue;
+    std::vector<std::string> ids;
+    for (std::size_t d = 0; d < (*segs)[i].size(); ++d) {
+      ids.push_back(dp::VirtualId((*segs)[i][d].uuid, static_cast<int>(d)));
+    }
+    auto r = alloc.AllocateContainer(ids);
+    if (!r.ok()) {
+      std::cerr << "hami-device-plugin: Allocate refused: " << r.status().ToString() << "\n";
+      return 1;
+    }
+    nlohmann::json mounts = nlohmann::json::array();
+    for (const auto& m : r->mounts) {
+      mounts.push_back({{"containerPath", m.container_path},
+                        {"hostPath", m.host_path},
+                        {"readOnly", m.read_only}});
+    }
+    out.push_back({{"container", pod.containers[i].name}, {"envs", r->envs}, {"mounts", mounts}});
+  }
+  std::cout << out.dump(2) << "\n";
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"HAMi device plugin: advertises GPU slices to kubelet and serves Allocate"};
@@ -42,7 +120,16 @@ int main(int argc, char** argv) {
   app.add_option("--kube-api", kconn.server, "API server URL (default: in-cluster)");
   app.add_option("--kube-token-file", kconn.token_file, "bearer token file")->capture_default_str();
   app.add_option("--kube-ca-file", kconn.ca_file, "CA bundle")->capture_default_str();
+  bool print_devices = false;
+  std::string simulate_pod;
+  app.add_flag("--print-devices", print_devices,
+               "print the GPUs found and the node annotation, then exit");
+  app.add_option("--simulate-pod", simulate_pod,
+                 "serve Allocate for this pod JSON (kubectl get pod -o json) against an "
+                 "in-memory API, print the responses, then exit");
   CLI11_PARSE(app, argc, argv);
+  const bool offline = print_devices || !simulate_pod.empty();
+  if (offline && opts.node_name.empty()) opts.node_name = "local";
 
   dp::PluginConfig config;
   if (!config_path.empty()) {
@@ -83,7 +170,10 @@ int main(int argc, char** argv) {
   opts.resource_name = opts.config.nvidia.resource_count_name;
   opts.annotate_interval = std::chrono::seconds(annotate_s);
 
-  if (hami::Status s = dp::PrepareHookDir(opts.hook_path, lib_source); !s.ok()) {
+  hami::Status prepared = simulate_pod.empty() && print_devices
+                              ? hami::Status::Ok()
+                              : dp::PrepareHookDir(opts.hook_path, lib_source);
+  if (hami::Status s = prepared; !s.ok()) {
     std::cerr << "hami-device-plugin: " << s.ToString() << "\n";
     return 1;
   }
@@ -92,6 +182,7 @@ int main(int argc, char** argv) {
     std::cerr << "hami-device-plugin: " << gpus.status().ToString() << "\n";
     return 1;
   }
+  if (offline) return RunOffline(opts, gpus->get(), print_devices, simulate_pod);
   auto kube = dp::ConnectKube(kconn);
   if (!kube.ok()) {
     std::cerr << "hami-device-plugin: " << kube.status().ToString() << "\n";
