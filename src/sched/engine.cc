@@ -196,8 +196,8 @@ PodCtx MakeCtx(const ResolvedPod& pod) {
 
 Reason StaticCheck(const NodeEntry& n, size_t i, const PodCtx& ctx) {
   const GpuSlot& g = n.gpus[i];
-  if (!g.healthy) return Reason::kUnhealthy;
-  if (!ctx.has_static_filters) return Reason::kFits;
+  const Reason health = g.healthy ? Reason::kFits : Reason::kUnhealthy;
+  if (!ctx.has_static_filters) return health;
   const PodOptions& o = ctx.pod->options;
   if (o.mode && *o.mode != g.mode) return Reason::kModeMismatch;
   if (!ctx.use_types.empty()) {
@@ -214,7 +214,7 @@ Reason StaticCheck(const NodeEntry& n, size_t i, const PodCtx& ctx) {
   if (std::find(o.nouse_uuids.begin(), o.nouse_uuids.end(), n.info.gpus[i].uuid) !=
       o.nouse_uuids.end())
     return Reason::kUuidExcluded;
-  return Reason::kFits;
+  return health;
 }
 
 inline int64_t NeedMem(const GpuSlot& g, const ResolvedContainer& r) {

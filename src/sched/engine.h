@@ -30,12 +30,12 @@ enum class Reason : uint8_t {
   kNodeUnknown,         // not in the ClusterState (no register annotation yet)
   kNoGpu,               // the node has no GPU
   kTooFewGpus,          // a container asks for more GPUs than the node has
-  kUnhealthy,           // GPU reported unhealthy
   kModeMismatch,        // GPU not in the requested vgpu-mode
   kTypeNotIncluded,     // nvidia.com/use-gputype does not match
   kTypeExcluded,        // nvidia.com/nouse-gputype matches
   kUuidNotIncluded,     // nvidia.com/use-gpuuuid does not list the GPU
   kUuidExcluded,        // nvidia.com/nouse-gpuuuid lists the GPU
+  kUnhealthy,           // GPU reported unhealthy (but the pod would take it)
   kCardExclusive,       // the card is held exclusively (or its compute is fully allocated)
   kCardInUse,           // an exclusive request (cores=100) needs an empty card
   kNoFreeSlot,          // split count reached

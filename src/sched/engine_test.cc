@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <thread>
 
 #include "sched/test_util.h"
 
@@ -190,6 +191,11 @@ std::vector<ReasonCase> ReasonCases() {
        With(P({C(2, 10)}), Numa()),
        Reason::kFits,
        {{"GPU-1", "GPU-3"}}},
+      {"an unhealthy GPU of the wanted type says unhealthy",
+       {G("GPU-0", 10000, "NVIDIA-Tesla T4"), Unhealthy(G("GPU-1", 10000, "NVIDIA-A100"))},
+       {},
+       With(P({C(1, 1)}), UseTypes({"A100"})),
+       Reason::kUnhealthy},
       {"largest reason over GPUs wins",
        {G("GPU-0", 10000, "NVIDIA-Tesla T4"), G("GPU-1"), Unhealthy(G("GPU-2"))},
        {One({D("GPU-1", 9999)})},
@@ -601,6 +607,43 @@ TEST(Engine, ReasonNamesAndDescriptions) {
   EXPECT_EQ(DescribeReason(Reason::kTypeExcluded, o), "only GPUs of excluded type T4");
   EXPECT_EQ(DescribeReason(Reason::kModeMismatch, o), "no GPU in vgpu-mode mig");
   EXPECT_EQ(DescribeReason(Reason::kInsufficientMemory, o), "insufficient GPU memory");
+}
+
+}  // namespace
+}  // namespace hami::sched
+
+namespace hami::sched {
+namespace {
+
+// Engine calls only read the state: concurrent decisions on one state agree with serial ones
+// (run under the TSan preset this also checks for races).
+TEST(Engine, ConcurrentReadersAgree) {
+  using namespace testing;  // NOLINT
+  ClusterState s;
+  for (int n = 0; n < 50; ++n) {
+    std::vector<GpuInfo> gpus;
+    for (int g = 0; g < 4; ++g) gpus.push_back(G("GPU-" + std::to_string(n) + std::to_string(g)));
+    ASSERT_TRUE(s.AddNode(N("n" + std::to_string(n), gpus)).ok());
+    ASSERT_TRUE(s.AddPlacement("p" + std::to_string(n), "n" + std::to_string(n),
+                               One({D(gpus[n % 4].uuid, 1000 * (n % 9))}))
+                    .ok());
+  }
+  Engine e;
+  std::vector<PodRequest> pods;
+  for (int i = 0; i < 40; ++i) pods.push_back(P({C(1 + i % 3, 500 * (i % 17), i % 50)}));
+  std::vector<std::string> want;
+  for (const auto& p : pods) want.push_back(e.Schedule(s, p)->node);
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 5; ++round)
+        for (size_t i = 0; i < pods.size(); ++i)
+          if (e.Schedule(s, pods[i])->node != want[i]) ++mismatches[t];
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int m : mismatches) EXPECT_EQ(m, 0);
 }
 
 }  // namespace
