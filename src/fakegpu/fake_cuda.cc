@@ -310,8 +310,10 @@ CUresult PoolAllocLocked(CUdeviceptr* dptr, size_t size, Pool* p, CUstream strea
   return CUDA_SUCCESS;
 }
 
-// Frees a device pointer of any kind; false when unknown.
+// Frees a device pointer of any kind; false when unknown. 0 is a no-op, as in the real
+// driver (free(NULL) semantics).
 bool FreeLocked(CUdeviceptr dptr) {
+  if (dptr == 0) return true;
   auto it = D().allocs.find(dptr);
   if (it == D().allocs.end()) return false;
   const Alloc& a = it->second;

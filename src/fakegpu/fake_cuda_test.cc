@@ -144,6 +144,7 @@ TEST_F(FakeCudaTest, AllocFreeAndOutOfMemory) {
     EXPECT_EQ(cuMemFree_v2(a), CUDA_SUCCESS);
     EXPECT_EQ(cuMemFree_v2(a), CUDA_ERROR_INVALID_VALUE);  // double free
     EXPECT_EQ(cuMemFree_v2(12345), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_EQ(cuMemFree_v2(0), CUDA_SUCCESS);  // free(NULL) semantics
     EXPECT_EQ(FreeMem(), 900 * kMiB);
     ASSERT_EQ(cuMemAllocManaged(&a, 100 * kMiB, CU_MEM_ATTACH_GLOBAL), CUDA_SUCCESS);
     EXPECT_EQ(cuMemAllocManaged(&a, 1, 7), CUDA_ERROR_INVALID_VALUE);
