@@ -29,10 +29,12 @@ std::string Slurp(const fs::path& p) {
   return s;
 }
 
-// The devices of a container in vdevice order: the allocation's when known.
+// The devices of a container in vdevice order: the allocation's when known (a device in the
+// accounting file that the container was not given is not its slice), else the file's.
 std::vector<std::string> DeviceOrder(const ContainerView& v) {
   std::vector<std::string> out;
   for (const auto& d : v.allocated) out.push_back(d.uuid);
+  if (!out.empty()) return out;
   for (const auto& snap : v.accounting) {
     for (const auto& d : snap.devices) {
       if (std::find(out.begin(), out.end(), d.uuid) == out.end()) out.push_back(d.uuid);
