@@ -598,6 +598,32 @@ StatusOr<Decision> Engine::Schedule(const ClusterState& state, const PodRequest&
   return ScheduleResolved(state, *r, candidates);
 }
 
+StatusOr<FilterResult> Engine::FilterWithPlacements(const ClusterState& state,
+                                                    const PodRequest& pod,
+                                                    std::span<const std::string> candidates) const {
+  auto r = Resolve(pod, config_);
+  if (!r.ok()) return r.status();
+  FilterResult out = FilterResolved(state, *r, candidates);
+  PodCtx ctx = MakeCtx(*r);
+  Scratch s;
+  out.placements.resize(out.nodes.size());
+  for (size_t i = 0; i < out.nodes.size(); ++i) {
+    if (!out.nodes[i].fits()) continue;
+    if (!ctx.needs_gpu) {
+      PodPlacement p;
+      p.num_init = static_cast<int32_t>(r->init_containers.size());
+      p.containers.resize(r->init_containers.size() + r->containers.size());
+      out.placements[i] = std::move(p);
+      continue;
+    }
+    const NodeEntry* n = state.Entry(out.nodes[i].node);
+    Added a;
+    if (n != nullptr && PlacePod(*n, ctx, s, &a) == Reason::kFits)
+      out.placements[i] = BuildPlacement(*n, *r, s);
+  }
+  return out;
+}
+
 StatusOr<PodPlacement> Engine::Place(const ClusterState& state, const PodRequest& pod,
                                      std::string_view node) const {
   auto r = Resolve(pod, config_);

@@ -210,6 +210,9 @@ struct FilterSummary {
 struct FilterResult {
   std::vector<NodeVerdict> nodes;  // in candidate order; for "all nodes", unspecified order
   FilterSummary summary;
+  // Parallel to `nodes`, only from FilterWithPlacements: the GPUs the pod would get on each
+  // fitting node (what Place() returns), nullopt for the others.
+  std::vector<std::optional<PodPlacement>> placements;
 };
 
 struct Decision {
@@ -238,6 +241,11 @@ class Engine {
   StatusOr<Decision> Schedule(const ClusterState& state, const PodRequest& pod) const;
   StatusOr<Decision> Schedule(const ClusterState& state, const PodRequest& pod,
                               std::span<const std::string> candidates) const;
+
+  // Filter, plus the chosen GPUs on every fitting node (one placement per fitting node, so
+  // slower; for callers that show or cache them).
+  StatusOr<FilterResult> FilterWithPlacements(const ClusterState& state, const PodRequest& pod,
+                                              std::span<const std::string> candidates) const;
 
   // The placement Schedule would choose on `node`. Errors: kInvalidArgument (request),
   // kResourceExhausted "node N: <reason text> (<ReasonName>)" when it does not fit, kNotFound

@@ -278,6 +278,10 @@ TEST(Engine, ReasonsTable) {
     ASSERT_EQ(f->nodes.size(), 1u);
     EXPECT_EQ(f->nodes[0].reason, c.want)
         << c.name << ": got " << ReasonName(f->nodes[0].reason) << ", " << f->summary.message;
+    auto fp = engine.FilterWithPlacements(s, c.pod, cand);
+    ASSERT_TRUE(fp.ok());
+    ASSERT_EQ(fp->placements.size(), 1u);
+    EXPECT_EQ(fp->placements[0].has_value(), c.want == Reason::kFits) << c.name;
     // Place (the general path) agrees with Filter (which may take the fast path).
     auto placed = engine.Place(s, c.pod, "n1");
     EXPECT_EQ(placed.ok(), c.want == Reason::kFits) << c.name;
@@ -291,6 +295,7 @@ TEST(Engine, ReasonsTable) {
     }
     ASSERT_TRUE(placed.ok());
     EXPECT_EQ(*placed, d->placement) << c.name;
+    EXPECT_EQ(*fp->placements[0], d->placement) << c.name;
     EXPECT_EQ(d->node, "n1");
     ASSERT_EQ(d->placement.containers.size(), c.want_uuids.size()) << c.name;
     EXPECT_EQ(d->placement.num_init, static_cast<int32_t>(c.pod.init_containers.size()));
