@@ -247,4 +247,35 @@ StatusOr<ContainerResponse> Allocator::AllocateContainer(
   return Aborted("Allocate: pod kept changing while recording the allocation: " + last.message());
 }
 
+StatusOr<int> CollectGarbage(const std::string& hook_path,
+                             const std::vector<std::string>& live_pod_uids,
+                             std::chrono::seconds min_age) {
+  const HookLayout layout = LayoutFor(hook_path);
+  const auto now = fs::file_time_type::clock::now();
+  int removed = 0;
+  for (const std::string& parent : {layout.root + "/containers", layout.root + "/allocations"}) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(parent, ec)) {
+      if (!e.is_directory(ec)) continue;
+      const std::string key = e.path().filename().string();
+      const std::string uid = key.substr(0, key.find('_'));
+      if (std::find(live_pod_uids.begin(), live_pod_uids.end(), uid) != live_pod_uids.end()) {
+        continue;
+      }
+      // The newest change inside counts (a live process keeps touching its accounting file).
+      auto newest = fs::last_write_time(e.path(), ec);
+      for (const auto& f : fs::directory_iterator(e.path(), ec)) {
+        std::error_code ec2;
+        newest = std::max(newest, fs::last_write_time(f.path(), ec2));
+      }
+      if (now - newest < min_age) continue;
+      std::error_code rm;
+      fs::remove_all(e.path(), rm);
+      if (rm) return Internal("cannot remove " + e.path().string() + ": " + rm.message());
+      ++removed;
+    }
+  }
+  return removed;
+}
+
 }  // namespace hami::deviceplugin

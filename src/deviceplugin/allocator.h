@@ -3,6 +3,7 @@
 // file, and records the container as served. No gRPC here, so it is tested directly.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <string>
@@ -83,5 +84,12 @@ class Allocator {
   AllocatorOptions opts_;
   KubeApi* api_;
 };
+
+// Removes the container and allocation directories of pods that no longer exist: those whose
+// pod UID is not in `live_pod_uids` and that have not changed for `min_age`. Returns how many
+// directories were removed. Errors: kInternal naming a directory that cannot be removed.
+StatusOr<int> CollectGarbage(const std::string& hook_path,
+                             const std::vector<std::string>& live_pod_uids,
+                             std::chrono::seconds min_age);
 
 }  // namespace hami::deviceplugin

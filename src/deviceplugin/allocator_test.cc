@@ -229,5 +229,25 @@ TEST_F(AllocatorTest, RefusesMalformedAnnotationsAndForeignGpus) {
   EXPECT_EQ(alloc3.AllocateContainer({"GPU-aaa-0"}).status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST_F(AllocatorTest, GarbageCollectionRemovesOnlyGonePodsDirectories) {
+  const std::string root = dir_ + "/vgpu";
+  fs::create_directories(root + "/containers/uid-gone_main");
+  fs::create_directories(root + "/allocations/uid-gone_main");
+  fs::create_directories(root + "/containers/uid-live_side");
+  // Young directories of unknown pods stay (the pod list may lag behind Allocate).
+  auto young = CollectGarbage(dir_, {"uid-live"}, std::chrono::seconds(300));
+  ASSERT_TRUE(young.ok());
+  EXPECT_EQ(*young, 0);
+  auto r = CollectGarbage(dir_, {"uid-live"}, std::chrono::seconds(0));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, 2);
+  EXPECT_FALSE(fs::exists(root + "/containers/uid-gone_main"));
+  EXPECT_FALSE(fs::exists(root + "/allocations/uid-gone_main"));
+  EXPECT_TRUE(fs::exists(root + "/containers/uid-live_side"));
+  auto none = CollectGarbage(dir_ + "/nothing-here", {}, std::chrono::seconds(0));
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, 0);
+}
+
 }  // namespace
 }  // namespace hami::deviceplugin

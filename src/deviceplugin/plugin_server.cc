@@ -360,9 +360,25 @@ struct PluginServer::Impl final : public v1beta1::DevicePlugin::Service {
     }
   }
 
+  // Host directories of pods that are gone (the monitor would report them forever).
+  void CollectGarbage() {
+    if (kube == nullptr || opts.node_name.empty()) return;
+    auto pods = kube->ListPodsOnNode(opts.node_name);
+    if (!pods.ok()) return;  // never delete on a failed list
+    std::vector<std::string> uids;
+    for (const auto& p : *pods) uids.push_back(p.uid);
+    auto r = deviceplugin::CollectGarbage(opts.hook_path, uids, opts.gc_min_age);
+    if (!r.ok()) {
+      std::cerr << "hami-device-plugin: " << r.status().ToString() << "\n";
+    } else if (*r > 0) {
+      std::cerr << "hami-device-plugin: removed " << *r << " directories of deleted pods\n";
+    }
+  }
+
   void AnnotateLoop() {
     do {
       Annotate();
+      CollectGarbage();
     } while (!WaitStop(opts.annotate_interval));
   }
 };

@@ -27,6 +27,7 @@ struct PluginServerOptions {
   std::chrono::milliseconds watch_interval{1000};      // kubelet.sock / own socket check
   std::chrono::milliseconds annotate_interval{30000};  // node annotation refresh
   std::chrono::milliseconds health_wait{1000};         // one NVML event wait
+  std::chrono::seconds gc_min_age{300};  // directories of deleted pods go after this long
 };
 
 class PluginServer {
