@@ -78,6 +78,7 @@ struct Pending {
   uint8_t kind;
   uint64_t est;
   uint64_t excl;  // host ns the limiter spent before the launch (not charged as gap)
+  uint64_t sig;
 };
 
 struct StreamSlot {
@@ -97,6 +98,7 @@ struct CtxState {
   uint32_t head, tail;
   StreamSlot streams[kStreams];
   uint64_t est[3];  // per LaunchKind
+  SoloTimes solo;
 };
 
 struct DevLimiter {
@@ -108,7 +110,7 @@ struct DevLimiter {
   bool board_tried;
   char contention_path[1200];
   uint64_t next_check;
-  bool contended;
+  bool contended;  // another container uses the GPU (board or monitor)
   uint64_t last_mark;
   uint64_t last_kernel_rt;
 };
@@ -130,6 +132,7 @@ struct Stash {
   bool bucket;
   uint64_t est, excl;
   LaunchKind kind;
+  uint64_t sig;
 };
 __thread Stash t_stash;
 __thread pid_t t_tid;
@@ -193,9 +196,17 @@ void Poll(CtxState* c, bool wait) {
     if (r == CUDA_SUCCESS) {
       int64_t k = ElapsedNs(c, p.from, p.end);
       if (k >= 0) {
+        uint64_t kernel = static_cast<uint64_t>(k);
+        c->solo.Add(p.sig, kernel);
+        // Sharing the GPU with another container, the events also span its work that ran
+        // in between: charge no more than this launch's recent solo time.
+        DevLimiter* d = DevOf(c);
+        if (d && d->contended) {
+          uint64_t base = c->solo.Baseline(p.sig);
+          if (base && base < kernel) kernel = base;
+        }
         int64_t gap = (!p.chained && p.prev >= 0) ? ElapsedNs(c, p.prev, p.from) : -1;
-        charge = p.chained ? static_cast<uint64_t>(k)
-                           : LaunchCharge(static_cast<uint64_t>(k), gap, p.excl, kMaxGapNs);
+        charge = p.chained ? kernel : LaunchCharge(kernel, gap, p.excl, kMaxGapNs);
       }
     }
     Settle(c, p, charge);
@@ -255,10 +266,8 @@ void OpenBoard(int ord, DevLimiter* d) {
   snprintf(d->contention_path, sizeof(d->contention_path), "%s/%s", g_contention_dir, uuid);
 }
 
-// Whether the limit applies now (policy), refreshed every kContentionCheckNs.
+// Whether the limit applies now (policy). Contention is refreshed every kContentionCheckNs.
 bool Throttling(DevLimiter* d, uint64_t now) {
-  if (d->limit == 0) return false;
-  if (g_state.cfg.policy == CorePolicy::kForce) return true;
   if (now >= d->next_check) {
     d->next_check = now + kContentionCheckNs;
     bool c = d->board.OthersActive(g_container_id, now, kContendedWindowNs);
@@ -271,7 +280,8 @@ bool Throttling(DevLimiter* d, uint64_t now) {
       VGPU_LOG(kLogInfo, "compute: GPU %s contended=%d", d->contention_path, c ? 1 : 0);
     d->contended = c;
   }
-  return d->contended;
+  if (d->limit == 0) return false;
+  return g_state.cfg.policy == CorePolicy::kForce || d->contended;
 }
 
 }  // namespace
@@ -327,7 +337,7 @@ void ComputeInit() {
   __atomic_store_n(&g_compute_enabled, true, __ATOMIC_RELEASE);
 }
 
-void ComputeBeforeLaunch(CUstream stream, LaunchKind kind) {
+void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   Stash& st = t_stash;
   st.active = false;
   uint64_t t0 = Mono();
@@ -410,7 +420,7 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind) {
       return;
     }
   }
-  st = Stash{true, c, slot, start, prev, bucket, est, Mono() - t0, kind};
+  st = Stash{true, c, slot, start, prev, bucket, est, Mono() - t0, kind, sig};
   pthread_mutex_unlock(&g_mu);
 }
 
@@ -446,6 +456,7 @@ void ComputeAfterLaunch(CUstream stream, LaunchKind kind, CUresult result) {
   p.est = st.est;
   p.bucket = st.bucket;
   p.excl = st.excl;
+  p.sig = st.sig;
   if (st.start >= 0) {  // idle stream: measure from our start event
     p.from = st.start;  // keeps the reference AllocEvent gave it
     p.prev = st.prev;

@@ -3,6 +3,8 @@
 // predictable branch per launch.
 #pragma once
 
+#include <stdint.h>
+
 #include "abi/cuda_abi.h"
 
 namespace hami::vgpu {
@@ -13,8 +15,9 @@ enum class LaunchKind { kKernel, kCooperative, kGraph };
 
 // Called once after the devices are mapped (cuInit).
 void ComputeInit();
-// May block the calling thread to keep the container within its share.
-void ComputeBeforeLaunch(CUstream stream, LaunchKind kind);
+// May block the calling thread to keep the container within its share. `sig` identifies the
+// launch (function and shape, or graph) so repeated launches can be compared.
+void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig);
 // Records a launch that has been submitted (for the limiter's accounting of GPU time).
 void ComputeAfterLaunch(CUstream stream, LaunchKind kind, CUresult result);
 

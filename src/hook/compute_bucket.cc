@@ -46,3 +46,46 @@ uint64_t UpdateEstimate(uint64_t est_ns, uint64_t sample_ns) {
 }
 
 }  // namespace hami::vgpu
+
+namespace hami::vgpu {
+
+namespace {
+constexpr int kProbe = 8;
+uint32_t Home(uint64_t sig) {
+  return static_cast<uint32_t>((sig * 0x9E3779B97F4A7C15ull) >> 54) % SoloTimes::kSize;
+}
+}  // namespace
+
+void SoloTimes::Add(uint64_t sig, uint64_t ns) {
+  uint32_t h = Home(sig);
+  Entry* slot = nullptr;
+  for (int i = 0; i < kProbe; ++i) {
+    Entry& e = e_[(h + i) % kSize];
+    if (e.used && e.sig == sig) {
+      slot = &e;
+      break;
+    }
+    if (!e.used && !slot) slot = &e;
+  }
+  if (!slot) slot = &e_[h];
+  if (!slot->used || slot->sig != sig) *slot = Entry{sig, ~0ull, ~0ull, 0, 1};
+  if (ns < slot->min_cur) slot->min_cur = ns;
+  if (++slot->n % kRotate == 0) {
+    slot->min_prev = slot->min_cur;
+    slot->min_cur = ~0ull;
+  }
+}
+
+uint64_t SoloTimes::Baseline(uint64_t sig) const {
+  uint32_t h = Home(sig);
+  for (int i = 0; i < kProbe; ++i) {
+    const Entry& e = e_[(h + i) % kSize];
+    if (e.used && e.sig == sig) {
+      if (e.n < kMinSamples) return 0;
+      return e.min_cur < e.min_prev ? e.min_cur : e.min_prev;
+    }
+  }
+  return 0;
+}
+
+}  // namespace hami::vgpu

@@ -43,3 +43,31 @@ uint64_t LaunchCharge(uint64_t kernel_ns, int64_t gap_ns, uint64_t host_excluded
 uint64_t UpdateEstimate(uint64_t est_ns, uint64_t sample_ns);
 
 }  // namespace hami::vgpu
+
+namespace hami::vgpu {
+
+// Recent minimum run time per launch signature (function and shape, or graph). When several
+// containers share a GPU, an event pair around a kernel also spans the time the kernel waited
+// behind, or was preempted by, another container's work; the recent minimum of the same
+// launch is its own run time. Fixed size, no allocation; a full neighbourhood replaces its
+// home entry.
+class SoloTimes {
+ public:
+  static constexpr int kSize = 1024;
+  static constexpr uint32_t kMinSamples = 4;
+  static constexpr uint32_t kRotate = 32;  // samples per minimum window (two windows kept)
+
+  void Add(uint64_t sig, uint64_t ns);
+  // Recent minimum, or 0 when the signature has fewer than kMinSamples samples.
+  uint64_t Baseline(uint64_t sig) const;
+
+ private:
+  struct Entry {
+    uint64_t sig;
+    uint64_t min_cur, min_prev;
+    uint32_t n, used;
+  };
+  Entry e_[kSize];
+};
+
+}  // namespace hami::vgpu

@@ -1,5 +1,7 @@
 // Launch hooks: every kernel and graph launch path passes the compute limiter. Nothing here
 // allocates or locks; with no limit in force the cost is one branch.
+#include <stdint.h>
+
 #include "compute.h"
 #include "hooks.h"
 #include "real.h"
@@ -8,17 +10,40 @@
 namespace hami::vgpu {
 namespace {
 
+// Identity of "the same launch again" (function and shape, or graph), which the limiter
+// uses to tell a kernel's own run time from time it spent behind another container's work.
+inline uint64_t Mix(uint64_t h, uint64_t v) {
+  h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+  return h;
+}
+inline uint64_t KernelSig(const void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                          unsigned by, unsigned bz, unsigned shmem) {
+  uint64_t h = reinterpret_cast<uintptr_t>(f);
+  h = Mix(h, (static_cast<uint64_t>(gx) << 32) | gy);
+  h = Mix(h, (static_cast<uint64_t>(gz) << 32) | bx);
+  h = Mix(h, (static_cast<uint64_t>(by) << 32) | bz);
+  return Mix(h, shmem);
+}
+
 // The per-thread-stream entry points (per_thread) name the calling thread's default stream
 // with a null handle; the limiter records its events there, so it must say so explicitly.
-template <typename Call>
-inline CUresult Launch(CUstream stream, LaunchKind kind, Call call, bool per_thread = false) {
+// `sig` is only evaluated when the limiter is on.
+template <typename Sig, typename Call>
+inline CUresult Launch(CUstream stream, LaunchKind kind, Sig sig, Call call,
+                       bool per_thread = false) {
   if (__builtin_expect(!g_compute_enabled, 1)) return call();
   if (per_thread && stream == nullptr)
     stream = reinterpret_cast<CUstream>(static_cast<uintptr_t>(2));  // CU_STREAM_PER_THREAD
-  ComputeBeforeLaunch(stream, kind);
+  ComputeBeforeLaunch(stream, kind, sig());
   CUresult r = call();
   ComputeAfterLaunch(stream, kind, r);
   return r;
+}
+
+inline uint64_t ExSig(const CUlaunchConfig* c, CUfunction f) {
+  if (!c) return reinterpret_cast<uintptr_t>(f);
+  return KernelSig(f, c->gridDimX, c->gridDimY, c->gridDimZ, c->blockDimX, c->blockDimY,
+                   c->blockDimZ, c->sharedMemBytes);
 }
 
 inline void AfterGraph(CUresult r) {
@@ -33,16 +58,18 @@ inline void AfterGraph(CUresult r) {
 CUresult Hook_cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
                              unsigned by, unsigned bz, unsigned shmem, CUstream stream,
                              void** params, void** extra) noexcept {
-  return Launch(stream, LaunchKind::kKernel, [&] {
-    return g_cuda.cuLaunchKernel(f, gx, gy, gz, bx, by, bz, shmem, stream, params, extra);
-  });
+  return Launch(
+      stream, LaunchKind::kKernel, [&] { return KernelSig(f, gx, gy, gz, bx, by, bz, shmem); },
+      [&] {
+        return g_cuda.cuLaunchKernel(f, gx, gy, gz, bx, by, bz, shmem, stream, params, extra);
+      });
 }
 
 CUresult Hook_cuLaunchKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
                                   unsigned by, unsigned bz, unsigned shmem, CUstream stream,
                                   void** params, void** extra) noexcept {
   return Launch(
-      stream, LaunchKind::kKernel,
+      stream, LaunchKind::kKernel, [&] { return KernelSig(f, gx, gy, gz, bx, by, bz, shmem); },
       [&] {
         return g_cuda.cuLaunchKernel_ptsz(f, gx, gy, gz, bx, by, bz, shmem, stream, params, extra);
       },
@@ -51,30 +78,33 @@ CUresult Hook_cuLaunchKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsign
 
 CUresult Hook_cuLaunchKernelEx(const CUlaunchConfig* config, CUfunction f, void** params,
                                void** extra) noexcept {
-  return Launch(config ? config->hStream : nullptr, LaunchKind::kKernel,
-                [&] { return g_cuda.cuLaunchKernelEx(config, f, params, extra); });
+  return Launch(
+      config ? config->hStream : nullptr, LaunchKind::kKernel, [&] { return ExSig(config, f); },
+      [&] { return g_cuda.cuLaunchKernelEx(config, f, params, extra); });
 }
 
 CUresult Hook_cuLaunchKernelEx_ptsz(const CUlaunchConfig* config, CUfunction f, void** params,
                                     void** extra) noexcept {
   return Launch(
-      config ? config->hStream : nullptr, LaunchKind::kKernel,
+      config ? config->hStream : nullptr, LaunchKind::kKernel, [&] { return ExSig(config, f); },
       [&] { return g_cuda.cuLaunchKernelEx_ptsz(config, f, params, extra); }, true);
 }
 
 CUresult Hook_cuLaunchCooperativeKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
                                         unsigned bx, unsigned by, unsigned bz, unsigned shmem,
                                         CUstream stream, void** params) noexcept {
-  return Launch(stream, LaunchKind::kCooperative, [&] {
-    return g_cuda.cuLaunchCooperativeKernel(f, gx, gy, gz, bx, by, bz, shmem, stream, params);
-  });
+  return Launch(
+      stream, LaunchKind::kCooperative, [&] { return KernelSig(f, gx, gy, gz, bx, by, bz, shmem); },
+      [&] {
+        return g_cuda.cuLaunchCooperativeKernel(f, gx, gy, gz, bx, by, bz, shmem, stream, params);
+      });
 }
 
 CUresult Hook_cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
                                              unsigned bx, unsigned by, unsigned bz, unsigned shmem,
                                              CUstream stream, void** params) noexcept {
   return Launch(
-      stream, LaunchKind::kCooperative,
+      stream, LaunchKind::kCooperative, [&] { return KernelSig(f, gx, gy, gz, bx, by, bz, shmem); },
       [&] {
         return g_cuda.cuLaunchCooperativeKernel_ptsz(f, gx, gy, gz, bx, by, bz, shmem, stream,
                                                      params);
@@ -83,15 +113,17 @@ CUresult Hook_cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned
 }
 
 CUresult Hook_cuGraphLaunch(CUgraphExec exec, CUstream stream) noexcept {
-  CUresult r =
-      Launch(stream, LaunchKind::kGraph, [&] { return g_cuda.cuGraphLaunch(exec, stream); });
+  CUresult r = Launch(
+      stream, LaunchKind::kGraph, [&] { return Mix(reinterpret_cast<uintptr_t>(exec), 1); },
+      [&] { return g_cuda.cuGraphLaunch(exec, stream); });
   AfterGraph(r);
   return r;
 }
 
 CUresult Hook_cuGraphLaunch_ptsz(CUgraphExec exec, CUstream stream) noexcept {
   CUresult r = Launch(
-      stream, LaunchKind::kGraph, [&] { return g_cuda.cuGraphLaunch_ptsz(exec, stream); }, true);
+      stream, LaunchKind::kGraph, [&] { return Mix(reinterpret_cast<uintptr_t>(exec), 1); },
+      [&] { return g_cuda.cuGraphLaunch_ptsz(exec, stream); }, true);
   AfterGraph(r);
   return r;
 }

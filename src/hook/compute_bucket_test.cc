@@ -1,0 +1,145 @@
+#include "compute_bucket.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+#include <vector>
+
+namespace hami::vgpu {
+namespace {
+
+constexpr uint64_t kMs = 1000000;
+
+TEST(ComputeBucket, ScaledChargeDividesByTheShare) {
+  EXPECT_EQ(ScaledCharge(1000, 50), 2000u);
+  EXPECT_EQ(ScaledCharge(1000, 10), 10000u);
+  EXPECT_EQ(ScaledCharge(1000, 100), 1000u);
+  EXPECT_EQ(ScaledCharge(1000, 0), 1000u);
+  EXPECT_EQ(ScaledCharge(~0ull / 50, 99),
+            static_cast<uint64_t>(static_cast<unsigned __int128>(~0ull / 50) * 100 / 99));
+}
+
+TEST(ComputeBucket, AdmitsWhileTheClockIsNotAheadThenAsksToWait) {
+  uint64_t clock = 0;
+  BucketParams p{25, 0};
+  EXPECT_EQ(BucketAdmit(&clock, 100 * kMs, 1 * kMs, p), 0u);
+  EXPECT_EQ(clock, 104 * kMs);  // 1 ms of GPU at 25 % costs 4 ms of wall time
+  EXPECT_EQ(BucketAdmit(&clock, 101 * kMs, 1 * kMs, p), 3 * kMs);
+  EXPECT_EQ(clock, 104 * kMs) << "a refused launch charges nothing";
+  EXPECT_EQ(BucketAdmit(&clock, 104 * kMs, 1 * kMs, p), 0u);
+  EXPECT_EQ(clock, 108 * kMs);
+}
+
+TEST(ComputeBucket, IdleTimeBanksAtMostTheBurst) {
+  uint64_t clock = 10 * kMs;
+  BucketParams p{50, 20 * kMs};
+  // A second of idleness: the clock restarts 20 ms behind now, not 990 ms.
+  EXPECT_EQ(BucketAdmit(&clock, 1000 * kMs, 1 * kMs, p), 0u);
+  EXPECT_EQ(clock, 982 * kMs);
+  int admitted = 1;
+  while (BucketAdmit(&clock, 1000 * kMs, 1 * kMs, p) == 0) ++admitted;
+  EXPECT_EQ(admitted, 11);  // 20 ms banked at 50 % = 10 ms of GPU, plus the first
+}
+
+TEST(ComputeBucket, CorrectionsMoveTheClockBothWays) {
+  uint64_t clock = 100 * kMs;
+  BucketCorrect(&clock, 2 * kMs, 40);
+  EXPECT_EQ(clock, 105 * kMs);
+  BucketCorrect(&clock, -4 * static_cast<int64_t>(kMs), 40);
+  EXPECT_EQ(clock, 95 * kMs);
+  BucketCorrect(&clock, -1000 * static_cast<int64_t>(kMs), 40);
+  EXPECT_EQ(clock, 0u) << "never wraps below zero";
+}
+
+TEST(ComputeBucket, LongRunShareEqualsTheLimit) {
+  // Simulated loop: a 1 ms kernel whenever admitted, time advances to the admission instant.
+  for (uint32_t limit : {10u, 30u, 50u, 70u, 90u}) {
+    uint64_t clock = 0, now = 1000 * kMs, busy = 0;
+    BucketParams p{limit, 20 * kMs};
+    const uint64_t start = now;
+    while (now - start < 10000 * kMs) {
+      uint64_t w = BucketAdmit(&clock, now, 1 * kMs, p);
+      if (w) {
+        now += w;
+        continue;
+      }
+      busy += kMs;
+      now += kMs;  // the loop synchronises: next launch after this one ends
+    }
+    double share = 100.0 * static_cast<double>(busy) / static_cast<double>(now - start);
+    EXPECT_NEAR(share, limit, 0.5) << "limit " << limit;
+  }
+}
+
+TEST(ComputeBucket, ConcurrentAdmissionsNeverOvercommit) {
+  uint64_t clock = 0;
+  BucketParams p{50, 0};
+  std::vector<std::thread> ts;
+  std::atomic<int> admitted{0};
+  for (int t = 0; t < 4; ++t) {
+    ts.emplace_back([&] {
+      for (int i = 0; i < 1000; ++i)
+        if (BucketAdmit(&clock, 1000 * kMs, kMs, p) == 0) ++admitted;
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(admitted.load(), 1) << "one admission per instant: the rest must wait";
+  EXPECT_EQ(clock, 1002 * kMs);
+}
+
+TEST(ComputeBucket, LaunchChargeCountsShortGapsOnly) {
+  EXPECT_EQ(LaunchCharge(20000, -1, 0, 250000), 20000u);           // first launch
+  EXPECT_EQ(LaunchCharge(20000, 10000, 0, 250000), 30000u);        // launch-bound loop
+  EXPECT_EQ(LaunchCharge(20000, 110000, 100000, 250000), 30000u);  // our own sleep removed
+  EXPECT_EQ(LaunchCharge(20000, 50000, 80000, 250000), 20000u);    // sleep longer than gap
+  EXPECT_EQ(LaunchCharge(20000, 5 * 1000000, 0, 250000), 20000u);  // idle period
+}
+
+TEST(ComputeBucket, EstimateFollowsSamples) {
+  uint64_t e = 0;
+  e = UpdateEstimate(e, 800);
+  EXPECT_EQ(e, 800u);
+  for (int i = 0; i < 100; ++i) e = UpdateEstimate(e, 1600);
+  EXPECT_NEAR(static_cast<double>(e), 1600, 20);
+}
+
+}  // namespace
+}  // namespace hami::vgpu
+
+namespace hami::vgpu {
+namespace {
+
+TEST(ComputeSoloTimes, BaselineIsTheRecentMinimumPerSignature) {
+  static SoloTimes t;  // 40 KiB: keep off the stack
+  t = SoloTimes{};
+  EXPECT_EQ(t.Baseline(7), 0u);
+  t.Add(7, 1000);
+  t.Add(7, 1800);  // waited behind another container
+  t.Add(7, 1010);
+  EXPECT_EQ(t.Baseline(7), 0u) << "too few samples";
+  t.Add(7, 2500);
+  EXPECT_EQ(t.Baseline(7), 1000u);
+  t.Add(8, 50);
+  for (int i = 0; i < 4; ++i) t.Add(8, 60);
+  EXPECT_EQ(t.Baseline(8), 50u);
+  EXPECT_EQ(t.Baseline(7), 1000u) << "signatures are kept apart";
+  // The kernel got slower for good (more data): after two windows the old minimum is gone.
+  for (uint32_t i = 0; i < 2 * SoloTimes::kRotate; ++i) t.Add(7, 3000);
+  EXPECT_EQ(t.Baseline(7), 3000u);
+}
+
+TEST(ComputeSoloTimes, CollidingSignaturesStillAnswer) {
+  static SoloTimes t;
+  t = SoloTimes{};
+  for (uint64_t s = 1; s <= 3 * SoloTimes::kSize; ++s)
+    for (int i = 0; i < 4; ++i) t.Add(s, s);
+  // The most recent ones are present; nothing crashes or returns another signature's time.
+  for (uint64_t s = 1; s <= 3 * SoloTimes::kSize; ++s) {
+    uint64_t b = t.Baseline(s);
+    EXPECT_TRUE(b == 0 || b == s) << s;
+  }
+  EXPECT_EQ(t.Baseline(3 * SoloTimes::kSize), 3 * SoloTimes::kSize);
+}
+
+}  // namespace
+}  // namespace hami::vgpu

@@ -1,0 +1,204 @@
+// Load generator for the compute-limiter tests: fake kernels of a fixed duration launched
+// through any launch path, in a loop or as latency-measured "requests". Runs under
+// libvgpu.so against the fake driver (src/fakegpu); prints key=value lines for the tests.
+//
+//   compute_probe loop     --kernel-us K --seconds S [--warmup-ms W] [--sync N]
+//                          [--path kernel|ptsz|ex|ex_ptsz|coop|coop_ptsz|graph]
+//                          [--graph-count C] [--stream default|new]
+//   compute_probe requests --kernel-us K --per-request R --gap-us G --seconds S [--warmup-ms W]
+//
+// loop: own GPU time (launches x kernel time) over wall time after the warm-up, and
+// iterations per second; --sync N synchronises after every N launches (1: launch-bound).
+// requests: R launches then a synchronize, then G us idle; latency percentiles.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "abi/cuda_api.h"
+#include "fakegpu/fakegpu_test_api.h"
+
+namespace {
+
+#define CHECK(call)                                              \
+  do {                                                           \
+    CUresult r_ = (call);                                        \
+    if (r_ != CUDA_SUCCESS) {                                    \
+      printf("error=%d call=%s\n", static_cast<int>(r_), #call); \
+      fflush(stdout);                                            \
+      exit(3);                                                   \
+    }                                                            \
+  } while (0)
+
+uint64_t Now() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+struct Opts {
+  std::string mode;
+  uint64_t kernel_us = 1000;
+  double seconds = 2;
+  uint64_t warmup_ms = 300;
+  int sync = 4;
+  std::string path = "kernel";
+  unsigned graph_count = 4;
+  std::string stream = "default";
+  int per_request = 4;
+  uint64_t gap_us = 5000;
+};
+
+Opts Parse(int argc, char** argv) {
+  Opts o;
+  if (argc < 2) {
+    fprintf(stderr, "usage: compute_probe loop|requests [options]\n");
+    exit(2);
+  }
+  o.mode = argv[1];
+  for (int i = 2; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--kernel-us")
+      o.kernel_us = strtoull(v.c_str(), nullptr, 10);
+    else if (k == "--seconds")
+      o.seconds = atof(v.c_str());
+    else if (k == "--warmup-ms")
+      o.warmup_ms = strtoull(v.c_str(), nullptr, 10);
+    else if (k == "--sync")
+      o.sync = atoi(v.c_str());
+    else if (k == "--path")
+      o.path = v;
+    else if (k == "--graph-count")
+      o.graph_count = static_cast<unsigned>(atoi(v.c_str()));
+    else if (k == "--stream")
+      o.stream = v;
+    else if (k == "--per-request")
+      o.per_request = atoi(v.c_str());
+    else if (k == "--gap-us")
+      o.gap_us = strtoull(v.c_str(), nullptr, 10);
+    else {
+      fprintf(stderr, "unknown option %s\n", k.c_str());
+      exit(2);
+    }
+  }
+  return o;
+}
+
+CUfunction g_fn;
+CUgraphExec g_graph;
+CUstream g_stream = nullptr;
+
+// One launch through `path`; returns the kernel time it queues, in us.
+uint64_t LaunchOnce(const Opts& o) {
+  const std::string& p = o.path;
+  if (p == "kernel") {
+    CHECK(cuLaunchKernel(g_fn, 1, 1, 1, 32, 1, 1, 0, g_stream, nullptr, nullptr));
+  } else if (p == "ptsz") {
+    CHECK(cuLaunchKernel_ptsz(g_fn, 1, 1, 1, 32, 1, 1, 0, g_stream, nullptr, nullptr));
+  } else if (p == "ex" || p == "ex_ptsz") {
+    CUlaunchConfig cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.gridDimX = cfg.gridDimY = cfg.gridDimZ = 1;
+    cfg.blockDimX = 32;
+    cfg.blockDimY = cfg.blockDimZ = 1;
+    cfg.hStream = g_stream;
+    CHECK(p == "ex" ? cuLaunchKernelEx(&cfg, g_fn, nullptr, nullptr)
+                    : cuLaunchKernelEx_ptsz(&cfg, g_fn, nullptr, nullptr));
+  } else if (p == "coop") {
+    CHECK(cuLaunchCooperativeKernel(g_fn, 1, 1, 1, 32, 1, 1, 0, g_stream, nullptr));
+  } else if (p == "coop_ptsz") {
+    CHECK(cuLaunchCooperativeKernel_ptsz(g_fn, 1, 1, 1, 32, 1, 1, 0, g_stream, nullptr));
+  } else if (p == "graph") {
+    CHECK(cuGraphLaunch(g_graph, g_stream));
+    return o.kernel_us * o.graph_count;
+  } else if (p == "graph_ptsz") {
+    CHECK(cuGraphLaunch_ptsz(g_graph, g_stream));
+    return o.kernel_us * o.graph_count;
+  } else {
+    fprintf(stderr, "unknown path %s\n", p.c_str());
+    exit(2);
+  }
+  return o.kernel_us;
+}
+
+void Sync() { CHECK(g_stream ? cuStreamSynchronize(g_stream) : cuCtxSynchronize()); }
+
+uint64_t Pct(std::vector<uint64_t> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Opts o = Parse(argc, argv);
+  CHECK(cuInit(0));
+  CUdevice dev;
+  CHECK(cuDeviceGet(&dev, 0));
+  CUcontext ctx;
+  CHECK(cuDevicePrimaryCtxRetain(&ctx, dev));
+  CHECK(cuCtxSetCurrent(ctx));
+  CHECK(fakegpuKernelCreate(&g_fn, o.kernel_us * 1000));
+  CHECK(fakegpuGraphCreate(&g_graph, g_fn, o.graph_count));
+  if (o.stream == "new") CHECK(cuStreamCreate(&g_stream, 0));
+
+  const uint64_t t_start = Now();
+  const uint64_t t_measure = t_start + o.warmup_ms * 1000000ull;
+  const uint64_t t_end = t_measure + static_cast<uint64_t>(o.seconds * 1e9);
+  if (o.mode == "loop") {
+    uint64_t gpu_us = 0, iters = 0, since_sync = 0;
+    bool measuring = false;
+    uint64_t t0 = t_start;
+    for (;;) {
+      uint64_t now = Now();
+      if (!measuring && now >= t_measure) {
+        Sync();  // count only work launched inside the window
+        measuring = true;
+        gpu_us = iters = 0;
+        t0 = Now();
+      }
+      if (measuring && now >= t_end) break;
+      gpu_us += LaunchOnce(o);
+      ++iters;
+      if (++since_sync >= static_cast<uint64_t>(o.sync > 0 ? o.sync : 64)) {
+        Sync();
+        since_sync = 0;
+      }
+    }
+    Sync();
+    double wall = static_cast<double>(Now() - t0) / 1e9;
+    printf("iters=%llu gpu_us=%llu wall_s=%.4f share_pct=%.2f iters_per_s=%.1f\n",
+           static_cast<unsigned long long>(iters), static_cast<unsigned long long>(gpu_us), wall,
+           100.0 * static_cast<double>(gpu_us) / 1e6 / wall, static_cast<double>(iters) / wall);
+  } else if (o.mode == "requests") {
+    std::vector<uint64_t> lat;
+    for (;;) {
+      uint64_t a = Now();
+      if (a >= t_end) break;
+      for (int i = 0; i < o.per_request; ++i) LaunchOnce(o);
+      Sync();
+      uint64_t b = Now();
+      if (a >= t_measure) lat.push_back((b - a) / 1000);
+      timespec ts{0, static_cast<long>(o.gap_us * 1000)};
+      nanosleep(&ts, nullptr);
+    }
+    uint64_t sum = 0;
+    for (uint64_t x : lat) sum += x;
+    printf("requests=%zu mean_us=%llu p50_us=%llu p90_us=%llu p99_us=%llu\n", lat.size(),
+           static_cast<unsigned long long>(lat.empty() ? 0 : sum / lat.size()),
+           static_cast<unsigned long long>(Pct(lat, 0.5)),
+           static_cast<unsigned long long>(Pct(lat, 0.9)),
+           static_cast<unsigned long long>(Pct(lat, 0.99)));
+  } else {
+    fprintf(stderr, "unknown mode %s\n", o.mode.c_str());
+    return 2;
+  }
+  fflush(stdout);
+  return 0;
+}

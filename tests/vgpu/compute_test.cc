@@ -1,0 +1,197 @@
+// The compute limiter (libvgpu.so) against the fake driver's kernel-time model, in real
+// processes: convergence to the share for one and two processes of a container, every
+// launch path including graphs, launch-bound loops, the three policies and priority.
+// Tolerances are wide enough for a loaded 2-core machine (the fake's host overhead is tens
+// of microseconds); the GPU benchmark (bench/gpu/compute_limits.py) checks the 3 points.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <future>
+#include <string>
+#include <vector>
+
+#include "vgpu/process.h"
+
+namespace hami::testing {
+namespace {
+
+constexpr const char* kUuid0 = "GPU-11111111-2222-3333-4444-00000000c000";
+
+double Share(const Result& r) { return atof(r.Get("share_pct").c_str()); }
+double Rate(const Result& r) { return atof(r.Get("iters_per_s").c_str()); }
+
+class ComputeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char d[] = "/tmp/vgpu_computeXXXXXX";
+    ASSERT_NE(mkdtemp(d), nullptr);
+    dir_ = d;
+    std::ofstream(dir_ + "/gpus.conf") << "uuid=" << kUuid0 << " name=NVIDIA H100 mem=16g\n";
+  }
+  void TearDown() override {
+    if (system(("rm -rf " + dir_).c_str()) != 0) ADD_FAILURE() << "cleanup failed";
+  }
+  // A process of container `container` (its own accounting file) on the shared fake GPU.
+  Env ContainerEnv(const std::string& container, const std::string& sm_limit,
+                   const std::string& policy = "force") {
+    Env e{{"LD_LIBRARY_PATH", FAKEGPU_LIB_DIR},
+          {"LD_PRELOAD", VGPU_LIB},
+          {"FAKEGPU_CONFIG", dir_ + "/gpus.conf"},
+          {"FAKEGPU_STATE", dir_ + "/fake.state"},
+          {"HAMI_COMPUTE_BOARD_DIR", dir_ + "/board"},
+          {"HAMI_CONTENTION_DIR", dir_ + "/contention"},
+          {"CUDA_DEVICE_MEMORY_SHARED_CACHE", dir_ + "/" + container + ".cache"}};
+    if (!sm_limit.empty()) e["CUDA_DEVICE_SM_LIMIT"] = sm_limit;
+    if (!policy.empty()) e["GPU_CORE_UTILIZATION_POLICY"] = policy;
+    return e;
+  }
+  Result Probe(const std::vector<std::string>& args, const Env& env) {
+    std::vector<std::string> argv{COMPUTE_PROBE};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Result r = RunProcess(argv, env, 60);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return r;
+  }
+  std::future<Result> ProbeAsync(std::vector<std::string> args, Env env) {
+    return std::async(std::launch::async, [this, args, env] { return Probe(args, env); });
+  }
+  std::string dir_;
+};
+
+// 1 ms kernels, up to 4 in flight, 2 s measured after 0.4 s.
+const std::vector<std::string> kLoop = {"loop",      "--kernel-us", "1000",        "--sync", "4",
+                                        "--seconds", "2",           "--warmup-ms", "400"};
+
+class ComputeShareTest : public ComputeTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(ComputeShareTest, OneProcessConvergesToItsShare) {
+  Result r = Probe(kLoop, ContainerEnv("a", std::to_string(GetParam())));
+  EXPECT_NEAR(Share(r), GetParam(), 8) << r.out;
+}
+INSTANTIATE_TEST_SUITE_P(Limits, ComputeShareTest, ::testing::Values(30, 60));
+
+TEST_F(ComputeTest, UnlimitedProcessUsesTheWholeGpu) {
+  Result r = Probe(kLoop, ContainerEnv("a", ""));
+  EXPECT_GT(Share(r), 85) << r.out;
+}
+
+TEST_F(ComputeTest, TwoProcessesOfOneContainerShareOneLimit) {
+  auto a = ProbeAsync(kLoop, ContainerEnv("shared", "40"));
+  auto b = ProbeAsync(kLoop, ContainerEnv("shared", "40"));
+  Result ra = a.get(), rb = b.get();
+  EXPECT_NEAR(Share(ra) + Share(rb), 40, 8) << ra.out << rb.out;
+  EXPECT_GT(Share(ra), 8) << "both processes make progress: " << ra.out << rb.out;
+  EXPECT_GT(Share(rb), 8) << ra.out << rb.out;
+}
+
+TEST_F(ComputeTest, TwoContainersAtThirtyAndSeventyGetThoseShares) {
+  // Together they ask for the whole GPU: each one's events also span the other's kernels,
+  // which the limiter must not charge to it.
+  auto a = ProbeAsync(kLoop, ContainerEnv("a", "30"));
+  auto b = ProbeAsync(kLoop, ContainerEnv("b", "70"));
+  Result ra = a.get(), rb = b.get();
+  EXPECT_NEAR(Share(ra), 30, 8) << ra.out << rb.out;
+  EXPECT_NEAR(Share(rb), 70, 8) << ra.out << rb.out;
+}
+
+class ComputePathTest : public ComputeTest, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(ComputePathTest, EveryLaunchPathIsThrottled) {
+  std::string path = GetParam();
+  std::vector<std::string> args = {"loop", "--kernel-us", "500", "--sync", "8", "--seconds",
+                                   "1.2",  "--warmup-ms", "300", "--path", path};
+  if (path.rfind("graph", 0) == 0) {
+    args[2] = "250";  // a graph of 4 x 250 us
+  }
+  if (path == "ptsz" || path == "graph_ptsz") {
+    args.push_back("--stream");
+    args.push_back("new");
+  }
+  Result r = Probe(args, ContainerEnv("a", "30"));
+  EXPECT_NEAR(Share(r), 30, 8) << r.out;
+}
+INSTANTIATE_TEST_SUITE_P(AllPaths, ComputePathTest,
+                         ::testing::Values("kernel", "ptsz", "ex", "ex_ptsz", "coop", "coop_ptsz",
+                                           "graph", "graph_ptsz"));
+
+TEST_F(ComputeTest, LaunchBoundLoopIsLimitedInThroughput) {
+  // 300 us kernels with a synchronize after each: host gaps are a large part of the loop,
+  // and the limit must still be the fraction of the loop's unlimited throughput.
+  std::vector<std::string> args = {"loop",      "--kernel-us", "300",         "--sync", "1",
+                                   "--seconds", "1.5",         "--warmup-ms", "300"};
+  Result free_run = Probe(args, ContainerEnv("a", ""));
+  Result limited = Probe(args, ContainerEnv("b", "30"));
+  double frac = Rate(limited) / Rate(free_run);
+  EXPECT_NEAR(frac, 0.30, 0.08) << free_run.out << limited.out;
+}
+
+TEST_F(ComputeTest, DisablePolicyNeverThrottles) {
+  Result r = Probe(kLoop, ContainerEnv("a", "30", "disable"));
+  EXPECT_GT(Share(r), 85) << r.out;
+}
+
+TEST_F(ComputeTest, DefaultPolicyThrottlesOnlyUnderContention) {
+  Result alone = Probe(kLoop, ContainerEnv("a", "30", "default"));
+  EXPECT_GT(Share(alone), 85) << "alone on the GPU: not limited. " << alone.out;
+
+  // Another container on the same GPU: both limited to their shares.
+  auto a = ProbeAsync(kLoop, ContainerEnv("a", "30", "default"));
+  auto b = ProbeAsync(kLoop, ContainerEnv("b", "50", "default"));
+  Result ra = a.get(), rb = b.get();
+  EXPECT_NEAR(Share(ra), 30, 8) << ra.out << rb.out;
+  EXPECT_NEAR(Share(rb), 50, 10) << ra.out << rb.out;
+}
+
+TEST_F(ComputeTest, DefaultPolicyFollowsTheMonitorsContentionFile) {
+  mkdir((dir_ + "/contention").c_str(), 0755);
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  long long now_ms = ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+  std::ofstream(dir_ + "/contention/" + std::string(kUuid0))
+      << "# written by hami-vgpu-monitor\nALLOCATED_CONTAINERS=2\nACTIVE_CONTAINERS=2\n"
+      << "ACTIVE_HIGH_PRIORITY=0\nMIN_ACTIVE_PRIORITY=1\nUPDATED_UNIX_MS=" << now_ms + 60000
+      << "\n";
+  Result r = Probe(kLoop, ContainerEnv("a", "30", "default"));
+  EXPECT_NEAR(Share(r), 30, 8) << r.out;
+}
+
+TEST_F(ComputeTest, HighPriorityKeepsItsLatencyNextToLowPriorityWork) {
+  // Requests of 4 x 2 ms every ~8 ms; the neighbour saturates with 500 us kernels queued 8
+  // deep. Without priority the requests wait behind the neighbour's queue.
+  std::vector<std::string> req = {"requests", "--kernel-us", "2000", "--per-request",
+                                  "4",        "--gap-us",    "8000", "--seconds",
+                                  "2",        "--warmup-ms", "300"};
+  std::vector<std::string> low = {"loop",      "--kernel-us", "500",         "--sync", "8",
+                                  "--seconds", "2.2",         "--warmup-ms", "200"};
+  Env hi = ContainerEnv("hi", "", "");
+  hi["CUDA_TASK_PRIORITY"] = "0";
+  Env lo = ContainerEnv("lo", "", "");
+  lo["CUDA_TASK_PRIORITY"] = "1";
+
+  Result solo = Probe(req, hi);
+  auto h = ProbeAsync(req, hi);
+  auto l = ProbeAsync(low, lo);
+  Result with_low = h.get(), low_r = l.get();
+  // Control: same neighbour without a priority (libvgpu does not interpose its launches).
+  Env plain = ContainerEnv("plain", "", "");
+  auto h2 = ProbeAsync(req, hi);
+  auto l2 = ProbeAsync(low, plain);
+  Result with_plain = h2.get();
+  l2.get();
+
+  double solo_p90 = static_cast<double>(solo.GetInt("p90_us"));
+  ASSERT_GT(solo_p90, 7000) << solo.out;
+  EXPECT_LT(with_low.GetInt("p90_us"), solo_p90 * 1.25)
+      << "solo " << solo.out << "with low-priority neighbour " << with_low.out;
+  EXPECT_GT(with_plain.GetInt("p90_us"), solo_p90 * 1.4)
+      << "control: an unprioritised neighbour should hurt. " << with_plain.out;
+  // The neighbour still gets the GPU between requests (about half of it).
+  EXPECT_GT(Share(low_r), 20) << low_r.out;
+}
+
+}  // namespace
+}  // namespace hami::testing
