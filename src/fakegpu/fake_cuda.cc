@@ -1194,7 +1194,11 @@ CUresult cuEventRecord(CUevent event, CUstream stream) {
   Stream* s;
   Ctx* c;
   if (CUresult r = ResolveStreamLocked(stream, &s, &c); r != CUDA_SUCCESS) return r;
-  e->t = std::max(MonotonicNs(), TailOf(s, c));
+  // The device processes an event in order with kernels: after the stream's previous work,
+  // and, on an idle stream, not before the device (busy with other work, possibly of other
+  // processes) would get to it. So start/end events around a launch time the kernel itself.
+  uint64_t now = MonotonicNs(), tail = TailOf(s, c);
+  e->t = tail > now ? tail : std::max(now, D().state->BusyUntil(c->phys));
   e->recorded = true;
   return CUDA_SUCCESS;
 }

@@ -399,6 +399,8 @@ uint64_t SharedState::Schedule(int dev, uint64_t duration_ns) {
   return end;
 }
 
+uint64_t SharedState::BusyUntil(int dev) { return f_->dev[dev].busy_until.load(); }
+
 uint64_t SharedState::BusyNsTotal(int dev) { return f_->dev[dev].busy_total.load(); }
 
 unsigned SharedState::Utilization(int dev, uint64_t now, uint64_t window) {

@@ -57,6 +57,7 @@ class SharedState {
   // Kernel timeline (CLOCK_MONOTONIC ns). The device runs one kernel at a time for all
   // processes: Schedule reserves [max(now, busy_until), +duration) and returns its end.
   uint64_t Schedule(int dev, uint64_t duration_ns);
+  uint64_t BusyUntil(int dev);    // end of all work scheduled so far
   uint64_t BusyNsTotal(int dev);  // all work ever scheduled, including not yet run
   // Percent of [now - window, now] the device was busy (over the last 1024 busy runs).
   unsigned Utilization(int dev, uint64_t now_ns, uint64_t window_ns);

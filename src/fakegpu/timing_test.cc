@@ -102,6 +102,40 @@ TEST_F(FakeGpuTiming, LaunchesAreAsynchronousAndEventsTimeThem) {
   });
 }
 
+// Events are processed in device order: start/end events around a kernel that waited
+// behind another process's work time the kernel, not the wait (what a limiter measures).
+TEST_F(FakeGpuTiming, EventsAroundAQueuedKernelTimeOnlyThatKernel) {
+  Pipe busy;
+  pid_t a = Spawn([&] {
+    InitCtx();
+    CUfunction k;
+    ASSERT_EQ(fakegpuKernelCreate(&k, 150 * kMs), CUDA_SUCCESS);
+    ASSERT_EQ(cuLaunchKernel(k, 1, 1, 1, 1, 1, 1, 0, nullptr, nullptr, nullptr), CUDA_SUCCESS);
+    busy.Send(1);
+    EXPECT_EQ(cuCtxSynchronize(), CUDA_SUCCESS);
+  });
+  ASSERT_EQ(busy.Recv(), 1u);
+  ExpectChildOk([] {
+    InitCtx();
+    CUfunction k;
+    ASSERT_EQ(fakegpuKernelCreate(&k, 10 * kMs), CUDA_SUCCESS);
+    CUevent start, end;
+    ASSERT_EQ(cuEventCreate(&start, 0), CUDA_SUCCESS);
+    ASSERT_EQ(cuEventCreate(&end, 0), CUDA_SUCCESS);
+    uint64_t t0 = MonotonicNs();
+    ASSERT_EQ(cuEventRecord(start, nullptr), CUDA_SUCCESS);
+    ASSERT_EQ(cuLaunchKernel(k, 1, 1, 1, 1, 1, 1, 0, nullptr, nullptr, nullptr), CUDA_SUCCESS);
+    ASSERT_EQ(cuEventRecord(end, nullptr), CUDA_SUCCESS);
+    ASSERT_EQ(cuEventSynchronize(end), CUDA_SUCCESS);
+    EXPECT_GE(MonotonicNs() - t0, 50 * kMs);  // it did wait behind the other process
+    float ms = 0;
+    ASSERT_EQ(cuEventElapsedTime(&ms, start, end), CUDA_SUCCESS);
+    EXPECT_GE(ms, 10.0f);
+    EXPECT_LT(ms, 12.0f);
+  });
+  EXPECT_EQ(Wait(a), 0);
+}
+
 // Two processes launching back to back on one fake GPU each get about half of it.
 TEST_F(FakeGpuTiming, TwoSaturatingProcessesShareTheDevice) {
   constexpr uint64_t kRun = 600 * kMs, kKernel = 4 * kMs;
