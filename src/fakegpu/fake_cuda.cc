@@ -247,7 +247,9 @@ uint64_t TailOf(Stream* s, Ctx* c) { return s ? s->tail : c->tail; }
 
 // Schedules `duration` of device time after the stream's previous work.
 void ScheduleLocked(Stream* s, Ctx* c, uint64_t duration) {
-  uint64_t end = duration ? D().state->Schedule(c->phys, duration) : MonotonicNs();
+  uint64_t tail = TailOf(s, c);
+  uint64_t end =
+      duration ? D().state->Schedule(c->phys, duration, tail) : std::max(MonotonicNs(), tail);
   if (s) s->tail = std::max(s->tail, end);
   c->tail = std::max(c->tail, end);
 }

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 
 namespace hami::fakegpu {
@@ -375,9 +376,9 @@ std::vector<ProcessUsage> SharedState::Processes(int dev) {
   return out;
 }
 
-uint64_t SharedState::Schedule(int dev, uint64_t duration_ns) {
+uint64_t SharedState::Schedule(int dev, uint64_t duration_ns, uint64_t not_before) {
   DeviceShared& d = f_->dev[dev];
-  uint64_t now = MonotonicNs();
+  uint64_t now = std::max(MonotonicNs(), not_before);
   uint64_t old = d.busy_until.load();
   uint64_t start, end;
   do {
