@@ -169,6 +169,9 @@ void ClusterState::InstallNode(NodeInfo node, uint32_t slot) {
     s.inv_mem = 1.0 / static_cast<double>(g.memory_mib);
     n.types_lower.push_back(Lower(g.type));
   }
+  n.uniform_memory_mib = node.gpus.empty() ? 0 : node.gpus[0].memory_mib;
+  for (const GpuInfo& g : node.gpus)
+    if (g.memory_mib != n.uniform_memory_mib) n.uniform_memory_mib = 0;
   n.info = std::move(node);
   n.live = true;
   // Count the pods already recorded for this node (also those seen before the node).

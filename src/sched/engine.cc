@@ -150,7 +150,8 @@ struct PodCtx {
   bool has_static_filters = false;
   bool needs_gpu = false;
   int max_count = 0;
-  // Fast path: exactly one container uses GPUs, memory in MiB, no NUMA binding.
+  // Fast path: exactly one container uses GPUs, no NUMA binding; memory in MiB, or a
+  // percentage on nodes whose GPUs all have the same memory.
   const ResolvedContainer* single = nullptr;
 };
 
@@ -190,7 +191,7 @@ PodCtx MakeCtx(const ResolvedPod& pod) {
         c.max_count = std::max(c.max_count, r.count);
       }
   c.needs_gpu = users > 0;
-  if (users == 1 && last->memory_mib > 0 && !pod.options.numa_bind) c.single = last;
+  if (users == 1 && !pod.options.numa_bind) c.single = last;
   return c;
 }
 
@@ -402,12 +403,15 @@ Reason FitSingle(const NodeEntry& n, const PodCtx& ctx, Added* added) {
   const size_t ng = n.gpus.size();
   if (ng == 0) return Reason::kNoGpu;
   if (static_cast<size_t>(r.count) > ng) return Reason::kTooFewGpus;
-  added->mem = r.memory_mib * r.count;
+  // Percentages are the same MiB on every GPU of a uniform node (EvaluateNode checks).
+  const int64_t need =
+      r.memory_mib > 0 ? r.memory_mib : n.uniform_memory_mib * r.memory_percent / 100;
+  added->mem = need * r.count;
   added->cores = static_cast<int64_t>(r.cores) * r.count;
   added->slots = r.count;
   if (!ctx.has_static_filters && !r.exclusive() && n.available_gpus > 0) {
     // Every available GPU reaches the memory check, every other one fails earlier.
-    if (n.max_free_mem < r.memory_mib) return Reason::kInsufficientMemory;
+    if (n.max_free_mem < need) return Reason::kInsufficientMemory;
     if (r.cores > 0 ? n.max_free_cores < r.cores : n.max_free_cores <= 0)
       return Reason::kInsufficientCores;
   }
@@ -427,7 +431,8 @@ Reason FitSingle(const NodeEntry& n, const PodCtx& ctx, Added* added) {
 }
 
 Reason EvaluateNode(const NodeEntry& n, const PodCtx& ctx, Scratch& s, Added* added) {
-  if (ctx.single != nullptr) return FitSingle(n, ctx, added);
+  if (ctx.single != nullptr && (ctx.single->memory_mib > 0 || n.uniform_memory_mib > 0))
+    return FitSingle(n, ctx, added);
   return PlacePod(n, ctx, s, added);
 }
 

@@ -92,9 +92,10 @@ struct NodeEntry {
   // or scored without looking at GPUs.
   int64_t max_free_mem = 0;
   int32_t max_free_cores = 0;
-  int32_t free_slots = 0;      // sum over GPUs
-  int32_t empty_gpus = 0;      // healthy GPUs with no slice
-  int32_t available_gpus = 0;  // healthy, not held exclusively, with a free slot
+  int32_t free_slots = 0;          // sum over GPUs
+  int32_t empty_gpus = 0;          // healthy GPUs with no slice
+  int32_t available_gpus = 0;      // healthy, not held exclusively, with a free slot
+  int64_t uniform_memory_mib = 0;  // every GPU's memory when all are equal, else 0
   int64_t total_mem = 0, used_mem = 0;
   int64_t total_cores = 0, used_cores = 0;
   int64_t total_slots = 0, used_slots = 0;

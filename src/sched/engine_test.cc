@@ -531,8 +531,9 @@ TEST(Engine, RandomizedNeverOvercommits) {
     for (int n = 0; n < 8; ++n) {
       std::vector<GpuInfo> gpus;
       for (int g = 0; g < 4; ++g) {
-        GpuInfo gpu = G("GPU-" + std::to_string(n) + std::to_string(g), 1000 * (8 + pick(8)),
-                        g % 2 ? "NVIDIA-A100" : "NVIDIA-Tesla T4", g / 2, 2 + pick(4));
+        GpuInfo gpu =
+            G("GPU-" + std::to_string(n) + std::to_string(g), n % 2 ? 12000 : 1000 * (8 + pick(8)),
+              g % 2 ? "NVIDIA-A100" : "NVIDIA-Tesla T4", g / 2, 2 + pick(4));
         gpu.healthy = pick(20) != 0;
         gpus.push_back(gpu);
       }
