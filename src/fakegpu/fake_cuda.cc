@@ -120,12 +120,18 @@ void ForkChild() {
   tls_ctx = nullptr;
 }
 
+// Runs at load; D() also calls it in case another library's constructor calls the driver
+// before ours has run.
 __attribute__((constructor)) void LoadDriver() {
+  if (g_driver != nullptr) return;
   g_driver = new Driver;
   pthread_atfork(nullptr, nullptr, ForkChild);
 }
 
-Driver& D() { return *g_driver; }
+Driver& D() {
+  if (__builtin_expect(g_driver == nullptr, 0)) LoadDriver();
+  return *g_driver;
+}
 
 using Lock = std::lock_guard<std::mutex>;
 
