@@ -376,12 +376,23 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
             wait = hb + kPrioGraceNs - now;
           } else {
             // A more important process is around: keep at most one launch of ours in flight,
-            // so it never waits behind a queue of our work.
+            // so it never waits behind a queue of our work. Wait for it on the GPU (an event
+            // synchronize is precise; a sleep would overshoot by the timer slack).
             pthread_mutex_lock(&g_mu);
             int le = c->streams[slot].last_end;
             bool busy = le >= 0 && g_cuda.cuEventQuery(c->ev[le].ev) == CUDA_ERROR_NOT_READY;
+            if (busy) Ref(c, le);
             pthread_mutex_unlock(&g_mu);
-            if (busy) wait = 50000;
+            if (busy) {
+              g_cuda.cuEventSynchronize(c->ev[le].ev);
+              pthread_mutex_lock(&g_mu);
+              Unref(c, le);
+              Poll(c, false);
+              est = c->est[ki];
+              pthread_mutex_unlock(&g_mu);
+              now = Mono();
+              continue;  // the higher priority may have launched meanwhile
+            }
           }
         }
       }

@@ -1,0 +1,328 @@
+"""Issue 3 on a real GPU: compute (SM) limits of libvgpu.so.
+
+Builds libvgpu.so and bench/gpu/compute_load.cu on the GPU host, then measures:
+  - limits 10/30/50/70/90 % (GPU_CORE_UTILIZATION_POLICY=force): throughput as a fraction of
+    unlimited (native) for (a) a ~1 ms full-GPU kernel loop, (b) ~20 us kernels with a sync
+    after each, (c) a PyTorch bf16 matmul loop, (d) CUDA graph replays (compute_load graph,
+    and PyTorch's CUDA graph when torch is installed);
+  - two containers at 30/70 and three at 20/30/50 on one GPU (each its own accounting file);
+  - priority: a high-priority request loop's p99 next to a low-priority saturating neighbour
+    against its solo p99, and the neighbour's throughput against its solo throughput;
+  - launch overhead with libvgpu loaded and no limit, against native (bench/gpu/overhead.cu).
+
+Run from the repository root:  python3 bench/gpu/compute_limits.py [case ...]
+Cases: limits torch multi priority overhead (default: all). Logs and JSON under $OUT (or
+./out); the table goes to stdout. `python3 bench/gpu/compute_limits.py selftest` checks the
+pure-Python parts without a GPU.
+"""
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+OUT = os.environ.get("OUT", os.path.join(ROOT, "out"))
+BUILD = os.path.join(ROOT, "build-gpu")
+LIB = os.path.join(BUILD, "lib", "libvgpu.so")
+LOAD = os.path.join(BUILD, "compute_load")
+OVERHEAD = os.path.join(BUILD, "overhead")
+TORCH_LOAD = os.path.join(ROOT, "bench", "gpu", "compute_torch.py")
+LIMITS = (10, 30, 50, 70, 90)
+SECONDS = float(os.environ.get("COMPUTE_BENCH_SECONDS", "3"))
+TOLERANCE = 3.0  # percentage points (issue 3)
+RUN_TIMEOUT = 90
+rows = []
+LOG = None
+BOARD_DIR = None  # per-GPU boards of this run (priority, contention), set in main()
+
+
+def log(*a):
+    print(*a, file=LOG or sys.stderr, flush=True)
+
+
+def parse_kv(text):
+    """Last `key=value` of every key in `text` (later lines win)."""
+    kv = {}
+    for line in text.splitlines():
+        for tok in line.split():
+            if "=" in tok:
+                k, v = tok.split("=", 1)
+                kv[k] = v
+    return kv
+
+
+def fnum(kv, key):
+    try:
+        return float(kv[key])
+    except (KeyError, ValueError):
+        raise RuntimeError(f"output lacks a number for {key!r}: {kv}") from None
+
+
+def verdict(achieved_pct, target_pct, tol=TOLERANCE):
+    return abs(achieved_pct - target_pct) <= tol
+
+
+def row(check, result, ok):
+    rows.append((check, result, "PASS" if ok else ("FAIL" if ok is False else "INFO")))
+
+
+def sh(cmd, env=None, timeout=600, check=True):
+    log("$", cmd if isinstance(cmd, str) else " ".join(cmd))
+    p = subprocess.run(cmd, shell=isinstance(cmd, str), env=env, capture_output=True, text=True,
+                       timeout=timeout)
+    log(p.stdout[-3000:], p.stderr[-3000:])
+    if check and p.returncode != 0:
+        raise RuntimeError(f"{cmd} failed rc={p.returncode}: {p.stderr[-600:]}")
+    return p
+
+
+def build():
+    sh(f"cmake -S {ROOT} -B {BUILD} -DHAMI_HOOK_ONLY=ON -DCMAKE_BUILD_TYPE=Release > /dev/null && "
+       f"cmake --build {BUILD} -j8 --target vgpu > /dev/null")
+    src = os.path.join(ROOT, "bench", "gpu", "compute_load.cu")
+    if sh(f"nvcc -O2 -arch=native -o {LOAD} {src}", check=False).returncode != 0:
+        sh(f"nvcc -O2 -o {LOAD} {src}")
+    sh(f"nvcc -O2 -o {OVERHEAD} {ROOT}/bench/gpu/overhead.cu")
+
+
+def native_env():
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    for k in list(env):
+        if k.startswith(("CUDA_DEVICE_", "GPU_CORE_", "CUDA_TASK_")):
+            del env[k]
+    return env
+
+
+def hooked_env(limit=None, policy="force", priority=None, container=None):
+    env = native_env()
+    env["LD_PRELOAD"] = LIB
+    if BOARD_DIR:
+        env["HAMI_COMPUTE_BOARD_DIR"] = BOARD_DIR
+    env["CUDA_DEVICE_MEMORY_SHARED_CACHE"] = container or tempfile.mktemp(
+        prefix="vgpu-compute-", suffix=".cache")
+    if limit is not None:
+        env["CUDA_DEVICE_SM_LIMIT"] = str(limit)
+    if policy:
+        env["GPU_CORE_UTILIZATION_POLICY"] = policy
+    if priority is not None:
+        env["CUDA_TASK_PRIORITY"] = str(priority)
+    return env
+
+
+def run_kv(argv, env, timeout=RUN_TIMEOUT):
+    p = sh(argv, env=env, timeout=timeout, check=False)
+    kv = parse_kv(p.stdout)
+    if p.returncode != 0 or "error" in kv:
+        raise RuntimeError(f"{os.path.basename(argv[0])} rc={p.returncode}: "
+                           f"{(p.stderr or p.stdout)[-400:]}")
+    return kv
+
+
+def run_parallel(jobs, timeout=RUN_TIMEOUT):
+    """jobs: list of (argv, env). Starts them together; returns their key=value dicts."""
+    procs = []
+    for argv, env in jobs:
+        log("$ &", " ".join(argv))
+        procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    out = []
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        try:
+            so, se = p.communicate(timeout=max(1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+            raise RuntimeError("parallel run timed out")
+        log(so[-2000:], se[-2000:])
+        kv = parse_kv(so)
+        if p.returncode != 0 or "error" in kv:
+            raise RuntimeError(f"parallel job rc={p.returncode}: {(se or so)[-400:]}")
+        out.append(kv)
+    return out
+
+
+def start_at(delay_s=3.0):
+    return f"{(time.time() + delay_s) * 1e3:.0f}"
+
+
+def calibrate(kernel_us):
+    kv = run_kv([LOAD, "calibrate", "--kernel-us", str(kernel_us)], native_env())
+    return kv["work"]
+
+
+def limit_sweep(label, argv, baseline_rate=None):
+    """Throughput at each limit as a fraction of the unlimited (native) rate."""
+    base = baseline_rate or fnum(run_kv(argv, native_env()), "iters_per_s")
+    got = []
+    for limit in LIMITS:
+        kv = run_kv(argv, hooked_env(limit))
+        frac = 100.0 * fnum(kv, "iters_per_s") / base
+        got.append((limit, frac))
+    worst = max(abs(f - l) for l, f in got)
+    row(f"{label}: % of unlimited at 10/30/50/70/90",
+        " / ".join(f"{f:.1f}" for _, f in got) + f"  (unlimited {base:.1f} it/s, worst "
+        f"{worst:.1f} pts)", worst <= TOLERANCE)
+    return base, got
+
+
+def case_limits():
+    work_1ms = calibrate(1000)
+    work_20us = calibrate(20)
+    work_200us = calibrate(200)
+    secs = ["--seconds", str(SECONDS), "--warmup-ms", "500"]
+    limit_sweep("(a) 1 ms full-GPU kernel loop",
+                [LOAD, "loop", "--work", work_1ms, "--sync", "4"] + secs)
+    limit_sweep("(b) 20 us kernels, sync each",
+                [LOAD, "loop", "--work", work_20us, "--sync", "1"] + secs)
+    limit_sweep("(d) CUDA graph of 10 x 200 us kernels",
+                [LOAD, "graph", "--work", work_200us, "--graph-kernels", "10"] + secs)
+
+
+def case_torch():
+    try:
+        sh([sys.executable, "-c", "import torch; assert torch.cuda.is_available()"],
+           env=native_env(), timeout=120)
+    except Exception as e:  # noqa: BLE001
+        row("(c)/(d) PyTorch", f"skipped: torch with CUDA not importable ({str(e)[:120]})", None)
+        return
+    secs = ["--seconds", str(SECONDS), "--warmup-ms", "1000"]
+    limit_sweep("(c) PyTorch bf16 matmul loop", [sys.executable, TORCH_LOAD, "matmul"] + secs)
+    limit_sweep("(d) PyTorch CUDA graph of the matmuls",
+                [sys.executable, TORCH_LOAD, "graph"] + secs)
+
+
+def case_multi():
+    work = calibrate(1000)
+    base_argv = [LOAD, "loop", "--work", work, "--sync", "4", "--seconds", str(SECONDS)]
+    solo = fnum(run_kv(base_argv + ["--warmup-ms", "500"], native_env()), "iters_per_s")
+    for shares in ((30, 70), (20, 30, 50)):
+        t = start_at()
+        jobs = [(base_argv + ["--start-at", t], hooked_env(s)) for s in shares]
+        res = run_parallel(jobs)
+        got = [100.0 * fnum(kv, "iters_per_s") / solo for kv in res]
+        worst = max(abs(g - s) for g, s in zip(got, shares))
+        row(f"{len(shares)} containers at {'/'.join(map(str, shares))} %",
+            " / ".join(f"{g:.1f}" for g in got) + f" % of solo ({solo:.1f} it/s), worst "
+            f"{worst:.1f} pts", worst <= TOLERANCE)
+
+
+def case_priority():
+    w_hi = calibrate(1000)
+    w_lo = calibrate(200)
+    secs = str(SECONDS + 1)
+    hi_argv = [LOAD, "requests", "--work", w_hi, "--per-request", "10", "--gap-us", "10000",
+               "--seconds", secs]
+    lo_argv = [LOAD, "loop", "--work", w_lo, "--sync", "8", "--seconds", secs]
+    hi_env = lambda: hooked_env(None, policy="", priority=0)  # noqa: E731
+    lo_env = lambda: hooked_env(None, policy="", priority=1)  # noqa: E731
+    solo_hi = run_kv(hi_argv + ["--warmup-ms", "500"], hi_env())
+    solo_lo = run_kv(lo_argv + ["--warmup-ms", "500"], lo_env())
+    t = start_at()
+    both_hi, both_lo = run_parallel([(hi_argv + ["--start-at", t], hi_env()),
+                                     (lo_argv + ["--start-at", t], lo_env())])
+    t = start_at()
+    ctl_hi, ctl_lo = run_parallel([(hi_argv + ["--start-at", t], hi_env()),
+                                   (lo_argv + ["--start-at", t], native_env())])
+    p99_solo, p99_both = fnum(solo_hi, "p99_us"), fnum(both_hi, "p99_us")
+    lo_frac = fnum(both_lo, "iters_per_s") / fnum(solo_lo, "iters_per_s")
+    row("priority: high p99 next to low-priority neighbour",
+        f"solo p99 {p99_solo / 1e3:.2f} ms, with neighbour {p99_both / 1e3:.2f} ms "
+        f"({100 * (p99_both / p99_solo - 1):+.1f} %, target <= +10 %); p50 "
+        f"{fnum(solo_hi, 'p50_us') / 1e3:.2f} -> {fnum(both_hi, 'p50_us') / 1e3:.2f} ms",
+        p99_both <= 1.10 * p99_solo)
+    row("priority: low-priority neighbour throughput",
+        f"{100 * lo_frac:.1f} % of its solo throughput (target >= 50 %)", lo_frac >= 0.5)
+    row("priority: control, neighbour without libvgpu",
+        f"high p99 {fnum(ctl_hi, 'p99_us') / 1e3:.2f} ms, neighbour "
+        f"{100 * fnum(ctl_lo, 'iters_per_s') / fnum(solo_lo, 'iters_per_s'):.1f} % of solo", None)
+
+
+def case_overhead():
+    native, hooked = [], []
+    for _ in range(5):
+        for which in ("native", "hooked"):
+            env = native_env() if which == "native" else hooked_env(None, policy="")
+            kv = run_kv([OVERHEAD], env, timeout=120)
+            (native if which == "native" else hooked).append({k: float(v) for k, v in kv.items()})
+    for key, label in [("launch_us", "empty-kernel launch, async (us)"),
+                       ("launch_sync_us", "empty-kernel launch + sync (us)")]:
+        n = statistics.median(x[key] for x in native)
+        h = statistics.median(x[key] for x in hooked)
+        row(f"overhead, no limit: {label}", f"native {n:.3f}, libvgpu {h:.3f}, ratio {h / n:.3f} "
+            f"(target <= 1.01, 5 alternating pairs)", h / n <= 1.01)
+
+
+def selftest():
+    kv = parse_kv("noise\niters=10 wall_s=2.0 iters_per_s=5.000\niters=12\n")
+    assert kv == {"iters": "12", "wall_s": "2.0", "iters_per_s": "5.000"}, kv
+    assert fnum(kv, "iters_per_s") == 5.0
+    try:
+        fnum(kv, "p99_us")
+        raise AssertionError("missing key must raise")
+    except RuntimeError as e:
+        assert "p99_us" in str(e)
+    assert verdict(31.9, 30) and not verdict(33.5, 30) and verdict(27.0, 30)
+    global rows
+    saved, rows = rows, []
+    row("x", "y", True)
+    row("z", "w", None)
+    assert rows == [("x", "y", "PASS"), ("z", "w", "INFO")]
+    rows = saved
+    assert float(start_at(0)) <= time.time() * 1e3 + 1
+    env = hooked_env(30)
+    assert env["CUDA_DEVICE_SM_LIMIT"] == "30" and env["GPU_CORE_UTILIZATION_POLICY"] == "force"
+    os.environ["CUDA_DEVICE_SM_LIMIT"] = "50"
+    assert "CUDA_DEVICE_SM_LIMIT" not in native_env() and "LD_PRELOAD" not in native_env()
+    del os.environ["CUDA_DEVICE_SM_LIMIT"]
+    print("selftest ok")
+
+
+def main():
+    global LOG, BOARD_DIR
+    args = sys.argv[1:]
+    if args == ["selftest"]:
+        selftest()
+        return
+    cases = {"limits": case_limits, "torch": case_torch, "multi": case_multi,
+             "priority": case_priority, "overhead": case_overhead}
+    unknown = [a for a in args if a not in cases]
+    if unknown:
+        print(f"unknown case(s) {unknown}; known: {' '.join(cases)}", file=sys.stderr)
+        sys.exit(2)
+    os.makedirs(OUT, exist_ok=True)
+    BOARD_DIR = tempfile.mkdtemp(prefix="hami-board-")
+    LOG = open(os.path.join(OUT, "compute_limits.log"), "w")
+    t0 = time.monotonic()
+    try:
+        build()
+        sh("nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader",
+           env=native_env(), check=False)
+    except Exception as e:  # noqa: BLE001
+        print(f"build failed: {e}", file=sys.stderr)
+        sys.exit(1)
+    for name, fn in cases.items():
+        if args and name not in args:
+            continue
+        t = time.monotonic()
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001
+            row(name, f"error: {e}"[:400], False)
+        log(f"case {name}: {time.monotonic() - t:.1f} s")
+    shutil.rmtree(BOARD_DIR, ignore_errors=True)
+    width = max(len(r[0]) for r in rows)
+    print(f"{'check':<{width}}  result")
+    for c, r, s in rows:
+        print(f"{c:<{width}}  [{s}] {r}")
+    print(f"total {time.monotonic() - t0:.0f} s; log {os.path.join(OUT, 'compute_limits.log')}")
+    with open(os.path.join(OUT, "compute_limits.json"), "w") as f:
+        json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
