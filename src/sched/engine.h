@@ -36,7 +36,7 @@ enum class Reason : uint8_t {
   kUuidNotIncluded,     // nvidia.com/use-gpuuuid does not list the GPU
   kUuidExcluded,        // nvidia.com/nouse-gpuuuid lists the GPU
   kUnhealthy,           // GPU reported unhealthy (but the pod would take it)
-  kCardExclusive,       // the card is held exclusively (or its compute is fully allocated)
+  kCardExclusive,       // the card is held exclusively by a slice with cores 100
   kCardInUse,           // an exclusive request (cores=100) needs an empty card
   kNoFreeSlot,          // split count reached
   kInsufficientMemory,  // not enough free GPU memory
@@ -125,7 +125,9 @@ class ClusterState {
   Status RemoveNode(std::string_view name);
 
   // Records what a pod uses. A pod already recorded under `pod_uid` is replaced. The node need
-  // not be known yet (informers deliver pods and nodes in any order). Errors:
+  // not be known yet (informers deliver pods and nodes in any order); RemoveNode keeps the
+  // node's placements on record too. A device with cores >= 100 holds its card exclusively.
+  // Errors:
   // kInvalidArgument (empty uid or node, negative memory/cores, empty UUID, the same UUID
   // twice in one container, num_init outside 0..containers).
   Status AddPlacement(std::string_view pod_uid, std::string_view node,
@@ -189,8 +191,8 @@ class ClusterState {
 
 // What Filter says about one node.
 struct NodeVerdict {
-  std::string_view
-      node;  // points into the candidates or the ClusterState: valid until either changes
+  // Points into the candidates or the ClusterState: valid until either changes.
+  std::string_view node;
   Reason reason = Reason::kFits;
   // When it fits: the finer score (0..1'000'000, higher is better for the pod's node policy)
   // and the same on kube-scheduler's extender scale 0..10.
@@ -225,6 +227,7 @@ struct Decision {
   FilterSummary summary;  // message explains a failure
 };
 
+// Filter is also kube-scheduler's prioritize step: each fitting node carries its score.
 class Engine {
  public:
   explicit Engine(SchedulerConfig config = {});
