@@ -1,7 +1,5 @@
 #include "deviceplugin/kube_adapter.h"
 
-#include <httplib.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -9,39 +7,12 @@
 
 #include "deviceplugin/allocator.h"
 #include "deviceplugin/config.h"
+#include "k8s/client/http_kube_client.h"
 
 namespace hami::deviceplugin {
 namespace {
 
 using nlohmann::json;
-
-std::string UrlEncode(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof(buf), "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-
-Status FromHttp(const httplib::Result& res, const std::string& what) {
-  if (!res) return Unavailable(what + ": " + httplib::to_string(res.error()));
-  if (res->status >= 200 && res->status < 300) return Status::Ok();
-  std::string msg = what + ": HTTP " + std::to_string(res->status);
-  try {
-    msg += ": " + json::parse(res->body).value("message", "");
-  } catch (const json::exception&) {
-  }
-  if (res->status == 409) return Aborted(msg);
-  if (res->status == 404) return NotFound(msg);
-  if (res->status == 422 || res->status == 400) return InvalidArgument(msg);
-  return Unavailable(msg);
-}
 
 json PatchBody(const std::string& resource_version, const AnnotationPatch& patch) {
   json annos = json::object();
@@ -51,56 +22,38 @@ json PatchBody(const std::string& resource_version, const AnnotationPatch& patch
   return {{"metadata", meta}};
 }
 
-class RestKubeApi final : public KubeApi {
+class ClientKubeApi final : public KubeApi {
  public:
-  explicit RestKubeApi(KubeConnection conn) : conn_(std::move(conn)) {}
+  explicit ClientKubeApi(std::unique_ptr<k8s::KubeClient> c) : client_(std::move(c)) {}
 
   StatusOr<std::vector<PodInfo>> ListPodsOnNode(const std::string& node) override {
-    auto cli = Client();
-    auto res =
-        cli->Get("/api/v1/pods?fieldSelector=" + UrlEncode("spec.nodeName=" + node), Headers());
-    HAMI_RETURN_IF_ERROR(FromHttp(res, "list pods on " + node));
-    return ParsePodList(res->body);
+    k8s::ListOptions opts;
+    opts.field_selector = "spec.nodeName=" + node;
+    auto list = client_->List(k8s::Resource::Pods(), opts);
+    if (!list.ok()) return list.status();
+    std::vector<PodInfo> out;
+    for (const auto& item : list->items) {
+      auto p = PodFromJson(item);
+      if (!p.ok()) return p.status();
+      out.push_back(std::move(*p));
+    }
+    return out;
   }
   Status PatchPodAnnotations(const std::string& ns, const std::string& name,
                              const std::string& resource_version,
                              const AnnotationPatch& patch) override {
-    auto cli = Client();
-    auto res =
-        cli->Patch("/api/v1/namespaces/" + ns + "/pods/" + name, Headers(),
-                   PatchBody(resource_version, patch).dump(), "application/merge-patch+json");
-    return FromHttp(res, "patch pod " + ns + "/" + name);
+    auto r = client_->Patch(k8s::Resource::Pods(), ns, name, k8s::PatchType::kMerge,
+                            PatchBody(resource_version, patch));
+    return r.ok() ? Status::Ok() : r.status();
   }
   Status PatchNodeAnnotations(const std::string& node, const AnnotationPatch& patch) override {
-    auto cli = Client();
-    auto res = cli->Patch("/api/v1/nodes/" + node, Headers(), PatchBody("", patch).dump(),
-                          "application/merge-patch+json");
-    return FromHttp(res, "patch node " + node);
+    auto r = client_->Patch(k8s::Resource::Nodes(), "", node, k8s::PatchType::kMerge,
+                            PatchBody("", patch));
+    return r.ok() ? Status::Ok() : r.status();
   }
 
  private:
-  std::unique_ptr<httplib::Client> Client() {
-    auto cli = std::make_unique<httplib::Client>(conn_.server);
-    cli->set_connection_timeout(5, 0);
-    cli->set_read_timeout(15, 0);
-    if (conn_.server.rfind("https://", 0) == 0 && std::filesystem::exists(conn_.ca_file)) {
-      cli->set_ca_cert_path(conn_.ca_file.c_str());
-      cli->enable_server_certificate_verification(true);
-    }
-    return cli;
-  }
-  httplib::Headers Headers() {
-    httplib::Headers h = {{"Accept", "application/json"}};
-    // Projected tokens rotate, so the file is read for every request.
-    auto token = ReadFile(conn_.token_file);
-    if (token.ok()) {
-      std::string t = *token;
-      while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
-      if (!t.empty()) h.emplace("Authorization", "Bearer " + t);
-    }
-    return h;
-  }
-  KubeConnection conn_;
+  std::unique_ptr<k8s::KubeClient> client_;
 };
 
 std::map<std::string, std::string> StringMap(const json& j) {
@@ -114,60 +67,64 @@ std::map<std::string, std::string> StringMap(const json& j) {
 
 }  // namespace
 
-StatusOr<std::vector<PodInfo>> ParsePodList(const std::string& body) {
-  std::vector<PodInfo> out;
-  try {
-    json list = json::parse(body);
-    for (const auto& item : list.value("items", json::array())) {
-      PodInfo p;
-      const json& meta = item.at("metadata");
-      p.ns = meta.value("namespace", "");
-      p.name = meta.value("name", "");
-      p.uid = meta.value("uid", "");
-      p.resource_version = meta.value("resourceVersion", "");
-      p.deleting = meta.contains("deletionTimestamp") && !meta["deletionTimestamp"].is_null();
-      p.annotations = StringMap(meta.value("annotations", json::object()));
-      const json spec = item.value("spec", json::object());
-      p.node_name = spec.value("nodeName", "");
-      for (const char* key : {"initContainers", "containers"}) {
-        for (const auto& c : spec.value(key, json::array())) {
-          ContainerInfo ci;
-          ci.name = c.value("name", "");
-          for (const auto& e : c.value("env", json::array())) {
-            if (e.contains("value") && e["value"].is_string()) {
-              ci.env[e.value("name", "")] = e["value"].get<std::string>();
-            }
-          }
-          const json res = c.value("resources", json::object());
-          ci.limits = StringMap(res.value("requests", json::object()));
-          for (const auto& [k, v] : StringMap(res.value("limits", json::object()))) {
-            ci.limits[k] = v;
-          }
-          p.containers.push_back(std::move(ci));
-        }
-      }
-      out.push_back(std::move(p));
-    }
-  } catch (const json::exception& e) {
-    return InvalidArgument(std::string("pod list: ") + e.what());
-  }
-  return out;
+std::unique_ptr<KubeApi> AdaptKubeClient(std::unique_ptr<k8s::KubeClient> client) {
+  return std::make_unique<ClientKubeApi>(std::move(client));
 }
 
-StatusOr<std::unique_ptr<KubeApi>> ConnectKube(const KubeConnection& conn) {
-  KubeConnection c = conn;
-  if (c.server.empty()) {
-    const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
-    const char* port = std::getenv("KUBERNETES_SERVICE_PORT");
-    if (host == nullptr || port == nullptr) {
-      return FailedPrecondition(
-          "no --kube-api given and KUBERNETES_SERVICE_HOST/PORT are not set (not in a cluster)");
+StatusOr<std::unique_ptr<KubeApi>> ConnectKube(const std::string& kubeconfig) {
+  auto cfg = k8s::ResolveClientConfig(kubeconfig);
+  if (!cfg.ok()) return cfg.status();
+  cfg->user_agent = "hami-device-plugin";
+  auto client = k8s::HttpKubeClient::Create(*cfg);
+  if (!client.ok()) return client.status();
+  return AdaptKubeClient(std::move(*client));
+}
+
+StatusOr<PodInfo> PodFromJson(const json& item) {
+  try {
+    PodInfo p;
+    const json& meta = item.at("metadata");
+    p.ns = meta.value("namespace", "");
+    p.name = meta.value("name", "");
+    p.uid = meta.value("uid", "");
+    p.resource_version = meta.value("resourceVersion", "");
+    p.deleting = meta.contains("deletionTimestamp") && !meta["deletionTimestamp"].is_null();
+    p.annotations = StringMap(meta.value("annotations", json::object()));
+    const json spec = item.value("spec", json::object());
+    p.node_name = spec.value("nodeName", "");
+    for (const char* key : {"initContainers", "containers"}) {
+      for (const auto& c : spec.value(key, json::array())) {
+        ContainerInfo ci;
+        ci.name = c.value("name", "");
+        for (const auto& e : c.value("env", json::array())) {
+          if (e.contains("value") && e["value"].is_string()) {
+            ci.env[e.value("name", "")] = e["value"].get<std::string>();
+          }
+        }
+        const json res = c.value("resources", json::object());
+        ci.limits = StringMap(res.value("requests", json::object()));
+        for (const auto& [k, v] : StringMap(res.value("limits", json::object()))) {
+          ci.limits[k] = v;
+        }
+        p.containers.push_back(std::move(ci));
+      }
     }
-    std::string h = host;
-    if (h.find(':') != std::string::npos) h = "[" + h + "]";
-    c.server = "https://" + h + ":" + port;
+    return p;
+  } catch (const json::exception& e) {
+    return InvalidArgument(std::string("pod: ") + e.what());
   }
-  return std::unique_ptr<KubeApi>(new RestKubeApi(std::move(c)));
+}
+
+StatusOr<std::vector<PodInfo>> ParsePodList(const std::string& body) {
+  json list = json::parse(body, nullptr, false);
+  if (list.is_discarded() || !list.is_object()) return InvalidArgument("pod list: not JSON");
+  std::vector<PodInfo> out;
+  for (const auto& item : list.value("items", json::array())) {
+    auto p = PodFromJson(item);
+    if (!p.ok()) return p.status();
+    out.push_back(std::move(*p));
+  }
+  return out;
 }
 
 Status PrepareHookDir(const std::string& hook_path, const std::string& lib_source) {

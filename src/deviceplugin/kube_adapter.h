@@ -1,26 +1,26 @@
-// KubeApi over the API server's REST interface (in-cluster service account by default).
-// Small on purpose: list this node's pods, merge-patch annotations. When src/k8s/client is
-// complete this becomes an adapter over it.
+// KubeApi over the project's Kubernetes client (src/k8s/client): the pods bound to this node
+// and annotation merge-patches (resourceVersion-guarded for pods). Also the pod JSON parsing
+// and host hook-directory set-up the daemon needs.
 #pragma once
 
 #include <memory>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "deviceplugin/kube_api.h"
+#include "k8s/client/kube_client.h"
 
 namespace hami::deviceplugin {
 
-struct KubeConnection {
-  std::string server;  // "https://host:port" or "http://..."; empty: in-cluster environment
-  std::string token_file = "/var/run/secrets/kubernetes.io/serviceaccount/token";
-  std::string ca_file = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
-};
+std::unique_ptr<KubeApi> AdaptKubeClient(std::unique_ptr<k8s::KubeClient> client);
 
-// Errors: kFailedPrecondition when no server is given and the in-cluster environment
-// (KUBERNETES_SERVICE_HOST/PORT) is missing.
-StatusOr<std::unique_ptr<KubeApi>> ConnectKube(const KubeConnection& conn);
+// Connects with a kubeconfig (empty: $KUBECONFIG, in-cluster, ~/.kube/config).
+// Errors: those of k8s::ResolveClientConfig and HttpKubeClient::Create.
+StatusOr<std::unique_ptr<KubeApi>> ConnectKube(const std::string& kubeconfig);
 
-// Parses a PodList JSON body (exposed for tests). Errors: kInvalidArgument.
+// One pod object / a PodList body (exposed for tests). Errors: kInvalidArgument.
+StatusOr<PodInfo> PodFromJson(const nlohmann::json& pod);
 StatusOr<std::vector<PodInfo>> ParsePodList(const std::string& body);
 
 // Installs <hook>/vgpu/ld.so.preload (naming <hook>/vgpu/libvgpu.so) and, when `lib_source`

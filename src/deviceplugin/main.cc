@@ -116,10 +116,9 @@ int main(int argc, char** argv) {
   app.add_option("--gpu-core-policy", core_policy, "overrides nvidia.gpuCorePolicy");
   app.add_option("--annotate-interval", annotate_s, "seconds between node annotation refreshes")
       ->capture_default_str();
-  dp::KubeConnection kconn;
-  app.add_option("--kube-api", kconn.server, "API server URL (default: in-cluster)");
-  app.add_option("--kube-token-file", kconn.token_file, "bearer token file")->capture_default_str();
-  app.add_option("--kube-ca-file", kconn.ca_file, "CA bundle")->capture_default_str();
+  std::string kubeconfig;
+  app.add_option("--kubeconfig", kubeconfig,
+                 "kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)");
   bool print_devices = false;
   std::string simulate_pod;
   app.add_flag("--print-devices", print_devices,
@@ -183,7 +182,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (offline) return RunOffline(opts, gpus->get(), print_devices, simulate_pod);
-  auto kube = dp::ConnectKube(kconn);
+  auto kube = dp::ConnectKube(kubeconfig);
   if (!kube.ok()) {
     std::cerr << "hami-device-plugin: " << kube.status().ToString() << "\n";
     return 1;
