@@ -89,7 +89,8 @@ struct StreamSlot {
 struct CtxState {
   CUcontext ctx;
   int ord;
-  bool broken;
+  bool broken;  // reset too often: launches in this context go unlimited
+  int resets;
   EventSlot ev[kEvents];
   int nev;
   int free_list[kEvents];
@@ -133,6 +134,7 @@ struct Stash {
   uint64_t est, excl;
   LaunchKind kind;
   uint64_t sig;
+  int gen;  // CtxState::resets when the stash was made
 };
 __thread Stash t_stash;
 __thread pid_t t_tid;
@@ -167,6 +169,27 @@ void Ref(CtxState* c, int i) {
 void Unref(CtxState* c, int i) {
   if (i >= 0 && --c->ev[i].refs == 0) c->free_list[c->nfree++] = i;
 }
+
+// The context's events stopped working (context destroyed and a new one at the same address,
+// or a reset): start over with fresh events. Pending measurements are charged as estimated.
+void ResetCtx(CtxState* c) {
+  for (int i = 0; i < c->nev; ++i) g_cuda.cuEventDestroy_v2(c->ev[i].ev);  // errors ignored
+  CUcontext ctx = c->ctx;
+  int ord = c->ord, resets = c->resets + 1;
+  uint64_t est[3] = {c->est[0], c->est[1], c->est[2]};
+  memset(static_cast<void*>(c), 0, sizeof(*c));
+  c->ctx = ctx;
+  c->ord = ord;
+  c->resets = resets;
+  memcpy(c->est, est, sizeof(est));
+  if (resets > 100) {
+    c->broken = true;
+    VGPU_LOG(kLogWarn, "compute: events keep failing in context %p; its launches are not limited",
+             static_cast<void*>(ctx));
+  }
+}
+
+bool Dead(CUresult r) { return r == CUDA_ERROR_INVALID_HANDLE || r == CUDA_ERROR_INVALID_CONTEXT; }
 
 DevLimiter* DevOf(CtxState* c) { return c->ord >= 0 ? &g_dev[c->ord] : nullptr; }
 
@@ -423,15 +446,18 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   int16_t start = -1;
   if (idle) {
     start = static_cast<int16_t>(AllocEvent(c));
-    if (start < 0 || g_cuda.cuEventRecord(c->ev[start].ev, stream) != CUDA_SUCCESS) {
+    CUresult rr =
+        start < 0 ? CUDA_ERROR_OUT_OF_MEMORY : g_cuda.cuEventRecord(c->ev[start].ev, stream);
+    if (rr != CUDA_SUCCESS) {
       Unref(c, start);
       Unref(c, prev);
+      if (Dead(rr)) ResetCtx(c);
       pthread_mutex_unlock(&g_mu);
       if (bucket) BucketCorrect(d->clock, -static_cast<int64_t>(est), d->limit);
       return;
     }
   }
-  st = Stash{true, c, slot, start, prev, bucket, est, Mono() - t0, kind, sig};
+  st = Stash{true, c, slot, start, prev, bucket, est, Mono() - t0, kind, sig, c->resets};
   pthread_mutex_unlock(&g_mu);
 }
 
@@ -442,12 +468,22 @@ void ComputeAfterLaunch(CUstream stream, LaunchKind kind, CUresult result) {
   CtxState* c = st.c;
   DevLimiter* d = DevOf(c);
   pthread_mutex_lock(&g_mu);
+  if (c->resets != st.gen) {  // another thread started the context over meanwhile
+    pthread_mutex_unlock(&g_mu);
+    return;
+  }
   int16_t end = -1;
   if (result == CUDA_SUCCESS) {
     end = static_cast<int16_t>(AllocEvent(c));
-    if (end >= 0 && g_cuda.cuEventRecord(c->ev[end].ev, stream) != CUDA_SUCCESS) {
+    CUresult rr = end >= 0 ? g_cuda.cuEventRecord(c->ev[end].ev, stream) : CUDA_SUCCESS;
+    if (rr != CUDA_SUCCESS) {
       Unref(c, end);
       end = -1;
+      if (Dead(rr)) {
+        ResetCtx(c);
+        pthread_mutex_unlock(&g_mu);
+        return;
+      }
     }
   }
   if (end < 0) {
