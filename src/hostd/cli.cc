@@ -138,6 +138,12 @@ int Serve(const ServeFlags& f) {
     return PrintError("serve", InvalidArgument("--listen must be HOST:PORT, got " + listen));
   }
   std::string host = listen.substr(0, colon);
+  // The API has no authentication: anyone who reaches it can take or free slices.
+  if (host != "localhost" && host.rfind("127.", 0) != 0 && host != "::1" && host != "[::1]") {
+    return PrintError("serve", InvalidArgument("--listen " + listen +
+                                               ": only loopback addresses are allowed (the API "
+                                               "has no authentication)"));
+  }
   int port = std::atoi(listen.c_str() + colon + 1);
 
   // Signals go to the main thread's sigwait; every thread started from here inherits the mask.
@@ -253,7 +259,9 @@ int RunCli(int argc, char** argv) {
   serve->add_option("--state-dir", sf.state_dir,
                     "State directory (default /var/lib/hami as root, else "
                     "$XDG_STATE_HOME/hami or ~/.local/state/hami)");
-  serve->add_option("--listen", sf.listen, "Address to listen on, HOST:PORT (port 0 = any)");
+  serve->add_option("--listen", sf.listen,
+                    "Loopback address to listen on, HOST:PORT (port 0 = any; default "
+                    "$HAMI_ADDR or 127.0.0.1:7460)");
   serve->add_option("--port-file", sf.port_file, "Write the bound port to this file");
   serve
       ->add_option("--gpu-backend", sf.backend,
