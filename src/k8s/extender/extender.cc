@@ -500,8 +500,10 @@ StatusOr<Json> Extender::Bind(const Json& args) {
 
   // One pod per node between binding and Allocate (docs/bind-allocate.md).
   if (Status s = AcquireTurn(node, uid); !s.ok()) {
-    std::lock_guard<std::mutex> c(counters_mu_);
-    counters_.bind_turn_timeouts++;
+    {
+      std::lock_guard<std::mutex> c(counters_mu_);
+      counters_.bind_turn_timeouts++;
+    }
     return finish(s);
   }
   std::string encoded;
