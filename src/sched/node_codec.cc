@@ -20,8 +20,46 @@ bool ParseInt(std::string_view s, T* out) {
   return ec == std::errc() && p == s.data() + s.size();
 }
 
+// Strict UTF-8 (no overlong forms, no surrogates): what JSON can carry.
+bool ValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c >> 5) == 0x6) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c >> 4) == 0xE) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c >> 3) == 0x1E) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= n) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d >> 6) != 0x2) return false;
+      cp = (cp << 6) | (d & 0x3F);
+    }
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += n + 1;
+  }
+  return true;
+}
+
 Status CheckGpu(const GpuInfo& g, const std::string& where) {
   if (g.uuid.empty()) return InvalidArgument(where + ": empty id");
+  if (!ValidUtf8(g.uuid)) return InvalidArgument(where + ": id is not UTF-8");
+  if (!ValidUtf8(g.type)) return InvalidArgument(where + ": type is not UTF-8");
   if (g.split_count <= 0) return InvalidArgument(where + ": count must be > 0");
   if (g.memory_mib <= 0) return InvalidArgument(where + ": devmem must be > 0");
   if (g.cores <= 0) return InvalidArgument(where + ": devcore must be > 0");
@@ -167,7 +205,9 @@ std::string EncodeNodeRegister(const std::vector<GpuInfo>& gpus) {
                                           {"mode", VgpuModeName(g.mode)},
                                           {"health", g.healthy}});
   }
-  return list.dump();
+  // Invalid UTF-8 in a caller's id or type is replaced (U+FFFD) instead of throwing; the
+  // decoder refuses such strings, so registered GPUs never carry them.
+  return list.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 StatusOr<std::vector<GpuInfo>> DecodeNodeRegister(std::string_view text) {

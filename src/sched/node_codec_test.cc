@@ -47,6 +47,15 @@ TEST(NodeCodec, JsonDefaultsAndUnknownKeys) {
   EXPECT_FALSE((*dec)[1].healthy);
 }
 
+TEST(NodeCodec, Utf8IsKept) {
+  auto dec =
+      DecodeNodeRegister("GPU-\xc3\xa9,10,1,100,NVIDIA-\xe2\x82\xac\xf0\x9f\x98\x80,0,true:");
+  ASSERT_TRUE(dec.ok()) << dec.status().message();
+  EXPECT_EQ(*DecodeNodeRegister(EncodeNodeRegister(*dec)), *dec);
+  GpuInfo bad = Gpu("GPU-\xff", 0);
+  EXPECT_NE(EncodeNodeRegister({bad}).find("GPU-\xef\xbf\xbd"), std::string::npos);
+}
+
 TEST(NodeCodec, LegacyText) {
   auto dec = DecodeNodeRegister(
       "GPU-a,10,32768,100,NVIDIA-Tesla V100,0,true:GPU-b,5,16384,200,NVIDIA-Tesla T4,1,false,3,"
@@ -103,6 +112,10 @@ TEST(NodeCodec, StrictErrors) {
       {"GPU-a,10,32768,100,T,0,true,1,vgpu:", "unknown vgpu-mode"},
       {"GPU-a,10,0,100,T,0,true:", "devmem must be > 0"},
       {",10,1,100,T,0,true:", "empty id"},
+      {"GPU-\xff,10,1,100,T,0,true:", "id is not UTF-8"},
+      {"GPU-a,10,1,100,NVIDIA-Te\xf3la,0,true:", "type is not UTF-8"},
+      {"GPU-a,10,1,100,T\xc0\xaf,0,true:", "type is not UTF-8"},      // overlong
+      {"GPU-a,10,1,100,T\xed\xa0\x80,0,true:", "type is not UTF-8"},  // surrogate
   };
   for (const Case& c : cases) {
     auto r = DecodeNodeRegister(c.text);
