@@ -32,7 +32,7 @@ bool g_compute_enabled = false;
 namespace {
 
 constexpr uint64_t kMs = 1000000ull;
-constexpr uint64_t kBurstNs = 20 * kMs;      // wall time an idle container may bank
+constexpr uint64_t kBurstNs = 50 * kMs;      // wall time an idle container may bank
 constexpr uint64_t kMaxGapNs = 250000;       // idle gaps shorter than this are charged
 constexpr uint64_t kSleepChunkNs = 2 * kMs;  // re-check period while throttled
 constexpr uint64_t kContendedWindowNs = 1000 * kMs;
