@@ -133,10 +133,15 @@ StatusOr<Json> ReviewAdmission(const Json& review, const WebhookOptions& o,
       }
     }
   }
-  if (!UsesManagedResources(pod, o.names)) return Response(uid, true, "", 200, nullptr);
-
   const Json empty_spec = Json::object();
   const Json& spec = pod.contains("spec") ? pod["spec"] : empty_spec;
+  for (const char* which : {"initContainers", "containers"}) {
+    if (spec.contains(which) && !spec[which].is_array() && !spec[which].is_null()) {
+      return InvalidArgument(std::string("AdmissionReview: spec.") + which + " is not a list");
+    }
+  }
+  if (!UsesManagedResources(pod, o.names)) return Response(uid, true, "", 200, nullptr);
+
   std::string node_name = spec.value("nodeName", "");
   if (!node_name.empty()) {
     return Response(uid, false,
@@ -145,10 +150,7 @@ StatusOr<Json> ReviewAdmission(const Json& review, const WebhookOptions& o,
                     403, nullptr);
   }
   for (const char* which : {"initContainers", "containers"}) {
-    if (!spec.contains(which)) continue;
-    if (!spec[which].is_array()) {
-      return InvalidArgument(std::string("AdmissionReview: spec.") + which + " is not a list");
-    }
+    if (!spec.contains(which) || !spec[which].is_array()) continue;
     for (const auto& c : spec[which]) {
       if (HasResource(c, o.names) && Privileged(c)) {
         return Response(uid, false,
@@ -175,7 +177,7 @@ StatusOr<Json> ReviewAdmission(const Json& review, const WebhookOptions& o,
   }
   // Defaults (SPEC 2.1), written into the spec so kubelet asks the device plugin for the GPUs.
   for (const char* which : {"initContainers", "containers"}) {
-    if (!spec.contains(which)) continue;
+    if (!spec.contains(which) || !spec[which].is_array()) continue;
     const Json& list = spec[which];
     for (std::size_t i = 0; i < list.size(); ++i) {
       const Json& c = list[i];
