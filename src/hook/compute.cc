@@ -68,12 +68,20 @@ struct EventSlot {
   int refs;
 };
 
+// How a launch is measured. kBusy: the stream was busy, the launch started when the previous
+// one (`from`) ended. kStart: idle stream, `from` is a start event recorded just before the
+// launch; `prev` (the stream's previous end) gives the idle gap. kTight: idle stream in a
+// tight loop (the application spent under kMaxGapNs between our previous launch and this
+// one, so the GPU gap is shorter too): no start event, `from` is the previous end and the
+// whole span minus our own time is charged, as kStart would.
+enum Mode : uint8_t { kBusy, kStart, kTight };
+
 // One launch whose GPU time is not yet known.
 struct Pending {
   int16_t from;  // start event (idle stream) or the previous end event (busy stream)
   int16_t prev;  // idle stream: previous end on the stream, for the gap; -1 when none
   int16_t end;
-  bool chained;  // stream was busy at launch: the kernel started when `from` completed
+  uint8_t mode;  // kBusy, kStart or kTight (below)
   bool bucket;   // est was pre-charged to the bucket
   uint8_t kind;
   uint64_t est;
@@ -84,6 +92,7 @@ struct Pending {
 struct StreamSlot {
   uint64_t key;  // 0 = free; else stream handle (+ thread for the per-thread stream) + 1
   int16_t last_end;
+  uint64_t last_after;  // CLOCK_MONOTONIC when our last launch on it returned
 };
 
 struct CtxState {
@@ -130,7 +139,7 @@ struct Stash {
   CtxState* c;
   int slot;
   int16_t start, prev;
-  bool bucket;
+  bool bucket, tight;
   uint64_t est, excl;
   LaunchKind kind;
   uint64_t sig;
@@ -220,7 +229,7 @@ void Poll(CtxState* c, bool wait) {
       int64_t k = ElapsedNs(c, p.from, p.end);
       if (k >= 0) {
         uint64_t kernel = static_cast<uint64_t>(k);
-        c->solo.Add(p.sig, kernel);
+        if (p.mode != kTight) c->solo.Add(p.sig, kernel);
         // Sharing the GPU with another container, the events also span its work that ran
         // in between: charge no more than this launch's recent solo time.
         DevLimiter* d = DevOf(c);
@@ -228,10 +237,19 @@ void Poll(CtxState* c, bool wait) {
           uint64_t base = c->solo.Baseline(p.sig);
           if (base && base < kernel) kernel = base;
         }
-        int64_t gap = (!p.chained && p.prev >= 0) ? ElapsedNs(c, p.prev, p.from) : -1;
-        charge = p.chained ? kernel : LaunchCharge(kernel, gap, p.excl, kMaxGapNs);
+        if (p.mode == kBusy) {
+          charge = kernel;
+        } else if (p.mode == kTight) {
+          charge = kernel > p.excl ? kernel - p.excl : 0;
+        } else {
+          int64_t gap = p.prev >= 0 ? ElapsedNs(c, p.prev, p.from) : -1;
+          charge = LaunchCharge(kernel, gap, p.excl, kMaxGapNs);
+        }
       }
     }
+    VGPU_LOG(kLogDebug, "compute: mode %d charge %llu est %llu excl %llu", p.mode,
+             static_cast<unsigned long long>(charge), static_cast<unsigned long long>(p.est),
+             static_cast<unsigned long long>(p.excl));
     Settle(c, p, charge);
     Unref(c, p.from);
     Unref(c, p.prev);
@@ -268,6 +286,7 @@ int StreamSlotOf(CtxState* c, CUstream s) {
     if (sl.key == 0) {
       sl.key = key;
       sl.last_end = -1;
+      sl.last_after = 0;
       return static_cast<int>((h + i) % kStreams);
     }
   }
@@ -277,6 +296,7 @@ int StreamSlotOf(CtxState* c, CUstream s) {
   Unref(c, sl.last_end);
   sl.key = key;
   sl.last_end = -1;
+  sl.last_after = 0;
   return static_cast<int>(h);
 }
 
@@ -443,8 +463,11 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   int16_t prev = c->streams[slot].last_end;
   Ref(c, prev);  // held until the launch is queued: another thread may replace last_end
   bool idle = prev < 0 || g_cuda.cuEventQuery(c->ev[prev].ev) != CUDA_ERROR_NOT_READY;
+  uint64_t last_after = c->streams[slot].last_after;
+  bool tight =
+      idle && prev >= 0 && !(d && d->contended) && last_after != 0 && t0 - last_after < kMaxGapNs;
   int16_t start = -1;
-  if (idle) {
+  if (idle && !tight) {
     start = static_cast<int16_t>(AllocEvent(c));
     CUresult rr =
         start < 0 ? CUDA_ERROR_OUT_OF_MEMORY : g_cuda.cuEventRecord(c->ev[start].ev, stream);
@@ -457,7 +480,7 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
       return;
     }
   }
-  st = Stash{true, c, slot, start, prev, bucket, est, Mono() - t0, kind, sig, c->resets};
+  st = Stash{true, c, slot, start, prev, bucket, tight, est, Mono() - t0, kind, sig, c->resets};
   pthread_mutex_unlock(&g_mu);
 }
 
@@ -507,17 +530,18 @@ void ComputeAfterLaunch(CUstream stream, LaunchKind kind, CUresult result) {
   if (st.start >= 0) {  // idle stream: measure from our start event
     p.from = st.start;  // keeps the reference AllocEvent gave it
     p.prev = st.prev;
-    p.chained = false;
-  } else {  // busy stream: the launch starts when the previous one ends
+    p.mode = kStart;
+  } else {  // from the previous end on the stream (the reference taken before the launch)
     p.from = st.prev;
     p.prev = -1;
-    p.chained = true;
+    p.mode = st.tight ? kTight : kBusy;
   }
   Ref(c, end);  // one for the ring, one (from AllocEvent) for the stream's last_end
   Unref(c, sl.last_end);
   sl.last_end = end;
   c->ring[c->tail % kRing] = p;
   ++c->tail;
+  sl.last_after = Mono();
   pthread_mutex_unlock(&g_mu);
 
   if (d) {

@@ -121,10 +121,12 @@ INSTANTIATE_TEST_SUITE_P(AllPaths, ComputePathTest,
                                            "graph", "graph_ptsz"));
 
 TEST_F(ComputeTest, LaunchBoundLoopIsLimitedInThroughput) {
-  // 300 us kernels with a synchronize after each: host gaps are a large part of the loop,
-  // and the limit must still be the fraction of the loop's unlimited throughput.
-  std::vector<std::string> args = {"loop",      "--kernel-us", "300",         "--sync", "1",
-                                   "--seconds", "1.5",         "--warmup-ms", "300"};
+  // Short kernels with a synchronize after each: host gaps are a large part of the loop, and
+  // the limit must still be the fraction of the loop's unlimited throughput.
+  const int kernel_us = 300;
+  std::vector<std::string> args = {"loop",   "--kernel-us", std::to_string(kernel_us),
+                                   "--sync", "1",           "--seconds",
+                                   "1.5",    "--warmup-ms", "300"};
   // Both at once, each on its own fake GPU, so they see the same CPU load.
   Env free_env = ContainerEnv("a", "");
   free_env["CUDA_VISIBLE_DEVICES"] = "1";
@@ -133,10 +135,19 @@ TEST_F(ComputeTest, LaunchBoundLoopIsLimitedInThroughput) {
   Result free_run = f.get();
   // Host gaps of the free loop beyond the limiter's 250 us "still holding the GPU" bound mean
   // the machine is too short of CPU for this measurement to mean anything.
-  double gap_us = 1e6 / Rate(free_run) - 300;
+  double gap_us = 1e6 / Rate(free_run) - kernel_us;
   if (gap_us > 200) GTEST_SKIP() << "host too loaded: free loop gap " << gap_us << " us";
   double frac = Rate(limited) / Rate(free_run);
   EXPECT_NEAR(frac, 0.30, 0.08) << free_run.out << limited.out;
+}
+TEST_F(ComputeTest, TightLoopWithoutStartEventsKeepsTheShare) {
+  // 100 us kernels, synchronize each: the application spends well under 250 us between
+  // launches, so the limiter measures from the previous end event alone (no start event).
+  // Its accounting must still hold the share (the fake's host gaps are a few us here).
+  Result r =
+      Probe({"loop", "--kernel-us", "100", "--sync", "1", "--seconds", "1.5", "--warmup-ms", "300"},
+            ContainerEnv("a", "30"));
+  EXPECT_NEAR(Share(r), 28, 6) << r.out;
 }
 
 TEST_F(ComputeTest, DisablePolicyNeverThrottles) {
