@@ -44,7 +44,18 @@ StatusOr<AccountingSnapshot> ParseAccounting(const void* data, std::size_t size)
     const hami_shm_device& d = h.devices[i];
     if (d.uuid[0] == 0) continue;
     AccountingDevice out;
-    out.uuid.assign(d.uuid, strnlen(d.uuid, HAMI_SHM_UUID_LEN));
+    const std::size_t len = strnlen(d.uuid, HAMI_SHM_UUID_LEN);
+    if (len == HAMI_SHM_UUID_LEN) {
+      return InvalidArgument("accounting file: device " + std::to_string(i) +
+                             " uuid is not terminated");
+    }
+    out.uuid.assign(d.uuid, len);
+    for (char c : out.uuid) {
+      if (c <= 0x20 || c >= 0x7f) {
+        return InvalidArgument("accounting file: device " + std::to_string(i) +
+                               " uuid has a non-printable byte");
+      }
+    }
     out.total_bytes = d.total_bytes;
     out.limit_bytes = d.mem_limit_bytes;
     out.used_bytes = d.used_bytes;

@@ -54,8 +54,14 @@ TEST(MonitorAccounting, RejectsCorruptFilesNamingTheCheck) {
   EXPECT_FALSE(ParseAccounting(good.data(), 100).ok());
   // Slots claimed beyond the end of the file.
   EXPECT_FALSE(ParseAccounting(good.data(), HAMI_SHM_HEADER_SIZE).ok());
-  std::string nouuid = good;
-  EXPECT_TRUE(ParseAccounting(nouuid.data(), nouuid.size()).ok());
+  // A UUID that fills its field without a terminator, or with control bytes, is corrupt.
+  std::string unterminated = good;
+  std::memset(unterminated.data() + offsetof(hami_shm_header, devices), 'A', HAMI_SHM_UUID_LEN);
+  auto u = ParseAccounting(unterminated.data(), unterminated.size());
+  EXPECT_NE(u.status().message().find("not terminated"), std::string::npos);
+  std::string control = good;
+  control[offsetof(hami_shm_header, devices) + 2] = '\n';
+  EXPECT_FALSE(ParseAccounting(control.data(), control.size()).ok());
 }
 
 TEST(MonitorAccounting, RandomBytesNeverCrash) {
