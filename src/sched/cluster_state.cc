@@ -134,6 +134,9 @@ void ClusterState::RecomputeAggregates(NodeEntry& n) {
     n.max_free_mem = std::max(n.max_free_mem, g.memory_mib - g.usage.used_mem_mib);
     n.max_free_cores = std::max(n.max_free_cores, g.cores - g.usage.used_cores);
   }
+  n.inv_total_mem = n.total_mem > 0 ? 1.0 / static_cast<double>(n.total_mem) : 0;
+  n.inv_total_cores = n.total_cores > 0 ? 1.0 / static_cast<double>(n.total_cores) : 0;
+  n.inv_total_slots = n.total_slots > 0 ? 1.0 / static_cast<double>(n.total_slots) : 0;
 }
 
 void ClusterState::ApplyPod(const PodRecord& rec, int sign) {

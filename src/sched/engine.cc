@@ -247,12 +247,14 @@ inline double GpuPref(const GpuSlot& g, const GpuUsage& u, const ResolvedContain
 }
 
 int64_t NodeScore(const NodeEntry& n, const Added& a, const PodCtx& ctx) {
-  auto frac = [](int64_t used, int64_t total) {
-    return total > 0 ? static_cast<double>(used) / static_cast<double>(total) : 1.0;
+  // A node without capacity in a dimension counts as full there (it has no GPU; unused).
+  auto frac = [](int64_t used, int64_t total, double inv) {
+    return total > 0 ? static_cast<double>(used) * inv : 1.0;
   };
-  double util = Utilisation(ctx.norm, frac(n.used_slots + a.slots, n.total_slots),
-                            frac(n.used_cores + a.cores, n.total_cores),
-                            frac(n.used_mem + a.mem, n.total_mem));
+  double util =
+      Utilisation(ctx.norm, frac(n.used_slots + a.slots, n.total_slots, n.inv_total_slots),
+                  frac(n.used_cores + a.cores, n.total_cores, n.inv_total_cores),
+                  frac(n.used_mem + a.mem, n.total_mem, n.inv_total_mem));
   double s = ctx.pod->node_policy == NodePolicy::kBinpack ? util : 1.0 - util;
   return static_cast<int64_t>(s * kScoreMax + 0.5);
 }
@@ -347,7 +349,9 @@ Reason PlacePod(const NodeEntry& n, const PodCtx& ctx, Scratch& s, Added* added)
   bool any_static_ok = false;
   Reason worst_static = Reason::kFits;
   for (size_t i = 0; i < ng; ++i) {
-    s.static_reason[i] = StaticCheck(n, i, ctx);
+    s.static_reason[i] = ctx.has_static_filters ? StaticCheck(n, i, ctx)
+                         : n.gpus[i].healthy    ? Reason::kFits
+                                                : Reason::kUnhealthy;
     if (s.static_reason[i] == Reason::kFits) {
       any_static_ok = true;
     } else {

@@ -99,6 +99,7 @@ struct NodeEntry {
   int64_t total_mem = 0, used_mem = 0;
   int64_t total_cores = 0, used_cores = 0;
   int64_t total_slots = 0, used_slots = 0;
+  double inv_total_mem = 0, inv_total_cores = 0, inv_total_slots = 0;  // 0 when the total is 0
 };
 
 }  // namespace internal
