@@ -32,7 +32,7 @@ bool g_compute_enabled = false;
 namespace {
 
 constexpr uint64_t kMs = 1000000ull;
-constexpr uint64_t kBurstNs = 50 * kMs;      // wall time an idle container may bank
+constexpr uint64_t kBurstNs = 30 * kMs;      // wall time an idle container may bank
 constexpr uint64_t kMaxGapNs = 250000;       // idle gaps shorter than this are charged
 constexpr uint64_t kSleepChunkNs = 2 * kMs;  // re-check period while throttled
 constexpr uint64_t kContendedWindowNs = 1000 * kMs;
@@ -403,6 +403,11 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   int ki = static_cast<int>(kind);
   uint64_t est = c->est[ki];
   int slot = StreamSlotOf(c, stream);
+  // Whether the stream was already idle before any sleep of ours: only then is all of our
+  // time before the launch part of the GPU's idle gap (see kTight).
+  int16_t entry_end = c->streams[slot].last_end;
+  bool idle_at_entry =
+      entry_end >= 0 && g_cuda.cuEventQuery(c->ev[entry_end].ev) != CUDA_ERROR_NOT_READY;
   pthread_mutex_unlock(&g_mu);
 
   bool bucket = false;
@@ -464,8 +469,8 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   Ref(c, prev);  // held until the launch is queued: another thread may replace last_end
   bool idle = prev < 0 || g_cuda.cuEventQuery(c->ev[prev].ev) != CUDA_ERROR_NOT_READY;
   uint64_t last_after = c->streams[slot].last_after;
-  bool tight =
-      idle && prev >= 0 && !(d && d->contended) && last_after != 0 && t0 - last_after < kMaxGapNs;
+  bool tight = idle && prev >= 0 && prev == entry_end && idle_at_entry && !(d && d->contended) &&
+               last_after != 0 && t0 - last_after < kMaxGapNs;
   int16_t start = -1;
   if (idle && !tight) {
     start = static_cast<int16_t>(AllocEvent(c));

@@ -64,8 +64,9 @@ class ComputeTest : public ::testing::Test {
   std::string dir_;
 };
 
-// 1 ms kernels, up to 4 in flight, 2 s measured after 0.4 s.
-const std::vector<std::string> kLoop = {"loop",      "--kernel-us", "1000",        "--sync", "4",
+// 4 ms kernels, up to 16 in flight (long kernels and a deep queue keep the fake GPU fed
+// when the test machine is short of CPU), 2 s measured after 0.4 s.
+const std::vector<std::string> kLoop = {"loop",      "--kernel-us", "4000",        "--sync", "16",
                                         "--seconds", "2",           "--warmup-ms", "400"};
 
 class ComputeShareTest : public ComputeTest, public ::testing::WithParamInterface<int> {};
@@ -104,10 +105,10 @@ class ComputePathTest : public ComputeTest, public ::testing::WithParamInterface
 
 TEST_P(ComputePathTest, EveryLaunchPathIsThrottled) {
   std::string path = GetParam();
-  std::vector<std::string> args = {"loop", "--kernel-us", "500", "--sync", "8", "--seconds",
-                                   "1.2",  "--warmup-ms", "300", "--path", path};
+  std::vector<std::string> args = {"loop", "--kernel-us", "2000", "--sync", "16", "--seconds",
+                                   "1.2",  "--warmup-ms", "300",  "--path", path};
   if (path.rfind("graph", 0) == 0) {
-    args[2] = "250";  // a graph of 4 x 250 us
+    args[2] = "500";  // a graph of 4 x 500 us
   }
   if (path == "ptsz" || path == "graph_ptsz") {
     args.push_back("--stream");
