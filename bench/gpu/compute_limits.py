@@ -215,7 +215,8 @@ def case_priority():
     w_hi = calibrate(1000)
     w_lo = calibrate(200)
     secs = str(SECONDS + 1)
-    hi_argv = [LOAD, "requests", "--work", w_hi, "--per-request", "10", "--gap-us", "10000",
+    # Inference-like: a request is 5 x 1 ms of full-GPU work, then 15 ms idle (25 % duty).
+    hi_argv = [LOAD, "requests", "--work", w_hi, "--per-request", "5", "--gap-us", "15000",
                "--seconds", secs]
     lo_argv = [LOAD, "loop", "--work", w_lo, "--sync", "8", "--seconds", secs]
     hi_env = lambda: hooked_env(None, policy="", priority=0)  # noqa: E731
