@@ -132,9 +132,12 @@ uint64_t Board::HigherBusyUntil(int prio, uint64_t now, uint64_t recent) const {
   uint64_t best = 0;
   for (int q = 0; q < Clamp(prio); ++q) {
     uint64_t last = __atomic_load_n(&b_->prio_last_launch[q], __ATOMIC_ACQUIRE);
-    if (last == 0 || last + recent < now) continue;
+    // Any process may write the board: ignore launches "from the future" and cap how far
+    // ahead a level may claim the GPU, so a corrupt or hostile entry cannot stall us forever.
+    if (last == 0 || last + recent < now || last > now + kBoardMaxSkewNs) continue;
     uint64_t bu = __atomic_load_n(&b_->prio_busy_until[q], __ATOMIC_ACQUIRE);
     if (bu < last) bu = last;
+    if (bu > now + kBoardMaxClaimNs) bu = now + kBoardMaxClaimNs;
     if (bu > best) best = bu;
   }
   return best;

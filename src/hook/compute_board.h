@@ -14,6 +14,8 @@ namespace hami::vgpu {
 inline constexpr uint64_t kBoardMagic = 0x4452414F42555047ULL;  // "GPUBOARD"
 inline constexpr int kBoardPriorities = 8;                      // priorities 0..7 (clamped)
 inline constexpr int kBoardContainers = 120;
+inline constexpr uint64_t kBoardMaxSkewNs = 10000000;     // launches later than now + 10 ms
+inline constexpr uint64_t kBoardMaxClaimNs = 1000000000;  // busy-until at most now + 1 s
 
 struct BoardLayout {
   uint64_t magic;

@@ -49,6 +49,17 @@ TEST(ComputeBoard, HigherPriorityWorkIsVisibleToLowerOnly) {
   EXPECT_EQ(b.HigherBusyUntil(1, 3000 * kMs, 1000 * kMs), 0u) << "equal priority never yields";
 }
 
+TEST(ComputeBoard, HostileEntriesAreBounded) {
+  BoardLayout mem{};
+  Board b;
+  b.Attach(&mem);
+  mem.prio_last_launch[0] = 100 * kMs;
+  mem.prio_busy_until[0] = ~0ull;
+  EXPECT_EQ(b.HigherBusyUntil(1, 100 * kMs, 1000 * kMs), 100 * kMs + kBoardMaxClaimNs);
+  mem.prio_last_launch[0] = 5000 * kMs;  // "in the future"
+  EXPECT_EQ(b.HigherBusyUntil(1, 100 * kMs, 1000 * kMs), 0u);
+}
+
 TEST(ComputeBoard, OpenCreatesSharedFileAndRefusesForeignOnes) {
   char d[] = "/tmp/compute_boardXXXXXX";
   ASSERT_NE(mkdtemp(d), nullptr);
