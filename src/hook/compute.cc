@@ -414,6 +414,15 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   if (d) {
     uint64_t now = t0;
     bool throttle = Throttling(d, now);
+    if (throttle && est == 0) {
+      // No estimate of this kind of launch yet: wait for the first measurement rather than
+      // queue a burst whose cost is unknown.
+      pthread_mutex_lock(&g_mu);
+      if (c->head != c->tail) Poll(c, true);
+      est = c->est[ki];
+      pthread_mutex_unlock(&g_mu);
+      now = Mono();
+    }
     BucketParams bp{d->limit, kBurstNs};
     for (;;) {
       uint64_t wait = 0;
