@@ -102,14 +102,17 @@ StatusOr<std::vector<GpuInfo>> DecodeJson(std::string_view text) {
     if (!type.ok()) return type.status();
     if (!(*type)->is_string()) return InvalidArgument(where + ": \"type\" is not a string");
     g.type = (*type)->get<std::string>();
-    auto health = need("health");
-    if (!health.ok()) return health.status();
-    if (!(*health)->is_boolean()) return InvalidArgument(where + ": \"health\" is not a boolean");
-    g.healthy = (*health)->get<bool>();
+    // HAMi marshals every field with omitempty: a missing health is false, a missing index,
+    // numa or mode is 0 / 0 / hami-core.
+    g.healthy = false;
+    if (auto it = d.find("health"); it != d.end()) {
+      if (!it->is_boolean()) return InvalidArgument(where + ": \"health\" is not a boolean");
+      g.healthy = it->get<bool>();
+    }
     auto count = integer("count", true, 0);
     auto mem = integer("devmem", true, 0);
     auto core = integer("devcore", true, 0);
-    auto index = integer("index", false, static_cast<int64_t>(i));
+    auto index = integer("index", false, 0);
     auto numa = integer("numa", false, 0);
     for (auto* v : {&count, &mem, &core, &index, &numa})
       if (!v->ok()) return v->status();

@@ -18,10 +18,11 @@ inline constexpr char kNodeRegisterAnnotation[] = "hami.io/node-nvidia-register"
 std::string EncodeNodeRegister(const std::vector<GpuInfo>& gpus);
 
 // Accepts the JSON list (first non-blank character '[') or the legacy text form. JSON: id,
-// count, devmem, devcore, type and health are required; index defaults to the position, numa
-// to 0, mode to "hami-core"; unknown keys are ignored. Errors: kInvalidArgument naming the
-// device (position and id when known) and the field: malformed JSON/text, wrong JSON types,
-// negative or zero count/devmem/devcore, unknown mode, duplicate id.
+// count, devmem, devcore and type are required; HAMi writes every key with Go's omitempty, so
+// a missing health means false, a missing index or numa 0, a missing mode "hami-core";
+// unknown keys (devicevendor, custominfo, migtemplate...) are ignored. Errors: kInvalidArgument
+// naming the device (position and id when known) and the field: malformed JSON/text, wrong JSON
+// types, negative or zero count/devmem/devcore, unknown mode, duplicate id.
 StatusOr<std::vector<GpuInfo>> DecodeNodeRegister(std::string_view text);
 
 }  // namespace hami::sched

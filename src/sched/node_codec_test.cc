@@ -34,16 +34,20 @@ TEST(NodeCodec, JsonRoundTripAndKeyOrder) {
 }
 
 TEST(NodeCodec, JsonDefaultsAndUnknownKeys) {
-  auto dec = DecodeNodeRegister(
-      R"( [{"id":"GPU-x","count":4,"devmem":16384,"devcore":100,"type":"NVIDIA-Tesla T4",)"
-      R"("health":true,"customInfo":{"a":1}}, {"id":"GPU-y","count":4,"devmem":1,"devcore":1,)"
-      R"("type":"T","health":false}])");
+  // As HAMi writes it (omitempty): GPU-y is unhealthy and has index 0, so both are omitted.
+  auto dec =
+      DecodeNodeRegister(R"( [{"id":"GPU-x","index":1,"count":4,"devmem":16384,"devcore":100,)"
+                         R"("type":"NVIDIA-Tesla T4","numa":1,"mode":"hami-core","health":true,)"
+                         R"("devicevendor":"NVIDIA","custominfo":{"a":1}},)"
+                         R"( {"id":"GPU-y","count":4,"devmem":1,"devcore":1,"type":"T"}])");
   ASSERT_TRUE(dec.ok()) << dec.status().message();
   ASSERT_EQ(dec->size(), 2u);
-  EXPECT_EQ((*dec)[0].index, 0);
-  EXPECT_EQ((*dec)[1].index, 1);
-  EXPECT_EQ((*dec)[0].numa, 0);
-  EXPECT_EQ((*dec)[0].mode, VgpuMode::kHamiCore);
+  EXPECT_EQ((*dec)[0].index, 1);
+  EXPECT_EQ((*dec)[0].numa, 1);
+  EXPECT_TRUE((*dec)[0].healthy);
+  EXPECT_EQ((*dec)[1].index, 0);
+  EXPECT_EQ((*dec)[1].numa, 0);
+  EXPECT_EQ((*dec)[1].mode, VgpuMode::kHamiCore);
   EXPECT_FALSE((*dec)[1].healthy);
 }
 
@@ -90,6 +94,7 @@ TEST(NodeCodec, StrictErrors) {
       {"{}", "does not end with ':'"},  // not a list: read as legacy text
       {"[1]", "device 0: not a JSON object"},
       {R"([{"count":1,"devmem":1,"devcore":1,"type":"T","health":true}])", "missing \"id\""},
+      {R"([{"id":"G","count":1,"devmem":1,"devcore":1,"health":true}])", "(G): missing \"type\""},
       {R"([{"id":"G","devmem":1,"devcore":1,"type":"T","health":true}])", "(G): missing \"count\""},
       {R"([{"id":"G","count":"1","devmem":1,"devcore":1,"type":"T","health":true}])",
        "\"count\" is not an integer"},
