@@ -120,7 +120,8 @@ struct DevLimiter {
   bool board_tried;
   char contention_path[1200];
   uint64_t next_check;
-  bool contended;  // another container uses the GPU (board or monitor)
+  bool contended;       // another container uses the GPU (board or monitor)
+  bool monitor_higher;  // the monitor reports a more important container active on the GPU
   uint64_t last_mark;
   uint64_t last_kernel_rt;
 };
@@ -315,10 +316,16 @@ bool Throttling(DevLimiter* d, uint64_t now) {
     d->next_check = now + kContentionCheckNs;
     bool c = d->board.OthersActive(g_container_id, now, kContendedWindowNs);
     ContentionInfo ci;
-    if (!c && ReadContention(d->contention_path, &ci)) {
+    bool higher = false;
+    if (ReadContention(d->contention_path, &ci)) {
       int64_t age_ms = static_cast<int64_t>(Realtime() / kMs) - ci.updated_ms;
-      c = ci.active >= 2 && age_ms < 10000;
+      bool fresh = age_ms < 10000;
+      c = c || (fresh && ci.active >= 2);
+      // The monitor sees every container on the node (the board only those sharing its
+      // directory): a more important one active means keeping our queue short.
+      higher = fresh && ci.min_priority >= 0 && ci.min_priority < g_priority;
     }
+    d->monitor_higher = higher;
     if (c != d->contended)
       VGPU_LOG(kLogInfo, "compute: GPU %s contended=%d", d->contention_path, c ? 1 : 0);
     d->contended = c;
@@ -428,7 +435,7 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
       uint64_t wait = 0;
       if (g_prio_explicit || d->limit) {
         uint64_t hb = d->board.HigherBusyUntil(g_priority, now, kPrioRecentNs);
-        if (hb) {
+        if (hb || d->monitor_higher) {
           if (hb + kPrioGraceNs > now) {
             wait = hb + kPrioGraceNs - now;
           } else {

@@ -215,5 +215,39 @@ TEST_F(ComputeTest, HighPriorityKeepsItsLatencyNextToLowPriorityWork) {
   EXPECT_GT(Share(low_r), 20) << low_r.out;
 }
 
+TEST_F(ComputeTest, MonitorsContentionFileAloneMakesLowPriorityKeepItsQueueShort) {
+  // Kubernetes case: containers do not share a board directory, only the monitor's file
+  // says a priority-0 container is active. The low-priority neighbour then keeps one launch
+  // in flight, so requests wait for at most one of its kernels instead of its queue.
+  std::vector<std::string> req = {"requests", "--kernel-us", "2000", "--per-request",
+                                  "4",        "--gap-us",    "8000", "--seconds",
+                                  "2",        "--warmup-ms", "300"};
+  std::vector<std::string> low = {"loop",      "--kernel-us", "500",         "--sync", "16",
+                                  "--seconds", "2.2",         "--warmup-ms", "200"};
+  mkdir((dir_ + "/contention").c_str(), 0755);
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  long long now_ms = ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+  std::ofstream(dir_ + "/contention/" + std::string(kUuid0))
+      << "ALLOCATED_CONTAINERS=2\nACTIVE_CONTAINERS=2\nACTIVE_HIGH_PRIORITY=1\n"
+      << "MIN_ACTIVE_PRIORITY=0\nUPDATED_UNIX_MS=" << now_ms + 60000 << "\n";
+  Env hi = ContainerEnv("hi", "", "");
+  hi["CUDA_TASK_PRIORITY"] = "0";
+  hi["HAMI_COMPUTE_BOARD_DIR"] = dir_ + "/board-hi";
+  Env lo = ContainerEnv("lo", "", "");
+  lo["CUDA_TASK_PRIORITY"] = "1";
+  lo["HAMI_COMPUTE_BOARD_DIR"] = dir_ + "/board-lo";
+
+  Result solo = Probe(req, hi);
+  auto h = ProbeAsync(req, hi);
+  auto l = ProbeAsync(low, lo);
+  Result with_low = h.get(), low_r = l.get();
+  double solo_p90 = static_cast<double>(solo.GetInt("p90_us"));
+  ASSERT_GT(solo_p90, 7000) << solo.out;
+  EXPECT_LT(with_low.GetInt("p90_us"), solo_p90 * 1.3)
+      << "solo " << solo.out << "with low-priority neighbour " << with_low.out;
+  EXPECT_GT(Share(low_r), 20) << low_r.out;
+}
+
 }  // namespace
 }  // namespace hami::testing
