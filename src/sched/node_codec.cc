@@ -136,7 +136,7 @@ StatusOr<std::vector<GpuInfo>> DecodeJson(std::string_view text) {
   return out;
 }
 
-// ID,count,devmem,devcore,type,numa,health[,index,mode]:
+// ID,count,devmem,devcore,type,numa,health[,index,mode]: (or, oldest, without numa)
 StatusOr<std::vector<GpuInfo>> DecodeText(std::string_view text) {
   std::vector<GpuInfo> out;
   size_t pos = 0;
@@ -154,10 +154,12 @@ StatusOr<std::vector<GpuInfo>> DecodeText(std::string_view text) {
       if (comma == std::string_view::npos) break;
       fpos = comma + 1;
     }
+    // The oldest writers had no numa field: ID,count,devmem,devcore,type,health.
+    if (f.size() == 6) f.insert(f.begin() + 5, std::string_view("0"));
     if (f.size() != 7 && f.size() != 9)
       return InvalidArgument(
           where + ": " + Quote(dev) + " has " + std::to_string(f.size()) +
-          " fields (want ID,count,devmem,devcore,type,numa,health[,index,mode])");
+          " fields (want ID,count,devmem,devcore,type[,numa],health[,index,mode])");
     GpuInfo g;
     g.uuid = f[0];
     where += " (" + g.uuid + ")";

@@ -1,6 +1,7 @@
 // Codec of the node annotation `hami.io/node-nvidia-register` (SPEC.md 2.3): the device
 // plugin writes the GPUs of its node, the scheduler reads them. JSON list form on write;
-// HAMi's older text form `ID,count,devmem,devcore,type,numa,health[,index,mode]:` on read.
+// HAMi's older text form `ID,count,devmem,devcore,type,numa,health[,index,mode]:` on read
+// (also the oldest one without numa).
 #pragma once
 
 #include <string>

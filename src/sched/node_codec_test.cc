@@ -81,6 +81,13 @@ TEST(NodeCodec, LegacyText) {
   EXPECT_FALSE(b.healthy);
   EXPECT_EQ(b.numa, 1);
   EXPECT_TRUE(DecodeNodeRegister("")->empty());
+  // The oldest form, without numa.
+  auto oldest = DecodeNodeRegister("GPU-c,4,8192,100,NVIDIA-Tesla P4,false:");
+  ASSERT_TRUE(oldest.ok()) << oldest.status().message();
+  ASSERT_EQ(oldest->size(), 1u);
+  EXPECT_EQ((*oldest)[0].numa, 0);
+  EXPECT_FALSE((*oldest)[0].healthy);
+  EXPECT_EQ((*oldest)[0].type, "NVIDIA-Tesla P4");
 }
 
 TEST(NodeCodec, StrictErrors) {
@@ -110,7 +117,8 @@ TEST(NodeCodec, StrictErrors) {
        R"({"id":"G","count":1,"devmem":1,"devcore":1,"type":"T","health":true}])",
        "duplicate device id 'G'"},
       {"GPU-a,10,32768,100,T,0,true", "does not end with ':'"},
-      {"GPU-a,10,32768,100,T,0:", "has 6 fields"},
+      {"GPU-a,10,32768,100,T:", "has 5 fields"},
+      {"GPU-a,10,32768,100,T,0:", "health '0'"},
       {"GPU-a,10,32768,100,T,0,true,1:", "has 8 fields"},
       {"GPU-a,x,32768,100,T,0,true:", "count 'x'"},
       {"GPU-a,10,32768,100,T,0,yes:", "health 'yes'"},
