@@ -11,7 +11,8 @@ Builds libvgpu.so and bench/gpu/compute_load.cu on the GPU host, then measures:
   - launch overhead with libvgpu loaded and no limit, against native (bench/gpu/overhead.cu).
 
 Run from the repository root:  python3 bench/gpu/compute_limits.py [case ...]
-Cases: limits torch multi priority overhead (default: all). Logs and JSON under $OUT (or
+Cases: limits torch multi priority overhead green (default: all; green = CUDA green contexts
+splitting the SMs 30/70 in one process, reported for comparison, not judged). Logs and JSON under $OUT (or
 ./out); the table goes to stdout. `python3 bench/gpu/compute_limits.py selftest` checks the
 pure-Python parts without a GPU.
 """
@@ -30,6 +31,7 @@ BUILD = os.path.join(ROOT, "build-gpu")
 LIB = os.path.join(BUILD, "lib", "libvgpu.so")
 LOAD = os.path.join(BUILD, "compute_load")
 OVERHEAD = os.path.join(BUILD, "overhead")
+GREEN = os.path.join(BUILD, "compute_green")
 TORCH_LOAD = os.path.join(ROOT, "bench", "gpu", "compute_torch.py")
 LIMITS = (10, 30, 50, 70, 90)
 SECONDS = float(os.environ.get("COMPUTE_BENCH_SECONDS", "3"))
@@ -258,6 +260,25 @@ def case_overhead():
             f"(target <= 1.01, 5 alternating pairs)", h / n <= 1.01)
 
 
+def case_green():
+    """Spatial partitioning (CUDA green contexts) as a reference for time-slicing. INFO only."""
+    src = os.path.join(ROOT, "bench", "gpu", "compute_green.cu")
+    p = sh(f"nvcc -O2 -arch=native -o {GREEN} {src} -lcuda", check=False)
+    if p.returncode != 0:
+        p = sh(f"nvcc -O2 -o {GREEN} {src} -lcuda", check=False)
+    if p.returncode != 0:
+        row("green contexts 30/70", f"skipped: no green-context API here ({p.stderr[-150:]})", None)
+        return
+    kv = run_kv([GREEN, "--work", calibrate(1000), "--a-pct", "30", "--seconds", str(SECONDS)],
+                native_env(), timeout=120)
+    solo = fnum(kv, "solo_ips")
+    row("green contexts, SM split " + f"{kv.get('sms_a')}/{kv.get('sms_b')} of {kv.get('sms_total')}",
+        f"A alone {100 * fnum(kv, 'a_alone_ips') / solo:.1f} % of solo; A and B together "
+        f"{100 * fnum(kv, 'a_ips') / solo:.1f} / {100 * fnum(kv, 'b_ips') / solo:.1f} %; A request "
+        f"p99 {fnum(kv, 'a_req_p99_us_alone') / 1e3:.2f} ms alone, "
+        f"{fnum(kv, 'a_req_p99_us_busy') / 1e3:.2f} ms with B saturated", None)
+
+
 def selftest():
     kv = parse_kv("noise\niters=10 wall_s=2.0 iters_per_s=5.000\niters=12\n")
     assert kv == {"iters": "12", "wall_s": "2.0", "iters_per_s": "5.000"}, kv
@@ -290,7 +311,7 @@ def main():
         selftest()
         return
     cases = {"limits": case_limits, "torch": case_torch, "multi": case_multi,
-             "priority": case_priority, "overhead": case_overhead}
+             "priority": case_priority, "overhead": case_overhead, "green": case_green}
     unknown = [a for a in args if a not in cases]
     if unknown:
         print(f"unknown case(s) {unknown}; known: {' '.join(cases)}", file=sys.stderr)
