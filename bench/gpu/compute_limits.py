@@ -37,6 +37,7 @@ LIMITS = (10, 30, 50, 70, 90)
 SECONDS = float(os.environ.get("COMPUTE_BENCH_SECONDS", "3"))
 TOLERANCE = 3.0  # percentage points (issue 3)
 RUN_TIMEOUT = 90
+BUDGET_S = 450  # start no new case after 7.5 minutes
 rows = []
 LOG = None
 BOARD_DIR = None  # per-GPU boards of this run (priority, contention), set in main()
@@ -69,7 +70,10 @@ def verdict(achieved_pct, target_pct, tol=TOLERANCE):
 
 
 def row(check, result, ok):
-    rows.append((check, result, "PASS" if ok else ("FAIL" if ok is False else "INFO")))
+    r = (check, result, "PASS" if ok else ("FAIL" if ok is False else "INFO"))
+    rows.append(r)
+    if LOG is not None:  # progress, in case the run is cut short
+        print(f"[{r[2]}] {check}: {result}", flush=True)
 
 
 def sh(cmd, env=None, timeout=600, check=True):
@@ -292,7 +296,7 @@ def selftest():
     global rows
     saved, rows = rows, []
     row("x", "y", True)
-    row("z", "w", None)
+    row("z", "w", None)  # LOG is None: nothing printed
     assert rows == [("x", "y", "PASS"), ("z", "w", "INFO")]
     rows = saved
     assert float(start_at(0)) <= time.time() * 1e3 + 1
@@ -322,13 +326,17 @@ def main():
     t0 = time.monotonic()
     try:
         build()
-        sh("nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader",
-           env=native_env(), check=False)
+        gpu = sh("nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader",
+                 env=native_env(), check=False).stdout.strip().splitlines()
+        row("GPU", gpu[0] if gpu else "unknown", None)
     except Exception as e:  # noqa: BLE001
         print(f"build failed: {e}", file=sys.stderr)
         sys.exit(1)
     for name, fn in cases.items():
         if args and name not in args:
+            continue
+        if time.monotonic() - t0 > BUDGET_S:
+            row(name, f"skipped: the run passed its {BUDGET_S} s budget", None)
             continue
         t = time.monotonic()
         try:
