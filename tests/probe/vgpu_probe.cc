@@ -288,6 +288,13 @@ int main(int argc, char** argv) {
     printf("device_result=%d\n", static_cast<int>(r));
     return 0;
   }
+  if (cmd == "count") {
+    CHECK(cuInit(0));
+    int n = -1;
+    CUresult r = cuDeviceGetCount(&n);
+    printf("count_result=%d count=%d\n", static_cast<int>(r), n);
+    return 0;
+  }
   if (cmd == "procaddr") {
     CHECK(cuInit(0));
     return ProcAddr();

@@ -250,6 +250,15 @@ TEST_F(IsolationTest, ProcAddressHandsOutTheWrappersForEveryVersion) {
   EXPECT_EQ(r.GetInt("procaddr_bad"), 0) << r.out;
 }
 
+TEST_F(IsolationTest, RtldNextStillMeansNextAfterTheCaller) {
+  Env env = ContainerEnv("1g");
+  env["LD_PRELOAD"] = std::string(VGPU_LIB) + ":" + RTLD_NEXT_SHIM;
+  Result r = Probe({"count"}, env, 20);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.GetInt("count_result"), 0) << r.out;
+  EXPECT_EQ(r.GetInt("count"), 102) << "shim must reach the driver's 2 devices: " << r.out;
+}
+
 TEST_F(IsolationTest, LegacyAllocationIsRefusedUnderALimit) {
   Result r = Probe({"legacy"}, ContainerEnv("1g"));
   EXPECT_EQ(r.GetInt("legacy_alloc"), 801) << r.out << r.err;
