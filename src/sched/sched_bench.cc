@@ -410,27 +410,41 @@ void PackingTable(const Options& o, Trace kind) {
 
 int main(int argc, char** argv) {
   hami::sched::Options o;
+  if (argc % 2 == 0) {
+    std::fprintf(stderr, "flag %s has no value\n", argv[argc - 1]);
+    return 2;
+  }
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
-    int v = std::atoi(argv[i + 1]);
-    if (k == "--nodes")
-      o.nodes = v;
-    else if (k == "--gpus")
-      o.gpus = v;
-    else if (k == "--slices")
-      o.slices = v;
-    else if (k == "--decisions")
-      o.decisions = v;
-    else if (k == "--pack-nodes")
-      o.pack_nodes = v;
-    else if (k == "--pack-seeds")
-      o.pack_seeds = v;
-    else if (k == "--seed")
-      o.seed = static_cast<uint32_t>(v);
-    else {
+    char* end = nullptr;
+    long v = std::strtol(argv[i + 1], &end, 10);
+    if (*argv[i + 1] == '\0' || *end != '\0' || v < 1 || v > 10'000'000) {
+      std::fprintf(stderr, "%s: '%s' is not a count 1..10000000\n", argv[i], argv[i + 1]);
+      return 2;
+    }
+    int n = static_cast<int>(v);
+    if (k == "--nodes") {
+      o.nodes = n;
+    } else if (k == "--gpus") {
+      o.gpus = n;
+    } else if (k == "--slices") {
+      o.slices = n;
+    } else if (k == "--decisions") {
+      o.decisions = n;
+    } else if (k == "--pack-nodes") {
+      o.pack_nodes = n;
+    } else if (k == "--pack-seeds") {
+      o.pack_seeds = n;
+    } else if (k == "--seed") {
+      o.seed = static_cast<uint32_t>(n);
+    } else {
       std::fprintf(stderr, "unknown flag %s\n", argv[i]);
       return 2;
     }
+  }
+  if (o.gpus < 2 || o.gpus > 64) {
+    std::fprintf(stderr, "--gpus must be 2..64\n");
+    return 2;
   }
   hami::sched::LatencyTable(o);
   hami::sched::PackingTable(o, hami::sched::Trace::kUniform);
