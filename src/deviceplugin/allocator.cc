@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 namespace hami::deviceplugin {
 namespace {
@@ -228,8 +229,15 @@ StatusOr<ContainerResponse> Allocator::AllocateContainer(
     const std::vector<std::string>& device_ids) {
   if (device_ids.empty()) return InvalidArgument("Allocate: container request without devices");
   Status last = Status::Ok();
+  int unavailable = 0;
   for (int attempt = 0; attempt < opts_.max_patch_attempts; ++attempt) {
     auto c = FindCandidate(device_ids.size());
+    // kubelet fails the pod when Allocate fails, so a brief API outage is waited out.
+    if (!c.ok() && c.status().code() == StatusCode::kUnavailable && unavailable < 3) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200 << unavailable++));
+      --attempt;
+      continue;
+    }
     if (!c.ok()) return c.status();
     auto resp = Build(*c);
     if (!resp.ok()) return resp.status();

@@ -196,6 +196,15 @@ TEST_F(AllocatorTest, RetriesOnConflict) {
   EXPECT_EQ(r2.status().code(), StatusCode::kAborted);
 }
 
+TEST_F(AllocatorTest, WaitsOutABriefApiOutageButNotALongOne) {
+  kube_.AddPod(MakePod("llm-0", kTwoContainers));
+  Allocator alloc(opts_, &kube_);
+  kube_.InjectListFailures(2);
+  ASSERT_TRUE(alloc.AllocateContainer({"GPU-aaa-0", "GPU-bbb-0"}).ok());
+  kube_.InjectListFailures(10);
+  EXPECT_EQ(alloc.AllocateContainer({"GPU-aaa-0"}).status().code(), StatusCode::kUnavailable);
+}
+
 TEST_F(AllocatorTest, DisableControlDropsPreloadAndDisableCoreLimitDropsSmLimit) {
   PodInfo p = MakePod("ctl", ";GPU-aaa,NVIDIA,1000,40:;;");
   p.containers[1].env["CUDA_DISABLE_CONTROL"] = "True";

@@ -28,6 +28,11 @@ class FakeKubeApi final : public KubeApi {
     std::lock_guard lock(mu_);
     conflicts_ = n;
   }
+  // The next `n` pod lists fail with kUnavailable.
+  void InjectListFailures(int n) {
+    std::lock_guard lock(mu_);
+    list_failures_ = n;
+  }
   std::map<std::string, std::string> NodeAnnotations(const std::string& node) {
     std::lock_guard lock(mu_);
     return nodes_[node];
@@ -39,6 +44,10 @@ class FakeKubeApi final : public KubeApi {
 
   StatusOr<std::vector<PodInfo>> ListPodsOnNode(const std::string& node) override {
     std::lock_guard lock(mu_);
+    if (list_failures_ > 0) {
+      --list_failures_;
+      return Unavailable("API server unavailable (injected)");
+    }
     std::vector<PodInfo> out;
     for (const auto& p : pods_) {
       if (p.node_name == node) out.push_back(p);
@@ -90,6 +99,7 @@ class FakeKubeApi final : public KubeApi {
   std::map<std::string, std::map<std::string, std::string>> nodes_;
   int version_ = 100;
   int conflicts_ = 0;
+  int list_failures_ = 0;
   int node_patches_ = 0;
 };
 
