@@ -654,3 +654,36 @@ TEST(Engine, ConcurrentReadersAgree) {
 
 }  // namespace
 }  // namespace hami::sched
+
+namespace hami::sched {
+namespace {
+
+// Node updates (health, GPUs gone) and placements arriving before nodes are seen by the next
+// decision without any rebuild.
+TEST(Engine, FollowsNodeAndPlacementChanges) {
+  using namespace testing;  // NOLINT
+  ClusterState s;
+  Engine e;
+  std::vector<std::string> cand = {"n1"};
+  auto reason = [&](const PodRequest& p) { return e.Filter(s, p, cand)->nodes[0].reason; };
+  ASSERT_TRUE(s.AddPlacement("early", "n1", One({D("GPU-0", 6000)})).ok());
+  EXPECT_EQ(reason(P({C(1, 5000)})), Reason::kNodeUnknown);
+  ASSERT_TRUE(s.AddNode(N("n1", {G("GPU-0")})).ok());
+  EXPECT_EQ(reason(P({C(1, 5000)})), Reason::kInsufficientMemory);
+  EXPECT_EQ(reason(P({C(1, 4000)})), Reason::kFits);
+  NodeInfo sick = N("n1", {G("GPU-0")});
+  sick.gpus[0].healthy = false;
+  ASSERT_TRUE(s.UpdateNode(sick).ok());
+  EXPECT_EQ(reason(P({C(1, 4000)})), Reason::kUnhealthy);
+  ASSERT_TRUE(s.UpdateNode(N("n1", {G("GPU-0"), G("GPU-1")})).ok());
+  auto d = e.Schedule(s, P({C(1, 5000)}));
+  ASSERT_TRUE(d.ok() && d->scheduled);
+  EXPECT_EQ(d->placement.containers[0][0].uuid, "GPU-1");
+  ASSERT_TRUE(s.RemovePlacement("early").ok());
+  EXPECT_EQ(reason(P({C(2, 10000)})), Reason::kFits);
+  ASSERT_TRUE(s.RemoveNode("n1").ok());
+  EXPECT_EQ(reason(P({C(1, 1)})), Reason::kNodeUnknown);
+}
+
+}  // namespace
+}  // namespace hami::sched
