@@ -4,11 +4,13 @@
 //
 //   compute_probe loop     --kernel-us K --seconds S [--warmup-ms W] [--sync N]
 //                          [--path kernel|ptsz|ex|ex_ptsz|coop|coop_ptsz|graph]
-//                          [--graph-count C] [--stream default|new]
+//                          [--graph-count C] [--stream default|new] [--host-us H]
 //   compute_probe requests --kernel-us K --per-request R --gap-us G --seconds S [--warmup-ms W]
 //
-// loop: own GPU time (launches x kernel time) over wall time after the warm-up, and
-// iterations per second; --sync N synchronises after every N launches (1: launch-bound).
+// loop: own GPU time (launches x kernel time) over wall time after the warm-up, iterations
+// per second, and the share of wall time spent outside launch calls; --sync N synchronises after
+// every N launches (1: launch-bound);
+// --host-us H spins H us on the CPU after each synchronize (an application's own work).
 // requests: R launches then a synchronize, then G us idle; latency percentiles.
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +53,7 @@ struct Opts {
   std::string stream = "default";
   int per_request = 4;
   uint64_t gap_us = 5000;
+  uint64_t host_us = 0;
 };
 
 Opts Parse(int argc, char** argv) {
@@ -80,6 +83,8 @@ Opts Parse(int argc, char** argv) {
       o.per_request = atoi(v.c_str());
     else if (k == "--gap-us")
       o.gap_us = strtoull(v.c_str(), nullptr, 10);
+    else if (k == "--host-us")
+      o.host_us = strtoull(v.c_str(), nullptr, 10);
     else {
       fprintf(stderr, "unknown option %s\n", k.c_str());
       exit(2);
@@ -152,7 +157,7 @@ int main(int argc, char** argv) {
   const uint64_t t_measure = t_start + o.warmup_ms * 1000000ull;
   const uint64_t t_end = t_measure + static_cast<uint64_t>(o.seconds * 1e9);
   if (o.mode == "loop") {
-    uint64_t gpu_us = 0, iters = 0, since_sync = 0;
+    uint64_t gpu_us = 0, iters = 0, since_sync = 0, in_launch_ns = 0;
     bool measuring = false;
     uint64_t t0 = t_start;
     for (;;) {
@@ -160,22 +165,33 @@ int main(int argc, char** argv) {
       if (!measuring && now >= t_measure) {
         Sync();  // count only work launched inside the window
         measuring = true;
-        gpu_us = iters = 0;
+        gpu_us = iters = in_launch_ns = 0;
         t0 = Now();
       }
       if (measuring && now >= t_end) break;
+      uint64_t l0 = Now();
       gpu_us += LaunchOnce(o);
+      in_launch_ns += Now() - l0;
       ++iters;
       if (++since_sync >= static_cast<uint64_t>(o.sync > 0 ? o.sync : 64)) {
         Sync();
         since_sync = 0;
+        if (o.host_us) {
+          uint64_t until = Now() + o.host_us * 1000;
+          while (Now() < until) {
+          }
+        }
       }
     }
     Sync();
     double wall = static_cast<double>(Now() - t0) / 1e9;
-    printf("iters=%llu gpu_us=%llu wall_s=%.4f share_pct=%.2f iters_per_s=%.1f\n",
-           static_cast<unsigned long long>(iters), static_cast<unsigned long long>(gpu_us), wall,
-           100.0 * static_cast<double>(gpu_us) / 1e6 / wall, static_cast<double>(iters) / wall);
+    // outside_launch_pct: wall time spent outside launch calls (where a limiter sleeps).
+    printf(
+        "iters=%llu gpu_us=%llu wall_s=%.4f share_pct=%.2f iters_per_s=%.1f "
+        "outside_launch_pct=%.2f\n",
+        static_cast<unsigned long long>(iters), static_cast<unsigned long long>(gpu_us), wall,
+        100.0 * static_cast<double>(gpu_us) / 1e6 / wall, static_cast<double>(iters) / wall,
+        100.0 * (1.0 - static_cast<double>(in_launch_ns) / 1e9 / wall));
   } else if (o.mode == "requests") {
     std::vector<uint64_t> lat;
     for (;;) {

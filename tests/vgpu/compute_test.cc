@@ -122,25 +122,23 @@ INSTANTIATE_TEST_SUITE_P(AllPaths, ComputePathTest,
                                            "graph", "graph_ptsz"));
 
 TEST_F(ComputeTest, LaunchBoundLoopIsLimitedInThroughput) {
-  // Short kernels with a synchronize after each: host gaps are a large part of the loop, and
-  // the limit must still be the fraction of the loop's unlimited throughput.
-  const int kernel_us = 300;
-  std::vector<std::string> args = {"loop",   "--kernel-us", std::to_string(kernel_us),
-                                   "--sync", "1",           "--seconds",
-                                   "1.5",    "--warmup-ms", "300"};
-  // Both at once, each on its own fake GPU, so they see the same CPU load.
-  Env free_env = ContainerEnv("a", "");
-  free_env["CUDA_VISIBLE_DEVICES"] = "1";
-  auto f = ProbeAsync(args, free_env);
-  Result limited = Probe(args, ContainerEnv("b", "30"));
-  Result free_run = f.get();
-  // Host gaps of the free loop beyond the limiter's 250 us "still holding the GPU" bound mean
-  // the machine is too short of CPU for this measurement to mean anything.
-  double gap_us = 1e6 / Rate(free_run) - kernel_us;
-  if (gap_us > 200) GTEST_SKIP() << "host too loaded: free loop gap " << gap_us << " us";
-  double frac = Rate(limited) / Rate(free_run);
-  EXPECT_NEAR(frac, 0.30, 0.08) << free_run.out << limited.out;
+  // 300 us kernels, a synchronize after each and 100 us of the application's own CPU work (as
+  // a Python loop would do): host time is a large part of the loop. Unlimited, an iteration
+  // takes 400 us plus the fake's synchronize latency; at 30 % the loop must run at 30 % of
+  // 1 / 400 us = 750 iterations/s, not at the 1000/s a busy-time limiter (300 us of GPU per
+  // iteration) would allow. (A free run's rate is not the reference: the fake's synchronize
+  // wakes up late on a loaded machine, differently for a spinning and a sleeping process.)
+  Result r = Probe({"loop", "--kernel-us", "300", "--sync", "1", "--host-us", "100", "--seconds",
+                    "1.5", "--warmup-ms", "300"},
+                   ContainerEnv("a", "30"));
+  double outside_us = 1e6 * atof(r.Get("outside_launch_pct").c_str()) / 100 / Rate(r);
+  // Gaps past the limiter's 250 us bound are idle time by design; a machine that starved the
+  // loop that long cannot show the launch-bound case.
+  if (outside_us > 300 + 100 + 200) GTEST_SKIP() << "host too loaded: " << r.out;
+  EXPECT_NEAR(Rate(r), 750, 90) << r.out;
+  EXPECT_LT(Share(r), 26) << "GPU busy share must be below the limit: host time counts. " << r.out;
 }
+
 TEST_F(ComputeTest, TightLoopWithoutStartEventsKeepsTheShare) {
   // 100 us kernels, synchronize each: the application spends well under 250 us between
   // launches, so the limiter measures from the previous end event alone (no start event).
