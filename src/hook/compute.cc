@@ -149,6 +149,25 @@ struct Stash {
 __thread Stash t_stash;
 __thread pid_t t_tid;
 
+// cuThreadExchangeStreamCaptureMode, when the driver has it (CUDA 10.1+; the fake has not).
+// While some thread captures a graph in the default (global) mode, CUDA refuses "potentially
+// unsafe" calls such as cuEventQuery from every thread and invalidates that capture. The
+// limiter's own event calls never touch a capturing stream, so it runs them in relaxed mode.
+using ExchangeModeFn = CUresult (*)(int* mode);
+ExchangeModeFn g_exchange_mode = nullptr;
+constexpr int kCaptureModeRelaxed = 2;  // CU_STREAM_CAPTURE_MODE_RELAXED
+
+struct RelaxedCapture {
+  RelaxedCapture() {
+    if (g_exchange_mode && g_exchange_mode(&mode) == CUDA_SUCCESS) active = true;
+  }
+  ~RelaxedCapture() {
+    if (active) g_exchange_mode(&mode);  // restores the caller's mode
+  }
+  int mode = kCaptureModeRelaxed;
+  bool active = false;
+};
+
 pid_t Tid() {
   if (t_tid == 0) t_tid = static_cast<pid_t>(syscall(SYS_gettid));
   return t_tid;
@@ -342,6 +361,9 @@ void ComputeInit() {
     return;
   }
   g_priority = g_state.cfg.priority;
+  if (void* h = CudaHandle())
+    g_exchange_mode =
+        reinterpret_cast<ExchangeModeFn>(RealDlsym()(h, "cuThreadExchangeStreamCaptureMode"));
   g_prio_explicit = getenv("CUDA_TASK_PRIORITY") != nullptr || g_priority != 1;
   const char* bd = getenv("HAMI_COMPUTE_BOARD_DIR");
   snprintf(g_board_dir, sizeof(g_board_dir), "%s", bd && *bd ? bd : "/tmp/hami-vgpu");
@@ -398,6 +420,7 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
     return;
   CUcontext ctx = nullptr;
   if (g_cuda.cuCtxGetCurrent(&ctx) != CUDA_SUCCESS || ctx == nullptr) return;
+  RelaxedCapture relaxed;
 
   pthread_mutex_lock(&g_mu);
   CtxState* c = FindCtx(ctx);
@@ -511,6 +534,7 @@ void ComputeAfterLaunch(CUstream stream, LaunchKind kind, CUresult result) {
   st.active = false;
   CtxState* c = st.c;
   DevLimiter* d = DevOf(c);
+  RelaxedCapture relaxed;
   pthread_mutex_lock(&g_mu);
   if (c->resets != st.gen) {  // another thread started the context over meanwhile
     pthread_mutex_unlock(&g_mu);

@@ -180,12 +180,12 @@ TEST_F(ComputeTest, DefaultPolicyFollowsTheMonitorsContentionFile) {
 }
 
 TEST_F(ComputeTest, HighPriorityKeepsItsLatencyNextToLowPriorityWork) {
-  // Requests of 4 x 2 ms every ~8 ms; the neighbour saturates with 500 us kernels queued 8
+  // Requests of 4 x 2 ms every ~8 ms; the neighbour saturates with 500 us kernels queued 16
   // deep. Without priority the requests wait behind the neighbour's queue.
   std::vector<std::string> req = {"requests", "--kernel-us", "2000", "--per-request",
                                   "4",        "--gap-us",    "8000", "--seconds",
                                   "2",        "--warmup-ms", "300"};
-  std::vector<std::string> low = {"loop",      "--kernel-us", "500",         "--sync", "8",
+  std::vector<std::string> low = {"loop",      "--kernel-us", "500",         "--sync", "16",
                                   "--seconds", "2.2",         "--warmup-ms", "200"};
   Env hi = ContainerEnv("hi", "", "");
   hi["CUDA_TASK_PRIORITY"] = "0";
@@ -207,8 +207,9 @@ TEST_F(ComputeTest, HighPriorityKeepsItsLatencyNextToLowPriorityWork) {
   ASSERT_GT(solo_p90, 7000) << solo.out;
   EXPECT_LT(with_low.GetInt("p90_us"), solo_p90 * 1.25)
       << "solo " << solo.out << "with low-priority neighbour " << with_low.out;
-  EXPECT_GT(with_plain.GetInt("p90_us"), solo_p90 * 1.4)
-      << "control: an unprioritised neighbour should hurt. " << with_plain.out;
+  // Control, same pair of processes, same machine load: the neighbour's queue hurts.
+  EXPECT_GT(with_plain.GetInt("p50_us"), with_low.GetInt("p50_us") * 1.2)
+      << "control: an unprioritised neighbour should hurt. " << with_plain.out << with_low.out;
   // The neighbour still gets the GPU between requests (about half of it).
   EXPECT_GT(Share(low_r), 20) << low_r.out;
 }
