@@ -40,6 +40,7 @@ constexpr uint64_t kContentionCheckNs = 100 * kMs;
 constexpr uint64_t kPrioRecentNs = 1000 * kMs;  // a higher priority counts as present this long
 constexpr uint64_t kPrioGraceNs = 1 * kMs;      // quiet time after its estimated work ends
 constexpr uint64_t kMarkActiveNs = 10 * kMs;
+constexpr double kNvmlMarginPct = 20;  // device utilisation above our own share, in points
 constexpr int kMaxCtx = 8;
 constexpr int kEvents = 512;
 constexpr int kRing = 128;
@@ -122,6 +123,13 @@ struct DevLimiter {
   uint64_t next_check;
   bool contended;       // another container uses the GPU (board or monitor)
   bool monitor_higher;  // the monitor reports a more important container active on the GPU
+  // NVML view (policy default): device utilisation against the container's own busy time, to
+  // see neighbours that run without libvgpu or without a limit (they mark nothing anywhere).
+  nvmlDevice_t nvml;
+  uint64_t snap_t[8], snap_busy[8];
+  int snap_n;
+  int nvml_hits;
+  uint64_t local_busy;  // busy ns when there is no accounting file
   uint64_t last_mark;
   uint64_t last_kernel_rt;
 };
@@ -228,6 +236,7 @@ void Settle(CtxState* c, const Pending& p, uint64_t charge) {
   if (d) {
     if (p.bucket && d->limit)
       BucketCorrect(d->clock, static_cast<int64_t>(charge) - static_cast<int64_t>(p.est), d->limit);
+    d->local_busy += charge;
     if (d->shm) {
       __atomic_fetch_add(&d->shm->busy_ns_total, charge, __ATOMIC_RELAXED);
       __atomic_fetch_add(&d->shm->limiter_state[kLimiterLaunches], 1, __ATOMIC_RELAXED);
@@ -329,6 +338,27 @@ void OpenBoard(int ord, DevLimiter* d) {
   snprintf(d->contention_path, sizeof(d->contention_path), "%s/%s", g_contention_dir, uuid);
 }
 
+// Device utilisation (NVML) well above what the container itself used over about the same
+// window means someone else is computing on the GPU. Two checks in a row, to ride out NVML's
+// sampling lag when the container itself stops.
+bool NvmlSeesOthers(DevLimiter* d, uint64_t now) {
+  uint64_t busy =
+      d->shm ? __atomic_load_n(&d->shm->busy_ns_total, __ATOMIC_RELAXED) : d->local_busy;
+  // Ring of the last 8 checks (~0.8 s): compare with the oldest one.
+  bool have = d->snap_n >= 4;
+  int oi = d->snap_n < 8 ? 0 : d->snap_n % 8;
+  uint64_t t_old = d->snap_t[oi], b_old = d->snap_busy[oi];
+  d->snap_t[d->snap_n % 8] = now;
+  d->snap_busy[d->snap_n % 8] = busy;
+  ++d->snap_n;
+  if (!have || now <= t_old) return false;
+  double ours = 100.0 * static_cast<double>(busy - b_old) / static_cast<double>(now - t_old);
+  nvmlUtilization_t u;
+  if (g_nvml.nvmlDeviceGetUtilizationRates(d->nvml, &u) != NVML_SUCCESS) return false;
+  d->nvml_hits = static_cast<double>(u.gpu) > ours + kNvmlMarginPct ? d->nvml_hits + 1 : 0;
+  return d->nvml_hits >= 2;
+}
+
 // Whether the limit applies now (policy). Contention is refreshed every kContentionCheckNs.
 bool Throttling(DevLimiter* d, uint64_t now) {
   if (now >= d->next_check) {
@@ -345,6 +375,7 @@ bool Throttling(DevLimiter* d, uint64_t now) {
       higher = fresh && ci.min_priority >= 0 && ci.min_priority < g_priority;
     }
     d->monitor_higher = higher;
+    if (!c && d->nvml && d->limit) c = NvmlSeesOthers(d, now);
     if (c != d->contended)
       VGPU_LOG(kLogInfo, "compute: GPU %s contended=%d", d->contention_path, c ? 1 : 0);
     d->contended = c;
@@ -404,6 +435,16 @@ void ComputeInit() {
   }
   if (!any) return;
   for (int i = 0; i < g_state.ndev; ++i) OpenBoard(i, &g_dev[i]);
+  bool any_limit = false;
+  for (int i = 0; i < g_state.ndev; ++i) any_limit = any_limit || g_dev[i].limit;
+  if (g_state.cfg.policy == CorePolicy::kDefault && any_limit && LoadRealNvml() &&
+      g_nvml.nvmlInit_v2() == NVML_SUCCESS) {
+    for (int i = 0; i < g_state.ndev; ++i) {
+      nvmlDevice_t h = nullptr;
+      if (g_nvml.nvmlDeviceGetHandleByUUID(g_state.dev[i].uuid, &h) == NVML_SUCCESS)
+        g_dev[i].nvml = h;
+    }
+  }
   VGPU_LOG(kLogInfo, "compute: limiter on (policy %d, priority %d)",
            static_cast<int>(g_state.cfg.policy), g_priority);
   __atomic_store_n(&g_compute_enabled, true, __ATOMIC_RELEASE);

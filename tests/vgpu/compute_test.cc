@@ -166,6 +166,20 @@ TEST_F(ComputeTest, DefaultPolicyThrottlesOnlyUnderContention) {
   EXPECT_NEAR(Share(rb), 50, 10) << ra.out << rb.out;
 }
 
+TEST_F(ComputeTest, DefaultPolicySeesANeighbourWithoutLibvgpuThroughNvml) {
+  // The neighbour marks nothing anywhere (no libvgpu, no monitor); the GPU's utilisation
+  // above the container's own busy time gives it away. Unthrottled, the container would get
+  // half of the fake GPU next to a saturating neighbour.
+  Env plain = ContainerEnv("plain", "", "");
+  plain.erase("LD_PRELOAD");
+  std::vector<std::string> longer = kLoop;
+  longer[6] = "2.6";  // the neighbour outlasts the measured process
+  auto n = ProbeAsync(longer, plain);
+  Result r = Probe(kLoop, ContainerEnv("a", "30", "default"));
+  n.get();
+  EXPECT_NEAR(Share(r), 30, 8) << r.out;
+}
+
 TEST_F(ComputeTest, DefaultPolicyFollowsTheMonitorsContentionFile) {
   mkdir((dir_ + "/contention").c_str(), 0755);
   timespec ts;
