@@ -126,9 +126,12 @@ StatusOr<std::vector<GpuInfo>> DecodeJson(std::string_view text) {
     g.numa = static_cast<int32_t>(*numa);
     if (auto it = d.find("mode"); it != d.end()) {
       if (!it->is_string()) return InvalidArgument(where + ": \"mode\" is not a string");
-      auto m = ParseVgpuMode(it->get<std::string>());
-      if (!m.ok()) return InvalidArgument(where + ": " + m.status().message());
-      g.mode = *m;
+      const std::string& text = it->get_ref<const std::string&>();
+      if (!text.empty()) {  // Go's zero value: the default mode
+        auto m = ParseVgpuMode(text);
+        if (!m.ok()) return InvalidArgument(where + ": " + m.status().message());
+        g.mode = *m;
+      }
     }
     HAMI_RETURN_IF_ERROR(CheckGpu(g, where));
     out.push_back(std::move(g));
@@ -183,9 +186,11 @@ StatusOr<std::vector<GpuInfo>> DecodeText(std::string_view text) {
     if (f.size() == 9) {
       if (!ParseInt(f[7], &g.index))
         return InvalidArgument(where + ": index " + Quote(f[7]) + " is not an integer");
-      auto m = ParseVgpuMode(f[8]);
-      if (!m.ok()) return InvalidArgument(where + ": " + m.status().message());
-      g.mode = *m;
+      if (!f[8].empty()) {
+        auto m = ParseVgpuMode(f[8]);
+        if (!m.ok()) return InvalidArgument(where + ": " + m.status().message());
+        g.mode = *m;
+      }
     }
     HAMI_RETURN_IF_ERROR(CheckGpu(g, where));
     out.push_back(std::move(g));

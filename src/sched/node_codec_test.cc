@@ -35,11 +35,11 @@ TEST(NodeCodec, JsonRoundTripAndKeyOrder) {
 
 TEST(NodeCodec, JsonDefaultsAndUnknownKeys) {
   // As HAMi writes it (omitempty): GPU-y is unhealthy and has index 0, so both are omitted.
-  auto dec =
-      DecodeNodeRegister(R"( [{"id":"GPU-x","index":1,"count":4,"devmem":16384,"devcore":100,)"
-                         R"("type":"NVIDIA-Tesla T4","numa":1,"mode":"hami-core","health":true,)"
-                         R"("devicevendor":"NVIDIA","custominfo":{"a":1}},)"
-                         R"( {"id":"GPU-y","count":4,"devmem":1,"devcore":1,"type":"T"}])");
+  auto dec = DecodeNodeRegister(
+      R"( [{"id":"GPU-x","index":1,"count":4,"devmem":16384,"devcore":100,)"
+      R"("type":"NVIDIA-Tesla T4","numa":1,"mode":"hami-core","health":true,)"
+      R"("devicevendor":"NVIDIA","custominfo":{"a":1}},)"
+      R"( {"id":"GPU-y","count":4,"devmem":1,"devcore":1,"type":"T","mode":""}])");
   ASSERT_TRUE(dec.ok()) << dec.status().message();
   ASSERT_EQ(dec->size(), 2u);
   EXPECT_EQ((*dec)[0].index, 1);
@@ -81,6 +81,7 @@ TEST(NodeCodec, LegacyText) {
   EXPECT_FALSE(b.healthy);
   EXPECT_EQ(b.numa, 1);
   EXPECT_TRUE(DecodeNodeRegister("")->empty());
+  EXPECT_EQ((*DecodeNodeRegister("GPU-a,1,1,100,T,0,true,2,:"))[0].mode, VgpuMode::kHamiCore);
   // The oldest form, without numa.
   auto oldest = DecodeNodeRegister("GPU-c,4,8192,100,NVIDIA-Tesla P4,false:");
   ASSERT_TRUE(oldest.ok()) << oldest.status().message();
