@@ -69,12 +69,14 @@ struct EventSlot {
   int refs;
 };
 
-// How a launch is measured. kBusy: the stream was busy, the launch started when the previous
-// one (`from`) ended. kStart: idle stream, `from` is a start event recorded just before the
-// launch; `prev` (the stream's previous end) gives the idle gap. kTight: idle stream in a
-// tight loop (the application spent under kMaxGapNs between our previous launch and this
-// one, so the GPU gap is shorter too): no start event, `from` is the previous end and the
-// whole span minus our own time is charged, as kStart would.
+// How a launch is measured. `from` is a start event recorded just before the launch, except
+// in kTight. kBusy: the stream was busy (the start event completes when the previous work
+// does; an end-only chain from the previous end would also count an idle gap if the stream
+// drained between our check and the launch, e.g. when the thread is preempted there).
+// kStart: idle stream; `prev` (the stream's previous end) gives the idle gap. kTight: idle
+// stream in a tight loop (the application spent under kMaxGapNs between our previous launch
+// and this one, so the GPU gap is shorter too): no start event, `from` is the previous end
+// and the whole span minus our own time is charged, as kStart would.
 enum Mode : uint8_t { kBusy, kStart, kTight };
 
 // One launch whose GPU time is not yet known.
@@ -148,7 +150,7 @@ struct Stash {
   CtxState* c;
   int slot;
   int16_t start, prev;
-  bool bucket, tight;
+  bool bucket, tight, idle;
   uint64_t est, excl;
   LaunchKind kind;
   uint64_t sig;
@@ -270,6 +272,10 @@ void Poll(CtxState* c, bool wait) {
           charge = kernel;
         } else if (p.mode == kTight) {
           charge = kernel > p.excl ? kernel - p.excl : 0;
+          // A preemption of the application between our bookkeeping and the launch reaching
+          // the driver would count as GPU gap: never charge more than a launch plus the
+          // largest gap a tight loop can have.
+          if (p.est && charge > p.est + kMaxGapNs) charge = p.est + kMaxGapNs;
         } else {
           int64_t gap = p.prev >= 0 ? ElapsedNs(c, p.prev, p.from) : -1;
           charge = LaunchCharge(kernel, gap, p.excl, kMaxGapNs);
@@ -552,7 +558,7 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   bool tight = idle && prev >= 0 && prev == entry_end && idle_at_entry && !(d && d->contended) &&
                last_after != 0 && t0 - last_after < kMaxGapNs;
   int16_t start = -1;
-  if (idle && !tight) {
+  if (!tight) {
     start = static_cast<int16_t>(AllocEvent(c));
     CUresult rr =
         start < 0 ? CUDA_ERROR_OUT_OF_MEMORY : g_cuda.cuEventRecord(c->ev[start].ev, stream);
@@ -565,7 +571,8 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
       return;
     }
   }
-  st = Stash{true, c, slot, start, prev, bucket, tight, est, Mono() - t0, kind, sig, c->resets};
+  st = Stash{true, c,   slot,        start, prev, bucket,   tight,
+             idle, est, Mono() - t0, kind,  sig,  c->resets};
   pthread_mutex_unlock(&g_mu);
 }
 
@@ -613,14 +620,20 @@ void ComputeAfterLaunch(CUstream stream, LaunchKind kind, CUresult result) {
   p.bucket = st.bucket;
   p.excl = st.excl;
   p.sig = st.sig;
-  if (st.start >= 0) {  // idle stream: measure from our start event
+  if (st.start >= 0) {  // measure from our start event
     p.from = st.start;  // keeps the reference AllocEvent gave it
-    p.prev = st.prev;
-    p.mode = kStart;
-  } else {  // from the previous end on the stream (the reference taken before the launch)
+    if (st.idle) {
+      p.prev = st.prev;  // for the idle gap
+      p.mode = kStart;
+    } else {
+      p.prev = -1;
+      p.mode = kBusy;
+      Unref(c, st.prev);
+    }
+  } else {  // tight loop: from the previous end (the reference taken before the launch)
     p.from = st.prev;
     p.prev = -1;
-    p.mode = st.tight ? kTight : kBusy;
+    p.mode = kTight;
   }
   Ref(c, end);  // one for the ring, one (from AllocEvent) for the stream's last_end
   Unref(c, sl.last_end);
