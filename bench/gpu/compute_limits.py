@@ -227,8 +227,9 @@ def case_priority():
     lo_argv = [LOAD, "loop", "--work", w_lo, "--sync", "8", "--seconds", secs]
     hi_env = lambda: hooked_env(None, policy="", priority=0)  # noqa: E731
     lo_env = lambda: hooked_env(None, policy="", priority=1)  # noqa: E731
-    solo_hi = run_kv(hi_argv + ["--warmup-ms", "500"], hi_env())
+    # Low first: right after a priority-0 run the board still shows it active for a second.
     solo_lo = run_kv(lo_argv + ["--warmup-ms", "500"], lo_env())
+    solo_hi = run_kv(hi_argv + ["--warmup-ms", "500"], hi_env())
     t = start_at()
     both_hi, both_lo = run_parallel([(hi_argv + ["--start-at", t], hi_env()),
                                      (lo_argv + ["--start-at", t], lo_env())])
