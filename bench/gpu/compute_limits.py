@@ -103,11 +103,11 @@ def native_env():
     return env
 
 
-def hooked_env(limit=None, policy="force", priority=None, container=None):
+def hooked_env(limit=None, policy="force", priority=None, container=None, board=None):
     env = native_env()
     env["LD_PRELOAD"] = LIB
-    if BOARD_DIR:
-        env["HAMI_COMPUTE_BOARD_DIR"] = BOARD_DIR
+    if board or BOARD_DIR:
+        env["HAMI_COMPUTE_BOARD_DIR"] = board or BOARD_DIR
     env["CUDA_DEVICE_MEMORY_SHARED_CACHE"] = container or tempfile.mktemp(
         prefix="vgpu-compute-", suffix=".cache")
     if limit is not None:
@@ -166,7 +166,8 @@ def limit_sweep(label, argv, baseline_rate=None):
     base = baseline_rate or fnum(run_kv(argv, native_env()), "iters_per_s")
     got = []
     for limit in LIMITS:
-        kv = run_kv(argv, hooked_env(limit))
+        # A board of its own: the previous run's container must not look like a neighbour.
+        kv = run_kv(argv, hooked_env(limit, board=tempfile.mkdtemp(prefix="hami-board-")))
         frac = 100.0 * fnum(kv, "iters_per_s") / base
         got.append((limit, frac))
     worst = max(abs(f - l) for l, f in got)
