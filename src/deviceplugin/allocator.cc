@@ -70,8 +70,8 @@ StatusOr<Allocator::Candidate> Allocator::FindCandidate(std::size_t size) {
   std::vector<std::string> malformed;
   for (auto& pod : *pods) {
     if (Get(pod.annotations, kBindPhaseAnnotation) != "allocating" || pod.deleting) continue;
-    const std::string vnode = Get(pod.annotations, kVgpuNodeAnnotation);
-    if (!vnode.empty() && vnode != opts_.node_name) continue;
+    // docs/bind-allocate.md: the extender names the node it bound the pod to.
+    if (Get(pod.annotations, kVgpuNodeAnnotation) != opts_.node_name) continue;
     const std::string id = pod.ns + "/" + pod.name;
     auto segs = ParsePodDevices(Get(pod.annotations, kToAllocateAnnotation));
     if (!segs.ok()) {

@@ -175,6 +175,9 @@ TEST_F(AllocatorTest, IgnoresPodsOfOtherNodesAndDeletedPods) {
   PodInfo other = MakePod("other", kTwoContainers);
   other.annotations[kVgpuNodeAnnotation] = "node-2";
   kube_.AddPod(other);
+  PodInfo unnamed = MakePod("unnamed", kTwoContainers);  // no hami.io/vgpu-node
+  unnamed.annotations.erase(kVgpuNodeAnnotation);
+  kube_.AddPod(unnamed);
   PodInfo gone = MakePod("gone", kTwoContainers);
   gone.deleting = true;
   kube_.AddPod(gone);

@@ -47,7 +47,7 @@ int RunOffline(const dp::PluginServerOptions& opts, dp::GpuBackend* gpus, bool p
   }
   dp::PodInfo pod = (*pods)[0];
   pod.node_name = opts.node_name;
-  pod.annotations.erase(dp::kVgpuNodeAnnotation);
+  pod.annotations[dp::kVgpuNodeAnnotation] = opts.node_name;
   pod.annotations[dp::kBindPhaseAnnotation] = "allocating";
   auto it = pod.annotations.find(dp::kToAllocateAnnotation);
   auto segs = dp::ParsePodDevices(it == pod.annotations.end() ? "" : it->second);

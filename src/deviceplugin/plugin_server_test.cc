@@ -235,6 +235,7 @@ PodInfo WaitingPod(const std::string& name, const std::string& to_allocate) {
   p.node_name = "node-1";
   p.annotations[kToAllocateAnnotation] = to_allocate;
   p.annotations[kBindPhaseAnnotation] = "allocating";
+  p.annotations[kVgpuNodeAnnotation] = "node-1";
   p.containers = {{"main", {}, {}}};
   return p;
 }

@@ -58,6 +58,7 @@ class CollectorTest : public ::testing::Test {
     p.node_name = "node-1";
     p.annotations[dp::kToAllocateAnnotation] = to_allocate;
     p.annotations[dp::kBindPhaseAnnotation] = "allocating";
+    p.annotations[dp::kVgpuNodeAnnotation] = "node-1";
     p.containers = {{"main", {}, {}}};
     kube.AddPod(p);
     dp::AllocatorOptions a;

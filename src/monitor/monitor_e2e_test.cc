@@ -39,6 +39,7 @@ TEST(MonitorEndToEnd, ProcessUnderLibvgpuShowsUpWithItsPodLabels) {
   pod.node_name = "node-1";
   pod.annotations[dp::kToAllocateAnnotation] = gpu + ",NVIDIA,2048,0:;";
   pod.annotations[dp::kBindPhaseAnnotation] = "allocating";
+  pod.annotations[dp::kVgpuNodeAnnotation] = "node-1";
   pod.containers = {{"trainer", {}, {}}};
   kube.AddPod(pod);
   dp::AllocatorOptions opts;
