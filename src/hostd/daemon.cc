@@ -49,6 +49,16 @@ void RemoveSliceFiles(const Slice& s) {
   fs::remove_all(s.dir, ec);
 }
 
+// This host is the only node: name the reason instead of "0/1 nodes fit: 1 ...".
+std::string WhyNot(const sched::FilterSummary& summary) {
+  for (int r = 0; r < sched::kReasonCount; ++r) {
+    if (summary.counts[r] > 0 && r != static_cast<int>(sched::Reason::kFits)) {
+      return sched::ReasonText(static_cast<sched::Reason>(r));
+    }
+  }
+  return summary.message;
+}
+
 sched::PodPlacement PlacementOf(const Slice& s) {
   sched::PodPlacement p;
   sched::ContainerDevices devs;
@@ -148,7 +158,7 @@ StatusOr<std::optional<sched::PodPlacement>> Daemon::PlaceLocked(const SliceRequ
   auto dec = engine_.Schedule(state_, ToPod(r, "request"));
   if (!dec.ok()) return dec.status();
   if (dec->scheduled) return std::optional<sched::PodPlacement>(std::move(dec->placement));
-  *why = dec->summary.message;
+  *why = WhyNot(dec->summary);
   return std::optional<sched::PodPlacement>();
 }
 
@@ -221,7 +231,7 @@ StatusOr<Grant> Daemon::Request(const SliceRequest& request) {
     if (!dec.ok()) return dec.status();
     if (!dec->scheduled) {
       return FailedPrecondition("the request cannot fit on this host even when idle: " +
-                                dec->summary.message);
+                                WhyNot(dec->summary));
     }
   }
   Grant g;
