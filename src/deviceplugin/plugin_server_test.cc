@@ -104,6 +104,19 @@ class KubeletSimTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.ToString();
     ASSERT_TRUE(kubelet_->WaitRegistrations(1));
   }
+  // The register annotation once GPU 0's health is `healthy` (or after 5 s).
+  nlohmann::json WaitRegisterHealth(bool healthy) {
+    nlohmann::json reg;
+    for (int i = 0; i < 250; ++i) {
+      auto annos = kube_.NodeAnnotations("node-1");
+      if (annos.count(kRegisterAnnotation)) {
+        reg = nlohmann::json::parse(annos.at(kRegisterAnnotation));
+        if (reg[0]["health"] == healthy) break;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return reg;
+  }
   std::unique_ptr<v1beta1::DevicePlugin::Stub> Connect() {
     auto r = kubelet_->Last();
     return v1beta1::DevicePlugin::NewStub(grpc::CreateChannel("unix:" + dir_ + "/" + r.endpoint(),
@@ -214,7 +227,8 @@ TEST_F(KubeletSimTest, HealthChangesReachKubeletBothWays) {
   auto h = HealthById(resp);
   EXPECT_EQ(h[a + "-2"], "Unhealthy");
   EXPECT_EQ(h[b + "-0"], "Healthy");
-  auto reg = nlohmann::json::parse(kube_.NodeAnnotations("node-1").at(kRegisterAnnotation));
+  // The node annotation follows (written right after the streams are told).
+  auto reg = WaitRegisterHealth(false);
   EXPECT_EQ(reg[0]["health"], false);
   EXPECT_EQ(reg[1]["health"], true);
 
@@ -222,7 +236,7 @@ TEST_F(KubeletSimTest, HealthChangesReachKubeletBothWays) {
   ASSERT_TRUE(ReadUntil(
       reader.get(), [&](const auto& r) { return HealthById(r)[a + "-0"] == "Healthy"; }, &resp));
   EXPECT_EQ(HealthById(resp)[a + "-1"], "Healthy");
-  reg = nlohmann::json::parse(kube_.NodeAnnotations("node-1").at(kRegisterAnnotation));
+  reg = WaitRegisterHealth(true);
   EXPECT_EQ(reg[0]["health"], true);
   ctx.TryCancel();
 }
