@@ -152,6 +152,7 @@ int Serve(const ServeFlags& f) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // a client that went away must not kill the daemon
 
   auto daemon = Daemon::Open(opt, std::move(*source));
   if (!daemon.ok()) return PrintError("serve", daemon.status());

@@ -1,6 +1,7 @@
 #include "hostd/daemon.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -71,14 +72,17 @@ sched::PodPlacement PlacementOf(const Slice& s) {
 
 }  // namespace
 
-Daemon::Daemon(DaemonOptions options, std::unique_ptr<Store> store)
-    : options_(std::move(options)), store_(std::move(store)), engine_([&] {
+Daemon::Daemon(DaemonOptions options, std::unique_ptr<Store> store, int lock_fd)
+    : options_(std::move(options)), store_(std::move(store)), lock_fd_(lock_fd), engine_([&] {
         sched::SchedulerConfig c;
         c.gpu_policy = options_.gpu_policy;
         return c;
       }()) {}
 
-Daemon::~Daemon() { StopReaper(); }
+Daemon::~Daemon() {
+  StopReaper();
+  if (lock_fd_ >= 0) close(lock_fd_);
+}
 
 StatusOr<std::unique_ptr<Daemon>> Daemon::Open(DaemonOptions options,
                                                std::unique_ptr<GpuSource> gpus) {
@@ -89,11 +93,32 @@ StatusOr<std::unique_ptr<Daemon>> Daemon::Open(DaemonOptions options,
   if (ec) {
     return Unavailable("cannot create state directory " + options.state_dir + ": " + ec.message());
   }
+  // Two daemons deciding over one database would over-commit the GPUs.
+  std::string lock_path = (fs::path(options.state_dir) / "hami.lock").string();
+  int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0) return Unavailable("cannot open " + lock_path);
+  if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {};
+    ssize_t n = pread(lock_fd, buf, sizeof(buf) - 1, 0);
+    close(lock_fd);
+    std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
+    while (!holder.empty() && holder.back() == '\n') holder.pop_back();
+    return FailedPrecondition("another hami serve (pid " + holder + ") uses the state directory " +
+                              options.state_dir);
+  }
+  std::string pid = std::to_string(getpid()) + "\n";
+  if (ftruncate(lock_fd, 0) == 0) (void)!pwrite(lock_fd, pid.data(), pid.size(), 0);
   auto list = gpus->List();
-  if (!list.ok()) return list.status();
+  if (!list.ok()) {
+    close(lock_fd);
+    return list.status();
+  }
   auto store = Store::Open((fs::path(options.state_dir) / "hami.db").string());
-  if (!store.ok()) return store.status();
-  std::unique_ptr<Daemon> d(new Daemon(std::move(options), std::move(*store)));
+  if (!store.ok()) {
+    close(lock_fd);
+    return store.status();
+  }
+  std::unique_ptr<Daemon> d(new Daemon(std::move(options), std::move(*store), lock_fd));
   d->host_gpus_ = std::move(*list);
   d->fake_ = gpus->fake();
   d->source_desc_ = gpus->Describe();

@@ -48,8 +48,10 @@ struct Grant {
 
 class Daemon {
  public:
-  // Lists the GPUs, opens <state_dir>/hami.db and restores slices and queue from it.
-  // Errors: kUnavailable (GPUs cannot be listed, database cannot be opened), kInternal.
+  // Lists the GPUs, locks <state_dir>/hami.lock (one daemon per state directory), opens
+  // <state_dir>/hami.db and restores slices and queue from it.
+  // Errors: kUnavailable (GPUs cannot be listed, database cannot be opened),
+  // kFailedPrecondition (another daemon holds the state directory), kInternal.
   static StatusOr<std::unique_ptr<Daemon>> Open(DaemonOptions options,
                                                 std::unique_ptr<GpuSource> gpus);
   ~Daemon();
@@ -85,7 +87,7 @@ class Daemon {
   const std::string& gpu_source() const { return source_desc_; }
 
  private:
-  Daemon(DaemonOptions options, std::unique_ptr<Store> store);
+  Daemon(DaemonOptions options, std::unique_ptr<Store> store, int lock_fd);
   sched::PodRequest ToPod(const SliceRequest& r, const std::string& uid) const;
   // Places `r` on the current state; nullopt with *why set when it does not fit.
   StatusOr<std::optional<sched::PodPlacement>> PlaceLocked(const SliceRequest& r,
@@ -98,6 +100,7 @@ class Daemon {
 
   DaemonOptions options_;
   std::unique_ptr<Store> store_;
+  int lock_fd_ = -1;  // flock on <state_dir>/hami.lock for the daemon's lifetime
   std::vector<HostGpu> host_gpus_;
   bool fake_ = false;
   std::string source_desc_;

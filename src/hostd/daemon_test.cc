@@ -232,6 +232,21 @@ TEST(DaemonTest, RestartKeepsSlicesAndQueue) {
   EXPECT_GT(p->slice.id, id1);
 }
 
+TEST(DaemonTest, OneDaemonPerStateDirectory) {
+  TempDirGuard dir("lock");
+  auto first = OpenDaemon(dir.path);
+  DaemonOptions o;
+  o.state_dir = dir.path;
+  auto second = Daemon::Open(o, Gpus(1));
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("another hami serve (pid " + std::to_string(getpid())),
+            std::string::npos)
+      << second.status().message();
+  first.reset();
+  EXPECT_TRUE(Daemon::Open(o, Gpus(1)).ok());
+}
+
 TEST(DaemonTest, ReapsSliceWhenOwnerAndJobAreGone) {
   TempDirGuard dir("reap");
   auto d = OpenDaemon(dir.path);

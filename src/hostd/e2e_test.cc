@@ -207,6 +207,15 @@ TEST_F(E2eTest, ExitCodesAndEnvironment) {
         "CUDA_DEVICE_MEMORY_SHARED_CACHE=", "HAMI_LIMITS_FILE="}) {
     EXPECT_NE(text.find(want), std::string::npos) << want << "\n" << text;
   }
+  // `hami run` ignores SIGPIPE for itself only: the job gets the default disposition.
+  std::string status = dir_.path + "/status.txt";
+  EXPECT_EQ(HamiWait({"run", "--no-preload", "--", "sh", "-c",
+                      "grep SigIgn /proc/self/status > " + status}),
+            0);
+  std::string ign = ReadFile(status);
+  ASSERT_NE(ign.find("SigIgn:"), std::string::npos) << ign;
+  uint64_t mask = std::stoull(ign.substr(ign.find(':') + 1), nullptr, 16);
+  EXPECT_EQ(mask & (uint64_t{1} << (SIGPIPE - 1)), 0u) << ign;
   EXPECT_TRUE(WaitFor([&] { return Slices().empty(); }, std::chrono::seconds(2)));
 }
 

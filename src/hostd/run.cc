@@ -132,6 +132,8 @@ int RunJob(const RunOptions& o) {
                    std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
   json body = ToJson(req);
 
+  // A daemon restarting mid-request must not kill `hami run` (and with it the job).
+  signal(SIGPIPE, SIG_IGN);
   g_signal = 0;
   SetHandler(SIGINT, OnSignal);
   SetHandler(SIGTERM, OnSignal);
@@ -214,6 +216,7 @@ int RunJob(const RunOptions& o) {
     // frees the slice once both are gone.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(kExitInternal);
+    signal(SIGPIPE, SIG_DFL);  // an ignored signal would stay ignored across exec
     execvpe(argv[0], argv.data(), envp.data());
     int err = errno;
     std::fprintf(stderr, "hami run: cannot run %s: %s\n", argv[0], std::strerror(err));
