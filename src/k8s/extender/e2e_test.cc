@@ -73,6 +73,7 @@ class E2eTest : public ::testing::Test {
   static Json Post(httplib::Client& c, const std::string& path, const Json& body, int* status) {
     auto r = c.Post(path.c_str(), body.dump(), "application/json");
     if (!r) {
+      std::printf("transport error: %s\n", httplib::to_string(r.error()).c_str());
       *status = -1;
       return nullptr;
     }
@@ -350,7 +351,13 @@ TEST_F(E2eTest, FiftyPodsBoundToOneNodeAllStartPromptly) {
                      {"podUID", MetaString(pods[i], "uid")},
                      {"node", "big"}},
                     &st);
-      if (st == 200 && b["error"] == "") ok++;
+      if (st == 200 && b["error"] == "") {
+        ok++;
+      } else {
+        std::printf(
+            "bind %d: status %d %s at %.2f s\n", i, st, b.dump().c_str(),
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      }
     });
   }
   for (auto& t : binders) t.join();
@@ -367,6 +374,16 @@ TEST_F(E2eTest, FiftyPodsBoundToOneNodeAllStartPromptly) {
   std::printf("50 pods on one node served in %.2f s\n", secs);
   EXPECT_EQ(ok.load(), kPods);
   EXPECT_TRUE(all_served());
+  if (!all_served()) {
+    std::printf("turn holder: %s\n", ext_->TurnHolder("big").c_str());
+    for (const auto& p : api_.List("pods")) {
+      std::printf("%s %s rv=%s phase=%s node=%s\n", MetaString(p, "name").c_str(),
+                  MetaString(p, "uid").c_str(), MetaString(p, "resourceVersion").c_str(),
+                  Annotation(p, "hami.io/bind-phase").c_str(),
+                  p["spec"].value("nodeName", "").c_str());
+    }
+    for (const auto& e : kubelet_->errors()) std::printf("kubelet: %s\n", e.c_str());
+  }
   EXPECT_LT(secs, 60);
   EXPECT_EQ(kubelet_->failures(), 0);
   auto served = kubelet_->served();

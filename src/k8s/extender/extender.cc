@@ -176,6 +176,10 @@ void Extender::UpsertPod(const Json& pod) {
     std::unique_lock<std::shared_mutex> lock(state_mu_);
     auto rec = pods_.find(uid);
     if (rec != pods_.end() && rv != 0 && rv < rec->second.min_rv) return;  // stale event
+    if (auto f = failed_rv_.find(uid); f != failed_rv_.end()) {
+      if (rv != 0 && rv < f->second) return;  // from the failed bind attempt
+      failed_rv_.erase(f);
+    }
     if (binding_.count(uid)) return;  // our bind decides until it finishes
     bool keep = placement.ok() && placement->has_value() && !node.empty() && !terminated &&
                 !(phase == "failed" && PodNodeName(pod).empty());
@@ -215,6 +219,7 @@ void Extender::DeletePod(const Json& pod) {
   if (uid.empty()) return;
   ReleaseTurn(uid);
   std::unique_lock<std::shared_mutex> lock(state_mu_);
+  failed_rv_.erase(uid);
   if (binding_.count(uid)) return;
   if (pods_.erase(uid)) (void)state_.RemovePlacement(uid);
 }
@@ -555,7 +560,9 @@ StatusOr<Json> Extender::Bind(const Json& args) {
       auto f =
           client_->Patch(Resource::Pods(), ns, name, PatchType::kMerge,
                          {{"metadata", {{"annotations", {{kBindPhaseAnnotation, "failed"}}}}}});
-      if (f.ok()) written_rv = ParseRv(MetaString(*f, "resourceVersion"));
+      // Ignore this attempt's own `allocating` version in any case (+1 when the failed mark
+      // could not be written).
+      written_rv = f.ok() ? ParseRv(MetaString(*f, "resourceVersion")) : written_rv + 1;
     }
   }
   {
@@ -564,6 +571,7 @@ StatusOr<Json> Extender::Bind(const Json& args) {
     if (!s.ok()) {
       (void)state_.RemovePlacement(uid);
       pods_.erase(uid);
+      if (written_rv != 0) failed_rv_[uid] = written_rv;
     } else if (auto rec = pods_.find(uid); rec != pods_.end()) {
       rec->second.min_rv = written_rv;
     }

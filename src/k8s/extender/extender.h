@@ -120,6 +120,9 @@ class Extender {
   sched::ClusterState state_;
   std::unordered_map<std::string, PodRecord> pods_;  // uid -> record (placed pods)
   std::set<std::string> binding_;                    // uids with a bind in flight
+  // After a failed bind: ignore watch events of the pod older than our "failed" write, so the
+  // delayed `allocating` event of that attempt cannot count it again.
+  std::unordered_map<std::string, uint64_t> failed_rv_;
 
   mutable std::mutex turn_mu_;
   std::condition_variable turn_cv_;

@@ -1,7 +1,11 @@
 #include "k8s/extender/http_server.h"
 
+#include <dirent.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
+#include <cstdlib>
 #include <thread>
 
 namespace hami::k8s {
@@ -47,6 +51,33 @@ HttpReply HandleRequest(const std::string& method, const std::string& path, cons
     return error(400, path + ": malformed request: " + e.what());
   }
 }
+
+namespace {
+
+// cpp-httplib 0.11 listens with a backlog of 5: a burst of new connections (kube-scheduler
+// opens one per concurrent bind) overflows it and connections stall for a SYN retransmit or
+// are dropped. Linux lets listen() be called again to raise the backlog; find our socket.
+void RaiseListenBacklog(int port) {
+  DIR* d = opendir("/proc/self/fd");
+  if (!d) return;
+  while (dirent* e = readdir(d)) {
+    int fd = std::atoi(e->d_name);
+    if (fd <= 2) continue;
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+    int p = -1;
+    if (addr.ss_family == AF_INET) p = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    if (addr.ss_family == AF_INET6) p = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+    if (p == port) listen(fd, SOMAXCONN);
+  }
+  closedir(d);
+}
+
+}  // namespace
 
 struct HttpServer::Impl {
   HttpServerOptions opts;
@@ -108,6 +139,7 @@ Status HttpServer::Start() {
   if (im->port <= 0) {
     return Unavailable("cannot listen on " + im->opts.host + ":" + std::to_string(im->opts.port));
   }
+  RaiseListenBacklog(im->port);
   im->listener = std::thread([im] { im->svr->listen_after_bind(); });
   return Status::Ok();
 }
