@@ -84,11 +84,11 @@ class E2eTest : public ::testing::Test {
   }
 
   void StartServe(std::vector<std::string> extra = {"--static-gpus", "8g"},
-                  std::vector<std::string> env = {}) {
+                  std::vector<std::string> env = {}, const std::string& listen = "127.0.0.1:0") {
     std::filesystem::remove(dir_.path + "/port");
     std::vector<std::string> args = {
-        HAMI_BIN,      "serve",       "--state-dir",       dir_.path + "/state", "--listen",
-        "127.0.0.1:0", "--port-file", dir_.path + "/port", "--reap-interval-ms", "50"};
+        HAMI_BIN, "serve",       "--state-dir",       dir_.path + "/state", "--listen",
+        listen,   "--port-file", dir_.path + "/port", "--reap-interval-ms", "50"};
     args.insert(args.end(), extra.begin(), extra.end());
     serve_ = Spawn(args, env, dir_.path + "/serve.log");
     ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(dir_.path + "/port"); },
@@ -296,6 +296,25 @@ TEST_F(E2eTest, DaemonKilledAndRestartedKeepsSlices) {
   kill(run, SIGKILL);
   Reap(run);
   EXPECT_TRUE(WaitFor([&] { return Slices().empty(); }, std::chrono::seconds(2)));
+}
+
+TEST_F(E2eTest, DaemonRestartWhileWaitingKeepsTheQueuePlace) {
+  StartServe();
+  std::string port = addr_.substr(addr_.rfind(':') + 1);
+  pid_t holder = Hami({"run", "--no-preload", "--", "sleep", "60"});
+  ASSERT_FALSE(RunningSlice().is_null());
+  std::string out = dir_.path + "/waiter.txt";
+  pid_t waiter =
+      Hami({"run", "--no-preload", "--gpumem", "1g", "--", "sh", "-c", "echo ran > " + out},
+           "waiter.log");
+  ASSERT_TRUE(WaitFor([&] { return Queue().size() == 1; }, std::chrono::seconds(10)));
+  StopServe(SIGKILL);
+  StartServe({"--static-gpus", "8g"}, {}, "127.0.0.1:" + port);
+  ASSERT_EQ(Queue().size(), 1u) << ReadFile(dir_.path + "/serve.log");
+  kill(holder, SIGKILL);  // the restarted daemon frees its slice and serves the queue
+  Reap(holder);
+  EXPECT_EQ(Reap(waiter), 0) << ReadFile(dir_.path + "/waiter.log");
+  EXPECT_EQ(ReadFile(out), "ran\n");
 }
 
 TEST_F(E2eTest, ConcurrentHamiRunsNeverOvercommit) {
