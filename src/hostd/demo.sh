@@ -53,6 +53,12 @@ serve_args=(serve --state-dir "$work/state" --listen 127.0.0.1:0 --port-file "$w
 if ((fake == 0)) && command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
   echo "== real GPUs found by nvidia-smi: using NVML"
   serve_args+=(--gpu-backend nvml)
+  # vgpu_probe from the build tree has a RUNPATH to the fake driver; LD_LIBRARY_PATH wins over
+  # RUNPATH, so point the jobs at the real libcuda.so.1.
+  real_cuda="$(ldconfig -p 2>/dev/null | awk '/libcuda\.so\.1 /{print $NF; exit}')"
+  if [[ -n "$real_cuda" ]]; then
+    export LD_LIBRARY_PATH="$(dirname "$real_cuda")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  fi
 else
   echo "== no real GPU in use: using the FAKE GPU driver (simulated H100, 80 GiB)"
   printf 'uuid=GPU-5e1f0000-0000-4000-8000-000000000001 name=NVIDIA H100 80GB HBM3 mem=80g\n' \
