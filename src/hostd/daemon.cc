@@ -9,6 +9,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "sched/model.h"
 
@@ -255,8 +256,18 @@ StatusOr<Grant> Daemon::Request(const SliceRequest& request) {
     auto dec = engine_.Schedule(idle_, ToPod(request, "request"));
     if (!dec.ok()) return dec.status();
     if (!dec->scheduled) {
-      return FailedPrecondition("the request cannot fit on this host even when idle: " +
-                                WhyNot(dec->summary));
+      std::set<std::string> types;
+      int64_t largest = 0;
+      for (const auto& g : host_gpus_) {
+        types.insert(sched::NormalizeGpuType(g.name.empty() ? "GPU" : g.name));
+        largest = std::max(largest, static_cast<int64_t>(g.memory_bytes >> 20));
+      }
+      std::string type_list;
+      for (const auto& t : types) type_list += (type_list.empty() ? "" : ", ") + t;
+      return FailedPrecondition(
+          "the request cannot fit on this host even when idle: " + WhyNot(dec->summary) +
+          " (this host has " + std::to_string(host_gpus_.size()) + " GPU(s), the largest with " +
+          std::to_string(largest) + " MiB; types: " + type_list + ")");
     }
   }
   Grant g;
