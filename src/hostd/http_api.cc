@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <cctype>
+#include <chrono>
 
 #include "hostd/accounting_reader.h"
 #include "hostd/build_paths.h"
@@ -184,6 +185,24 @@ std::string RenderMetrics(const Daemon& d) {
              std::to_string(dev.cores / 100.0) + "\n";
       out += "hami_vgpu_memory_limit_bytes{" + mon_labels + "} " + std::to_string(limit) + "\n";
       out += "hami_vgpu_memory_used_bytes{" + mon_labels + "} " + std::to_string(used) + "\n";
+    }
+  }
+  help("hami_container_last_kernel_elapsed_seconds", "gauge",
+       "Seconds since the slice's processes last launched a kernel (absent before the first).");
+  const double now_s = static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count()) /
+                       1e9;
+  for (const auto& [s, a] : acc) {
+    if (!a.ok()) continue;
+    for (size_t i = 0; i < s->devices.size(); ++i) {
+      auto it = a->find(s->devices[i].uuid);
+      if (it == a->end() || it->second.last_kernel_ns == 0) continue;
+      double elapsed = now_s - static_cast<double>(it->second.last_kernel_ns) / 1e9;
+      out += "hami_container_last_kernel_elapsed_seconds{namespace=\"hami-run\",pod=\"" +
+             s->Name() + "\",container=\"main\",vdevice_index=\"" + std::to_string(i) +
+             "\",device_uuid=\"" + Esc(s->devices[i].uuid) + "\"} " +
+             std::to_string(elapsed < 0 ? 0.0 : elapsed) + "\n";
     }
   }
   help("hami_queue_length", "gauge", "Requests waiting for a slice.");

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 namespace hami::hostd {
 namespace {
 
@@ -116,6 +118,52 @@ TEST(TypesTest, SliceJsonRoundTrip) {
   EXPECT_EQ(back->job, s.job);
   EXPECT_EQ(back->ticket, 3);
   EXPECT_EQ(back->cache_file, s.cache_file);
+}
+
+// The API's request decoder takes untrusted input: random mutations of valid requests must be
+// either accepted with in-range values or refused with kInvalidArgument, never crash.
+TEST(TypesTest, RandomizedRequestsNeverCrashAndStayInRange) {
+  std::mt19937 rng(12345);
+  const std::vector<std::string> seeds = {
+      R"({"gpus":1,"memory":"2g","cores":30,"priority":1,"gpu_types":["H100"],"command":["a"]})",
+      R"({"memory_mib":1500,"wait":false,"owner":{"pid":12,"start_ticks":34},"request_id":"x"})",
+      R"({"memory_percent":50,"gpu_uuids":["GPU-1"],"cores":100})"};
+  const std::string alphabet = "{}[]\":,0123456789-.eE truefalsnul\\gmk%";
+  int accepted = 0;
+  for (int i = 0; i < 5000; ++i) {
+    std::string text = seeds[i % seeds.size()];
+    int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits && !text.empty(); ++e) {
+      size_t pos = rng() % text.size();
+      switch (rng() % 3) {
+        case 0:
+          text[pos] = alphabet[rng() % alphabet.size()];
+          break;
+        case 1:
+          text.insert(pos, 1, alphabet[rng() % alphabet.size()]);
+          break;
+        default:
+          text.erase(pos, 1);
+      }
+    }
+    json j = json::parse(text, nullptr, false);
+    if (j.is_discarded()) continue;
+    auto r = SliceRequestFromJson(j);
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << text;
+      EXPECT_FALSE(r.status().message().empty());
+      continue;
+    }
+    ++accepted;
+    EXPECT_GE(r->gpus, 1) << text;
+    EXPECT_LE(r->gpus, 16) << text;
+    EXPECT_GE(r->memory_mib, 0) << text;
+    EXPECT_GE(r->cores, 0) << text;
+    EXPECT_LE(r->cores, 100) << text;
+    EXPECT_LE(r->memory_percent, 100) << text;
+    EXPECT_FALSE(r->memory_mib > 0 && r->memory_percent > 0) << text;
+  }
+  EXPECT_GT(accepted, 100);  // the mutations also produce valid requests
 }
 
 }  // namespace
