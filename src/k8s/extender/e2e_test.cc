@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <random>
 #include <thread>
 
@@ -325,6 +326,45 @@ TEST_F(E2eTest, ThousandPodsUnderChurnNeverOvercommit) {
   EXPECT_TRUE(matches());
   std::printf("bound %d, unschedulable %d, lost races %d, checked %d\n", bound.load(),
               unschedulable.load(), bind_errors.load(), checked);
+}
+
+TEST_F(E2eTest, TlsServerAndClientVerifyCertificates) {
+  // A self-signed certificate for 127.0.0.1 (the openssl tool is part of the build image).
+  char tmpl[] = "/tmp/k8s_tls_XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  std::string cmd =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=hami-scheduler "
+      "-addext subjectAltName=IP:127.0.0.1 -keyout " +
+      dir + "/tls.key -out " + dir + "/tls.crt >/dev/null 2>&1";
+  if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "openssl tool not available";
+  ext_ = std::make_unique<Extender>(opts_, client_.get());
+  HttpServerOptions so;
+  so.cert_file = dir + "/tls.crt";
+  so.key_file = dir + "/tls.key";
+  so.keep_alive_timeout_s = 1;
+  http_ = std::make_unique<HttpServer>(so, ext_.get(), WebhookOptions{});
+  ASSERT_TRUE(http_->Start().ok());
+  // The API client over HTTPS with the CA: the TLS handshake passes and the server answers
+  // (404: the extender is not an API server), so the error is NotFound, not Unavailable.
+  ClientConfig cfg;
+  cfg.server = "https://127.0.0.1:" + std::to_string(http_->port());
+  cfg.ca_pem = ReadFile(dir + "/tls.crt").value();
+  cfg.qps = 0;
+  auto tls_client = HttpKubeClient::Create(cfg).value();
+  EXPECT_EQ(tls_client->Get(Resource::Nodes(), "", "x").status().code(), StatusCode::kNotFound);
+  // Without the CA the certificate is refused.
+  cfg.ca_pem = "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n";
+  auto untrusted = HttpKubeClient::Create(cfg).value();
+  EXPECT_EQ(untrusted->Get(Resource::Nodes(), "", "x").status().code(), StatusCode::kUnavailable);
+  cfg.insecure_skip_tls_verify = true;
+  auto insecure = HttpKubeClient::Create(cfg).value();
+  EXPECT_EQ(insecure->Get(Resource::Nodes(), "", "x").status().code(), StatusCode::kNotFound);
+  // Bad certificate files are a clear start-up error.
+  HttpServerOptions bad = so;
+  bad.cert_file = dir + "/missing.crt";
+  HttpServer broken(bad, ext_.get(), WebhookOptions{});
+  EXPECT_EQ(broken.Start().code(), StatusCode::kInvalidArgument);
+  std::system(("rm -rf " + dir).c_str());
 }
 
 TEST_F(E2eTest, FiftyPodsBoundToOneNodeAllStartPromptly) {
