@@ -330,7 +330,8 @@ CUresult AllocAsync(CUdeviceptr* dptr, size_t size, CUmemoryPool pool, CUstream 
   }
   // The driver sets up per-pool state on the device at the first allocation, outside the
   // pool's reported reservation.
-  if (r == CUDA_SUCCESS && !SyncDriverOverhead(ord, first)) within = false;
+  // Growing a pool is when the driver takes memory beyond the reservation: check at once.
+  if (r == CUDA_SUCCESS && !SyncDriverOverhead(ord, first || need > 0)) within = false;
   if (r != CUDA_SUCCESS) return r;
   if (!within) {
     // The driver grew the pool past the limit (its chunk was larger than our estimate).
