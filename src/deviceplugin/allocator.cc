@@ -169,6 +169,8 @@ StatusOr<ContainerResponse> Allocator::Build(const Candidate& c) const {
   r.mounts.push_back({ctr_dir, ctr_dir, false});
   r.mounts.push_back({kLimitsMountPath, alloc_dir + "/" + kLimitsFileName, true});
   r.mounts.push_back({layout.ContentionDir(), layout.ContentionDir(), true});
+  r.mounts.push_back({layout.BoardDir(), layout.BoardDir(), false});
+  r.envs["HAMI_COMPUTE_BOARD_DIR"] = layout.BoardDir();
   std::string disable = Get(ctr.env, "CUDA_DISABLE_CONTROL");
   std::transform(disable.begin(), disable.end(), disable.begin(), ::tolower);
   if (disable != "true") r.mounts.push_back({"/etc/ld.so.preload", layout.Preload(), true});
@@ -186,6 +188,8 @@ Status Allocator::WriteFiles(const Candidate& c, const ContainerResponse& r) con
   HAMI_RETURN_IF_ERROR(MakeDir(alloc_dir, fs::perms::owner_all | fs::perms::group_read |
                                               fs::perms::group_exec | fs::perms::others_read |
                                               fs::perms::others_exec));
+  // Like /tmp: everyone may create a board file, nobody may remove another's.
+  HAMI_RETURN_IF_ERROR(MakeDir(layout.BoardDir(), fs::perms::all | fs::perms::sticky_bit));
   HAMI_RETURN_IF_ERROR(MakeDir(
       layout.ContentionDir(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                                   fs::perms::others_read | fs::perms::others_exec));

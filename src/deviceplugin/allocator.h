@@ -49,6 +49,9 @@ struct HookLayout {
     return root + "/allocations/" + pod_uid + "_" + ctr;
   }
   std::string ContentionDir() const { return root + "/contention"; }
+  // Shared read-write by every container: libvgpu.so's per-GPU priority board
+  // (HAMI_COMPUTE_BOARD_DIR, docs/compute-limiter.md).
+  std::string BoardDir() const { return root + "/board"; }
 };
 HookLayout LayoutFor(const std::string& hook_path);
 

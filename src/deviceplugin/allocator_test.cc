@@ -77,6 +77,7 @@ TEST_F(AllocatorTest, ServesContainersInOrderFieldByField) {
       {"LIBCUDA_LOG_LEVEL", "2"},
       {"GPU_CORE_UTILIZATION_POLICY", "default"},
       {"CUDA_TASK_PRIORITY", "1"},
+      {"HAMI_COMPUTE_BOARD_DIR", root + "/board"},
   };
   EXPECT_EQ(r->envs, want_env);
   std::vector<MountSpec> want_mounts = {
@@ -84,12 +85,14 @@ TEST_F(AllocatorTest, ServesContainersInOrderFieldByField) {
       {ctr_dir, ctr_dir, false},
       {"/etc/hami/vgpu.limits", alloc_dir + "/vgpu.limits", true},
       {root + "/contention", root + "/contention", true},
+      {root + "/board", root + "/board", false},
       {"/etc/ld.so.preload", root + "/ld.so.preload", true},
   };
   EXPECT_EQ(r->mounts, want_mounts);
 
   EXPECT_TRUE(fs::is_directory(ctr_dir));
   EXPECT_EQ(fs::status(ctr_dir).permissions() & fs::perms::others_write, fs::perms::others_write);
+  EXPECT_EQ(fs::status(root + "/board").permissions(), fs::perms::all | fs::perms::sticky_bit);
   const std::string limits = Slurp(alloc_dir + "/vgpu.limits");
   EXPECT_EQ(limits,
             "# written by hami-device-plugin for pod team-a/llm-0 container main\n"

@@ -131,11 +131,14 @@ Status PrepareHookDir(const std::string& hook_path, const std::string& lib_sourc
   namespace fs = std::filesystem;
   const HookLayout layout = LayoutFor(hook_path);
   std::error_code ec;
-  for (const std::string& d : {layout.root, layout.root + "/containers",
-                               layout.root + "/allocations", layout.ContentionDir()}) {
+  for (const std::string& d :
+       {layout.root, layout.root + "/containers", layout.root + "/allocations",
+        layout.ContentionDir(), layout.BoardDir()}) {
     fs::create_directories(d, ec);
     if (ec) return Internal("cannot create " + d + ": " + ec.message());
   }
+  fs::permissions(layout.BoardDir(), fs::perms::all | fs::perms::sticky_bit, ec);
+  if (ec) return Internal("cannot chmod " + layout.BoardDir() + ": " + ec.message());
   if (!lib_source.empty()) {
     const std::string tmp = layout.Library() + ".tmp";
     fs::copy_file(lib_source, tmp, fs::copy_options::overwrite_existing, ec);

@@ -55,6 +55,8 @@ TEST(DevicePluginKube, PrepareHookDirInstallsPreloadAndLibrary) {
   EXPECT_EQ(line, dir + "/vgpu/libvgpu.so");
   EXPECT_TRUE(std::filesystem::exists(dir + "/vgpu/libvgpu.so"));
   EXPECT_TRUE(std::filesystem::is_directory(dir + "/vgpu/contention"));
+  EXPECT_EQ(std::filesystem::status(dir + "/vgpu/board").permissions(),
+            std::filesystem::perms::all | std::filesystem::perms::sticky_bit);
   EXPECT_FALSE(PrepareHookDir(dir, dir + "/missing.so").ok());
   std::filesystem::remove_all(dir);
 }

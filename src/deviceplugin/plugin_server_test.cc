@@ -290,9 +290,10 @@ TEST_F(KubeletSimTest, AllocateServesTheBoundPodFieldByField) {
       {"CUDA_DEVICE_SM_LIMIT", "30"},
       {"CUDA_DEVICE_MEMORY_SHARED_CACHE", ctr_dir + "/vgpu.cache"},
       {"GPU_CORE_UTILIZATION_POLICY", "default"},
+      {"HAMI_COMPUTE_BOARD_DIR", root + "/board"},
   };
   EXPECT_EQ(envs, want);
-  ASSERT_EQ(c.mounts_size(), 5);
+  ASSERT_EQ(c.mounts_size(), 6);
   EXPECT_EQ(c.mounts(0).container_path(), root + "/libvgpu.so");
   EXPECT_TRUE(c.mounts(0).read_only());
   EXPECT_EQ(c.mounts(1).host_path(), ctr_dir);
@@ -302,9 +303,11 @@ TEST_F(KubeletSimTest, AllocateServesTheBoundPodFieldByField) {
   EXPECT_TRUE(c.mounts(2).read_only());
   EXPECT_TRUE(fs::exists(c.mounts(2).host_path()));
   EXPECT_EQ(c.mounts(3).container_path(), root + "/contention");
-  EXPECT_EQ(c.mounts(4).container_path(), "/etc/ld.so.preload");
-  EXPECT_EQ(c.mounts(4).host_path(), root + "/ld.so.preload");
-  EXPECT_TRUE(c.mounts(4).read_only());
+  EXPECT_EQ(c.mounts(4).container_path(), root + "/board");
+  EXPECT_FALSE(c.mounts(4).read_only());
+  EXPECT_EQ(c.mounts(5).container_path(), "/etc/ld.so.preload");
+  EXPECT_EQ(c.mounts(5).host_path(), root + "/ld.so.preload");
+  EXPECT_TRUE(c.mounts(5).read_only());
   auto pod = kube_.GetPod("default", "llm-0");
   EXPECT_EQ(pod->annotations[kToAllocateAnnotation], ";");
   EXPECT_EQ(pod->annotations[kBindPhaseAnnotation], "success");
