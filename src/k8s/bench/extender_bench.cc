@@ -257,6 +257,10 @@ int main(int argc, char** argv) {
                       {"pod (3 calls)", &lpod}}) {
     std::printf("%-12s %10.0f %10.0f %10.0f\n", n, l->P(0.5), l->P(0.99), l->P(1.0));
   }
+  auto m0 = Clock::now();
+  std::string metrics = ext.Metrics();
+  std::printf("metrics: %zu bytes in %.1f ms\n", metrics.size(),
+              std::chrono::duration<double, std::milli>(Clock::now() - m0).count());
   server.Stop();
   return 0;
 }

@@ -656,35 +656,49 @@ void Sample(std::string& out, const char* name, const std::string& labels, doubl
 std::string Extender::Metrics() const {
   struct GpuRow {
     std::string labels;
-    const sched::GpuInfo* info;
+    sched::GpuInfo info;
     sched::GpuUsage usage;
-    std::string node;
   };
+  // Copy what is needed under the lock and format without it: a scrape of a big cluster must
+  // not hold up binds and watch updates.
+  std::vector<std::pair<std::string, std::vector<std::pair<sched::GpuInfo, sched::GpuUsage>>>>
+      nodes;
+  std::vector<std::pair<std::string, PodRecord>> pods;
+  {
+    std::shared_lock<std::shared_mutex> lock(state_mu_);
+    for (const auto& node : state_.NodeNames()) {
+      const sched::NodeInfo* info = state_.FindNode(node);
+      if (!info) continue;
+      auto& entry =
+          nodes.emplace_back(node, std::vector<std::pair<sched::GpuInfo, sched::GpuUsage>>{});
+      entry.second.reserve(info->gpus.size());
+      for (const auto& g : info->gpus) {
+        entry.second.emplace_back(g, state_.Usage(node, g.uuid).value_or(sched::GpuUsage{}));
+      }
+    }
+    pods.reserve(pods_.size());
+    for (const auto& [uid, rec] : pods_) pods.emplace_back(uid, rec);
+  }
   std::string out;
-  std::shared_lock<std::shared_mutex> lock(state_mu_);
   std::vector<GpuRow> rows;
-  std::map<std::string, std::string> type_of;  // uuid -> type
-  for (const auto& node : state_.NodeNames()) {
-    const sched::NodeInfo* info = state_.FindNode(node);
-    if (!info) continue;
-    for (const auto& g : info->gpus) {
+  for (auto& [node, gpus] : nodes) {
+    for (auto& [g, usage] : gpus) {
       GpuRow r;
       r.labels = "node=\"" + Esc(node) + "\",device_uuid=\"" + Esc(g.uuid) + "\",device_index=\"" +
                  std::to_string(g.index) + "\",device_type=\"" + Esc(g.type) + "\"";
-      r.info = &g;
-      r.usage = state_.Usage(node, g.uuid).value_or(sched::GpuUsage{});
-      r.node = node;
+      r.info = std::move(g);
+      r.usage = usage;
       rows.push_back(std::move(r));
     }
   }
   constexpr double kMiB = 1024.0 * 1024.0;
   Header(out, "hami_gpu_memory_limit_bytes", "gauge", "Schedulable device memory of a GPU.");
   for (const auto& r : rows) {
-    Sample(out, "hami_gpu_memory_limit_bytes", r.labels, double(r.info->memory_mib) * kMiB);
+    Sample(out, "hami_gpu_memory_limit_bytes", r.labels, double(r.info.memory_mib) * kMiB);
   }
   Header(out, "hami_gpu_core_limit_ratio", "gauge", "Schedulable compute of a GPU (1 = card).");
   for (const auto& r : rows)
-    Sample(out, "hami_gpu_core_limit_ratio", r.labels, r.info->cores / 100.0);
+    Sample(out, "hami_gpu_core_limit_ratio", r.labels, r.info.cores / 100.0);
   Header(out, "hami_gpu_memory_allocated_bytes", "gauge", "Device memory allocated to pods.");
   for (const auto& r : rows) {
     Sample(out, "hami_gpu_memory_allocated_bytes", r.labels, double(r.usage.used_mem_mib) * kMiB);
@@ -699,15 +713,15 @@ std::string Extender::Metrics() const {
          "Per GPU of a node: allocated memory in bytes; labels carry limits and sharing.");
   for (const auto& r : rows) {
     std::string l = r.labels + ",device_memory_limit_bytes=\"" +
-                    std::to_string(r.info->memory_mib * 1024 * 1024) + "\",device_cores=\"" +
-                    std::to_string(r.info->cores) + "\",shared_containers=\"" +
+                    std::to_string(r.info.memory_mib * 1024 * 1024) + "\",device_cores=\"" +
+                    std::to_string(r.info.cores) + "\",shared_containers=\"" +
                     std::to_string(r.usage.used_slices) + "\"";
     Sample(out, "hami_node_gpu_overview", l, double(r.usage.used_mem_mib) * kMiB);
   }
   Header(out, "hami_node_gpu_memory_allocated_ratio", "gauge",
          "Allocated over schedulable device memory of a GPU.");
   for (const auto& r : rows) {
-    double ratio = r.info->memory_mib > 0 ? double(r.usage.used_mem_mib) / r.info->memory_mib : 0;
+    double ratio = r.info.memory_mib > 0 ? double(r.usage.used_mem_mib) / r.info.memory_mib : 0;
     Sample(out, "hami_node_gpu_memory_allocated_ratio", r.labels, ratio);
   }
   Header(out, "hami_vgpu_memory_allocated_bytes", "gauge",
@@ -715,25 +729,21 @@ std::string Extender::Metrics() const {
   std::string cores_out;
   Header(cores_out, "hami_vgpu_core_allocated_ratio", "gauge",
          "Compute allocated to one container on one GPU (1 = card).");
-  std::vector<std::pair<std::string, const PodRecord*>> pods;
-  pods.reserve(pods_.size());
-  for (const auto& [uid, rec] : pods_) pods.emplace_back(uid, &rec);
   std::sort(pods.begin(), pods.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.second->ns, a.second->name, a.first) <
-           std::tie(b.second->ns, b.second->name, b.first);
+    return std::tie(a.second.ns, a.second.name, a.first) <
+           std::tie(b.second.ns, b.second.name, b.first);
   });
   for (const auto& [uid, rec] : pods) {
-    for (std::size_t ci = 0; ci < rec->placement.containers.size(); ++ci) {
-      for (const auto& d : rec->placement.containers[ci]) {
-        std::string l = "namespace=\"" + Esc(rec->ns) + "\",pod=\"" + Esc(rec->name) +
+    for (std::size_t ci = 0; ci < rec.placement.containers.size(); ++ci) {
+      for (const auto& d : rec.placement.containers[ci]) {
+        std::string l = "namespace=\"" + Esc(rec.ns) + "\",pod=\"" + Esc(rec.name) +
                         "\",container_index=\"" + std::to_string(ci) + "\",device_uuid=\"" +
-                        Esc(d.uuid) + "\",node=\"" + Esc(rec->node) + "\"";
+                        Esc(d.uuid) + "\",node=\"" + Esc(rec.node) + "\"";
         Sample(out, "hami_vgpu_memory_allocated_bytes", l, double(d.used_mem_mib) * kMiB);
         Sample(cores_out, "hami_vgpu_core_allocated_ratio", l, d.used_cores / 100.0);
       }
     }
   }
-  lock.unlock();
   out += cores_out;
   ExtenderCounters c = counters();
   Header(out, "hami_build_info", "gauge", "Build information.");
