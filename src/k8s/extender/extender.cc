@@ -296,6 +296,11 @@ void Extender::ReaperLoop() {
       }
     }
     for (const auto& [uid, node] : expired) {
+      {
+        // Counted before the pod is patched, so whoever sees the patch sees the count.
+        std::lock_guard<std::mutex> c(counters_mu_);
+        counters_.allocate_timeouts++;
+      }
       std::string ns, name;
       {
         std::shared_lock<std::shared_mutex> sl(state_mu_);
@@ -311,8 +316,6 @@ void Extender::ReaperLoop() {
                            std::to_string(opts_.allocate_timeout.count()) + " ms");
       }
       ReleaseTurn(uid);
-      std::lock_guard<std::mutex> c(counters_mu_);
-      counters_.allocate_timeouts++;
     }
     lock.lock();
   }
