@@ -311,15 +311,17 @@ TEST(ClientConfigTest, BadServerUrlsAreRejected) {
 }
 
 TEST(RateLimiterTest, TokenBucketLimitsRate) {
-  RateLimiter rl(10, 3);
-  EXPECT_TRUE(rl.TryAcquire());
-  EXPECT_TRUE(rl.TryAcquire());
-  EXPECT_TRUE(rl.TryAcquire());
-  EXPECT_FALSE(rl.TryAcquire());  // burst spent
+  RateLimiter slow(1, 3);  // refills one token per second: no refill during the test
+  EXPECT_TRUE(slow.TryAcquire());
+  EXPECT_TRUE(slow.TryAcquire());
+  EXPECT_TRUE(slow.TryAcquire());
+  EXPECT_FALSE(slow.TryAcquire());  // burst spent
+  RateLimiter rl(20, 1);
   auto start = std::chrono::steady_clock::now();
-  rl.Acquire();
-  rl.Acquire();
-  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(150));
+  rl.Acquire();  // the burst
+  rl.Acquire();  // ~50 ms
+  rl.Acquire();  // ~50 ms
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(90));
   RateLimiter off(0, 1);
   for (int i = 0; i < 100; ++i) EXPECT_TRUE(off.TryAcquire());
 }
