@@ -64,6 +64,12 @@ def main():
             res["recovered"] = False
             res["recover_error"] = str(e)[:160]
         print(json.dumps(res), flush=True)
+    elif mode == "job":  # a `hami run` job: fill the slice, report, hold it a while
+        res, chunks = fill(64, 2)
+        res["real_process_mib_at_cap"] = real_usage_mib()
+        res["cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+        print(json.dumps(res), flush=True)
+        time.sleep(float(sys.argv[2]) if len(sys.argv) > 2 else 10)
     elif mode == "hold":
         torch.cuda.mem_get_info()  # context first, then race the other holder
         print("ready", flush=True)
