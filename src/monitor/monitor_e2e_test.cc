@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 namespace dp = hami::deviceplugin;
 using namespace std::chrono_literals;
 
-TEST(MonitorEndToEnd, ProcessUnderLibvgpuShowsUpWithItsPodLabels) {
+TEST(MonitorEndToEnd, ProcessUnderLibvgpuIsHeldToTheLimitAndShowsUpWithItsPodLabels) {
 #if !defined(HAMI_LIBVGPU) || !defined(HAMI_FAKEGPU_LIB_DIR)
   GTEST_SKIP() << "libvgpu.so or the fake driver is not part of this build";
 #else
@@ -53,29 +53,45 @@ TEST(MonitorEndToEnd, ProcessUnderLibvgpuShowsUpWithItsPodLabels) {
     if (m.container_path == dp::kLimitsMountPath) limits_file = m.host_path;
   }
 
-  int out[2];
-  ASSERT_EQ(pipe(out), 0);
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    dup2(out[1], 1);
-    close(out[0]);
-    for (const auto& [k, v] : resp->envs) setenv(k.c_str(), v.c_str(), 1);
-    // What the container runtime does with NVIDIA_VISIBLE_DEVICES: only the given GPU.
-    unsetenv("NVIDIA_VISIBLE_DEVICES");
-    setenv("CUDA_VISIBLE_DEVICES", gpu.c_str(), 1);
-    setenv("HAMI_LIMITS_FILE", limits_file.c_str(), 1);
-    setenv("LD_LIBRARY_PATH", HAMI_FAKEGPU_LIB_DIR, 1);
-    setenv("LD_PRELOAD", HAMI_LIBVGPU, 1);
-    setenv("FAKEGPU_STATE", (dir + "/fakegpu.state").c_str(), 1);
-    execl(probe.c_str(), probe.c_str(), "hold", "512", "30", static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(out[1]);
-  std::string line;
-  char c;
-  while (read(out[0], &c, 1) == 1 && c != '\n') line += c;
-  EXPECT_EQ(line, "hold_mib=512 result=0");
+  // Runs vgpu_probe with the container's environment; returns its pid and stdout pipe.
+  auto spawn = [&](const char* mib, const char* seconds, int* out_fd) {
+    int out[2];
+    EXPECT_EQ(pipe(out), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+      dup2(out[1], 1);
+      close(out[0]);
+      for (const auto& [k, v] : resp->envs) setenv(k.c_str(), v.c_str(), 1);
+      // What the container runtime does with NVIDIA_VISIBLE_DEVICES: only the given GPU.
+      unsetenv("NVIDIA_VISIBLE_DEVICES");
+      setenv("CUDA_VISIBLE_DEVICES", gpu.c_str(), 1);
+      setenv("HAMI_LIMITS_FILE", limits_file.c_str(), 1);
+      setenv("LD_LIBRARY_PATH", HAMI_FAKEGPU_LIB_DIR, 1);
+      setenv("LD_PRELOAD", HAMI_LIBVGPU, 1);
+      setenv("FAKEGPU_STATE", (dir + "/fakegpu.state").c_str(), 1);
+      execl(probe.c_str(), probe.c_str(), "hold", mib, seconds, static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(out[1]);
+    *out_fd = out[0];
+    return pid;
+  };
+  auto first_line = [](int fd) {
+    std::string line;
+    char c;
+    while (read(fd, &c, 1) == 1 && c != '\n') line += c;
+    return line;
+  };
+  // The limit the plugin wrote is enforced: 3000 MiB does not fit in 2048 MiB.
+  int over_fd = -1;
+  pid_t over = spawn("3000", "0", &over_fd);
+  EXPECT_EQ(first_line(over_fd), "hold_mib=3000 result=2");  // CUDA_ERROR_OUT_OF_MEMORY
+  waitpid(over, nullptr, 0);
+  close(over_fd);
+
+  int out_fd = -1;
+  pid_t pid = spawn("512", "30", &out_fd);
+  EXPECT_EQ(first_line(out_fd), "hold_mib=512 result=0");
 
   CollectorOptions copts;
   copts.hook_path = dir;
@@ -97,7 +113,7 @@ TEST(MonitorEndToEnd, ProcessUnderLibvgpuShowsUpWithItsPodLabels) {
   }
   kill(pid, SIGKILL);
   waitpid(pid, nullptr, 0);
-  close(out[0]);
+  close(out_fd);
   EXPECT_GE(used, 512.0 * (1 << 20));
   EXPECT_LE(used, 2048.0 * (1 << 20));
   EXPECT_EQ(limit, 2048.0 * (1 << 20));
