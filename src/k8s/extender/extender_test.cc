@@ -385,6 +385,18 @@ TEST_F(ExtenderTest, NodeChangesAndDeviceFilters) {
   EXPECT_TRUE(Eventually([&] { return ext_->node_count() == 1u; }));
 }
 
+TEST_F(ExtenderTest, ReadsHamisOlderTextRegisterForm) {
+  Json node = MakeNode("legacy", {});
+  node["metadata"]["annotations"]["hami.io/node-nvidia-register"] =
+      "GPU-l0,10,16000,100,NVIDIA-Tesla T4,0,true:GPU-l1,10,16000,100,NVIDIA-Tesla T4,0,true:";
+  ASSERT_TRUE(api_.Create("nodes", node).ok());
+  StartExtender();
+  auto snap = ext_->UsageSnapshot();
+  ASSERT_EQ(snap["legacy"].size(), 2u);
+  auto r = ext_->Filter(Args(MakeGpuPod("ns", "p", 2, 8000), {"legacy"}));
+  EXPECT_EQ((*r)["nodenames"], Json({"legacy"}));
+}
+
 TEST_F(ExtenderTest, MetricsUseSpecNamesAndLabels) {
   ThreeNodes();
   StartExtender();
