@@ -72,14 +72,34 @@ void* WrapperByName(const char* symbol) {
   return nullptr;
 }
 
-// Families whose entry points must be intercepted for the limits to hold.
-bool IsHookedFamily(const char* symbol) {
-  static const char* const kFamilies[] = {"cuMemAlloc",       "cuMemCreate",       "cuMemFree",
-                                          "cuMemGetInfo",     "cuDeviceTotalMem",  "cuArray",
-                                          "cuMipmappedArray", "cuLaunch",          "cuGraphLaunch",
-                                          "cuCtxCreate",      "cuDevicePrimaryCtx"};
-  for (const char* f : kFamilies)
-    if (strncmp(symbol, f, strlen(f)) == 0) return true;
+// Entry points that must be intercepted for the limits to hold, by the base name the CUDA
+// runtime asks cuGetProcAddress for. If the driver answers one of these with a variant we do
+// not know (a newer _vN), the limits could be bypassed: say so.
+bool MustBeHooked(const char* symbol) {
+  static const char* const kNames[] = {"cuMemAlloc",
+                                       "cuMemAllocPitch",
+                                       "cuMemAllocManaged",
+                                       "cuMemFree",
+                                       "cuMemCreate",
+                                       "cuMemRelease",
+                                       "cuMemAllocAsync",
+                                       "cuMemAllocFromPoolAsync",
+                                       "cuMemFreeAsync",
+                                       "cuMemGetInfo",
+                                       "cuDeviceTotalMem",
+                                       "cuArrayCreate",
+                                       "cuArray3DCreate",
+                                       "cuMipmappedArrayCreate",
+                                       "cuLaunchKernel",
+                                       "cuLaunchKernelEx",
+                                       "cuLaunchCooperativeKernel",
+                                       "cuGraphLaunch",
+                                       "cuCtxCreate",
+                                       "cuDevicePrimaryCtxRetain",
+                                       "cuDevicePrimaryCtxRelease",
+                                       "cuDevicePrimaryCtxReset"};
+  for (const char* n : kNames)
+    if (strcmp(symbol, n) == 0) return true;
   return false;
 }
 
@@ -90,7 +110,7 @@ void MapProcAddress(const char* symbol, void** pfn) {
       return;
     }
   }
-  if (symbol && IsHookedFamily(symbol)) {
+  if (symbol && MustBeHooked(symbol)) {
     VGPU_LOG(kLogWarn,
              "cuGetProcAddress(%s) returned an entry point libvgpu does not know; "
              "it is not intercepted",

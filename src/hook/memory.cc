@@ -519,7 +519,6 @@ CUresult Hook_cuMemAllocPitch_v2(CUdeviceptr* dptr, size_t* pitch, size_t width,
 }
 
 CUresult Hook_cuMemFree_v2(CUdeviceptr dptr) noexcept {
-  if (!LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;
   if (!g_state.accounting) return g_cuda.cuMemFree_v2(dptr);
   return Uncharged(kPtr, dptr, [](uint64_t k) { return g_cuda.cuMemFree_v2(k); });
 }
@@ -544,13 +543,11 @@ CUresult Hook_cuMemCreate(CUmemGenericAllocationHandle* handle, size_t size,
 }
 
 CUresult Hook_cuMemRelease(CUmemGenericAllocationHandle handle) noexcept {
-  if (!LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;
   if (!g_state.accounting) return g_cuda.cuMemRelease(handle);
   return Uncharged(kVmm, handle, [](uint64_t k) { return g_cuda.cuMemRelease(k); });
 }
 
 CUresult Hook_cuMemAllocAsync(CUdeviceptr* dptr, size_t bytesize, CUstream stream) noexcept {
-  if (!LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;
   return AllocAsync(
       dptr, bytesize, nullptr, stream,
       [](CUdeviceptr* p, size_t s, CUmemoryPool, CUstream st) {
@@ -560,7 +557,6 @@ CUresult Hook_cuMemAllocAsync(CUdeviceptr* dptr, size_t bytesize, CUstream strea
 }
 
 CUresult Hook_cuMemAllocAsync_ptsz(CUdeviceptr* dptr, size_t bytesize, CUstream stream) noexcept {
-  if (!LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;
   return AllocAsync(
       dptr, bytesize, nullptr, stream,
       [](CUdeviceptr* p, size_t s, CUmemoryPool, CUstream st) {
@@ -571,7 +567,6 @@ CUresult Hook_cuMemAllocAsync_ptsz(CUdeviceptr* dptr, size_t bytesize, CUstream 
 
 CUresult Hook_cuMemAllocFromPoolAsync(CUdeviceptr* dptr, size_t bytesize, CUmemoryPool pool,
                                       CUstream stream) noexcept {
-  if (!LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;
   if (!pool) return g_cuda.cuMemAllocFromPoolAsync(dptr, bytesize, pool, stream);
   return AllocAsync(dptr, bytesize, pool, stream, g_cuda.cuMemAllocFromPoolAsync,
                     g_cuda.cuMemFreeAsync);
@@ -579,24 +574,20 @@ CUresult Hook_cuMemAllocFromPoolAsync(CUdeviceptr* dptr, size_t bytesize, CUmemo
 
 CUresult Hook_cuMemAllocFromPoolAsync_ptsz(CUdeviceptr* dptr, size_t bytesize, CUmemoryPool pool,
                                            CUstream stream) noexcept {
-  if (!LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;
   if (!pool) return g_cuda.cuMemAllocFromPoolAsync_ptsz(dptr, bytesize, pool, stream);
   return AllocAsync(dptr, bytesize, pool, stream, g_cuda.cuMemAllocFromPoolAsync_ptsz,
                     g_cuda.cuMemFreeAsync_ptsz);
 }
 
 CUresult Hook_cuMemFreeAsync(CUdeviceptr dptr, CUstream stream) noexcept {
-  if (!LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;
   return FreeAsync(dptr, stream, g_cuda.cuMemFreeAsync);
 }
 
 CUresult Hook_cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream stream) noexcept {
-  if (!LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;
   return FreeAsync(dptr, stream, g_cuda.cuMemFreeAsync_ptsz);
 }
 
 CUresult Hook_cuMemPoolTrimTo(CUmemoryPool pool, size_t keep) noexcept {
-  if (!LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;
   CUresult r = g_cuda.cuMemPoolTrimTo(pool, keep);
   if (g_state.accounting) {
     std::lock_guard<std::mutex> g(T().mu);
@@ -606,7 +597,6 @@ CUresult Hook_cuMemPoolTrimTo(CUmemoryPool pool, size_t keep) noexcept {
 }
 
 CUresult Hook_cuMemPoolDestroy(CUmemoryPool pool) noexcept {
-  if (!LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;
   CUresult r = g_cuda.cuMemPoolDestroy(pool);
   if (r == CUDA_SUCCESS && g_state.accounting) {
     std::lock_guard<std::mutex> g(T().mu);
@@ -647,7 +637,6 @@ CUresult Hook_cuArray3DCreate_v2(CUarray* handle, const CUDA_ARRAY3D_DESCRIPTOR*
 }
 
 CUresult Hook_cuArrayDestroy(CUarray handle) noexcept {
-  if (!LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;
   if (!g_state.accounting) return g_cuda.cuArrayDestroy(handle);
   return Uncharged(kArray, reinterpret_cast<uint64_t>(handle),
                    [](uint64_t k) { return g_cuda.cuArrayDestroy(reinterpret_cast<CUarray>(k)); });
@@ -676,7 +665,6 @@ CUresult Hook_cuMipmappedArrayCreate(CUmipmappedArray* handle, const CUDA_ARRAY3
 }
 
 CUresult Hook_cuMipmappedArrayDestroy(CUmipmappedArray handle) noexcept {
-  if (!LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;
   if (!g_state.accounting) return g_cuda.cuMipmappedArrayDestroy(handle);
   return Uncharged(kMipmap, reinterpret_cast<uint64_t>(handle), [](uint64_t k) {
     return g_cuda.cuMipmappedArrayDestroy(reinterpret_cast<CUmipmappedArray>(k));
@@ -746,57 +734,76 @@ CUresult Hook_cuDevicePrimaryCtxRetain(CUcontext* pctx, CUdevice dev) noexcept {
   return r;
 }
 
-CUresult Hook_cuDevicePrimaryCtxRelease_v2(CUdevice dev) noexcept {
-  if (!LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;
-  CUresult r = g_cuda.cuDevicePrimaryCtxRelease_v2(dev);
+namespace {
+
+// After a successful release of the primary context: the last release frees its memory.
+void PrimaryReleased(CUdevice dev) {
   int ord = OrdinalOf(dev);
+  if (!g_state.accounting || ord < 0) return;
   pthread_mutex_lock(&g_primary_mu);
-  if (r == CUDA_SUCCESS && g_state.accounting && ord >= 0 && T().primary_refs[ord] > 0) {
-    if (--T().primary_refs[ord] == 0) {
-      ReleaseDevice(ord);  // the context's memory goes with it
-      Release(ord, T().primary_cost[ord]);
-      T().primary_cost[ord] = 0;
-    }
+  if (T().primary_refs[ord] > 0 && --T().primary_refs[ord] == 0) {
+    ReleaseDevice(ord);  // the context's memory goes with it
+    Release(ord, T().primary_cost[ord]);
+    T().primary_cost[ord] = 0;
   }
   pthread_mutex_unlock(&g_primary_mu);
+}
+
+// After a successful reset: every allocation of the device is gone.
+void PrimaryReset(CUdevice dev) {
+  int ord = OrdinalOf(dev);
+  if (!g_state.accounting || ord < 0) return;
+  pthread_mutex_lock(&g_primary_mu);
+  ReleaseDevice(ord);
+  Release(ord, T().primary_cost[ord]);
+  T().primary_cost[ord] = 0;
+  T().primary_refs[ord] = 0;
+  pthread_mutex_unlock(&g_primary_mu);
+}
+
+}  // namespace
+
+CUresult Hook_cuDevicePrimaryCtxRelease_v2(CUdevice dev) noexcept {
+  CUresult r = g_cuda.cuDevicePrimaryCtxRelease_v2(dev);
+  if (r == CUDA_SUCCESS) PrimaryReleased(dev);
+  return r;
+}
+
+// The pre-11.0 variant the CUDA runtime may still ask cuGetProcAddress for.
+CUresult Hook_cuDevicePrimaryCtxRelease(CUdevice dev) noexcept {
+  CUresult r = g_cuda.cuDevicePrimaryCtxRelease(dev);
+  if (r == CUDA_SUCCESS) PrimaryReleased(dev);
   return r;
 }
 
 CUresult Hook_cuDevicePrimaryCtxReset_v2(CUdevice dev) noexcept {
-  if (!LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;
   CUresult r = g_cuda.cuDevicePrimaryCtxReset_v2(dev);
-  int ord = OrdinalOf(dev);
-  if (r == CUDA_SUCCESS && g_state.accounting && ord >= 0) {
-    pthread_mutex_lock(&g_primary_mu);
-    ReleaseDevice(ord);
-    Release(ord, T().primary_cost[ord]);
-    T().primary_cost[ord] = 0;
-    T().primary_refs[ord] = 0;
-    pthread_mutex_unlock(&g_primary_mu);
-  }
+  if (r == CUDA_SUCCESS) PrimaryReset(dev);
+  return r;
+}
+
+CUresult Hook_cuDevicePrimaryCtxReset(CUdevice dev) noexcept {
+  CUresult r = g_cuda.cuDevicePrimaryCtxReset(dev);
+  if (r == CUDA_SUCCESS) PrimaryReset(dev);
   return r;
 }
 
 CUresult Hook_cuCtxCreate_v2(CUcontext* pctx, unsigned int flags, CUdevice dev) noexcept {
-  if (!LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;
   return CreateContext(pctx, dev, [&] { return g_cuda.cuCtxCreate_v2(pctx, flags, dev); });
 }
 
 CUresult Hook_cuCtxCreate_v3(CUcontext* pctx, CUexecAffinityParam* params, int num,
                              unsigned int flags, CUdevice dev) noexcept {
-  if (!LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;
   return CreateContext(pctx, dev,
                        [&] { return g_cuda.cuCtxCreate_v3(pctx, params, num, flags, dev); });
 }
 
 CUresult Hook_cuCtxCreate_v4(CUcontext* pctx, CUctxCreateParams* params, unsigned int flags,
                              CUdevice dev) noexcept {
-  if (!LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;
   return CreateContext(pctx, dev, [&] { return g_cuda.cuCtxCreate_v4(pctx, params, flags, dev); });
 }
 
 CUresult Hook_cuCtxDestroy_v2(CUcontext ctx) noexcept {
-  if (!LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;
   if (!g_state.accounting) return g_cuda.cuCtxDestroy_v2(ctx);
   return Uncharged(kContext, reinterpret_cast<uint64_t>(ctx), [](uint64_t k) {
     return g_cuda.cuCtxDestroy_v2(reinterpret_cast<CUcontext>(k));
@@ -804,7 +811,6 @@ CUresult Hook_cuCtxDestroy_v2(CUcontext ctx) noexcept {
 }
 
 CUresult Hook_cuDeviceGraphMemTrim(CUdevice dev) noexcept {
-  if (!LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;
   CUresult r = g_cuda.cuDeviceGraphMemTrim(dev);
   if (r == CUDA_SUCCESS) ReconcileGraphMemory(OrdinalOf(dev));
   return r;
