@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j2
-exec src/hostd/demo.sh build/release
+exec src/hostd/demo.sh --build-dir build/release "$@"
