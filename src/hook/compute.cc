@@ -401,7 +401,7 @@ void ComputeInit() {
   if (void* h = CudaHandle())
     g_exchange_mode =
         reinterpret_cast<ExchangeModeFn>(RealDlsym()(h, "cuThreadExchangeStreamCaptureMode"));
-  g_prio_explicit = getenv("CUDA_TASK_PRIORITY") != nullptr || g_priority != 1;
+  g_prio_explicit = g_state.cfg.priority_set;
   const char* bd = getenv("HAMI_COMPUTE_BOARD_DIR");
   snprintf(g_board_dir, sizeof(g_board_dir), "%s", bd && *bd ? bd : "/tmp/hami-vgpu");
   const char* cd = getenv("HAMI_CONTENTION_DIR");

@@ -389,6 +389,7 @@ bool LoadConfig(const ConfigSource& src, Config* out, char* err, size_t errlen) 
   out->priority = fv.priority_set ? fv.priority : (env.priority_set ? env.priority : 1);
   if (fv.priority_set && env.priority_set && env.priority > fv.priority)
     out->priority = env.priority;
+  out->priority_set = fv.priority_set || env.priority_set;
   const char* shm = fv.shm_set ? fv.shm : (env.shm_set ? env.shm : kDefaultShmPath);
   snprintf(out->shm_path, sizeof(out->shm_path), "%s", shm);
   out->oversubscribe = fv.oversubscribe_set ? fv.oversubscribe : env.oversubscribe;

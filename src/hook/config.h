@@ -21,7 +21,8 @@ struct Config {
   char uuid[kMaxDevices][96];
   bool have_uuids;  // the limits file named UUIDs: devices outside that list get no memory
   CorePolicy policy;
-  int priority;  // CUDA_TASK_PRIORITY; lower is more important; default 1
+  int priority;       // CUDA_TASK_PRIORITY; lower is more important; default 1
+  bool priority_set;  // given by the limits file or the environment
   int log_level;
   bool oversubscribe;  // CUDA_OVERSUBSCRIBE (accepted, not implemented: limits stay hard)
   bool from_file;      // a limits file was read

@@ -142,6 +142,18 @@ TEST_F(ConfigTest, LimitsFileIsAuthoritativeEnvironmentMayOnlyTighten) {
   EXPECT_TRUE(cfg_.have_uuids);
   EXPECT_STREQ(cfg_.shm_path, "/var/run/hami/c.cache");
   EXPECT_EQ(cfg_.policy, CorePolicy::kDefault);
+  EXPECT_FALSE(cfg_.priority_set);
+}
+
+TEST_F(ConfigTest, PriorityFromTheFileCountsAsExplicitAndMayOnlyBeLowered) {
+  env_["HAMI_LIMITS_FILE"] = WriteFile("CUDA_TASK_PRIORITY=1\n");
+  ASSERT_TRUE(Load()) << err_;
+  EXPECT_TRUE(cfg_.priority_set);
+  EXPECT_EQ(cfg_.priority, 1);
+  env_["HAMI_LIMITS_FILE"] = WriteFile("CUDA_TASK_PRIORITY=1\n");
+  env_["CUDA_TASK_PRIORITY"] = "0";  // a tenant claiming high priority: ignored
+  ASSERT_TRUE(Load()) << err_;
+  EXPECT_EQ(cfg_.priority, 1);
 }
 
 TEST_F(ConfigTest, FixedPathWinsOverEnvironmentPath) {
