@@ -34,8 +34,8 @@ typedef struct hami_shm_device {
 // One process. A slot is owned by whoever holds the write OFD lock on its first byte;
 // the kernel drops that lock when the process dies, which is how death is detected.
 typedef struct hami_shm_slot {
-  uint32_t state;   // 0 free, 1 live
-  int32_t pid;      // pid in the writer's namespace (display only, never used for liveness)
+  uint32_t state;  // 0 free, 1 live
+  int32_t pid;     // pid in the writer's namespace (display only, never used for liveness)
   uint64_t start_realtime_ns;
   uint64_t used[HAMI_SHM_MAX_DEVICES];  // bytes counted for this process, per device entry
   uint64_t reserved[14];
@@ -47,9 +47,9 @@ typedef struct hami_shm_header {
   uint32_t header_size;  // offset of slot 0
   uint32_t slot_size;
   uint32_t slot_count;
-  uint32_t device_count;    // device entries in use
-  uint32_t slot_high_water; // 1 + highest slot index ever taken
-  uint64_t generation;      // bumped on every change of used_bytes (cheap change detection)
+  uint32_t device_count;     // device entries in use
+  uint32_t slot_high_water;  // 1 + highest slot index ever taken
+  uint64_t generation;       // bumped on every change of used_bytes (cheap change detection)
   uint64_t created_realtime_ns;
   // pthread_mutex_t (robust, process-shared) lives here; opaque to readers.
   unsigned char mutex_storage[64];
