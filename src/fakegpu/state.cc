@@ -420,9 +420,13 @@ unsigned SharedState::Utilization(int dev, uint64_t now, uint64_t window) {
 
 void SharedState::SetHealth(int dev, bool healthy, uint32_t xid) {
   DeviceShared& d = f_->dev[dev];
-  d.unhealthy.store(healthy ? 0 : 1);
+  uint32_t was_unhealthy = d.unhealthy.exchange(healthy ? 0 : 1);
   if (!healthy) {
     d.xid.store(xid);
+    d.xid_seq.fetch_add(1);
+  } else if (was_unhealthy) {
+    // Recovery: an event with eventData 0, the signal the device plugin reads as "healthy".
+    d.xid.store(0);
     d.xid_seq.fetch_add(1);
   }
 }

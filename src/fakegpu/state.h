@@ -27,7 +27,7 @@ struct ProcessUsage {
 struct Health {
   bool healthy;
   uint32_t xid;      // last XID delivered (0 when never unhealthy)
-  uint64_t xid_seq;  // bumped on every transition to unhealthy
+  uint64_t xid_seq;  // bumped on every health transition (recovery delivers xid 0)
 };
 
 uint64_t MonotonicNs();
