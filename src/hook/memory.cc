@@ -673,37 +673,31 @@ CUresult Hook_cuMipmappedArrayDestroy(CUmipmappedArray handle) noexcept {
 
 // Legacy 32-bit allocation entry points cannot be charged safely alongside 64-bit ones;
 // with a limit in force they are refused rather than left as a way around it.
-CUresult Hook_cuMemAlloc(unsigned int* dptr, unsigned int bytesize) noexcept {
+template <typename Call>
+CUresult RefusedUnderLimit(Call call) {
   CUresult refuse;
   Gate gate = MemGate(&refuse);
   if (gate == Gate::kRefuse) return refuse;
   if (gate == Gate::kAccount) return CUDA_ERROR_NOT_SUPPORTED;
-  return g_cuda.cuMemAlloc(dptr, bytesize);
+  return call();
+}
+
+CUresult Hook_cuMemAlloc(unsigned int* dptr, unsigned int bytesize) noexcept {
+  return RefusedUnderLimit([&] { return g_cuda.cuMemAlloc(dptr, bytesize); });
 }
 
 CUresult Hook_cuMemAllocPitch(unsigned int* dptr, unsigned int* pitch, unsigned int width,
                               unsigned int height, unsigned int elem) noexcept {
-  CUresult refuse;
-  Gate gate = MemGate(&refuse);
-  if (gate == Gate::kRefuse) return refuse;
-  if (gate == Gate::kAccount) return CUDA_ERROR_NOT_SUPPORTED;
-  return g_cuda.cuMemAllocPitch(dptr, pitch, width, height, elem);
+  return RefusedUnderLimit(
+      [&] { return g_cuda.cuMemAllocPitch(dptr, pitch, width, height, elem); });
 }
 
 CUresult Hook_cuArrayCreate(CUarray* handle, const void* desc) noexcept {
-  CUresult refuse;
-  Gate gate = MemGate(&refuse);
-  if (gate == Gate::kRefuse) return refuse;
-  if (gate == Gate::kAccount) return CUDA_ERROR_NOT_SUPPORTED;
-  return g_cuda.cuArrayCreate(handle, desc);
+  return RefusedUnderLimit([&] { return g_cuda.cuArrayCreate(handle, desc); });
 }
 
 CUresult Hook_cuArray3DCreate(CUarray* handle, const void* desc) noexcept {
-  CUresult refuse;
-  Gate gate = MemGate(&refuse);
-  if (gate == Gate::kRefuse) return refuse;
-  if (gate == Gate::kAccount) return CUDA_ERROR_NOT_SUPPORTED;
-  return g_cuda.cuArray3DCreate(handle, desc);
+  return RefusedUnderLimit([&] { return g_cuda.cuArray3DCreate(handle, desc); });
 }
 
 // ---- contexts ----------------------------------------------------------------------------
