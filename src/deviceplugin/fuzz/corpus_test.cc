@@ -2,8 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+
+#include "common/testing/corpus.h"
 
 #include "deviceplugin/fuzz/fuzz_targets.h"
 
@@ -11,17 +11,7 @@ namespace hami::deviceplugin::fuzz {
 namespace {
 
 int Replay(const char* dir, void (*target)(const uint8_t*, size_t)) {
-  int n = 0;
-  for (const auto& e :
-       std::filesystem::directory_iterator(std::filesystem::path(HAMI_DP_CORPUS_DIR) / dir)) {
-    std::ifstream in(e.path(), std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    const std::string bytes = ss.str();
-    target(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-    ++n;
-  }
-  return n;
+  return hami::testing::ReplayCorpus(std::filesystem::path(HAMI_DP_CORPUS_DIR) / dir, target);
 }
 
 TEST(DevicePluginFuzzCorpus, ToAllocate) { EXPECT_GE(Replay("to_allocate", &ToAllocate), 5); }
