@@ -4,7 +4,9 @@
 // container is placed greedily in pod order on a scratch copy of the node's usage: init
 // containers each against the node as it is (they run one at a time, before the app
 // containers), app containers one after the other. A container takes the `count` fitting GPUs
-// the GPU policy prefers. The node score is the weighted utilisation of the node after the pod.
+// the GPU policy prefers (binpack: the best fit, FitKey; spread: the least utilised). The node
+// score is the weighted utilisation of the node after the pod, except with binpack at both
+// levels, where it is how tightly the pod's GPUs fit (utilisation breaks near-ties).
 // The common pod (one container with GPUs, memory in MiB, no NUMA binding) takes a faster
 // path that only counts fitting GPUs; GPUs are chosen only on the node finally picked.
 #include "sched/engine.h"
@@ -127,6 +129,9 @@ using internal::NodeEntry;
 
 struct Added {
   int64_t mem = 0, cores = 0, slots = 0;
+  // Best-fit mode (PodCtx::best_fit): sum of FitKey over the GPUs chosen, and their number.
+  double leftover = 0;
+  int64_t gpus = 0;
 };
 
 // Weights normalised once per call: utilisation = ws*slots + wc*cores + wm*memory.
@@ -153,6 +158,9 @@ struct PodCtx {
   // Fast path: exactly one container uses GPUs, no NUMA binding; memory in MiB, or a
   // percentage on nodes whose GPUs all have the same memory.
   const ResolvedContainer* single = nullptr;
+  // Binpack at both levels: the node score is how tightly the pod's GPUs fit (FitKey), the
+  // utilisation only breaks near-ties (docs/scheduling.md, "Score, choice of node and GPUs").
+  bool best_fit = false;
 };
 
 // Scratch buffers reused across the nodes of one call (no allocation per node).
@@ -162,7 +170,9 @@ struct Scratch {
   std::vector<Reason> static_reason;
   std::vector<int> fitting;
   std::vector<double> pref;
-  std::vector<int> chosen;  // per container, `count` GPU positions, concatenated
+  std::vector<int> chosen;                   // per container, `count` GPU positions, concatenated
+  double leftover = 0;                       // best-fit mode: sum of FitKey over `chosen`
+  std::vector<std::pair<double, int>> best;  // fast path, best-fit mode: (FitKey, GPU index)
   void Reserve(size_t gpus) {
     if (app.size() < gpus) {
       app.resize(gpus);
@@ -191,6 +201,7 @@ PodCtx MakeCtx(const ResolvedPod& pod) {
         c.max_count = std::max(c.max_count, r.count);
       }
   c.needs_gpu = users > 0;
+  c.best_fit = pod.node_policy == NodePolicy::kBinpack && pod.gpu_policy == GpuPolicy::kBinpack;
   if (users == 1 && !pod.options.numa_bind) c.single = last;
   return c;
 }
@@ -237,14 +248,38 @@ inline double Utilisation(const Norm& w, double slots, double cores, double mem)
   return u < 0 ? 0 : u > 1 ? 1 : u;
 }
 
-// GPU preference (higher first) after placing `r` on it.
+// How badly `r` fits a GPU it fits on (0 = perfectly, lower is better): what the card has
+// left afterwards, memory first. With lm, lc the free memory and cores after the pod as
+// fractions of the card: key = lm + 0.1 max(lm, lc). Leftover memory counts fully; leftover
+// cores count a tenth, and only where they exceed the leftover memory, so among equal memory
+// fits the card left with cores for the memory it still has is preferred over one that keeps
+// cores no slice could use. (Equivalently lm + 0.1 lc + 0.1 max(0, lm - lc): memory left
+// without cores to serve it is penalised.) An exclusive slice leaves only the memory it does
+// not use.
+inline constexpr double kFitCoreWeight = 0.1;
+inline constexpr double kFitKeyMax = 1.0 + kFitCoreWeight;
+inline double FitKey(const GpuSlot& g, const GpuUsage& u, const ResolvedContainer& r) {
+  double lm = static_cast<double>(g.memory_mib - u.used_mem_mib - NeedMem(g, r)) * g.inv_mem;
+  if (lm < 0) lm = 0;
+  if (r.exclusive()) return lm;
+  double lc = static_cast<double>(g.cores - u.used_cores - r.cores) * g.inv_cores;
+  return lm + kFitCoreWeight * (lc > lm ? lc : lm);
+}
+
+// GPU preference (higher first) after placing `r` on it: binpack takes the best fit
+// (-FitKey), spread the least utilised card.
 inline double GpuPref(const GpuSlot& g, const GpuUsage& u, const ResolvedContainer& r,
                       const PodCtx& ctx) {
+  if (ctx.pod->gpu_policy == GpuPolicy::kBinpack) return -FitKey(g, u, r);
   double util = Utilisation(ctx.norm, (u.used_slices + 1) * static_cast<double>(g.inv_split),
                             (u.used_cores + r.cores) * static_cast<double>(g.inv_cores),
                             static_cast<double>(u.used_mem_mib + NeedMem(g, r)) * g.inv_mem);
-  return ctx.pod->gpu_policy == GpuPolicy::kBinpack ? util : 1.0 - util;
+  return 1.0 - util;
 }
+
+// Share of the utilisation in the best-fit node score: the fit decides unless two nodes fit
+// within about a thousandth of a card of each other.
+inline constexpr double kFitTieWeight = 1e-3;
 
 int64_t NodeScore(const NodeEntry& n, const Added& a, const PodCtx& ctx) {
   // A node without capacity in a dimension counts as full there (it has no GPU; unused).
@@ -256,6 +291,12 @@ int64_t NodeScore(const NodeEntry& n, const Added& a, const PodCtx& ctx) {
                   frac(n.used_cores + a.cores, n.total_cores, n.inv_total_cores),
                   frac(n.used_mem + a.mem, n.total_mem, n.inv_total_mem));
   double s = ctx.pod->node_policy == NodePolicy::kBinpack ? util : 1.0 - util;
+  if (ctx.best_fit && a.gpus > 0) {
+    // Best fit first (1 = every chosen GPU left exactly full), utilisation breaks near-ties.
+    double fit = 1.0 - a.leftover / (kFitKeyMax * static_cast<double>(a.gpus));
+    fit = fit < 0 ? 0 : fit > 1 ? 1 : fit;
+    s = (1.0 - kFitTieWeight) * fit + kFitTieWeight * util;
+  }
   return static_cast<int64_t>(s * kScoreMax + 0.5);
 }
 
@@ -300,6 +341,8 @@ Reason PlaceContainer(const NodeEntry& n, const std::vector<GpuUsage>& base,
       s.fitting[j] = v;
     }
     s.chosen.insert(s.chosen.end(), s.fitting.begin(), s.fitting.begin() + r.count);
+    if (ctx.best_fit)
+      for (size_t j = 0; j < k; ++j) s.leftover -= s.pref[s.fitting[j]];
     return Reason::kFits;
   }
   std::sort(s.fitting.begin(), s.fitting.end(), better);
@@ -328,6 +371,7 @@ Reason PlaceContainer(const NodeEntry& n, const std::vector<GpuUsage>& base,
   for (int j : s.fitting) {
     if (n.gpus[j].numa != best_numa) continue;
     s.chosen.push_back(j);
+    if (ctx.best_fit) s.leftover -= s.pref[j];
     if (++taken == r.count) break;
   }
   return Reason::kFits;
@@ -346,6 +390,7 @@ Reason PlacePod(const NodeEntry& n, const PodCtx& ctx, Scratch& s, Added* added)
   const size_t ng = n.gpus.size();
   s.Reserve(ng);
   s.chosen.clear();
+  s.leftover = 0;
   bool any_static_ok = false;
   Reason worst_static = Reason::kFits;
   for (size_t i = 0; i < ng; ++i) {
@@ -397,12 +442,15 @@ Reason PlacePod(const NodeEntry& n, const PodCtx& ctx, Scratch& s, Added* added)
     a.slots +=
         std::max<int64_t>(s.app[i].used_slices - base.used_slices, s.init_max[i].used_slices);
   }
+  a.leftover = s.leftover;
+  a.gpus = static_cast<int64_t>(s.chosen.size());
   *added = a;
   return Reason::kFits;
 }
 
-// Fast path for PodCtx::single: counts fitting GPUs only, using node aggregates first.
-Reason FitSingle(const NodeEntry& n, const PodCtx& ctx, Added* added) {
+// Fast path for PodCtx::single: counts fitting GPUs only, using node aggregates first (in
+// best-fit mode it also keeps the `count` best fit keys for the node score).
+Reason FitSingle(const NodeEntry& n, const PodCtx& ctx, Scratch& s, Added* added) {
   const ResolvedContainer& r = *ctx.single;
   const size_t ng = n.gpus.size();
   if (ng == 0) return Reason::kNoGpu;
@@ -421,6 +469,35 @@ Reason FitSingle(const NodeEntry& n, const PodCtx& ctx, Added* added) {
   }
   int fit = 0;
   Reason worst = Reason::kFits;
+  if (ctx.best_fit) {
+    // The `count` best fits, as PlaceContainer chooses them: (key, GPU index) ascending, equal
+    // pairs in scan order, kept sorted by insertion; the sum runs in the same order, so both
+    // paths give the same score.
+    const size_t k = static_cast<size_t>(r.count);
+    s.best.clear();
+    for (size_t i = 0; i < ng; ++i) {
+      const auto& g = n.gpus[i];
+      Reason why = StaticCheck(n, i, ctx);
+      if (why == Reason::kFits) why = DynamicCheck(g, g.usage, r);
+      if (why != Reason::kFits) {
+        worst = std::max(worst, why);
+        continue;
+      }
+      ++fit;
+      std::pair<double, int> v{FitKey(g, g.usage, r), g.index};
+      if (s.best.size() == k) {
+        if (!(v < s.best.back())) continue;
+        s.best.pop_back();
+      }
+      s.best.insert(std::upper_bound(s.best.begin(), s.best.end(), v), v);
+    }
+    if (fit < r.count) return worst;
+    double sum = 0;
+    for (const auto& b : s.best) sum += b.first;
+    added->leftover = sum;
+    added->gpus = r.count;
+    return Reason::kFits;
+  }
   for (size_t i = 0; i < ng; ++i) {
     const auto& g = n.gpus[i];
     Reason why = StaticCheck(n, i, ctx);
@@ -436,7 +513,7 @@ Reason FitSingle(const NodeEntry& n, const PodCtx& ctx, Added* added) {
 
 Reason EvaluateNode(const NodeEntry& n, const PodCtx& ctx, Scratch& s, Added* added) {
   if (ctx.single != nullptr && (ctx.single->memory_mib > 0 || n.uniform_memory_mib > 0))
-    return FitSingle(n, ctx, added);
+    return FitSingle(n, ctx, s, added);
   return PlacePod(n, ctx, s, added);
 }
 

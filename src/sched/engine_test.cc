@@ -364,6 +364,33 @@ TEST(Engine, GpuPolicies) {
        {One({D("GPU-3", 100)}), One({D("GPU-1", 200)})},
        2,
        {"GPU-1", "GPU-3"}},
+      // Best fit: the card left with the least memory, although GPU-0 has more slices and
+      // cores in use (higher utilisation, which binpack preferred before issue 4).
+      {"binpack: best memory fit over higher utilisation",
+       GpuPolicy::kBinpack,
+       {One({D("GPU-0", 100, 40)}), One({D("GPU-0", 100, 40)}), One({D("GPU-0", 100, 10)}),
+        One({D("GPU-2", 6000)})},
+       1,
+       {"GPU-2"}},
+      // Same memory left (0.5 of the card): the card left with fewer spare cores (0.6 vs 0.9).
+      {"binpack: equal memory fit, fewer cores left",
+       GpuPolicy::kBinpack,
+       {One({D("GPU-1", 4000, 10)}), One({D("GPU-3", 4000, 40)})},
+       1,
+       {"GPU-3"}},
+      // Cores left below the memory left (0.2 and 0.1 vs 0.5) do not matter: tie by index.
+      {"binpack: cores below the memory left tie",
+       GpuPolicy::kBinpack,
+       {One({D("GPU-2", 4000, 80)}), One({D("GPU-3", 4000, 90)})},
+       1,
+       {"GPU-2"}},
+      // Spread keeps its meaning: the least utilised card, not the worst fit.
+      {"spread: least utilised",
+       GpuPolicy::kSpread,
+       {One({D("GPU-0", 2000)}), One({D("GPU-1", 100, 50)}), One({D("GPU-2", 1000)}),
+        One({D("GPU-3", 1500)})},
+       1,
+       {"GPU-2"}},
   };
   for (const Case& c : cases) {
     for (bool annotate : {false, true}) {
@@ -443,6 +470,65 @@ TEST(Engine, NodePoliciesAndWeights) {
       ASSERT_NE(best, nullptr);
       EXPECT_EQ(best->node, c.want) << c.name;
       EXPECT_EQ(best->score, d->score);
+    }
+  }
+}
+
+// Binpack at both levels scores a node by how tightly the pod's GPUs fit there (issue 4),
+// the utilisation only breaks ties; the other combinations keep the utilisation score. The
+// fast path (one container), the general path (NUMA binding forces it) and a memory
+// percentage give every node the same score.
+TEST(Engine, BestFitNodeScore) {
+  ClusterState s;
+  // Pod: 1 GPU, 2000 MiB (20 %), cores 0. "fuller" is the fullest node but its best card
+  // keeps 1000 MiB; on "tight-a" and "tight-b" GPU-0 is filled exactly; "tight-b" is fuller.
+  ASSERT_TRUE(s.AddNode(N("fuller", {G("GPU-0"), G("GPU-1")})).ok());
+  ASSERT_TRUE(s.AddNode(N("tight-a", {G("GPU-0"), G("GPU-1")})).ok());
+  ASSERT_TRUE(s.AddNode(N("tight-b", {G("GPU-0"), G("GPU-1")})).ok());
+  ASSERT_TRUE(s.AddNode(N("empty", {G("GPU-0"), G("GPU-1")})).ok());
+  ASSERT_TRUE(s.AddPlacement("f0", "fuller", One({D("GPU-0", 7000)})).ok());
+  ASSERT_TRUE(s.AddPlacement("f1", "fuller", One({D("GPU-1", 7000)})).ok());
+  ASSERT_TRUE(s.AddPlacement("a0", "tight-a", One({D("GPU-0", 8000)})).ok());
+  ASSERT_TRUE(s.AddPlacement("b0", "tight-b", One({D("GPU-0", 8000)})).ok());
+  ASSERT_TRUE(s.AddPlacement("b1", "tight-b", One({D("GPU-1", 1000)})).ok());
+  struct Case {
+    NodePolicy node;
+    GpuPolicy gpu;
+    const char* want_node;
+    const char* want_gpu;
+  };
+  const Case cases[] = {
+      {NodePolicy::kBinpack, GpuPolicy::kBinpack, "tight-b", "GPU-0"},
+      {NodePolicy::kBinpack, GpuPolicy::kSpread, "fuller", "GPU-0"},
+      {NodePolicy::kSpread, GpuPolicy::kBinpack, "empty", "GPU-0"},
+      {NodePolicy::kSpread, GpuPolicy::kSpread, "empty", "GPU-0"},
+  };
+  for (const Case& c : cases) {
+    SchedulerConfig cfg;
+    cfg.node_policy = c.node;
+    cfg.gpu_policy = c.gpu;
+    Engine engine(cfg);
+    const std::string name = std::string(PolicyName(c.node)) + "/" + PolicyName(c.gpu);
+    PodRequest mib = P({C(1, 2000, 0)});
+    PodRequest pct = P({C(1, std::nullopt, 0, 20)});
+    PodRequest numa = mib;
+    numa.options.numa_bind = true;  // every GPU on NUMA 0: the same choice, general path
+    std::optional<std::vector<int64_t>> scores;
+    for (const PodRequest* pod : {&mib, &pct, &numa}) {
+      auto d = engine.Schedule(s, *pod);
+      ASSERT_TRUE(d.ok() && d->scheduled) << name;
+      EXPECT_EQ(d->node, c.want_node) << name;
+      ASSERT_EQ(d->placement.containers.size(), 1u);
+      EXPECT_EQ(d->placement.containers[0][0].uuid, c.want_gpu) << name;
+      auto f = engine.Filter(s, *pod);
+      ASSERT_TRUE(f.ok());
+      std::vector<int64_t> got;
+      for (const auto& v : f->nodes) got.push_back(v.score);
+      if (scores) {
+        EXPECT_EQ(got, *scores) << name;
+      } else {
+        scores = got;
+      }
     }
   }
 }

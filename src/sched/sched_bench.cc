@@ -174,6 +174,7 @@ void LatencyTable(const Options& o) {
       {"Filter(5000 names)", NodePolicy::kBinpack, GpuPolicy::kSpread},
       {"Schedule+Add+Remove", NodePolicy::kBinpack, GpuPolicy::kSpread},
       {"Schedule, memory %", NodePolicy::kBinpack, GpuPolicy::kSpread},
+      {"Schedule, general path", NodePolicy::kBinpack, GpuPolicy::kBinpack},
       {"Schedule, general path", NodePolicy::kBinpack, GpuPolicy::kSpread},
       {"Schedule, general path", NodePolicy::kSpread, GpuPolicy::kBinpack},
   };
