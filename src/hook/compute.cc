@@ -63,6 +63,21 @@ void SleepNs(uint64_t ns) {
   timespec ts{static_cast<time_t>(ns / 1000000000ull), static_cast<long>(ns % 1000000000ull)};
   nanosleep(&ts, nullptr);
 }
+// Tunables (docs/compute-limiter.md), each with an environment override for experiments.
+bool g_event_cal = true;  // HAMI_COMPUTE_EVENT_CAL: exclude the GPU cost of our end event
+bool g_turns = true;      // HAMI_COMPUTE_TURNS: limited containers sharing a GPU take turns
+uint64_t g_max_turn_ns = 20 * kMs;        // HAMI_COMPUTE_MAX_TURN_US
+uint64_t g_turn_overlap_ns = 200000;      // HAMI_COMPUTE_TURN_OVERLAP_US
+constexpr uint64_t kTurnBurstNs = 60 * kMs;  // bank while taking turns (covers others' turns)
+
+// Counters for HAMI_COMPUTE_STATS=1 (printed at exit): per measuring mode, launches, GPU time
+// charged, raw event span and limiter time excluded; and time spent throttled.
+struct Stats {
+  uint64_t n[3], charge[3], span[3], excl[3];
+  uint64_t waits, wait_ns;
+};
+Stats g_stats;
+bool g_stats_on = false;
 
 struct EventSlot {
   CUevent ev;
@@ -112,6 +127,7 @@ struct CtxState {
   StreamSlot streams[kStreams];
   uint64_t est[3];  // per LaunchKind
   SoloTimes solo;
+  int64_t event_ns;  // GPU time one event record adds behind a kernel; -1 = not measured
 };
 
 struct DevLimiter {
@@ -220,6 +236,7 @@ void ResetCtx(CtxState* c) {
   c->ctx = ctx;
   c->ord = ord;
   c->resets = resets;
+  c->event_ns = -1;
   memcpy(c->est, est, sizeof(est));
   if (resets > 100) {
     c->broken = true;
@@ -271,15 +288,21 @@ void Poll(CtxState* c, bool wait) {
         if (p.mode == kBusy) {
           charge = kernel;
         } else if (p.mode == kTight) {
-          charge = kernel > p.excl ? kernel - p.excl : 0;
-          // A preemption of the application between our bookkeeping and the launch reaching
-          // the driver would count as GPU gap: never charge more than a launch plus the
-          // largest gap a tight loop can have.
-          if (p.est && charge > p.est + kMaxGapNs) charge = p.est + kMaxGapNs;
+          charge = TightCharge(kernel, p.excl, g_event_cal && c->event_ns > 0 ? c->event_ns : 0,
+                               p.est, kMaxGapNs);
         } else {
           int64_t gap = p.prev >= 0 ? ElapsedNs(c, p.prev, p.from) : -1;
           charge = LaunchCharge(kernel, gap, p.excl, kMaxGapNs);
         }
+      }
+    }
+    if (g_stats_on && p.mode < 3) {
+      ++g_stats.n[p.mode];
+      g_stats.charge[p.mode] += charge;
+      g_stats.excl[p.mode] += p.excl;
+      if (r == CUDA_SUCCESS) {
+        int64_t k = ElapsedNs(c, p.from, p.end);
+        if (k > 0) g_stats.span[p.mode] += static_cast<uint64_t>(k);
       }
     }
     VGPU_LOG(kLogDebug, "compute: mode %d charge %llu est %llu excl %llu", p.mode,
@@ -293,6 +316,31 @@ void Poll(CtxState* c, bool wait) {
   }
 }
 
+// GPU time an event record adds: back-to-back records on an idle stream, the smallest
+// difference of 8 pairs. Called once per context, on an idle stream, under g_mu.
+void MeasureEventCost(CtxState* c, CUstream stream) {
+  c->event_ns = 0;
+  int a = AllocEvent(c), b = AllocEvent(c);
+  if (a < 0 || b < 0) {
+    Unref(c, a);
+    Unref(c, b);
+    return;
+  }
+  int64_t best = -1;
+  for (int i = 0; i < 8; ++i) {
+    if (g_cuda.cuEventRecord(c->ev[a].ev, stream) != CUDA_SUCCESS ||
+        g_cuda.cuEventRecord(c->ev[b].ev, stream) != CUDA_SUCCESS ||
+        g_cuda.cuEventSynchronize(c->ev[b].ev) != CUDA_SUCCESS)
+      break;
+    int64_t d = ElapsedNs(c, a, b);
+    if (d >= 0 && (best < 0 || d < best)) best = d;
+  }
+  Unref(c, a);
+  Unref(c, b);
+  if (best > 0 && best < 20000) c->event_ns = best;  // sanity: an event costs microseconds
+  if (g_stats_on) fprintf(stderr, "hami-compute-stats event_ns=%lld\n", static_cast<long long>(c->event_ns));
+}
+
 CtxState* FindCtx(CUcontext ctx) {
   for (int i = 0; i < kMaxCtx; ++i)
     if (g_ctx[i] && g_ctx[i]->ctx == ctx) return g_ctx[i];
@@ -301,6 +349,7 @@ CtxState* FindCtx(CUcontext ctx) {
     auto* c = static_cast<CtxState*>(calloc(1, sizeof(CtxState)));
     if (!c) return nullptr;
     c->ctx = ctx;
+    c->event_ns = -1;
     CUdevice dev = 0;
     c->ord = g_cuda.cuCtxGetDevice(&dev) == CUDA_SUCCESS ? OrdinalOf(dev) : -1;
     g_ctx[i] = c;
@@ -390,6 +439,20 @@ bool Throttling(DevLimiter* d, uint64_t now) {
   return g_state.cfg.policy == CorePolicy::kForce || d->contended;
 }
 
+__attribute__((destructor)) void PrintStats() {
+  if (!g_stats_on) return;
+  static const char* names[3] = {"busy", "start", "tight"};
+  for (int m = 0; m < 3; ++m) {
+    uint64_t n = g_stats.n[m];
+    if (!n) continue;
+    fprintf(stderr, "hami-compute-stats mode=%s launches=%llu charge_us=%.2f span_us=%.2f "
+            "excl_us=%.2f\n", names[m], static_cast<unsigned long long>(n),
+            g_stats.charge[m] / 1e3 / n, g_stats.span[m] / 1e3 / n, g_stats.excl[m] / 1e3 / n);
+  }
+  fprintf(stderr, "hami-compute-stats waits=%llu wait_ms=%.1f\n",
+          static_cast<unsigned long long>(g_stats.waits), g_stats.wait_ns / 1e6);
+}
+
 }  // namespace
 
 void ComputeInit() {
@@ -398,6 +461,16 @@ void ComputeInit() {
     return;
   }
   g_priority = g_state.cfg.priority;
+  if (const char* v = getenv("HAMI_COMPUTE_TURNS")) g_turns = strcmp(v, "0") != 0;
+  if (const char* v = getenv("HAMI_COMPUTE_EVENT_CAL")) g_event_cal = strcmp(v, "0") != 0;
+  if (const char* v = getenv("HAMI_COMPUTE_MAX_TURN_US"))
+    g_max_turn_ns = strtoull(v, nullptr, 10) * 1000;
+  if (const char* v = getenv("HAMI_COMPUTE_TURN_OVERLAP_US"))
+    g_turn_overlap_ns = strtoull(v, nullptr, 10) * 1000;
+  if (g_max_turn_ns < kMs || g_max_turn_ns > kTurnBurstNs / 2) g_max_turn_ns = 20 * kMs;
+  if (g_turn_overlap_ns > kMs) g_turn_overlap_ns = kMs;
+  const char* stv = getenv("HAMI_COMPUTE_STATS");
+  g_stats_on = stv && *stv && strcmp(stv, "0") != 0;
   if (void* h = CudaHandle())
     g_exchange_mode =
         reinterpret_cast<ExchangeModeFn>(RealDlsym()(h, "cuThreadExchangeStreamCaptureMode"));
@@ -530,11 +603,24 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
           }
         }
       }
+      // Sharing the GPU with other limited containers: launch only while holding the turn
+      // (Board::TurnAcquire), and bank enough to make up for the others' turns.
+      bool turns = g_turns && throttle && d->contended && d->board.is_open();
+      if (wait == 0 && turns)
+        wait = d->board.TurnAcquire(g_container_id, now, g_max_turn_ns, g_turn_overlap_ns);
       if (wait == 0 && throttle) {
+        bp.burst_ns = turns ? kTurnBurstNs : kBurstNs;
         wait = BucketAdmit(d->clock, now, est, bp);
-        if (wait == 0) bucket = true;
+        if (wait == 0)
+          bucket = true;
+        else if (turns)
+          d->board.TurnRelease(g_container_id);  // our share is used up: the next one's turn
       }
       if (wait == 0) break;
+      if (g_stats_on) {
+        ++g_stats.waits;
+        g_stats.wait_ns += wait;
+      }
       SleepNs(wait < kSleepChunkNs ? wait : kSleepChunkNs);
       pthread_mutex_lock(&g_mu);
       Poll(c, false);
@@ -543,6 +629,9 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
       now = Mono();
       throttle = Throttling(d, now);
     }
+    // Announce our work before it is queued (a lower priority checking between our launch and
+    // an announcement after it would queue its own work behind ours).
+    if (g_prio_explicit) d->board.PublishLaunch(g_priority, now, est);
     if (d->shm && now > t0)
       __atomic_fetch_add(&d->shm->limiter_state[kLimiterThrottled], now - t0, __ATOMIC_RELAXED);
   }
@@ -557,6 +646,7 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   uint64_t last_after = c->streams[slot].last_after;
   bool tight = idle && prev >= 0 && prev == entry_end && idle_at_entry && !(d && d->contended) &&
                last_after != 0 && t0 - last_after < kMaxGapNs;
+  if (tight && g_event_cal && c->event_ns < 0) MeasureEventCost(c, stream);
   int16_t start = -1;
   if (!tight) {
     start = static_cast<int16_t>(AllocEvent(c));
@@ -645,7 +735,7 @@ void ComputeAfterLaunch(CUstream stream, LaunchKind kind, CUresult result) {
 
   if (d) {
     uint64_t now = Mono();
-    if (g_prio_explicit) d->board.PublishLaunch(g_priority, now, st.est);
+    if (g_turns && d->contended) d->board.TurnLaunched(g_container_id, now, st.est);
     if (now - d->last_mark >= kMarkActiveNs) {
       d->last_mark = now;
       d->board.MarkActive(g_container_id, now);

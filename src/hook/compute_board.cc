@@ -143,6 +143,76 @@ uint64_t Board::HigherBusyUntil(int prio, uint64_t now, uint64_t recent) const {
   return best;
 }
 
+uint64_t Board::TurnAcquire(uint64_t id, uint64_t now, uint64_t max_turn_ns,
+                            uint64_t overlap_ns) {
+  if (!b_) return 0;
+  constexpr uint64_t kRetryNs = 50000;
+  uint64_t owner = __atomic_load_n(&b_->turn_owner, __ATOMIC_ACQUIRE);
+  uint64_t wanted_at = __atomic_load_n(&b_->turn_wanted_at, __ATOMIC_ACQUIRE);
+  uint64_t wanted_by = __atomic_load_n(&b_->turn_wanted_by, __ATOMIC_ACQUIRE);
+  bool other_waits = wanted_by != id && wanted_at <= now + kBoardMaxSkewNs &&
+                     wanted_at + kTurnLeaseNs > now;
+  if (owner == id) {
+    // turn_since is when the previous owners' queued work drains (minus the overlap): wait
+    // for it, holding the turn; the turn's length counts from there.
+    uint64_t since = __atomic_load_n(&b_->turn_since, __ATOMIC_ACQUIRE);
+    if (since > now + kTurnMaxDrainNs) since = now;  // corrupt: do not wait on it
+    if (since > now) return since - now;
+    if (other_waits && now > since + max_turn_ns) {  // a full turn used while others wait
+      TurnRelease(id);
+      return kRetryNs;
+    }
+    return 0;
+  }
+  uint64_t lease = __atomic_load_n(&b_->turn_lease, __ATOMIC_ACQUIRE);
+  if (lease > now + kBoardMaxClaimNs) lease = 0;  // corrupt or hostile: treat as lapsed
+  if (owner != 0 && lease > now) {
+    __atomic_store_n(&b_->turn_wanted_at, now, __ATOMIC_RELEASE);
+    __atomic_store_n(&b_->turn_wanted_by, id, __ATOMIC_RELEASE);
+    uint64_t w = lease - now;
+    return w < kRetryNs ? kRetryNs : (w > kTurnLeaseNs ? kTurnLeaseNs : w);
+  }
+  // Free or lapsed. The container that just gave the turn back lets a waiting one go first.
+  if (other_waits && __atomic_load_n(&b_->turn_last_owner, __ATOMIC_ACQUIRE) == id)
+    return kRetryNs;
+  if (!__atomic_compare_exchange_n(&b_->turn_owner, &owner, id, false, __ATOMIC_ACQ_REL,
+                                   __ATOMIC_ACQUIRE))
+    return kRetryNs;
+  uint64_t drain = __atomic_load_n(&b_->turn_busy_until, __ATOMIC_ACQUIRE);
+  if (drain > now + kTurnMaxDrainNs) drain = now + kTurnMaxDrainNs;
+  uint64_t start = drain > now + overlap_ns ? drain - overlap_ns : now;
+  __atomic_store_n(&b_->turn_since, start, __ATOMIC_RELEASE);
+  __atomic_store_n(&b_->turn_lease, start + kTurnLeaseNs, __ATOMIC_RELEASE);
+  __atomic_store_n(&b_->turn_last_owner, id, __ATOMIC_RELEASE);
+  if (wanted_by == id) __atomic_store_n(&b_->turn_wanted_at, 0, __ATOMIC_RELEASE);
+  return TurnAcquire(id, now, max_turn_ns, overlap_ns);  // owner now: the drain check
+}
+
+void Board::TurnLaunched(uint64_t id, uint64_t now, uint64_t est_ns) {
+  if (!b_ || __atomic_load_n(&b_->turn_owner, __ATOMIC_ACQUIRE) != id) return;
+  uint64_t cur = __atomic_load_n(&b_->turn_busy_until, __ATOMIC_RELAXED);
+  uint64_t next;
+  for (;;) {
+    next = (cur > now ? cur : now) + est_ns;
+    if (next > now + kBoardMaxClaimNs) next = now + kBoardMaxClaimNs;
+    if (__atomic_compare_exchange_n(&b_->turn_busy_until, &cur, next, true, __ATOMIC_RELEASE,
+                                    __ATOMIC_RELAXED))
+      break;
+  }
+  __atomic_store_n(&b_->turn_lease, next + kTurnLeaseNs, __ATOMIC_RELEASE);
+}
+
+void Board::TurnRelease(uint64_t id) {
+  if (!b_) return;
+  uint64_t expect = id;
+  __atomic_compare_exchange_n(&b_->turn_owner, &expect, 0, false, __ATOMIC_ACQ_REL,
+                              __ATOMIC_ACQUIRE);
+}
+
+bool Board::TurnHeldBy(uint64_t id) const {
+  return b_ && __atomic_load_n(&b_->turn_owner, __ATOMIC_ACQUIRE) == id;
+}
+
 bool ParseContention(const char* text, ContentionInfo* out) {
   ContentionInfo c;
   bool have_active = false, have_updated = false;

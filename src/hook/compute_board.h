@@ -16,6 +16,8 @@ inline constexpr int kBoardPriorities = 8;                      // priorities 0.
 inline constexpr int kBoardContainers = 120;
 inline constexpr uint64_t kBoardMaxSkewNs = 10000000;     // launches later than now + 10 ms
 inline constexpr uint64_t kBoardMaxClaimNs = 1000000000;  // busy-until at most now + 1 s
+inline constexpr uint64_t kTurnLeaseNs = 2000000;      // an owner idle this long loses the turn
+inline constexpr uint64_t kTurnMaxDrainNs = 20000000;  // never wait longer for a drain
 
 struct BoardLayout {
   uint64_t magic;
@@ -29,6 +31,15 @@ struct BoardLayout {
     uint64_t id;           // container identity (device and inode of its accounting file)
     uint64_t last_active;  // CLOCK_MONOTONIC of its last launch
   } containers[kBoardContainers];
+  // GPU turn among limited containers that share the GPU (see Board::TurnAcquire). All
+  // CLOCK_MONOTONIC; zero in a fresh board = nobody holds the turn.
+  uint64_t turn_owner;       // container holding the turn, 0 = free
+  uint64_t turn_since;       // when its turn starts (after the previous owners' work drains)
+  uint64_t turn_lease;       // the turn lapses at this instant unless the owner launches again
+  uint64_t turn_busy_until;  // estimated end of the work the owners queued so far
+  uint64_t turn_wanted_at;   // last time a container asked for the turn and had to wait
+  uint64_t turn_wanted_by;
+  uint64_t turn_last_owner;
 };
 static_assert(sizeof(BoardLayout) <= 4096, "board must fit a page");
 
@@ -49,6 +60,23 @@ class Board {
   // Latest busy-until of the priorities more important than `prio` (smaller numbers) that
   // launched within `recent` ns; 0 when none did.
   uint64_t HigherBusyUntil(int prio, uint64_t now, uint64_t recent) const;
+
+  // Turns. Two contexts whose work is queued on a time-sliced GPU at the same time make it
+  // switch between them many times a second, and each switch costs the GPU about a tenth of
+  // a millisecond (docs/compute-limiter.md). Limited containers that share a GPU therefore
+  // take turns: one at a time holds the turn and launches; it gives the turn back when its
+  // bucket is empty, or after max_turn_ns while another container waits.
+  //
+  // TurnAcquire returns 0 when `id` holds the turn and may launch now, else the ns to wait
+  // before asking again. A container that just took the turn first waits (holding it) for
+  // the previous owner's queued work to drain, less `overlap_ns` (queueing a little before
+  // the end lets the GPU switch at once, without preempting anything).
+  uint64_t TurnAcquire(uint64_t id, uint64_t now, uint64_t max_turn_ns, uint64_t overlap_ns);
+  // The owner queued work estimated at est_ns: extends the drain estimate and the lease.
+  void TurnLaunched(uint64_t id, uint64_t now, uint64_t est_ns);
+  // Gives the turn back (no-op unless `id` holds it).
+  void TurnRelease(uint64_t id);
+  bool TurnHeldBy(uint64_t id) const;
 
  private:
   BoardLayout* b_ = nullptr;

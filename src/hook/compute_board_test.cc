@@ -49,6 +49,71 @@ TEST(ComputeBoard, HigherPriorityWorkIsVisibleToLowerOnly) {
   EXPECT_EQ(b.HigherBusyUntil(1, 3000 * kMs, 1000 * kMs), 0u) << "equal priority never yields";
 }
 
+constexpr uint64_t kUs = 1000;
+
+TEST(ComputeBoard, OneContainerHoldsTheTurnAtATime) {
+  BoardLayout mem{};
+  Board b;
+  b.Attach(&mem);
+  const uint64_t t = 1000 * kMs;
+  EXPECT_EQ(b.TurnAcquire(1, t, 20 * kMs, 200 * kUs), 0u) << "free turn: taken at once";
+  EXPECT_TRUE(b.TurnHeldBy(1));
+  b.TurnLaunched(1, t, 4 * kMs);  // 4 ms of work queued
+  uint64_t w = b.TurnAcquire(2, t + kMs, 20 * kMs, 200 * kUs);
+  EXPECT_GT(w, 0u) << "held by another container";
+  EXPECT_LE(w, kTurnLeaseNs);
+  EXPECT_EQ(b.TurnAcquire(1, t + 2 * kMs, 20 * kMs, 200 * kUs), 0u) << "the owner keeps it";
+  b.TurnRelease(2);  // not the owner: no effect
+  EXPECT_TRUE(b.TurnHeldBy(1));
+  b.TurnRelease(1);
+  // Container 2 takes it and first waits for container 1's queue (ends at t + 4 ms) to drain,
+  // less the 200 us overlap, holding the turn meanwhile.
+  EXPECT_EQ(b.TurnAcquire(2, t + 3 * kMs, 20 * kMs, 200 * kUs), 800 * kUs);
+  EXPECT_TRUE(b.TurnHeldBy(2));
+  EXPECT_EQ(b.TurnAcquire(2, t + 3800 * kUs, 20 * kMs, 200 * kUs), 0u);
+}
+
+TEST(ComputeBoard, ALongTurnEndsWhenAnotherContainerWaits) {
+  BoardLayout mem{};
+  Board b;
+  b.Attach(&mem);
+  const uint64_t t = 1000 * kMs;
+  ASSERT_EQ(b.TurnAcquire(1, t, 20 * kMs, 0), 0u);
+  for (uint64_t i = 0; i <= 30; ++i) {  // keeps launching 1 ms kernels
+    EXPECT_EQ(b.TurnAcquire(1, t + i * kMs, 20 * kMs, 0), 0u) << "nobody waits: no limit";
+    b.TurnLaunched(1, t + i * kMs, kMs);
+  }
+  EXPECT_GT(b.TurnAcquire(2, t + 31 * kMs, 20 * kMs, 0), 0u);  // asks, has to wait
+  EXPECT_GT(b.TurnAcquire(1, t + 31500 * kUs, 20 * kMs, 0), 0u) << "turn over: gives it up";
+  EXPECT_FALSE(b.TurnHeldBy(1));
+  // The one that gave the turn up lets the waiting container go first...
+  EXPECT_GT(b.TurnAcquire(1, t + 31600 * kUs, 20 * kMs, 0), 0u);
+  EXPECT_FALSE(b.TurnHeldBy(1));
+  // ...which takes it after the queue (busy until t + 31 ms... + 1 ms) drains.
+  EXPECT_EQ(b.TurnAcquire(2, t + 33 * kMs, 20 * kMs, 0), 0u);
+  EXPECT_TRUE(b.TurnHeldBy(2));
+}
+
+TEST(ComputeBoard, ATurnLapsesWhenItsOwnerStopsOrDies) {
+  BoardLayout mem{};
+  Board b;
+  b.Attach(&mem);
+  const uint64_t t = 1000 * kMs;
+  ASSERT_EQ(b.TurnAcquire(1, t, 20 * kMs, 0), 0u);
+  b.TurnLaunched(1, t, kMs);  // then never launches again (killed)
+  EXPECT_GT(b.TurnAcquire(2, t + 2 * kMs, 20 * kMs, 0), 0u) << "lease still running";
+  EXPECT_EQ(b.TurnAcquire(2, t + kMs + kTurnLeaseNs + 1, 20 * kMs, 0), 0u) << "lapsed";
+  EXPECT_TRUE(b.TurnHeldBy(2));
+  // Hostile values: a lease or drain far in the future does not stall anyone for long.
+  mem.turn_owner = 7;
+  mem.turn_lease = ~0ull;
+  EXPECT_EQ(b.TurnAcquire(3, t + 10 * kMs, 20 * kMs, 0), 0u);
+  mem.turn_owner = 0;
+  mem.turn_busy_until = ~0ull;
+  mem.turn_wanted_at = 0;
+  EXPECT_LE(b.TurnAcquire(4, t + 20 * kMs, 20 * kMs, 0), kTurnMaxDrainNs);
+}
+
 TEST(ComputeBoard, HostileEntriesAreBounded) {
   BoardLayout mem{};
   Board b;

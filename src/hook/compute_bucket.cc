@@ -40,6 +40,14 @@ uint64_t LaunchCharge(uint64_t kernel_ns, int64_t gap_ns, uint64_t host_excluded
   return gap < max_gap_ns ? kernel_ns + gap : kernel_ns;
 }
 
+uint64_t TightCharge(uint64_t span_ns, uint64_t host_excluded_ns, uint64_t event_ns,
+                     uint64_t est_ns, uint64_t max_gap_ns) {
+  uint64_t ours = host_excluded_ns + event_ns;
+  uint64_t charge = span_ns > ours ? span_ns - ours : 0;
+  if (est_ns && charge > est_ns + max_gap_ns) charge = est_ns + max_gap_ns;
+  return charge;
+}
+
 uint64_t UpdateEstimate(uint64_t est_ns, uint64_t sample_ns) {
   if (est_ns == 0) return sample_ns;
   return est_ns - est_ns / 8 + sample_ns / 8;

@@ -39,6 +39,15 @@ void BucketCorrect(uint64_t* clock, int64_t delta_gpu_ns, uint32_t limit_pct);
 uint64_t LaunchCharge(uint64_t kernel_ns, int64_t gap_ns, uint64_t host_excluded_ns,
                       uint64_t max_gap_ns);
 
+// GPU time charged for one launch of a tight loop, measured from the stream's previous end
+// event to this launch's end event (`span_ns`): the span less the limiter's own host time
+// before the launch (`host_excluded_ns`) and less the GPU time its end event adds between the
+// kernel and the application's synchronize (`event_ns`, measured per context). A preemption
+// of the application between the limiter's bookkeeping and the launch would count as GPU gap:
+// with an estimate, never more than the estimate plus max_gap_ns.
+uint64_t TightCharge(uint64_t span_ns, uint64_t host_excluded_ns, uint64_t event_ns,
+                     uint64_t est_ns, uint64_t max_gap_ns);
+
 // Exponentially weighted estimate of the next launch's GPU time (weight 1/8 to the sample).
 uint64_t UpdateEstimate(uint64_t est_ns, uint64_t sample_ns);
 

@@ -88,6 +88,17 @@ TEST(ComputeBucket, ConcurrentAdmissionsNeverOvercommit) {
   EXPECT_EQ(clock, 1002 * kMs);
 }
 
+TEST(ComputeBucket, TightChargeExcludesTheLimitersOwnTime) {
+  // 28 us from the previous end event to this one: 3 us of our host bookkeeping and 1.5 us
+  // of our end event are not the application's.
+  EXPECT_EQ(TightCharge(28000, 3000, 1500, 26000, 250000), 23500u);
+  EXPECT_EQ(TightCharge(28000, 3000, 0, 26000, 250000), 25000u) << "no event cost measured";
+  EXPECT_EQ(TightCharge(2000, 3000, 1500, 26000, 250000), 0u) << "never negative";
+  // A preempted application: the span is mostly not GPU work; capped at estimate + max gap.
+  EXPECT_EQ(TightCharge(900000, 3000, 1500, 26000, 250000), 276000u);
+  EXPECT_EQ(TightCharge(900000, 3000, 1500, 0, 250000), 895500u) << "no estimate: no cap";
+}
+
 TEST(ComputeBucket, LaunchChargeCountsShortGapsOnly) {
   EXPECT_EQ(LaunchCharge(20000, -1, 0, 250000), 20000u);           // first launch
   EXPECT_EQ(LaunchCharge(20000, 10000, 0, 250000), 30000u);        // launch-bound loop
