@@ -49,7 +49,8 @@ def stats_of(stderr):
                 parts.append(f"{kv['mode']} {kv['launches']}x c={kv['charge_us']} "
                              f"s={kv['span_us']} x={kv['excl_us']}")
             elif "waits" in kv:
-                parts.append(f"waits {kv['waits']} {kv['wait_ms']} ms")
+                parts.append(f"waits {kv['waits']} {kv['wait_ms']} ms, turns {kv.get('turns')} "
+                             f"turn-waits {kv.get('turn_waits')} {kv.get('turn_wait_ms')} ms")
     return "; ".join(parts)
 
 

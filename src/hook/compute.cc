@@ -75,6 +75,7 @@ constexpr uint64_t kTurnBurstNs = 60 * kMs;  // bank while taking turns (covers 
 struct Stats {
   uint64_t n[3], charge[3], span[3], excl[3];
   uint64_t waits, wait_ns;
+  uint64_t turn_waits, turn_wait_ns, turns_taken;
 };
 Stats g_stats;
 bool g_stats_on = false;
@@ -449,8 +450,10 @@ __attribute__((destructor)) void PrintStats() {
             "excl_us=%.2f\n", names[m], static_cast<unsigned long long>(n),
             g_stats.charge[m] / 1e3 / n, g_stats.span[m] / 1e3 / n, g_stats.excl[m] / 1e3 / n);
   }
-  fprintf(stderr, "hami-compute-stats waits=%llu wait_ms=%.1f\n",
-          static_cast<unsigned long long>(g_stats.waits), g_stats.wait_ns / 1e6);
+  fprintf(stderr, "hami-compute-stats waits=%llu wait_ms=%.1f turns=%llu turn_waits=%llu "
+          "turn_wait_ms=%.1f\n", static_cast<unsigned long long>(g_stats.waits),
+          g_stats.wait_ns / 1e6, static_cast<unsigned long long>(g_stats.turns_taken),
+          static_cast<unsigned long long>(g_stats.turn_waits), g_stats.turn_wait_ns / 1e6);
 }
 
 }  // namespace
@@ -606,8 +609,20 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
       // Sharing the GPU with other limited containers: launch only while holding the turn
       // (Board::TurnAcquire), and bank enough to make up for the others' turns.
       bool turns = g_turns && throttle && d->contended && d->board.is_open();
-      if (wait == 0 && turns)
-        wait = d->board.TurnAcquire(g_container_id, now, g_max_turn_ns, g_turn_overlap_ns);
+      bool turn_busy = false;  // another container holds the turn
+      uint32_t turn_seq = 0;
+      if (wait == 0 && turns) {
+        bool had = g_stats_on && d->board.TurnHeldBy(g_container_id);
+        wait = d->board.TurnAcquire(g_container_id, now, g_max_turn_ns, g_turn_overlap_ns,
+                                    &turn_busy, &turn_seq);
+        if (g_stats_on) {
+          if (!had && d->board.TurnHeldBy(g_container_id)) ++g_stats.turns_taken;
+          if (wait) {
+            ++g_stats.turn_waits;
+            g_stats.turn_wait_ns += wait;
+          }
+        }
+      }
       if (wait == 0 && throttle) {
         bp.burst_ns = turns ? kTurnBurstNs : kBurstNs;
         wait = BucketAdmit(d->clock, now, est, bp);
@@ -621,7 +636,10 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
         ++g_stats.waits;
         g_stats.wait_ns += wait;
       }
-      SleepNs(wait < kSleepChunkNs ? wait : kSleepChunkNs);
+      if (turn_busy)
+        d->board.TurnWait(turn_seq, wait);  // woken as soon as the owner gives the turn back
+      else
+        SleepNs(wait < kSleepChunkNs ? wait : kSleepChunkNs);
       pthread_mutex_lock(&g_mu);
       Poll(c, false);
       est = c->est[ki];

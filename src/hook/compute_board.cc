@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/futex.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 namespace hami::vgpu {
@@ -143,10 +146,12 @@ uint64_t Board::HigherBusyUntil(int prio, uint64_t now, uint64_t recent) const {
   return best;
 }
 
-uint64_t Board::TurnAcquire(uint64_t id, uint64_t now, uint64_t max_turn_ns,
-                            uint64_t overlap_ns) {
+uint64_t Board::TurnAcquire(uint64_t id, uint64_t now, uint64_t max_turn_ns, uint64_t overlap_ns,
+                            bool* held_by_other, uint32_t* seq) {
+  if (held_by_other) *held_by_other = false;
   if (!b_) return 0;
   constexpr uint64_t kRetryNs = 50000;
+  if (seq) *seq = __atomic_load_n(&b_->turn_seq, __ATOMIC_ACQUIRE);
   uint64_t owner = __atomic_load_n(&b_->turn_owner, __ATOMIC_ACQUIRE);
   uint64_t wanted_at = __atomic_load_n(&b_->turn_wanted_at, __ATOMIC_ACQUIRE);
   uint64_t wanted_by = __atomic_load_n(&b_->turn_wanted_by, __ATOMIC_ACQUIRE);
@@ -169,6 +174,7 @@ uint64_t Board::TurnAcquire(uint64_t id, uint64_t now, uint64_t max_turn_ns,
   if (owner != 0 && lease > now) {
     __atomic_store_n(&b_->turn_wanted_at, now, __ATOMIC_RELEASE);
     __atomic_store_n(&b_->turn_wanted_by, id, __ATOMIC_RELEASE);
+    if (held_by_other) *held_by_other = true;
     uint64_t w = lease - now;
     return w < kRetryNs ? kRetryNs : (w > kTurnLeaseNs ? kTurnLeaseNs : w);
   }
@@ -178,7 +184,9 @@ uint64_t Board::TurnAcquire(uint64_t id, uint64_t now, uint64_t max_turn_ns,
   if (!__atomic_compare_exchange_n(&b_->turn_owner, &owner, id, false, __ATOMIC_ACQ_REL,
                                    __ATOMIC_ACQUIRE))
     return kRetryNs;
+  // Another container's queue must drain first; our own (we held the turn last) need not.
   uint64_t drain = __atomic_load_n(&b_->turn_busy_until, __ATOMIC_ACQUIRE);
+  if (__atomic_load_n(&b_->turn_last_owner, __ATOMIC_ACQUIRE) == id) drain = 0;
   if (drain > now + kTurnMaxDrainNs) drain = now + kTurnMaxDrainNs;
   uint64_t start = drain > now + overlap_ns ? drain - overlap_ns : now;
   __atomic_store_n(&b_->turn_since, start, __ATOMIC_RELEASE);
@@ -205,8 +213,20 @@ void Board::TurnLaunched(uint64_t id, uint64_t now, uint64_t est_ns) {
 void Board::TurnRelease(uint64_t id) {
   if (!b_) return;
   uint64_t expect = id;
-  __atomic_compare_exchange_n(&b_->turn_owner, &expect, 0, false, __ATOMIC_ACQ_REL,
-                              __ATOMIC_ACQUIRE);
+  if (!__atomic_compare_exchange_n(&b_->turn_owner, &expect, 0, false, __ATOMIC_ACQ_REL,
+                                   __ATOMIC_ACQUIRE))
+    return;
+  __atomic_fetch_add(&b_->turn_seq, 1, __ATOMIC_ACQ_REL);
+  // Wake the waiters of every process mapping the board (shared futex: no FUTEX_PRIVATE).
+  syscall(SYS_futex, &b_->turn_seq, FUTEX_WAKE, 0x7fffffff, nullptr, nullptr, 0);
+}
+
+void Board::TurnWait(uint32_t seq, uint64_t timeout_ns) const {
+  if (!b_) return;
+  timespec ts{static_cast<time_t>(timeout_ns / 1000000000ull),
+              static_cast<long>(timeout_ns % 1000000000ull)};
+  // Returns at once when the counter already moved (EAGAIN), on a wake, or at the timeout.
+  syscall(SYS_futex, &b_->turn_seq, FUTEX_WAIT, seq, &ts, nullptr, 0);
 }
 
 bool Board::TurnHeldBy(uint64_t id) const {

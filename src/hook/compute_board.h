@@ -40,6 +40,8 @@ struct BoardLayout {
   uint64_t turn_wanted_at;   // last time a container asked for the turn and had to wait
   uint64_t turn_wanted_by;
   uint64_t turn_last_owner;
+  uint32_t turn_seq;  // bumped at every release; waiters sleep on it (futex, shared mapping)
+  uint32_t turn_pad;
 };
 static_assert(sizeof(BoardLayout) <= 4096, "board must fit a page");
 
@@ -71,7 +73,12 @@ class Board {
   // before asking again. A container that just took the turn first waits (holding it) for
   // the previous owner's queued work to drain, less `overlap_ns` (queueing a little before
   // the end lets the GPU switch at once, without preempting anything).
-  uint64_t TurnAcquire(uint64_t id, uint64_t now, uint64_t max_turn_ns, uint64_t overlap_ns);
+  // When another container holds the turn, *held_by_other is set and *seq is the release
+  // counter to pass to TurnWait.
+  uint64_t TurnAcquire(uint64_t id, uint64_t now, uint64_t max_turn_ns, uint64_t overlap_ns,
+                       bool* held_by_other = nullptr, uint32_t* seq = nullptr);
+  // Sleeps until the turn is released (any container) or timeout_ns passes.
+  void TurnWait(uint32_t seq, uint64_t timeout_ns) const;
   // The owner queued work estimated at est_ns: extends the drain estimate and the lease.
   void TurnLaunched(uint64_t id, uint64_t now, uint64_t est_ns);
   // Gives the turn back (no-op unless `id` holds it).

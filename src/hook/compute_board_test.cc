@@ -5,8 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 #include <string>
+#include <thread>
 
 namespace hami::vgpu {
 namespace {
@@ -92,6 +94,43 @@ TEST(ComputeBoard, ALongTurnEndsWhenAnotherContainerWaits) {
   // ...which takes it after the queue (busy until t + 31 ms... + 1 ms) drains.
   EXPECT_EQ(b.TurnAcquire(2, t + 33 * kMs, 20 * kMs, 0), 0u);
   EXPECT_TRUE(b.TurnHeldBy(2));
+}
+
+TEST(ComputeBoard, TakingTheTurnBackNeedsNoDrainOfOurOwnQueue) {
+  BoardLayout mem{};
+  Board b;
+  b.Attach(&mem);
+  const uint64_t t = 1000 * kMs;
+  ASSERT_EQ(b.TurnAcquire(1, t, 20 * kMs, 0), 0u);
+  b.TurnLaunched(1, t, 5 * kMs);
+  b.TurnRelease(1);  // bucket empty; nobody else wants the GPU
+  EXPECT_EQ(b.TurnAcquire(1, t + kMs, 20 * kMs, 0), 0u) << "its own queue: no switch to wait for";
+}
+
+TEST(ComputeBoard, AWaiterIsWokenWhenTheTurnIsGivenBack) {
+  BoardLayout mem{};
+  Board b;
+  b.Attach(&mem);
+  const uint64_t t = 1000 * kMs;
+  ASSERT_EQ(b.TurnAcquire(1, t, 20 * kMs, 0), 0u);
+  b.TurnLaunched(1, t, kMs);
+  bool other = false;
+  uint32_t seq = 0;
+  ASSERT_GT(b.TurnAcquire(2, t, 20 * kMs, 0, &other, &seq), 0u);
+  EXPECT_TRUE(other);
+  auto start = std::chrono::steady_clock::now();
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    b.TurnRelease(1);
+  });
+  b.TurnWait(seq, 5000 * kMs);  // would sleep 5 s without the wake
+  releaser.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+  EXPECT_FALSE(b.TurnHeldBy(1));
+  // A release that happened before the wait: returns at once (the counter moved).
+  start = std::chrono::steady_clock::now();
+  b.TurnWait(seq, 5000 * kMs);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
 }
 
 TEST(ComputeBoard, ATurnLapsesWhenItsOwnerStopsOrDies) {
