@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <memory>
@@ -108,6 +109,8 @@ struct Driver {
   uint64_t next_addr = 0x7f0000000000ull;
   uint64_t next_addr32 = 0x10000000ull;  // legacy 32-bit entry points
   uint64_t next_handle = 1;
+  uint64_t switch_ns = 0;  // FAKEGPU_CONTEXT_SWITCH_US: device time a context switch costs
+  uint64_t owner = 0;      // this process, for the device's context switches
 };
 
 // Leaked on purpose (no destructor ordering at exit). A forked child starts afresh, like a
@@ -255,7 +258,8 @@ uint64_t TailOf(Stream* s, Ctx* c) { return s ? s->tail : c->tail; }
 void ScheduleLocked(Stream* s, Ctx* c, uint64_t duration) {
   uint64_t tail = TailOf(s, c);
   uint64_t end =
-      duration ? D().state->Schedule(c->phys, duration, tail) : std::max(MonotonicNs(), tail);
+      duration ? D().state->Schedule(c->phys, duration, tail, D().owner, D().switch_ns)
+               : std::max(MonotonicNs(), tail);
   if (s) s->tail = std::max(s->tail, end);
   c->tail = std::max(c->tail, end);
 }
@@ -513,6 +517,9 @@ CUresult cuInit(unsigned int flags) {
   d.cfg = std::move(*cfg);
   d.state = std::move(*st);
   d.visible = std::move(visible);
+  d.owner = static_cast<uint64_t>(getpid());
+  if (const char* sw = getenv("FAKEGPU_CONTEXT_SWITCH_US"))
+    d.switch_ns = strtoull(sw, nullptr, 10) * 1000;
   d.initialized = true;
   return CUDA_SUCCESS;
 }
@@ -1353,6 +1360,16 @@ CUresult fakegpuDeviceBusyNs(CUdevice dev, uint64_t* busy_ns) {
   int phys;
   if (CUresult r = CheckDevice(dev, &phys); r != CUDA_SUCCESS) return r;
   *busy_ns = D().state->BusyNsTotal(phys);
+  return CUDA_SUCCESS;
+}
+
+CUresult fakegpuDeviceContextSwitches(CUdevice dev, uint64_t* switches) {
+  Lock l(D().mu);
+  REQUIRE_INIT();
+  if (switches == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  int phys;
+  if (CUresult r = CheckDevice(dev, &phys); r != CUDA_SUCCESS) return r;
+  *switches = D().state->ContextSwitches(phys);
   return CUDA_SUCCESS;
 }
 

@@ -24,6 +24,10 @@ CUresult fakegpuGraphDestroy(CUgraphExec g);
 // file, in ns, including work queued but not yet finished.
 // Errors: CUDA_ERROR_NOT_INITIALIZED, CUDA_ERROR_INVALID_DEVICE, CUDA_ERROR_INVALID_VALUE.
 CUresult fakegpuDeviceBusyNs(CUdevice dev, uint64_t* busy_ns);
+// Context switches on device `dev` so far: kernels scheduled right after another process's
+// kernel. With FAKEGPU_CONTEXT_SWITCH_US=N each costs N us of device time (default 0).
+// Errors as fakegpuDeviceBusyNs.
+CUresult fakegpuDeviceContextSwitches(CUdevice dev, uint64_t* switches);
 // Bytes charged on device `dev` by this process and by all live processes.
 // Either pointer may be NULL. Errors as fakegpuDeviceBusyNs.
 CUresult fakegpuMemUsage(CUdevice dev, uint64_t* process_bytes, uint64_t* device_bytes);

@@ -19,7 +19,7 @@ namespace hami::fakegpu {
 
 namespace {
 constexpr uint64_t kMagic = 0x31555047454B4146ull;  // "FAKEGPU1"
-constexpr uint32_t kVersion = 2;
+constexpr uint32_t kVersion = 3;
 constexpr int kSlots = 4096;
 constexpr int kRing = 1024;
 }  // namespace
@@ -35,6 +35,8 @@ struct DeviceShared {
   std::atomic<uint32_t> unhealthy;
   std::atomic<uint32_t> xid;
   std::atomic<uint64_t> xid_seq;
+  std::atomic<uint64_t> last_owner;  // owner of the last kernel scheduled (context switches)
+  std::atomic<uint64_t> switches;
   Interval ring[kRing];
 };
 
@@ -142,6 +144,8 @@ void InitMutex(StateFile* f) {
 void ResetTimeline(DeviceShared& d) {
   d.busy_until.store(0);
   d.busy_total.store(0);
+  d.last_owner.store(0);
+  d.switches.store(0);
   for (Interval& e : d.ring) e.start.store(0), e.end.store(0);
   d.ring_head.store(0);
 }
@@ -376,15 +380,23 @@ std::vector<ProcessUsage> SharedState::Processes(int dev) {
   return out;
 }
 
-uint64_t SharedState::Schedule(int dev, uint64_t duration_ns, uint64_t not_before) {
+uint64_t SharedState::Schedule(int dev, uint64_t duration_ns, uint64_t not_before, uint64_t owner,
+                               uint64_t switch_ns) {
   DeviceShared& d = f_->dev[dev];
   uint64_t now = std::max(MonotonicNs(), not_before);
   uint64_t old = d.busy_until.load();
   uint64_t start, end;
+  bool sw;
   do {
+    // Work of another owner than the last kernel's first pays a context switch (a model:
+    // two processes racing here may miscount one switch, which tests tolerate).
+    uint64_t last = d.last_owner.load();
+    sw = owner != 0 && last != 0 && last != owner;
     start = old > now ? old : now;
-    end = start + duration_ns;
+    end = start + duration_ns + (sw ? switch_ns : 0);
   } while (!d.busy_until.compare_exchange_weak(old, end));
+  if (owner != 0) d.last_owner.store(owner);
+  if (sw) d.switches.fetch_add(1);
   d.busy_total.fetch_add(duration_ns);
   // Record the busy run for utilization: extend the newest run when this kernel follows it
   // directly (a saturated device keeps one entry), else start a new entry.
@@ -403,6 +415,8 @@ uint64_t SharedState::Schedule(int dev, uint64_t duration_ns, uint64_t not_befor
 uint64_t SharedState::BusyUntil(int dev) { return f_->dev[dev].busy_until.load(); }
 
 uint64_t SharedState::BusyNsTotal(int dev) { return f_->dev[dev].busy_total.load(); }
+
+uint64_t SharedState::ContextSwitches(int dev) { return f_->dev[dev].switches.load(); }
 
 unsigned SharedState::Utilization(int dev, uint64_t now, uint64_t window) {
   if (window == 0 || now < window) return 0;

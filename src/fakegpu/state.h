@@ -57,7 +57,12 @@ class SharedState {
   // Kernel timeline (CLOCK_MONOTONIC ns). The device runs one kernel at a time for all
   // processes: Schedule reserves [max(now, busy_until, not_before), +duration) and returns
   // its end (not_before: when the stream's previous work ends).
-  uint64_t Schedule(int dev, uint64_t duration_ns, uint64_t not_before = 0);
+  // `owner` (0 = none) identifies the context: when it differs from the previous kernel's
+  // owner the device first spends switch_ns switching (FAKEGPU_CONTEXT_SWITCH_US), counted
+  // by ContextSwitches.
+  uint64_t Schedule(int dev, uint64_t duration_ns, uint64_t not_before = 0, uint64_t owner = 0,
+                    uint64_t switch_ns = 0);
+  uint64_t ContextSwitches(int dev);
   uint64_t BusyUntil(int dev);    // end of all work scheduled so far
   uint64_t BusyNsTotal(int dev);  // all work ever scheduled, including not yet run
   // Percent of [now - window, now] the device was busy (over the last 1024 busy runs).

@@ -185,6 +185,9 @@ int main(int argc, char** argv) {
     }
     Sync();
     double wall = static_cast<double>(Now() - t0) / 1e9;
+    uint64_t switches = 0;
+    CHECK(fakegpuDeviceContextSwitches(0, &switches));  // all processes, since the state reset
+    printf("context_switches=%llu\n", static_cast<unsigned long long>(switches));
     // outside_launch_pct: wall time spent outside launch calls (where a limiter sleeps).
     printf(
         "iters=%llu gpu_us=%llu wall_s=%.4f share_pct=%.2f iters_per_s=%.1f "

@@ -4,6 +4,7 @@
 // Tolerances are wide enough for a loaded 2-core machine (the fake's host overhead is tens
 // of microseconds); the GPU benchmark (bench/gpu/compute_limits.py) checks the 3 points.
 #include <gtest/gtest.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -99,6 +100,40 @@ TEST_F(ComputeTest, TwoContainersAtThirtyAndSeventyGetThoseShares) {
   Result ra = a.get(), rb = b.get();
   EXPECT_NEAR(Share(ra), 30, 8) << ra.out << rb.out;
   EXPECT_NEAR(Share(rb), 70, 8) << ra.out << rb.out;
+}
+
+TEST_F(ComputeTest, SharingContainersTakeTurnsInsteadOfSwitchingAtEveryKernel) {
+  // A context switch costs the fake GPU 200 us here (a real H200 loses about 0.1 ms per
+  // switch). Containers at 30 and 70 % with 1 ms kernels, first interleaving freely, then
+  // taking turns (the default): turns must cut the switches and keep the shares.
+  const std::vector<std::string> loop = {"loop",      "--kernel-us", "1000",        "--sync", "4",
+                                         "--seconds", "1.5",         "--warmup-ms", "300"};
+  auto run = [&](const std::string& tag, const char* turns, Result* a, Result* b) {
+    auto env = [&](const std::string& container, const std::string& limit) {
+      Env e = ContainerEnv(tag + container, limit);
+      e["FAKEGPU_CONTEXT_SWITCH_US"] = "200";
+      e["FAKEGPU_STATE"] = dir_ + "/" + tag + ".state";
+      e["HAMI_COMPUTE_BOARD_DIR"] = dir_ + "/" + tag + "-board";
+      e["HAMI_COMPUTE_TURNS"] = turns;
+      return e;
+    };
+    auto fa = ProbeAsync(loop, env("a", "30"));
+    auto fb = ProbeAsync(loop, env("b", "70"));
+    *a = fa.get();
+    *b = fb.get();
+    return std::max(atoll(a->Get("context_switches").c_str()),
+                    atoll(b->Get("context_switches").c_str()));
+  };
+  Result a_free, b_free, a_turns, b_turns;
+  long long free_switches = run("free", "0", &a_free, &b_free);
+  long long turn_switches = run("turns", "1", &a_turns, &b_turns);
+  printf("context switches: interleaved %lld (shares %s / %s), turns %lld (shares %s / %s)\n",
+         free_switches, a_free.Get("share_pct").c_str(), b_free.Get("share_pct").c_str(),
+         turn_switches, a_turns.Get("share_pct").c_str(), b_turns.Get("share_pct").c_str());
+  EXPECT_GT(free_switches, 100) << "interleaved 1 ms kernels switch often: " << a_free.out;
+  EXPECT_LT(turn_switches * 2, free_switches) << a_turns.out << b_turns.out;
+  EXPECT_NEAR(Share(a_turns), 30, 8) << a_turns.out << b_turns.out;
+  EXPECT_NEAR(Share(b_turns), 70, 8) << a_turns.out << b_turns.out;
 }
 
 class ComputePathTest : public ComputeTest, public ::testing::WithParamInterface<const char*> {};
