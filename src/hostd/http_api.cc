@@ -5,7 +5,7 @@
 #include <cctype>
 #include <chrono>
 
-#include "hostd/accounting_reader.h"
+#include "common/accounting_reader.h"
 #include "hostd/build_paths.h"
 
 namespace hami::hostd {
@@ -90,16 +90,15 @@ json SliceView(const Slice& s, const JobContext& ctx) {
   json j = ToJson(s);
   JobEnv env = BuildJobEnv(s, ctx);
   j["env"] = {{"set", env.set}, {"prepend", env.prepend}};
-  auto acc = ReadAccounting(s.cache_file);
+  auto acc = accounting::ReadAccountingFile(s.cache_file);
   json usage = json::array();
   for (const auto& d : s.devices) {
     json u = {{"uuid", d.uuid}, {"used_bytes", 0}, {"processes", 0}};
     if (acc.ok()) {
-      auto it = acc->find(d.uuid);
-      if (it != acc->end()) {
-        u["used_bytes"] = it->second.used_bytes;
-        u["processes"] = it->second.processes;
-        u["last_kernel_ns"] = it->second.last_kernel_ns;
+      if (const accounting::AccountingDevice* a = acc->Find(d.uuid)) {
+        u["used_bytes"] = a->used_bytes;
+        u["processes"] = a->processes;
+        u["last_kernel_ns"] = a->last_kernel_ns;
       }
     }
     usage.push_back(u);
@@ -159,8 +158,8 @@ std::string RenderMetrics(const Daemon& d) {
   }
   // Per slice: the per-pod labels of SPEC 2.8, with the slice standing in for the pod.
   auto slices = d.Slices();
-  std::vector<std::pair<const Slice*, StatusOr<std::map<std::string, DeviceUse>>>> acc;
-  for (const auto& s : slices) acc.emplace_back(&s, ReadAccounting(s.cache_file));
+  std::vector<std::pair<const Slice*, StatusOr<accounting::AccountingSnapshot>>> acc;
+  for (const auto& s : slices) acc.emplace_back(&s, accounting::ReadAccountingFile(s.cache_file));
   help("hami_vgpu_memory_allocated_bytes", "gauge", "Device memory allocated to the slice.");
   help("hami_vgpu_core_allocated_ratio", "gauge", "Compute allocated to the slice.");
   help("hami_vgpu_memory_limit_bytes", "gauge", "Memory limit of the slice on the device.");
@@ -177,8 +176,7 @@ std::string RenderMetrics(const Daemon& d) {
       int64_t limit = dev.memory_mib * (int64_t{1} << 20);
       uint64_t used = 0;
       if (a.ok()) {
-        auto it = a->find(dev.uuid);
-        if (it != a->end()) used = it->second.used_bytes;
+        if (const accounting::AccountingDevice* u = a->Find(dev.uuid)) used = u->used_bytes;
       }
       out += "hami_vgpu_memory_allocated_bytes{" + pod_labels + "} " + std::to_string(limit) + "\n";
       out += "hami_vgpu_core_allocated_ratio{" + pod_labels + "} " +
@@ -196,9 +194,9 @@ std::string RenderMetrics(const Daemon& d) {
   for (const auto& [s, a] : acc) {
     if (!a.ok()) continue;
     for (size_t i = 0; i < s->devices.size(); ++i) {
-      auto it = a->find(s->devices[i].uuid);
-      if (it == a->end() || it->second.last_kernel_ns == 0) continue;
-      double elapsed = now_s - static_cast<double>(it->second.last_kernel_ns) / 1e9;
+      const accounting::AccountingDevice* u = a->Find(s->devices[i].uuid);
+      if (u == nullptr || u->last_kernel_ns == 0) continue;
+      double elapsed = now_s - static_cast<double>(u->last_kernel_ns) / 1e9;
       out += "hami_container_last_kernel_elapsed_seconds{namespace=\"hami-run\",pod=\"" +
              s->Name() + "\",container=\"main\",vdevice_index=\"" + std::to_string(i) +
              "\",device_uuid=\"" + Esc(s->devices[i].uuid) + "\"} " +

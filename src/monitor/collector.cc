@@ -96,7 +96,7 @@ std::vector<ContainerView> Collector::Scan() {
     std::error_code ec2;
     for (const auto& f : fs::directory_iterator(e.path(), ec2)) {
       if (f.path().extension() != ".cache" || !f.is_regular_file(ec2)) continue;
-      auto snap = ReadAccountingFile(f.path().string());
+      auto snap = accounting::ReadAccountingFile(f.path().string());
       if (snap.ok()) {
         it->second.accounting.push_back(std::move(*snap));
       } else if (snap.status().code() != StatusCode::kNotFound) {

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "common/accounting_reader.h"
 #include "deviceplugin/gpu_backend.h"
-#include "monitor/accounting_reader.h"
 #include "monitor/prom_text.h"
 
 namespace hami::monitor {
@@ -27,8 +27,8 @@ struct AllocatedDevice {
 struct ContainerView {
   std::string key;  // directory name
   std::string ns, pod, pod_uid, container;
-  std::vector<AllocatedDevice> allocated;      // from allocations/<key>/pod.json (may be empty)
-  std::vector<AccountingSnapshot> accounting;  // one per valid *.cache file
+  std::vector<AllocatedDevice> allocated;  // from allocations/<key>/pod.json (may be empty)
+  std::vector<accounting::AccountingSnapshot> accounting;  // one per valid *.cache file
 };
 
 struct CollectorOptions {

@@ -14,11 +14,11 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/testing/accounting_files.h"
 #include "deviceplugin/allocator.h"
 #include "deviceplugin/fake_gpu_backend.h"
 #include "deviceplugin/fake_kube_api.h"
 #include "monitor/metrics_server.h"
-#include "monitor/test_files.h"
 
 namespace hami::monitor {
 namespace {

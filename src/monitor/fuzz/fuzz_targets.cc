@@ -3,13 +3,13 @@
 #include <cstdlib>
 #include <string>
 
-#include "monitor/accounting_reader.h"
+#include "common/accounting_reader.h"
 #include "monitor/collector.h"
 
 namespace hami::monitor::fuzz {
 
 void AccountingFile(const uint8_t* data, size_t size) {
-  auto s = ParseAccounting(data, size);
+  auto s = accounting::ParseAccounting(data, size);
   if (!s.ok()) return;
   if (s->devices.size() > 16) std::abort();
   for (const auto& d : s->devices) {

@@ -1,6 +1,8 @@
-// Test helpers: accounting files in the layout of vgpu_shm.h.
+// Test helpers: accounting files in the layout of vgpu_shm.h, for the tests of the reader
+// (common/accounting_reader.h) and of its users.
 #pragma once
 
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -8,7 +10,7 @@
 
 #include "hook/include/hami/vgpu_shm.h"
 
-namespace hami::monitor::testing {
+namespace hami::testing {
 
 struct TestDevice {
   std::string uuid;
@@ -57,4 +59,4 @@ inline void WriteFile(const std::string& path, const std::string& bytes) {
   out << bytes;
 }
 
-}  // namespace hami::monitor::testing
+}  // namespace hami::testing

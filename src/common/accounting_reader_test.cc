@@ -1,18 +1,20 @@
-#include "monitor/accounting_reader.h"
+#include "common/accounting_reader.h"
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
+#include <cstdio>
 #include <random>
 
-#include "monitor/test_files.h"
+#include "common/testing/accounting_files.h"
 
-namespace hami::monitor {
+namespace hami::accounting {
 namespace {
 
-using testing::AccountingBytes;
-using testing::TestDevice;
+using hami::testing::AccountingBytes;
+using hami::testing::WriteFile;
 
-TEST(MonitorAccounting, ParsesAGoodFile) {
+TEST(AccountingReader, ParsesAGoodFile) {
   std::string b =
       AccountingBytes({{"GPU-a", 3000ull << 20, 1234, 55, 99, 1}, {"GPU-b", 0, 7, 0, 0, 0}}, 2);
   auto s = ParseAccounting(b.data(), b.size());
@@ -30,7 +32,34 @@ TEST(MonitorAccounting, ParsesAGoodFile) {
   EXPECT_EQ(s->generation, 7u);
 }
 
-TEST(MonitorAccounting, RejectsCorruptFilesNamingTheCheck) {
+// `hami ps` shows per device how many live processes hold memory on it (slots with used[d] > 0);
+// free slots and live ones without memory on the device do not count.
+TEST(AccountingReader, CountsLiveProcessesHoldingMemoryPerDevice) {
+  std::string b = AccountingBytes({{"GPU-a", 0, 10, 0, 0, 0}, {"GPU-b", 0, 20, 0, 0, 0}}, 4);
+  auto set_used = [&](uint32_t slot, uint32_t dev, uint64_t bytes) {
+    std::memcpy(b.data() + HAMI_SHM_HEADER_SIZE + slot * HAMI_SHM_SLOT_SIZE +
+                    offsetof(hami_shm_slot, used) + dev * sizeof(uint64_t),
+                &bytes, sizeof(bytes));
+  };
+  set_used(0, 0, 4);
+  set_used(1, 0, 6);
+  set_used(1, 1, 20);
+  set_used(3, 0, 1);
+  const uint32_t free_state = 0;  // slot 3 is free: its stale used[] does not count
+  std::memcpy(b.data() + HAMI_SHM_HEADER_SIZE + 3 * HAMI_SHM_SLOT_SIZE, &free_state,
+              sizeof(free_state));
+  auto s = ParseAccounting(b.data(), b.size());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->live_processes, 3u);
+  ASSERT_NE(s->Find("GPU-a"), nullptr);
+  ASSERT_NE(s->Find("GPU-b"), nullptr);
+  EXPECT_EQ(s->Find("GPU-a")->processes, 2u);
+  EXPECT_EQ(s->Find("GPU-a")->used_bytes, 10u);
+  EXPECT_EQ(s->Find("GPU-b")->processes, 1u);
+  EXPECT_EQ(s->Find("GPU-c"), nullptr);
+}
+
+TEST(AccountingReader, RejectsCorruptFilesNamingTheCheck) {
   const std::string good = AccountingBytes({{"GPU-a", 1, 1, 0, 0, 0}}, 1);
   struct Case {
     std::size_t offset;  // into the header
@@ -64,7 +93,7 @@ TEST(MonitorAccounting, RejectsCorruptFilesNamingTheCheck) {
   EXPECT_FALSE(ParseAccounting(control.data(), control.size()).ok());
 }
 
-TEST(MonitorAccounting, RandomBytesNeverCrash) {
+TEST(AccountingReader, RandomBytesNeverCrash) {
   std::mt19937_64 rng(42);
   std::string b = AccountingBytes({{"GPU-a", 1, 1, 0, 0, 0}}, 1);
   for (int i = 0; i < 2000; ++i) {
@@ -77,16 +106,22 @@ TEST(MonitorAccounting, RandomBytesNeverCrash) {
   }
 }
 
-TEST(MonitorAccounting, ReadsFilesAndReportsMissingOnes) {
+TEST(AccountingReader, ReadsFilesAndReportsMissingOnes) {
   char tmpl[] = "/tmp/hami-acct-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);
   const std::string path = std::string(tmpl) + "/vgpu.cache";
-  testing::WriteFile(path, AccountingBytes({{"GPU-a", 1, 42, 0, 0, 0}}, 1));
+  WriteFile(path, AccountingBytes({{"GPU-a", 1, 42, 0, 0, 0}}, 1));
   auto s = ReadAccountingFile(path);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->devices[0].used_bytes, 42u);
   EXPECT_EQ(ReadAccountingFile(path + ".nope").status().code(), StatusCode::kNotFound);
-  testing::WriteFile(path, "garbage");
+  // `hami serve` creates the file empty before any CUDA process initialises it: no usage yet.
+  WriteFile(path, "");
+  EXPECT_FALSE(ReadAccountingFile(path).ok());
+  // Truncated to less than the slots it claims.
+  WriteFile(path, AccountingBytes({{"GPU-a", 1, 42, 0, 0, 0}}, 1).substr(0, HAMI_SHM_HEADER_SIZE));
+  EXPECT_EQ(ReadAccountingFile(path).status().code(), StatusCode::kInvalidArgument);
+  WriteFile(path, "garbage");
   auto bad = ReadAccountingFile(path);
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(bad.status().message().find(path), std::string::npos);
@@ -95,4 +130,4 @@ TEST(MonitorAccounting, ReadsFilesAndReportsMissingOnes) {
 }
 
 }  // namespace
-}  // namespace hami::monitor
+}  // namespace hami::accounting

@@ -1,14 +1,24 @@
-#include "monitor/accounting_reader.h"
+// Reader of the accounting file (accounting_reader.h).
+#include "common/accounting_reader.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "hook/include/hami/vgpu_shm.h"
 
-namespace hami::monitor {
+namespace hami::accounting {
+
+const AccountingDevice* AccountingSnapshot::Find(std::string_view uuid) const {
+  for (const auto& d : devices) {
+    if (d.uuid == uuid) return &d;
+  }
+  return nullptr;
+}
 
 StatusOr<AccountingSnapshot> ParseAccounting(const void* data, std::size_t size) {
   if (size < sizeof(hami_shm_header)) {
@@ -40,6 +50,18 @@ StatusOr<AccountingSnapshot> ParseAccounting(const void* data, std::size_t size)
   }
   AccountingSnapshot s;
   s.generation = h.generation;
+  // One pass over the slots: live processes, and per device entry those that hold memory on it.
+  uint32_t holders[HAMI_SHM_MAX_DEVICES] = {};
+  const auto* base = static_cast<const unsigned char*>(data);
+  for (uint32_t k = 0; k < h.slot_high_water; ++k) {
+    hami_shm_slot slot;
+    std::memcpy(&slot, base + h.header_size + uint64_t{k} * h.slot_size, sizeof(slot));
+    if (slot.state != 1) continue;
+    ++s.live_processes;
+    for (uint32_t i = 0; i < HAMI_SHM_MAX_DEVICES; ++i) {
+      if (slot.used[i] > 0) ++holders[i];
+    }
+  }
   for (uint32_t i = 0; i < h.device_count; ++i) {
     const hami_shm_device& d = h.devices[i];
     if (d.uuid[0] == 0) continue;
@@ -63,13 +85,8 @@ StatusOr<AccountingSnapshot> ParseAccounting(const void* data, std::size_t size)
     out.priority = d.priority;
     out.last_kernel_ns = d.last_kernel_ns;
     out.busy_ns_total = d.busy_ns_total;
+    out.processes = holders[i];
     s.devices.push_back(std::move(out));
-  }
-  const auto* base = static_cast<const unsigned char*>(data);
-  for (uint32_t i = 0; i < h.slot_high_water; ++i) {
-    hami_shm_slot slot;
-    std::memcpy(&slot, base + h.header_size + uint64_t{i} * h.slot_size, sizeof(slot));
-    if (slot.state == 1) ++s.live_processes;
   }
   return s;
 }
@@ -99,4 +116,4 @@ StatusOr<AccountingSnapshot> ReadAccountingFile(const std::string& path) {
   return r;
 }
 
-}  // namespace hami::monitor
+}  // namespace hami::accounting
