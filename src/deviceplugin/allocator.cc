@@ -144,18 +144,19 @@ StatusOr<ContainerResponse> Allocator::Build(const Candidate& c) const {
                                 ", which is not a GPU of node " + opts_.node_name);
     }
     visible += (i ? "," : "") + d.uuid;
-    if (d.memory_mib > 0) {
-      r.envs["CUDA_DEVICE_MEMORY_LIMIT_" + std::to_string(i)] = std::to_string(d.memory_mib) + "m";
+    if (d.used_mem_mib > 0) {
+      r.envs["CUDA_DEVICE_MEMORY_LIMIT_" + std::to_string(i)] =
+          std::to_string(d.used_mem_mib) + "m";
     }
-    if (d.cores != devs[0].cores) same_cores = false;
+    if (d.used_cores != devs[0].used_cores) same_cores = false;
   }
   r.envs["NVIDIA_VISIBLE_DEVICES"] = visible;
   const bool core_limit = !nv.disable_core_limit;
   if (core_limit) {
-    r.envs["CUDA_DEVICE_SM_LIMIT"] = std::to_string(devs[0].cores);
+    r.envs["CUDA_DEVICE_SM_LIMIT"] = std::to_string(devs[0].used_cores);
     if (!same_cores) {
       for (std::size_t i = 0; i < devs.size(); ++i) {
-        r.envs["CUDA_DEVICE_SM_LIMIT_" + std::to_string(i)] = std::to_string(devs[i].cores);
+        r.envs["CUDA_DEVICE_SM_LIMIT_" + std::to_string(i)] = std::to_string(devs[i].used_cores);
       }
     }
   }
@@ -223,8 +224,10 @@ Status Allocator::WriteFiles(const Candidate& c, const ContainerResponse& r) con
       {"devices", nlohmann::json::array()},
   };
   for (const auto& d : devs) {
-    meta["devices"].push_back(
-        {{"uuid", d.uuid}, {"type", d.type}, {"memoryMiB", d.memory_mib}, {"cores", d.cores}});
+    meta["devices"].push_back({{"uuid", d.uuid},
+                               {"type", d.type},
+                               {"memoryMiB", d.used_mem_mib},
+                               {"cores", d.used_cores}});
   }
   return WriteAtomically(alloc_dir + "/" + kPodMetaFileName, meta.dump(2) + "\n", 0444);
 }
@@ -249,8 +252,11 @@ StatusOr<ContainerResponse> Allocator::AllocateContainer(
 
     std::vector<ContainerDevices> rest = c->segments;
     rest[c->index].clear();
+    // Cannot fail: every field came out of the strict decoder.
+    auto remaining = sched::EncodeContainerDevices(rest);
+    if (!remaining.ok()) return remaining.status();
     AnnotationPatch patch;
-    patch[kToAllocateAnnotation] = EncodePodDevices(rest);
+    patch[kToAllocateAnnotation] = *remaining;
     if (FirstNonEmpty(rest) == rest.size()) patch[kBindPhaseAnnotation] = "success";
     last = api_->PatchPodAnnotations(c->pod.ns, c->pod.name, c->pod.resource_version, patch);
     if (last.ok()) return resp;

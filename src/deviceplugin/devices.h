@@ -1,22 +1,26 @@
 // The node's GPUs as the cluster sees them: virtual device IDs advertised to kubelet, the
 // `hami.io/node-nvidia-register` annotation, and the per-container device lists of
-// `hami.io/vgpu-devices-to-allocate` (SPEC 2.3).
+// `hami.io/vgpu-devices-to-allocate` (SPEC 2.3). Both annotation formats are the scheduling
+// engine's codecs (sched/node_codec.h, sched/annotation.h); this file only maps the node's
+// GPUs and configuration onto them.
 #pragma once
 
-#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
 #include "deviceplugin/config.h"
 #include "deviceplugin/gpu_backend.h"
+#include "sched/annotation.h"
+#include "sched/node_codec.h"
 
 namespace hami::deviceplugin {
 
-inline constexpr char kRegisterAnnotation[] = "hami.io/node-nvidia-register";
+inline constexpr const auto& kRegisterAnnotation = sched::kNodeRegisterAnnotation;
 inline constexpr char kHandshakeAnnotation[] = "hami.io/node-handshake";
-inline constexpr char kToAllocateAnnotation[] = "hami.io/vgpu-devices-to-allocate";
-inline constexpr char kAllocatedAnnotation[] = "hami.io/vgpu-devices-allocated";
+inline constexpr const auto& kToAllocateAnnotation = sched::kDevicesToAllocateAnnotation;
+inline constexpr const auto& kAllocatedAnnotation = sched::kDevicesAllocatedAnnotation;
 inline constexpr char kBindPhaseAnnotation[] = "hami.io/bind-phase";
 inline constexpr char kVgpuNodeAnnotation[] = "hami.io/vgpu-node";
 
@@ -33,23 +37,20 @@ std::vector<NodeGpu> FilterGpus(const std::vector<GpuInfo>& gpus, const NodeConf
 std::string VirtualId(const std::string& uuid, int n);
 std::string VirtualIdToUuid(const std::string& id);
 
-// SPEC 2.3 node annotation value (JSON list).
+// SPEC 2.3 node annotation value, written by sched::EncodeNodeRegister: count = split count,
+// devmem = MiB x memory scaling, devcore = 100 x core scaling, type = DeviceType(name),
+// numa (0 when unknown), mode = the node's operating mode.
 std::string EncodeRegisterAnnotation(const std::vector<NodeGpu>& gpus, const NodeConfig& config);
 // "NVIDIA-" prefixed NVML name, as HAMi reports types.
 std::string DeviceType(const std::string& nvml_name);
 
 // One device of a container in the to-allocate / allocated annotations.
-struct ContainerDevice {
-  std::string uuid;
-  std::string type;
-  long long memory_mib = 0;
-  long long cores = 0;
-};
-using ContainerDevices = std::vector<ContainerDevice>;
+using ContainerDevice = sched::DeviceAlloc;
+using ContainerDevices = sched::ContainerDevices;
 
-// Parses `UUID,Type,mem,cores:...;...;` into one list per container segment.
-// Errors: kInvalidArgument naming the segment and device that are malformed.
-StatusOr<std::vector<ContainerDevices>> ParsePodDevices(const std::string& value);
-std::string EncodePodDevices(const std::vector<ContainerDevices>& containers);
+// sched::DecodeContainerDevices, and every device's cores must be a percentage (<= 100): the
+// device plugin hands them to libvgpu.so as CUDA_DEVICE_SM_LIMIT, while the scheduler's codec
+// accepts up to 100 x 100. Errors: kInvalidArgument naming the container segment and device.
+StatusOr<std::vector<ContainerDevices>> ParsePodDevices(std::string_view value);
 
 }  // namespace hami::deviceplugin

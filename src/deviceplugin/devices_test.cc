@@ -15,10 +15,12 @@ TEST(DevicePluginDevices, ParsesSpecExampleAndEncodesItBack) {
   EXPECT_TRUE((*segs)[0].empty());
   ASSERT_EQ((*segs)[1].size(), 2u);
   EXPECT_EQ((*segs)[1][1].uuid, "GPU-bbb");
-  EXPECT_EQ((*segs)[1][1].memory_mib, 3000);
-  EXPECT_EQ((*segs)[1][1].cores, 30);
-  EXPECT_EQ((*segs)[2][0].memory_mib, 5000);
-  EXPECT_EQ(EncodePodDevices(*segs), v);
+  EXPECT_EQ((*segs)[1][1].used_mem_mib, 3000);
+  EXPECT_EQ((*segs)[1][1].used_cores, 30);
+  EXPECT_EQ((*segs)[2][0].used_mem_mib, 5000);
+  auto encoded = sched::EncodeContainerDevices(*segs);
+  ASSERT_TRUE(encoded.ok()) << encoded.status().ToString();
+  EXPECT_EQ(*encoded, v);
   auto empty = ParsePodDevices(";;;");
   ASSERT_TRUE(empty.ok());
   EXPECT_EQ(empty->size(), 3u);
@@ -29,7 +31,7 @@ TEST(DevicePluginDevices, RejectsMalformedDevices) {
                           ",NVIDIA,1,1:;", "GPU-a,NVIDIA,-5,1:;"}) {
     auto r = ParsePodDevices(bad);
     EXPECT_FALSE(r.ok()) << bad;
-    EXPECT_NE(r.status().message().find("segment 0 device 0"), std::string::npos)
+    EXPECT_NE(r.status().message().find("container 0 device 0"), std::string::npos)
         << r.status().message();
   }
 }
@@ -64,6 +66,20 @@ TEST(DevicePluginDevices, RegisterAnnotationFollowsSpec) {
   EXPECT_EQ(j[1]["type"], "NVIDIA H100 80GB HBM3");
   EXPECT_EQ(j[1]["numa"], 0);
   EXPECT_EQ(j[1]["health"], false);
+  // The scheduler reads back what the plugin registers.
+  cfg.operating_mode = "mig";
+  auto back = sched::DecodeNodeRegister(EncodeRegisterAnnotation(gpus, cfg));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_EQ(back->size(), 2u);
+  EXPECT_EQ((*back)[0].uuid, "GPU-a");
+  EXPECT_EQ((*back)[0].memory_mib, 16384 * 3 / 2);
+  EXPECT_EQ((*back)[0].cores, 200);
+  EXPECT_EQ((*back)[0].split_count, 4);
+  EXPECT_EQ((*back)[0].numa, 1);
+  EXPECT_EQ((*back)[0].mode, sched::VgpuMode::kMig);
+  EXPECT_TRUE((*back)[0].healthy);
+  EXPECT_EQ((*back)[1].index, 1);
+  EXPECT_FALSE((*back)[1].healthy);
 }
 
 TEST(DevicePluginDevices, FilterDevicesDropsByUuidAndIndex) {

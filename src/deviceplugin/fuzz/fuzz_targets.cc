@@ -19,13 +19,15 @@ void ToAllocate(const uint8_t* data, size_t size) {
   auto segs = ParsePodDevices(Text(data, size));
   if (!segs.ok()) return;
   // What parses encodes to something that parses to the same devices.
-  auto again = ParsePodDevices(EncodePodDevices(*segs));
+  auto text = sched::EncodeContainerDevices(*segs);
+  if (!text.ok()) std::abort();
+  auto again = ParsePodDevices(*text);
   if (!again.ok() || again->size() != segs->size()) std::abort();
   for (std::size_t i = 0; i < segs->size(); ++i) {
     if ((*again)[i].size() != (*segs)[i].size()) std::abort();
     for (std::size_t d = 0; d < (*segs)[i].size(); ++d) {
       if ((*again)[i][d].uuid != (*segs)[i][d].uuid ||
-          (*again)[i][d].memory_mib != (*segs)[i][d].memory_mib) {
+          (*again)[i][d].used_mem_mib != (*segs)[i][d].used_mem_mib) {
         std::abort();
       }
     }
