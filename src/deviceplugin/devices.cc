@@ -31,8 +31,9 @@ std::string VirtualIdToUuid(const std::string& id) {
 }
 
 std::string DeviceType(const std::string& nvml_name) {
-  if (nvml_name.find("NVIDIA") != std::string::npos) return nvml_name;
-  return "NVIDIA-" + nvml_name;
+  // HAMi writes "NVIDIA-" + the NVML name, so an H100 is "NVIDIA-NVIDIA H100 80GB HBM3";
+  // the scheduler's use-gputype matching and hostd use the same form.
+  return sched::NormalizeGpuType(nvml_name);
 }
 
 namespace {

@@ -41,7 +41,7 @@ std::string VirtualIdToUuid(const std::string& id);
 // devmem = MiB x memory scaling, devcore = 100 x core scaling, type = DeviceType(name),
 // numa (0 when unknown), mode = the node's operating mode.
 std::string EncodeRegisterAnnotation(const std::vector<NodeGpu>& gpus, const NodeConfig& config);
-// "NVIDIA-" prefixed NVML name, as HAMi reports types.
+// "NVIDIA-" + the NVML name, as HAMi reports types ("NVIDIA-NVIDIA H100 80GB HBM3").
 std::string DeviceType(const std::string& nvml_name);
 
 // One device of a container in the to-allocate / allocated annotations.

@@ -63,7 +63,7 @@ TEST(DevicePluginDevices, RegisterAnnotationFollowsSpec) {
   EXPECT_EQ(j[0]["numa"], 1);
   EXPECT_EQ(j[0]["mode"], "hami-core");
   EXPECT_EQ(j[0]["health"], true);
-  EXPECT_EQ(j[1]["type"], "NVIDIA H100 80GB HBM3");
+  EXPECT_EQ(j[1]["type"], "NVIDIA-NVIDIA H100 80GB HBM3");
   EXPECT_EQ(j[1]["numa"], 0);
   EXPECT_EQ(j[1]["health"], false);
   // The scheduler reads back what the plugin registers.

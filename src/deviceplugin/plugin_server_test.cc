@@ -397,7 +397,7 @@ TEST_F(FakeNvmlKubeletTest, DiscoversGpusAndReportsXidAsUnhealthy) {
     std::this_thread::sleep_for(20ms);
   }
   auto reg = nlohmann::json::parse(kube_.NodeAnnotations("node-1").at(kRegisterAnnotation));
-  EXPECT_EQ(reg[0]["type"], "NVIDIA H100 80GB HBM3");
+  EXPECT_EQ(reg[0]["type"], "NVIDIA-NVIDIA H100 80GB HBM3");
   EXPECT_EQ(reg[0]["devmem"], 80 * 1024);
 
   // An application XID (13) leaves the device healthy; XID 79 does not.
