@@ -3,11 +3,10 @@
 // "Packing"). It applies the engine's fit rules (exclusive cards, split 10, memory, cores and
 // HAMi's "0-core slice needs a card with cores left" rule) and reproduces the engine's
 // binpack/binpack numbers exactly for the old rule (94.1 %) and the current one (96.2 %).
-// Not built by CMake (not part of the product):
+// Built as build/<preset>/src/sched/packing_sim (a research tool, not part of the product):
 //
-//   g++ -O2 -std=c++20 -o /tmp/packing_sim src/sched/packing_sim.cc
-//   /tmp/packing_sim <gpu-key>[:a[:b]] <node-key>[:a[:b]] [seeds=10] [uniform|small]
-//   e.g. /tmp/packing_sim fit:0.1 bestfit     (the engine's binpack/binpack)
+//   packing_sim <gpu-key>[:a[:b]] <node-key>[:a[:b]] [seeds=10] [uniform|small]
+//   e.g. packing_sim fit:0.1 bestfit     (the engine's binpack/binpack)
 //   env POOL=1: multi-GPU pods become single-GPU pods (cards anywhere); NOCORES=1: cores 0
 //   (exclusive slices stay exclusive); DEBUG=1: the first rejected pod per seed.
 //
