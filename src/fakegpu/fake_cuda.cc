@@ -81,6 +81,16 @@ struct Alloc {
 struct Kernel {
   uint64_t duration;
 };
+// A pool block freed with cuMemFreeAsync: like the real driver's, it returns to its pool only
+// when the stream reaches the free. Here that is the next synchronisation of the stream (or
+// of its context, or any event), or the next allocation from the pool on the same stream, so
+// tests are deterministic.
+struct PendingFree {
+  Pool* pool;
+  uint64_t size;
+  Stream* stream;  // null: the context's default stream
+  Ctx* ctx;
+};
 struct Graph {
   Kernel* kernel;
   unsigned count;
@@ -109,6 +119,7 @@ struct Driver {
   uint64_t next_addr = 0x7f0000000000ull;
   uint64_t next_addr32 = 0x10000000ull;  // legacy 32-bit entry points
   uint64_t next_handle = 1;
+  std::vector<PendingFree> pending_frees;
   uint64_t switch_ns = 0;  // FAKEGPU_CONTEXT_SWITCH_US: device time a context switch costs
   uint64_t owner = 0;      // this process, for the device's context switches
 };
@@ -135,6 +146,22 @@ Driver& D() {
   if (__builtin_expect(g_driver == nullptr, 0)) LoadDriver();
   return *g_driver;
 }
+
+// Completes the pending pool frees that `match` selects.
+template <typename Match>
+void CompletePendingFreesLocked(Match match) {
+  auto& v = D().pending_frees;
+  for (size_t i = 0; i < v.size();) {
+    if (match(v[i])) {
+      if (v[i].pool) v[i].pool->used -= std::min(v[i].pool->used, v[i].size);
+      v[i] = v.back();
+      v.pop_back();
+    } else {
+      ++i;
+    }
+  }
+}
+
 
 using Lock = std::lock_guard<std::mutex>;
 
@@ -308,6 +335,8 @@ CUresult PoolAllocLocked(CUdeviceptr* dptr, size_t size, Pool* p, CUstream strea
   } else if (!D().pools.count(p)) {
     return CUDA_ERROR_INVALID_VALUE;
   }
+  // Stream order: blocks this stream freed earlier are reusable now.
+  CompletePendingFreesLocked([&](const PendingFree& f) { return f.stream == s && f.ctx == c; });
   if (p->used + size > p->reserved) {
     uint64_t grow = RoundUp(p->used + size - p->reserved, kPoolChunk);
     if (!ChargeLocked(p->phys, grow)) return CUDA_ERROR_OUT_OF_MEMORY;
@@ -344,6 +373,12 @@ CUresult FreeAsyncCommon(CUdeviceptr dptr, CUstream stream) {
   Stream* s;
   Ctx* c;
   if (CUresult r = ResolveStreamLocked(stream, &s, &c); r != CUDA_SUCCESS) return r;
+  auto it = D().allocs.find(dptr);
+  if (dptr != 0 && it != D().allocs.end() && it->second.pooled && it->second.pool) {
+    D().pending_frees.push_back(PendingFree{it->second.pool, it->second.size, s, c});
+    D().allocs.erase(it);
+    return CUDA_SUCCESS;
+  }
   return FreeLocked(dptr) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }
 
@@ -449,6 +484,8 @@ CUresult StreamDestroyCommon(CUstream h) {
   if (!D().initialized) return CUDA_ERROR_NOT_INITIALIZED;
   Stream* s = reinterpret_cast<Stream*>(h);
   if (!D().streams.count(s)) return CUDA_ERROR_INVALID_HANDLE;
+  // Its work (and so its pending frees) completes; nothing can refer to it afterwards.
+  CompletePendingFreesLocked([&](const PendingFree& f) { return f.stream == s; });
   D().streams.erase(s);
   delete s;
   return CUDA_SUCCESS;
@@ -721,7 +758,10 @@ CUresult cuCtxSynchronize(void) {
   }
   SleepUntil(t);
   Lock l(D().mu);
-  if (Ctx* c = CurrentLocked()) TrimDeviceLocked(c->phys);
+  if (Ctx* c = CurrentLocked()) {
+    CompletePendingFreesLocked([&](const PendingFree& f) { return f.ctx == c; });
+    TrimDeviceLocked(c->phys);
+  }
   return CUDA_SUCCESS;
 }
 
@@ -938,6 +978,8 @@ CUresult cuMemPoolDestroy(CUmemoryPool pool) {
   // Outstanding allocations stay valid pointers; their memory goes with the pool.
   for (auto& [ptr, a] : D().allocs)
     if (a.pool == p) a.pool = nullptr;
+  for (auto& f : D().pending_frees)
+    if (f.pool == p) f.pool = nullptr;
   D().state->Uncharge(p->phys, p->reserved);
   D().pools.erase(p);
   delete p;
@@ -1163,6 +1205,8 @@ CUresult cuStreamIsCapturing(CUstream stream, CUstreamCaptureStatus* status) {
 CUresult cuStreamSynchronize(CUstream stream) {
   uint64_t t;
   int phys;
+  Stream* ss = nullptr;
+  Ctx* cc = nullptr;
   {
     Lock l(D().mu);
     REQUIRE_INIT();
@@ -1171,9 +1215,12 @@ CUresult cuStreamSynchronize(CUstream stream) {
     if (CUresult r = ResolveStreamLocked(stream, &s, &c); r != CUDA_SUCCESS) return r;
     t = TailOf(s, c);
     phys = c->phys;
+    ss = s;
+    cc = c;
   }
   SleepUntil(t);
   Lock l(D().mu);
+  CompletePendingFreesLocked([&](const PendingFree& f) { return f.stream == ss && f.ctx == cc; });
   TrimDeviceLocked(phys);
   return CUDA_SUCCESS;
 }
@@ -1236,6 +1283,8 @@ CUresult cuEventSynchronize(CUevent event) {
     t = e->recorded ? e->t : 0;
   }
   SleepUntil(t);
+  Lock l(D().mu);
+  CompletePendingFreesLocked([](const PendingFree&) { return true; });
   return CUDA_SUCCESS;
 }
 

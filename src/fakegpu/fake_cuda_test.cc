@@ -313,9 +313,13 @@ TEST_F(FakeCudaTest, PoolsReserveInChunksAndTrim) {
     EXPECT_EQ(cuMemFreeAsync(a, nullptr), CUDA_SUCCESS);
     EXPECT_EQ(cuMemFreeAsync_ptsz(b, nullptr), CUDA_SUCCESS);
     EXPECT_EQ(cuMemFreeAsync(b, nullptr), CUDA_ERROR_INVALID_VALUE);
-    EXPECT_EQ(attr(pool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT), 0u);
+    // Stream-ordered: the blocks return to the pool when the stream reaches the frees.
+    EXPECT_EQ(attr(pool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT), 40 * kMiB);
+    EXPECT_EQ(cuMemPoolTrimTo(pool, 0), CUDA_SUCCESS);  // cannot trim blocks still in use
+    EXPECT_EQ(attr(pool, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT), 64 * kMiB);
     EXPECT_EQ(base - FreeMem(), 64 * kMiB);                 // still reserved
-    EXPECT_EQ(cuStreamSynchronize(nullptr), CUDA_SUCCESS);  // trims to threshold 0
+    EXPECT_EQ(cuStreamSynchronize(nullptr), CUDA_SUCCESS);  // frees done; trims to threshold 0
+    EXPECT_EQ(attr(pool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT), 0u);
     EXPECT_EQ(attr(pool, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT), 0u);
     EXPECT_EQ(FreeMem(), base);
     EXPECT_EQ(attr(pool, CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH), 64 * kMiB);

@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -22,6 +23,7 @@ namespace {
 
 constexpr uint64_t kMiB = 1ull << 20;
 constexpr uint64_t kPoolChunk = 2 * kMiB;
+constexpr uint64_t kPoolGrainMax = 64 * kMiB;  // a learned pool growth step is at most this
 constexpr uint64_t kDefaultContextBytes = 256 * kMiB;  // when NVML cannot measure it
 constexpr uint64_t kMaxContextBytes = 4096 * kMiB;
 
@@ -39,6 +41,7 @@ struct PoolRec {
   CUmemoryPool pool;
   int ordinal;
   uint64_t counted;  // bytes of the pool's reservation charged to us
+  uint64_t grain;    // the driver's growth step, learned (0 = not seen yet: kPoolChunk)
 };
 
 // What this process has charged, so frees release exactly that.
@@ -245,6 +248,15 @@ PoolRec* FindPool(CUmemoryPool pool) {
   return nullptr;
 }
 
+// The growth step that explains a pool growing by `grew` bytes for `need`: the smallest power
+// of two from 2 MiB up to kPoolGrainMax with RoundUp(need, step) == grew, else kPoolGrainMax
+// when the growth stays under it (a cautious guess), else 0 (nothing learned).
+uint64_t PoolGrain(uint64_t need, uint64_t grew) {
+  for (uint64_t g = kPoolChunk; g <= kPoolGrainMax; g *= 2)
+    if (RoundUp(need, g) == grew) return g;
+  return grew <= kPoolGrainMax ? kPoolGrainMax : 0;
+}
+
 // Brings the charge for `pool` to what the driver says it reserves. Growth beyond the limit
 // is charged anyway (the memory exists) and reported as false so the caller can undo.
 bool ReconcilePoolLocked(PoolRec* p) {
@@ -306,16 +318,21 @@ CUresult AllocAsync(CUdeviceptr* dptr, size_t size, CUmemoryPool pool, CUstream 
   cuuint64_t used = 0, reserved = 0;
   g_cuda.cuMemPoolGetAttribute(pool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT, &used);
   g_cuda.cuMemPoolGetAttribute(pool, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &reserved);
-  uint64_t need = used + size > reserved ? RoundUp(used + size - reserved, kPoolChunk) : 0;
   bool first = false;
+  uint64_t grain = kPoolChunk;
   {
     std::lock_guard<std::mutex> g(T().mu);
     if (!FindPool(pool)) {
-      T().pools.push_back(PoolRec{pool, ord, 0});
+      T().pools.push_back(PoolRec{pool, ord, 0, 0});
       first = true;
     }
-    ReconcilePoolLocked(FindPool(pool));
+    PoolRec* p = FindPool(pool);
+    ReconcilePoolLocked(p);
+    if (p->grain) grain = p->grain;
   }
+  // Pre-charge the growth in the driver's own steps (learned below), so that a growth which
+  // would pass the limit is refused before the driver makes it.
+  uint64_t need = used + size > reserved ? RoundUp(used + size - reserved, grain) : 0;
   if (need && !Reserve(ord, need)) {
     TrimAllPools();
     if (!Reserve(ord, need)) return CUDA_ERROR_OUT_OF_MEMORY;
@@ -325,6 +342,10 @@ CUresult AllocAsync(CUdeviceptr* dptr, size_t size, CUmemoryPool pool, CUstream 
   {
     std::lock_guard<std::mutex> g(T().mu);
     PoolRec* p = FindPool(pool);
+    // The driver grew by more than asked: it grows in larger steps (32 MiB on an H200).
+    uint64_t grew = PoolReserved(pool);
+    grew = grew > reserved ? grew - reserved : 0;
+    if (grew > need) p->grain = std::max(p->grain, PoolGrain(need, grew));
     p->counted += need;  // the pre-charge now belongs to the pool's reservation
     within = ReconcilePoolLocked(p);
   }
@@ -335,7 +356,11 @@ CUresult AllocAsync(CUdeviceptr* dptr, size_t size, CUmemoryPool pool, CUstream 
   if (r != CUDA_SUCCESS) return r;
   if (!within) {
     // The driver grew the pool past the limit (its chunk was larger than our estimate).
+    // The free is stream-ordered: until the GPU reaches it the block is in use and a trim
+    // keeps it, leaving the pool's growth cached above the limit (seen on an H200: 4108 MiB
+    // under a 4096 MiB cap). Wait for it, then give the growth back.
     real_free(*dptr, stream);
+    g_cuda.cuCtxSynchronize();
     TrimAllPools();
     return CUDA_ERROR_OUT_OF_MEMORY;
   }

@@ -66,6 +66,9 @@ TEST_P(PathTest, CapHoldsAndFreesReleaseExactly) {
   // 1024 MiB limit, 100 MiB context: 924 MiB of room, filled in 16 MiB steps.
   EXPECT_GT(got, 924 - 16 * 3) << r.out;
   EXPECT_LE(got, 924) << r.out;
+  // The driver's own figure for the process stays within the limit too (a pool that grew
+  // past it must give the growth back, not keep it cached).
+  EXPECT_LE(r.GetInt("driver_process_mib"), 1024) << r.out;
   // After freeing everything only the context is left in use.
   EXPECT_EQ(r.GetInt("total_mib"), 1024);
   EXPECT_EQ(r.GetInt("free_mib"), 924) << r.out;
