@@ -37,95 +37,18 @@
 #include <string>
 #include <vector>
 
+#include "sched/packing_trace.h"
+
 namespace {
 
-constexpr int64_t kMem = 81920;
-constexpr int kSplit = 10, kNodes = 100, kGpus = 8, kTypes = 3 * 16 * 11;
-
-struct Item {
-  int count;
-  int64_t mem;
-  int cores;
-};
+namespace packing = hami::sched::packing;
+using Item = packing::TraceItem;
+constexpr int64_t kMem = packing::kGpuMem;
+constexpr int kSplit = packing::kSplit, kNodes = 100, kGpus = 8, kTypes = 3 * 16 * 11;
 struct Card {
   int64_t mem = 0;
   int cores = 0, slices = 0, exclusive = 0;
 };
-
-// Same generator as sched_bench.cc NextItem().
-Item Next(std::mt19937& rng, bool uniform) {
-  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint32_t>(n)); };
-  Item t;
-  if (uniform) {
-    int r = pick(10);
-    t.count = r < 7 ? 1 : r < 9 ? 2 : 4;
-    t.mem = 1024LL * (5 + pick(76));
-    t.cores = pick(10) < 3 ? 0 : 10 * (1 + pick(10));
-    return t;
-  }
-  int r = pick(20);
-  t.count = r < 16 ? 1 : r < 19 ? 2 : 4;
-  if (pick(20) == 0) return {t.count, kMem, 100};
-  static constexpr int kM[] = {4, 8, 10, 16, 20, 24, 40};
-  static constexpr int kW[] = {20, 25, 15, 15, 10, 10, 5};
-  int w = pick(100), k = 0;
-  while (w >= kW[k]) w -= kW[k++];
-  t.mem = 1024LL * kM[k];
-  static constexpr int kC[] = {10, 20, 25, 30, 50};
-  t.cores = pick(10) < 4 ? 0 : kC[pick(5)];
-  return t;
-}
-
-// Same bound as sched_bench.cc CapacityBound() (Martello-Toth L2 per dimension, slots).
-int64_t L2(std::vector<int64_t> s, int64_t cap) {
-  std::sort(s.begin(), s.end());
-  std::vector<int64_t> th = {0};
-  for (int64_t v : s)
-    if (v <= cap / 2 && v != th.back()) th.push_back(v);
-  int64_t best = 0;
-  for (int64_t a : th) {
-    int64_t j1 = 0, j2 = 0, j2s = 0, j3s = 0;
-    for (int64_t v : s) {
-      if (v > cap - a) {
-        ++j1;
-      } else if (v * 2 > cap) {
-        ++j2;
-        j2s += v;
-      } else if (v >= a) {
-        j3s += v;
-      }
-    }
-    int64_t rest = j3s - (j2 * cap - j2s);
-    best = std::max(best, j1 + j2 + (rest > 0 ? (rest + cap - 1) / cap : 0));
-  }
-  return best;
-}
-int64_t Bound(const std::vector<Item>& tr, int64_t cards) {
-  auto ok = [&](size_t n) {
-    std::vector<int64_t> m, c;
-    int64_t sl = 0;
-    for (size_t i = 0; i < n; ++i) {
-      for (int k = 0; k < tr[i].count; ++k) {
-        m.push_back(tr[i].cores >= 100 ? kMem : tr[i].mem);
-        c.push_back(tr[i].cores);
-      }
-      sl += tr[i].count;
-    }
-    return sl <= cards * kSplit && L2(m, kMem) <= cards && L2(c, 100) <= cards;
-  };
-  size_t lo = 0, hi = tr.size();
-  while (lo < hi) {
-    size_t mid = (lo + hi + 1) / 2;
-    if (ok(mid)) {
-      lo = mid;
-    } else {
-      hi = mid - 1;
-    }
-  }
-  int64_t s = 0;
-  for (size_t i = 0; i < lo; ++i) s += tr[i].count;
-  return s;
-}
 
 bool Fits(const Card& c, const Item& t) {
   if (c.exclusive || (t.cores >= 100 && c.slices) || c.slices >= kSplit) return false;
@@ -227,13 +150,13 @@ int main(int argc, char** argv) {
     std::mt19937 rng(static_cast<uint32_t>(seed));
     std::vector<Item> tr;
     for (int i = 0; i < 20 * cards; ++i) {
-      Item t = Next(rng, uniform);
+      Item t = packing::NextItem(rng, uniform ? packing::Trace::kUniform : packing::Trace::kSmall);
       if (std::getenv("NOCORES") && t.cores < 100) t.cores = 0;
       int n = std::getenv("POOL") ? t.count : 1;
       if (n > 1) t.count = 1;
       for (int k = 0; k < n; ++k) tr.push_back(t);
     }
-    int64_t bound = Bound(tr, cards);
+    int64_t bound = packing::CapacityBound(tr, cards);
     std::vector<std::vector<Card>> st(kNodes, std::vector<Card>(kGpus));
     std::vector<std::vector<char>> abil(kNodes, std::vector<char>(kTypes));
     std::fill(std::begin(level_count), std::end(level_count), 0);
