@@ -162,7 +162,6 @@ void CompletePendingFreesLocked(Match match) {
   }
 }
 
-
 using Lock = std::lock_guard<std::mutex>;
 
 // Waits for a completion time. The kernel's timer slack (50 us by default) makes a plain
@@ -284,9 +283,8 @@ uint64_t TailOf(Stream* s, Ctx* c) { return s ? s->tail : c->tail; }
 // Schedules `duration` of device time after the stream's previous work.
 void ScheduleLocked(Stream* s, Ctx* c, uint64_t duration) {
   uint64_t tail = TailOf(s, c);
-  uint64_t end =
-      duration ? D().state->Schedule(c->phys, duration, tail, D().owner, D().switch_ns)
-               : std::max(MonotonicNs(), tail);
+  uint64_t end = duration ? D().state->Schedule(c->phys, duration, tail, D().owner, D().switch_ns)
+                          : std::max(MonotonicNs(), tail);
   if (s) s->tail = std::max(s->tail, end);
   c->tail = std::max(c->tail, end);
 }

@@ -66,8 +66,8 @@ void SleepNs(uint64_t ns) {
 // Tunables (docs/compute-limiter.md), each with an environment override for experiments.
 bool g_event_cal = true;  // HAMI_COMPUTE_EVENT_CAL: exclude the GPU cost of our end event
 bool g_turns = true;      // HAMI_COMPUTE_TURNS: limited containers sharing a GPU take turns
-uint64_t g_max_turn_ns = 20 * kMs;        // HAMI_COMPUTE_MAX_TURN_US
-uint64_t g_turn_overlap_ns = 200000;      // HAMI_COMPUTE_TURN_OVERLAP_US
+uint64_t g_max_turn_ns = 20 * kMs;           // HAMI_COMPUTE_MAX_TURN_US
+uint64_t g_turn_overlap_ns = 200000;         // HAMI_COMPUTE_TURN_OVERLAP_US
 constexpr uint64_t kTurnBurstNs = 60 * kMs;  // bank while taking turns (covers others' turns)
 
 // Counters for HAMI_COMPUTE_STATS=1 (printed at exit): per measuring mode, launches, GPU time
@@ -274,37 +274,32 @@ void Poll(CtxState* c, bool wait) {
     if (r == CUDA_ERROR_NOT_READY) return;
     wait = false;
     uint64_t charge = p.est;
-    if (r == CUDA_SUCCESS) {
-      int64_t k = ElapsedNs(c, p.from, p.end);
-      if (k >= 0) {
-        uint64_t kernel = static_cast<uint64_t>(k);
-        if (p.mode != kTight) c->solo.Add(p.sig, kernel);
-        // Sharing the GPU with another container, the events also span its work that ran
-        // in between: charge no more than this launch's recent solo time.
-        DevLimiter* d = DevOf(c);
-        if (d && d->contended) {
-          uint64_t base = c->solo.Baseline(p.sig);
-          if (base && base < kernel) kernel = base;
-        }
-        if (p.mode == kBusy) {
-          charge = kernel;
-        } else if (p.mode == kTight) {
-          charge = TightCharge(kernel, p.excl, g_event_cal && c->event_ns > 0 ? c->event_ns : 0,
-                               p.est, kMaxGapNs);
-        } else {
-          int64_t gap = p.prev >= 0 ? ElapsedNs(c, p.prev, p.from) : -1;
-          charge = LaunchCharge(kernel, gap, p.excl, kMaxGapNs);
-        }
+    int64_t k = r == CUDA_SUCCESS ? ElapsedNs(c, p.from, p.end) : -1;  // the events' span
+    if (k >= 0) {
+      uint64_t kernel = static_cast<uint64_t>(k);
+      if (p.mode != kTight) c->solo.Add(p.sig, kernel);
+      // Sharing the GPU with another container, the events also span its work that ran
+      // in between: charge no more than this launch's recent solo time.
+      DevLimiter* d = DevOf(c);
+      if (d && d->contended) {
+        uint64_t base = c->solo.Baseline(p.sig);
+        if (base && base < kernel) kernel = base;
+      }
+      if (p.mode == kBusy) {
+        charge = kernel;
+      } else if (p.mode == kTight) {
+        // event_ns stays -1 unless HAMI_COMPUTE_EVENT_CAL let it be measured.
+        charge = TightCharge(kernel, p.excl, c->event_ns > 0 ? c->event_ns : 0, p.est, kMaxGapNs);
+      } else {
+        int64_t gap = p.prev >= 0 ? ElapsedNs(c, p.prev, p.from) : -1;
+        charge = LaunchCharge(kernel, gap, p.excl, kMaxGapNs);
       }
     }
     if (g_stats_on && p.mode < 3) {
       ++g_stats.n[p.mode];
       g_stats.charge[p.mode] += charge;
       g_stats.excl[p.mode] += p.excl;
-      if (r == CUDA_SUCCESS) {
-        int64_t k = ElapsedNs(c, p.from, p.end);
-        if (k > 0) g_stats.span[p.mode] += static_cast<uint64_t>(k);
-      }
+      if (k > 0) g_stats.span[p.mode] += static_cast<uint64_t>(k);
     }
     VGPU_LOG(kLogDebug, "compute: mode %d charge %llu est %llu excl %llu", p.mode,
              static_cast<unsigned long long>(charge), static_cast<unsigned long long>(p.est),
@@ -339,7 +334,8 @@ void MeasureEventCost(CtxState* c, CUstream stream) {
   Unref(c, a);
   Unref(c, b);
   if (best > 0 && best < 20000) c->event_ns = best;  // sanity: an event costs microseconds
-  if (g_stats_on) fprintf(stderr, "hami-compute-stats event_ns=%lld\n", static_cast<long long>(c->event_ns));
+  if (g_stats_on)
+    fprintf(stderr, "hami-compute-stats event_ns=%lld\n", static_cast<long long>(c->event_ns));
 }
 
 CtxState* FindCtx(CUcontext ctx) {
@@ -446,13 +442,17 @@ __attribute__((destructor)) void PrintStats() {
   for (int m = 0; m < 3; ++m) {
     uint64_t n = g_stats.n[m];
     if (!n) continue;
-    fprintf(stderr, "hami-compute-stats mode=%s launches=%llu charge_us=%.2f span_us=%.2f "
-            "excl_us=%.2f\n", names[m], static_cast<unsigned long long>(n),
-            g_stats.charge[m] / 1e3 / n, g_stats.span[m] / 1e3 / n, g_stats.excl[m] / 1e3 / n);
+    fprintf(stderr,
+            "hami-compute-stats mode=%s launches=%llu charge_us=%.2f span_us=%.2f "
+            "excl_us=%.2f\n",
+            names[m], static_cast<unsigned long long>(n), g_stats.charge[m] / 1e3 / n,
+            g_stats.span[m] / 1e3 / n, g_stats.excl[m] / 1e3 / n);
   }
-  fprintf(stderr, "hami-compute-stats waits=%llu wait_ms=%.1f turns=%llu turn_waits=%llu "
-          "turn_wait_ms=%.1f\n", static_cast<unsigned long long>(g_stats.waits),
-          g_stats.wait_ns / 1e6, static_cast<unsigned long long>(g_stats.turns_taken),
+  fprintf(stderr,
+          "hami-compute-stats waits=%llu wait_ms=%.1f turns=%llu turn_waits=%llu "
+          "turn_wait_ms=%.1f\n",
+          static_cast<unsigned long long>(g_stats.waits), g_stats.wait_ns / 1e6,
+          static_cast<unsigned long long>(g_stats.turns_taken),
           static_cast<unsigned long long>(g_stats.turn_waits), g_stats.turn_wait_ns / 1e6);
 }
 

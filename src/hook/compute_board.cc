@@ -2,11 +2,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <linux/futex.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -155,8 +155,8 @@ uint64_t Board::TurnAcquire(uint64_t id, uint64_t now, uint64_t max_turn_ns, uin
   uint64_t owner = __atomic_load_n(&b_->turn_owner, __ATOMIC_ACQUIRE);
   uint64_t wanted_at = __atomic_load_n(&b_->turn_wanted_at, __ATOMIC_ACQUIRE);
   uint64_t wanted_by = __atomic_load_n(&b_->turn_wanted_by, __ATOMIC_ACQUIRE);
-  bool other_waits = wanted_by != id && wanted_at <= now + kBoardMaxSkewNs &&
-                     wanted_at + kTurnLeaseNs > now;
+  bool other_waits =
+      wanted_by != id && wanted_at <= now + kBoardMaxSkewNs && wanted_at + kTurnLeaseNs > now;
   if (owner == id) {
     // turn_since is when the previous owners' queued work drains (minus the overlap): wait
     // for it, holding the turn; the turn's length counts from there.
@@ -179,8 +179,7 @@ uint64_t Board::TurnAcquire(uint64_t id, uint64_t now, uint64_t max_turn_ns, uin
     return w < kRetryNs ? kRetryNs : (w > kTurnLeaseNs ? kTurnLeaseNs : w);
   }
   // Free or lapsed. The container that just gave the turn back lets a waiting one go first.
-  if (other_waits && __atomic_load_n(&b_->turn_last_owner, __ATOMIC_ACQUIRE) == id)
-    return kRetryNs;
+  if (other_waits && __atomic_load_n(&b_->turn_last_owner, __ATOMIC_ACQUIRE) == id) return kRetryNs;
   if (!__atomic_compare_exchange_n(&b_->turn_owner, &owner, id, false, __ATOMIC_ACQ_REL,
                                    __ATOMIC_ACQUIRE))
     return kRetryNs;

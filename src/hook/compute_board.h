@@ -16,8 +16,8 @@ inline constexpr int kBoardPriorities = 8;                      // priorities 0.
 inline constexpr int kBoardContainers = 120;
 inline constexpr uint64_t kBoardMaxSkewNs = 10000000;     // launches later than now + 10 ms
 inline constexpr uint64_t kBoardMaxClaimNs = 1000000000;  // busy-until at most now + 1 s
-inline constexpr uint64_t kTurnLeaseNs = 2000000;      // an owner idle this long loses the turn
-inline constexpr uint64_t kTurnMaxDrainNs = 20000000;  // never wait longer for a drain
+inline constexpr uint64_t kTurnLeaseNs = 2000000;         // an owner idle this long loses the turn
+inline constexpr uint64_t kTurnMaxDrainNs = 20000000;     // never wait longer for a drain
 
 struct BoardLayout {
   uint64_t magic;

@@ -23,7 +23,7 @@ namespace {
 
 constexpr uint64_t kMiB = 1ull << 20;
 constexpr uint64_t kPoolChunk = 2 * kMiB;
-constexpr uint64_t kPoolGrainMax = 64 * kMiB;  // a learned pool growth step is at most this
+constexpr uint64_t kPoolGrainMax = 64 * kMiB;          // a learned pool growth step is at most this
 constexpr uint64_t kDefaultContextBytes = 256 * kMiB;  // when NVML cannot measure it
 constexpr uint64_t kMaxContextBytes = 4096 * kMiB;
 
@@ -259,8 +259,8 @@ uint64_t PoolGrain(uint64_t need, uint64_t grew) {
 
 // Brings the charge for `pool` to what the driver says it reserves. Growth beyond the limit
 // is charged anyway (the memory exists) and reported as false so the caller can undo.
-bool ReconcilePoolLocked(PoolRec* p) {
-  uint64_t now = PoolReserved(p->pool);
+// `now`: the pool's reservation, when the caller has just read it.
+bool ReconcilePoolLocked(PoolRec* p, uint64_t now) {
   bool ok = true;
   if (now > p->counted) {
     uint64_t grow = now - p->counted;
@@ -275,6 +275,7 @@ bool ReconcilePoolLocked(PoolRec* p) {
   p->counted = now;
   return ok;
 }
+bool ReconcilePoolLocked(PoolRec* p) { return ReconcilePoolLocked(p, PoolReserved(p->pool)); }
 
 void ReconcileAllPools() {
   std::lock_guard<std::mutex> g(T().mu);
@@ -327,7 +328,7 @@ CUresult AllocAsync(CUdeviceptr* dptr, size_t size, CUmemoryPool pool, CUstream 
       first = true;
     }
     PoolRec* p = FindPool(pool);
-    ReconcilePoolLocked(p);
+    ReconcilePoolLocked(p, reserved);
     if (p->grain) grain = p->grain;
   }
   // Pre-charge the growth in the driver's own steps (learned below), so that a growth which
@@ -343,11 +344,11 @@ CUresult AllocAsync(CUdeviceptr* dptr, size_t size, CUmemoryPool pool, CUstream 
     std::lock_guard<std::mutex> g(T().mu);
     PoolRec* p = FindPool(pool);
     // The driver grew by more than asked: it grows in larger steps (32 MiB on an H200).
-    uint64_t grew = PoolReserved(pool);
-    grew = grew > reserved ? grew - reserved : 0;
+    uint64_t after = PoolReserved(pool);
+    uint64_t grew = after > reserved ? after - reserved : 0;
     if (grew > need) p->grain = std::max(p->grain, PoolGrain(need, grew));
     p->counted += need;  // the pre-charge now belongs to the pool's reservation
-    within = ReconcilePoolLocked(p);
+    within = ReconcilePoolLocked(p, after);
   }
   // The driver sets up per-pool state on the device at the first allocation, outside the
   // pool's reported reservation.
