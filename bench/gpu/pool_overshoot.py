@@ -26,7 +26,7 @@ def child():
         events.append(dict(t=time.time(), what=what, **kw))
 
     free, total = torch.cuda.mem_get_info()
-    ev("context", free_mib=free >> 20, total_mib=total >> 20)
+    ev("context", pid=os.getpid(), free_mib=free >> 20, total_mib=total >> 20)
     chunks, step = [], 256 << 20
     while step >= (2 << 20):
         time.sleep(0.01)  # lets the sampler see each step
@@ -106,7 +106,7 @@ def main():
     if not events:
         print("child failed:", p.returncode, p.stderr[-2000:])
         sys.exit(1)
-    pid_samples = [s for s in samples]  # one process of ours on the card
+    pid_samples = [s for s in samples if s[1] == events[0]["pid"]]  # the child's only
     first_over = next((s for s in pid_samples if s[2] > 4096), None)
 
     def usage_at(t):
