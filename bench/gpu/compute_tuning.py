@@ -9,7 +9,7 @@ missed their targets in bench/gpu/compute_limits.py, with the limiter's own coun
   - prio:  the priority case with longer runs (more requests, a steadier p99).
 
 Run from the repository root:  python3 bench/gpu/compute_tuning.py CASE[@SETTINGS] ...
-CASE: b, multi, prio, a. SETTINGS: settings separated by '|', each a comma-separated list of
+CASE: b, multi, prio, a, torch. SETTINGS: settings separated by '|', each a comma-separated list of
 K=V meaning HAMI_COMPUTE_K=V, e.g.  b@|EVENT_CAL=1,TURN_US=5000  (the empty one = defaults).
 Logs under $OUT; the table goes to stdout.
 """
@@ -43,11 +43,16 @@ def stats_of(stderr):
     """The limiter's exit counters, condensed: 'tight 12345x c=31.2 s=40.1 x=9.0 | waits ...'."""
     parts = []
     for line in stderr.splitlines():
-        if line.startswith("hami-compute-stats"):
+        if line.startswith(("hami-compute-stats", "hami-compute-power")):
             kv = cl.parse_kv(line)
             if "mode" in kv:
                 parts.append(f"{kv['mode']} {kv['launches']}x c={kv['charge_us']} "
                              f"s={kv['span_us']} x={kv['excl_us']}")
+            elif "probes" in kv:
+                parts.append(f"probes {kv['probes']} extra {kv['power_extra_ms']} ms")
+            elif "ref_us" in kv:
+                parts.append(f"power normal {kv['normal_us']} ref {kv['ref_us']} us "
+                             f"n={kv['samples']}")
             elif "waits" in kv:
                 parts.append(f"waits {kv['waits']} {kv['wait_ms']} ms, turns {kv.get('turns')} "
                              f"turn-waits {kv.get('turn_waits')} {kv.get('turn_wait_ms')} ms")
@@ -114,6 +119,23 @@ def case_a():
                worst <= cl.TOLERANCE)
 
 
+def case_torch():
+    """(c)/(d) of compute_limits: the PyTorch matmul loop and its graph at 30 and 70 %."""
+    for mode in ("matmul", "graph"):
+        argv = [sys.executable, cl.TORCH_LOAD, mode, "--seconds", "3"]
+        base = cl.fnum(run(argv, cl.native_env())[0], "iters_per_s")
+        for setting in settings():
+            got, st = [], []
+            for limit in (30, 70):
+                kv, s = run(argv, with_knobs(cl.hooked_env(limit, board=board()), setting))
+                got.append(100 * cl.fnum(kv, "iters_per_s") / base)
+                st.append(f"[{limit}] {s}")
+            worst = max(abs(g - l) for g, l in zip(got, (30, 70)))
+            cl.row(f"torch {mode} [{setting}]: % at 30/70",
+                   " / ".join(f"{g:.1f}" for g in got) + f" (worst {worst:.1f}) " + " ".join(st),
+                   worst <= cl.TOLERANCE)
+
+
 def case_multi():
     work = cl.calibrate(1000)
     for sync in ("4", "1"):
@@ -167,7 +189,8 @@ def case_prio():
 
 
 def main():
-    cases = {"b": case_b, "multi": case_multi, "prio": case_prio, "a": case_a}
+    cases = {"b": case_b, "multi": case_multi, "prio": case_prio, "a": case_a,
+             "torch": case_torch}
     global SETTINGS
     args = sys.argv[1:] or ["b", "multi", "prio"]
     os.makedirs(cl.OUT, exist_ok=True)

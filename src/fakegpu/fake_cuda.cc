@@ -122,6 +122,11 @@ struct Driver {
   std::vector<PendingFree> pending_frees;
   uint64_t switch_ns = 0;  // FAKEGPU_CONTEXT_SWITCH_US: device time a context switch costs
   uint64_t owner = 0;      // this process, for the device's context switches
+  // FAKEGPU_POWER_SLOWDOWN (> 1: a power-capped card): kernels run up to this factor slower
+  // when the device was busy for more than 75 % of the last FAKEGPU_POWER_WINDOW_US (50 ms),
+  // as a card at its power cap lowers its clock (an H200 running bf16 matmuls: ~1.2).
+  double power_slowdown = 1.0;
+  uint64_t power_window_ns = 50000000;
 };
 
 // Leaked on purpose (no destructor ordering at exit). A forked child starts afresh, like a
@@ -280,9 +285,20 @@ CUresult ResolveStreamLocked(CUstream h, Stream** s, Ctx** c) {
 
 uint64_t TailOf(Stream* s, Ctx* c) { return s ? s->tail : c->tail; }
 
+// The power model's factor for a kernel queued now: 1 up to 75 % recent utilisation, rising
+// linearly to power_slowdown at 100 %.
+double PowerFactor(int phys) {
+  if (D().power_slowdown <= 1.0) return 1.0;
+  unsigned u = D().state->Utilization(phys, MonotonicNs(), D().power_window_ns);
+  double x = u <= 75 ? 0.0 : (u - 75) / 25.0;
+  return 1.0 + (D().power_slowdown - 1.0) * (x > 1.0 ? 1.0 : x);
+}
+
 // Schedules `duration` of device time after the stream's previous work.
 void ScheduleLocked(Stream* s, Ctx* c, uint64_t duration) {
   uint64_t tail = TailOf(s, c);
+  if (duration)
+    duration = static_cast<uint64_t>(static_cast<double>(duration) * PowerFactor(c->phys));
   uint64_t end = duration ? D().state->Schedule(c->phys, duration, tail, D().owner, D().switch_ns)
                           : std::max(MonotonicNs(), tail);
   if (s) s->tail = std::max(s->tail, end);
@@ -555,6 +571,9 @@ CUresult cuInit(unsigned int flags) {
   d.owner = static_cast<uint64_t>(getpid());
   if (const char* sw = getenv("FAKEGPU_CONTEXT_SWITCH_US"))
     d.switch_ns = strtoull(sw, nullptr, 10) * 1000;
+  if (const char* p = getenv("FAKEGPU_POWER_SLOWDOWN")) d.power_slowdown = strtod(p, nullptr);
+  if (const char* w = getenv("FAKEGPU_POWER_WINDOW_US"))
+    d.power_window_ns = strtoull(w, nullptr, 10) * 1000;
   d.initialized = true;
   return CUDA_SUCCESS;
 }

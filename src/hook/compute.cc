@@ -69,6 +69,14 @@ bool g_turns = true;      // HAMI_COMPUTE_TURNS: limited containers sharing a GP
 uint64_t g_max_turn_ns = 20 * kMs;           // HAMI_COMPUTE_MAX_TURN_US
 uint64_t g_turn_overlap_ns = 200000;         // HAMI_COMPUTE_TURN_OVERLAP_US
 constexpr uint64_t kTurnBurstNs = 60 * kMs;  // bank while taking turns (covers others' turns)
+// Power probes (PowerRefs): while limited and alone on the card, run unthrottled for
+// g_probe_ns every g_probe_every_ns (the first after kFirstProbeNs of throttling), learning
+// from the launches queued after the first 2/3 of it what the work takes at full duty.
+bool g_power = true;                      // HAMI_COMPUTE_POWER
+uint64_t g_probe_ns = 200 * kMs;          // HAMI_COMPUTE_PROBE_MS
+uint64_t g_probe_every_ns = 60000 * kMs;  // HAMI_COMPUTE_PROBE_EVERY_S
+constexpr uint64_t kFirstProbeNs = 50 * kMs;
+constexpr uint64_t kAfterProbeNs = 300 * kMs;  // the card is still slow: not "normal" yet
 
 // Counters for HAMI_COMPUTE_STATS=1 (printed at exit): per measuring mode, launches, GPU time
 // charged, raw event span and limiter time excluded; and time spent throttled.
@@ -76,6 +84,7 @@ struct Stats {
   uint64_t n[3], charge[3], span[3], excl[3];
   uint64_t waits, wait_ns;
   uint64_t turn_waits, turn_wait_ns, turns_taken;
+  uint64_t probes, power_extra_ns;
 };
 Stats g_stats;
 bool g_stats_on = false;
@@ -106,7 +115,13 @@ struct Pending {
   uint64_t est;
   uint64_t excl;  // host ns the limiter spent before the launch (not charged as gap)
   uint64_t sig;
+  uint8_t probe;  // Probe below
 };
+
+// A launch's relation to the power probes: queued outside (kOutside, a "normal" sample), in a
+// probe before the card has reacted or just after one (kNear: neither), in its settled part
+// (kSettled: a reference sample).
+enum Probe : uint8_t { kOutside, kNear, kSettled };
 
 struct StreamSlot {
   uint64_t key;  // 0 = free; else stream handle (+ thread for the per-thread stream) + 1
@@ -128,6 +143,7 @@ struct CtxState {
   StreamSlot streams[kStreams];
   uint64_t est[3];  // per LaunchKind
   SoloTimes solo;
+  PowerRefs power;
   int64_t event_ns;  // GPU time one event record adds behind a kernel; -1 = not measured
 };
 
@@ -151,6 +167,9 @@ struct DevLimiter {
   uint64_t local_busy;  // busy ns when there is no accounting file
   uint64_t last_mark;
   uint64_t last_kernel_rt;
+  // Power probes (under g_mu): the current or last probe, the next one (0: not planned).
+  uint64_t probe_start, probe_end, next_probe;
+  uint32_t probe_id;
 };
 
 pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -172,6 +191,7 @@ struct Stash {
   LaunchKind kind;
   uint64_t sig;
   int gen;  // CtxState::resets when the stash was made
+  uint8_t probe;
 };
 __thread Stash t_stash;
 __thread pid_t t_tid;
@@ -293,6 +313,21 @@ void Poll(CtxState* c, bool wait) {
       } else {
         int64_t gap = p.prev >= 0 ? ElapsedNs(c, p.prev, p.from) : -1;
         charge = LaunchCharge(kernel, gap, p.excl, kMaxGapNs);
+      }
+      // Alone on the card: learn the work's time at full duty and charge that.
+      // A tight-loop charge also holds the host's gap between launches: compared only with
+      // tight-loop charges (a probe runs mostly kBusy, throttled launches mostly kStart; both
+      // are the kernel's time).
+      if (g_power && d && d->limit && !d->contended) {
+        uint64_t key = p.mode == kTight ? p.sig ^ (1ull << 63) : p.sig;
+        if (p.probe == kSettled) {
+          c->power.Probe(key, charge, d->probe_id);
+        } else if (p.probe == kOutside) {
+          c->power.Normal(key, charge);
+          uint64_t corrected = c->power.Correct(key, charge);
+          if (g_stats_on) g_stats.power_extra_ns += corrected - charge;
+          charge = corrected;
+        }
       }
     }
     if (g_stats_on && p.mode < 3) {
@@ -454,6 +489,17 @@ __attribute__((destructor)) void PrintStats() {
           static_cast<unsigned long long>(g_stats.waits), g_stats.wait_ns / 1e6,
           static_cast<unsigned long long>(g_stats.turns_taken),
           static_cast<unsigned long long>(g_stats.turn_waits), g_stats.turn_wait_ns / 1e6);
+  fprintf(stderr, "hami-compute-stats probes=%llu power_extra_ms=%.1f\n",
+          static_cast<unsigned long long>(g_stats.probes), g_stats.power_extra_ns / 1e6);
+  for (CtxState* c : g_ctx) {
+    if (!c) continue;
+    int shown = 0;
+    c->power.ForEachProbed([&](uint64_t key, uint64_t normal, uint64_t ref, uint32_t n) {
+      if (shown++ < 8)
+        fprintf(stderr, "hami-compute-power key=%llx normal_us=%.2f ref_us=%.2f samples=%u\n",
+                static_cast<unsigned long long>(key), normal / 1e3, ref / 1e3, n);
+    });
+  }
 }
 
 }  // namespace
@@ -466,6 +512,15 @@ void ComputeInit() {
   g_priority = g_state.cfg.priority;
   if (const char* v = getenv("HAMI_COMPUTE_TURNS")) g_turns = strcmp(v, "0") != 0;
   if (const char* v = getenv("HAMI_COMPUTE_EVENT_CAL")) g_event_cal = strcmp(v, "0") != 0;
+  if (const char* v = getenv("HAMI_COMPUTE_POWER")) g_power = strcmp(v, "0") != 0;
+  if (const char* v = getenv("HAMI_COMPUTE_PROBE_MS")) {
+    uint64_t ms = strtoull(v, nullptr, 10);
+    if (ms >= 30 && ms <= 1000) g_probe_ns = ms * kMs;
+  }
+  if (const char* v = getenv("HAMI_COMPUTE_PROBE_EVERY_S")) {
+    uint64_t sec = strtoull(v, nullptr, 10);
+    if (sec >= 1 && sec <= 3600) g_probe_every_ns = sec * 1000 * kMs;
+  }
   if (const char* v = getenv("HAMI_COMPUTE_MAX_TURN_US"))
     g_max_turn_ns = strtoull(v, nullptr, 10) * 1000;
   if (const char* v = getenv("HAMI_COMPUTE_TURN_OVERLAP_US"))
@@ -564,6 +619,7 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   pthread_mutex_unlock(&g_mu);
 
   bool bucket = false;
+  uint8_t probe = kOutside;
   if (d) {
     uint64_t now = t0;
     bool throttle = Throttling(d, now);
@@ -576,6 +632,28 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
       pthread_mutex_unlock(&g_mu);
       now = Mono();
     }
+    // Power probe: alone on the card and limited, now and then run unthrottled for a moment.
+    if (g_power && throttle && !d->contended) {
+      pthread_mutex_lock(&g_mu);
+      if (now >= d->probe_end) {
+        if (d->next_probe == 0) {
+          d->next_probe = now + kFirstProbeNs;
+        } else if (now >= d->next_probe) {
+          d->probe_start = now;
+          d->probe_end = now + g_probe_ns;
+          d->next_probe = now + g_probe_every_ns;
+          ++d->probe_id;
+          if (g_stats_on) ++g_stats.probes;
+          VGPU_LOG(kLogDebug, "compute: power probe %u", d->probe_id);
+        }
+      }
+      if (now < d->probe_end)
+        probe = now >= d->probe_start + g_probe_ns * 2 / 3 ? kSettled : kNear;
+      else if (d->probe_id && now < d->probe_end + kAfterProbeNs)
+        probe = kNear;
+      pthread_mutex_unlock(&g_mu);
+    }
+    bool probing = probe != kOutside && now < d->probe_end;
     BucketParams bp{d->limit, kBurstNs};
     for (;;) {
       uint64_t wait = 0;
@@ -623,7 +701,7 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
           }
         }
       }
-      if (wait == 0 && throttle) {
+      if (wait == 0 && throttle && !probing) {
         bp.burst_ns = turns ? kTurnBurstNs : kBurstNs;
         wait = BucketAdmit(d->clock, now, est, bp);
         if (wait == 0)
@@ -679,8 +757,8 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
       return;
     }
   }
-  st = Stash{true, c,   slot,        start, prev, bucket,   tight,
-             idle, est, Mono() - t0, kind,  sig,  c->resets};
+  st = Stash{true, c,   slot,        start, prev, bucket,    tight,
+             idle, est, Mono() - t0, kind,  sig,  c->resets, probe};
   pthread_mutex_unlock(&g_mu);
 }
 
@@ -728,6 +806,7 @@ void ComputeAfterLaunch(CUstream stream, LaunchKind kind, CUresult result) {
   p.bucket = st.bucket;
   p.excl = st.excl;
   p.sig = st.sig;
+  p.probe = st.probe;
   if (st.start >= 0) {  // measure from our start event
     p.from = st.start;  // keeps the reference AllocEvent gave it
     if (st.idle) {

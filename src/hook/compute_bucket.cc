@@ -1,5 +1,7 @@
 #include "compute_bucket.h"
 
+#include <type_traits>
+
 namespace hami::vgpu {
 
 uint64_t ScaledCharge(uint64_t gpu_ns, uint32_t limit_pct) {
@@ -59,24 +61,35 @@ namespace hami::vgpu {
 
 namespace {
 constexpr int kProbe = 8;
-uint32_t Home(uint64_t sig) {
-  return static_cast<uint32_t>((sig * 0x9E3779B97F4A7C15ull) >> 54) % SoloTimes::kSize;
+uint32_t Home(uint64_t sig, int size) {
+  return static_cast<uint32_t>((sig * 0x9E3779B97F4A7C15ull) >> 54) % static_cast<uint32_t>(size);
+}
+// The entry of `sig` in a table with open addressing over kProbe slots (fields `sig` and
+// `used`), or nullptr. With `fresh` (a non-const table), a missing signature takes a free slot of
+// its neighbourhood, else replaces its home entry; the entry is reset to `fresh`.
+template <class E, int N>
+E* Lookup(E (&tab)[N], uint64_t sig, const std::remove_const_t<E>* fresh) {
+  uint32_t h = Home(sig, N);
+  E* slot = nullptr;
+  for (int i = 0; i < kProbe; ++i) {
+    E& e = tab[(h + i) % N];
+    if (e.used && e.sig == sig) return &e;
+    if (!e.used && !slot) slot = &e;
+  }
+  if constexpr (std::is_const_v<E>) {
+    return nullptr;
+  } else {
+    if (!fresh) return nullptr;
+    if (!slot) slot = &tab[h];
+    *slot = *fresh;
+    return slot;
+  }
 }
 }  // namespace
 
 void SoloTimes::Add(uint64_t sig, uint64_t ns) {
-  uint32_t h = Home(sig);
-  Entry* slot = nullptr;
-  for (int i = 0; i < kProbe; ++i) {
-    Entry& e = e_[(h + i) % kSize];
-    if (e.used && e.sig == sig) {
-      slot = &e;
-      break;
-    }
-    if (!e.used && !slot) slot = &e;
-  }
-  if (!slot) slot = &e_[h];
-  if (!slot->used || slot->sig != sig) *slot = Entry{sig, ~0ull, ~0ull, 0, 1};
+  const Entry fresh{sig, ~0ull, ~0ull, 0, 1};
+  Entry* slot = Lookup(e_, sig, &fresh);
   if (ns < slot->min_cur) slot->min_cur = ns;
   if (++slot->n % kRotate == 0) {
     slot->min_prev = slot->min_cur;
@@ -85,15 +98,39 @@ void SoloTimes::Add(uint64_t sig, uint64_t ns) {
 }
 
 uint64_t SoloTimes::Baseline(uint64_t sig) const {
-  uint32_t h = Home(sig);
-  for (int i = 0; i < kProbe; ++i) {
-    const Entry& e = e_[(h + i) % kSize];
-    if (e.used && e.sig == sig) {
-      if (e.n < kMinSamples) return 0;
-      return e.min_cur < e.min_prev ? e.min_cur : e.min_prev;
-    }
+  const Entry* e = Lookup(e_, sig, nullptr);
+  if (!e || e->n < kMinSamples) return 0;
+  return e->min_cur < e->min_prev ? e->min_cur : e->min_prev;
+}
+
+void PowerRefs::Normal(uint64_t sig, uint64_t ns) {
+  const Entry fresh{sig, 0, 0, 0, 0, 1};
+  Entry* e = Lookup(e_, sig, &fresh);
+  e->normal = e->normal ? UpdateEstimate(e->normal, ns) : ns;
+}
+
+void PowerRefs::Probe(uint64_t sig, uint64_t ns, uint32_t probe) {
+  const Entry fresh{sig, 0, 0, 0, 0, 1};
+  Entry* e = Lookup(e_, sig, &fresh);
+  if (e->probe_id != probe) {
+    e->probe_id = probe;
+    e->probe_sum = 0;
+    e->probe_n = 0;
   }
-  return 0;
+  e->probe_sum += ns;
+  ++e->probe_n;
+}
+
+uint64_t PowerRefs::Correct(uint64_t sig, uint64_t ns) const {
+  const Entry* e = Lookup(e_, sig, nullptr);
+  if (!e || e->probe_n < kMinProbeSamples || e->normal == 0 || ns == 0) return ns;
+  double ref = static_cast<double>(e->probe_sum) / e->probe_n;
+  double ratio = ref / static_cast<double>(e->normal);
+  if (ratio < kMinRatio) return ns;
+  if (ratio > kMaxRatio) ratio = kMaxRatio;
+  double raised = static_cast<double>(ns) < ref ? ref : static_cast<double>(ns);
+  double bound = static_cast<double>(ns) * ratio;
+  return static_cast<uint64_t>(raised < bound ? raised : bound);
 }
 
 }  // namespace hami::vgpu

@@ -79,4 +79,44 @@ class SoloTimes {
   Entry e_[kSize];
 };
 
+// Power-bound work (docs/compute-limiter.md, "Power-bound work alone on the card"): a card
+// at its power cap lowers its clock, so work that keeps it at full duty runs slower than the
+// same work at a partial share. What the limiter holds is the share of the work's unlimited
+// throughput, so a launch is charged what it takes at full duty. That time is learned by
+// probes: short stretches at full duty alone on the card; their settled part (after the card
+// has reacted) gives each launch signature's reference time. Per signature: `normal`, an
+// average of the charges measured alone outside probes, and the last probe's mean.
+class PowerRefs {
+ public:
+  static constexpr int kSize = 1024;
+  static constexpr uint32_t kMinProbeSamples = 3;
+  static constexpr double kMinRatio = 1.03;  // below: no correction (measurement noise)
+  static constexpr double kMaxRatio = 1.6;
+
+  // A charge measured alone on the card, outside a probe.
+  void Normal(uint64_t sig, uint64_t ns);
+  // A charge measured in the settled part of probe number `probe` (1, 2, ...).
+  void Probe(uint64_t sig, uint64_t ns, uint32_t probe);
+  // The charge for a launch measured at `ns` alone on the card: when the probe found this
+  // signature slower at full duty (reference r, normal n, r / n >= kMinRatio), ns raised to r
+  // but by no more than the factor r / n (capped at kMaxRatio), so a launch that is short
+  // for another reason (less data) is not charged the full reference; ns otherwise.
+  uint64_t Correct(uint64_t sig, uint64_t ns) const;
+  // f(sig, normal, reference, samples) for every signature with a probe sample (diagnostics).
+  template <class F>
+  void ForEachProbed(F f) const {
+    for (const Entry& e : e_)
+      if (e.used && e.probe_n) f(e.sig, e.normal, e.probe_sum / e.probe_n, e.probe_n);
+  }
+
+ private:
+  struct Entry {
+    uint64_t sig;
+    uint64_t normal;     // 1/8-weighted average
+    uint64_t probe_sum;  // charges of probe `probe_id`
+    uint32_t probe_n, probe_id, used;
+  };
+  Entry e_[kSize];
+};
+
 }  // namespace hami::vgpu

@@ -153,5 +153,37 @@ TEST(ComputeSoloTimes, CollidingSignaturesStillAnswer) {
   EXPECT_EQ(t.Baseline(3 * SoloTimes::kSize), 3 * SoloTimes::kSize);
 }
 
+TEST(ComputePowerRefs, ChargesTheProbesFullDutyTime) {
+  static PowerRefs p;  // keep off the stack
+  p = PowerRefs{};
+  for (int i = 0; i < 8; ++i) p.Normal(5, 1000);
+  EXPECT_EQ(p.Correct(5, 1000), 1000u) << "no probe yet";
+  p.Probe(5, 1200, 1);
+  p.Probe(5, 1200, 1);
+  EXPECT_EQ(p.Correct(5, 1000), 1000u) << "too few probe samples";
+  p.Probe(5, 1200, 1);
+  EXPECT_EQ(p.Correct(5, 1000), 1200u) << "at full duty the work takes 1.2x";
+  EXPECT_EQ(p.Correct(5, 1250), 1250u) << "already slow (card at its cap): as measured";
+  EXPECT_EQ(p.Correct(5, 500), 600u) << "a shorter launch is raised by the ratio only";
+  EXPECT_EQ(p.Correct(6, 1000), 1000u) << "another signature";
+  // The next probe replaces the reference; a ratio within noise means no correction.
+  for (int i = 0; i < 3; ++i) p.Probe(5, 1020, 2);
+  EXPECT_EQ(p.Correct(5, 1000), 1000u);
+  // A ratio beyond kMaxRatio is capped.
+  for (int i = 0; i < 3; ++i) p.Probe(5, 5000, 3);
+  EXPECT_EQ(p.Correct(5, 1000), static_cast<uint64_t>(1000 * PowerRefs::kMaxRatio));
+}
+
+TEST(ComputePowerRefs, NormalTimeFollowsTheRecentCharges) {
+  static PowerRefs p;
+  p = PowerRefs{};
+  for (int i = 0; i < 3; ++i) p.Probe(9, 1500, 1);
+  p.Normal(9, 1000);
+  EXPECT_EQ(p.Correct(9, 1000), 1500u);
+  // The work got slower for good (more data): the normal time follows, the ratio shrinks.
+  for (int i = 0; i < 64; ++i) p.Normal(9, 1960);
+  EXPECT_EQ(p.Correct(9, 1960), 1960u);
+}
+
 }  // namespace
 }  // namespace hami::vgpu

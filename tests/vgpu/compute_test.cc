@@ -184,6 +184,29 @@ TEST_F(ComputeTest, TightLoopWithoutStartEventsKeepsTheShare) {
   EXPECT_NEAR(Share(r), 28, 6) << r.out;
 }
 
+TEST_F(ComputeTest, PowerBoundWorkIsHeldToItsShareOfUnlimitedThroughput) {
+  // A power-capped card (the fake's model): kernels run 1.25x slower while the card is busy
+  // more than 75 % of the time, so unlimited the loop does 1 / 1.25 of the nominal work per
+  // second, and at a 40 % time share it would run at full speed and get 50 % of that. The
+  // limiter's probes learn the slowdown and charge it: 40 % of the unlimited throughput.
+  // share_pct counts nominal kernel time, i.e. work done.
+  auto env = [&](const std::string& limit, const char* power) {
+    Env e = ContainerEnv(std::string("p") + power, limit);
+    e["FAKEGPU_POWER_SLOWDOWN"] = "1.25";
+    e["HAMI_COMPUTE_POWER"] = power;
+    return e;
+  };
+  Result unlimited = Probe(kLoop, env("", "1"));
+  Result held = Probe(kLoop, env("40", "1"));
+  Result time_share = Probe(kLoop, env("40", "0"));
+  double u = Share(unlimited);
+  printf("nominal work share: unlimited %.1f, 40 %% with probes %.1f, without %.1f\n", u,
+         Share(held), Share(time_share));
+  EXPECT_NEAR(u, 80, 6) << "the fake's power model slows a saturated card: " << unlimited.out;
+  EXPECT_NEAR(100 * Share(held) / u, 40, 5) << held.out << unlimited.out;
+  EXPECT_GT(100 * Share(time_share) / u, 46) << "a plain time share runs above: " << time_share.out;
+}
+
 TEST_F(ComputeTest, DisablePolicyNeverThrottles) {
   Result r = Probe(kLoop, ContainerEnv("a", "30", "disable"));
   EXPECT_GT(Share(r), 85) << r.out;
