@@ -2,7 +2,9 @@
 // Prints markdown tables (docs/scheduling.md explains the method). Not a test.
 //
 //   sched_bench [--nodes 5000] [--gpus 8] [--slices 40000] [--decisions 2000]
-//               [--pack-nodes 100] [--pack-seeds 10] [--seed 1]
+//               [--pack-nodes 100,1000,5000] [--pack-seeds 10,10,3] [--seed 1]
+// Packing runs once per cluster size of --pack-nodes, with the matching --pack-seeds entry
+// (one value applies to every size).
 // SCHED_BENCH_DEBUG=1 prints, per packing run, the pod that was rejected first and why.
 #include <algorithm>
 #include <chrono>
@@ -313,14 +315,41 @@ void PackingTable(const Options& o, Trace kind) {
 }  // namespace
 }  // namespace hami::sched
 
+// "100,1000" -> {100, 1000}; false on anything but counts 1..10000000 separated by commas.
+bool ParseCounts(const char* text, std::vector<int>* out) {
+  out->clear();
+  std::string s = text;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t comma = s.find(',', pos);
+    std::string item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    char* end = nullptr;
+    long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || item[0] == '-' || v < 1 || v > 10'000'000) return false;
+    out->push_back(static_cast<int>(v));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return !out->empty();
+}
+
 int main(int argc, char** argv) {
   hami::sched::Options o;
+  std::vector<int> pack_nodes = {100, 1000, 5000}, pack_seeds = {10, 10, 3};
   if (argc % 2 == 0) {
     std::fprintf(stderr, "flag %s has no value\n", argv[argc - 1]);
     return 2;
   }
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
+    if (k == "--pack-nodes" || k == "--pack-seeds") {
+      if (!ParseCounts(argv[i + 1], k == "--pack-nodes" ? &pack_nodes : &pack_seeds)) {
+        std::fprintf(stderr, "%s: '%s' is not a comma list of counts 1..10000000\n", argv[i],
+                     argv[i + 1]);
+        return 2;
+      }
+      continue;
+    }
     char* end = nullptr;
     long v = std::strtol(argv[i + 1], &end, 10);
     if (*argv[i + 1] == '\0' || *end != '\0' || v < 1 || v > 10'000'000) {
@@ -336,10 +365,6 @@ int main(int argc, char** argv) {
       o.slices = n;
     } else if (k == "--decisions") {
       o.decisions = n;
-    } else if (k == "--pack-nodes") {
-      o.pack_nodes = n;
-    } else if (k == "--pack-seeds") {
-      o.pack_seeds = n;
     } else if (k == "--seed") {
       o.seed = static_cast<uint32_t>(n);
     } else {
@@ -351,8 +376,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--gpus must be 2..64\n");
     return 2;
   }
+  if (pack_seeds.size() != 1 && pack_seeds.size() != pack_nodes.size()) {
+    std::fprintf(stderr, "--pack-seeds needs one value or one per --pack-nodes size\n");
+    return 2;
+  }
   hami::sched::LatencyTable(o);
-  hami::sched::PackingTable(o, hami::sched::packing::Trace::kUniform);
-  hami::sched::PackingTable(o, hami::sched::packing::Trace::kSmall);
+  for (size_t i = 0; i < pack_nodes.size(); ++i) {
+    o.pack_nodes = pack_nodes[i];
+    o.pack_seeds = pack_seeds.size() == 1 ? pack_seeds[0] : pack_seeds[i];
+    hami::sched::PackingTable(o, hami::sched::packing::Trace::kUniform);
+    hami::sched::PackingTable(o, hami::sched::packing::Trace::kSmall);
+  }
   return 0;
 }
