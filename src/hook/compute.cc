@@ -322,8 +322,8 @@ void Poll(CtxState* c, bool wait) {
         uint64_t key = p.mode == kTight ? p.sig ^ (1ull << 63) : p.sig;
         if (p.probe == kSettled) {
           c->power.Probe(key, charge, d->probe_id);
-        } else if (p.probe == kOutside) {
-          c->power.Normal(key, charge);
+        } else {
+          if (p.probe == kOutside) c->power.Normal(key, charge);
           uint64_t corrected = c->power.Correct(key, charge);
           if (g_stats_on) g_stats.power_extra_ns += corrected - charge;
           charge = corrected;
@@ -633,6 +633,7 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
       now = Mono();
     }
     // Power probe: alone on the card and limited, now and then run unthrottled for a moment.
+    bool probing = false;
     if (g_power && throttle && !d->contended) {
       pthread_mutex_lock(&g_mu);
       if (now >= d->probe_end) {
@@ -647,13 +648,13 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
           VGPU_LOG(kLogDebug, "compute: power probe %u", d->probe_id);
         }
       }
-      if (now < d->probe_end)
+      probing = now < d->probe_end;
+      if (probing)
         probe = now >= d->probe_start + g_probe_ns * 2 / 3 ? kSettled : kNear;
       else if (d->probe_id && now < d->probe_end + kAfterProbeNs)
         probe = kNear;
       pthread_mutex_unlock(&g_mu);
     }
-    bool probing = probe != kOutside && now < d->probe_end;
     BucketParams bp{d->limit, kBurstNs};
     for (;;) {
       uint64_t wait = 0;
