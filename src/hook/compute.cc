@@ -48,6 +48,12 @@ constexpr int kStreams = 64;
 constexpr int kLimiterClock = 0;      // limiter_state[] words in the accounting file
 constexpr int kLimiterThrottled = 1;  // ns spent throttled, all processes
 constexpr int kLimiterLaunches = 2;   // launches measured, all processes
+constexpr int kLimiterLastAdmit = 3;  // getpid() + 1 of the process admitted last
+constexpr int kLimiterWaiters = 4;    // processes waiting for the bucket now
+// A process that was admitted last and finds another process of its container waiting for
+// the bucket too waits this much longer, so the other one is admitted first: without it the
+// process whose wake-up happens to come first wins every time and the other can starve.
+constexpr uint64_t kYieldNs = 200000;
 
 uint64_t Mono() {
   timespec ts;
@@ -76,7 +82,8 @@ bool g_power = true;                      // HAMI_COMPUTE_POWER
 uint64_t g_probe_ns = 200 * kMs;          // HAMI_COMPUTE_PROBE_MS
 uint64_t g_probe_every_ns = 60000 * kMs;  // HAMI_COMPUTE_PROBE_EVERY_S
 constexpr uint64_t kFirstProbeNs = 50 * kMs;
-constexpr uint64_t kAfterProbeNs = 300 * kMs;  // the card is still slow: not "normal" yet
+constexpr uint64_t kAfterProbeNs = 300 * kMs;   // the card is still slow: not "normal" yet
+constexpr uint64_t kProbeRetryNs = 5000 * kMs;  // another process on the card: ask again
 
 // Counters for HAMI_COMPUTE_STATS=1 (printed at exit): per measuring mode, launches, GPU time
 // charged, raw event span and limiter time excluded; and time spent throttled.
@@ -167,9 +174,12 @@ struct DevLimiter {
   uint64_t local_busy;  // busy ns when there is no accounting file
   uint64_t last_mark;
   uint64_t last_kernel_rt;
-  // Power probes (under g_mu): the current or last probe, the next one (0: not planned).
+  // Power probes (under g_mu): the current or last probe, the next one (0: not planned);
+  // whether the last one was checked after its end, and discarded (another process showed up).
   uint64_t probe_start, probe_end, next_probe;
   uint32_t probe_id;
+  bool probe_checked, probe_discarded;
+  nvmlDevice_t nvml_card;  // for AloneOnCard
 };
 
 pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -321,7 +331,7 @@ void Poll(CtxState* c, bool wait) {
       if (g_power && d && d->limit && !d->contended) {
         uint64_t key = p.mode == kTight ? p.sig ^ (1ull << 63) : p.sig;
         if (p.probe == kSettled) {
-          c->power.Probe(key, charge, d->probe_id);
+          if (!d->probe_discarded) c->power.Probe(key, charge, d->probe_id);
         } else {
           if (p.probe == kOutside) c->power.Normal(key, charge);
           uint64_t corrected = c->power.Correct(key, charge);
@@ -444,6 +454,26 @@ bool NvmlSeesOthers(DevLimiter* d, uint64_t now) {
   if (g_nvml.nvmlDeviceGetUtilizationRates(d->nvml, &u) != NVML_SUCCESS) return false;
   d->nvml_hits = static_cast<double>(u.gpu) > ours + kNvmlMarginPct ? d->nvml_hits + 1 : 0;
   return d->nvml_hits >= 2;
+}
+
+// Whether this process is the only one with a context on the card (NVML's process list), as
+// a power probe needs: any other process, of this container or another, with or without
+// libvgpu, shares the card's time and power. False when NVML cannot tell.
+bool AloneOnCard(DevLimiter* d) {
+  if (!d->nvml_card) {
+    int ord = static_cast<int>(d - g_dev);
+    if (!LoadRealNvml() || g_nvml.nvmlInit_v2() != NVML_SUCCESS ||
+        g_nvml.nvmlDeviceGetHandleByUUID(g_state.dev[ord].uuid, &d->nvml_card) != NVML_SUCCESS) {
+      d->nvml_card = nullptr;
+      return false;
+    }
+  }
+  if (!g_nvml.nvmlDeviceGetComputeRunningProcesses_v3) return false;
+  nvmlProcessInfo_t infos[4];
+  unsigned int count = 4;
+  return g_nvml.nvmlDeviceGetComputeRunningProcesses_v3(d->nvml_card, &count, infos) ==
+             NVML_SUCCESS &&
+         count <= 1;
 }
 
 // Whether the limit applies now (policy). Contention is refreshed every kContentionCheckNs.
@@ -639,13 +669,23 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
       if (now >= d->probe_end) {
         if (d->next_probe == 0) {
           d->next_probe = now + kFirstProbeNs;
+        } else if (d->probe_id && !d->probe_checked) {
+          // Another process that came during the probe shared the card: its samples are void.
+          d->probe_checked = true;
+          d->probe_discarded = !AloneOnCard(d);
+          if (d->probe_discarded) c->power.Discard(d->probe_id);
         } else if (now >= d->next_probe) {
-          d->probe_start = now;
-          d->probe_end = now + g_probe_ns;
-          d->next_probe = now + g_probe_every_ns;
-          ++d->probe_id;
-          if (g_stats_on) ++g_stats.probes;
-          VGPU_LOG(kLogDebug, "compute: power probe %u", d->probe_id);
+          if (AloneOnCard(d)) {
+            d->probe_start = now;
+            d->probe_end = now + g_probe_ns;
+            d->next_probe = now + g_probe_every_ns;
+            ++d->probe_id;
+            d->probe_checked = d->probe_discarded = false;
+            if (g_stats_on) ++g_stats.probes;
+            VGPU_LOG(kLogDebug, "compute: power probe %u", d->probe_id);
+          } else {
+            d->next_probe = now + kProbeRetryNs;
+          }
         }
       }
       probing = now < d->probe_end;
@@ -656,6 +696,10 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
       pthread_mutex_unlock(&g_mu);
     }
     BucketParams bp{d->limit, kBurstNs};
+    uint64_t* last_admit = d->shm ? &d->shm->limiter_state[kLimiterLastAdmit] : nullptr;
+    uint64_t* waiters = d->shm ? &d->shm->limiter_state[kLimiterWaiters] : nullptr;
+    const uint64_t me = static_cast<uint64_t>(getpid()) + 1;
+    bool bucket_waiting = false;  // counted in *waiters
     for (;;) {
       uint64_t wait = 0;
       if (g_prio_explicit || d->limit) {
@@ -705,10 +749,19 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
       if (wait == 0 && throttle && !probing) {
         bp.burst_ns = turns ? kTurnBurstNs : kBurstNs;
         wait = BucketAdmit(d->clock, now, est, bp);
-        if (wait == 0)
+        if (wait == 0) {
           bucket = true;
-        else if (turns)
-          d->board.TurnRelease(g_container_id);  // our share is used up: the next one's turn
+          if (last_admit) __atomic_store_n(last_admit, me, __ATOMIC_RELAXED);
+        } else {
+          if (turns) d->board.TurnRelease(g_container_id);  // our share is used: next one's turn
+          if (waiters) {
+            if (!bucket_waiting) __atomic_fetch_add(waiters, 1, __ATOMIC_RELAXED);
+            bucket_waiting = true;
+            if (__atomic_load_n(waiters, __ATOMIC_RELAXED) >= 2 &&
+                __atomic_load_n(last_admit, __ATOMIC_RELAXED) == me)
+              wait += kYieldNs;
+          }
+        }
       }
       if (wait == 0) break;
       if (g_stats_on) {
@@ -726,6 +779,7 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
       now = Mono();
       throttle = Throttling(d, now);
     }
+    if (bucket_waiting) __atomic_fetch_sub(waiters, 1, __ATOMIC_RELAXED);
     // Announce our work before it is queued (a lower priority checking between our launch and
     // an announcement after it would queue its own work behind ours).
     if (g_prio_explicit) d->board.PublishLaunch(g_priority, now, est);

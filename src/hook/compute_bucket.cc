@@ -121,6 +121,15 @@ void PowerRefs::Probe(uint64_t sig, uint64_t ns, uint32_t probe) {
   ++e->probe_n;
 }
 
+void PowerRefs::Discard(uint32_t probe) {
+  for (Entry& e : e_) {
+    if (e.used && e.probe_id == probe) {
+      e.probe_sum = 0;
+      e.probe_n = 0;
+    }
+  }
+}
+
 uint64_t PowerRefs::Correct(uint64_t sig, uint64_t ns) const {
   const Entry* e = Lookup(e_, sig, nullptr);
   if (!e || e->probe_n < kMinProbeSamples || e->normal == 0 || ns == 0) return ns;

@@ -102,6 +102,8 @@ class PowerRefs {
   // but by no more than the factor r / n (capped at kMaxRatio), so a launch that is short
   // for another reason (less data) is not charged the full reference; ns otherwise.
   uint64_t Correct(uint64_t sig, uint64_t ns) const;
+  // Forgets the samples of probe `probe` (it turned out not to be alone on the card).
+  void Discard(uint32_t probe);
   // f(sig, normal, reference, samples) for every signature with a probe sample (diagnostics).
   template <class F>
   void ForEachProbed(F f) const {

@@ -169,8 +169,13 @@ TEST(ComputePowerRefs, ChargesTheProbesFullDutyTime) {
   // The next probe replaces the reference; a ratio within noise means no correction.
   for (int i = 0; i < 3; ++i) p.Probe(5, 1020, 2);
   EXPECT_EQ(p.Correct(5, 1000), 1000u);
+  // A probe that turned out not to be alone on the card is forgotten.
+  for (int i = 0; i < 3; ++i) p.Probe(5, 1500, 3);
+  EXPECT_EQ(p.Correct(5, 1000), 1500u);
+  p.Discard(3);
+  EXPECT_EQ(p.Correct(5, 1000), 1000u);
   // A ratio beyond kMaxRatio is capped.
-  for (int i = 0; i < 3; ++i) p.Probe(5, 5000, 3);
+  for (int i = 0; i < 3; ++i) p.Probe(5, 5000, 4);
   EXPECT_EQ(p.Correct(5, 1000), static_cast<uint64_t>(1000 * PowerRefs::kMaxRatio));
 }
 

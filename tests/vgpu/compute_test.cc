@@ -87,9 +87,12 @@ TEST_F(ComputeTest, TwoProcessesOfOneContainerShareOneLimit) {
   auto a = ProbeAsync(kLoop, ContainerEnv("shared", "40"));
   auto b = ProbeAsync(kLoop, ContainerEnv("shared", "40"));
   Result ra = a.get(), rb = b.get();
+  printf("shares %.1f + %.1f\n", Share(ra), Share(rb));
   EXPECT_NEAR(Share(ra) + Share(rb), 40, 8) << ra.out << rb.out;
-  EXPECT_GT(Share(ra), 8) << "both processes make progress: " << ra.out << rb.out;
-  EXPECT_GT(Share(rb), 8) << ra.out << rb.out;
+  // Neither starves: the last process admitted yields to a waiting one (kYieldNs). Without
+  // that, about one run in five gave 3.7 / 36.6 or 7.8 / 32.2.
+  EXPECT_GT(Share(ra), 12) << "both processes make progress: " << ra.out << rb.out;
+  EXPECT_GT(Share(rb), 12) << ra.out << rb.out;
 }
 
 TEST_F(ComputeTest, TwoContainersAtThirtyAndSeventyGetThoseShares) {
