@@ -53,7 +53,8 @@ struct Ctx {
   bool primary;
   bool active;
   int refs;
-  uint64_t tail;  // completion time of the context's latest work (legacy default stream)
+  uint64_t tail;          // completion time of the context's latest work (legacy default stream)
+  uint64_t module_bytes;  // lazily loaded module memory (FAKEGPU_LAZY_MODULE_MIB)
 };
 struct Stream {
   Ctx* ctx;
@@ -80,6 +81,7 @@ struct Alloc {
 };
 struct Kernel {
   uint64_t duration;
+  bool loaded;  // its module memory is charged (FAKEGPU_LAZY_MODULE_MIB)
 };
 // A pool block freed with cuMemFreeAsync: like the real driver's, it returns to its pool only
 // when the stream reaches the free. Here that is the next synchronisation of the stream (or
@@ -127,6 +129,9 @@ struct Driver {
   // as a card at its power cap lowers its clock (an H200 running bf16 matmuls: ~1.2).
   double power_slowdown = 1.0;
   uint64_t power_window_ns = 50000000;
+  // FAKEGPU_LAZY_MODULE_MIB: device memory a kernel's module takes at its first launch in a
+  // context, as CUDA's lazy loading does (CUDA_MODULE_LOADING=LAZY, the default since 12.2).
+  uint64_t lazy_module_bytes = 0;
 };
 
 // Leaked on purpose (no destructor ordering at exit). A forked child starts afresh, like a
@@ -262,7 +267,9 @@ void DeactivateLocked(Ctx* c) {
       ++it;
     }
   }
-  d.state->Uncharge(c->phys, d.cfg.devices[c->phys].ctx_mem);
+  d.state->Uncharge(c->phys, d.cfg.devices[c->phys].ctx_mem + c->module_bytes);
+  c->module_bytes = 0;
+  for (Kernel* k : d.kernels) k->loaded = false;  // (one context per process in the tests)
   c->active = false;
   c->refs = 0;
 }
@@ -305,6 +312,16 @@ void ScheduleLocked(Stream* s, Ctx* c, uint64_t duration) {
   c->tail = std::max(c->tail, end);
 }
 
+// Lazy loading: the first launch of a kernel in a context takes its module's memory.
+CUresult LoadModuleLocked(Kernel* k, Ctx* c) {
+  if (k->loaded || D().lazy_module_bytes == 0) return CUDA_SUCCESS;
+  if (!D().state->Charge(c->phys, D().lazy_module_bytes, D().cfg.devices[c->phys].mem_bytes))
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  k->loaded = true;
+  c->module_bytes += D().lazy_module_bytes;
+  return CUDA_SUCCESS;
+}
+
 CUresult LaunchCommon(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
                       unsigned bz, CUstream stream) {
   Lock l(D().mu);
@@ -316,6 +333,7 @@ CUresult LaunchCommon(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsig
   Stream* s;
   Ctx* c;
   if (CUresult r = ResolveStreamLocked(stream, &s, &c); r != CUDA_SUCCESS) return r;
+  if (CUresult r = LoadModuleLocked(reinterpret_cast<Kernel*>(f), c); r != CUDA_SUCCESS) return r;
   ScheduleLocked(s, c, reinterpret_cast<Kernel*>(f)->duration);
   return CUDA_SUCCESS;
 }
@@ -329,6 +347,7 @@ CUresult GraphLaunchCommon(CUgraphExec exec, CUstream stream) {
   Stream* s;
   Ctx* c;
   if (CUresult r = ResolveStreamLocked(stream, &s, &c); r != CUDA_SUCCESS) return r;
+  if (CUresult r = LoadModuleLocked(g->kernel, c); r != CUDA_SUCCESS) return r;
   ScheduleLocked(s, c, g->kernel->duration * g->count);
   return CUDA_SUCCESS;
 }
@@ -455,7 +474,7 @@ CUresult CtxCreateCommon(CUcontext* pctx, CUdevice dev) {
   int phys;
   if (CUresult r = CheckDevice(dev, &phys); r != CUDA_SUCCESS) return r;
   if (!ChargeLocked(phys, D().cfg.devices[phys].ctx_mem)) return CUDA_ERROR_OUT_OF_MEMORY;
-  Ctx* c = new Ctx{dev, phys, false, true, 1, 0};
+  Ctx* c = new Ctx{dev, phys, false, true, 1, 0, 0};
   D().ctxs.insert(c);
   tls_ctx = c;
   *pctx = reinterpret_cast<CUcontext>(c);
@@ -572,6 +591,8 @@ CUresult cuInit(unsigned int flags) {
   if (const char* sw = getenv("FAKEGPU_CONTEXT_SWITCH_US"))
     d.switch_ns = strtoull(sw, nullptr, 10) * 1000;
   if (const char* p = getenv("FAKEGPU_POWER_SLOWDOWN")) d.power_slowdown = strtod(p, nullptr);
+  if (const char* m = getenv("FAKEGPU_LAZY_MODULE_MIB"))
+    d.lazy_module_bytes = strtoull(m, nullptr, 10) << 20;
   if (const char* w = getenv("FAKEGPU_POWER_WINDOW_US"))
     d.power_window_ns = strtoull(w, nullptr, 10) * 1000;
   d.initialized = true;
@@ -703,7 +724,7 @@ CUresult cuDevicePrimaryCtxRetain(CUcontext* pctx, CUdevice dev) {
   if (CUresult r = CheckDevice(dev, &phys); r != CUDA_SUCCESS) return r;
   Ctx*& c = D().primary[dev];
   if (c == nullptr) {
-    c = new Ctx{dev, phys, true, false, 0, 0};
+    c = new Ctx{dev, phys, true, false, 0, 0, 0};
     D().ctxs.insert(c);
   }
   if (c->refs == 0) {
@@ -1384,7 +1405,7 @@ CUresult cuGetProcAddress(const char* symbol, void** pfn, int cudaVersion, cuuin
 CUresult fakegpuKernelCreate(CUfunction* f, uint64_t duration_ns) {
   if (f == nullptr) return CUDA_ERROR_INVALID_VALUE;
   Lock l(D().mu);
-  auto* k = new Kernel{duration_ns};
+  auto* k = new Kernel{duration_ns, false};
   D().kernels.insert(k);
   *f = reinterpret_cast<CUfunction>(k);
   return CUDA_SUCCESS;

@@ -280,10 +280,21 @@ void SharedState::ReapDeadLocked() {
   }
 }
 
+// The PID the real driver reports for this process (NVML's process lists): its PID in the
+// host's namespace. /proc/self resolves in the PID namespace of the procfs instance, so in a
+// PID namespace that still sees the host's /proc (a test's `unshare -p` without a new /proc)
+// it is the host PID while getpid() is not; elsewhere the two agree.
+static int32_t HostPid() {
+  char buf[32] = {};
+  ssize_t n = readlink("/proc/self", buf, sizeof buf - 1);
+  long v = n > 0 ? strtol(buf, nullptr, 10) : 0;
+  return v > 0 ? static_cast<int32_t>(v) : static_cast<int32_t>(getpid());
+}
+
 bool SharedState::OwnSlotValidLocked() {
   if (own_ < 0 || lock_pid_ != getpid()) return false;
   Slot& s = f_->slots[own_];
-  return s.pid.load() == lock_pid_ && s.claim.load() == own_claim_;
+  return s.pid.load() == host_pid_ && s.claim.load() == own_claim_;
 }
 
 bool SharedState::EnsureSlotLocked() {
@@ -297,6 +308,7 @@ bool SharedState::EnsureSlotLocked() {
     if (lock_fd_ < 0) return false;
     RegisterLockFd(lock_fd_);
     lock_pid_ = self;
+    host_pid_ = HostPid();
     own_ = -1;
   } else if (own_ >= 0) {  // our slot was taken from us (fakegpu-ctl reset)
     LockByte(lock_fd_, SlotOffset(f_, own_), F_UNLCK);
@@ -311,7 +323,7 @@ bool SharedState::EnsureSlotLocked() {
     for (auto& u : s.used) u.store(0);
     own_claim_ = f_->claim_seq.fetch_add(1) + 1;
     s.claim.store(own_claim_);
-    s.pid.store(self);
+    s.pid.store(host_pid_);
     own_ = static_cast<int>(i);
     return true;
   }

@@ -87,9 +87,10 @@ class SharedState {
 
   std::string path_;
   StateFile* f_;
-  int fd_;              // the mapped file; never holds locks (used to query them)
-  int lock_fd_ = -1;    // our own open file description, holding the lock on our slot
-  pid_t lock_pid_ = 0;  // process that opened lock_fd_ (a forked child must reopen)
+  int fd_;                // the mapped file; never holds locks (used to query them)
+  int lock_fd_ = -1;      // our own open file description, holding the lock on our slot
+  pid_t lock_pid_ = 0;    // process that opened lock_fd_ (a forked child must reopen)
+  int32_t host_pid_ = 0;  // this process as NVML reports it (HostPid in state.cc)
   int own_ = -1;
   uint64_t own_claim_ = 0;
 };

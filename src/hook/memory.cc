@@ -178,20 +178,58 @@ bool InInitialPidNamespace() {
   return cached == 1;
 }
 
-// Device memory the driver reports for this process on device `ord` (contexts, modules,
-// pools and allocations alike). False when it cannot be known exactly.
-bool ProcessUsed(int ord, uint64_t* used) {
-  if (!InInitialPidNamespace()) return false;
+// NVML's list of processes with a context on device `ord` (host PIDs). False when NVML or
+// the list is unavailable, or the list does not fit.
+constexpr unsigned kMaxProcs = 64;
+bool DriverProcesses(int ord, nvmlProcessInfo_t (&infos)[kMaxProcs], unsigned* count) {
   static bool inited = LoadRealNvml() && g_nvml.nvmlInit_v2() == NVML_SUCCESS;
   if (!inited || !g_nvml.nvmlDeviceGetComputeRunningProcesses_v3) return false;
   nvmlDevice_t h;
   if (g_nvml.nvmlDeviceGetHandleByUUID(g_state.dev[ord].uuid, &h) != NVML_SUCCESS) return false;
-  nvmlProcessInfo_t infos[64];
-  unsigned int count = 64;
-  if (g_nvml.nvmlDeviceGetComputeRunningProcesses_v3(h, &count, infos) != NVML_SUCCESS)
-    return false;
-  unsigned int self = static_cast<unsigned int>(getpid());
-  for (unsigned int i = 0; i < count && i < 64; ++i) {
+  *count = kMaxProcs;
+  return g_nvml.nvmlDeviceGetComputeRunningProcesses_v3(h, count, infos) == NVML_SUCCESS &&
+         *count <= kMaxProcs;
+}
+
+// This process's PID as NVML reports it. In the host's PID namespace that is getpid(). In a
+// container's own PID namespace NVML still reports host PIDs; the limiter learns ours when
+// the process creates a context on a device where it had none: the one PID that joins the
+// device's process list across the creation (ChargedContext; the container's other processes
+// are kept from creating contexts meanwhile). 0: not known (no context created yet, or
+// another container's process joined at the same moment). A forked child starts unknown.
+uint32_t g_driver_pid = 0;
+pid_t g_driver_pid_of = 0;  // the getpid() that learned it
+
+uint32_t DriverPid() {
+  if (InInitialPidNamespace()) return static_cast<uint32_t>(getpid());
+  return __atomic_load_n(&g_driver_pid_of, __ATOMIC_ACQUIRE) == getpid()
+             ? __atomic_load_n(&g_driver_pid, __ATOMIC_RELAXED)
+             : 0;
+}
+
+// PIDs in `after` and not in `before`: the one that joined, or 0 when none or several did.
+uint32_t JoinedPid(const nvmlProcessInfo_t* before, unsigned nb, const nvmlProcessInfo_t* after,
+                   unsigned na) {
+  uint32_t joined = 0;
+  for (unsigned i = 0; i < na; ++i) {
+    bool known = false;
+    for (unsigned j = 0; j < nb && !known; ++j) known = before[j].pid == after[i].pid;
+    if (known) continue;
+    if (joined) return 0;
+    joined = after[i].pid;
+  }
+  return joined;
+}
+
+// Device memory the driver reports for this process on device `ord` (contexts, modules,
+// pools and allocations alike). False when it cannot be known exactly.
+bool ProcessUsed(int ord, uint64_t* used) {
+  uint32_t self = DriverPid();
+  if (self == 0) return false;
+  nvmlProcessInfo_t infos[kMaxProcs];
+  unsigned int count = 0;
+  if (!DriverProcesses(ord, infos, &count)) return false;
+  for (unsigned int i = 0; i < count; ++i) {
     if (infos[i].pid == self) {
       *used = infos[i].usedGpuMemory;
       return true;
@@ -397,11 +435,26 @@ CUresult ChargedContext(int ord, Create create, Destroy destroy, uint64_t* cost_
   // Exact when the driver's per-process figure is readable; else the device-wide change,
   // serialised against the container's other processes (other containers may still add
   // noise: docs/accounting.md).
+  g_state.acct.LockCreation();
   uint64_t proc = 0;
   bool exact = ProcessUsed(ord, &proc);
   bool measured = exact || NvmlUsed(g_state.dev[ord].uuid, &before);
-  g_state.acct.LockCreation();
+  // In a PID namespace of its own, this creation tells which host PID is ours.
+  nvmlProcessInfo_t listed[kMaxProcs];
+  unsigned nlisted = 0;
+  bool learn = !exact && DriverPid() == 0 && DriverProcesses(ord, listed, &nlisted);
   CUresult r = create();
+  if (r == CUDA_SUCCESS && learn) {
+    nvmlProcessInfo_t now[kMaxProcs];
+    unsigned nnow = 0;
+    uint32_t pid = DriverProcesses(ord, now, &nnow) ? JoinedPid(listed, nlisted, now, nnow) : 0;
+    if (pid) {
+      __atomic_store_n(&g_driver_pid, pid, __ATOMIC_RELAXED);
+      __atomic_store_n(&g_driver_pid_of, getpid(), __ATOMIC_RELEASE);
+      VGPU_LOG(kLogInfo, "device %d: this process is PID %u to the driver", ord, pid);
+      exact = true;
+    }
+  }
   if (r == CUDA_SUCCESS && exact) {
     exact = ProcessUsed(ord, &after);
     const DeviceState& d = g_state.dev[ord];

@@ -313,6 +313,17 @@ int main(int argc, char** argv) {
     fflush(stdout);
     while (access(go, F_OK) != 0) usleep(1000);
   }
+  if (getenv("PROBE_LAUNCH_FIRST")) {  // one kernel first: lazily loaded module memory
+    using KernelCreateFn = CUresult (*)(CUfunction*, uint64_t);
+    auto create = reinterpret_cast<KernelCreateFn>(dlsym(RTLD_DEFAULT, "fakegpuKernelCreate"));
+    CUfunction fn = nullptr;
+    if (!create || create(&fn, 1000) != CUDA_SUCCESS) {
+      fprintf(stderr, "PROBE_LAUNCH_FIRST needs the fake driver\n");
+      return 3;
+    }
+    CHECK(cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, nullptr, nullptr, nullptr));
+    CHECK(cuCtxSynchronize());
+  }
   if (cmd == "info") {
     PrintInfo();
     return 0;

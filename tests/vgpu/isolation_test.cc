@@ -74,6 +74,36 @@ TEST_P(PathTest, CapHoldsAndFreesReleaseExactly) {
   EXPECT_EQ(r.GetInt("free_mib"), 924) << r.out;
 }
 
+// Memory the driver takes after the context, for modules loaded at their first launch (CUDA's
+// lazy loading), is charged too, also in a container with its own PID namespace, where NVML
+// reports host PIDs that getpid() does not know (libvgpu learns its host PID when it creates
+// its context). The fake's module takes 200 MiB at the first launch.
+class LazyModuleTest : public IsolationTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(LazyModuleTest, LazilyLoadedModuleMemoryIsCharged) {
+  bool pid_namespace = GetParam();
+  Env env = ContainerEnv("1g");
+  env["FAKEGPU_LAZY_MODULE_MIB"] = "200";
+  env["PROBE_LAUNCH_FIRST"] = "1";
+  std::vector<std::string> argv = {VGPU_PROBE, "fill", "alloc", "16"};
+  if (pid_namespace) {
+    // A user and PID namespace of its own; /proc stays the host's, so the fake driver can
+    // still report host PIDs as the real one does.
+    if (system("unshare -Urpf true >/dev/null 2>&1") != 0)
+      GTEST_SKIP() << "no unprivileged user/PID namespaces here";
+    argv.insert(argv.begin(), {"/usr/bin/unshare", "-Urpf"});
+  }
+  Result r = RunProcess(argv, env, 60);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.GetInt("stop_error"), 2) << r.out;
+  // 1024 MiB: 100 MiB context, 200 MiB module, so at most 724 MiB of allocations.
+  EXPECT_LE(r.GetInt("allocated_mib"), 724) << r.out;
+  EXPECT_GT(r.GetInt("allocated_mib"), 724 - 16 * 3) << r.out;
+  EXPECT_LE(r.GetInt("driver_process_mib"), 1024) << r.out;
+}
+INSTANTIATE_TEST_SUITE_P(HostAndOwnPidNamespace, LazyModuleTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "OwnPidNs" : "HostPidNs"; });
+
 INSTANTIATE_TEST_SUITE_P(AllPaths, PathTest,
                          ::testing::Values("alloc", "managed", "pitch", "vmm", "async", "pool",
                                            "array", "array3d", "mipmap"));
