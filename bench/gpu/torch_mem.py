@@ -1,6 +1,8 @@
 """Runs under libvgpu.so: reports what PyTorch sees and how much it can allocate.
 
 Usage: python3 torch_mem.py fill            one JSON line
+       python3 torch_mem.py lazy            kernels first, fill, one JSON line, hold until
+                                            $RELEASE_FILE appears
        python3 torch_mem.py hold STEP_MIB   fill in STEP_MIB steps, print JSON, then hold
                                             until the file named by $RELEASE_FILE appears
 """
@@ -70,6 +72,23 @@ def main():
         res["cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES", "")
         print(json.dumps(res), flush=True)
         time.sleep(float(sys.argv[2]) if len(sys.argv) > 2 else 10)
+    elif mode == "lazy":  # kernels first (their modules load lazily and take memory), fill,
+        # report, hold until $RELEASE_FILE appears (bench/gpu/pidns_memory.py)
+        x = torch.randn(2048, 2048, device="cuda")
+        for dt in (torch.float32, torch.bfloat16, torch.float16):
+            y = (x.to(dt) @ x.to(dt)).float()
+        img = torch.randn(8, 3, 64, 64, device="cuda")
+        y = torch.nn.functional.conv2d(img, torch.randn(16, 3, 3, 3, device="cuda"))
+        y = torch.softmax(x, 1) + torch.nn.functional.layer_norm(x, (2048,))
+        torch.cuda.synchronize()
+        del x, y, img
+        torch.cuda.empty_cache()
+        res, chunks = fill(64, 2)
+        print(json.dumps(res), flush=True)
+        release = os.environ["RELEASE_FILE"]
+        deadline = time.time() + 120
+        while not os.path.exists(release) and time.time() < deadline:
+            time.sleep(0.05)
     elif mode == "hold":
         torch.cuda.mem_get_info()  # context first, then race the other holder
         print("ready", flush=True)
