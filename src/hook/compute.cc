@@ -48,7 +48,7 @@ constexpr int kStreams = 64;
 constexpr int kLimiterClock = 0;      // limiter_state[] words in the accounting file
 constexpr int kLimiterThrottled = 1;  // ns spent throttled, all processes
 constexpr int kLimiterLaunches = 2;   // launches measured, all processes
-constexpr int kLimiterLastAdmit = 3;  // getpid() + 1 of the process admitted last
+constexpr int kLimiterLastAdmit = 3;  // accounting slot + 1 of the process admitted last
 constexpr int kLimiterWaiters = 4;    // processes waiting for the bucket now
 // A process that was admitted last and finds another process of its container waiting for
 // the bucket too waits this much longer, so the other one is admitted first: without it the
@@ -696,9 +696,11 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
       pthread_mutex_unlock(&g_mu);
     }
     BucketParams bp{d->limit, kBurstNs};
-    uint64_t* last_admit = d->shm ? &d->shm->limiter_state[kLimiterLastAdmit] : nullptr;
-    uint64_t* waiters = d->shm ? &d->shm->limiter_state[kLimiterWaiters] : nullptr;
-    const uint64_t me = static_cast<uint64_t>(getpid()) + 1;
+    // This process among the container's: its accounting slot (no syscall on this path).
+    const uint64_t me = static_cast<uint64_t>(g_state.acct.slot_index() + 1);
+    bool yield = d->shm && me != 0;
+    uint64_t* last_admit = yield ? &d->shm->limiter_state[kLimiterLastAdmit] : nullptr;
+    uint64_t* waiters = yield ? &d->shm->limiter_state[kLimiterWaiters] : nullptr;
     bool bucket_waiting = false;  // counted in *waiters
     for (;;) {
       uint64_t wait = 0;

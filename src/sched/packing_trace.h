@@ -81,6 +81,24 @@ inline int64_t BinsLowerBound(std::vector<int64_t> sizes, int64_t cap) {
   return best;
 }
 
+// Slices in the longest prefix of `trace` for which `fits(prefix length)` holds, given that
+// it holds for the empty prefix and, once false, stays false for longer ones (binary search).
+template <class Fits>
+int64_t LongestPrefixSlices(const std::vector<TraceItem>& trace, Fits fits) {
+  size_t lo = 0, hi = trace.size();  // fits(lo) holds
+  while (lo < hi) {
+    size_t mid = (lo + hi + 1) / 2;
+    if (fits(mid)) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  int64_t slices = 0;
+  for (size_t i = 0; i < lo; ++i) slices += trace[i].count;
+  return slices;
+}
+
 // Capacity bound: the longest trace prefix (in slices) that could be placed at all, by any
 // scheduler that knew the whole trace in advance. Necessary conditions, each a relaxation
 // (GPUs are pooled across nodes, a request's GPUs need not be distinct): the GPU slices fit
@@ -101,18 +119,7 @@ inline int64_t CapacityBound(const std::vector<TraceItem>& trace, int64_t gpus) 
     return slices <= gpus * kSplit && BinsLowerBound(mem, kGpuMem) <= gpus &&
            BinsLowerBound(cores, 100) <= gpus;
   };
-  size_t lo = 0, hi = trace.size();  // feasible(lo) holds
-  while (lo < hi) {
-    size_t mid = (lo + hi + 1) / 2;
-    if (feasible(mid)) {
-      lo = mid;
-    } else {
-      hi = mid - 1;
-    }
-  }
-  int64_t slices = 0;
-  for (size_t i = 0; i < lo; ++i) slices += trace[i].count;
-  return slices;
+  return LongestPrefixSlices(trace, feasible);
 }
 
 }  // namespace hami::sched::packing

@@ -27,6 +27,7 @@ using Clock = std::chrono::steady_clock;
 using packing::CapacityBound;
 using packing::kGpuMem;
 using packing::kSplit;
+using packing::LongestPrefixSlices;
 using packing::NextItem;
 using packing::Trace;
 using packing::TraceItem;
@@ -223,18 +224,7 @@ int64_t OfflineFfd(const std::vector<TraceItem>& trace, int64_t gpus) {
     }
     return true;
   };
-  size_t lo = 0, hi = trace.size();
-  while (lo < hi) {
-    size_t mid = (lo + hi + 1) / 2;
-    if (packs(mid)) {
-      lo = mid;
-    } else {
-      hi = mid - 1;
-    }
-  }
-  int64_t slices = 0;
-  for (size_t i = 0; i < lo; ++i) slices += trace[i].count;
-  return slices;
+  return LongestPrefixSlices(trace, packs);
 }
 
 void PackingTable(const Options& o, Trace kind) {
