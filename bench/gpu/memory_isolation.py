@@ -40,7 +40,7 @@ def sh(cmd, env=None, timeout=600, check=True):
 def build():
     sh(f"cmake -S {ROOT} -B {BUILD} -DHAMI_HOOK_ONLY=ON -DCMAKE_BUILD_TYPE=Release > /dev/null && "
        f"cmake --build {BUILD} -j8 --target vgpu > /dev/null")
-    sh(f"g++ -O2 -std=c++20 -I{ROOT}/src/hook {ROOT}/tests/probe/vgpu_probe.cc -o {PROBE} "
+    sh(f"g++ -O2 -std=c++20 -I{ROOT}/src {ROOT}/tests/probe/vgpu_probe.cc -o {PROBE} "
        f"-l:libcuda.so.1 -ldl")
     sh(f"nvcc -O2 -o {OVERHEAD} {ROOT}/bench/gpu/overhead.cu")
 

@@ -59,7 +59,7 @@ Status MakeDir(const std::string& dir, fs::perms perms) {
 HookLayout LayoutFor(const std::string& hook_path) {
   std::string root = hook_path;
   while (root.size() > 1 && root.back() == '/') root.pop_back();
-  return HookLayout{root + "/vgpu"};
+  return HookLayout{root + abi::kHookSubdir};
 }
 
 StatusOr<Allocator::Candidate> Allocator::FindCandidate(std::size_t size) {

@@ -5,15 +5,15 @@
 
 #include <mutex>
 
-#include "hook/abi/nvml_api.h"
+#include "abi/nvml_api.h"
 
 namespace hami::deviceplugin {
 namespace {
 
 struct NvmlFns {
 #define HAMI_NVML(name, params, args) decltype(&::name) name = nullptr;
-#include "hook/abi/nvml_hooks.def"
-#include "hook/abi/nvml_internal.def"
+#include "abi/nvml_hooks.def"
+#include "abi/nvml_internal.def"
 #undef HAMI_NVML
 };
 
@@ -171,8 +171,8 @@ StatusOr<std::unique_ptr<GpuBackend>> OpenNvmlBackend(const std::string& library
   NvmlFns fns;
 #define HAMI_NVML(name, params, args) \
   fns.name = reinterpret_cast<decltype(&::name)>(dlsym(handle, #name));
-#include "hook/abi/nvml_hooks.def"
-#include "hook/abi/nvml_internal.def"
+#include "abi/nvml_hooks.def"
+#include "abi/nvml_internal.def"
 #undef HAMI_NVML
   for (auto [name, ptr] :
        {std::pair<const char*, void*>{"nvmlInit_v2", (void*)fns.nvmlInit_v2},

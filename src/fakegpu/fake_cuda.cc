@@ -24,7 +24,7 @@
 // Only the driver API (and the test API) is exported; everything else is hidden.
 #pragma GCC visibility push(default)
 #include "fakegpu/fakegpu_test_api.h"
-#include "hook/abi/cuda_api.h"
+#include "abi/cuda_api.h"
 extern "C" {
 // v1 entry points with the same parameters as their _v2, served for old cudaVersions.
 CUresult cuMemFree(unsigned int dptr);

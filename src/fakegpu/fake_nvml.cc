@@ -16,7 +16,7 @@
 #include "fakegpu/state.h"
 
 #pragma GCC visibility push(default)
-#include "hook/abi/nvml_api.h"
+#include "abi/nvml_api.h"
 #pragma GCC visibility pop
 
 namespace hami::fakegpu {

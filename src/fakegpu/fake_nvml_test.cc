@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "fakegpu/test_util.h"
-#include "hook/abi/cuda_api.h"
-#include "hook/abi/nvml_api.h"
+#include "abi/cuda_api.h"
+#include "abi/nvml_api.h"
 
 namespace hami::fakegpu::testing {
 namespace {

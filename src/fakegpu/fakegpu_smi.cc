@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "hook/abi/nvml_abi.h"
+#include "abi/nvml_abi.h"
 
 namespace {
 

@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-#include "hook/abi/cuda_api.h"
+#include "abi/cuda_api.h"
 
 namespace {
 
@@ -119,8 +119,8 @@ TEST(FakeCudaProcAddress, NotFoundAndTooOld) {
 TEST(FakeCudaProcAddress, EveryListedSymbolIsReachable) {
   std::vector<const char*> names = {
 #define HAMI_CU(name, params, args) #name,
-#include "hook/abi/cuda_hooks.def"
-#include "hook/abi/cuda_internal.def"
+#include "abi/cuda_hooks.def"
+#include "abi/cuda_internal.def"
 #undef HAMI_CU
   };
   const int versions[] = {2000,  3000,  3020,  4000,  9020,  10020,
@@ -144,8 +144,8 @@ TEST(FakeNvmlExports, EveryListedSymbolIsExported) {
   ASSERT_NE(h, nullptr) << dlerror();
   const char* names[] = {
 #define HAMI_NVML(name, params, args) #name,
-#include "hook/abi/nvml_hooks.def"
-#include "hook/abi/nvml_internal.def"
+#include "abi/nvml_hooks.def"
+#include "abi/nvml_internal.def"
 #undef HAMI_NVML
   };
   for (const char* n : names) EXPECT_NE(dlsym(h, n), nullptr) << n;

@@ -3,8 +3,8 @@
 #include <dlfcn.h>
 #include <stdio.h>
 
-#include "hook/abi/cuda_api.h"
-#include "hook/abi/nvml_api.h"
+#include "abi/cuda_api.h"
+#include "abi/nvml_api.h"
 
 #define CHECK(cond)                                              \
   do {                                                           \

@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "hook/abi/cuda_api.h"
-#include "hook/abi/nvml_api.h"
+#include "abi/cuda_api.h"
+#include "abi/nvml_api.h"
 
 #define TRAP(name)                                                              \
   fprintf(stderr, "interposed %s reached from inside the fake driver\n", name); \

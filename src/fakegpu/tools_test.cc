@@ -7,7 +7,7 @@
 
 #include "fakegpu/test_util.h"
 #include "fakegpu_paths.h"
-#include "hook/abi/cuda_api.h"
+#include "abi/cuda_api.h"
 
 namespace hami::fakegpu::testing {
 namespace {

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hami/vgpu_shm.h"
+#include "abi/vgpu_shm.h"
 
 namespace hami::vgpu {
 

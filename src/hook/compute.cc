@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "abi/node_layout.h"
 #include "compute_board.h"
 #include "compute_bucket.h"
 #include "log.h"
@@ -564,7 +565,7 @@ void ComputeInit() {
         reinterpret_cast<ExchangeModeFn>(RealDlsym()(h, "cuThreadExchangeStreamCaptureMode"));
   g_prio_explicit = g_state.cfg.priority_set;
   const char* bd = getenv("HAMI_COMPUTE_BOARD_DIR");
-  snprintf(g_board_dir, sizeof(g_board_dir), "%s", bd && *bd ? bd : "/tmp/hami-vgpu");
+  snprintf(g_board_dir, sizeof(g_board_dir), "%s", bd && *bd ? bd : abi::kDefaultBoardDir);
   const char* cd = getenv("HAMI_CONTENTION_DIR");
   if (cd && *cd) {
     snprintf(g_contention_dir, sizeof(g_contention_dir), "%s", cd);
@@ -577,7 +578,7 @@ void ComputeInit() {
       char* slash = strrchr(g_contention_dir, '/');
       if (slash) *slash = 0;
       size_t n = strlen(g_contention_dir);
-      snprintf(g_contention_dir + n, sizeof(g_contention_dir) - n, "/contention");
+      snprintf(g_contention_dir + n, sizeof(g_contention_dir) - n, "%s", abi::kContentionSubdir);
     }
   }
   struct stat st;

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "abi/node_layout.h"
+
 namespace hami::vgpu {
 
 inline constexpr int kMaxDevices = 16;
@@ -40,8 +42,8 @@ struct ConfigSource {
   const char* fixed_limits_path;
 };
 
-inline constexpr const char* kFixedLimitsPath = "/etc/hami/vgpu.limits";
-inline constexpr const char* kDefaultShmPath = "/tmp/cudevshr.cache";
+inline constexpr const char* kFixedLimitsPath = abi::kLimitsMountPath;
+inline constexpr const char* kDefaultShmPath = abi::kDefaultShmPath;
 
 // Fills *out. On error returns false and writes a message naming the variable (or file and
 // line) into err.

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "abi/node_layout.h"
+
 namespace hami::hostd {
 namespace {
 
@@ -40,7 +42,7 @@ std::string FindLibvgpu() {
 #endif
   std::string exe = ExeDir();
   for (const std::string& p : {exe + "/../lib/libvgpu.so", exe + "/../lib/hami/libvgpu.so",
-                               std::string("/usr/local/vgpu/libvgpu.so")}) {
+                               std::string(abi::kDefaultHookPath) + abi::kHookSubdir + "/" + abi::kLibraryName}) {
     if (Exists(p)) return fs::weakly_canonical(p).string();
   }
   return "";

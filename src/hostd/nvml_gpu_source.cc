@@ -3,7 +3,7 @@
 #include <dlfcn.h>
 #include <link.h>
 
-#include "hook/abi/nvml_api.h"
+#include "abi/nvml_api.h"
 #include "hostd/gpu_source.h"
 
 namespace hami::hostd {

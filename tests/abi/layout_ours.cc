@@ -1,7 +1,7 @@
 #include <cstddef>
 
 #include "abi/layout.h"
-#include "hook/abi/cuda_abi.h"
+#include "abi/cuda_abi.h"
 
 #define HAMI_LAYOUT_FN OurLayout
 #include "abi/layout_body.inc"
