@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "hook/include/hami/vgpu_shm.h"
+#include "abi/vgpu_shm.h"
 
 namespace hami::accounting {
 

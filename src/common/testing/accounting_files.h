@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "hook/include/hami/vgpu_shm.h"
+#include "abi/vgpu_shm.h"
 
 namespace hami::testing {
 
