@@ -49,9 +49,6 @@ inline constexpr const char* kDefaultShmPath = abi::kDefaultShmPath;
 // line) into err.
 bool LoadConfig(const ConfigSource& src, Config* out, char* err, size_t errlen);
 
-// "2g", "2Gi", "2048m", "1073741824", "512k": powers of 1024. Rejects signs, blanks,
-// fractions, unknown suffixes and overflow.
-bool ParseMemSize(const char* s, uint64_t* out);
 // Integer in [lo, hi].
 bool ParseInt(const char* s, long lo, long hi, long* out);
 
