@@ -20,18 +20,7 @@
 #pragma GCC visibility push(default)
 #include "fakegpu/fakegpu_test_api.h"
 #include "abi/cuda_api.h"
-extern "C" {
-// v1 entry points with the same parameters as their _v2, served for old cudaVersions.
-CUresult cuMemFree(unsigned int dptr);
-CUresult cuCtxCreate(CUcontext* pctx, unsigned int flags, CUdevice dev);
-CUresult cuCtxDestroy(CUcontext ctx);
-CUresult cuDevicePrimaryCtxRelease(CUdevice dev);
-CUresult cuDevicePrimaryCtxReset(CUdevice dev);
-CUresult cuStreamDestroy(CUstream stream);
-CUresult cuEventDestroy(CUevent event);
-}
 #pragma GCC visibility pop
-
 
 namespace hami::fakegpu::driver {
 
