@@ -312,6 +312,15 @@ bool LoadConfig(const ConfigSource& src, Config* out, char* err, size_t errlen) 
   out->log_level = 2;
   Values env;
   if (!LoadEnv(src, &env, err, errlen)) return false;
+  if (const char* cvd = src.getenv("CUDA_VISIBLE_DEVICES")) {
+    if (strlen(cvd) >= sizeof(out->visible_devices)) {
+      snprintf(err, errlen, "CUDA_VISIBLE_DEVICES is longer than %zu bytes",
+               sizeof(out->visible_devices) - 1);
+      return false;
+    }
+    out->visible_devices_set = true;
+    snprintf(out->visible_devices, sizeof(out->visible_devices), "%s", cvd);
+  }
 
   const char* file = nullptr;
   if (src.fixed_limits_path && access(src.fixed_limits_path, F_OK) == 0) {

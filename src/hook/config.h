@@ -30,6 +30,9 @@ struct Config {
   bool from_file;      // a limits file was read
   char shm_path[1024];
   char limits_file[1024];
+  // CUDA_VISIBLE_DEVICES, read once (the NVML path maps devices without CUDA).
+  bool visible_devices_set;
+  char visible_devices[2048];
 
   bool AnyMemoryLimit() const;
   bool AnySmLimit() const;
