@@ -8,14 +8,19 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "common/accounting_reader.h"
 #include "deviceplugin/gpu_backend.h"
-#include "monitor/prom_text.h"
+#include "common/prom_text.h"
 
 namespace hami::monitor {
+
+using prom::Family;
+using prom::Labels;
+using prom::RenderText;
 
 struct AllocatedDevice {
   std::string uuid;
@@ -67,6 +72,9 @@ class Collector {
   CollectorOptions opts_;
   deviceplugin::GpuBackend* gpus_;
   std::mutex mu_;
+  // Logs a skipped file once per path and reason (a scan runs every second).
+  void NoteSkipped(const std::string& path, const Status& why);
+  std::set<std::string> reported_;
   uint64_t corrupt_total_ = 0;
   uint64_t corrupt_last_scan_ = 0;
   uint64_t scans_ = 0;
