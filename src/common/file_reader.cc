@@ -60,7 +60,9 @@ Status CheckOwnerAndMode(const std::string& path, const struct stat& st,
 StatusOr<std::string> ReadFileBounded(const std::string& path, std::size_t max_bytes,
                                       const ReadFileOptions& options) {
   // O_NONBLOCK: opening a FIFO must not wait for a writer (a tenant can swap a file for one).
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  const int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY |
+                    (options.follow_links ? 0 : O_NOFOLLOW);
+  const int fd = ::open(path.c_str(), flags);
   if (fd < 0) return OpenError(path, errno);
   struct Closer {
     int fd;

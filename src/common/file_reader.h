@@ -21,9 +21,14 @@ struct ReadFileOptions {
   // A file larger than the bound is an error unless this is set; then its first max_bytes are
   // returned (for fixed-layout files whose tail is optional).
   bool allow_truncate = false;
+  // Follow a symbolic link in the last component. Only for files an administrator placed:
+  // kubelet mounts ConfigMaps and service-account tokens as links (token -> ..data/token).
+  // Never for a path inside a tenant-writable directory.
+  bool follow_links = false;
 };
 
-// Reads `path` with O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC after fstat shows a regular file.
+// Reads `path` with O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC (O_NOFOLLOW unless follow_links) after
+// fstat shows a regular file.
 // Errors: kNotFound (absent), kFailedPrecondition (a symlink, FIFO, directory, socket or device),
 // kPermissionDenied (cannot open, or the owner/mode check fails), kResourceExhausted (larger
 // than max_bytes), kInternal (a read error). Each message names the path.

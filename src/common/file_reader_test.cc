@@ -67,6 +67,21 @@ TEST_F(FileReaderTest, SymlinkIsNotFollowed) {
   EXPECT_NE(r.status().message().find("symbolic link"), std::string::npos);
 }
 
+TEST_F(FileReaderTest, FollowLinksIsOptInAndStillRefusesAFifoBehindALink) {
+  // kubelet mounts ConfigMaps as links (config.yaml -> ..data/config.yaml).
+  const std::string target = Write("target", "nvidia: {}");
+  fs::create_symlink(target, dir_ + "/link");
+  ReadFileOptions o;
+  o.follow_links = true;
+  auto r = ReadFileBounded(dir_ + "/link", 100, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, "nvidia: {}");
+  ASSERT_EQ(mkfifo((dir_ + "/fifo").c_str(), 0600), 0);
+  fs::create_symlink(dir_ + "/fifo", dir_ + "/fifolink");
+  EXPECT_EQ(ReadFileBounded(dir_ + "/fifolink", 100, o).status().code(),
+            StatusCode::kFailedPrecondition);
+}
+
 TEST_F(FileReaderTest, FifoWithoutWriterReturnsAtOnce) {
   const std::string p = dir_ + "/fifo";
   ASSERT_EQ(mkfifo(p.c_str(), 0600), 0);

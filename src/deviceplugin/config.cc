@@ -137,7 +137,11 @@ Status ParseNodeConfigs(const std::string& text, PluginConfig& config) {
 }
 
 StatusOr<std::string> ReadFile(const std::string& path) {
-  return common::ReadFileBounded(path, kMaxConfigBytes);
+  // ConfigMaps are mounted as links (config.yaml -> ..data/config.yaml): follow them, but never
+  // block on a FIFO or read without bound.
+  common::ReadFileOptions o;
+  o.follow_links = true;
+  return common::ReadFileBounded(path, kMaxConfigBytes, o);
 }
 
 NodeConfig ResolveForNode(const PluginConfig& config, const std::string& node_name) {

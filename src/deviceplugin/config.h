@@ -60,7 +60,8 @@ StatusOr<PluginConfig> ParsePluginConfig(const std::string& yaml_text);
 Status ParseNodeConfigs(const std::string& text, PluginConfig& config);
 // A device-config or pod file is a few KiB; a ConfigMap is at most 1 MiB.
 inline constexpr std::size_t kMaxConfigBytes = 1 << 20;
-// Reads a file with common::ReadFileBounded (no links, no FIFOs, at most kMaxConfigBytes);
+// Reads a file with common::ReadFileBounded (links followed, as kubelet mounts ConfigMaps
+// through them; no FIFOs; at most kMaxConfigBytes);
 // errors: as ReadFileBounded.
 StatusOr<std::string> ReadFile(const std::string& path);
 
