@@ -57,12 +57,6 @@ Status MakeDir(const std::string& dir, fs::perms perms) {
 
 }  // namespace
 
-HookLayout LayoutFor(const std::string& hook_path) {
-  std::string root = hook_path;
-  while (root.size() > 1 && root.back() == '/') root.pop_back();
-  return HookLayout{root + abi::kHookSubdir};
-}
-
 StatusOr<Allocator::Candidate> Allocator::FindCandidate(std::size_t size) {
   auto pods = api_->ListPodsOnNode(opts_.node_name);
   if (!pods.ok()) return pods.status();

@@ -11,7 +11,7 @@
 #include "deviceplugin/config.h"
 #include "deviceplugin/fake_kube_api.h"
 #include "deviceplugin/kube_adapter.h"
-#include "deviceplugin/nvml_backend.h"
+#include "gpu/nvml.h"
 #include "deviceplugin/plugin_server.h"
 
 namespace dp = hami::deviceplugin;
@@ -20,7 +20,7 @@ namespace {
 
 // --print-devices / --simulate-pod: the plugin's view of this machine without kubelet or a
 // cluster (used to check a real GPU by hand, docs/node-agents.md).
-int RunOffline(const dp::PluginServerOptions& opts, dp::GpuBackend* gpus, bool print_devices,
+int RunOffline(const dp::PluginServerOptions& opts, hami::gpu::Backend* gpus, bool print_devices,
                const std::string& pod_file) {
   auto list = gpus->ListGpus();
   if (!list.ok()) {
@@ -186,7 +186,7 @@ int main(int argc, char** argv) {
     hami::log::Error("{}", s.ToString());
     return 1;
   }
-  auto gpus = dp::OpenNvmlBackend(nvml_lib);
+  auto gpus = hami::gpu::OpenNvml(nvml_lib);
   if (!gpus.ok()) {
     hami::log::Error("{}", gpus.status().ToString());
     return 1;

@@ -78,7 +78,7 @@ FileId Identify(const std::string& path) {
 
 struct PluginServer::Impl final : public v1beta1::DevicePlugin::Service {
   PluginServerOptions opts;
-  GpuBackend* gpus_backend;
+  gpu::Backend* gpus_backend;
   KubeApi* kube;
   std::unique_ptr<Allocator> allocator;
   std::mutex allocate_mu;  // one Allocate at a time: each one reads then patches a pod
@@ -316,7 +316,7 @@ struct PluginServer::Impl final : public v1beta1::DevicePlugin::Service {
       if (!ev.ok()) {
         if (WaitStop(opts.health_wait)) return;
       } else if (ev->has_value()) {
-        const HealthEvent& e = **ev;
+        const gpu::HealthEvent& e = **ev;
         SetHealth(e.uuid, e.healthy);
       }
       // A GPU that stopped answering and answers again (after a reset) is healthy again.
@@ -381,7 +381,7 @@ struct PluginServer::Impl final : public v1beta1::DevicePlugin::Service {
   }
 };
 
-PluginServer::PluginServer(PluginServerOptions options, GpuBackend* gpus, KubeApi* kube)
+PluginServer::PluginServer(PluginServerOptions options, gpu::Backend* gpus, KubeApi* kube)
     : impl_(std::make_unique<Impl>()) {
   impl_->opts = std::move(options);
   impl_->gpus_backend = gpus;

@@ -9,10 +9,12 @@
 #include <fstream>
 #include <set>
 
+#include "abi/node_layout.h"
 #include "common/file_reader.h"
+#include "common/hook_layout.h"
 #include "common/log.h"
 #include "common/pod_meta.h"
-#include "deviceplugin/allocator.h"
+#include "sched/model.h"
 
 namespace hami::monitor {
 namespace {
@@ -59,13 +61,13 @@ StatusOr<ContainerView> ParsePodMeta(const std::string& json_text) {
 }
 
 std::vector<ContainerView> Collector::Scan() {
-  const auto layout = deviceplugin::LayoutFor(opts_.hook_path);
+  const auto layout = common::LayoutFor(opts_.hook_path);
   std::map<std::string, ContainerView> views;
   uint64_t corrupt = 0;
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(layout.root + "/allocations", ec)) {
+  for (const auto& e : fs::directory_iterator(layout.AllocationsDir(), ec)) {
     if (!e.is_directory(ec)) continue;
-    const std::string meta = (e.path() / deviceplugin::kPodMetaFileName).string();
+    const std::string meta = (e.path() / abi::kPodMetaFileName).string();
     auto text = common::ReadFileBounded(meta, kMaxPodMetaBytes);
     if (!text.ok() && text.status().code() == StatusCode::kNotFound) continue;  // being written
     auto v = text.ok() ? ParsePodMeta(*text) : StatusOr<ContainerView>(text.status());
@@ -77,7 +79,7 @@ std::vector<ContainerView> Collector::Scan() {
     v->key = e.path().filename().string();
     views[v->key] = std::move(*v);
   }
-  for (const auto& e : fs::directory_iterator(layout.root + "/containers", ec)) {
+  for (const auto& e : fs::directory_iterator(layout.ContainersDir(), ec)) {
     if (!e.is_directory(ec)) continue;
     const std::string key = e.path().filename().string();
     auto it = views.find(key);
@@ -166,7 +168,7 @@ std::map<std::string, ContentionInfo> Collector::Contention(
 }
 
 Status Collector::WriteContentionFiles() {
-  const auto layout = deviceplugin::LayoutFor(opts_.hook_path);
+  const auto layout = common::LayoutFor(opts_.hook_path);
   std::error_code ec;
   fs::create_directories(layout.ContentionDir(), ec);
   if (ec) return Internal("cannot create " + layout.ContentionDir() + ": " + ec.message());
@@ -215,7 +217,7 @@ std::vector<Family> Collector::Collect() {
         Labels l = {{"node", opts_.node_name},
                     {"device_uuid", g.uuid},
                     {"device_index", std::to_string(g.index)},
-                    {"device_type", deviceplugin::DeviceType(g.name)}};
+                    {"device_type", sched::NormalizeGpuType(g.name)}};
         host_mem.samples.push_back({l, static_cast<double>(u->memory_used_bytes)});
         host_util.samples.push_back({l, u->utilization_percent / 100.0});
       }

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "common/accounting_reader.h"
-#include "deviceplugin/gpu_backend.h"
+#include "gpu/gpu.h"
 #include "common/prom_text.h"
 
 namespace hami::monitor {
@@ -53,7 +53,7 @@ struct ContentionInfo {
 class Collector {
  public:
   // `gpus` may be null (no host metrics).
-  Collector(CollectorOptions options, deviceplugin::GpuBackend* gpus)
+  Collector(CollectorOptions options, gpu::Backend* gpus)
       : opts_(std::move(options)), gpus_(gpus) {}
 
   // Scans the host directories. Corrupt files are counted and skipped.
@@ -70,7 +70,7 @@ class Collector {
 
  private:
   CollectorOptions opts_;
-  deviceplugin::GpuBackend* gpus_;
+  gpu::Backend* gpus_;
   std::mutex mu_;
   // Logs a skipped file once per path and reason (a scan runs every second).
   void NoteSkipped(const std::string& path, const Status& why);

@@ -4,7 +4,7 @@
 #include <cstdlib>
 
 #include "common/log.h"
-#include "deviceplugin/nvml_backend.h"
+#include "gpu/nvml.h"
 #include "monitor/collector.h"
 #include "monitor/metrics_server.h"
 
@@ -45,9 +45,9 @@ int main(int argc, char** argv) {
   }
   opts.active_window = std::chrono::milliseconds(window_ms);
 
-  std::unique_ptr<hami::deviceplugin::GpuBackend> gpus;
+  std::unique_ptr<hami::gpu::Backend> gpus;
   if (!no_nvml) {
-    auto b = hami::deviceplugin::OpenNvmlBackend(nvml_lib);
+    auto b = hami::gpu::OpenNvml(nvml_lib);
     if (!b.ok()) {
       hami::log::Error("{} (use --no-nvml to run without host metrics)", b.status().ToString());
       return 1;
