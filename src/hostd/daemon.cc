@@ -36,11 +36,13 @@ Status WriteSliceFiles(const Slice& s) {
   if (rename(tmp.c_str(), s.limits_file.c_str()) != 0) {
     return Internal("cannot rename " + tmp + " to " + s.limits_file);
   }
-  // The accounting file is created here, writable by the job whoever runs it; libvgpu.so
-  // initialises it on first use.
-  int fd = open(s.cache_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  // The accounting file is created here; libvgpu.so initialises it on first use and refuses
+  // it unless it is private to the job's user (or root): 0600, never 0666, which let another
+  // user hold its mutex. It belongs to the daemon's user until slices know the requesting
+  // user (issue 12: identity in single-host mode), so jobs must run as that user for now.
+  int fd = open(s.cache_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return Internal("cannot create " + s.cache_file);
-  fchmod(fd, 0666);
+  fchmod(fd, 0600);
   close(fd);
   return Status::Ok();
 }
