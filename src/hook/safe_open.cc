@@ -22,7 +22,9 @@ int SafeOpen(const char* path, const SafeOpenOptions& opt, const char* what, cha
   int fd = open(path, flags, 0600);
   if (fd < 0) {
     int e = errno;
-    if (e == ELOOP) {
+    struct stat lst;
+    // ELOOP on Linux; other kernels (gVisor) answer a link in a sticky directory otherwise.
+    if (e == ELOOP || (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode))) {
       snprintf(err, errlen, "%s %s is a symbolic link; refused (it could point anywhere)", what,
                path);
     } else {
