@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "abi/cuda_array.h"
 #include "fakegpu/fake_cuda_driver.h"
 
 namespace hami::fakegpu::driver {
@@ -270,29 +271,10 @@ CUresult FreeAsyncCommon(CUdeviceptr dptr, CUstream stream) {
   return FreeLocked(dptr) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }
 
-namespace {
-int ElementSize(CUarray_format f) {
-  switch (f) {
-    case CU_AD_FORMAT_UNSIGNED_INT8:
-    case CU_AD_FORMAT_SIGNED_INT8:
-      return 1;
-    case CU_AD_FORMAT_UNSIGNED_INT16:
-    case CU_AD_FORMAT_SIGNED_INT16:
-    case CU_AD_FORMAT_HALF:
-      return 2;
-    case CU_AD_FORMAT_UNSIGNED_INT32:
-    case CU_AD_FORMAT_SIGNED_INT32:
-    case CU_AD_FORMAT_FLOAT:
-      return 4;
-    default:
-      return 0;
-  }
-}
-}  // namespace
 
 // Unrounded bytes of a w x h x d array (h, d may be 0); 0 for an invalid descriptor.
 uint64_t ArrayRawBytes(uint64_t w, uint64_t h, uint64_t d, CUarray_format f, unsigned ch) {
-  int es = ElementSize(f);
+  int es = static_cast<int>(abi::ArrayFormatBytes(f));
   if (w == 0 || es == 0 || (ch != 1 && ch != 2 && ch != 4)) return 0;
   unsigned __int128 b = static_cast<unsigned __int128>(w) * std::max<uint64_t>(h, 1) *
                         std::max<uint64_t>(d, 1) * ch * es;

@@ -208,18 +208,21 @@ bool Accounting::Open(const char* path, char* err, size_t errlen) {
 }
 
 bool Accounting::Lock() {
-  // A bounded wait: a holder that never lets go (stuck, or one that unmapped the file while
-  // holding the lock, which a robust mutex cannot detect) makes callers fail closed.
-  timespec deadline;
-  clock_gettime(CLOCK_REALTIME, &deadline);
-  deadline.tv_sec += static_cast<time_t>(lock_timeout_ms_ / 1000);
-  deadline.tv_nsec += static_cast<long>(lock_timeout_ms_ % 1000) * 1000000L;
-  if (deadline.tv_nsec >= 1000000000L) {
-    deadline.tv_sec += 1;
-    deadline.tv_nsec -= 1000000000L;
-  }
-  int rc;
-  while ((rc = pthread_mutex_timedlock(MutexOf(hdr_), &deadline)) == EINTR) {
+  // Uncontended (the usual case): no clock read on the allocation path.
+  int rc = pthread_mutex_trylock(MutexOf(hdr_));
+  if (rc == EBUSY) {
+    // A bounded wait: a holder that never lets go (stuck, or one that unmapped the file while
+    // holding the lock, which a robust mutex cannot detect) makes callers fail closed.
+    timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += static_cast<time_t>(lock_timeout_ms_ / 1000);
+    deadline.tv_nsec += static_cast<long>(lock_timeout_ms_ % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+      deadline.tv_sec += 1;
+      deadline.tv_nsec -= 1000000000L;
+    }
+    while ((rc = pthread_mutex_timedlock(MutexOf(hdr_), &deadline)) == EINTR) {
+    }
   }
   if (rc == EOWNERDEAD) {
     // The previous holder died inside the critical section: the slots are the truth.

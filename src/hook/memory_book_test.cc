@@ -2,6 +2,8 @@
 // device's charges dropped together, pool growth steps learned, array sizes.
 #include "memory_book.h"
 
+#include "abi/cuda_array.h"
+
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -110,6 +112,9 @@ TEST(MemoryBookTest, ArraySizesRoundToTwoMiBAndCountEveryLevel) {
   EXPECT_EQ(ElementBytes(CU_AD_FORMAT_UNSIGNED_INT8), 1u);
   EXPECT_EQ(ElementBytes(CU_AD_FORMAT_HALF), 2u);
   EXPECT_EQ(ElementBytes(CU_AD_FORMAT_FLOAT), 4u);
+  auto unknown = static_cast<CUarray_format>(0x7);
+  EXPECT_EQ(abi::ArrayFormatBytes(unknown), 0u) << "the fake refuses formats it does not know";
+  EXPECT_EQ(ElementBytes(unknown), 4u) << "the hook charges them conservatively";
   EXPECT_EQ(ArrayBytes(1, 0, 0, CU_AD_FORMAT_UNSIGNED_INT8, 1), 2 * kMiB);
   EXPECT_EQ(ArrayBytes(1024, 1024, 0, CU_AD_FORMAT_FLOAT, 4), 16 * kMiB);
   EXPECT_EQ(ArrayBytes(1024, 1024, 3, CU_AD_FORMAT_FLOAT, 1), 12 * kMiB);
