@@ -13,6 +13,8 @@
 namespace hami::vgpu {
 namespace {
 
+constexpr size_t kMaxLimitsFileBytes = 16383;
+
 // One source's raw values (the file or the environment), before combining.
 struct Values {
   bool mem_global_set = false;
@@ -262,12 +264,6 @@ bool ReadLimitsFile(const char* path, char* buf, size_t cap, size_t* len, char* 
   }
   close(fd);
   buf[*len] = '\0';
-  // A NUL would end the text early and silently drop every limit after it.
-  if (const void* nul = memchr(buf, '\0', *len)) {
-    snprintf(err, errlen, "limits file %s: contains a NUL byte at offset %zu", path,
-             static_cast<size_t>(static_cast<const char*>(nul) - buf));
-    return false;
-  }
   return true;
 }
 
@@ -296,10 +292,15 @@ bool CheckUuidBinding(const char* path, const Values& v, char* err, size_t errle
   return true;
 }
 
-bool LoadFile(const char* path, Values* v, char* err, size_t errlen) {
-  char buf[16384];
-  size_t len = 0;
-  if (!ReadLimitsFile(path, buf, sizeof(buf), &len, err, errlen)) return false;
+// Parses limits-file text buf[0..len) (buf[len] == '\0') into *v; `path` names it in errors.
+bool ParseLimitsBuffer(const char* path, char* buf, size_t len, Values* v, char* err,
+                       size_t errlen) {
+  // A NUL would end the text early and silently drop every limit after it.
+  if (const void* nul = memchr(buf, '\0', len)) {
+    snprintf(err, errlen, "limits file %s: contains a NUL byte at offset %zu", path,
+             static_cast<size_t>(static_cast<const char*>(nul) - buf));
+    return false;
+  }
   int line_no = 0, keys = 0;
   for (char* line = buf; line != nullptr;) {
     char* nl = strchr(line, '\n');
@@ -330,6 +331,13 @@ bool LoadFile(const char* path, Values* v, char* err, size_t errlen) {
   return CheckUuidBinding(path, *v, err, errlen);
 }
 
+bool LoadFile(const char* path, Values* v, char* err, size_t errlen) {
+  char buf[kMaxLimitsFileBytes + 1];
+  size_t len = 0;
+  if (!ReadLimitsFile(path, buf, sizeof(buf), &len, err, errlen)) return false;
+  return ParseLimitsBuffer(path, buf, len, v, err, errlen);
+}
+
 // The highest device index the file sets a per-device key for; -1 for none.
 int MaxFileIndex(const Values& v) {
   int m = -1;
@@ -356,68 +364,8 @@ T Tighter(T a, T b) {
   return a < b ? a : b;
 }
 
-}  // namespace
-
-bool ParseInt(const char* s, long lo, long hi, long* out) {
-  if (!s || *s == '\0') return false;
-  long v = 0;
-  for (const char* p = s; *p; ++p) {
-    if (*p < '0' || *p > '9') return false;
-    v = v * 10 + (*p - '0');
-    if (v > hi) return false;
-  }
-  if (v < lo) return false;
-  *out = v;
-  return true;
-}
-
-bool Config::AnyMemoryLimit() const {
-  for (int i = 0; i < kMaxDevices; ++i)
-    if (mem_limit[i] != 0) return true;
-  return have_uuids;
-}
-
-bool Config::AnySmLimit() const {
-  for (int i = 0; i < kMaxDevices; ++i)
-    if (sm_limit[i] != 0) return true;
-  return false;
-}
-
-bool LoadConfig(const ConfigSource& src, Config* out, char* err, size_t errlen) {
-  memset(out, 0, sizeof(*out));
-  out->file_max_index = -1;
-  out->priority = 1;
-  out->log_level = 2;
-  Values env;
-  if (!LoadEnv(src, &env, err, errlen)) return false;
-  if (const char* cvd = src.getenv("CUDA_VISIBLE_DEVICES")) {
-    if (strlen(cvd) >= sizeof(out->visible_devices)) {
-      snprintf(err, errlen, "CUDA_VISIBLE_DEVICES is longer than %zu bytes",
-               sizeof(out->visible_devices) - 1);
-      return false;
-    }
-    out->visible_devices_set = true;
-    snprintf(out->visible_devices, sizeof(out->visible_devices), "%s", cvd);
-  }
-
-  const char* file = nullptr;
-  struct stat st;
-  // lstat: whatever sits at the fixed path (a dangling link, a FIFO) is the file and is
-  // refused by LoadFile, never a reason to fall back to the tenant's environment.
-  if (src.fixed_limits_path && lstat(src.fixed_limits_path, &st) == 0) {
-    file = src.fixed_limits_path;
-  } else {
-    const char* f = src.getenv("HAMI_LIMITS_FILE");
-    if (f && f[0] != '\0') file = f;
-  }
-  Values fv;
-  if (file) {
-    if (!LoadFile(file, &fv, err, errlen)) return false;
-    out->from_file = true;
-    out->file_max_index = MaxFileIndex(fv);
-    snprintf(out->limits_file, sizeof(out->limits_file), "%s", file);
-  }
-
+// The file is authoritative; the environment may only tighten it (docs/limits-file.md).
+void Combine(const Values& fv, const Values& env, Config* out) {
   for (int i = 0; i < kMaxDevices; ++i) {
     out->mem_limit[i] = Tighter(MemFor(fv, i), MemFor(env, i));
     out->sm_limit[i] = Tighter(SmFor(fv, i), SmFor(env, i));
@@ -449,6 +397,92 @@ bool LoadConfig(const ConfigSource& src, Config* out, char* err, size_t errlen) 
     out->log_level = env.log_level;
   else if (fv.log_level_set)
     out->log_level = fv.log_level;
+}
+
+void Defaults(Config* out) {
+  memset(out, 0, sizeof(*out));
+  out->file_max_index = -1;
+  out->priority = 1;
+  out->log_level = 2;
+}
+
+}  // namespace
+
+bool ParseInt(const char* s, long lo, long hi, long* out) {
+  if (!s || *s == '\0') return false;
+  long v = 0;
+  for (const char* p = s; *p; ++p) {
+    if (*p < '0' || *p > '9') return false;
+    v = v * 10 + (*p - '0');
+    if (v > hi) return false;
+  }
+  if (v < lo) return false;
+  *out = v;
+  return true;
+}
+
+bool Config::AnyMemoryLimit() const {
+  for (int i = 0; i < kMaxDevices; ++i)
+    if (mem_limit[i] != 0) return true;
+  return have_uuids;
+}
+
+bool Config::AnySmLimit() const {
+  for (int i = 0; i < kMaxDevices; ++i)
+    if (sm_limit[i] != 0) return true;
+  return false;
+}
+
+bool ParseLimitsText(const char* text, size_t len, Config* out, char* err, size_t errlen) {
+  Defaults(out);
+  if (len > kMaxLimitsFileBytes) {
+    snprintf(err, errlen, "limits file (text): larger than %zu bytes", kMaxLimitsFileBytes);
+    return false;
+  }
+  char buf[kMaxLimitsFileBytes + 1];
+  memcpy(buf, text, len);
+  buf[len] = '\0';
+  Values fv;
+  if (!ParseLimitsBuffer("(text)", buf, len, &fv, err, errlen)) return false;
+  out->from_file = true;
+  out->file_max_index = MaxFileIndex(fv);
+  Combine(fv, Values{}, out);
+  return true;
+}
+
+bool LoadConfig(const ConfigSource& src, Config* out, char* err, size_t errlen) {
+  Defaults(out);
+  Values env;
+  if (!LoadEnv(src, &env, err, errlen)) return false;
+  if (const char* cvd = src.getenv("CUDA_VISIBLE_DEVICES")) {
+    if (strlen(cvd) >= sizeof(out->visible_devices)) {
+      snprintf(err, errlen, "CUDA_VISIBLE_DEVICES is longer than %zu bytes",
+               sizeof(out->visible_devices) - 1);
+      return false;
+    }
+    out->visible_devices_set = true;
+    snprintf(out->visible_devices, sizeof(out->visible_devices), "%s", cvd);
+  }
+
+  const char* file = nullptr;
+  struct stat st;
+  // lstat: whatever sits at the fixed path (a dangling link, a FIFO) is the file and is
+  // refused by LoadFile, never a reason to fall back to the tenant's environment.
+  if (src.fixed_limits_path && lstat(src.fixed_limits_path, &st) == 0) {
+    file = src.fixed_limits_path;
+  } else {
+    const char* f = src.getenv("HAMI_LIMITS_FILE");
+    if (f && f[0] != '\0') file = f;
+  }
+  Values fv;
+  if (file) {
+    if (!LoadFile(file, &fv, err, errlen)) return false;
+    out->from_file = true;
+    out->file_max_index = MaxFileIndex(fv);
+    snprintf(out->limits_file, sizeof(out->limits_file), "%s", file);
+  }
+
+  Combine(fv, env, out);
   return true;
 }
 

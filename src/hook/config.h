@@ -59,6 +59,10 @@ inline constexpr const char* kDefaultShmPath = abi::kDefaultShmPath;
 // duplicate or unknown key, no index past 15, and at least one key (docs/limits-file.md).
 bool LoadConfig(const ConfigSource& src, Config* out, char* err, size_t errlen);
 
+// Parses limits-file text (at most 16383 bytes) as LoadConfig parses the file, with no
+// environment: the same named errors. For the fuzzer and tests.
+bool ParseLimitsText(const char* text, size_t len, Config* out, char* err, size_t errlen);
+
 // Integer in [lo, hi].
 bool ParseInt(const char* s, long lo, long hi, long* out);
 
