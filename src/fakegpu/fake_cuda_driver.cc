@@ -271,7 +271,6 @@ CUresult FreeAsyncCommon(CUdeviceptr dptr, CUstream stream) {
   return FreeLocked(dptr) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }
 
-
 // Unrounded bytes of a w x h x d array (h, d may be 0); 0 for an invalid descriptor.
 uint64_t ArrayRawBytes(uint64_t w, uint64_t h, uint64_t d, CUarray_format f, unsigned ch) {
   int es = static_cast<int>(abi::ArrayFormatBytes(f));
@@ -384,6 +383,5 @@ CUresult MemGetInfoCommon(uint64_t* free_b, uint64_t* total_b) {
   *total_b = total;
   return CUDA_SUCCESS;
 }
-
 
 }  // namespace hami::fakegpu::driver

@@ -18,8 +18,8 @@
 
 // Only the driver API (and the test API) is exported; everything else is hidden.
 #pragma GCC visibility push(default)
-#include "fakegpu/fakegpu_test_api.h"
 #include "abi/cuda_api.h"
+#include "fakegpu/fakegpu_test_api.h"
 #pragma GCC visibility pop
 
 namespace hami::fakegpu::driver {
@@ -144,7 +144,6 @@ void CompletePendingFreesLocked(Match match) {
     }
   }
 }
-
 
 using Lock = std::lock_guard<std::mutex>;
 

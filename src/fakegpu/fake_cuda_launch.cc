@@ -251,5 +251,4 @@ CUresult fakegpuMemUsage(CUdevice dev, uint64_t* process_bytes, uint64_t* device
   return CUDA_SUCCESS;
 }
 
-
 }  // extern "C"

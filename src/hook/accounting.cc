@@ -151,10 +151,11 @@ bool Accounting::MapFile(const char* path, char* err, size_t errlen) {
   }
   flock(fd_, LOCK_UN);
   if (!bad) return true;
-  snprintf(err, errlen,
-           "accounting file %s is corrupt or unusable: %s (remove it when no process of the container "
-           "runs)",
-           path, bad);
+  snprintf(
+      err, errlen,
+      "accounting file %s is corrupt or unusable: %s (remove it when no process of the container "
+      "runs)",
+      path, bad);
   return false;
 }
 

@@ -74,8 +74,7 @@ bool ApplyIndexError(const char* key, char* err, size_t errlen) {
   return false;
 }
 
-bool ApplyMemory(Values* v, const char* key, const char* value, int idx, char* err,
-                 size_t errlen) {
+bool ApplyMemory(Values* v, const char* key, const char* value, int idx, char* err, size_t errlen) {
   if (idx == -2) return ApplyIndexError(key, err, errlen);
   bool& set = idx < 0 ? v->mem_global_set : v->mem_set[idx];
   if (Duplicate(set, key, err, errlen)) return false;
@@ -83,8 +82,7 @@ bool ApplyMemory(Values* v, const char* key, const char* value, int idx, char* e
   // Bytes when bare, as in HAMi-core; the grammar is the project's one (abi/units.h).
   abi::SizeError e = abi::ParseMemSize(value, 1, &bytes);
   if (e != abi::SizeError::kOk) {
-    snprintf(err, errlen, "%s=\"%s\" is not a memory size: %s", key, value,
-             abi::SizeErrorText(e));
+    snprintf(err, errlen, "%s=\"%s\" is not a memory size: %s", key, value, abi::SizeErrorText(e));
     return false;
   }
   set = true;
@@ -119,8 +117,7 @@ bool ApplyPolicy(Values* v, const char* key, const char* value, char* err, size_
   return true;
 }
 
-bool ApplyBool(bool* set, bool* out, const char* key, const char* value, char* err,
-               size_t errlen) {
+bool ApplyBool(bool* set, bool* out, const char* key, const char* value, char* err, size_t errlen) {
   if (Duplicate(*set, key, err, errlen)) return false;
   if (strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0) {
     *out = true;
@@ -185,8 +182,8 @@ bool Apply(Values* v, const char* key, const char* value, bool strict, char* err
                kMaxDevices - 1);
       return false;
     }
-    return ApplyString(&v->uuid_set[idx], v->uuid[idx], sizeof(v->uuid[0]), false, key, value,
-                       err, errlen);
+    return ApplyString(&v->uuid_set[idx], v->uuid[idx], sizeof(v->uuid[0]), false, key, value, err,
+                       errlen);
   }
   if (strict) {
     snprintf(err, errlen, "unknown key \"%s\"", key);
@@ -283,8 +280,8 @@ bool CheckUuidBinding(const char* path, const Values& v, char* err, size_t errle
     }
     for (int j = 0; j < i; ++j) {
       if (v.uuid_set[i] && v.uuid_set[j] && strcmp(v.uuid[i], v.uuid[j]) == 0) {
-        snprintf(err, errlen, "limits file %s: CUDA_DEVICE_UUID_%d and _%d are both %s", path,
-                 j, i, v.uuid[i]);
+        snprintf(err, errlen, "limits file %s: CUDA_DEVICE_UUID_%d and _%d are both %s", path, j, i,
+                 v.uuid[i]);
         return false;
       }
     }

@@ -197,8 +197,9 @@ TEST_F(ConfigTest, DuplicateKeyFailsClosed) {
   EXPECT_NE(std::string(err_).find("line 4: duplicate key CUDA_DEVICE_MEMORY_LIMIT_0"),
             std::string::npos)
       << err_;
-  env_["HAMI_LIMITS_FILE"] = WriteFile("GPU_CORE_UTILIZATION_POLICY=force\n"
-                                       "GPU_CORE_UTILIZATION_POLICY=disable\n");
+  env_["HAMI_LIMITS_FILE"] = WriteFile(
+      "GPU_CORE_UTILIZATION_POLICY=force\n"
+      "GPU_CORE_UTILIZATION_POLICY=disable\n");
   EXPECT_FALSE(Load());
   EXPECT_NE(std::string(err_).find("duplicate key"), std::string::npos) << err_;
 }
@@ -242,12 +243,13 @@ TEST_F(ConfigTest, EmptyLimitsFileFailsClosed) {
 
 TEST_F(ConfigTest, LimitWithoutItsUuidOrTwiceTheSameUuidFailsClosed) {
   env_["HAMI_LIMITS_FILE"] = WriteFile(
-      "CUDA_DEVICE_UUID_0=GPU-aaaa\nCUDA_DEVICE_MEMORY_LIMIT_0=1g\nCUDA_DEVICE_MEMORY_LIMIT_1=1g\n");
+      "CUDA_DEVICE_UUID_0=GPU-aaaa\nCUDA_DEVICE_MEMORY_LIMIT_0=1g\nCUDA_DEVICE_MEMORY_LIMIT_1="
+      "1g\n");
   EXPECT_FALSE(Load());
   EXPECT_NE(std::string(err_).find("no CUDA_DEVICE_UUID_1"), std::string::npos) << err_;
-  env_["HAMI_LIMITS_FILE"] =
-      WriteFile("CUDA_DEVICE_UUID_0=GPU-aaaa\nCUDA_DEVICE_UUID_1=GPU-aaaa\n"
-                "CUDA_DEVICE_MEMORY_LIMIT=1g\n");
+  env_["HAMI_LIMITS_FILE"] = WriteFile(
+      "CUDA_DEVICE_UUID_0=GPU-aaaa\nCUDA_DEVICE_UUID_1=GPU-aaaa\n"
+      "CUDA_DEVICE_MEMORY_LIMIT=1g\n");
   EXPECT_FALSE(Load());
   EXPECT_NE(std::string(err_).find("both GPU-aaaa"), std::string::npos) << err_;
 }

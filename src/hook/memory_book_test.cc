@@ -43,8 +43,8 @@ TEST(MemoryBookTest, DropDeviceSumsPointersArraysPoolsAndGraphsOfThatDeviceOnly)
   b.Track(kPtr, 1, 0, 10);
   b.Track(kArray, 2, 0, 20);
   b.Track(kMipmap, 3, 0, 30);
-  b.Track(kPtr, 4, 1, 1000);     // other device
-  b.Track(kVmm, 5, 0, 5000);     // VMM handles outlive a reset
+  b.Track(kPtr, 4, 1, 1000);      // other device
+  b.Track(kVmm, 5, 0, 5000);      // VMM handles outlive a reset
   b.Track(kContext, 6, 0, 7000);  // contexts are released by their own path
   {
     std::lock_guard<std::mutex> g(b.mu());
@@ -100,7 +100,7 @@ TEST(MemoryBookTest, ConcurrentTrackAndUntrackLoseNothing) {
 
 TEST(MemoryBookTest, PoolGrainIsTheSmallestStepThatExplainsTheGrowth) {
   EXPECT_EQ(PoolGrain(1 * kMiB, 2 * kMiB), 2 * kMiB);
-  EXPECT_EQ(PoolGrain(1 * kMiB, 32 * kMiB), 32 * kMiB);  // an H200 grows pools by 32 MiB
+  EXPECT_EQ(PoolGrain(1 * kMiB, 32 * kMiB), 32 * kMiB);   // an H200 grows pools by 32 MiB
   EXPECT_EQ(PoolGrain(40 * kMiB, 64 * kMiB), 32 * kMiB);  // 32 already explains 64
   EXPECT_EQ(PoolGrain(33 * kMiB, 64 * kMiB), 32 * kMiB);
   EXPECT_EQ(PoolGrain(1 * kMiB, 64 * kMiB), 64 * kMiB);

@@ -85,19 +85,16 @@ class HookAttackTest : public ::testing::Test {
 
   // A CUDA process of the container: fake driver, libvgpu.so preloaded, a 1 GiB limit.
   Env VictimEnv(const std::string& state = "fake.state") {
-    return Env{{"LD_LIBRARY_PATH", FAKEGPU_LIB_DIR},
-               {"LD_PRELOAD", VGPU_LIB},
-               {"FAKEGPU_CONFIG", dir_ + "/gpus.conf"},
-               {"FAKEGPU_STATE", dir_ + "/" + state},
-               {"CUDA_DEVICE_MEMORY_LIMIT", "1g"},
-               {"CUDA_DEVICE_MEMORY_SHARED_CACHE", cache_}};
+    return Env{
+        {"LD_LIBRARY_PATH", FAKEGPU_LIB_DIR},    {"LD_PRELOAD", VGPU_LIB},
+        {"FAKEGPU_CONFIG", dir_ + "/gpus.conf"}, {"FAKEGPU_STATE", dir_ + "/" + state},
+        {"CUDA_DEVICE_MEMORY_LIMIT", "1g"},      {"CUDA_DEVICE_MEMORY_SHARED_CACHE", cache_}};
   }
   // Runs the probe as root, or as nobody (through setpriv, as a container user would run).
   Result Probe(const std::vector<std::string>& args, const Env& env, bool as_nobody = false,
                int timeout_s = 30) {
     std::vector<std::string> argv;
-    if (as_nobody)
-      argv = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+    if (as_nobody) argv = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
     argv.push_back(VGPU_PROBE);
     argv.insert(argv.end(), args.begin(), args.end());
     return RunProcess(argv, env, timeout_s);
@@ -129,8 +126,7 @@ TEST_F(HookAttackTest, SymlinkedAccountingFileDoesNotWriteARootOnlyFile) {
 
 TEST_F(HookAttackTest, DanglingSymlinkDoesNotCreateAFileForTheAttacker) {
   std::string planted = root_dir_ + "/planted";
-  ASSERT_EQ(AsUser(kNobody, kNogroup, [&] { return symlink(planted.c_str(), cache_.c_str()); }),
-            0);
+  ASSERT_EQ(AsUser(kNobody, kNogroup, [&] { return symlink(planted.c_str(), cache_.c_str()); }), 0);
   Result r = Probe({"init"}, VictimEnv());
   EXPECT_EQ(r.GetInt("init_result"), kCudaNotInitialized) << r.out << r.err;
   EXPECT_NE(access(planted.c_str(), F_OK), 0) << "a file was created through the link";
@@ -192,8 +188,9 @@ TEST_P(StuckHolderTest, AllocationFailsClosedInsteadOfHanging) {
   RequireNobodyCanRun();
   Env env = VictimEnv("fake-nobody.state");
   env["PROBE_GO_FILE"] = dir_ + "/go";
-  std::vector<std::string> argv = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
-                                   "--clear-groups", VGPU_PROBE, "fill", "alloc", "16"};
+  std::vector<std::string> argv = {
+      "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+      VGPU_PROBE,         "fill",          "alloc",         "16"};
   Child victim = Start(argv, env);
   ASSERT_EQ(victim.ReadLine(20000), "ready=1") << "the victim did not start";
   int ready[2];
@@ -340,10 +337,10 @@ INSTANTIATE_TEST_SUITE_P(
     Cases, MalformedLimitsTest,
     ::testing::Values(
         // Used to drop device 1's limit silently (16 GiB visible instead of 1 GiB).
-        Malformed{"NulByte",
-                  std::string("CUDA_DEVICE_MEMORY_LIMIT_0=2g\0\nCUDA_DEVICE_MEMORY_LIMIT_1=1g\n",
-                              61),
-                  "NUL byte"},
+        Malformed{
+            "NulByte",
+            std::string("CUDA_DEVICE_MEMORY_LIMIT_0=2g\0\nCUDA_DEVICE_MEMORY_LIMIT_1=1g\n", 61),
+            "NUL byte"},
         Malformed{"DuplicateKey", "CUDA_DEVICE_MEMORY_LIMIT=1g\nCUDA_DEVICE_MEMORY_LIMIT=16g\n",
                   "duplicate key"},
         Malformed{"IndexPastSixteen", "CUDA_DEVICE_MEMORY_LIMIT_99=1g\n", "device index"},
