@@ -145,7 +145,8 @@ int main(int argc, char** argv) {
   Opts o = Parse(argc, argv);
   CHECK(cuInit(0));
   CUdevice dev;
-  CHECK(cuDeviceGet(&dev, 0));
+  // PROBE_DEVICE: the visible ordinal to run on (multi-card tests), 0 by default.
+  CHECK(cuDeviceGet(&dev, getenv("PROBE_DEVICE") ? atoi(getenv("PROBE_DEVICE")) : 0));
   CUcontext ctx;
   CHECK(cuDevicePrimaryCtxRetain(&ctx, dev));
   CHECK(cuCtxSetCurrent(ctx));
