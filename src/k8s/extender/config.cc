@@ -4,7 +4,7 @@
 
 #include <iostream>
 
-#include "deviceplugin/config.h"
+#include "sched/device_config.h"
 
 namespace hami::k8s {
 
@@ -46,9 +46,9 @@ std::optional<SchedulerFlags> ParseFlags(int argc, char** argv, int& exit_code) 
 }
 
 StatusOr<SchedulerConfig> BuildConfig(const SchedulerFlags& f, const std::string& yaml_text) {
-  deviceplugin::PluginConfig pc;
+  sched::DeviceConfig pc;
   if (!yaml_text.empty()) {
-    auto parsed = deviceplugin::ParsePluginConfig(yaml_text);
+    auto parsed = sched::ParseDeviceConfig(yaml_text);
     if (!parsed.ok()) return InvalidArgument("device config: " + parsed.status().message());
     pc = std::move(*parsed);
   }
