@@ -75,8 +75,34 @@ Status GetProcess(const json& j, const char* key, ProcessRef* out) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return Status::Ok();
   HAMI_RETURN_IF_ERROR(CheckKnown(*it, {"pid", "start_ticks"}, key));
-  HAMI_RETURN_IF_ERROR(GetInt<int>(*it, "pid", 0, 1 << 30, &out->pid));
+  HAMI_RETURN_IF_ERROR(GetInt<int>(*it, "pid", 0, kMaxPid, &out->pid));
   return GetUint64(*it, "start_ticks", &out->start_ticks);
+}
+
+Status CheckSelectors(const char* key, const std::vector<std::string>& v) {
+  if (v.size() > kMaxSelectors) {
+    return InvalidArgument(std::string("field \"") + key + "\" has " + std::to_string(v.size()) +
+                           " entries; at most " + std::to_string(kMaxSelectors));
+  }
+  for (const auto& s : v) {
+    if (s.empty() || s.size() > kMaxSelectorBytes) {
+      return InvalidArgument(std::string("field \"") + key + "\" holds an empty entry or one over " +
+                             std::to_string(kMaxSelectorBytes) + " bytes");
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckCommand(const std::vector<std::string>& cmd) {
+  size_t bytes = 0;
+  for (const auto& a : cmd) bytes += a.size();
+  if (cmd.size() > kMaxCommandArgs || bytes > kMaxCommandBytes) {
+    return InvalidArgument("field \"command\" is too large (" + std::to_string(cmd.size()) +
+                           " arguments, " + std::to_string(bytes) + " bytes; at most " +
+                           std::to_string(kMaxCommandArgs) + " and " +
+                           std::to_string(kMaxCommandBytes) + "): it is kept for display only");
+  }
+  return Status::Ok();
 }
 
 json ProcessJson(const ProcessRef& p) { return {{"pid", p.pid}, {"start_ticks", p.start_ticks}}; }
@@ -136,7 +162,7 @@ StatusOr<SliceRequest> SliceRequestFromJson(const json& j) {
   HAMI_RETURN_IF_ERROR(
       CheckKnown(j,
                  {"gpus", "memory", "memory_mib", "memory_percent", "cores", "priority",
-                  "gpu_types", "gpu_uuids", "command", "owner", "wait", "request_id"},
+                  "gpu_types", "gpu_uuids", "command", "owner", "wait", "request_id", "uid"},
                  "slice request"));
   SliceRequest r;
   HAMI_RETURN_IF_ERROR(GetInt<int32_t>(j, "gpus", 1, 16, &r.gpus));
@@ -157,10 +183,13 @@ StatusOr<SliceRequest> SliceRequestFromJson(const json& j) {
   HAMI_RETURN_IF_ERROR(GetInt<int32_t>(j, "priority", -1, 1, &r.priority));
   HAMI_RETURN_IF_ERROR(GetStrings(j, "gpu_types", &r.gpu_types));
   HAMI_RETURN_IF_ERROR(GetStrings(j, "gpu_uuids", &r.gpu_uuids));
-  for (const auto& u : r.gpu_uuids) {
-    if (u.empty()) return InvalidArgument("field \"gpu_uuids\" holds an empty UUID");
-  }
+  HAMI_RETURN_IF_ERROR(CheckSelectors("gpu_types", r.gpu_types));
+  HAMI_RETURN_IF_ERROR(CheckSelectors("gpu_uuids", r.gpu_uuids));
   HAMI_RETURN_IF_ERROR(GetStrings(j, "command", &r.command));
+  HAMI_RETURN_IF_ERROR(CheckCommand(r.command));
+  int64_t uid = kNoUid;
+  HAMI_RETURN_IF_ERROR(GetInt<int64_t>(j, "uid", 0, kNoUid, &uid));
+  r.uid = static_cast<uint32_t>(uid);
   HAMI_RETURN_IF_ERROR(GetString(j, "request_id", &r.request_id));
   if (r.request_id.size() > 128) return InvalidArgument("field \"request_id\" is too long");
   HAMI_RETURN_IF_ERROR(GetProcess(j, "owner", &r.owner));
@@ -182,7 +211,8 @@ json ToJson(const SliceRequest& r) {
           {"command", r.command},
           {"owner", ProcessJson(r.owner)},
           {"wait", r.wait},
-          {"request_id", r.request_id}};
+          {"request_id", r.request_id},
+          {"uid", r.uid}};
 }
 
 json ToJson(const SliceDevice& d) {
