@@ -4,6 +4,8 @@
 #include <charconv>
 #include <set>
 
+#include "abi/units.h"
+
 namespace hami::hostd {
 namespace {
 
@@ -112,47 +114,30 @@ json ProcessJson(const ProcessRef& p) { return {{"pid", p.pid}, {"start_ticks", 
 Status ParseMemory(std::string_view text, int64_t* mib, int32_t* percent) {
   auto bad = [&](const std::string& why) {
     return InvalidArgument("bad memory size \"" + std::string(text) + "\": " + why +
-                           " (examples: 2g, 1536m, 4Gi, 50%)");
+                           " (examples: 2g, 1536m, 4Gi, 2GiB, 50%)");
   };
-  std::string_view t = text;
-  while (!t.empty() && std::isspace(static_cast<unsigned char>(t.front()))) t.remove_prefix(1);
-  while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.remove_suffix(1);
-  if (t.empty()) return bad("empty");
-  uint64_t num = 0;
-  auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), num);
-  if (ec == std::errc::result_out_of_range) return bad("number too large");
-  if (ec != std::errc() || p == t.data()) return bad("must start with a whole number");
-  std::string suffix(p, t.data() + t.size());
-  for (auto& c : suffix) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (suffix == "%") {
+  if (!text.empty() && text.back() == '%') {
+    std::string_view t = text.substr(0, text.size() - 1);
+    uint64_t num = 0;
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), num);
+    if (t.empty() || ec != std::errc() || p != t.data() + t.size()) {
+      return bad("a percentage must be a whole number");
+    }
     if (num > 100) return bad("percentage above 100");
     if (num == 0) return bad("0% is not a slice");
     *percent = static_cast<int32_t>(num);
     *mib = 0;
     return Status::Ok();
   }
-  int shift_from_bytes;  // log2 of the unit in bytes
-  if (suffix.empty() || suffix == "m" || suffix == "mi" || suffix == "mib" || suffix == "mb") {
-    shift_from_bytes = 20;
-  } else if (suffix == "g" || suffix == "gi" || suffix == "gib" || suffix == "gb") {
-    shift_from_bytes = 30;
-  } else if (suffix == "t" || suffix == "ti" || suffix == "tib" || suffix == "tb") {
-    shift_from_bytes = 40;
-  } else if (suffix == "k" || suffix == "ki" || suffix == "kib" || suffix == "kb") {
-    shift_from_bytes = 10;
-  } else {
-    return bad("unknown unit \"" + suffix + "\"");
-  }
-  if (num > (uint64_t{1} << 40)) return bad("number too large");
-  uint64_t value_mib;
-  if (shift_from_bytes >= 20) {
-    value_mib = num << (shift_from_bytes - 20);
-    if (value_mib > (uint64_t{1} << 40)) return bad("too large");
-  } else {
-    if (num % 1024 != 0) return bad("not a whole number of MiB");
-    value_mib = num / 1024;
-  }
+  // The grammar libvgpu.so reads CUDA_DEVICE_MEMORY_LIMIT with (src/abi/units.h), so a size
+  // means the same in `hami run` and in the job; a bare number is MiB, as nvidia.com/gpumem.
+  uint64_t bytes = 0;
+  abi::SizeError e = abi::ParseMemSize(text.data(), text.size(), abi::kMiB, &bytes);
+  if (e != abi::SizeError::kOk) return bad(abi::SizeErrorText(e));
+  if (bytes % abi::kMiB != 0) return bad("not a whole number of MiB");
+  uint64_t value_mib = bytes / abi::kMiB;
   if (value_mib == 0) return bad("zero");
+  if (value_mib > (uint64_t{1} << 40)) return bad("too large");
   *mib = static_cast<int64_t>(value_mib);
   *percent = 0;
   return Status::Ok();
