@@ -351,6 +351,7 @@ bool LoadConfig(const ConfigSource& src, Config* out, char* err, size_t errlen) 
   out->log_level = 2;
   Values env;
   if (!LoadEnv(src, &env, err, errlen)) return false;
+  if (!LoadComputeConfig(src.getenv, &out->compute, err, errlen)) return false;
 
   const char* file = nullptr;
   if (src.fixed_limits_path && access(src.fixed_limits_path, F_OK) == 0) {

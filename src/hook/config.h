@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "abi/node_layout.h"
+#include "compute_config.h"
 
 namespace hami::vgpu {
 
@@ -30,6 +31,7 @@ struct Config {
   bool from_file;      // a limits file was read
   char shm_path[1024];
   char limits_file[1024];
+  ComputeConfig compute;  // the compute limiter's tunables (compute_config.h)
 
   bool AnyMemoryLimit() const;
   bool AnySmLimit() const;
