@@ -12,7 +12,8 @@ HAMI_COMPUTE_STATS=1), profile (native: launches, kernel time and kernel-busy ti
 iteration, torch.profiler), overhead (bench/gpu/compute_limits.py's no-limit launch
 overhead), limits (compute_limits.py's kernel cases). Default: sweep.
 Environment: WL=comma list of workloads, SUITE_SECONDS (per workload, default 1.5),
-SUITE_ORDER (the environments in turn, default N,10,30,N,50,D,N,70,90,N,D),
+SUITE_ORDER (the environments in turn, default N,10,30,N,50,D,N,70,90,N,D), SUITE_ALT_LIB
+(another libvgpu.so, for configurations named like 50@alt), STATS_CFGS (default 50),
 HAMI_COMPUTE_* settings pass through to the libvgpu.so runs.
 `python3 bench/gpu/workload_suite.py selftest` checks the pure-Python parts without a GPU.
 """
@@ -31,12 +32,25 @@ ALL = ["gpt_small", "gpt_large", "dec1_eager", "dec1_graph", "dec32_eager", "dec
        "cnn", "streams"]
 # Native runs alternate with the limited ones (N = native, D = default policy at 50 %).
 ORDER = ["N", 10, 30, "N", 50, "D", "N", 70, 90, "N", "D"]
-if os.environ.get("SUITE_ORDER"):  # e.g. N,50,D,N for a quick look
-    ORDER = [c if c in ("N", "D") else int(c) for c in os.environ["SUITE_ORDER"].split(",")]
+ALT_LIB = os.environ.get("SUITE_ALT_LIB")  # another libvgpu.so build, configs "<cfg>@alt"
+
+
+def parse_cfg(c):
+    base = c.split("@")[0]
+    return (base if base in ("N", "D") else int(base)) if "@" not in c else c
+
+
+if os.environ.get("SUITE_ORDER"):  # e.g. N,50,D,N for a quick look; 50@alt = ALT_LIB
+    ORDER = [parse_cfg(c) for c in os.environ["SUITE_ORDER"].split(",")]
 SECONDS = float(os.environ.get("SUITE_SECONDS", "1.5"))
 
 
 def env_for(cfg):
+    if isinstance(cfg, str) and cfg.endswith("@alt"):
+        base = cfg[:-4]
+        env = env_for(base if base == "D" else int(base))
+        env["LD_PRELOAD"] = ALT_LIB
+        return env
     if cfg == "N":
         return cl.native_env()
     board = tempfile.mkdtemp(prefix="hami-board-")  # no earlier run looks like a neighbour
@@ -85,6 +99,8 @@ def case_sweep(wls):
         print(f"  {cfg}: " + " ".join(f"{k}={v:.1f}" for k, v in rates.items()), flush=True)
     summary = summarise(results, wls)
     for wl, s in summary.items():
+        for c in sorted((c for c in s["pct"] if isinstance(c, str) and c != "D"), key=str):
+            cl.row(f"{wl}: % of native at {c}", f"{s['pct'][c]:.1f}", None)
         limits = [s["pct"].get(l) for l in cl.LIMITS]
         got = [(l, p) for l, p in zip(cl.LIMITS, limits) if p is not None]
         worst = max((abs(p - l) for l, p in got), default=float("nan"))
@@ -102,10 +118,13 @@ def case_sweep(wls):
 
 def case_stats(wls):
     import compute_tuning as ct
-    for wl in wls:
-        rates, err = run_all(50, [wl], {"HAMI_COMPUTE_STATS": "1"})
-        cl.row(f"{wl} at 50 %: limiter counters", f"{rates.get(wl, 0):.1f} it/s; " +
-               ct.stats_of(err), None)
+    for cfg in [parse_cfg(c) for c in os.environ.get("STATS_CFGS", "50").split(",")]:
+        for wl in wls:
+            rates, err = run_all(cfg, [wl], {"HAMI_COMPUTE_STATS": "1"})
+            extra = " ".join(ln.split(" ", 1)[1] for ln in err.splitlines()
+                             if ln.startswith("hami-compute-stats unmeasured"))
+            cl.row(f"{wl} at {cfg}: limiter counters", f"{rates.get(wl, 0):.1f} it/s; " +
+                   ct.stats_of(err) + " " + extra, None)
 
 
 def case_profile(wls):
@@ -129,6 +148,7 @@ def selftest():
     e = env_for("D")
     assert e["GPU_CORE_UTILIZATION_POLICY"] == "default" and e["CUDA_DEVICE_SM_LIMIT"] == "50"
     assert env_for(30)["GPU_CORE_UTILIZATION_POLICY"] == "force"
+    assert parse_cfg("50") == 50 and parse_cfg("D") == "D" and parse_cfg("50@alt") == "50@alt"
     print("selftest ok")
 
 

@@ -66,6 +66,11 @@ __attribute__((destructor)) void PrintStats() {
           static_cast<unsigned long long>(g_stats.turn_waits), g_stats.turn_wait_ns / 1e6);
   fprintf(stderr, "hami-compute-stats probes=%llu power_extra_ms=%.1f\n",
           static_cast<unsigned long long>(g_stats.probes), g_stats.power_extra_ns / 1e6);
+  uint64_t charged = g_stats.charge[0] + g_stats.charge[1] + g_stats.charge[2];
+  fprintf(stderr,
+          "hami-compute-stats unmeasured=%llu overlap_ms=%.1f charged_ms=%.1f wall_ms=%.1f\n",
+          static_cast<unsigned long long>(g_stats.fast), g_stats.overlap_ns / 1e6, charged / 1e6,
+          (Mono() - g_stats.t_init) / 1e6);
   for (CtxState* c : g_ctx) {
     if (!c) continue;
     int shown = 0;
@@ -160,8 +165,7 @@ bool Throttle(CtxState* c, DevLimiter* d, int slot, int ki, uint64_t t0, uint64_
 
 // After a launch: the turn's drain estimate, activity on the board (at most every 10 ms) and
 // the last-kernel time in the accounting file (at most every 1 ms).
-void MarkLaunched(DevLimiter* d, uint64_t est) {
-  uint64_t now = Mono();
+void MarkLaunched(DevLimiter* d, uint64_t est, uint64_t now) {
   if (Cfg().turns && d->contended) d->board.TurnLaunched(g_container_id, now, est);
   if (now - d->last_mark >= kMarkActiveNs) {
     d->last_mark = now;
@@ -176,6 +180,84 @@ void MarkLaunched(DevLimiter* d, uint64_t est) {
   }
 }
 
+// Start event of a measured launch. False when it cannot be recorded (the launch then goes
+// unmeasured; a dead context starts over).
+bool RecordStart(CtxState* c, CUstream stream, int16_t* start) {
+  *start = static_cast<int16_t>(AllocEvent(c));
+  CUresult rr =
+      *start < 0 ? CUDA_ERROR_OUT_OF_MEMORY : g_cuda.cuEventRecord(c->ev[*start].ev, stream);
+  if (rr == CUDA_SUCCESS) return true;
+  Unref(c, *start);
+  if (Dead(rr)) ResetCtx(c);
+  return false;
+}
+
+// End event after a launch. False when there is nothing to queue: another thread started the
+// context over, the launch failed (its estimate is refunded) or no event could be recorded.
+bool RecordEnd(CtxState* c, const Stash& st, CUstream stream, CUresult result, int16_t* end) {
+  if (c->resets != st.gen) return false;  // another thread started the context over meanwhile
+  if (result == CUDA_SUCCESS) {
+    *end = static_cast<int16_t>(AllocEvent(c));
+    CUresult rr = *end >= 0 ? g_cuda.cuEventRecord(c->ev[*end].ev, stream) : CUDA_SUCCESS;
+    if (rr != CUDA_SUCCESS) {
+      Unref(c, *end);
+      *end = -1;
+      if (Dead(rr)) {
+        ResetCtx(c);
+        return false;
+      }
+    }
+  }
+  if (*end >= 0) return true;
+  // Failed launch (nothing to charge) or no event: refund the estimate, or keep it when the
+  // launch ran unmeasured.
+  Unref(c, st.start);
+  Unref(c, st.prev);
+  DevLimiter* d = DevOf(c);
+  if (result != CUDA_SUCCESS && st.bucket && d)
+    BucketCorrect(d->clock, -static_cast<int64_t>(st.est), d->limit);
+  return false;
+}
+
+__thread CUcontext t_ctx;  // the calling thread's last context and its state
+__thread CtxState* t_ctx_state;
+
+// Not throttled (policy default alone on the card, no priority): a launch costs a context
+// lookup and a counter. About one launch per kSampleNs is measured (*sampled: the kernel
+// alone, for the estimates); the others add their estimate to the busy counter, which the
+// monitor and the NVML comparison read. True when the launch needs nothing more.
+bool Unmeasured(int ki, uint64_t now, bool* sampled) {
+  CUcontext ctx = nullptr;
+  if (g_cuda.cuCtxGetCurrent(&ctx) != CUDA_SUCCESS || ctx == nullptr) return true;
+  CtxState* c = t_ctx_state;
+  if (ctx != t_ctx || !c) {
+    pthread_mutex_lock(&g_mu);
+    c = FindCtx(ctx);
+    pthread_mutex_unlock(&g_mu);
+    t_ctx = ctx;
+    t_ctx_state = c;
+  }
+  if (!c || c->broken) return true;
+  DevLimiter* d = DevOf(c);
+  if (!d || g_prio_explicit || Throttling(d, now)) return false;
+  uint64_t est = c->est[ki];
+  if (est && __atomic_add_fetch(&c->since_sample, 1, __ATOMIC_RELAXED) < c->sample_every) {
+    d->local_busy += est;
+    if (d->shm) __atomic_fetch_add(&d->shm->busy_ns_total, est, __ATOMIC_RELAXED);
+    if (Cfg().stats) ++g_stats.fast;
+    MarkLaunched(d, est, now);
+    return true;
+  }
+  // Measure this one; aim at one measurement per kSampleNs.
+  uint64_t since = now - c->last_sample;
+  if (since < kSampleNs && c->sample_every < kMaxSampleEvery) c->sample_every *= 2;
+  if (since > 4 * kSampleNs && c->sample_every > 1) c->sample_every /= 2;
+  c->since_sample = 0;
+  c->last_sample = now;
+  *sampled = true;
+  return false;
+}
+
 }  // namespace
 
 void ComputeInit() {
@@ -184,6 +266,7 @@ void ComputeInit() {
     return;
   }
   g_priority = g_state.cfg.priority;
+  g_stats.t_init = Mono();
   if (void* h = CudaHandle())
     g_exchange_mode =
         reinterpret_cast<ExchangeModeFn>(RealDlsym()(h, "cuThreadExchangeStreamCaptureMode"));
@@ -231,14 +314,16 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   st.active = false;
   uint64_t t0 = Mono();
   const int ki = static_cast<int>(kind);
+  bool sampled = false;
+  if (Unmeasured(ki, t0, &sampled)) return;
+  CUcontext ctx = LimitedContext(stream);
+  if (!ctx) return;
+  RelaxedCapture relaxed;
   CtxState* c = nullptr;
   int slot = 0;
   bool idle_at_entry = false;
   int16_t entry_end = -1;
   uint64_t est = 0;
-  CUcontext ctx = LimitedContext(stream);
-  if (!ctx) return;
-  RelaxedCapture relaxed;
   if (!Enter(ctx, stream, &c, &slot, &idle_at_entry, &entry_end, &est, ki)) return;
   DevLimiter* d = DevOf(c);
   bool bucket = false;
@@ -251,27 +336,24 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   if (c->tail - c->head >= kRing || c->nfree + (kEvents - c->nev) < 4) Poll(c, true);
   int16_t prev = c->streams[slot].last_end;
   Ref(c, prev);  // held until the launch is queued: another thread may replace last_end
-  bool idle = prev < 0 || g_cuda.cuEventQuery(c->ev[prev].ev) != CUDA_ERROR_NOT_READY;
-  uint64_t last_after = c->streams[slot].last_after;
-  bool tight = idle && prev >= 0 && prev == entry_end && idle_at_entry && !(d && d->contended) &&
-               last_after != 0 && t0 - last_after < kMaxGapNs;
+  // Idle before our sleep is idle now; else ask the GPU.
+  bool idle = prev < 0 || (prev == entry_end && idle_at_entry) ||
+              g_cuda.cuEventQuery(c->ev[prev].ev) != CUDA_ERROR_NOT_READY;
+  const StreamSlot& sl = c->streams[slot];
+  bool tight = !sampled && idle && prev >= 0 && prev == entry_end && idle_at_entry &&
+               !(d && d->contended) && sl.last_after != 0 && t0 - sl.last_after < kMaxGapNs;
   if (tight && Cfg().event_cal && c->event_ns < 0) MeasureEventCost(c, stream);
   int16_t start = -1;
-  if (!tight) {
-    start = static_cast<int16_t>(AllocEvent(c));
-    CUresult rr =
-        start < 0 ? CUDA_ERROR_OUT_OF_MEMORY : g_cuda.cuEventRecord(c->ev[start].ev, stream);
-    if (rr != CUDA_SUCCESS) {
-      Unref(c, start);
-      Unref(c, prev);
-      if (Dead(rr)) ResetCtx(c);
-      pthread_mutex_unlock(&g_mu);
-      if (bucket) BucketCorrect(d->clock, -static_cast<int64_t>(est), d->limit);
-      return;
-    }
+  if (!tight && !RecordStart(c, stream, &start)) {
+    Unref(c, prev);
+    pthread_mutex_unlock(&g_mu);
+    if (bucket) BucketCorrect(d->clock, -static_cast<int64_t>(est), d->limit);
+    return;
   }
-  st = Stash{true, c,   slot,        start, prev, bucket,    tight,
-             idle, est, Mono() - t0, kind,  sig,  c->resets, probe};
+  // Our own host time is not the application's gap: this call's and the last After's.
+  uint64_t excl = Mono() - t0 + sl.after_ns;
+  st = Stash{true, c,    slot, start, prev,      bucket, tight,  idle,
+             est,  excl, kind, sig,   c->resets, probe,  sampled};
   pthread_mutex_unlock(&g_mu);
 }
 
@@ -279,35 +361,13 @@ void ComputeAfterLaunch(CUstream stream, LaunchKind kind, CUresult result) {
   Stash& st = t_stash;
   if (!st.active) return;
   st.active = false;
+  uint64_t t_after = Mono();
   CtxState* c = st.c;
   DevLimiter* d = DevOf(c);
   RelaxedCapture relaxed;
   pthread_mutex_lock(&g_mu);
-  if (c->resets != st.gen) {  // another thread started the context over meanwhile
-    pthread_mutex_unlock(&g_mu);
-    return;
-  }
   int16_t end = -1;
-  if (result == CUDA_SUCCESS) {
-    end = static_cast<int16_t>(AllocEvent(c));
-    CUresult rr = end >= 0 ? g_cuda.cuEventRecord(c->ev[end].ev, stream) : CUDA_SUCCESS;
-    if (rr != CUDA_SUCCESS) {
-      Unref(c, end);
-      end = -1;
-      if (Dead(rr)) {
-        ResetCtx(c);
-        pthread_mutex_unlock(&g_mu);
-        return;
-      }
-    }
-  }
-  if (end < 0) {
-    // Failed launch (nothing to charge) or no event: refund the estimate, or keep it when
-    // the launch ran unmeasured.
-    Unref(c, st.start);
-    Unref(c, st.prev);
-    if (result != CUDA_SUCCESS && st.bucket && d)
-      BucketCorrect(d->clock, -static_cast<int64_t>(st.est), d->limit);
+  if (!RecordEnd(c, st, stream, result, &end)) {
     pthread_mutex_unlock(&g_mu);
     return;
   }
@@ -320,9 +380,10 @@ void ComputeAfterLaunch(CUstream stream, LaunchKind kind, CUresult result) {
   p.excl = st.excl;
   p.sig = st.sig;
   p.probe = st.probe;
+  p.slot = static_cast<int16_t>(st.slot);
   if (st.start >= 0) {  // measure from our start event
     p.from = st.start;  // keeps the reference AllocEvent gave it
-    if (st.idle) {
+    if (st.idle && !st.plain) {
       p.prev = st.prev;  // for the idle gap
       p.mode = kStart;
     } else {
@@ -340,10 +401,11 @@ void ComputeAfterLaunch(CUstream stream, LaunchKind kind, CUresult result) {
   sl.last_end = end;
   c->ring[c->tail % kRing] = p;
   ++c->tail;
-  sl.last_after = Mono();
+  uint64_t now = Mono();
+  sl.last_after = now;
+  sl.after_ns = now - t_after;
   pthread_mutex_unlock(&g_mu);
-
-  if (d) MarkLaunched(d, st.est);
+  if (d) MarkLaunched(d, st.est, now);
 }
 
 }  // namespace hami::vgpu

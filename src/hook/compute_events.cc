@@ -36,6 +36,85 @@ void Settle(CtxState* c, const Pending& p, uint64_t charge) {
   c->est[p.kind] = UpdateEstimate(c->est[p.kind], charge);
 }
 
+// Signed span between two completed events (b before a gives a negative value).
+bool SignedElapsed(CtxState* c, int a, int b, int64_t* out) {
+  float ms = 0;
+  if (g_cuda.cuEventElapsedTime(&ms, c->ev[a].ev, c->ev[b].ev) != CUDA_SUCCESS) return false;
+  *out = static_cast<int64_t>(static_cast<double>(ms) * 1e6);
+  return true;
+}
+
+void SetCover(CtxState* c, const Pending& p) {
+  Ref(c, p.end);
+  Unref(c, c->cover);
+  c->cover = p.end;
+  c->cover_slot = p.slot;
+}
+
+// Several streams of the context overlap in time: the GPU was the container's once, so the
+// part of [begin, end] that the union of earlier measurements already covers is not charged
+// again. Measurements settle in launch order; on one stream they follow each other, so the
+// check costs two event queries only when the stream changes.
+uint64_t Uncovered(CtxState* c, const Pending& p, int begin, uint64_t charge) {
+  if (c->cover < 0 || c->cover_slot == p.slot) {
+    SetCover(c, p);
+    return charge;
+  }
+  int64_t ov = 0, ext = 0;
+  if (!SignedElapsed(c, begin, c->cover, &ov) || !SignedElapsed(c, c->cover, p.end, &ext))
+    return charge;
+  if (ov > 0) {
+    uint64_t o = static_cast<uint64_t>(ov) < charge ? static_cast<uint64_t>(ov) : charge;
+    charge -= o;
+    if (Cfg().stats) g_stats.overlap_ns += o;
+  }
+  if (ext > 0) SetCover(c, p);
+  return charge;
+}
+
+// The charge of one completed launch whose events spanned `kernel` ns (section 1 of
+// docs/compute-limiter.md): by measuring mode, without other streams' overlap, corrected to
+// what it takes at full duty alone on the card.
+uint64_t ChargeOf(CtxState* c, const Pending& p, uint64_t kernel) {
+  if (p.mode != kTight) c->solo.Add(p.sig, kernel);
+  // Sharing the GPU with another container, the events also span its work that ran
+  // in between: charge no more than this launch's recent solo time.
+  DevLimiter* d = DevOf(c);
+  if (d && d->contended) {
+    uint64_t base = c->solo.Baseline(p.sig);
+    if (base && base < kernel) kernel = base;
+  }
+  uint64_t charge;
+  int begin = p.from;
+  if (p.mode == kBusy) {
+    charge = kernel;
+  } else if (p.mode == kTight) {
+    // event_ns stays -1 unless HAMI_COMPUTE_EVENT_CAL let it be measured.
+    charge = TightCharge(kernel, p.excl, c->event_ns > 0 ? c->event_ns : 0, p.est, kMaxGapNs);
+  } else {
+    int64_t gap = p.prev >= 0 ? ElapsedNs(c, p.prev, p.from) : -1;
+    charge = LaunchCharge(kernel, gap, p.excl, kMaxGapNs);
+    if (charge > kernel) begin = p.prev;  // the gap before it was charged too
+  }
+  charge = Uncovered(c, p, begin, charge);
+  // Alone on the card: learn the work's time at full duty and charge that.
+  // A tight-loop charge also holds the host's gap between launches: compared only with
+  // tight-loop charges (a probe runs mostly kBusy, throttled launches mostly kStart; both
+  // are the kernel's time).
+  if (Cfg().power && d && d->limit && !d->contended) {
+    uint64_t key = p.mode == kTight ? p.sig ^ (1ull << 63) : p.sig;
+    if (p.probe == kSettled) {
+      if (!d->probe_discarded) c->power.Probe(key, charge, d->probe_id);
+    } else {
+      if (p.probe == kOutside) c->power.Normal(key, charge);
+      uint64_t corrected = c->power.Correct(key, charge);
+      if (Cfg().stats) g_stats.power_extra_ns += corrected - charge;
+      charge = corrected;
+    }
+  }
+  return charge;
+}
+
 }  // namespace
 
 int64_t ElapsedNs(CtxState* c, int a, int b) {
@@ -76,6 +155,8 @@ void ResetCtx(CtxState* c) {
   c->ord = ord;
   c->resets = resets;
   c->event_ns = -1;
+  c->cover = c->cover_slot = -1;
+  c->sample_every = 1;
   memcpy(c->est, est, sizeof(est));
   if (resets > 100) {
     c->broken = true;
@@ -94,41 +175,7 @@ void Poll(CtxState* c, bool wait) {
     wait = false;
     uint64_t charge = p.est;
     int64_t k = r == CUDA_SUCCESS ? ElapsedNs(c, p.from, p.end) : -1;  // the events' span
-    if (k >= 0) {
-      uint64_t kernel = static_cast<uint64_t>(k);
-      if (p.mode != kTight) c->solo.Add(p.sig, kernel);
-      // Sharing the GPU with another container, the events also span its work that ran
-      // in between: charge no more than this launch's recent solo time.
-      DevLimiter* d = DevOf(c);
-      if (d && d->contended) {
-        uint64_t base = c->solo.Baseline(p.sig);
-        if (base && base < kernel) kernel = base;
-      }
-      if (p.mode == kBusy) {
-        charge = kernel;
-      } else if (p.mode == kTight) {
-        // event_ns stays -1 unless HAMI_COMPUTE_EVENT_CAL let it be measured.
-        charge = TightCharge(kernel, p.excl, c->event_ns > 0 ? c->event_ns : 0, p.est, kMaxGapNs);
-      } else {
-        int64_t gap = p.prev >= 0 ? ElapsedNs(c, p.prev, p.from) : -1;
-        charge = LaunchCharge(kernel, gap, p.excl, kMaxGapNs);
-      }
-      // Alone on the card: learn the work's time at full duty and charge that.
-      // A tight-loop charge also holds the host's gap between launches: compared only with
-      // tight-loop charges (a probe runs mostly kBusy, throttled launches mostly kStart; both
-      // are the kernel's time).
-      if (Cfg().power && d && d->limit && !d->contended) {
-        uint64_t key = p.mode == kTight ? p.sig ^ (1ull << 63) : p.sig;
-        if (p.probe == kSettled) {
-          if (!d->probe_discarded) c->power.Probe(key, charge, d->probe_id);
-        } else {
-          if (p.probe == kOutside) c->power.Normal(key, charge);
-          uint64_t corrected = c->power.Correct(key, charge);
-          if (Cfg().stats) g_stats.power_extra_ns += corrected - charge;
-          charge = corrected;
-        }
-      }
-    }
+    if (k >= 0) charge = ChargeOf(c, p, static_cast<uint64_t>(k));
     if (Cfg().stats && p.mode < 3) {
       ++g_stats.n[p.mode];
       g_stats.charge[p.mode] += charge;
@@ -181,6 +228,8 @@ CtxState* FindCtx(CUcontext ctx) {
     if (!c) return nullptr;
     c->ctx = ctx;
     c->event_ns = -1;
+    c->cover = c->cover_slot = -1;
+    c->sample_every = 1;
     CUdevice dev = 0;
     c->ord = g_cuda.cuCtxGetDevice(&dev) == CUDA_SUCCESS ? OrdinalOf(dev) : -1;
     g_ctx[i] = c;

@@ -41,6 +41,10 @@ inline constexpr int kLimiterWaiters = 4;    // processes waiting for the bucket
 // the bucket too waits this much longer, so the other one is admitted first: without it the
 // process whose wake-up happens to come first wins every time and the other can starve.
 inline constexpr uint64_t kYieldNs = 200000;
+// Not throttled: measure about one launch per kSampleNs (enough for the estimates, the busy
+// counter and the NVML comparison), count the others at the estimate.
+inline constexpr uint64_t kSampleNs = 1 * kMs;
+inline constexpr uint32_t kMaxSampleEvery = 4096;
 inline constexpr uint64_t kTurnBurstNs =
     60 * kMs;  // bank while taking turns (covers others' turns)
 // Power probes (PowerRefs): while limited and alone on the card, run unthrottled for
@@ -74,6 +78,8 @@ struct Stats {
   uint64_t waits, wait_ns;
   uint64_t turn_waits, turn_wait_ns, turns_taken;
   uint64_t probes, power_extra_ns;
+  uint64_t fast, overlap_ns;  // launches not measured (unthrottled); overlap not charged
+  uint64_t t_init;            // CLOCK_MONOTONIC at ComputeInit (charge / wall at exit)
 };
 extern Stats g_stats;
 
@@ -104,6 +110,7 @@ struct Pending {
   uint64_t excl;  // host ns the limiter spent before the launch (not charged as gap)
   uint64_t sig;
   uint8_t probe;  // Probe below
+  int16_t slot;   // the stream's slot (overlap across streams, Poll)
 };
 
 // A launch's relation to the power probes: queued outside (kOutside, a "normal" sample), in a
@@ -115,6 +122,7 @@ struct StreamSlot {
   uint64_t key;  // 0 = free; else stream handle (+ thread for the per-thread stream) + 1
   int16_t last_end;
   uint64_t last_after;  // CLOCK_MONOTONIC when our last launch on it returned
+  uint64_t after_ns;    // host ns the limiter spent after that launch (not charged as gap)
 };
 
 struct CtxState {
@@ -133,6 +141,16 @@ struct CtxState {
   SoloTimes solo;
   PowerRefs power;
   int64_t event_ns;  // GPU time one event record adds behind a kernel; -1 = not measured
+  // Union of the context's charged GPU intervals across streams: the latest end event
+  // settled so far (-1: none) and its stream slot. A measurement that starts before it
+  // overlaps work already charged (another stream's) and is charged only beyond it.
+  int16_t cover;
+  int16_t cover_slot;
+  // Sampling while not throttled (policy default, alone): one launch in `sample_every` is
+  // measured, the others are counted at the estimate (docs/compute-limiter.md, section 1).
+  uint32_t since_sample;
+  uint32_t sample_every;
+  uint64_t last_sample;
 };
 
 struct DevLimiter {
@@ -183,6 +201,7 @@ struct Stash {
   uint64_t sig;
   int gen;  // CtxState::resets when the stash was made
   uint8_t probe;
+  bool plain;  // a sample while not throttled: the kernel alone (kBusy), no gap
 };
 extern __thread Stash t_stash;
 
