@@ -13,7 +13,7 @@ iteration, torch.profiler), overhead (bench/gpu/compute_limits.py's no-limit lau
 overhead), limits (compute_limits.py's kernel cases). Default: sweep.
 Environment: WL=comma list of workloads, SUITE_SECONDS (per workload, default 1.5),
 SUITE_ORDER (the environments in turn, default N,10,30,N,50,D,N,70,90,N,D), SUITE_ALT_LIB
-(another libvgpu.so, for configurations named like 50@alt), STATS_CFGS (default 50),
+(another libvgpu.so, for configurations named like 50@alt), STATS_CFGS (default 50), STATS_WL,
 HAMI_COMPUTE_* settings pass through to the libvgpu.so runs.
 `python3 bench/gpu/workload_suite.py selftest` checks the pure-Python parts without a GPU.
 """
@@ -119,7 +119,7 @@ def case_sweep(wls):
 def case_stats(wls):
     import compute_tuning as ct
     for cfg in [parse_cfg(c) for c in os.environ.get("STATS_CFGS", "50").split(",")]:
-        for wl in wls:
+        for wl in os.environ.get("STATS_WL", ",".join(wls)).split(","):
             rates, err = run_all(cfg, [wl], {"HAMI_COMPUTE_STATS": "1"})
             extra = " ".join(ln.split(" ", 1)[1] for ln in err.splitlines()
                              if ln.startswith("hami-compute-stats unmeasured"))
