@@ -142,7 +142,12 @@ bool Enter(CUcontext ctx, CUstream stream, CtxState** out, int* slot, bool* idle
 bool Throttle(CtxState* c, DevLimiter* d, int slot, int ki, uint64_t t0, uint64_t* est,
               uint8_t* probe) {
   uint64_t now = t0;
-  Admission a{c, d, slot, ki, Throttling(d, now), false};
+  Admission a{c, d, slot, ki, Throttling(d, now), false, 0};
+  if (a.throttle) {
+    pthread_mutex_lock(&g_mu);
+    a.other_streams = OtherActiveStreams(c, slot, now);
+    pthread_mutex_unlock(&g_mu);
+  }
   if (a.throttle && *est == 0) {
     // No estimate of this kind of launch yet: wait for the first measurement rather than
     // queue a burst whose cost is unknown.

@@ -106,6 +106,8 @@ bool Admit(Admission* a, uint64_t* now, uint64_t* est) {
     if (wait == 0 && turns) wait = TurnWaitNs(d, *now, &turn_busy, &turn_seq);
     if (wait == 0 && a->throttle && !a->probing) {
       bp.burst_ns = turns ? kTurnBurstNs : kBurstNs;
+      // Several streams in use: let their launches queue together (they may overlap).
+      bp.tolerance_ns = a->other_streams ? ScaledCharge(*est, d->limit) * a->other_streams : 0;
       wait = BucketAdmit(d->clock, *now, *est, bp);
       if (wait == 0) {
         bucket = true;

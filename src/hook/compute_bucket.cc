@@ -13,7 +13,7 @@ uint64_t ScaledCharge(uint64_t gpu_ns, uint32_t limit_pct) {
 uint64_t BucketAdmit(uint64_t* clock, uint64_t now, uint64_t est_ns, const BucketParams& p) {
   uint64_t cur = __atomic_load_n(clock, __ATOMIC_ACQUIRE);
   for (;;) {
-    if (cur > now) return cur - now;
+    if (cur > now + p.tolerance_ns) return cur - now - p.tolerance_ns;
     uint64_t floor = now > p.burst_ns ? now - p.burst_ns : 0;
     uint64_t base = cur < floor ? floor : cur;
     uint64_t next = base + ScaledCharge(est_ns, p.limit_pct);

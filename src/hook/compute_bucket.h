@@ -16,6 +16,11 @@ namespace hami::vgpu {
 struct BucketParams {
   uint32_t limit_pct;  // 1..99
   uint64_t burst_ns;
+  // A launch is admitted while the clock is at most this far ahead of now (0 for a single
+  // stream). Kernels queued on several streams at once overlap on the GPU and are charged
+  // their union; admitting them one scaled charge apart would serialise them instead. The
+  // long-run share does not depend on it (GCRA's tolerance only allows a burst).
+  uint64_t tolerance_ns = 0;
 };
 
 // Wall time that g ns of GPU time costs at `limit_pct` (g * 100 / limit).

@@ -115,6 +115,21 @@ TEST(ComputeBucket, EstimateFollowsSamples) {
   EXPECT_NEAR(static_cast<double>(e), 1600, 20);
 }
 
+TEST(ComputeBucket, ToleranceAdmitsOverlappingLaunchesWithoutRaisingTheShare) {
+  // Two streams queue 1 ms kernels at 50 %: with a tolerance of one scaled charge the second
+  // launch goes at once (they can overlap); over time the share is unchanged.
+  uint64_t now = 1000000000, clock = now;  // no bank
+  BucketParams p{50, 30000000, 2000000};
+  EXPECT_EQ(BucketAdmit(&clock, now, 1000000, p), 0u);
+  EXPECT_EQ(BucketAdmit(&clock, now, 1000000, p), 0u);
+  EXPECT_EQ(BucketAdmit(&clock, now, 1000000, p), 2000000u);  // the third waits
+  uint64_t admitted = 2;
+  for (uint64_t t = now; t < now + 1000000000; t += 100000)
+    while (BucketAdmit(&clock, t, 1000000, p) == 0) ++admitted;
+  // 1 s at 50 % of 1 ms launches: 500, plus the initial burst of the tolerance.
+  EXPECT_NEAR(static_cast<double>(admitted), 502, 3);
+}
+
 }  // namespace
 }  // namespace hami::vgpu
 

@@ -238,6 +238,16 @@ CtxState* FindCtx(CUcontext ctx) {
   return nullptr;  // more contexts than we track: their launches are not limited
 }
 
+int OtherActiveStreams(CtxState* c, int slot, uint64_t now) {
+  int n = 0;
+  for (int i = 0; i < kStreams && n < 3; ++i) {
+    const StreamSlot& sl = c->streams[i];
+    if (i != slot && sl.key != 0 && sl.last_after != 0 && now - sl.last_after < kActiveStreamNs)
+      ++n;
+  }
+  return n;
+}
+
 int StreamSlotOf(CtxState* c, CUstream s) {
   uintptr_t v = reinterpret_cast<uintptr_t>(s);
   if (v == 1) v = 0;  // CU_STREAM_LEGACY is the default stream

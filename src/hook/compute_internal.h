@@ -45,6 +45,8 @@ inline constexpr uint64_t kYieldNs = 200000;
 // counter and the NVML comparison), count the others at the estimate.
 inline constexpr uint64_t kSampleNs = 1 * kMs;
 inline constexpr uint32_t kMaxSampleEvery = 4096;
+// A stream that launched this recently is still "in use" (multi-stream admission tolerance).
+inline constexpr uint64_t kActiveStreamNs = 50 * kMs;
 inline constexpr uint64_t kTurnBurstNs =
     60 * kMs;  // bank while taking turns (covers others' turns)
 // Power probes (PowerRefs): while limited and alone on the card, run unthrottled for
@@ -238,6 +240,8 @@ void Poll(CtxState* c, bool wait);
 void MeasureEventCost(CtxState* c, CUstream stream);
 CtxState* FindCtx(CUcontext ctx);
 int StreamSlotOf(CtxState* c, CUstream s);
+// Other streams of the context with a launch of ours in the last kActiveStreamNs (at most 3).
+int OtherActiveStreams(CtxState* c, int slot, uint64_t now);
 
 // compute_policy.cc: whether to throttle (policy, contention) and power probes.
 void OpenBoard(int ord, DevLimiter* d);
@@ -254,6 +258,7 @@ struct Admission {
   int slot;  // the launching stream's slot
   int kind;  // LaunchKind
   bool throttle, probing;
+  int other_streams;  // OtherActiveStreams: that many scaled estimates of tolerance
 };
 bool Admit(Admission* a, uint64_t* now, uint64_t* est);
 
