@@ -355,8 +355,9 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
     if (bucket) BucketCorrect(d->clock, -static_cast<int64_t>(est), d->limit);
     return;
   }
-  // Our own host time is not the application's gap: this call's and the last After's.
-  uint64_t excl = Mono() - t0 + sl.after_ns;
+  // Our own host time before the launch is not the application's gap. (Our time after the
+  // previous launch is not excluded: the GPU usually still runs that launch meanwhile.)
+  uint64_t excl = Mono() - t0;
   st = Stash{true, c,    slot, start, prev,      bucket, tight,  idle,
              est,  excl, kind, sig,   c->resets, probe,  sampled};
   pthread_mutex_unlock(&g_mu);
@@ -366,7 +367,6 @@ void ComputeAfterLaunch(CUstream stream, LaunchKind kind, CUresult result) {
   Stash& st = t_stash;
   if (!st.active) return;
   st.active = false;
-  uint64_t t_after = Mono();
   CtxState* c = st.c;
   DevLimiter* d = DevOf(c);
   RelaxedCapture relaxed;
@@ -408,7 +408,6 @@ void ComputeAfterLaunch(CUstream stream, LaunchKind kind, CUresult result) {
   ++c->tail;
   uint64_t now = Mono();
   sl.last_after = now;
-  sl.after_ns = now - t_after;
   pthread_mutex_unlock(&g_mu);
   if (d) MarkLaunched(d, st.est, now);
 }

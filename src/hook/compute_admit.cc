@@ -81,6 +81,21 @@ struct BucketTurn {
   }
 };
 
+// Admission groups across streams (CtxState::group_t): whether this launch may go beside the
+// group's leader, and opening a group.
+bool JoinsGroup(Admission* a, uint64_t now) {
+  if (a->other_streams == 0) return false;
+  uint64_t g = __atomic_load_n(&a->c->group_t, __ATOMIC_RELAXED);
+  uint64_t* mine = &a->c->streams[a->slot].group;
+  if (g == 0 || now - g >= kGroupNs || __atomic_load_n(mine, __ATOMIC_RELAXED) == g) return false;
+  __atomic_store_n(mine, g, __ATOMIC_RELAXED);
+  return true;
+}
+void LeadGroup(Admission* a, uint64_t now) {
+  __atomic_store_n(&a->c->group_t, now, __ATOMIC_RELAXED);
+  __atomic_store_n(&a->c->streams[a->slot].group, now, __ATOMIC_RELAXED);
+}
+
 }  // namespace
 
 bool Admit(Admission* a, uint64_t* now, uint64_t* est) {
@@ -106,12 +121,13 @@ bool Admit(Admission* a, uint64_t* now, uint64_t* est) {
     if (wait == 0 && turns) wait = TurnWaitNs(d, *now, &turn_busy, &turn_seq);
     if (wait == 0 && a->throttle && !a->probing) {
       bp.burst_ns = turns ? kTurnBurstNs : kBurstNs;
-      // Several streams in use: let their launches queue together (they may overlap).
-      bp.tolerance_ns = a->other_streams ? ScaledCharge(*est, d->limit) * a->other_streams : 0;
+      bool beside = JoinsGroup(a, *now);
+      bp.tolerance_ns = beside ? kMs * 1000 : 0;  // beside the group's leader: no wait
       wait = BucketAdmit(d->clock, *now, *est, bp);
       if (wait == 0) {
         bucket = true;
         bt.Admitted();
+        if (!beside) LeadGroup(a, *now);
       } else {
         if (turns) d->board.TurnRelease(g_container_id);  // our share is used: next one's turn
         wait += bt.Waiting();

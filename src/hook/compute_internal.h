@@ -47,6 +47,7 @@ inline constexpr uint64_t kSampleNs = 1 * kMs;
 inline constexpr uint32_t kMaxSampleEvery = 4096;
 // A stream that launched this recently is still "in use" (multi-stream admission tolerance).
 inline constexpr uint64_t kActiveStreamNs = 50 * kMs;
+inline constexpr uint64_t kGroupNs = 200000;
 inline constexpr uint64_t kTurnBurstNs =
     60 * kMs;  // bank while taking turns (covers others' turns)
 // Power probes (PowerRefs): while limited and alone on the card, run unthrottled for
@@ -124,7 +125,7 @@ struct StreamSlot {
   uint64_t key;  // 0 = free; else stream handle (+ thread for the per-thread stream) + 1
   int16_t last_end;
   uint64_t last_after;  // CLOCK_MONOTONIC when our last launch on it returned
-  uint64_t after_ns;    // host ns the limiter spent after that launch (not charged as gap)
+  uint64_t group;       // the admission group (CtxState::group_t) it last launched in
 };
 
 struct CtxState {
@@ -153,6 +154,10 @@ struct CtxState {
   uint32_t since_sample;
   uint32_t sample_every;
   uint64_t last_sample;
+  // Several streams: a launch admitted by the bucket opens a group; for kGroupNs each other
+  // stream may queue one launch beside it without waiting (pre-charged as usual), so work
+  // that overlapped unthrottled still overlaps when throttled. Atomics (Admit runs unlocked).
+  uint64_t group_t;
 };
 
 struct DevLimiter {
