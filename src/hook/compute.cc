@@ -224,7 +224,9 @@ bool RecordEnd(CtxState* c, const Stash& st, CUstream stream, CUresult result, i
   return false;
 }
 
-__thread CUcontext t_ctx;  // the calling thread's last context and its state
+__thread int t_last_slot = -1;  // stream slot of this thread's last measured launch
+__thread uint64_t st_t0;        // when that launch entered ComputeBeforeLaunch
+__thread CUcontext t_ctx;       // the calling thread's last context and its state
 __thread CtxState* t_ctx_state;
 
 // Not throttled (policy default alone on the card, no priority): a launch costs a context
@@ -358,8 +360,13 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   // Our own host time before the launch is not the application's gap. (Our time after the
   // previous launch is not excluded: the GPU usually still runs that launch meanwhile.)
   uint64_t excl = Mono() - t0;
-  st = Stash{true, c,    slot, start, prev,      bucket, tight,  idle,
-             est,  excl, kind, sig,   c->resets, probe,  sampled};
+  uint64_t app = 0;
+  if (t_last_slot == slot && sl.t_launch != 0 && t0 > sl.t_launch + sl.lim_ns)
+    app = t0 - sl.t_launch - sl.lim_ns;
+  t_last_slot = slot;
+  st_t0 = t0;
+  st = Stash{true, c,    slot, start, prev,      bucket, tight,   idle,
+             est,  excl, kind, sig,   c->resets, probe,  sampled, app};
   pthread_mutex_unlock(&g_mu);
 }
 
@@ -367,6 +374,7 @@ void ComputeAfterLaunch(CUstream stream, LaunchKind kind, CUresult result) {
   Stash& st = t_stash;
   if (!st.active) return;
   st.active = false;
+  uint64_t t_after = Mono();
   CtxState* c = st.c;
   DevLimiter* d = DevOf(c);
   RelaxedCapture relaxed;
@@ -386,6 +394,7 @@ void ComputeAfterLaunch(CUstream stream, LaunchKind kind, CUresult result) {
   p.sig = st.sig;
   p.probe = st.probe;
   p.slot = static_cast<int16_t>(st.slot);
+  p.app = st.app;
   if (st.start >= 0) {  // measure from our start event
     p.from = st.start;  // keeps the reference AllocEvent gave it
     if (st.idle && !st.plain) {
@@ -408,6 +417,8 @@ void ComputeAfterLaunch(CUstream stream, LaunchKind kind, CUresult result) {
   ++c->tail;
   uint64_t now = Mono();
   sl.last_after = now;
+  sl.t_launch = st_t0;
+  sl.lim_ns = st.excl + (now - t_after);
   pthread_mutex_unlock(&g_mu);
   if (d) MarkLaunched(d, st.est, now);
 }

@@ -96,6 +96,10 @@ uint64_t ChargeOf(CtxState* c, const Pending& p, uint64_t kernel) {
     charge = LaunchCharge(kernel, gap, p.excl, kMaxGapNs);
     if (charge > kernel) begin = p.prev;  // the gap before it was charged too
   }
+  // A launch loop on an idle stream holds the GPU for at least one iteration of the host
+  // loop without us: throttled, the application's host work overlaps the previous kernel
+  // (our sleep moved the idle gap), which without us would have left the GPU idle after it.
+  if (p.mode != kBusy && p.app && p.app < kMaxGapNs && p.app > charge) charge = p.app;
   charge = Uncovered(c, p, begin, charge);
   // Alone on the card: learn the work's time at full duty and charge that.
   // A tight-loop charge also holds the host's gap between launches: compared only with

@@ -114,6 +114,7 @@ struct Pending {
   uint64_t sig;
   uint8_t probe;  // Probe below
   int16_t slot;   // the stream's slot (overlap across streams, Poll)
+  uint64_t app;   // host ns of the application per launch (see Stash::app); 0 = unknown
 };
 
 // A launch's relation to the power probes: queued outside (kOutside, a "normal" sample), in a
@@ -126,6 +127,8 @@ struct StreamSlot {
   int16_t last_end;
   uint64_t last_after;  // CLOCK_MONOTONIC when our last launch on it returned
   uint64_t group;       // the admission group (CtxState::group_t) it last launched in
+  uint64_t t_launch;    // CLOCK_MONOTONIC when our last launch on it entered the limiter
+  uint64_t lim_ns;      // host ns the limiter spent on that launch (before and after)
 };
 
 struct CtxState {
@@ -209,6 +212,9 @@ struct Stash {
   int gen;  // CtxState::resets when the stash was made
   uint8_t probe;
   bool plain;  // a sample while not throttled: the kernel alone (kBusy), no gap
+  // Host time since this thread's previous launch (on the same stream) less the limiter's own
+  // time then and now: what one iteration of a launch loop takes on the host without us.
+  uint64_t app;
 };
 extern __thread Stash t_stash;
 
