@@ -48,8 +48,8 @@ using namespace climit;  // NOLINT: this file is the limiter's front end
 
 __attribute__((destructor)) void PrintStats() {
   if (!Cfg().stats) return;
-  static const char* names[3] = {"busy", "start", "tight"};
-  for (int m = 0; m < 3; ++m) {
+  static const char* names[2] = {"busy", "start"};
+  for (int m = 0; m < 2; ++m) {
     uint64_t n = g_stats.n[m];
     if (!n) continue;
     fprintf(stderr,
@@ -66,11 +66,12 @@ __attribute__((destructor)) void PrintStats() {
           static_cast<unsigned long long>(g_stats.turn_waits), g_stats.turn_wait_ns / 1e6);
   fprintf(stderr, "hami-compute-stats probes=%llu power_extra_ms=%.1f\n",
           static_cast<unsigned long long>(g_stats.probes), g_stats.power_extra_ns / 1e6);
-  uint64_t charged = g_stats.charge[0] + g_stats.charge[1] + g_stats.charge[2];
+  uint64_t charged = g_stats.charge[0] + g_stats.charge[1] + g_stats.host_extra_ns;
   fprintf(stderr,
-          "hami-compute-stats unmeasured=%llu overlap_ms=%.1f charged_ms=%.1f wall_ms=%.1f\n",
-          static_cast<unsigned long long>(g_stats.fast), g_stats.overlap_ns / 1e6, charged / 1e6,
-          (Mono() - g_stats.t_init) / 1e6);
+          "hami-compute-stats unmeasured=%llu overlap_ms=%.1f host_extra_ms=%.1f charged_ms=%.1f "
+          "wall_ms=%.1f\n",
+          static_cast<unsigned long long>(g_stats.fast), g_stats.overlap_ns / 1e6,
+          g_stats.host_extra_ns / 1e6, charged / 1e6, (Mono() - g_stats.t_init) / 1e6);
   for (CtxState* c : g_ctx) {
     if (!c) continue;
     int shown = 0;
@@ -127,7 +128,7 @@ bool Enter(CUcontext ctx, CUstream stream, CtxState** out, int* slot, bool* idle
     *est = c->est[ki];
     *slot = StreamSlotOf(c, stream);
     // Whether the stream was already idle before any sleep of ours: only then is all of our
-    // time before the launch part of the GPU's idle gap (see kTight).
+    // time before the launch part of the GPU's idle gap.
     *entry_end = c->streams[*slot].last_end;
     *idle_at_entry =
         *entry_end >= 0 && g_cuda.cuEventQuery(c->ev[*entry_end].ev) != CUDA_ERROR_NOT_READY;
@@ -346,27 +347,23 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   // Idle before our sleep is idle now; else ask the GPU.
   bool idle = prev < 0 || (prev == entry_end && idle_at_entry) ||
               g_cuda.cuEventQuery(c->ev[prev].ev) != CUDA_ERROR_NOT_READY;
-  const StreamSlot& sl = c->streams[slot];
-  bool tight = !sampled && idle && prev >= 0 && prev == entry_end && idle_at_entry &&
-               !(d && d->contended) && sl.last_after != 0 && t0 - sl.last_after < kMaxGapNs;
-  if (tight && Cfg().event_cal && c->event_ns < 0) MeasureEventCost(c, stream);
   int16_t start = -1;
-  if (!tight && !RecordStart(c, stream, &start)) {
+  if (!RecordStart(c, stream, &start)) {
     Unref(c, prev);
     pthread_mutex_unlock(&g_mu);
     if (bucket) BucketCorrect(d->clock, -static_cast<int64_t>(est), d->limit);
     return;
   }
-  // Our own host time before the launch is not the application's gap. (Our time after the
-  // previous launch is not excluded: the GPU usually still runs that launch meanwhile.)
-  uint64_t excl = Mono() - t0;
-  uint64_t app = 0;
-  if (t_last_slot == slot && sl.t_launch != 0 && t0 > sl.t_launch + sl.lim_ns)
-    app = t0 - sl.t_launch - sl.lim_ns;
+  uint64_t excl = Mono() - t0;  // our own host time before the launch
+  // The application's host time per launch (section 1, "host time"): since this thread's
+  // previous launch on the same stream, less the limiter's time then and now.
+  const StreamSlot& sl = c->streams[slot];
+  uint64_t app = t_last_slot == slot ? AppHostTime(t0, sl.t_launch, sl.lim_ns, kMaxGapNs) : 0;
+  if (bucket) c->win_host += app;
   t_last_slot = slot;
   st_t0 = t0;
-  st = Stash{true, c,    slot, start, prev,      bucket, tight,   idle,
-             est,  excl, kind, sig,   c->resets, probe,  sampled, app};
+  st = Stash{true, c,    slot, start,     prev,  bucket,  idle, est,
+             excl, kind, sig,  c->resets, probe, sampled, app};
   pthread_mutex_unlock(&g_mu);
 }
 
@@ -395,20 +392,11 @@ void ComputeAfterLaunch(CUstream stream, LaunchKind kind, CUresult result) {
   p.probe = st.probe;
   p.slot = static_cast<int16_t>(st.slot);
   p.app = st.app;
-  if (st.start >= 0) {  // measure from our start event
+  {                     // measured from our start event
     p.from = st.start;  // keeps the reference AllocEvent gave it
-    if (st.idle && !st.plain) {
-      p.prev = st.prev;  // for the idle gap
-      p.mode = kStart;
-    } else {
-      p.prev = -1;
-      p.mode = kBusy;
-      Unref(c, st.prev);
-    }
-  } else {  // tight loop: from the previous end (the reference taken before the launch)
-    p.from = st.prev;
     p.prev = -1;
-    p.mode = kTight;
+    p.mode = st.idle && !st.plain ? kStart : kBusy;
+    Unref(c, st.prev);
   }
   Ref(c, end);  // one for the ring, one (from AllocEvent) for the stream's last_end
   Unref(c, sl.last_end);

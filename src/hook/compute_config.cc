@@ -50,7 +50,7 @@ bool Dir(const char* name, const char* v, char* out, size_t n, char* err, size_t
 bool LoadComputeConfig(const char* (*getenv)(const char* name), ComputeConfig* out, char* err,
                        size_t errlen) {
   *out = ComputeConfig{};
-  out->turns = out->event_cal = out->power = true;
+  out->turns = out->power = true;
   out->max_turn_ns = 20 * kMs;
   out->turn_overlap_ns = 200 * kUs;
   out->probe_ns = 200 * kMs;
@@ -61,9 +61,6 @@ bool LoadComputeConfig(const char* (*getenv)(const char* name), ComputeConfig* o
   };
   const char* v;
   if ((v = get("HAMI_COMPUTE_TURNS")) && !Flag("HAMI_COMPUTE_TURNS", v, &out->turns, err, errlen))
-    return false;
-  if ((v = get("HAMI_COMPUTE_EVENT_CAL")) &&
-      !Flag("HAMI_COMPUTE_EVENT_CAL", v, &out->event_cal, err, errlen))
     return false;
   if ((v = get("HAMI_COMPUTE_POWER")) && !Flag("HAMI_COMPUTE_POWER", v, &out->power, err, errlen))
     return false;

@@ -12,7 +12,6 @@ struct ComputeConfig {
   bool turns;                 // HAMI_COMPUTE_TURNS: limited containers sharing a GPU take turns
   uint64_t max_turn_ns;       // HAMI_COMPUTE_MAX_TURN_US, 1000..30000
   uint64_t turn_overlap_ns;   // HAMI_COMPUTE_TURN_OVERLAP_US, 0..1000
-  bool event_cal;             // HAMI_COMPUTE_EVENT_CAL: exclude our end event's GPU time
   bool power;                 // HAMI_COMPUTE_POWER: power probes and the full-duty charge
   uint64_t probe_ns;          // HAMI_COMPUTE_PROBE_MS, 30..1000
   uint64_t probe_every_ns;    // HAMI_COMPUTE_PROBE_EVERY_S, 1..3600

@@ -25,7 +25,7 @@ class ComputeConfigTest : public ::testing::Test {
 TEST_F(ComputeConfigTest, DefaultsWhenUnsetOrEmpty) {
   g_env["HAMI_COMPUTE_PROBE_MS"] = "";
   ASSERT_TRUE(Load()) << err_;
-  EXPECT_TRUE(c_.turns && c_.event_cal && c_.power);
+  EXPECT_TRUE(c_.turns && c_.power);
   EXPECT_FALSE(c_.stats);
   EXPECT_EQ(c_.max_turn_ns, 20000000u);
   EXPECT_EQ(c_.turn_overlap_ns, 200000u);
@@ -36,13 +36,17 @@ TEST_F(ComputeConfigTest, DefaultsWhenUnsetOrEmpty) {
 }
 
 TEST_F(ComputeConfigTest, ParsesEveryVariable) {
-  g_env = {{"HAMI_COMPUTE_TURNS", "0"},          {"HAMI_COMPUTE_EVENT_CAL", "off"},
-           {"HAMI_COMPUTE_POWER", "false"},      {"HAMI_COMPUTE_STATS", "1"},
-           {"HAMI_COMPUTE_MAX_TURN_US", "5000"}, {"HAMI_COMPUTE_TURN_OVERLAP_US", "0"},
-           {"HAMI_COMPUTE_PROBE_MS", "30"},      {"HAMI_COMPUTE_PROBE_EVERY_S", "3600"},
-           {"HAMI_COMPUTE_BOARD_DIR", "/b"},     {"HAMI_CONTENTION_DIR", "/c/d"}};
+  g_env = {{"HAMI_COMPUTE_TURNS", "0"},
+           {"HAMI_COMPUTE_POWER", "false"},
+           {"HAMI_COMPUTE_STATS", "1"},
+           {"HAMI_COMPUTE_MAX_TURN_US", "5000"},
+           {"HAMI_COMPUTE_TURN_OVERLAP_US", "0"},
+           {"HAMI_COMPUTE_PROBE_MS", "30"},
+           {"HAMI_COMPUTE_PROBE_EVERY_S", "3600"},
+           {"HAMI_COMPUTE_BOARD_DIR", "/b"},
+           {"HAMI_CONTENTION_DIR", "/c/d"}};
   ASSERT_TRUE(Load()) << err_;
-  EXPECT_FALSE(c_.turns || c_.event_cal || c_.power);
+  EXPECT_FALSE(c_.turns || c_.power);
   EXPECT_TRUE(c_.stats);
   EXPECT_EQ(c_.max_turn_ns, 5000000u);
   EXPECT_EQ(c_.turn_overlap_ns, 0u);
@@ -55,7 +59,7 @@ TEST_F(ComputeConfigTest, ParsesEveryVariable) {
 TEST_F(ComputeConfigTest, BadValuesAreNamedErrors) {
   const std::pair<const char*, const char*> bad[] = {
       {"HAMI_COMPUTE_TURNS", "yes please"},
-      {"HAMI_COMPUTE_EVENT_CAL", "2"},
+      {"HAMI_COMPUTE_TURNS", "2"},
       {"HAMI_COMPUTE_POWER", "-1"},
       {"HAMI_COMPUTE_STATS", "verbose"},
       {"HAMI_COMPUTE_MAX_TURN_US", "999"},

@@ -34,6 +34,24 @@ void Settle(CtxState* c, const Pending& p, uint64_t charge) {
     }
   }
   c->est[p.kind] = UpdateEstimate(c->est[p.kind], charge);
+  if (p.bucket) c->win_gpu += charge;
+}
+
+// End of a host-time window: the application's host time per launch that the GPU time did
+// not cover is charged too (a launch loop whose host side is slower than its kernels holds
+// the GPU for its host time; its kernels alone would give it more than its share).
+void FlushWindow(CtxState* c, uint64_t now) {
+  if (c->win_start == 0) c->win_start = now;
+  if (now - c->win_start < kWindowNs) return;
+  DevLimiter* d = DevOf(c);
+  if (d && d->limit && c->win_host > c->win_gpu) {
+    uint64_t extra = c->win_host - c->win_gpu;
+    BucketCorrect(d->clock, static_cast<int64_t>(extra), d->limit);
+    if (d->shm) __atomic_fetch_add(&d->shm->busy_ns_total, extra, __ATOMIC_RELAXED);
+    if (Cfg().stats) g_stats.host_extra_ns += extra;
+  }
+  c->win_start = now;
+  c->win_host = c->win_gpu = 0;
 }
 
 // Signed span between two completed events (b before a gives a negative value).
@@ -76,7 +94,7 @@ uint64_t Uncovered(CtxState* c, const Pending& p, int begin, uint64_t charge) {
 // docs/compute-limiter.md): by measuring mode, without other streams' overlap, corrected to
 // what it takes at full duty alone on the card.
 uint64_t ChargeOf(CtxState* c, const Pending& p, uint64_t kernel) {
-  if (p.mode != kTight) c->solo.Add(p.sig, kernel);
+  c->solo.Add(p.sig, kernel);
   // Sharing the GPU with another container, the events also span its work that ran
   // in between: charge no more than this launch's recent solo time.
   DevLimiter* d = DevOf(c);
@@ -84,29 +102,10 @@ uint64_t ChargeOf(CtxState* c, const Pending& p, uint64_t kernel) {
     uint64_t base = c->solo.Baseline(p.sig);
     if (base && base < kernel) kernel = base;
   }
-  uint64_t charge;
-  int begin = p.from;
-  if (p.mode == kBusy) {
-    charge = kernel;
-  } else if (p.mode == kTight) {
-    // event_ns stays -1 unless HAMI_COMPUTE_EVENT_CAL let it be measured.
-    charge = TightCharge(kernel, p.excl, c->event_ns > 0 ? c->event_ns : 0, p.est, kMaxGapNs);
-  } else {
-    int64_t gap = p.prev >= 0 ? ElapsedNs(c, p.prev, p.from) : -1;
-    charge = LaunchCharge(kernel, gap, p.excl, kMaxGapNs);
-    if (charge > kernel) begin = p.prev;  // the gap before it was charged too
-  }
-  // A launch loop on an idle stream holds the GPU for at least one iteration of the host
-  // loop without us: throttled, the application's host work overlaps the previous kernel
-  // (our sleep moved the idle gap), which without us would have left the GPU idle after it.
-  if (p.mode != kBusy && p.app && p.app < kMaxGapNs && p.app > charge) charge = p.app;
-  charge = Uncovered(c, p, begin, charge);
+  uint64_t charge = Uncovered(c, p, p.from, kernel);
   // Alone on the card: learn the work's time at full duty and charge that.
-  // A tight-loop charge also holds the host's gap between launches: compared only with
-  // tight-loop charges (a probe runs mostly kBusy, throttled launches mostly kStart; both
-  // are the kernel's time).
   if (Cfg().power && d && d->limit && !d->contended) {
-    uint64_t key = p.mode == kTight ? p.sig ^ (1ull << 63) : p.sig;
+    uint64_t key = p.sig;
     if (p.probe == kSettled) {
       if (!d->probe_discarded) c->power.Probe(key, charge, d->probe_id);
     } else {
@@ -158,7 +157,6 @@ void ResetCtx(CtxState* c) {
   c->ctx = ctx;
   c->ord = ord;
   c->resets = resets;
-  c->event_ns = -1;
   c->cover = c->cover_slot = -1;
   c->sample_every = 1;
   memcpy(c->est, est, sizeof(est));
@@ -175,7 +173,7 @@ void Poll(CtxState* c, bool wait) {
     Pending& p = c->ring[c->head % kRing];
     CUresult r =
         wait ? g_cuda.cuEventSynchronize(c->ev[p.end].ev) : g_cuda.cuEventQuery(c->ev[p.end].ev);
-    if (r == CUDA_ERROR_NOT_READY) return;
+    if (r == CUDA_ERROR_NOT_READY) break;
     wait = false;
     uint64_t charge = p.est;
     int64_t k = r == CUDA_SUCCESS ? ElapsedNs(c, p.from, p.end) : -1;  // the events' span
@@ -195,32 +193,7 @@ void Poll(CtxState* c, bool wait) {
     Unref(c, p.end);
     ++c->head;
   }
-}
-
-// GPU time an event record adds: back-to-back records on an idle stream, the smallest
-// difference of 8 pairs. Called once per context, on an idle stream, under g_mu.
-void MeasureEventCost(CtxState* c, CUstream stream) {
-  c->event_ns = 0;
-  int a = AllocEvent(c), b = AllocEvent(c);
-  if (a < 0 || b < 0) {
-    Unref(c, a);
-    Unref(c, b);
-    return;
-  }
-  int64_t best = -1;
-  for (int i = 0; i < 8; ++i) {
-    if (g_cuda.cuEventRecord(c->ev[a].ev, stream) != CUDA_SUCCESS ||
-        g_cuda.cuEventRecord(c->ev[b].ev, stream) != CUDA_SUCCESS ||
-        g_cuda.cuEventSynchronize(c->ev[b].ev) != CUDA_SUCCESS)
-      break;
-    int64_t d = ElapsedNs(c, a, b);
-    if (d >= 0 && (best < 0 || d < best)) best = d;
-  }
-  Unref(c, a);
-  Unref(c, b);
-  if (best > 0 && best < 20000) c->event_ns = best;  // sanity: an event costs microseconds
-  if (Cfg().stats)
-    fprintf(stderr, "hami-compute-stats event_ns=%lld\n", static_cast<long long>(c->event_ns));
+  FlushWindow(c, Mono());
 }
 
 CtxState* FindCtx(CUcontext ctx) {
@@ -231,7 +204,6 @@ CtxState* FindCtx(CUcontext ctx) {
     auto* c = static_cast<CtxState*>(calloc(1, sizeof(CtxState)));
     if (!c) return nullptr;
     c->ctx = ctx;
-    c->event_ns = -1;
     c->cover = c->cover_slot = -1;
     c->sample_every = 1;
     CUdevice dev = 0;

@@ -48,6 +48,7 @@ inline constexpr uint32_t kMaxSampleEvery = 4096;
 // A stream that launched this recently is still "in use" (multi-stream admission tolerance).
 inline constexpr uint64_t kActiveStreamNs = 50 * kMs;
 inline constexpr uint64_t kGroupNs = 200000;
+inline constexpr uint64_t kWindowNs = 20 * kMs;  // host-time window
 inline constexpr uint64_t kTurnBurstNs =
     60 * kMs;  // bank while taking turns (covers others' turns)
 // Power probes (PowerRefs): while limited and alone on the card, run unthrottled for
@@ -82,6 +83,7 @@ struct Stats {
   uint64_t turn_waits, turn_wait_ns, turns_taken;
   uint64_t probes, power_extra_ns;
   uint64_t fast, overlap_ns;  // launches not measured (unthrottled); overlap not charged
+  uint64_t host_extra_ns;     // host time charged beyond the GPU time (windows)
   uint64_t t_init;            // CLOCK_MONOTONIC at ComputeInit (charge / wall at exit)
 };
 extern Stats g_stats;
@@ -91,26 +93,22 @@ struct EventSlot {
   int refs;
 };
 
-// How a launch is measured. `from` is a start event recorded just before the launch, except
-// in kTight. kBusy: the stream was busy (the start event completes when the previous work
-// does; an end-only chain from the previous end would also count an idle gap if the stream
-// drained between our check and the launch, e.g. when the thread is preempted there).
-// kStart: idle stream; `prev` (the stream's previous end) gives the idle gap. kTight: idle
-// stream in a tight loop (the application spent under kMaxGapNs between our previous launch
-// and this one, so the GPU gap is shorter too): no start event, `from` is the previous end
-// and the whole span minus our own time is charged, as kStart would.
-enum Mode : uint8_t { kBusy, kStart, kTight };
+// How a launch was queued: on a busy stream (kBusy) or an idle one (kStart). Both are
+// measured from a start event recorded just before the launch to an end event after it: the
+// start event completes when the stream's previous work does, so the span is the launch's own
+// GPU time. Gaps between launches are charged through the host-time windows instead.
+enum Mode : uint8_t { kBusy, kStart };
 
 // One launch whose GPU time is not yet known.
 struct Pending {
-  int16_t from;  // start event (idle stream) or the previous end event (busy stream)
-  int16_t prev;  // idle stream: previous end on the stream, for the gap; -1 when none
+  int16_t from;  // start event
+  int16_t prev;  // unused (-1)
   int16_t end;
-  uint8_t mode;  // kBusy, kStart or kTight (below)
+  uint8_t mode;  // kBusy or kStart
   bool bucket;   // est was pre-charged to the bucket
   uint8_t kind;
   uint64_t est;
-  uint64_t excl;  // host ns the limiter spent before the launch (not charged as gap)
+  uint64_t excl;  // host ns the limiter spent before the launch (statistics)
   uint64_t sig;
   uint8_t probe;  // Probe below
   int16_t slot;   // the stream's slot (overlap across streams, Poll)
@@ -146,7 +144,6 @@ struct CtxState {
   uint64_t est[3];  // per LaunchKind
   SoloTimes solo;
   PowerRefs power;
-  int64_t event_ns;  // GPU time one event record adds behind a kernel; -1 = not measured
   // Union of the context's charged GPU intervals across streams: the latest end event
   // settled so far (-1: none) and its stream slot. A measurement that starts before it
   // overlaps work already charged (another stream's) and is charged only beyond it.
@@ -161,6 +158,10 @@ struct CtxState {
   // stream may queue one launch beside it without waiting (pre-charged as usual), so work
   // that overlapped unthrottled still overlaps when throttled. Atomics (Admit runs unlocked).
   uint64_t group_t;
+  // Host-time windows (section 1): the application's host time of the launches admitted in
+  // the current window, and the GPU time settled in it. At the end of a window the bucket is
+  // charged max(0, host - GPU): a window costs what the slower of the two took.
+  uint64_t win_start, win_host, win_gpu;
 };
 
 struct DevLimiter {
@@ -205,7 +206,7 @@ struct Stash {
   CtxState* c;
   int slot;
   int16_t start, prev;
-  bool bucket, tight, idle;
+  bool bucket, idle;
   uint64_t est, excl;
   LaunchKind kind;
   uint64_t sig;
@@ -248,7 +249,6 @@ inline bool Dead(CUresult r) {
 }
 inline DevLimiter* DevOf(CtxState* c) { return c->ord >= 0 ? &g_dev[c->ord] : nullptr; }
 void Poll(CtxState* c, bool wait);
-void MeasureEventCost(CtxState* c, CUstream stream);
 CtxState* FindCtx(CUcontext ctx);
 int StreamSlotOf(CtxState* c, CUstream s);
 // Other streams of the context with a launch of ours in the last kActiveStreamNs (at most 3).
