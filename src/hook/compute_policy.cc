@@ -79,7 +79,10 @@ bool Throttling(DevLimiter* d, uint64_t now) {
       higher = fresh && ci.min_priority >= 0 && ci.min_priority < g_priority;
     }
     d->monitor_higher = higher;
-    if (!c && d->nvml && d->limit) c = NvmlSeesOthers(d, now);
+    // NVML's device utilisation above our own busy share means someone else computes, unless
+    // NVML lists no other process on the card: then it is our own work that the busy
+    // estimate missed (while not throttled most launches are counted, not measured).
+    if (!c && d->nvml && d->limit) c = NvmlSeesOthers(d, now) && !AloneOnCard(d);
     if (c != d->contended)
       VGPU_LOG(kLogInfo, "compute: GPU %s contended=%d", d->contention_path, c ? 1 : 0);
     d->contended = c;
