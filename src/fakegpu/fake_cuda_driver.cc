@@ -162,7 +162,8 @@ void ScheduleLocked(Stream* s, Ctx* c, uint64_t duration) {
   uint64_t tail = TailOf(s, c);
   if (duration)
     duration = static_cast<uint64_t>(static_cast<double>(duration) * PowerFactor(c->phys));
-  uint64_t end = duration ? D().state->Schedule(c->phys, duration, tail, D().owner, D().switch_ns)
+  uint64_t end = duration ? D().state->Schedule(c->phys, duration, tail, D().owner, D().switch_ns,
+                                                D().stream_overlap)
                           : std::max(MonotonicNs(), tail);
   if (s) s->tail = std::max(s->tail, end);
   c->tail = std::max(c->tail, end);

@@ -451,6 +451,7 @@ bool LoadConfig(const ConfigSource& src, Config* out, char* err, size_t errlen) 
   Defaults(out);
   Values env;
   if (!LoadEnv(src, &env, err, errlen)) return false;
+  if (!LoadComputeConfig(src.getenv, &out->compute, err, errlen)) return false;
   if (const char* cvd = src.getenv("CUDA_VISIBLE_DEVICES")) {
     if (strlen(cvd) >= sizeof(out->visible_devices)) {
       snprintf(err, errlen, "CUDA_VISIBLE_DEVICES is longer than %zu bytes",

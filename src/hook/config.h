@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "abi/node_layout.h"
+#include "compute_config.h"
 
 namespace hami::vgpu {
 
@@ -33,6 +34,7 @@ struct Config {
   int file_max_index;
   char shm_path[1024];
   char limits_file[1024];
+  ComputeConfig compute;  // the compute limiter's tunables (compute_config.h)
   // CUDA_VISIBLE_DEVICES, read once (the NVML path maps devices without CUDA).
   bool visible_devices_set;
   char visible_devices[2048];
