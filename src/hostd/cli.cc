@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
@@ -12,7 +13,6 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
-#include <sys/stat.h>
 #include <thread>
 
 #include "hostd/build_paths.h"
@@ -142,7 +142,8 @@ int Serve(const ServeFlags& f) {
   opt.max_slices_per_user = f.max_slices_per_user;
   opt.max_queued_per_user = f.max_queued_per_user;
   auto sock = ParseApiAddress(f.listen.empty() ? DefaultSocketPath() : f.listen);
-  if (!sock.ok()) return PrintError("serve", InvalidArgument("--listen: " + sock.status().message()));
+  if (!sock.ok())
+    return PrintError("serve", InvalidArgument("--listen: " + sock.status().message()));
   if (!sock->unix_socket) {
     return PrintError("serve", InvalidArgument("--listen " + f.listen +
                                                " is not a socket path; TCP is opted into with "
@@ -152,7 +153,8 @@ int Serve(const ServeFlags& f) {
   std::optional<ApiAddress> tcp;
   if (!f.listen_tcp.empty()) {
     auto t = ParseApiAddress(f.listen_tcp, /*allow_port_zero=*/true);
-    if (!t.ok()) return PrintError("serve", InvalidArgument("--listen-tcp: " + t.status().message()));
+    if (!t.ok())
+      return PrintError("serve", InvalidArgument("--listen-tcp: " + t.status().message()));
     if (t->unix_socket || !IsLoopbackHost(t->host)) {
       return PrintError("serve", InvalidArgument("--listen-tcp " + f.listen_tcp +
                                                  ": only loopback HOST:PORT (the API is plain "
@@ -319,11 +321,13 @@ int RunCli(int argc, char** argv) {
                     "Where --listen-tcp writes its fresh API token, mode 0600 (default "
                     "<state dir>/api.token)");
   serve->add_option("--port-file", sf.port_file, "Write the bound TCP port to this file");
-  serve->add_option("--max-slices-per-user", sf.max_slices_per_user,
-                    "Slices one user may hold at once")
+  serve
+      ->add_option("--max-slices-per-user", sf.max_slices_per_user,
+                   "Slices one user may hold at once")
       ->check(CLI::Range(1, 100000));
-  serve->add_option("--max-queued-per-user", sf.max_queued_per_user,
-                    "Requests one user may have waiting at once")
+  serve
+      ->add_option("--max-queued-per-user", sf.max_queued_per_user,
+                   "Requests one user may have waiting at once")
       ->check(CLI::Range(1, 100000));
   serve
       ->add_option("--gpu-backend", sf.backend,
@@ -348,8 +352,8 @@ int RunCli(int argc, char** argv) {
   std::string gpumem, gpu_type, gpu_uuid;
   bool no_wait = false;
   auto* run = app.add_subcommand("run", "Run a command in a GPU slice (waits for one if needed)");
-  auto* gpumem_opt = run->add_option("--gpumem", gpumem,
-                  "Device memory per GPU: 2g, 1536m, 4Gi, 50% (default: the whole card)");
+  auto* gpumem_opt = run->add_option(
+      "--gpumem", gpumem, "Device memory per GPU: 2g, 1536m, 4Gi, 50% (default: the whole card)");
   run->add_option("--gpucores", ro.request.cores,
                   "Compute share per GPU in percent, 0-100 "
                   "(100 = exclusive card, 0 = no limit)")
@@ -358,7 +362,8 @@ int RunCli(int argc, char** argv) {
       ->check(CLI::Range(1, 16));
   auto* type_opt =
       run->add_option("--gpu-type", gpu_type, "Only cards whose type contains this (comma list)");
-  auto* uuid_opt = run->add_option("--gpu-uuid", gpu_uuid, "Only these cards (comma list of UUIDs)");
+  auto* uuid_opt =
+      run->add_option("--gpu-uuid", gpu_uuid, "Only these cards (comma list of UUIDs)");
   run->add_option("--priority", ro.request.priority, "CUDA_TASK_PRIORITY: 0 high, 1 low")
       ->check(CLI::Range(0, 1));
   run->add_flag("--no-wait", no_wait, "Fail at once (exit 75) when no slice is free");

@@ -1,8 +1,9 @@
 // The daemon's local HTTP JSON API and Prometheus endpoint (cpp-httplib), on a Unix socket
 // (the caller is the peer's uid, SO_PEERCRED) and, opted in, on loopback TCP (the caller must
-// present the API token and then acts as root). Every handler converts Status into an HTTP
-// code and a JSON error body {"error":{"code":"InvalidArgument","message":"..."}};
-// docs/single-host.md lists the routes, docs/security.md the identity rules.
+// present the API token and then acts as the daemon's user, an administrator). Every handler
+// converts Status into an HTTP code and a JSON error body
+// {"error":{"code":"InvalidArgument","message":"..."}}; docs/single-host.md lists the routes,
+// docs/security.md the identity rules.
 #pragma once
 
 #include <memory>
@@ -30,7 +31,8 @@ struct ApiOptions {
 
 // Who the request is from: on the Unix socket the peer's uid (root is an administrator); on
 // TCP whoever presents the token ("Authorization: Bearer T", or for GET a "hami_token" cookie)
-// acts as root, anybody else is refused. Errors: kPermissionDenied.
+// acts as the daemon's user (root for a root daemon) with every right; anybody else is
+// refused. Errors: kPermissionDenied.
 StatusOr<Caller> Identify(const httplib::Request& req, bool tcp, const std::string& token);
 
 int HttpStatusFor(StatusCode code);

@@ -34,9 +34,9 @@ TEST(AddressTest, ParsesSocketsAndStrictPorts) {
   EXPECT_EQ(t->port, 7460);
   EXPECT_EQ(ParseApiAddress("[::1]:80")->host, "::1");
   EXPECT_TRUE(ParseApiAddress("127.0.0.1:0", /*allow_port_zero=*/true).ok());
-  for (const char* bad : {"127.0.0.1:99999", "127.0.0.1:abc", ":7460", "127.0.0.1:", "127.0.0.1",
-                          "127.0.0.1:-1", "127.0.0.1:0", "127.0.0.1:7460x", "unix:", "unix:rel",
-                          "127.0.0.1:000080"}) {
+  for (const char* bad :
+       {"127.0.0.1:99999", "127.0.0.1:abc", ":7460", "127.0.0.1:", "127.0.0.1", "127.0.0.1:-1",
+        "127.0.0.1:0", "127.0.0.1:7460x", "unix:", "unix:rel", "127.0.0.1:000080"}) {
     auto r = ParseApiAddress(bad);
     EXPECT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad;
@@ -202,7 +202,7 @@ TEST(OwnershipTest, PerUserLimitsOnSlicesAndQueue) {
   auto third = (*d)->Request(Req(me, 1024));
   EXPECT_EQ(third.status().code(), StatusCode::kResourceExhausted);
   EXPECT_NE(third.status().message().find("the most one user may hold"), std::string::npos);
-  if (me != 0) return;  // the rest needs other uids (root daemon only)
+  if (me != 0) return;                      // the rest needs other uids (root daemon only)
   auto g = (*d)->Request(Req(5000, 2048));  // the card is full now (1 + 1 + 2 GiB)
   ASSERT_TRUE(g.ok() && g->granted);
   ASSERT_TRUE((*d)->Request(Req(5002, 1024)).ok());  // waits: 1 in the queue
