@@ -118,6 +118,56 @@ StatusOr<std::unique_ptr<GpuSource>> OpenBackend(const ServeFlags& f, JobContext
                          "\" (expected auto, nvml, fake or static)");
 }
 
+// What the daemon found: GPUs, restored state, the libvgpu.so jobs get.
+void PrintStartup(const Daemon& d, const std::string& state_dir) {
+  const auto& opt = d.options();
+  auto gpus = d.Gpus();
+  std::fprintf(stderr, "hami serve: %zu GPU(s) from %s%s\n", gpus.size(), d.gpu_source().c_str(),
+               d.fake() ? "  [FAKE GPU: simulated devices, not real hardware]" : "");
+  for (const auto& g : gpus) {
+    std::fprintf(stderr, "hami serve:   %d %s %s %s%s\n", g.gpu.index, g.gpu.uuid.c_str(),
+                 g.type.c_str(), FormatMib(g.memory_mib).c_str(), d.fake() ? " (fake GPU)" : "");
+  }
+  std::fprintf(stderr, "hami serve: %zu slice(s) and %zu queued request(s) restored from %s\n",
+               d.Slices().size(), d.Queue().size(), state_dir.c_str());
+  if (opt.job.libvgpu.empty()) {
+    std::fprintf(stderr,
+                 "hami serve: WARNING: libvgpu.so not found; `hami run` will refuse to start jobs "
+                 "(pass --libvgpu PATH)\n");
+  } else {
+    std::fprintf(stderr, "hami serve: jobs get %s\n", opt.job.libvgpu.c_str());
+  }
+}
+
+struct Listeners {
+  ApiAddress sock;
+  std::optional<ApiAddress> tcp;
+};
+
+// --listen must be a socket path; --listen-tcp, when given, a loopback HOST:PORT.
+StatusOr<Listeners> ParseListeners(const ServeFlags& f) {
+  Listeners l;
+  auto sock = ParseApiAddress(f.listen.empty() ? DefaultSocketPath() : f.listen);
+  if (!sock.ok()) return InvalidArgument("--listen: " + sock.status().message());
+  if (!sock->unix_socket) {
+    return InvalidArgument("--listen " + f.listen +
+                           " is not a socket path; TCP is opted into with --listen-tcp "
+                           "HOST:PORT (the API token is then required)");
+  }
+  l.sock = *sock;
+  if (!f.listen_tcp.empty()) {
+    auto t = ParseApiAddress(f.listen_tcp, /*allow_port_zero=*/true);
+    if (!t.ok()) return InvalidArgument("--listen-tcp: " + t.status().message());
+    if (t->unix_socket || !IsLoopbackHost(t->host)) {
+      return InvalidArgument("--listen-tcp " + f.listen_tcp +
+                             ": only loopback HOST:PORT (the API is plain HTTP; its token "
+                             "would cross the network)");
+    }
+    l.tcp = *t;
+  }
+  return l;
+}
+
 int Serve(const ServeFlags& f) {
   DaemonOptions opt;
   opt.state_dir = f.state_dir.empty() ? DefaultStateDir() : f.state_dir;
@@ -141,27 +191,10 @@ int Serve(const ServeFlags& f) {
   }
   opt.max_slices_per_user = f.max_slices_per_user;
   opt.max_queued_per_user = f.max_queued_per_user;
-  auto sock = ParseApiAddress(f.listen.empty() ? DefaultSocketPath() : f.listen);
-  if (!sock.ok())
-    return PrintError("serve", InvalidArgument("--listen: " + sock.status().message()));
-  if (!sock->unix_socket) {
-    return PrintError("serve", InvalidArgument("--listen " + f.listen +
-                                               " is not a socket path; TCP is opted into with "
-                                               "--listen-tcp HOST:PORT (the API token is then "
-                                               "required)"));
-  }
-  std::optional<ApiAddress> tcp;
-  if (!f.listen_tcp.empty()) {
-    auto t = ParseApiAddress(f.listen_tcp, /*allow_port_zero=*/true);
-    if (!t.ok())
-      return PrintError("serve", InvalidArgument("--listen-tcp: " + t.status().message()));
-    if (t->unix_socket || !IsLoopbackHost(t->host)) {
-      return PrintError("serve", InvalidArgument("--listen-tcp " + f.listen_tcp +
-                                                 ": only loopback HOST:PORT (the API is plain "
-                                                 "HTTP; its token would cross the network)"));
-    }
-    tcp = *t;
-  }
+  auto listeners = ParseListeners(f);
+  if (!listeners.ok()) return PrintError("serve", listeners.status());
+  const ApiAddress* sock = &listeners->sock;
+  const std::optional<ApiAddress>& tcp = listeners->tcp;
 
   // Signals go to the main thread's sigwait; every thread started from here inherits the mask.
   sigset_t set;
@@ -206,22 +239,7 @@ int Serve(const ServeFlags& f) {
     std::rename(tmp.c_str(), f.port_file.c_str());
   }
   Daemon& d = **daemon;
-  auto gpus = d.Gpus();
-  std::fprintf(stderr, "hami serve: %zu GPU(s) from %s%s\n", gpus.size(), d.gpu_source().c_str(),
-               d.fake() ? "  [FAKE GPU: simulated devices, not real hardware]" : "");
-  for (const auto& g : gpus) {
-    std::fprintf(stderr, "hami serve:   %d %s %s %s%s\n", g.gpu.index, g.gpu.uuid.c_str(),
-                 g.type.c_str(), FormatMib(g.memory_mib).c_str(), d.fake() ? " (fake GPU)" : "");
-  }
-  std::fprintf(stderr, "hami serve: %zu slice(s) and %zu queued request(s) restored from %s\n",
-               d.Slices().size(), d.Queue().size(), opt.state_dir.c_str());
-  if (opt.job.libvgpu.empty()) {
-    std::fprintf(stderr,
-                 "hami serve: WARNING: libvgpu.so not found; `hami run` will refuse to start jobs "
-                 "(pass --libvgpu PATH)\n");
-  } else {
-    std::fprintf(stderr, "hami serve: jobs get %s\n", opt.job.libvgpu.c_str());
-  }
+  PrintStartup(d, opt.state_dir);
   std::fprintf(stderr, "hami serve: listening on unix:%s (mode %03o; metrics at /metrics)\n",
                sock->path.c_str(), static_cast<unsigned>(sock_mode));
   if (tcp) {

@@ -337,38 +337,23 @@ void ApiServer::Stop() {
   threads_.clear();
 }
 
-void ApiServer::Routes(PeerServer& s, bool tcp) {
-  Daemon& d = daemon_;
-  using Handler = std::function<void(const httplib::Request&, httplib::Response&, const Caller&)>;
-  // Every route but /healthz knows its caller first; a caller that cannot be identified
-  // gets nothing.
-  auto guard = [this, tcp](Handler h) {
-    return [this, tcp, h](const httplib::Request& req, httplib::Response& res) {
-      auto who = Identify(req, tcp, options_.token);
-      if (!who.ok()) {
-        if (tcp) res.set_header("WWW-Authenticate", "Bearer");
-        Reply(res, tcp ? 401 : 403, ErrorJson(who.status()));
-        return;
-      }
-      h(req, res, *who);
-    };
+// Every route but /healthz knows its caller first; a caller that cannot be identified gets
+// nothing.
+httplib::Server::Handler ApiServer::Guard(bool tcp, GuardedHandler h) {
+  return [this, tcp, h](const httplib::Request& req, httplib::Response& res) {
+    auto who = Identify(req, tcp, options_.token);
+    if (!who.ok()) {
+      if (tcp) res.set_header("WWW-Authenticate", "Bearer");
+      Reply(res, tcp ? 401 : 403, ErrorJson(who.status()));
+      return;
+    }
+    h(req, res, *who);
   };
-  // Third-party code may throw (json); turn it into a 500 with a message once, here.
-  s.set_exception_handler(
-      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "unknown error";
-        try {
-          std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        ReplyError(res, Internal(what));
-      });
+}
 
-  s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("ok\n", "text/plain");
-  });
+void ApiServer::InfoRoutes(PeerServer& s, bool tcp) {
+  Daemon& d = daemon_;
+  auto guard = [this, tcp](GuardedHandler h) { return Guard(tcp, std::move(h)); };
   s.Get("/v1/whoami", guard([](const httplib::Request&, httplib::Response& res, const Caller& who) {
           Reply(res, 200, {{"uid", who.uid}, {"user", UserName(who.uid)}, {"admin", who.admin}});
         }));
@@ -402,6 +387,15 @@ void ApiServer::Routes(PeerServer& s, bool tcp) {
           }
           Reply(res, 200, {{"gpus", arr}, {"fake", d.fake()}, {"gpu_source", d.gpu_source()}});
         }));
+  s.Get("/metrics", guard([&d](const httplib::Request&, httplib::Response& res, const Caller&) {
+          res.set_content(RenderMetrics(d), "text/plain; version=0.0.4");
+        }));
+  // Anything else: a JSON error rather than httplib's empty body.
+}
+
+void ApiServer::SliceRoutes(PeerServer& s, bool tcp) {
+  Daemon& d = daemon_;
+  auto guard = [this, tcp](GuardedHandler h) { return Guard(tcp, std::move(h)); };
   s.Get("/v1/slices",
         guard([&d](const httplib::Request&, httplib::Response& res, const Caller& who) {
           json arr = json::array();
@@ -457,6 +451,11 @@ void ApiServer::Routes(PeerServer& s, bool tcp) {
              if (!st.ok()) return ReplyError(res, st);
              Reply(res, 200, {{"released", "s" + std::to_string(*id)}});
            }));
+}
+
+void ApiServer::QueueRoutes(PeerServer& s, bool tcp) {
+  Daemon& d = daemon_;
+  auto guard = [this, tcp](GuardedHandler h) { return Guard(tcp, std::move(h)); };
   s.Post(R"(/v1/slices/([^/]+)/job)",
          guard([&d](const httplib::Request& req, httplib::Response& res, const Caller& who) {
            auto id = ParseId(req.matches[1], "slice id");
@@ -534,10 +533,28 @@ void ApiServer::Routes(PeerServer& s, bool tcp) {
              if (!st.ok()) return ReplyError(res, st);
              Reply(res, 200, {{"cancelled", *t}});
            }));
-  s.Get("/metrics", guard([&d](const httplib::Request&, httplib::Response& res, const Caller&) {
-          res.set_content(RenderMetrics(d), "text/plain; version=0.0.4");
-        }));
-  // Anything else: a JSON error rather than httplib's empty body.
+}
+
+void ApiServer::Routes(PeerServer& s, bool tcp) {
+  // Third-party code may throw (json); turn it into a 500 with a message once, here.
+  s.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown error";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        ReplyError(res, Internal(what));
+      });
+
+  s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok\n", "text/plain");
+  });
+  InfoRoutes(s, tcp);
+  SliceRoutes(s, tcp);
+  QueueRoutes(s, tcp);
   s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     Status st = NotFound("no route " + req.method + " " + req.path);

@@ -6,6 +6,7 @@
 // docs/security.md the identity rules.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -62,7 +63,13 @@ class ApiServer {
   void Stop();
 
  private:
+  using GuardedHandler =
+      std::function<void(const httplib::Request&, httplib::Response&, const Caller&)>;
+  httplib::Server::Handler Guard(bool tcp, GuardedHandler h);
   void Routes(PeerServer& s, bool tcp);
+  void InfoRoutes(PeerServer& s, bool tcp);   // whoami, info, gpus, metrics
+  void SliceRoutes(PeerServer& s, bool tcp);  // /v1/slices
+  void QueueRoutes(PeerServer& s, bool tcp);  // a slice's job, /v1/queue
   Daemon& daemon_;
   ApiOptions options_;
   std::unique_ptr<PeerServer> unix_;
