@@ -63,6 +63,9 @@ class ApiServer {
   void Stop();
 
  private:
+  // A route that serves data or changes anything must be registered through Guard (it then
+  // knows its caller and refuses unknown ones); only /healthz and static web UI files may
+  // go without.
   using GuardedHandler =
       std::function<void(const httplib::Request&, httplib::Response&, const Caller&)>;
   httplib::Server::Handler Guard(bool tcp, GuardedHandler h);
