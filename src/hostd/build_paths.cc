@@ -71,11 +71,6 @@ std::string DefaultStateDir() {
   return std::string(home && *home ? home : "/tmp") + "/.local/state/hami";
 }
 
-std::string DefaultSocketPath() {
-  if (geteuid() == 0) return kSystemSocket;
-  return DefaultStateDir() + "/hami.sock";
-}
-
 std::string DefaultAddress() {
   const char* env = getenv("HAMI_ADDR");
   if (env && *env) return env;

@@ -145,9 +145,11 @@ struct Listeners {
 };
 
 // --listen must be a socket path; --listen-tcp, when given, a loopback HOST:PORT.
-StatusOr<Listeners> ParseListeners(const ServeFlags& f) {
+StatusOr<Listeners> ParseListeners(const ServeFlags& f, const std::string& state_dir) {
   Listeners l;
-  auto sock = ParseApiAddress(f.listen.empty() ? DefaultSocketPath() : f.listen);
+  // A user's own daemon puts its socket next to its state; root's is the system one.
+  std::string def = geteuid() == 0 ? std::string(kSystemSocket) : state_dir + "/hami.sock";
+  auto sock = ParseApiAddress(f.listen.empty() ? def : f.listen);
   if (!sock.ok()) return InvalidArgument("--listen: " + sock.status().message());
   if (!sock->unix_socket) {
     return InvalidArgument("--listen " + f.listen +
@@ -191,7 +193,7 @@ int Serve(const ServeFlags& f) {
   }
   opt.max_slices_per_user = f.max_slices_per_user;
   opt.max_queued_per_user = f.max_queued_per_user;
-  auto listeners = ParseListeners(f);
+  auto listeners = ParseListeners(f, opt.state_dir);
   if (!listeners.ok()) return PrintError("serve", listeners.status());
   const ApiAddress* sock = &listeners->sock;
   const std::optional<ApiAddress>& tcp = listeners->tcp;
