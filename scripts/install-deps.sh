@@ -7,7 +7,8 @@ pkgs=(build-essential cmake ninja-build pkg-config git
       nlohmann-json3-dev libcpp-httplib-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
       libcli11-dev libssl-dev libsqlite3-dev
       libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc)
-if [[ "${1:-}" == "--test" ]]; then pkgs+=(prometheus clang-format); fi
+# clang + compiler-rt: the libFuzzer targets scripts/fuzz.sh builds and runs.
+if [[ "${1:-}" == "--test" ]]; then pkgs+=(prometheus clang-format clang libclang-rt-dev); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

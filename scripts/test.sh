@@ -6,3 +6,5 @@ scripts/install-deps.sh --test
 cmake --preset release >/dev/null
 cmake --build --preset release -j2
 ctest --preset release
+# Every libFuzzer target for 30 s with ASan+UBSan (HAMI_FUZZ_SECONDS=0 skips; docs/security.md).
+if [[ "${HAMI_FUZZ_SECONDS:-30}" != 0 ]]; then scripts/fuzz.sh; fi

@@ -41,8 +41,9 @@ std::string FindLibvgpu() {
   if (Exists(HAMI_BUILD_LIBVGPU)) return HAMI_BUILD_LIBVGPU;
 #endif
   std::string exe = ExeDir();
-  for (const std::string& p : {exe + "/../lib/libvgpu.so", exe + "/../lib/hami/libvgpu.so",
-                               std::string(abi::kDefaultHookPath) + abi::kHookSubdir + "/" + abi::kLibraryName}) {
+  for (const std::string& p :
+       {exe + "/../lib/libvgpu.so", exe + "/../lib/hami/libvgpu.so",
+        std::string(abi::kDefaultHookPath) + abi::kHookSubdir + "/" + abi::kLibraryName}) {
     if (Exists(p)) return fs::weakly_canonical(p).string();
   }
   return "";
@@ -68,11 +69,6 @@ std::string DefaultStateDir() {
   if (xdg && *xdg) return std::string(xdg) + "/hami";
   const char* home = getenv("HOME");
   return std::string(home && *home ? home : "/tmp") + "/.local/state/hami";
-}
-
-std::string DefaultSocketPath() {
-  if (geteuid() == 0) return kSystemSocket;
-  return DefaultStateDir() + "/hami.sock";
 }
 
 std::string DefaultAddress() {

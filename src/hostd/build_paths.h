@@ -15,8 +15,6 @@ std::string FindLibvgpu();
 std::string FindFakeGpuLibDir();
 // /var/lib/hami for root, else $XDG_STATE_HOME/hami or ~/.local/state/hami.
 std::string DefaultStateDir();
-// The daemon's Unix socket: /run/hami/hami.sock for root, else <DefaultStateDir()>/hami.sock.
-std::string DefaultSocketPath();
 // $HAMI_ADDR, else unix:<the first existing of /run/hami/hami.sock and the user's own
 // <DefaultStateDir()>/hami.sock>, else unix:/run/hami/hami.sock.
 std::string DefaultAddress();

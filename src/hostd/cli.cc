@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
@@ -12,7 +13,6 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
-#include <sys/stat.h>
 #include <thread>
 
 #include "hostd/build_paths.h"
@@ -118,6 +118,58 @@ StatusOr<std::unique_ptr<GpuSource>> OpenBackend(const ServeFlags& f, JobContext
                          "\" (expected auto, nvml, fake or static)");
 }
 
+// What the daemon found: GPUs, restored state, the libvgpu.so jobs get.
+void PrintStartup(const Daemon& d, const std::string& state_dir) {
+  const auto& opt = d.options();
+  auto gpus = d.Gpus();
+  std::fprintf(stderr, "hami serve: %zu GPU(s) from %s%s\n", gpus.size(), d.gpu_source().c_str(),
+               d.fake() ? "  [FAKE GPU: simulated devices, not real hardware]" : "");
+  for (const auto& g : gpus) {
+    std::fprintf(stderr, "hami serve:   %d %s %s %s%s\n", g.gpu.index, g.gpu.uuid.c_str(),
+                 g.type.c_str(), FormatMib(g.memory_mib).c_str(), d.fake() ? " (fake GPU)" : "");
+  }
+  std::fprintf(stderr, "hami serve: %zu slice(s) and %zu queued request(s) restored from %s\n",
+               d.Slices().size(), d.Queue().size(), state_dir.c_str());
+  if (opt.job.libvgpu.empty()) {
+    std::fprintf(stderr,
+                 "hami serve: WARNING: libvgpu.so not found; `hami run` will refuse to start jobs "
+                 "(pass --libvgpu PATH)\n");
+  } else {
+    std::fprintf(stderr, "hami serve: jobs get %s\n", opt.job.libvgpu.c_str());
+  }
+}
+
+struct Listeners {
+  ApiAddress sock;
+  std::optional<ApiAddress> tcp;
+};
+
+// --listen must be a socket path; --listen-tcp, when given, a loopback HOST:PORT.
+StatusOr<Listeners> ParseListeners(const ServeFlags& f, const std::string& state_dir) {
+  Listeners l;
+  // A user's own daemon puts its socket next to its state; root's is the system one.
+  std::string def = geteuid() == 0 ? std::string(kSystemSocket) : state_dir + "/hami.sock";
+  auto sock = ParseApiAddress(f.listen.empty() ? def : f.listen);
+  if (!sock.ok()) return InvalidArgument("--listen: " + sock.status().message());
+  if (!sock->unix_socket) {
+    return InvalidArgument("--listen " + f.listen +
+                           " is not a socket path; TCP is opted into with --listen-tcp "
+                           "HOST:PORT (the API token is then required)");
+  }
+  l.sock = *sock;
+  if (!f.listen_tcp.empty()) {
+    auto t = ParseApiAddress(f.listen_tcp, /*allow_port_zero=*/true);
+    if (!t.ok()) return InvalidArgument("--listen-tcp: " + t.status().message());
+    if (t->unix_socket || !IsLoopbackHost(t->host)) {
+      return InvalidArgument("--listen-tcp " + f.listen_tcp +
+                             ": only loopback HOST:PORT (the API is plain HTTP; its token "
+                             "would cross the network)");
+    }
+    l.tcp = *t;
+  }
+  return l;
+}
+
 int Serve(const ServeFlags& f) {
   DaemonOptions opt;
   opt.state_dir = f.state_dir.empty() ? DefaultStateDir() : f.state_dir;
@@ -141,25 +193,10 @@ int Serve(const ServeFlags& f) {
   }
   opt.max_slices_per_user = f.max_slices_per_user;
   opt.max_queued_per_user = f.max_queued_per_user;
-  auto sock = ParseApiAddress(f.listen.empty() ? DefaultSocketPath() : f.listen);
-  if (!sock.ok()) return PrintError("serve", InvalidArgument("--listen: " + sock.status().message()));
-  if (!sock->unix_socket) {
-    return PrintError("serve", InvalidArgument("--listen " + f.listen +
-                                               " is not a socket path; TCP is opted into with "
-                                               "--listen-tcp HOST:PORT (the API token is then "
-                                               "required)"));
-  }
-  std::optional<ApiAddress> tcp;
-  if (!f.listen_tcp.empty()) {
-    auto t = ParseApiAddress(f.listen_tcp, /*allow_port_zero=*/true);
-    if (!t.ok()) return PrintError("serve", InvalidArgument("--listen-tcp: " + t.status().message()));
-    if (t->unix_socket || !IsLoopbackHost(t->host)) {
-      return PrintError("serve", InvalidArgument("--listen-tcp " + f.listen_tcp +
-                                                 ": only loopback HOST:PORT (the API is plain "
-                                                 "HTTP; its token would cross the network)"));
-    }
-    tcp = *t;
-  }
+  auto listeners = ParseListeners(f, opt.state_dir);
+  if (!listeners.ok()) return PrintError("serve", listeners.status());
+  const ApiAddress* sock = &listeners->sock;
+  const std::optional<ApiAddress>& tcp = listeners->tcp;
 
   // Signals go to the main thread's sigwait; every thread started from here inherits the mask.
   sigset_t set;
@@ -204,22 +241,7 @@ int Serve(const ServeFlags& f) {
     std::rename(tmp.c_str(), f.port_file.c_str());
   }
   Daemon& d = **daemon;
-  auto gpus = d.Gpus();
-  std::fprintf(stderr, "hami serve: %zu GPU(s) from %s%s\n", gpus.size(), d.gpu_source().c_str(),
-               d.fake() ? "  [FAKE GPU: simulated devices, not real hardware]" : "");
-  for (const auto& g : gpus) {
-    std::fprintf(stderr, "hami serve:   %d %s %s %s%s\n", g.gpu.index, g.gpu.uuid.c_str(),
-                 g.type.c_str(), FormatMib(g.memory_mib).c_str(), d.fake() ? " (fake GPU)" : "");
-  }
-  std::fprintf(stderr, "hami serve: %zu slice(s) and %zu queued request(s) restored from %s\n",
-               d.Slices().size(), d.Queue().size(), opt.state_dir.c_str());
-  if (opt.job.libvgpu.empty()) {
-    std::fprintf(stderr,
-                 "hami serve: WARNING: libvgpu.so not found; `hami run` will refuse to start jobs "
-                 "(pass --libvgpu PATH)\n");
-  } else {
-    std::fprintf(stderr, "hami serve: jobs get %s\n", opt.job.libvgpu.c_str());
-  }
+  PrintStartup(d, opt.state_dir);
   std::fprintf(stderr, "hami serve: listening on unix:%s (mode %03o; metrics at /metrics)\n",
                sock->path.c_str(), static_cast<unsigned>(sock_mode));
   if (tcp) {
@@ -319,11 +341,13 @@ int RunCli(int argc, char** argv) {
                     "Where --listen-tcp writes its fresh API token, mode 0600 (default "
                     "<state dir>/api.token)");
   serve->add_option("--port-file", sf.port_file, "Write the bound TCP port to this file");
-  serve->add_option("--max-slices-per-user", sf.max_slices_per_user,
-                    "Slices one user may hold at once")
+  serve
+      ->add_option("--max-slices-per-user", sf.max_slices_per_user,
+                   "Slices one user may hold at once")
       ->check(CLI::Range(1, 100000));
-  serve->add_option("--max-queued-per-user", sf.max_queued_per_user,
-                    "Requests one user may have waiting at once")
+  serve
+      ->add_option("--max-queued-per-user", sf.max_queued_per_user,
+                   "Requests one user may have waiting at once")
       ->check(CLI::Range(1, 100000));
   serve
       ->add_option("--gpu-backend", sf.backend,
@@ -348,8 +372,8 @@ int RunCli(int argc, char** argv) {
   std::string gpumem, gpu_type, gpu_uuid;
   bool no_wait = false;
   auto* run = app.add_subcommand("run", "Run a command in a GPU slice (waits for one if needed)");
-  auto* gpumem_opt = run->add_option("--gpumem", gpumem,
-                  "Device memory per GPU: 2g, 1536m, 4Gi, 50% (default: the whole card)");
+  auto* gpumem_opt = run->add_option(
+      "--gpumem", gpumem, "Device memory per GPU: 2g, 1536m, 4Gi, 50% (default: the whole card)");
   run->add_option("--gpucores", ro.request.cores,
                   "Compute share per GPU in percent, 0-100 "
                   "(100 = exclusive card, 0 = no limit)")
@@ -358,7 +382,8 @@ int RunCli(int argc, char** argv) {
       ->check(CLI::Range(1, 16));
   auto* type_opt =
       run->add_option("--gpu-type", gpu_type, "Only cards whose type contains this (comma list)");
-  auto* uuid_opt = run->add_option("--gpu-uuid", gpu_uuid, "Only these cards (comma list of UUIDs)");
+  auto* uuid_opt =
+      run->add_option("--gpu-uuid", gpu_uuid, "Only these cards (comma list of UUIDs)");
   run->add_option("--priority", ro.request.priority, "CUDA_TASK_PRIORITY: 0 high, 1 low")
       ->check(CLI::Range(0, 1));
   run->add_flag("--no-wait", no_wait, "Fail at once (exit 75) when no slice is free");

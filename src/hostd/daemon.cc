@@ -21,9 +21,7 @@ namespace fs = std::filesystem;
 
 std::string Uid(int64_t id) { return "s" + std::to_string(id); }
 
-Status Denied(const std::string& what) {
-  return Status(StatusCode::kPermissionDenied, what);
-}
+Status Denied(const std::string& what) { return Status(StatusCode::kPermissionDenied, what); }
 
 // This host is the only node: name the reason instead of "0/1 nodes fit: 1 ...".
 std::string WhyNot(const sched::FilterSummary& summary) {
@@ -329,8 +327,8 @@ StatusOr<Grant> Daemon::Poll(int64_t ticket, std::chrono::milliseconds wait, con
     g.ticket = ticket;
     for (const auto& s : slices_) {
       if (s.ticket == ticket) {
-        if (!who.Owns(s.request)) return Denied("queue ticket " + std::to_string(ticket) +
-                                                " belongs to another user");
+        if (!who.Owns(s.request))
+          return Denied("queue ticket " + std::to_string(ticket) + " belongs to another user");
         g.granted = true;
         g.slice = s;
         return g;
@@ -406,19 +404,19 @@ Status Daemon::AttachJob(int64_t id, ProcessRef job, const Caller& who) {
   if (job.pid <= 0 || job.pid > kMaxPid) {
     return InvalidArgument("job pid must be in 1.." + std::to_string(kMaxPid));
   }
-  // A user may only tie a slice's life to a process of their own (else pid 1 would keep
-  // it forever).
-  if (!who.admin) {
-    auto owner = ProcessUid(job.pid);
-    if (!owner || *owner != who.uid) {
-      return Denied("process " + std::to_string(job.pid) + " is not yours");
-    }
-  }
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& s : slices_) {
     if (s.id != id) continue;
     if (!who.Owns(s.request)) {
       return Denied("slice s" + std::to_string(id) + " belongs to another user");
+    }
+    // A user may only tie a slice's life to a process of their own (else pid 1 would keep
+    // it forever).
+    if (!who.admin) {
+      auto owner = ProcessUid(job.pid);
+      if (!owner || *owner != who.uid) {
+        return Denied("process " + std::to_string(job.pid) + " is not yours");
+      }
     }
     Slice updated = s;
     updated.job = job;

@@ -265,7 +265,8 @@ StatusOr<Caller> Identify(const httplib::Request& req, bool tcp, const std::stri
                   "missing or wrong API token (send \"Authorization: Bearer <token>\"; root can "
                   "read it from the daemon's token file)");
   }
-  return Caller::Root();
+  // The token is the daemon user's secret: its holder acts as that user, an administrator.
+  return Caller{static_cast<uint32_t>(geteuid()), true};
 }
 
 ApiServer::ApiServer(Daemon& daemon, ApiOptions options)
@@ -336,23 +337,205 @@ void ApiServer::Stop() {
   threads_.clear();
 }
 
-void ApiServer::Routes(PeerServer& s, bool tcp) {
-  Daemon& d = daemon_;
-  using Handler =
-      std::function<void(const httplib::Request&, httplib::Response&, const Caller&)>;
-  // Every route but /healthz knows its caller first; a caller that cannot be identified
-  // gets nothing.
-  auto guard = [this, tcp](Handler h) {
-    return [this, tcp, h](const httplib::Request& req, httplib::Response& res) {
-      auto who = Identify(req, tcp, options_.token);
-      if (!who.ok()) {
-        if (tcp) res.set_header("WWW-Authenticate", "Bearer");
-        Reply(res, tcp ? 401 : 403, ErrorJson(who.status()));
-        return;
-      }
-      h(req, res, *who);
-    };
+// Every route but /healthz knows its caller first; a caller that cannot be identified gets
+// nothing.
+httplib::Server::Handler ApiServer::Guard(bool tcp, GuardedHandler h) {
+  return [this, tcp, h](const httplib::Request& req, httplib::Response& res) {
+    auto who = Identify(req, tcp, options_.token);
+    if (!who.ok()) {
+      if (tcp) res.set_header("WWW-Authenticate", "Bearer");
+      Reply(res, tcp ? 401 : 403, ErrorJson(who.status()));
+      return;
+    }
+    h(req, res, *who);
   };
+}
+
+void ApiServer::InfoRoutes(PeerServer& s, bool tcp) {
+  Daemon& d = daemon_;
+  auto guard = [this, tcp](GuardedHandler h) { return Guard(tcp, std::move(h)); };
+  s.Get("/v1/whoami", guard([](const httplib::Request&, httplib::Response& res, const Caller& who) {
+          Reply(res, 200, {{"uid", who.uid}, {"user", UserName(who.uid)}, {"admin", who.admin}});
+        }));
+  s.Get("/v1/info", guard([&d](const httplib::Request&, httplib::Response& res, const Caller&) {
+          Reply(res, 200,
+                {{"version", BuildVersion()},
+                 {"node", d.options().node_name},
+                 {"gpu_source", d.gpu_source()},
+                 {"fake", d.fake()},
+                 {"state_dir", d.options().state_dir},
+                 {"libvgpu", d.options().job.libvgpu},
+                 {"split_count", d.options().split_count},
+                 {"gpu_policy", sched::PolicyName(d.options().gpu_policy)}});
+        }));
+  s.Get("/v1/gpus", guard([&d](const httplib::Request&, httplib::Response& res, const Caller&) {
+          json arr = json::array();
+          for (const auto& g : d.Gpus()) {
+            arr.push_back({{"uuid", g.gpu.uuid},
+                           {"index", g.gpu.index},
+                           {"name", g.gpu.name},
+                           {"type", g.type},
+                           {"memory_mib", g.memory_mib},
+                           {"numa", g.gpu.numa},
+                           {"healthy", g.gpu.healthy},
+                           {"split_count", g.split_count},
+                           {"allocated_memory_mib", g.usage.used_mem_mib},
+                           {"allocated_cores", g.usage.used_cores},
+                           {"slices", g.usage.used_slices},
+                           {"exclusive", g.usage.exclusive > 0},
+                           {"fake", d.fake()}});
+          }
+          Reply(res, 200, {{"gpus", arr}, {"fake", d.fake()}, {"gpu_source", d.gpu_source()}});
+        }));
+  s.Get("/metrics", guard([&d](const httplib::Request&, httplib::Response& res, const Caller&) {
+          res.set_content(RenderMetrics(d), "text/plain; version=0.0.4");
+        }));
+  // Anything else: a JSON error rather than httplib's empty body.
+}
+
+void ApiServer::SliceRoutes(PeerServer& s, bool tcp) {
+  Daemon& d = daemon_;
+  auto guard = [this, tcp](GuardedHandler h) { return Guard(tcp, std::move(h)); };
+  s.Get("/v1/slices",
+        guard([&d](const httplib::Request&, httplib::Response& res, const Caller& who) {
+          json arr = json::array();
+          for (const auto& sl : d.Slices()) {
+            arr.push_back(SliceView(sl, d.options().job, who.Owns(sl.request)));
+          }
+          Reply(res, 200, {{"slices", arr}});
+        }));
+  s.Post("/v1/slices",
+         guard([&d, tcp](const httplib::Request& req, httplib::Response& res, const Caller& who) {
+           auto body = ParseBody(req);
+           if (!body.ok()) return ReplyError(res, body.status());
+           auto r = SliceRequestFromJson(*body);
+           if (!r.ok()) return ReplyError(res, r.status());
+           // The slice is the caller's. Only an administrator may name another user or an owner
+           // process other than itself; a user's slice lives as long as the calling process (or the
+           // job it attaches), so no user can make one that never expires.
+           if (!who.admin || !body->contains("uid")) r->uid = who.uid;
+           if (!who.admin || (!tcp && r->owner.pid == 0 && !body->contains("owner"))) {
+             const Peer& p = CurrentPeer();
+             if (r->owner.pid != 0 && r->owner.pid != p.pid) {
+               return ReplyError(res, Status(StatusCode::kPermissionDenied,
+                                             "the owner of a slice must be the calling process"));
+             }
+             r->owner.pid = p.pid;
+             r->owner.start_ticks = ProcessStartTicks(p.pid).value_or(0);
+           }
+           auto g = d.Request(*r);
+           if (!g.ok()) return ReplyError(res, g.status());
+           if (g->granted) {
+             return Reply(res, 201,
+                          {{"granted", true}, {"slice", SliceView(g->slice, d.options().job)}});
+           }
+           Reply(res, 202,
+                 {{"granted", false},
+                  {"ticket", g->ticket},
+                  {"position", g->position},
+                  {"reason", d.QueueReason()}});
+         }));
+  s.Get(R"(/v1/slices/([^/]+))",
+        guard([&d](const httplib::Request& req, httplib::Response& res, const Caller& who) {
+          auto id = ParseId(req.matches[1], "slice id");
+          if (!id.ok()) return ReplyError(res, id.status());
+          auto sl = d.GetSlice(*id, who);
+          if (!sl.ok()) return ReplyError(res, sl.status());
+          Reply(res, 200, SliceView(*sl, d.options().job));
+        }));
+  s.Delete(R"(/v1/slices/([^/]+))",
+           guard([&d](const httplib::Request& req, httplib::Response& res, const Caller& who) {
+             auto id = ParseId(req.matches[1], "slice id");
+             if (!id.ok()) return ReplyError(res, id.status());
+             Status st = d.Release(*id, who);
+             if (!st.ok()) return ReplyError(res, st);
+             Reply(res, 200, {{"released", "s" + std::to_string(*id)}});
+           }));
+}
+
+void ApiServer::QueueRoutes(PeerServer& s, bool tcp) {
+  Daemon& d = daemon_;
+  auto guard = [this, tcp](GuardedHandler h) { return Guard(tcp, std::move(h)); };
+  s.Post(R"(/v1/slices/([^/]+)/job)",
+         guard([&d](const httplib::Request& req, httplib::Response& res, const Caller& who) {
+           auto id = ParseId(req.matches[1], "slice id");
+           if (!id.ok()) return ReplyError(res, id.status());
+           auto body = ParseBody(req);
+           if (!body.ok()) return ReplyError(res, body.status());
+           const json& j = *body;
+           for (auto it = j.begin(); it != j.end(); ++it) {
+             if (it.key() != "pid" && it.key() != "start_ticks") {
+               return ReplyError(res, InvalidArgument("unknown field \"" + it.key() + "\" in job"));
+             }
+           }
+           if (!j.contains("pid"))
+             return ReplyError(res, InvalidArgument("field \"pid\" is missing"));
+           auto pid = ParsePid(j["pid"], "pid");
+           if (!pid.ok()) return ReplyError(res, pid.status());
+           ProcessRef p;
+           p.pid = *pid;
+           if (j.contains("start_ticks")) {
+             if (!j["start_ticks"].is_number_unsigned()) {
+               return ReplyError(
+                   res, InvalidArgument("field \"start_ticks\" must be an unsigned integer"));
+             }
+             p.start_ticks = j["start_ticks"].get<uint64_t>();
+           } else {
+             p.start_ticks = ProcessStartTicks(p.pid).value_or(0);
+           }
+           Status st = d.AttachJob(*id, p, who);
+           if (!st.ok()) return ReplyError(res, st);
+           Reply(res, 200, {{"attached", p.pid}});
+         }));
+  s.Get("/v1/queue",
+        guard([&d](const httplib::Request&, httplib::Response& res, const Caller& who) {
+          json arr = json::array();
+          int pos = 1;
+          for (const auto& q : d.Queue()) {
+            json e = ToJson(q);
+            e["position"] = pos++;
+            e["uid"] = q.request.uid;
+            e["user"] = UserName(q.request.uid);
+            if (!who.Owns(q.request)) {
+              for (const char* k : {"command", "owner", "request_id"}) e["request"].erase(k);
+            }
+            arr.push_back(e);
+          }
+          Reply(res, 200, {{"queue", arr}, {"reason", d.QueueReason()}});
+        }));
+  s.Get(R"(/v1/queue/([^/]+))",
+        guard([&d](const httplib::Request& req, httplib::Response& res, const Caller& who) {
+          auto t = ParseId(req.matches[1], "ticket");
+          if (!t.ok()) return ReplyError(res, t.status());
+          int64_t wait_ms = 0;
+          if (req.has_param("wait_ms")) {
+            auto w = ParseId(req.get_param_value("wait_ms"), "wait_ms");
+            if (!w.ok()) return ReplyError(res, w.status());
+            wait_ms = std::min<int64_t>(*w, 10000);
+          }
+          auto g = d.Poll(*t, std::chrono::milliseconds(wait_ms), who);
+          if (!g.ok()) return ReplyError(res, g.status());
+          if (g->granted) {
+            return Reply(res, 200,
+                         {{"granted", true}, {"slice", SliceView(g->slice, d.options().job)}});
+          }
+          Reply(res, 200,
+                {{"granted", false},
+                 {"ticket", g->ticket},
+                 {"position", g->position},
+                 {"reason", d.QueueReason()}});
+        }));
+  s.Delete(R"(/v1/queue/([^/]+))",
+           guard([&d](const httplib::Request& req, httplib::Response& res, const Caller& who) {
+             auto t = ParseId(req.matches[1], "ticket");
+             if (!t.ok()) return ReplyError(res, t.status());
+             Status st = d.Cancel(*t, who);
+             if (!st.ok()) return ReplyError(res, st);
+             Reply(res, 200, {{"cancelled", *t}});
+           }));
+}
+
+void ApiServer::Routes(PeerServer& s, bool tcp) {
   // Third-party code may throw (json); turn it into a 500 with a message once, here.
   s.set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
@@ -369,178 +552,15 @@ void ApiServer::Routes(PeerServer& s, bool tcp) {
   s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });
-  s.Get("/v1/whoami", guard([](const httplib::Request&, httplib::Response& res, const Caller& who) {
-    Reply(res, 200, {{"uid", who.uid}, {"user", UserName(who.uid)}, {"admin", who.admin}});
-  }));
-  s.Get("/v1/info", guard([&d](const httplib::Request&, httplib::Response& res, const Caller&) {
-    Reply(res, 200,
-          {{"version", BuildVersion()},
-           {"node", d.options().node_name},
-           {"gpu_source", d.gpu_source()},
-           {"fake", d.fake()},
-           {"state_dir", d.options().state_dir},
-           {"libvgpu", d.options().job.libvgpu},
-           {"split_count", d.options().split_count},
-           {"gpu_policy", sched::PolicyName(d.options().gpu_policy)}});
-  }));
-  s.Get("/v1/gpus", guard([&d](const httplib::Request&, httplib::Response& res, const Caller&) {
-    json arr = json::array();
-    for (const auto& g : d.Gpus()) {
-      arr.push_back({{"uuid", g.gpu.uuid},
-                     {"index", g.gpu.index},
-                     {"name", g.gpu.name},
-                     {"type", g.type},
-                     {"memory_mib", g.memory_mib},
-                     {"numa", g.gpu.numa},
-                     {"healthy", g.gpu.healthy},
-                     {"split_count", g.split_count},
-                     {"allocated_memory_mib", g.usage.used_mem_mib},
-                     {"allocated_cores", g.usage.used_cores},
-                     {"slices", g.usage.used_slices},
-                     {"exclusive", g.usage.exclusive > 0},
-                     {"fake", d.fake()}});
-    }
-    Reply(res, 200, {{"gpus", arr}, {"fake", d.fake()}, {"gpu_source", d.gpu_source()}});
-  }));
-  s.Get("/v1/slices", guard([&d](const httplib::Request&, httplib::Response& res,
-                                 const Caller& who) {
-    json arr = json::array();
-    for (const auto& sl : d.Slices()) {
-      arr.push_back(SliceView(sl, d.options().job, who.Owns(sl.request)));
-    }
-    Reply(res, 200, {{"slices", arr}});
-  }));
-  s.Post("/v1/slices", guard([&d, tcp](const httplib::Request& req, httplib::Response& res,
-                                       const Caller& who) {
-    auto body = ParseBody(req);
-    if (!body.ok()) return ReplyError(res, body.status());
-    auto r = SliceRequestFromJson(*body);
-    if (!r.ok()) return ReplyError(res, r.status());
-    // The slice is the caller's. Only an administrator may name another user or an owner
-    // process other than itself; a user's slice lives as long as the calling process (or the
-    // job it attaches), so no user can make one that never expires.
-    if (!who.admin || !body->contains("uid")) r->uid = who.uid;
-    if (!who.admin || (!tcp && r->owner.pid == 0 && !body->contains("owner"))) {
-      const Peer& p = CurrentPeer();
-      if (r->owner.pid != 0 && r->owner.pid != p.pid) {
-        return ReplyError(res, Status(StatusCode::kPermissionDenied,
-                                      "the owner of a slice must be the calling process"));
-      }
-      r->owner.pid = p.pid;
-      r->owner.start_ticks = ProcessStartTicks(p.pid).value_or(0);
-    }
-    auto g = d.Request(*r);
-    if (!g.ok()) return ReplyError(res, g.status());
-    if (g->granted) {
-      return Reply(res, 201, {{"granted", true}, {"slice", SliceView(g->slice, d.options().job)}});
-    }
-    Reply(res, 202,
-          {{"granted", false},
-           {"ticket", g->ticket},
-           {"position", g->position},
-           {"reason", d.QueueReason()}});
-  }));
-  s.Get(R"(/v1/slices/([^/]+))", guard([&d](const httplib::Request& req, httplib::Response& res,
-                                            const Caller& who) {
-    auto id = ParseId(req.matches[1], "slice id");
-    if (!id.ok()) return ReplyError(res, id.status());
-    auto sl = d.GetSlice(*id, who);
-    if (!sl.ok()) return ReplyError(res, sl.status());
-    Reply(res, 200, SliceView(*sl, d.options().job));
-  }));
-  s.Delete(R"(/v1/slices/([^/]+))", guard([&d](const httplib::Request& req,
-                                               httplib::Response& res, const Caller& who) {
-    auto id = ParseId(req.matches[1], "slice id");
-    if (!id.ok()) return ReplyError(res, id.status());
-    Status st = d.Release(*id, who);
-    if (!st.ok()) return ReplyError(res, st);
-    Reply(res, 200, {{"released", "s" + std::to_string(*id)}});
-  }));
-  s.Post(R"(/v1/slices/([^/]+)/job)", guard([&d](const httplib::Request& req,
-                                                 httplib::Response& res, const Caller& who) {
-    auto id = ParseId(req.matches[1], "slice id");
-    if (!id.ok()) return ReplyError(res, id.status());
-    auto body = ParseBody(req);
-    if (!body.ok()) return ReplyError(res, body.status());
-    const json& j = *body;
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      if (it.key() != "pid" && it.key() != "start_ticks") {
-        return ReplyError(res, InvalidArgument("unknown field \"" + it.key() + "\" in job"));
-      }
-    }
-    if (!j.contains("pid")) return ReplyError(res, InvalidArgument("field \"pid\" is missing"));
-    auto pid = ParsePid(j["pid"], "pid");
-    if (!pid.ok()) return ReplyError(res, pid.status());
-    ProcessRef p;
-    p.pid = *pid;
-    if (j.contains("start_ticks")) {
-      if (!j["start_ticks"].is_number_unsigned()) {
-        return ReplyError(res,
-                          InvalidArgument("field \"start_ticks\" must be an unsigned integer"));
-      }
-      p.start_ticks = j["start_ticks"].get<uint64_t>();
-    } else {
-      p.start_ticks = ProcessStartTicks(p.pid).value_or(0);
-    }
-    Status st = d.AttachJob(*id, p, who);
-    if (!st.ok()) return ReplyError(res, st);
-    Reply(res, 200, {{"attached", p.pid}});
-  }));
-  s.Get("/v1/queue", guard([&d](const httplib::Request&, httplib::Response& res,
-                                const Caller& who) {
-    json arr = json::array();
-    int pos = 1;
-    for (const auto& q : d.Queue()) {
-      json e = ToJson(q);
-      e["position"] = pos++;
-      e["uid"] = q.request.uid;
-      e["user"] = UserName(q.request.uid);
-      if (!who.Owns(q.request)) {
-        for (const char* k : {"command", "owner", "request_id"}) e["request"].erase(k);
-      }
-      arr.push_back(e);
-    }
-    Reply(res, 200, {{"queue", arr}, {"reason", d.QueueReason()}});
-  }));
-  s.Get(R"(/v1/queue/([^/]+))", guard([&d](const httplib::Request& req, httplib::Response& res,
-                                           const Caller& who) {
-    auto t = ParseId(req.matches[1], "ticket");
-    if (!t.ok()) return ReplyError(res, t.status());
-    int64_t wait_ms = 0;
-    if (req.has_param("wait_ms")) {
-      auto w = ParseId(req.get_param_value("wait_ms"), "wait_ms");
-      if (!w.ok()) return ReplyError(res, w.status());
-      wait_ms = std::min<int64_t>(*w, 10000);
-    }
-    auto g = d.Poll(*t, std::chrono::milliseconds(wait_ms), who);
-    if (!g.ok()) return ReplyError(res, g.status());
-    if (g->granted) {
-      return Reply(res, 200, {{"granted", true}, {"slice", SliceView(g->slice, d.options().job)}});
-    }
-    Reply(res, 200,
-          {{"granted", false},
-           {"ticket", g->ticket},
-           {"position", g->position},
-           {"reason", d.QueueReason()}});
-  }));
-  s.Delete(R"(/v1/queue/([^/]+))", guard([&d](const httplib::Request& req,
-                                              httplib::Response& res, const Caller& who) {
-    auto t = ParseId(req.matches[1], "ticket");
-    if (!t.ok()) return ReplyError(res, t.status());
-    Status st = d.Cancel(*t, who);
-    if (!st.ok()) return ReplyError(res, st);
-    Reply(res, 200, {{"cancelled", *t}});
-  }));
-  s.Get("/metrics", guard([&d](const httplib::Request&, httplib::Response& res, const Caller&) {
-    res.set_content(RenderMetrics(d), "text/plain; version=0.0.4");
-  }));
-  // Anything else: a JSON error rather than httplib's empty body.
+  InfoRoutes(s, tcp);
+  SliceRoutes(s, tcp);
+  QueueRoutes(s, tcp);
   s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     Status st = NotFound("no route " + req.method + " " + req.path);
     if (res.status == 413) {
-      st = InvalidArgument("request body too large: the limit is " +
-                           std::to_string(kMaxBodyBytes) + " bytes");
+      st = InvalidArgument("request body too large: the limit is " + std::to_string(kMaxBodyBytes) +
+                           " bytes");
     } else if (res.status == 414 || res.status == 431) {
       st = InvalidArgument("request line or headers too large");
     } else if (res.status != 404) {

@@ -1,10 +1,12 @@
 // The daemon's local HTTP JSON API and Prometheus endpoint (cpp-httplib), on a Unix socket
 // (the caller is the peer's uid, SO_PEERCRED) and, opted in, on loopback TCP (the caller must
-// present the API token and then acts as root). Every handler converts Status into an HTTP
-// code and a JSON error body {"error":{"code":"InvalidArgument","message":"..."}};
-// docs/single-host.md lists the routes, docs/security.md the identity rules.
+// present the API token and then acts as the daemon's user, an administrator). Every handler
+// converts Status into an HTTP code and a JSON error body
+// {"error":{"code":"InvalidArgument","message":"..."}}; docs/single-host.md lists the routes,
+// docs/security.md the identity rules.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -30,7 +32,8 @@ struct ApiOptions {
 
 // Who the request is from: on the Unix socket the peer's uid (root is an administrator); on
 // TCP whoever presents the token ("Authorization: Bearer T", or for GET a "hami_token" cookie)
-// acts as root, anybody else is refused. Errors: kPermissionDenied.
+// acts as the daemon's user (root for a root daemon) with every right; anybody else is
+// refused. Errors: kPermissionDenied.
 StatusOr<Caller> Identify(const httplib::Request& req, bool tcp, const std::string& token);
 
 int HttpStatusFor(StatusCode code);
@@ -60,7 +63,16 @@ class ApiServer {
   void Stop();
 
  private:
+  // A route that serves data or changes anything must be registered through Guard (it then
+  // knows its caller and refuses unknown ones); only /healthz and static web UI files may
+  // go without.
+  using GuardedHandler =
+      std::function<void(const httplib::Request&, httplib::Response&, const Caller&)>;
+  httplib::Server::Handler Guard(bool tcp, GuardedHandler h);
   void Routes(PeerServer& s, bool tcp);
+  void InfoRoutes(PeerServer& s, bool tcp);   // whoami, info, gpus, metrics
+  void SliceRoutes(PeerServer& s, bool tcp);  // /v1/slices
+  void QueueRoutes(PeerServer& s, bool tcp);  // a slice's job, /v1/queue
   Daemon& daemon_;
   ApiOptions options_;
   std::unique_ptr<PeerServer> unix_;

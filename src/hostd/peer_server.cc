@@ -43,8 +43,7 @@ Peer PeerOf(int sock) {
 // byte every few seconds cannot hold a thread longer than the deadline.
 class DeadlineStream : public httplib::Stream {
  public:
-  DeadlineStream(int fd, std::chrono::milliseconds io_timeout)
-      : fd_(fd), io_timeout_(io_timeout) {}
+  DeadlineStream(int fd, std::chrono::milliseconds io_timeout) : fd_(fd), io_timeout_(io_timeout) {}
   void StartRequest(std::chrono::seconds budget) { deadline_ = Clock::now() + budget; }
 
   bool is_readable() const override { return Wait(POLLIN); }
@@ -188,8 +187,8 @@ bool PeerServer::process_and_close_socket(int sock) {
     (void)!send(sock, busy.data(), busy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   } else {
     t_peer = peer;
-    DeadlineStream strm(sock, std::chrono::milliseconds(read_timeout_sec_ * 1000 +
-                                                        read_timeout_usec_ / 1000));
+    DeadlineStream strm(
+        sock, std::chrono::milliseconds(read_timeout_sec_ * 1000 + read_timeout_usec_ / 1000));
     const int keep_alive_ms = static_cast<int>(keep_alive_timeout_sec_ * 1000);
     for (size_t left = keep_alive_max_count_; left > 0 && is_running(); --left) {
       if (!WaitReadable(sock, keep_alive_ms)) break;
@@ -238,8 +237,8 @@ StatusOr<ApiAddress> ParseApiAddress(const std::string& text, bool allow_port_ze
   std::string ps = t.substr(colon + 1);
   int port = -1;
   auto [p, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), port);
-  if (ps.empty() || ps.size() > 5 || ec != std::errc() || p != ps.data() + ps.size() ||
-      port < 0 || port > 65535) {
+  if (ps.empty() || ps.size() > 5 || ec != std::errc() || p != ps.data() + ps.size() || port < 0 ||
+      port > 65535) {
     return bad("port \"" + ps + "\" is not a number in 0..65535");
   }
   if (port == 0 && !allow_port_zero) return bad("port 0");
@@ -278,8 +277,8 @@ StatusOr<std::string> CreateTokenFile(const std::string& path) {
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return Unavailable("cannot create token file " + path + ": " + std::strerror(errno));
   std::string line = token + "\n";
-  bool ok = fchmod(fd, 0600) == 0 && ::write(fd, line.data(), line.size()) ==
-                                         static_cast<ssize_t>(line.size());
+  bool ok = fchmod(fd, 0600) == 0 &&
+            ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
   close(fd);
   if (!ok) return Unavailable("cannot write token file " + path);
   return token;

@@ -30,8 +30,8 @@ struct Peer {
 const Peer& CurrentPeer();
 
 struct PeerServerLimits {
-  size_t max_connections_per_uid = 24;  // concurrent; extra ones get 503 at once (not root)
-  size_t max_connections = 128;         // all peers together
+  size_t max_connections_per_uid = 24;        // concurrent; extra ones get 503 at once (not root)
+  size_t max_connections = 128;               // all peers together
   std::chrono::seconds request_deadline{15};  // to receive one request's headers and body
 };
 

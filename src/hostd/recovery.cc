@@ -19,7 +19,8 @@ Status Daemon::AdoptOrphan(int64_t id, const std::string& name) {
   if (!devs.ok() || !owner.ok()) {
     return FailedPrecondition(
         "slice directory " + dir + " is not in hami.db and its accounting file is in use, but " +
-        "its limits cannot be read back (" + (devs.ok() ? owner.status() : devs.status()).message() +
+        "its limits cannot be read back (" +
+        (devs.ok() ? owner.status() : devs.status()).message() +
         "); refusing to start so its GPU memory is not handed out twice: stop the jobs using " +
         dir + "/vgpu.cache, remove the directory, then start again");
   }

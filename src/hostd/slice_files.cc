@@ -168,8 +168,8 @@ bool FileMaybeMapped(const std::string& path) {
     std::string line;
     while (std::getline(maps, line)) {
       auto pos = line.find(path);
-      if (pos != std::string::npos &&
-          (pos + path.size() == line.size() || line.compare(pos + path.size(), 10, " (deleted)") == 0)) {
+      if (pos != std::string::npos && (pos + path.size() == line.size() ||
+                                       line.compare(pos + path.size(), 10, " (deleted)") == 0)) {
         found = true;
         break;
       }

@@ -88,7 +88,8 @@ Status CheckSelectors(const char* key, const std::vector<std::string>& v) {
   }
   for (const auto& s : v) {
     if (s.empty() || s.size() > kMaxSelectorBytes) {
-      return InvalidArgument(std::string("field \"") + key + "\" holds an empty entry or one over " +
+      return InvalidArgument(std::string("field \"") + key +
+                             "\" holds an empty entry or one over " +
                              std::to_string(kMaxSelectorBytes) + " bytes");
     }
   }

@@ -155,10 +155,18 @@ class HostdAttack : public ::testing::Test {
   // Starts the daemon; returns false (with its log) when it exits instead of answering.
   bool TryStartServe(std::vector<std::string> extra = {}) {
     fs::remove(dir_ + "/port");
-    std::vector<std::string> args = {bin_,          "serve",           "--state-dir",
-                                     dir_ + "/state", "--listen",        sock_,
-                                     "--port-file", dir_ + "/port",    "--static-gpus",
-                                     "8g",          "--reap-interval-ms", "50"};
+    std::vector<std::string> args = {bin_,
+                                     "serve",
+                                     "--state-dir",
+                                     dir_ + "/state",
+                                     "--listen",
+                                     sock_,
+                                     "--port-file",
+                                     dir_ + "/port",
+                                     "--static-gpus",
+                                     "8g",
+                                     "--reap-interval-ms",
+                                     "50"};
     args.insert(args.end(), extra.begin(), extra.end());
     serve_ = SpawnAs(0, args, {}, dir_ + "/serve.log");
     bool up = WaitFor(
@@ -291,8 +299,8 @@ TEST_F(HostdAttack, AnotherUserCannotReadOrTouchAJob) {
 
 TEST_F(HostdAttack, NoOwnerlessOrEverlastingSlices) {
   // Owner pid 0 used to mean "never expires": now the slice is the calling process's.
-  json r = Call(kBob, "POST", "/v1/slices",
-                {{"memory", "1g"}, {"owner", {{"pid", 0}}}, {"uid", 0}});
+  json r =
+      Call(kBob, "POST", "/v1/slices", {{"memory", "1g"}, {"owner", {{"pid", 0}}}, {"uid", 0}});
   ASSERT_EQ(r["http"], 201) << r.dump();
   EXPECT_EQ(r["body"]["slice"]["uid"], kBob);  // not root's, whatever the body says
   EXPECT_GT(r["body"]["slice"]["request"]["owner"]["pid"].get<int>(), 0);
@@ -307,9 +315,8 @@ TEST_F(HostdAttack, NoOwnerlessOrEverlastingSlices) {
     auto g = (*c)->CallOk("POST", "/v1/slices", &req);
     if (!g.ok()) return g.status().message();
     json job = {{"pid", 1}};
-    auto a = (*c)->Call("POST", "/v1/slices/" + std::to_string((*g)["slice"]["id"].get<int>()) +
-                                    "/job",
-                        &job);
+    auto a = (*c)->Call(
+        "POST", "/v1/slices/" + std::to_string((*g)["slice"]["id"].get<int>()) + "/job", &job);
     return a.ok() ? std::to_string(a->http) : a.status().message();
   });
   EXPECT_EQ(out, "403");
