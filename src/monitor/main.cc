@@ -15,6 +15,10 @@ int main(int argc, char** argv) {
   mon::CollectorOptions opts;
   if (const char* n = std::getenv("NODE_NAME")) opts.node_name = n;
   if (const char* h = std::getenv("HOOK_PATH")) opts.hook_path = h;
+  // HAMi's chart sets HOOK_PATH=<gpuHookPath>/vgpu for its monitor; this one wants <gpuHookPath>.
+  if (opts.hook_path.size() > 5 && opts.hook_path.ends_with("/vgpu")) {
+    opts.hook_path.resize(opts.hook_path.size() - 5);
+  }
   std::string host = "0.0.0.0", nvml_lib = "libnvidia-ml.so.1";
   int port = 9394, interval_ms = 1000, window_ms = 5000;
   bool no_nvml = false;
@@ -36,6 +40,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(100, 3600000));
   app.add_option("--log-level", log_level, "debug, info, warn or error ($HAMI_LOG_LEVEL)");
+  app.add_option("--legacy-metrics", opts.legacy_metrics,
+                 "also export HAMi's pre-v2.8 metric names (HAMi's --legacy-metrics)")
+      ->expected(0, 1)
+      ->default_str("true");
   CLI11_PARSE(app, argc, argv);
   if (!log_level.empty()) {
     if (hami::Status s = hami::log::SetLevel(std::string_view(log_level)); !s.ok()) {
