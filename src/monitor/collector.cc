@@ -90,6 +90,12 @@ std::vector<ContainerView> Collector::Scan() {
       v.pod_uid = key.substr(0, us);
       v.pod = v.pod_uid;
       v.container = us == std::string::npos ? "" : key.substr(us + 1);
+      if (pods_ != nullptr) {
+        if (auto ref = pods_->Lookup(v.pod_uid)) {
+          v.ns = ref->ns;
+          v.pod = ref->name;
+        }
+      }
       it = views.emplace(key, std::move(v)).first;
     }
     std::error_code ec2;

@@ -14,8 +14,9 @@
 #include <vector>
 
 #include "common/accounting_reader.h"
-#include "gpu/gpu.h"
 #include "common/prom_text.h"
+#include "gpu/gpu.h"
+#include "monitor/pod_resolver.h"
 
 namespace hami::monitor {
 
@@ -71,6 +72,9 @@ class Collector {
   Status WriteContentionFiles();
 
   uint64_t corrupt_files_total() const { return corrupt_total_; }
+  // Names pods of container directories without pod.json (HAMi's device plugin); may be null.
+  // Must outlive the collector.
+  void set_pod_resolver(PodResolver* r) { pods_ = r; }
 
  private:
   struct DeviceSample {
@@ -86,6 +90,7 @@ class Collector {
 
   CollectorOptions opts_;
   gpu::Backend* gpus_;
+  PodResolver* pods_ = nullptr;
   std::mutex mu_;
   // Logs a skipped file once per path and reason (a scan runs every second).
   void NoteSkipped(const std::string& path, const Status& why);

@@ -18,6 +18,8 @@
 #include "common/hook_layout.h"
 #include "common/pod_meta.h"
 #include "gpu/fake_backend.h"
+#include "k8s/client/http_kube_client.h"
+#include "k8s/testing/fake_apiserver.h"
 #include "monitor/metrics_server.h"
 #include "sched/annotation.h"
 
@@ -182,6 +184,41 @@ TEST_F(CollectorTest, HamiNamesUnitsAndLegacyNames) {
   EXPECT_NE(text.find("# TYPE Device_utilization_desc_of_container gauge"), std::string::npos);
   // The new names are still there.
   EXPECT_NE(text.find("hami_vgpu_memory_limit_bytes{"), std::string::npos);
+}
+
+// HAMi's own device plugin writes containers/<podUID>_<ctr> and no pod.json: the pod's name
+// comes from the API server, as HAMi's monitor gets it from its pod informer.
+TEST_F(CollectorTest, HamiWrittenContainerDirectoriesGetPodLabelsFromTheApi) {
+  k8s::testing::FakeApiServer api;
+  ASSERT_TRUE(api.Start().ok());
+  auto pod = api.Create("pods", {{"apiVersion", "v1"},
+                                 {"kind", "Pod"},
+                                 {"metadata", {{"name", "train-0"}, {"namespace", "ml"}}},
+                                 {"spec", {{"nodeName", "node-1"}, {"containers", {{{"name", "c"}}}}}}});
+  ASSERT_TRUE(pod.ok()) << pod.status().ToString();
+  const std::string uid = (*pod)["metadata"]["uid"].get<std::string>();
+  k8s::ClientConfig cfg;
+  cfg.server = api.url();
+  cfg.qps = 0;
+  auto client = k8s::HttpKubeClient::Create(cfg);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  KubePodResolver pods(std::move(*client), "node-1");
+  const std::string ctr_dir = dir_ + "/vgpu/containers/" + uid + "_c";
+  fs::create_directories(ctr_dir);
+  testing::WriteFile(ctr_dir + "/vgpu.cache",
+                     testing::AccountingBytes({{kGpuA, 1ull << 30, 5ull << 20, 0, 0, 0}}, 1));
+  Collector c(opts_, nullptr);
+  c.set_pod_resolver(&pods);
+  const std::string text = c.MetricsText();
+  EXPECT_NE(text.find(std::string("hami_vgpu_memory_used_bytes{namespace=\"ml\",pod=\"train-0\",") +
+                      "container=\"c\",vdevice_index=\"0\",device_uuid=\"" + kGpuA + "\"} " +
+                      std::to_string(5ull << 20)),
+            std::string::npos)
+      << text;
+  // A UID the API does not know keeps the UID as its name.
+  fs::create_directories(dir_ + "/vgpu/containers/gone-uid_c");
+  EXPECT_EQ(pods.Lookup("gone-uid").has_value(), false);
+  api.Stop();
 }
 
 TEST_F(CollectorTest, ContentionFilesCountActiveContainersPerGpu) {
