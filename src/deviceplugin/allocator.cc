@@ -10,7 +10,9 @@
 #include <fstream>
 #include <thread>
 
+#include "common/log.h"
 #include "common/pod_meta.h"
+#include "deviceplugin/node_lock.h"
 
 namespace hami::deviceplugin {
 namespace {
@@ -234,8 +236,14 @@ StatusOr<ContainerResponse> Allocator::AllocateContainer(
     }
     if (!c.ok()) return c.status();
     auto resp = Build(*c);
-    if (!resp.ok()) return resp.status();
-    HAMI_RETURN_IF_ERROR(WriteFiles(*c, *resp));
+    if (resp.ok()) {
+      if (Status w = WriteFiles(*c, *resp); !w.ok()) resp = w;
+    }
+    if (!resp.ok()) {
+      // HAMi's plugin gives the node back when an allocation fails, so must we.
+      ReleaseNodeLockOf(c->pod);
+      return resp.status();
+    }
 
     std::vector<ContainerDevices> rest = c->segments;
     rest[c->index].clear();
@@ -246,10 +254,24 @@ StatusOr<ContainerResponse> Allocator::AllocateContainer(
     patch[kToAllocateAnnotation] = *remaining;
     if (FirstNonEmpty(rest) == rest.size()) patch[kBindPhaseAnnotation] = "success";
     last = api_->PatchPodAnnotations(c->pod.ns, c->pod.name, c->pod.resource_version, patch);
-    if (last.ok()) return resp;
+    if (last.ok()) {
+      if (FirstNonEmpty(rest) == rest.size()) ReleaseNodeLockOf(c->pod);
+      return resp;
+    }
     if (last.code() != StatusCode::kAborted) return last;
   }
   return Aborted("Allocate: pod kept changing while recording the allocation: " + last.message());
+}
+
+void Allocator::ReleaseNodeLockOf(const PodInfo& pod) const {
+  auto r = ReleaseHamiNodeLock(*api_, opts_.node_name, pod.ns, pod.name);
+  if (!r.ok()) {
+    // HAMi's scheduler expires the lock on its own (5 minutes by default).
+    log::Warn("cannot release {} for {}/{}: {}", kNodeLockAnnotation, pod.ns, pod.name,
+              r.status().ToString());
+  } else if (*r) {
+    log::Info("released HAMi's {} held for {}/{}", kNodeLockAnnotation, pod.ns, pod.name);
+  }
 }
 
 StatusOr<int> CollectGarbage(const std::string& hook_path,

@@ -51,7 +51,8 @@ class Allocator {
  public:
   Allocator(AllocatorOptions options, KubeApi* api) : opts_(std::move(options)), api_(api) {}
 
-  // Serves one container that kubelet gave `device_ids` (virtual IDs). Errors:
+  // Serves one container that kubelet gave `device_ids` (virtual IDs); releases HAMi's node
+  // lock of the pod once its last container is served or its allocation fails. Errors:
   // kFailedPrecondition when not exactly one pod on this node is waiting with a container of
   // that many devices (the message lists what was found), kInvalidArgument for a malformed
   // annotation, kInternal when files cannot be written, kUnavailable/kAborted from the API.
@@ -70,6 +71,9 @@ class Allocator {
   StatusOr<Candidate> FindCandidate(std::size_t size);
   StatusOr<ContainerResponse> Build(const Candidate& c) const;
   Status WriteFiles(const Candidate& c, const ContainerResponse& r) const;
+  // HAMi's node lock (node_lock.h), when a HAMi scheduler took it for this pod: released once
+  // the pod's last container is served or its allocation failed.
+  void ReleaseNodeLockOf(const PodInfo& pod) const;
 
   AllocatorOptions opts_;
   KubeApi* api_;

@@ -331,7 +331,8 @@ TEST(NodeDeploy, GrafanaDashboardQueriesExportedMetrics) {
   for (const char* m :
        {"hami_vgpu_memory_used_bytes", "hami_vgpu_memory_limit_bytes",
         "hami_container_device_utilization_ratio", "hami_host_gpu_memory_used_bytes",
-        "hami_host_gpu_utilization_ratio", "hami_container_last_kernel_elapsed_seconds"}) {
+        "hami_host_gpu_utilization_ratio", "hami_container_last_kernel_elapsed_seconds",
+        "hami_host_gpu_memory_controller_utilization_ratio"}) {
     bool found = false;
     for (const auto& x : exprs) found = found || x.find(m) != std::string::npos;
     EXPECT_TRUE(found) << m << " not on the dashboard";

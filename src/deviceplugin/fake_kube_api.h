@@ -81,8 +81,21 @@ class FakeKubeApi final : public KubeApi {
     return NotFound("pod " + ns + "/" + name);
   }
   Status PatchNodeAnnotations(const std::string& node, const AnnotationPatch& patch) override {
+    return PatchNodeAnnotationsAt(node, "", patch);
+  }
+  StatusOr<NodeMeta> GetNode(const std::string& node) override {
     std::lock_guard lock(mu_);
+    return NodeMeta{nodes_[node], std::to_string(node_versions_[node])};
+  }
+  Status PatchNodeAnnotationsAt(const std::string& node, const std::string& resource_version,
+                                const AnnotationPatch& patch) override {
+    std::lock_guard lock(mu_);
+    if (!resource_version.empty() && resource_version != std::to_string(node_versions_[node])) {
+      return Aborted("conflict: node " + node + " is at " +
+                     std::to_string(node_versions_[node]));
+    }
     ++node_patches_;
+    ++node_versions_[node];
     for (const auto& [k, v] : patch) {
       if (v) {
         nodes_[node][k] = *v;
@@ -97,6 +110,7 @@ class FakeKubeApi final : public KubeApi {
   std::mutex mu_;
   std::vector<PodInfo> pods_;
   std::map<std::string, std::map<std::string, std::string>> nodes_;
+  std::map<std::string, int> node_versions_;
   int version_ = 100;
   int conflicts_ = 0;
   int list_failures_ = 0;

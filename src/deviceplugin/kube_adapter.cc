@@ -22,6 +22,8 @@ json PatchBody(const std::string& resource_version, const AnnotationPatch& patch
   return {{"metadata", meta}};
 }
 
+std::map<std::string, std::string> StringMap(const json& j);
+
 class ClientKubeApi final : public KubeApi {
  public:
   explicit ClientKubeApi(std::unique_ptr<k8s::KubeClient> c) : client_(std::move(c)) {}
@@ -47,8 +49,23 @@ class ClientKubeApi final : public KubeApi {
     return r.ok() ? Status::Ok() : r.status();
   }
   Status PatchNodeAnnotations(const std::string& node, const AnnotationPatch& patch) override {
+    return PatchNodeAnnotationsAt(node, "", patch);
+  }
+  StatusOr<NodeMeta> GetNode(const std::string& node) override {
+    auto r = client_->Get(k8s::Resource::Nodes(), "", node);
+    if (!r.ok()) return r.status();
+    NodeMeta m;
+    const json& meta = r->contains("metadata") ? (*r)["metadata"] : json::object();
+    if (meta.is_object()) {
+      if (auto it = meta.find("annotations"); it != meta.end()) m.annotations = StringMap(*it);
+      m.resource_version = meta.value("resourceVersion", "");
+    }
+    return m;
+  }
+  Status PatchNodeAnnotationsAt(const std::string& node, const std::string& resource_version,
+                                const AnnotationPatch& patch) override {
     auto r = client_->Patch(k8s::Resource::Nodes(), "", node, k8s::PatchType::kMerge,
-                            PatchBody("", patch));
+                            PatchBody(resource_version, patch));
     return r.ok() ? Status::Ok() : r.status();
   }
 

@@ -29,6 +29,11 @@ struct PodInfo {
   std::vector<ContainerInfo> containers;  // init containers first, then app containers
 };
 
+struct NodeMeta {
+  std::map<std::string, std::string> annotations;
+  std::string resource_version;
+};
+
 // A patch value of nullopt removes the annotation.
 using AnnotationPatch = std::map<std::string, std::optional<std::string>>;
 
@@ -44,6 +49,13 @@ class KubeApi {
                                      const AnnotationPatch& patch) = 0;
   // Errors: kNotFound, kUnavailable.
   virtual Status PatchNodeAnnotations(const std::string& node, const AnnotationPatch& patch) = 0;
+  // The node's annotations and resourceVersion. Errors: kNotFound, kUnavailable.
+  virtual StatusOr<NodeMeta> GetNode(const std::string& node) = 0;
+  // As PatchNodeAnnotations, only while the node is still at `resource_version`.
+  // Errors: kAborted on a conflict, kNotFound, kUnavailable.
+  virtual Status PatchNodeAnnotationsAt(const std::string& node,
+                                        const std::string& resource_version,
+                                        const AnnotationPatch& patch) = 0;
 };
 
 }  // namespace hami::deviceplugin

@@ -90,6 +90,12 @@ std::vector<ContainerView> Collector::Scan() {
       v.pod_uid = key.substr(0, us);
       v.pod = v.pod_uid;
       v.container = us == std::string::npos ? "" : key.substr(us + 1);
+      if (pods_ != nullptr) {
+        if (auto ref = pods_->Lookup(v.pod_uid)) {
+          v.ns = ref->ns;
+          v.pod = ref->name;
+        }
+      }
       it = views.emplace(key, std::move(v)).first;
     }
     std::error_code ec2;
@@ -197,47 +203,87 @@ Status Collector::WriteContentionFiles() {
   return Status::Ok();
 }
 
-std::vector<Family> Collector::Collect() {
-  std::vector<ContainerView> views = Scan();
-  std::vector<Family> out;
-
-  Family build{"hami_build_info", "Build information of the HAMi component.", "gauge", {}};
-  build.samples.push_back({{{"component", "vgpu-monitor"}, {"version", opts_.version}}, 1});
-  out.push_back(std::move(build));
-
+std::vector<Family> Collector::HostFamilies() {
   Family host_mem{
-      "hami_host_gpu_memory_used_bytes", "GPU memory used on the host (NVML).", "gauge", {}};
-  Family host_util{
-      "hami_host_gpu_utilization_ratio", "GPU utilisation on the host (NVML), 0..1.", "gauge", {}};
+      "hami_host_gpu_memory_used_bytes", "GPU device memory usage in bytes (NVML).", "gauge", {}};
+  Family host_util{"hami_host_gpu_utilization_ratio",
+                   "GPU core utilization ratio (0-100), as HAMi reports it (NVML).",
+                   "gauge",
+                   {}};
+  Family host_mc{"hami_host_gpu_memory_controller_utilization_ratio",
+                 "GPU memory controller utilization ratio (0-100) (NVML).",
+                 "gauge",
+                 {}};
   if (gpus_ != nullptr) {
     if (auto list = gpus_->ListGpus(); list.ok()) {
       for (const auto& g : *list) {
         auto u = gpus_->Usage(g.uuid);
         if (!u.ok()) continue;
+        // HAMi's monitor labels host GPUs "NVIDIA-" + the NVML name.
         Labels l = {{"node", opts_.node_name},
                     {"device_uuid", g.uuid},
                     {"device_index", std::to_string(g.index)},
                     {"device_type", sched::NormalizeGpuType(g.name)}};
         host_mem.samples.push_back({l, static_cast<double>(u->memory_used_bytes)});
-        host_util.samples.push_back({l, u->utilization_percent / 100.0});
+        host_util.samples.push_back({l, static_cast<double>(u->utilization_percent)});
+        host_mc.samples.push_back({l, static_cast<double>(u->memory_utilization_percent)});
       }
     }
   }
-  out.push_back(std::move(host_mem));
-  out.push_back(std::move(host_util));
+  return {std::move(host_mem), std::move(host_util), std::move(host_mc)};
+}
 
-  Family used{"hami_vgpu_memory_used_bytes",
-              "Device memory used by the container (accounting).",
-              "gauge",
-              {}};
-  Family limit{
-      "hami_vgpu_memory_limit_bytes", "Device memory limit of the container.", "gauge", {}};
+Collector::DeviceSample Collector::Sample(const ContainerView& v, std::size_t i,
+                                          const std::string& uuid, uint64_t now_ns,
+                                          std::chrono::steady_clock::time_point now) {
+  DeviceSample out;
+  uint64_t last_ns = 0, busy = 0;
+  for (const auto& snap : v.accounting) {
+    for (const auto& d : snap.devices) {
+      if (d.uuid != uuid) continue;
+      out.used_bytes += d.used_bytes;
+      if (d.limit_bytes != 0) out.limit_bytes = d.limit_bytes;
+      last_ns = std::max(last_ns, d.last_kernel_ns);
+      busy += d.busy_ns_total;
+    }
+  }
+  // The allocation is authoritative for the limit (the file may not exist yet).
+  if (i < v.allocated.size() && v.allocated[i].uuid == uuid && v.allocated[i].memory_mib > 0) {
+    out.limit_bytes = static_cast<uint64_t>(v.allocated[i].memory_mib) * 1024 * 1024;
+  }
+  const std::string bkey = v.key + "/" + uuid;
+  auto it = busy_.find(bkey);
+  if (it != busy_.end()) {
+    const double wall = std::chrono::duration<double, std::nano>(now - it->second.at).count();
+    out.ratio = it->second.ratio;
+    if (wall >= 1e8) {  // recompute at most every 100 ms so back-to-back scrapes agree
+      out.ratio = busy >= it->second.busy_ns && wall > 0
+                      ? std::min(1.0, static_cast<double>(busy - it->second.busy_ns) / wall)
+                      : 0;
+      it->second = {busy, now, out.ratio};
+    }
+  } else {
+    busy_[bkey] = {busy, now, 0};
+  }
+  if (last_ns != 0) {
+    out.last_kernel_s = now_ns > last_ns ? static_cast<double>(now_ns - last_ns) / 1e9 : 0.0;
+  }
+  return out;
+}
+
+std::vector<Family> Collector::ContainerFamilies(const std::vector<ContainerView>& views) {
+  Family used{"hami_vgpu_memory_used_bytes", "vGPU device memory usage in bytes.", "gauge", {}};
+  Family limit{"hami_vgpu_memory_limit_bytes", "vGPU device memory limit in bytes.", "gauge", {}};
+  Family mem{"hami_container_device_memory_bytes",
+             "Container device memory usage in bytes.",
+             "gauge",
+             {}};
   Family util{"hami_container_device_utilization_ratio",
-              "Share of the GPU's time the container used since the last scrape, 0..1.",
+              "Container device SM utilization (0-100) since the last scrape.",
               "gauge",
               {}};
   Family last{"hami_container_last_kernel_elapsed_seconds",
-              "Seconds since the container last launched a kernel on the device.",
+              "Seconds since last kernel execution in container.",
               "gauge",
               {}};
   const uint64_t now_ns = RealtimeNs();
@@ -247,71 +293,49 @@ std::vector<Family> Collector::Collect() {
   for (const auto& v : views) {
     std::vector<std::string> order = DeviceOrder(v);
     for (std::size_t i = 0; i < order.size(); ++i) {
-      const std::string& uuid = order[i];
       Labels l = {{"namespace", v.ns},
                   {"pod", v.pod},
                   {"container", v.container},
                   {"vdevice_index", std::to_string(i)},
-                  {"device_uuid", uuid}};
-      uint64_t used_bytes = 0, limit_bytes = 0, last_ns = 0, busy = 0;
-      for (const auto& snap : v.accounting) {
-        for (const auto& d : snap.devices) {
-          if (d.uuid != uuid) continue;
-          used_bytes += d.used_bytes;
-          if (d.limit_bytes != 0) limit_bytes = d.limit_bytes;
-          last_ns = std::max(last_ns, d.last_kernel_ns);
-          busy += d.busy_ns_total;
-        }
-      }
-      // The allocation is authoritative for the limit (the file may not exist yet).
-      if (i < v.allocated.size() && v.allocated[i].uuid == uuid && v.allocated[i].memory_mib > 0) {
-        limit_bytes = static_cast<uint64_t>(v.allocated[i].memory_mib) * 1024 * 1024;
-      }
-      used.samples.push_back({l, static_cast<double>(used_bytes)});
-      limit.samples.push_back({l, static_cast<double>(limit_bytes)});
-
-      const std::string bkey = v.key + "/" + uuid;
-      seen_keys.insert(bkey);
-      auto it = busy_.find(bkey);
-      double ratio = 0;
-      if (it != busy_.end()) {
-        const double wall = std::chrono::duration<double, std::nano>(now - it->second.at).count();
-        ratio = it->second.ratio;
-        if (wall >= 1e8) {  // recompute at most every 100 ms so back-to-back scrapes agree
-          ratio = busy >= it->second.busy_ns && wall > 0
-                      ? std::min(1.0, static_cast<double>(busy - it->second.busy_ns) / wall)
-                      : 0;
-          it->second = {busy, now, ratio};
-        }
-      } else {
-        busy_[bkey] = {busy, now, 0};
-      }
-      util.samples.push_back({l, ratio});
-      if (last_ns != 0) {
-        last.samples.push_back(
-            {l, now_ns > last_ns ? static_cast<double>(now_ns - last_ns) / 1e9 : 0.0});
-      }
+                  {"device_uuid", order[i]}};
+      seen_keys.insert(v.key + "/" + order[i]);
+      const DeviceSample d = Sample(v, i, order[i], now_ns, now);
+      used.samples.push_back({l, static_cast<double>(d.used_bytes)});
+      mem.samples.push_back({l, static_cast<double>(d.used_bytes)});
+      limit.samples.push_back({l, static_cast<double>(d.limit_bytes)});
+      util.samples.push_back({l, 100 * d.ratio});
+      if (d.last_kernel_s) last.samples.push_back({l, *d.last_kernel_s});
     }
   }
   for (auto it = busy_.begin(); it != busy_.end();) {
     it = seen_keys.count(it->first) ? std::next(it) : busy_.erase(it);
   }
-  out.push_back(std::move(used));
-  out.push_back(std::move(limit));
-  out.push_back(std::move(util));
-  out.push_back(std::move(last));
+  return {std::move(used), std::move(limit), std::move(mem), std::move(util), std::move(last)};
+}
+
+std::vector<Family> Collector::Collect() {
+  std::vector<ContainerView> views = Scan();
+  std::vector<Family> out;
+  Family build{"hami_build_info", "Build information of the HAMi component.", "gauge", {}};
+  build.samples.push_back({{{"component", "vgpu-monitor"}, {"version", opts_.version}}, 1});
+  out.push_back(std::move(build));
+  for (auto& f : HostFamilies()) out.push_back(std::move(f));
+  for (auto& f : ContainerFamilies(views)) out.push_back(std::move(f));
 
   Family corrupt{"hami_monitor_corrupt_accounting_files",
                  "Accounting or allocation files skipped as corrupt in the last scan.",
                  "gauge",
                  {}};
-  corrupt.samples.push_back({{}, static_cast<double>(corrupt_last_scan_)});
-  out.push_back(std::move(corrupt));
   Family corrupt_total{"hami_monitor_corrupt_accounting_files_total",
                        "Corrupt accounting or allocation files seen since start.",
                        "counter",
                        {}};
-  corrupt_total.samples.push_back({{}, static_cast<double>(corrupt_total_)});
+  {
+    std::lock_guard lock(mu_);
+    corrupt.samples.push_back({{}, static_cast<double>(corrupt_last_scan_)});
+    corrupt_total.samples.push_back({{}, static_cast<double>(corrupt_total_)});
+  }
+  out.push_back(std::move(corrupt));
   out.push_back(std::move(corrupt_total));
 
   Family active{"hami_gpu_active_containers",
@@ -322,6 +346,7 @@ std::vector<Family> Collector::Collect() {
     active.samples.push_back({{{"device_uuid", uuid}}, static_cast<double>(c.active)});
   }
   out.push_back(std::move(active));
+  if (opts_.legacy_metrics) AppendLegacyFamilies(out);
   return out;
 }
 

@@ -8,13 +8,15 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "common/accounting_reader.h"
-#include "gpu/gpu.h"
 #include "common/prom_text.h"
+#include "gpu/gpu.h"
+#include "monitor/pod_resolver.h"
 
 namespace hami::monitor {
 
@@ -41,6 +43,9 @@ struct CollectorOptions {
   std::string node_name;
   std::chrono::milliseconds active_window{5000};  // "active": a kernel within this window
   std::string version = "0.1.0";
+  // Also export HAMi's names before v2.8 (HostGPUMemoryUsage, vGPU_device_memory_usage_in_bytes,
+  // ...), as HAMi's --legacy-metrics does (legacy_metrics.cc).
+  bool legacy_metrics = false;
 };
 
 struct ContentionInfo {
@@ -67,10 +72,25 @@ class Collector {
   Status WriteContentionFiles();
 
   uint64_t corrupt_files_total() const { return corrupt_total_; }
+  // Names pods of container directories without pod.json (HAMi's device plugin); may be null.
+  // Must outlive the collector.
+  void set_pod_resolver(PodResolver* r) { pods_ = r; }
 
  private:
+  struct DeviceSample {
+    uint64_t used_bytes = 0, limit_bytes = 0;
+    double ratio = 0;  // share of the GPU's time since the previous scrape, 0..1
+    std::optional<double> last_kernel_s;
+  };
+  std::vector<Family> HostFamilies();
+  std::vector<Family> ContainerFamilies(const std::vector<ContainerView>& views);
+  // One container device's values; updates the busy-time history (mu_ held).
+  DeviceSample Sample(const ContainerView& v, std::size_t i, const std::string& uuid,
+                      uint64_t now_ns, std::chrono::steady_clock::time_point now);
+
   CollectorOptions opts_;
   gpu::Backend* gpus_;
+  PodResolver* pods_ = nullptr;
   std::mutex mu_;
   // Logs a skipped file once per path and reason (a scan runs every second).
   void NoteSkipped(const std::string& path, const Status& why);
@@ -86,6 +106,12 @@ class Collector {
   };
   std::map<std::string, BusySample> busy_;
 };
+
+// Appends HAMi's pre-v2.8 metric names (and label names) for the families in `out` that have
+// one: HostGPUMemoryUsage, HostCoreUtilization, vGPU_device_memory_usage_in_bytes,
+// vGPU_device_memory_limit_in_bytes, Device_utilization_desc_of_container,
+// Device_last_kernel_of_container.
+void AppendLegacyFamilies(std::vector<Family>& out);
 
 // Parses allocations/<key>/pod.json. Errors: kInvalidArgument.
 StatusOr<ContainerView> ParsePodMeta(const std::string& json_text);

@@ -18,6 +18,8 @@
 #include "common/hook_layout.h"
 #include "common/pod_meta.h"
 #include "gpu/fake_backend.h"
+#include "k8s/client/http_kube_client.h"
+#include "k8s/testing/fake_apiserver.h"
 #include "monitor/metrics_server.h"
 #include "sched/annotation.h"
 
@@ -98,7 +100,7 @@ TEST_F(CollectorTest, SeriesExistFromAllocationTimeBeforeAnyAccountingFile) {
       << text;
   EXPECT_NE(text.find("hami_host_gpu_utilization_ratio{node=\"node-1\",device_uuid=\"" +
                       std::string(kGpuA) + "\",device_index=\"0\",device_type=\"NVIDIA-Tesla " +
-                      "V100-SXM2-16GB\"} 0.42\n"),
+                      "V100-SXM2-16GB\"} 42\n"),  // percent, as HAMi reports it
             std::string::npos);
   EXPECT_NE(text.find("# TYPE hami_vgpu_memory_used_bytes gauge\n"), std::string::npos);
 }
@@ -145,8 +147,78 @@ TEST_F(CollectorTest, UtilizationComesFromBusyTimeBetweenScrapes) {
   for (const auto& f : c.Collect()) {
     if (f.name == "hami_container_device_utilization_ratio") ratio = f.samples.at(0).value;
   }
-  EXPECT_GT(ratio, 0.15 / (wall + 0.5));
-  EXPECT_LE(ratio, 0.15 / 0.3 + 1e-9);
+  // Percent (0..100), as HAMi reports it.
+  EXPECT_GT(ratio, 100 * 0.15 / (wall + 0.5));
+  EXPECT_LE(ratio, 100 * 0.15 / 0.3 + 1e-9);
+}
+
+TEST_F(CollectorTest, HamiNamesUnitsAndLegacyNames) {
+  Allocate("llm-0", std::string(kGpuA) + ",NVIDIA,3000,30:;", 1);
+  gpus_.SetUsage(kGpuA, {5ull << 30, 0, 42, 17});
+  Collector c(opts_, &gpus_);
+  std::string text = c.MetricsText();
+  const std::string host = std::string("{node=\"node-1\",device_uuid=\"") + kGpuA +
+                           "\",device_index=\"0\",device_type=\"NVIDIA-Tesla V100-SXM2-16GB\"}";
+  EXPECT_NE(text.find("hami_host_gpu_memory_controller_utilization_ratio" + host + " 17\n"),
+            std::string::npos)
+      << text;
+  const std::string ctr = std::string("{namespace=\"team-a\",pod=\"llm-0\",container=\"main\",") +
+                          "vdevice_index=\"0\",device_uuid=\"" + kGpuA + "\"}";
+  EXPECT_NE(text.find("hami_container_device_memory_bytes" + ctr + " 0\n"), std::string::npos);
+  EXPECT_EQ(text.find("HostGPUMemoryUsage"), std::string::npos) << "legacy names only on request";
+  opts_.legacy_metrics = true;
+  Collector legacy(opts_, &gpus_);
+  text = legacy.MetricsText();
+  // HAMi's pre-v2.8 names and label names, same values.
+  EXPECT_NE(text.find(std::string("HostGPUMemoryUsage{nodeid=\"node-1\",deviceuuid=\"") + kGpuA +
+                      "\",deviceidx=\"0\",devicetype=\"NVIDIA-Tesla V100-SXM2-16GB\"} " +
+                      std::to_string(5ull << 30) + "\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("HostCoreUtilization{nodeid=\"node-1\""), std::string::npos);
+  EXPECT_NE(text.find(std::string("vGPU_device_memory_limit_in_bytes{podnamespace=\"team-a\",") +
+                      "podname=\"llm-0\",ctrname=\"main\",vdeviceid=\"0\",deviceuuid=\"" +
+                      kGpuA + "\"} 3145728000\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("vGPU_device_memory_usage_in_bytes{"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE Device_utilization_desc_of_container gauge"), std::string::npos);
+  // The new names are still there.
+  EXPECT_NE(text.find("hami_vgpu_memory_limit_bytes{"), std::string::npos);
+}
+
+// HAMi's own device plugin writes containers/<podUID>_<ctr> and no pod.json: the pod's name
+// comes from the API server, as HAMi's monitor gets it from its pod informer.
+TEST_F(CollectorTest, HamiWrittenContainerDirectoriesGetPodLabelsFromTheApi) {
+  k8s::testing::FakeApiServer api;
+  ASSERT_TRUE(api.Start().ok());
+  auto pod = api.Create("pods", {{"apiVersion", "v1"},
+                                 {"kind", "Pod"},
+                                 {"metadata", {{"name", "train-0"}, {"namespace", "ml"}}},
+                                 {"spec", {{"nodeName", "node-1"}, {"containers", {{{"name", "c"}}}}}}});
+  ASSERT_TRUE(pod.ok()) << pod.status().ToString();
+  const std::string uid = (*pod)["metadata"]["uid"].get<std::string>();
+  k8s::ClientConfig cfg;
+  cfg.server = api.url();
+  cfg.qps = 0;
+  auto client = k8s::HttpKubeClient::Create(cfg);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  KubePodResolver pods(std::move(*client), "node-1");
+  const std::string ctr_dir = dir_ + "/vgpu/containers/" + uid + "_c";
+  fs::create_directories(ctr_dir);
+  testing::WriteFile(ctr_dir + "/vgpu.cache",
+                     testing::AccountingBytes({{kGpuA, 1ull << 30, 5ull << 20, 0, 0, 0}}, 1));
+  Collector c(opts_, nullptr);
+  c.set_pod_resolver(&pods);
+  const std::string text = c.MetricsText();
+  EXPECT_NE(text.find(std::string("hami_vgpu_memory_used_bytes{namespace=\"ml\",pod=\"train-0\",") +
+                      "container=\"c\",vdevice_index=\"0\",device_uuid=\"" + kGpuA + "\"} " +
+                      std::to_string(5ull << 20)),
+            std::string::npos)
+      << text;
+  // A UID the API does not know keeps the UID as its name.
+  fs::create_directories(dir_ + "/vgpu/containers/gone-uid_c");
+  EXPECT_EQ(pods.Lookup("gone-uid").has_value(), false);
+  api.Stop();
 }
 
 TEST_F(CollectorTest, ContentionFilesCountActiveContainersPerGpu) {

@@ -5,19 +5,62 @@
 
 #include "common/log.h"
 #include "gpu/nvml.h"
+#include "k8s/client/client_config.h"
+#include "k8s/client/http_kube_client.h"
 #include "monitor/collector.h"
 #include "monitor/metrics_server.h"
 
 namespace mon = hami::monitor;
+
+namespace {
+
+// Pod names for container directories HAMi's own device plugin wrote (no pod.json): only when a
+// kubeconfig is given or the monitor runs in a cluster; null (with a warning) when unreachable.
+std::unique_ptr<mon::KubePodResolver> ConnectPodResolver(const std::string& kubeconfig,
+                                                         const std::string& node) {
+  if (node.empty() || (kubeconfig.empty() && std::getenv("KUBERNETES_SERVICE_HOST") == nullptr)) {
+    return nullptr;
+  }
+  auto cfg = hami::k8s::ResolveClientConfig(kubeconfig);
+  hami::Status why = cfg.status();
+  if (cfg.ok()) {
+    auto client = hami::k8s::HttpKubeClient::Create(*cfg);
+    if (client.ok()) return std::make_unique<mon::KubePodResolver>(std::move(*client), node);
+    why = client.status();
+  }
+  hami::log::Warn("no pod names for container directories without pod.json: {}", why.ToString());
+  return nullptr;
+}
+
+// Keeps the contention files current until SIGTERM or SIGINT (blocked in `set`).
+void RefreshUntilSignal(mon::Collector& collector, const sigset_t& set, int interval_ms) {
+  const timespec ts{interval_ms / 1000, (interval_ms % 1000) * 1000000L};
+  std::string last_error;
+  while (true) {
+    if (hami::Status s = collector.WriteContentionFiles(); !s.ok() && s.message() != last_error) {
+      last_error = s.message();
+      hami::log::Warn("{}", s.ToString());
+    }
+    const int sig = sigtimedwait(&set, nullptr, &ts);
+    if (sig == SIGTERM || sig == SIGINT) return;
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"HAMi node monitor: per-container GPU metrics and contention files"};
   mon::CollectorOptions opts;
   if (const char* n = std::getenv("NODE_NAME")) opts.node_name = n;
   if (const char* h = std::getenv("HOOK_PATH")) opts.hook_path = h;
+  // HAMi's chart sets HOOK_PATH=<gpuHookPath>/vgpu for its monitor; this one wants <gpuHookPath>.
+  if (opts.hook_path.size() > 5 && opts.hook_path.ends_with("/vgpu")) {
+    opts.hook_path.resize(opts.hook_path.size() - 5);
+  }
   std::string host = "0.0.0.0", nvml_lib = "libnvidia-ml.so.1";
   int port = 9394, interval_ms = 1000, window_ms = 5000;
-  bool no_nvml = false;
+  bool no_nvml = false, no_kube = false;
+  std::string kubeconfig;
   std::string log_level;
   hami::log::Init("hami-vgpu-monitor");
   app.add_option("--hook-path", opts.hook_path, "host hook path (global.gpuHookPath)")
@@ -35,7 +78,14 @@ int main(int argc, char** argv) {
   app.add_option("--active-window-ms", window_ms, "a container is active this long after a kernel")
       ->capture_default_str()
       ->check(CLI::Range(100, 3600000));
+  app.add_option("--kubeconfig", kubeconfig,
+                 "for pod names of container directories without pod.json (default: in-cluster)");
+  app.add_flag("--no-kube", no_kube, "never ask the API server for pod names");
   app.add_option("--log-level", log_level, "debug, info, warn or error ($HAMI_LOG_LEVEL)");
+  app.add_option("--legacy-metrics", opts.legacy_metrics,
+                 "also export HAMi's pre-v2.8 metric names (HAMi's --legacy-metrics)")
+      ->expected(0, 1)
+      ->default_str("true");
   CLI11_PARSE(app, argc, argv);
   if (!log_level.empty()) {
     if (hami::Status s = hami::log::SetLevel(std::string_view(log_level)); !s.ok()) {
@@ -60,23 +110,17 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGINT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
+  std::unique_ptr<mon::KubePodResolver> pods;
+  if (!no_kube) pods = ConnectPodResolver(kubeconfig, opts.node_name);
   mon::Collector collector(opts, gpus.get());
+  collector.set_pod_resolver(pods.get());
   mon::MetricsServer server(&collector);
   if (hami::Status s = server.Start(host, port); !s.ok()) {
     hami::log::Error("{}", s.ToString());
     return 1;
   }
   hami::log::Info("serving /metrics on {}:{}", host, server.port());
-  timespec ts{interval_ms / 1000, (interval_ms % 1000) * 1000000L};
-  std::string last_error;
-  while (true) {
-    if (hami::Status s = collector.WriteContentionFiles(); !s.ok() && s.message() != last_error) {
-      last_error = s.message();
-      hami::log::Warn("{}", s.ToString());
-    }
-    int sig = sigtimedwait(&set, nullptr, &ts);
-    if (sig == SIGTERM || sig == SIGINT) break;
-  }
+  RefreshUntilSignal(collector, set, interval_ms);
   server.Stop();
   return 0;
 }
