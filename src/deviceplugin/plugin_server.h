@@ -11,7 +11,7 @@
 #include "common/status.h"
 #include "deviceplugin/allocator.h"
 #include "deviceplugin/devices.h"
-#include "deviceplugin/gpu_backend.h"
+#include "gpu/gpu.h"
 #include "deviceplugin/kube_api.h"
 
 namespace hami::deviceplugin {
@@ -24,6 +24,8 @@ struct PluginServerOptions {
   std::string node_name;
   std::string hook_path = "/usr/local";
   NodeConfig config;
+  // hami.io/node-nvidia-register: "json" (HAMi v2.8+ and this project) or "text" (HAMi <= v2.7).
+  std::string register_format = "json";
   std::chrono::milliseconds watch_interval{1000};      // kubelet.sock / own socket check
   std::chrono::milliseconds annotate_interval{30000};  // node annotation refresh
   std::chrono::milliseconds health_wait{1000};         // one NVML event wait
@@ -34,7 +36,7 @@ class PluginServer {
  public:
   // `gpus` and `kube` must outlive the server; `kube` may be null (no node annotations,
   // every Allocate fails).
-  PluginServer(PluginServerOptions options, GpuBackend* gpus, KubeApi* kube);
+  PluginServer(PluginServerOptions options, gpu::Backend* gpus, KubeApi* kube);
   ~PluginServer();
   PluginServer(const PluginServer&) = delete;
   PluginServer& operator=(const PluginServer&) = delete;

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "device_map.h"
 #include "log.h"
 #include "real.h"
 
@@ -23,7 +25,8 @@ void AtForkChild() {
 }
 
 void LoadConfigOnce() {
-  ConfigSource src{[](const char* n) -> const char* { return getenv(n); }, kFixedLimitsPath};
+  ConfigSource src{[](const char* n) -> const char* { return getenv(n); }, kFixedLimitsPath,
+                   []() -> char** { return environ; }};
   char err[512];
   if (!LoadConfig(src, &g_state.cfg, err, sizeof(err))) {
     snprintf(g_state.error, sizeof(g_state.error), "invalid configuration: %s", err);
@@ -53,36 +56,62 @@ void LoadConfigOnce() {
 // Binds a visible ordinal to its limit: by UUID when the limits file names UUIDs (a device
 // outside that list gets nothing), else by position.
 void ResolveLimit(int i, DeviceState* d) {
-  const Config& c = g_state.cfg;
-  if (!c.have_uuids) {
-    d->limit = c.mem_limit[i];
-    d->sm_limit = c.sm_limit[i];
-    return;
+  DeviceLimit l = LimitForDevice(g_state.cfg, i, d->uuid);
+  if (!l.allocated) {
+    VGPU_LOG(kLogError, "device %s is not part of this container's allocation; no memory on it",
+             d->uuid);
   }
-  for (int j = 0; j < kMaxDevices; ++j) {
-    if (c.uuid[j][0] && strcmp(c.uuid[j], d->uuid) == 0) {
-      d->limit = c.mem_limit[j];
-      d->sm_limit = c.sm_limit[j];
-      return;
+  d->limit = l.limit;
+  d->sm_limit = l.sm_limit;
+}
+
+// UUIDs of the devices CUDA would make visible, in visible order, resolved through NVML from
+// CUDA_VISIBLE_DEVICES as read once into Config (no getenv per query). Returns the count.
+int VisibleUuidsFromNvml(char (&list)[kMaxDevices][96]) {
+  if (!LoadRealNvml()) return 0;
+  unsigned int n = 0;
+  if (g_nvml.nvmlDeviceGetCount_v2(&n) != NVML_SUCCESS) return 0;
+  int nlist = 0;
+  nvmlDevice_t h = nullptr;
+  if (!g_state.cfg.visible_devices_set) {
+    for (unsigned int k = 0; k < n && nlist < kMaxDevices; ++k) {
+      if (g_nvml.nvmlDeviceGetHandleByIndex_v2(k, &h) != NVML_SUCCESS ||
+          g_nvml.nvmlDeviceGetUUID(h, list[nlist], 96) != NVML_SUCCESS)
+        break;
+      ++nlist;
     }
+    return nlist;
   }
-  VGPU_LOG(kLogError, "device %s is not part of this container's allocation; no memory on it",
-           d->uuid);
-  d->limit = 1;  // nothing fits
-  d->sm_limit = c.sm_limit[i];
+  VisibleToken toks[kMaxDevices];
+  int ntok = ParseVisibleDevices(g_state.cfg.visible_devices, toks);
+  for (int t = 0; t < ntok && nlist < kMaxDevices; ++t) {
+    char u[96];
+    if (toks[t].is_uuid) {
+      size_t len = strlen(toks[t].uuid);
+      for (unsigned int k = 0; k < n; ++k) {
+        if (g_nvml.nvmlDeviceGetHandleByIndex_v2(k, &h) == NVML_SUCCESS &&
+            g_nvml.nvmlDeviceGetUUID(h, u, sizeof(u)) == NVML_SUCCESS &&
+            strncmp(u, toks[t].uuid, len) == 0) {
+          snprintf(list[nlist++], 96, "%s", u);
+          break;
+        }
+      }
+      continue;
+    }
+    if (static_cast<unsigned long>(toks[t].index) >= n ||
+        g_nvml.nvmlDeviceGetHandleByIndex_v2(static_cast<unsigned>(toks[t].index), &h) !=
+            NVML_SUCCESS ||
+        g_nvml.nvmlDeviceGetUUID(h, u, sizeof(u)) != NVML_SUCCESS)
+      break;
+    snprintf(list[nlist++], 96, "%s", u);
+  }
+  return nlist;
 }
 }  // namespace
 
 bool EnsureConfig() {
   pthread_once(&g_config_once, LoadConfigOnce);
   return g_state.config_ok && !g_state.forked_child;
-}
-
-void FormatUuid(const CUuuid& u, char* out, size_t len) {
-  const unsigned char* b = reinterpret_cast<const unsigned char*>(u.bytes);
-  snprintf(out, len, "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-           b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-           b[14], b[15]);
 }
 
 bool EnsureCudaDevices() {
@@ -102,6 +131,17 @@ bool EnsureCudaDevices() {
     VGPU_LOG(kLogWarn, "%d devices visible; only the first %d are managed", count, kMaxDevices);
     count = kMaxDevices;
   }
+  const Config& c = g_state.cfg;
+  if (c.from_file && !c.have_uuids && c.file_max_index >= count) {
+    // A limit for a device that does not exist here: the file was written for another view
+    // of the node, so none of its per-device limits can be trusted to land where meant.
+    snprintf(g_state.error, sizeof(g_state.error),
+             "limits file %s sets a limit for device %d but only %d devices are visible",
+             c.limits_file, c.file_max_index, count);
+    VGPU_LOG(kLogError, "%s; CUDA initialisation refused", g_state.error);
+    pthread_mutex_unlock(&g_dev_mu);
+    return false;
+  }
   for (int i = 0; i < count; ++i) {
     DeviceState* d = &g_state.dev[i];
     memset(d, 0, sizeof(*d));
@@ -120,7 +160,9 @@ bool EnsureCudaDevices() {
       d->entry = g_state.acct.DeviceEntry(d->uuid, d->total);
       if (d->entry < 0 && d->limit != 0) {
         snprintf(g_state.error, sizeof(g_state.error),
-                 "accounting file %s has no room for device %s", g_state.cfg.shm_path, d->uuid);
+                 "accounting file %s: cannot register device %s (its table is full or its lock "
+                 "is held by a stuck process)",
+                 g_state.cfg.shm_path, d->uuid);
         VGPU_LOG(kLogError, "%s", g_state.error);
         pthread_mutex_unlock(&g_dev_mu);
         return false;
@@ -162,61 +204,15 @@ uint64_t LimitForUuid(const char* uuid, bool* visible) {
     return 0;
   }
   const Config& c = g_state.cfg;
+  uint64_t limit = 0;
   if (c.have_uuids) {
-    for (int j = 0; j < kMaxDevices; ++j) {
-      if (c.uuid[j][0] && strcmp(c.uuid[j], uuid) == 0) {
-        *visible = true;
-        return c.mem_limit[j];
-      }
-    }
-    return 0;
+    *visible = LimitForConfiguredUuid(c, uuid, &limit);
+    return limit;
   }
   // Without CUDA and without UUIDs in a limits file, find the device's visible ordinal from
   // CUDA_VISIBLE_DEVICES against NVML's enumeration.
-  if (!LoadRealNvml()) return 0;
-  unsigned int n = 0;
-  if (g_nvml.nvmlDeviceGetCount_v2(&n) != NVML_SUCCESS) return 0;
-  const char* cvd = getenv("CUDA_VISIBLE_DEVICES");
   char list[kMaxDevices][96];
-  int nlist = 0;
-  if (cvd) {
-    char buf[2048];
-    snprintf(buf, sizeof(buf), "%s", cvd);
-    char* save = nullptr;
-    for (char* tok = strtok_r(buf, ",", &save); tok && nlist < kMaxDevices;
-         tok = strtok_r(nullptr, ",", &save)) {
-      while (*tok == ' ') ++tok;
-      nvmlDevice_t h = nullptr;
-      if (strncmp(tok, "GPU-", 4) == 0) {
-        for (unsigned int k = 0; k < n; ++k) {
-          char u[96];
-          if (g_nvml.nvmlDeviceGetHandleByIndex_v2(k, &h) == NVML_SUCCESS &&
-              g_nvml.nvmlDeviceGetUUID(h, u, sizeof(u)) == NVML_SUCCESS &&
-              strncmp(u, tok, strlen(tok)) == 0) {
-            snprintf(list[nlist++], 96, "%s", u);
-            break;
-          }
-        }
-      } else {
-        char* end = nullptr;
-        long idx = strtol(tok, &end, 10);
-        if (end == tok || idx < 0 || static_cast<unsigned long>(idx) >= n) break;
-        char u[96];
-        if (g_nvml.nvmlDeviceGetHandleByIndex_v2(static_cast<unsigned>(idx), &h) != NVML_SUCCESS ||
-            g_nvml.nvmlDeviceGetUUID(h, u, sizeof(u)) != NVML_SUCCESS)
-          break;
-        snprintf(list[nlist++], 96, "%s", u);
-      }
-    }
-  } else {
-    for (unsigned int k = 0; k < n && nlist < kMaxDevices; ++k) {
-      nvmlDevice_t h = nullptr;
-      if (g_nvml.nvmlDeviceGetHandleByIndex_v2(k, &h) != NVML_SUCCESS ||
-          g_nvml.nvmlDeviceGetUUID(h, list[nlist], 96) != NVML_SUCCESS)
-        break;
-      ++nlist;
-    }
-  }
+  int nlist = VisibleUuidsFromNvml(list);
   for (int i = 0; i < nlist; ++i) {
     if (strcmp(list[i], uuid) == 0) {
       *visible = true;

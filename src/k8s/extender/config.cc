@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "deviceplugin/config.h"
+#include "sched/device_config.h"
 
 namespace hami::k8s {
 namespace {
@@ -16,10 +16,10 @@ Status Range(const char* flag, int64_t v, int64_t lo, int64_t hi) {
                          std::to_string(hi) + ", got " + std::to_string(v));
 }
 
-StatusOr<deviceplugin::PluginConfig> ParseDeviceConfig(const std::string& yaml_text) {
-  if (yaml_text.empty()) return deviceplugin::PluginConfig{};
+StatusOr<sched::DeviceConfig> ParseDeviceConfig(const std::string& yaml_text) {
+  if (yaml_text.empty()) return sched::DeviceConfig{};
   try {
-    auto parsed = deviceplugin::ParsePluginConfig(yaml_text);
+    auto parsed = sched::ParseDeviceConfig(yaml_text);
     if (!parsed.ok()) return InvalidArgument("device config: " + parsed.status().message());
     return std::move(*parsed);
   } catch (const std::exception& e) {
@@ -29,7 +29,7 @@ StatusOr<deviceplugin::PluginConfig> ParseDeviceConfig(const std::string& yaml_t
 }
 
 StatusOr<sched::SchedulerConfig> SchedulingDefaults(const SchedulerFlags& f,
-                                                    const deviceplugin::PluginConfig& pc) {
+                                                    const sched::DeviceConfig& pc) {
   const auto& nv = pc.nvidia;
   sched::SchedulerConfig sc;
   int64_t mem = f.default_mem.value_or(nv.default_memory);
@@ -90,7 +90,7 @@ Status ListenAddresses(const SchedulerFlags& f, SchedulerConfig& c) {
   return Status::Ok();
 }
 
-StatusOr<ResourceNames> Names(const deviceplugin::PluginConfig& pc) {
+StatusOr<ResourceNames> Names(const sched::DeviceConfig& pc) {
   const auto& nv = pc.nvidia;
   ResourceNames names{nv.resource_count_name, nv.resource_memory_name,
                       nv.resource_memory_percentage_name, nv.resource_core_name,
