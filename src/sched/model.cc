@@ -195,10 +195,10 @@ StatusOr<ResolvedContainer> ResolveOne(const ContainerRequest& r, const Schedule
     return bad("GPU memory percentage " + std::to_string(*r.memory_percent) + " not in 0..100");
   if (r.cores && (*r.cores < 0 || *r.cores > 100))
     return bad("GPU cores " + std::to_string(*r.cores) + " not in 0..100");
-  if (r.priority && *r.priority != 0 && *r.priority != 1)
-    return bad("priority " + std::to_string(*r.priority) + " is not 0 or 1");
-  if (r.memory_mib && *r.memory_mib > 0 && r.memory_percent && *r.memory_percent > 0)
-    return bad("both GPU memory and GPU memory percentage given");
+  // HAMi passes any priority to CUDA_TASK_PRIORITY (0 is high; HAMi-core treats others as low).
+  if (r.priority && *r.priority < 0)
+    return bad("priority " + std::to_string(*r.priority) + " is negative");
+  // Memory and a percentage together: memory wins, as in HAMi (below).
   if (r.gpu_count) {
     out.count = *r.gpu_count;
   } else if (r.memory_mib || r.memory_percent || r.cores) {

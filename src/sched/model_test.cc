@@ -173,8 +173,7 @@ TEST(Model, ResolveErrorsNameTheContainer) {
       {C(nullopt, nullopt, 101), "percentage 101"},
       {C(nullopt, nullopt, -1), "percentage -1"},
       {C(nullopt, nullopt, nullopt, 101), "cores 101"},
-      {C(nullopt, nullopt, nullopt, nullopt, 2), "priority 2"},
-      {C(nullopt, 10, 10), "both"},
+      {C(nullopt, nullopt, nullopt, nullopt, -1), "priority -1"},
   };
   for (const Case& c : cases) {
     PodRequest pod;

@@ -4,7 +4,11 @@
 // best one; the API server is an in-memory KubeClient (or the HTTP test double with --api
 // http), and a simulated device plugin reports each bound pod allocated so node turns rotate.
 // Prints pods/s end to end and p50/p99 latency per call. A program, not a test.
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 
@@ -96,165 +100,241 @@ struct Lat {
   }
 };
 
-}  // namespace
-}  // namespace hami::k8s
+// Clients that trickle a request head one byte at a time and reconnect whenever the server drops
+// them (slowloris): issue 12's "64 slow clients attached".
+class SlowClients {
+ public:
+  SlowClients(int port, int n) : port_(port) {
+    for (int i = 0; i < n; ++i) fds_.push_back(Connect());
+    if (n > 0) thread_ = std::thread([this] { Loop(); });
+  }
+  ~SlowClients() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    for (int fd : fds_)
+      if (fd >= 0) close(fd);
+  }
+  int reconnects() const { return reconnects_; }
 
-int main(int argc, char** argv) {
-  using namespace hami::k8s;
+ private:
+  int Connect() {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port_));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      close(fd);
+      return -1;
+    }
+    const char kStart[] = "POST /filter HTTP/1.1\r\nHost: x\r\n";
+    (void)!send(fd, kStart, sizeof kStart - 1, MSG_NOSIGNAL);
+    return fd;
+  }
+  void Loop() {
+    while (!stop_) {
+      for (int& fd : fds_) {
+        char c;
+        if (fd >= 0 && send(fd, "X", 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1 &&
+            recv(fd, &c, 1, MSG_DONTWAIT) < 0) {
+          continue;  // still attached
+        }
+        if (fd >= 0) close(fd);
+        fd = Connect();
+        ++reconnects_;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  }
+  int port_;
+  std::vector<int> fds_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> reconnects_{0};
+};
+
+struct Bench {
   int nodes = 5000, gpus = 8, pods = 10000, candidates = 500, workers = 2, threads = 512;
+  int slow_clients = 0;
   std::string api = "mem";
-  CLI::App app{"HTTP extender benchmark"};
-  app.add_option("--nodes", nodes);
-  app.add_option("--gpus", gpus);
-  app.add_option("--pods", pods);
-  app.add_option("--candidates", candidates, "node names per filter call (0: all nodes)");
-  app.add_option("--workers", workers, "concurrent kube-scheduler stand-ins");
-  app.add_option("--max-connections,--threads", threads, "extender HTTP connection cap");
-  app.add_option("--api", api, "mem | http (the API-server test double)");
-  CLI11_PARSE(app, argc, argv);
-
   std::unique_ptr<KubeClient> client;
   MemKubeClient* mem = nullptr;
   std::unique_ptr<testing::FakeApiServer> fake;
-  if (api == "http") {
-    fake = std::make_unique<testing::FakeApiServer>();
-    if (!fake->Start().ok()) return 1;
-    ClientConfig cfg;
-    cfg.server = fake->url();
-    cfg.qps = 0;
-    client = HttpKubeClient::Create(cfg).value();
-  } else {
-    auto m = std::make_unique<MemKubeClient>();
-    mem = m.get();
-    client = std::move(m);
-  }
-  ExtenderOptions opts;
-  opts.record_events = false;
-  Extender ext(opts, client.get());
-  auto t0 = Clock::now();
   std::vector<std::string> names;
-  for (int i = 0; i < nodes; ++i) {
-    std::string n = "node-" + std::to_string(i);
-    names.push_back(n);
-    ext.UpsertNode(testing::MakeNode(n, testing::MakeGpus(n, gpus)));
-  }
-  std::printf("cluster: %d nodes x %d GPUs loaded in %.0f ms\n", nodes, gpus,
-              std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-  HttpServerOptions so;
-  so.max_connections = threads;
-  HttpServer server(so, &ext, WebhookOptions{});
-  if (!server.Start().ok()) return 1;
-
   std::atomic<int> next{0}, bound{0}, failed{0};
   std::mutex lat_mu;
   Lat lf, lp, lb, lpod;
+};
+
+// Per worker: the latencies of its pods.
+struct WorkerLat {
+  Lat f, p, b, whole;
+};
+
+Json MakeBenchPod(Bench& B, int i) {
+  Json pod = testing::MakeGpuPod("bench", "pod-" + std::to_string(i), 1 + (i % 8 == 0),
+                                 2000 + 1000 * (i % 3), 10 * (i % 4));
+  pod["metadata"]["uid"] = "uid-" + std::to_string(i);
+  if (B.mem) {
+    B.mem->Put(pod);
+  } else {
+    pod = B.fake->Create("pods", pod).value();
+  }
+  return pod;
+}
+
+// The best host of a prioritize answer, "" when none.
+std::string BestHost(const Json& pj) {
+  std::string best;
+  int score = -1;
+  for (const auto& hp : pj) {
+    if (hp["score"].get<int>() > score) {
+      score = hp["score"];
+      best = hp["host"];
+    }
+  }
+  return best;
+}
+
+// kube-scheduler's three calls for pod `i`; false when it could not be bound.
+bool OnePod(Bench& B, Extender& ext, httplib::Client& c, std::mt19937& rng, int i, WorkerLat& lat) {
+  std::string name = "pod-" + std::to_string(i);
+  Json pod = MakeBenchPod(B, i);
+  std::vector<std::string> cand;
+  if (B.candidates > 0 && B.candidates < B.nodes) {
+    std::size_t off = rng() % B.names.size();
+    for (int k = 0; k < B.candidates; ++k) cand.push_back(B.names[(off + k) % B.names.size()]);
+  } else {
+    cand = B.names;
+  }
+  // Request bodies are built outside the timed calls (kube-scheduler builds them).
+  std::string fbody = Json{{"pod", pod}, {"nodenames", cand}}.dump();
+  auto s0 = Clock::now();
+  auto fr = c.Post("/filter", fbody, "application/json");
+  auto s1 = Clock::now();
+  if (!fr || fr->status != 200) return false;
+  std::string pbody = Json{{"pod", pod}, {"nodenames", Json::parse(fr->body)["nodenames"]}}.dump();
+  auto s1b = Clock::now();
+  auto pr = c.Post("/prioritize", pbody, "application/json");
+  auto s2 = Clock::now();
+  if (!pr || pr->status != 200) return false;
+  std::string best = BestHost(Json::parse(pr->body));
+  if (best.empty()) {
+    if (B.failed < 3) std::fprintf(stderr, "nothing fits: %s\n", fr->body.substr(0, 300).c_str());
+    return false;
+  }
+  std::string bbody = Json{
+      {"podName", name},
+      {"podNamespace", "bench"},
+      {"podUID", MetaString(pod, "uid")},
+      {"node", best}}.dump();
+  auto s2b = Clock::now();
+  auto br = c.Post("/bind", bbody, "application/json");
+  auto s3 = Clock::now();
+  if (!br || br->status != 200 || Json::parse(br->body)["error"] != "") {
+    if (B.failed < 3) std::fprintf(stderr, "bind failed: %s\n", br ? br->body.c_str() : "?");
+    return false;
+  }
+  lat.f.Add(s1 - s0);
+  lat.p.Add(s2 - s1b);
+  lat.b.Add(s3 - s2b);
+  lat.whole.Add((s1 - s0) + (s2 - s1b) + (s3 - s2b));
+  // The device plugin on `best` reports the allocation; the watch would deliver this.
+  Json done = B.client->Get(Resource::Pods(), "bench", name).value();
+  done["metadata"]["annotations"]["hami.io/bind-phase"] = "success";
+  if (B.mem) {
+    B.mem->Put(done);
+  } else {
+    (void)B.fake->MergePatch(
+        "pods", "bench", name,
+        {{"metadata", {{"annotations", {{"hami.io/bind-phase", "success"}}}}}});
+  }
+  ext.UpsertPod(done);
+  return true;
+}
+
+void Worker(Bench& B, Extender& ext, int port, int w) {
+  std::mt19937 rng(w);
+  httplib::Client c("127.0.0.1", port);
+  c.set_keep_alive(true);
+  c.set_tcp_nodelay(true);
+  c.set_read_timeout(60, 0);
+  WorkerLat lat;
+  for (int i; (i = B.next++) < B.pods;) {
+    if (OnePod(B, ext, c, rng, i, lat)) {
+      B.bound++;
+    } else {
+      B.failed++;
+    }
+  }
+  std::lock_guard<std::mutex> l(B.lat_mu);
+  for (auto [from, to] :
+       {std::pair{&lat.f, &B.lf}, {&lat.p, &B.lp}, {&lat.b, &B.lb}, {&lat.whole, &B.lpod}}) {
+    to->us.insert(to->us.end(), from->us.begin(), from->us.end());
+  }
+}
+
+// The sizes of the largest real filter requests for this cluster (issue 12: body limits).
+void PrintFilterSizes(const Bench& B) {
+  Json pod = testing::MakeGpuPod("bench", "pod-x", 1, 2000, 10);
+  std::size_t by_name = Json{{"pod", pod}, {"nodenames", B.names}}.dump().size();
+  Json items = Json::array();
+  for (const auto& n : B.names) items.push_back(testing::MakeNode(n, testing::MakeGpus(n, B.gpus)));
+  std::size_t by_object =
+      Json{{"pod", pod}, {"nodes", {{"kind", "NodeList"}, {"items", std::move(items)}}}}
+          .dump()
+          .size();
+  std::printf("filter body for all %d nodes: %zu bytes by name, %zu bytes as a NodeList\n", B.nodes,
+              by_name, by_object);
+}
+
+int Run(Bench& B) {
+  if (B.api == "http") {
+    B.fake = std::make_unique<testing::FakeApiServer>();
+    if (!B.fake->Start().ok()) return 1;
+    ClientConfig cfg;
+    cfg.server = B.fake->url();
+    cfg.qps = 0;
+    B.client = HttpKubeClient::Create(cfg).value();
+  } else {
+    auto m = std::make_unique<MemKubeClient>();
+    B.mem = m.get();
+    B.client = std::move(m);
+  }
+  ExtenderOptions opts;
+  opts.record_events = false;
+  Extender ext(opts, B.client.get());
+  auto t0 = Clock::now();
+  for (int i = 0; i < B.nodes; ++i) {
+    std::string n = "node-" + std::to_string(i);
+    B.names.push_back(n);
+    ext.UpsertNode(testing::MakeNode(n, testing::MakeGpus(n, B.gpus)));
+  }
+  std::printf("cluster: %d nodes x %d GPUs loaded in %.0f ms\n", B.nodes, B.gpus,
+              std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  PrintFilterSizes(B);
+  HttpServerOptions so;
+  so.max_connections = B.threads;
+  HttpServer server(so, &ext, WebhookOptions{});
+  if (!server.Start().ok()) return 1;
+  SlowClients slow(server.port(), B.slow_clients);
   auto start = Clock::now();
   std::vector<std::thread> ts;
-  for (int w = 0; w < workers; ++w) {
-    ts.emplace_back([&, w] {
-      std::mt19937 rng(w);
-      httplib::Client c("127.0.0.1", server.port());
-      c.set_keep_alive(true);
-      c.set_tcp_nodelay(true);
-      c.set_read_timeout(60, 0);
-      Lat f, p, b, whole;
-      for (int i; (i = next++) < pods;) {
-        std::string name = "pod-" + std::to_string(i);
-        Json pod = testing::MakeGpuPod("bench", name, 1 + (i % 8 == 0), 2000 + 1000 * (i % 3),
-                                       10 * (i % 4));
-        pod["metadata"]["uid"] = "uid-" + std::to_string(i);
-        if (mem) {
-          mem->Put(pod);
-        } else {
-          pod = fake->Create("pods", pod).value();
-        }
-        std::vector<std::string> cand;
-        if (candidates > 0 && candidates < nodes) {
-          std::size_t off = rng() % names.size();
-          for (int k = 0; k < candidates; ++k) cand.push_back(names[(off + k) % names.size()]);
-        } else {
-          cand = names;
-        }
-        // Request bodies are built outside the timed calls (kube-scheduler builds them).
-        std::string fbody = Json{{"pod", pod}, {"nodenames", cand}}.dump();
-        auto s0 = Clock::now();
-        auto fr = c.Post("/filter", fbody, "application/json");
-        auto s1 = Clock::now();
-        if (!fr || fr->status != 200) {
-          failed++;
-          continue;
-        }
-        Json fj = Json::parse(fr->body);
-        std::string pbody = Json{{"pod", pod}, {"nodenames", fj["nodenames"]}}.dump();
-        auto s1b = Clock::now();
-        auto pr = c.Post("/prioritize", pbody, "application/json");
-        auto s2 = Clock::now();
-        if (!pr || pr->status != 200) {
-          failed++;
-          continue;
-        }
-        Json pj = Json::parse(pr->body);
-        std::string best;
-        int score = -1;
-        for (const auto& hp : pj) {
-          if (hp["score"].get<int>() > score) {
-            score = hp["score"];
-            best = hp["host"];
-          }
-        }
-        if (best.empty()) {
-          if (failed++ < 3)
-            std::fprintf(stderr, "nothing fits: %s\n", fr->body.substr(0, 300).c_str());
-          continue;
-        }
-        Json args = {{"podName", name},
-                     {"podNamespace", "bench"},
-                     {"podUID", MetaString(pod, "uid")},
-                     {"node", best}};
-        std::string bbody = args.dump();
-        auto s2b = Clock::now();
-        auto br = c.Post("/bind", bbody, "application/json");
-        auto s3 = Clock::now();
-        if (!br || br->status != 200 || Json::parse(br->body)["error"] != "") {
-          if (failed++ < 3) std::fprintf(stderr, "bind failed: %s\n", br ? br->body.c_str() : "?");
-          continue;
-        }
-        f.Add(s1 - s0);
-        p.Add(s2 - s1b);
-        b.Add(s3 - s2b);
-        whole.Add((s1 - s0) + (s2 - s1b) + (s3 - s2b));
-        bound++;
-        // The device plugin on `best` reports the allocation; the watch would deliver this.
-        Json done = client->Get(Resource::Pods(), "bench", name).value();
-        done["metadata"]["annotations"]["hami.io/bind-phase"] = "success";
-        if (mem) {
-          mem->Put(done);
-        } else {
-          (void)fake->MergePatch(
-              "pods", "bench", name,
-              {{"metadata", {{"annotations", {{"hami.io/bind-phase", "success"}}}}}});
-        }
-        ext.UpsertPod(done);
-      }
-      std::lock_guard<std::mutex> l(lat_mu);
-      lf.us.insert(lf.us.end(), f.us.begin(), f.us.end());
-      lp.us.insert(lp.us.end(), p.us.begin(), p.us.end());
-      lb.us.insert(lb.us.end(), b.us.begin(), b.us.end());
-      lpod.us.insert(lpod.us.end(), whole.us.begin(), whole.us.end());
-    });
-  }
+  for (int w = 0; w < B.workers; ++w) ts.emplace_back([&, w] { Worker(B, ext, server.port(), w); });
   for (auto& t : ts) t.join();
   double secs = std::chrono::duration<double>(Clock::now() - start).count();
-  std::printf("api=%s nodes=%d gpus/node=%d candidates/filter=%d workers=%d http_threads=%d\n",
-              api.c_str(), nodes, gpus, candidates > 0 ? std::min(candidates, nodes) : nodes,
-              workers, threads);
-  std::printf("pods bound %d, failed %d, %.2f s, %.0f pods/s end to end\n", bound.load(),
-              failed.load(), secs, bound.load() / secs);
+  std::printf(
+      "api=%s nodes=%d gpus/node=%d candidates/filter=%d workers=%d max_connections=%d "
+      "slow_clients=%d (reconnected %d times)\n",
+      B.api.c_str(), B.nodes, B.gpus, B.candidates > 0 ? std::min(B.candidates, B.nodes) : B.nodes,
+      B.workers, B.threads, B.slow_clients, slow.reconnects());
+  std::printf("pods bound %d, failed %d, %.2f s, %.0f pods/s end to end\n", B.bound.load(),
+              B.failed.load(), secs, B.bound.load() / secs);
   std::printf("%-12s %10s %10s %10s\n", "call", "p50 us", "p99 us", "max us");
-  for (auto [n, l] : {std::pair<const char*, Lat*>{"filter", &lf},
-                      {"prioritize", &lp},
-                      {"bind", &lb},
-                      {"pod (3 calls)", &lpod}}) {
+  for (auto [n, l] : {std::pair<const char*, Lat*>{"filter", &B.lf},
+                      {"prioritize", &B.lp},
+                      {"bind", &B.lb},
+                      {"pod (3 calls)", &B.lpod}}) {
     std::printf("%-12s %10.0f %10.0f %10.0f\n", n, l->P(0.5), l->P(0.99), l->P(1.0));
   }
   auto m0 = Clock::now();
@@ -263,4 +343,28 @@ int main(int argc, char** argv) {
               std::chrono::duration<double, std::milli>(Clock::now() - m0).count());
   server.Stop();
   return 0;
+}
+
+}  // namespace
+}  // namespace hami::k8s
+
+int main(int argc, char** argv) {
+  hami::k8s::Bench B;
+  CLI::App app{"HTTP extender benchmark"};
+  app.add_option("--nodes", B.nodes)->check(CLI::Range(1, 1000000));
+  app.add_option("--gpus", B.gpus)->check(CLI::Range(1, 64));
+  app.add_option("--pods", B.pods)->check(CLI::Range(1, 10000000));
+  app.add_option("--candidates", B.candidates, "node names per filter call (0: all nodes)")
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--workers", B.workers, "concurrent kube-scheduler stand-ins")
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--max-connections,--threads", B.threads, "extender HTTP connection cap")
+      ->check(CLI::Range(1, 65536));
+  app.add_option("--slow-clients", B.slow_clients,
+                 "slowloris clients attached during the run (issue 12)")
+      ->check(CLI::Range(0, 10000));
+  app.add_option("--api", B.api, "mem | http (the API-server test double)")
+      ->check(CLI::IsMember({"mem", "http"}));
+  CLI11_PARSE(app, argc, argv);
+  return hami::k8s::Run(B);
 }

@@ -124,6 +124,12 @@ StatusOr<ResourceNames> Names(const sched::DeviceConfig& pc) {
       }
     }
   }
+  if (nv.gpu_core_policy != "default" && nv.gpu_core_policy != "force" &&
+      nv.gpu_core_policy != "disable") {
+    return InvalidArgument(
+        "device config: gpuCorePolicy must be default, force or disable, got \"" +
+        nv.gpu_core_policy + "\"");
+  }
   return names;
 }
 
@@ -180,6 +186,8 @@ StatusOr<SchedulerConfig> BuildConfig(const SchedulerFlags& f, const std::string
   w.memory_factor = factor;
   w.sched = *sc;
   w.scheduler_name = f.scheduler_name;
+  w.force_overwrite_default_scheduler = f.force_overwrite_default_scheduler;
+  w.gpu_core_policy = pc->nvidia.gpu_core_policy;
   c.client.qps = f.kube_qps;
   c.client.burst = f.kube_burst;
   c.client.timeout_seconds = f.kube_timeout_s;

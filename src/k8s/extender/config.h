@@ -41,7 +41,7 @@ struct SchedulerFlags {
   bool debug = false;                // --debug, or -v >= 4
   int verbosity = 0;                 // -v / --v (klog)
   bool leader_elect = false;
-  bool force_overwrite_default_scheduler = false;
+  bool force_overwrite_default_scheduler = true;  // HAMi's binary: false; its chart: true
   // HAMi flags accepted without effect here, as given ("--profiling=true"), for the log.
   std::vector<std::string> ignored_hami_flags;
 };

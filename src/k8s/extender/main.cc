@@ -2,8 +2,8 @@
 // API client, extender (watches), HTTP(S) server; exits non-zero on bad configuration.
 #include <unistd.h>
 #include <csignal>
-#include <cstdio>
 
+#include "common/log.h"
 #include "k8s/client/http_kube_client.h"
 #include "k8s/extender/config.h"
 #include "k8s/extender/http_server.h"
@@ -26,12 +26,15 @@ hami::k8s::HttpServerOptions ServerOptions(const hami::k8s::SchedulerConfig& cfg
 }
 
 void LogFlags(const hami::k8s::SchedulerFlags& f) {
+  hami::log::Init("hami-scheduler");
+  if (f.debug) hami::log::SetLevel(hami::log::Level::kDebug);
   for (const auto& a : f.ignored_hami_flags)
-    std::fprintf(stderr, "hami-scheduler: HAMi flag %s accepted, no effect here\n", a.c_str());
-  if (f.leader_elect)
-    std::fprintf(stderr,
-                 "hami-scheduler: --leader-elect: replicas need no election here "
-                 "(state is rebuilt from the API server)\n");
+    hami::log::Info("HAMi flag {} accepted, no effect here", a);
+  if (f.leader_elect) {
+    hami::log::Info(
+        "--leader-elect: replicas need no election here (state is rebuilt from the "
+        "API server)");
+  }
 }
 }  // namespace
 
@@ -43,13 +46,12 @@ int main(int argc, char** argv) {
   LogFlags(*flags);
   auto cfg = LoadConfig(*flags);
   if (!cfg.ok()) {
-    std::fprintf(stderr, "hami-scheduler: bad configuration: %s\n", cfg.status().message().c_str());
+    hami::log::Error("bad configuration: {}", cfg.status().message());
     return 2;
   }
   auto cc = ResolveClientConfig(flags->kubeconfig);
   if (!cc.ok()) {
-    std::fprintf(stderr, "hami-scheduler: cannot configure the API client: %s\n",
-                 cc.status().message().c_str());
+    hami::log::Error("cannot configure the API client: {}", cc.status().message());
     return 2;
   }
   cc->qps = cfg->client.qps;
@@ -58,7 +60,7 @@ int main(int argc, char** argv) {
   cc->user_agent = "hami-scheduler";
   auto client = HttpKubeClient::Create(*cc);
   if (!client.ok()) {
-    std::fprintf(stderr, "hami-scheduler: %s\n", client.status().message().c_str());
+    hami::log::Error("{}", client.status().message());
     return 2;
   }
   Extender extender(cfg->extender, client->get());
@@ -73,18 +75,17 @@ int main(int argc, char** argv) {
   for (HttpServer* s : {&server, &metrics}) {
     if (s == &metrics && cfg->metrics_port < 0) continue;
     if (auto st = s->Start(); !st.ok()) {
-      std::fprintf(stderr, "hami-scheduler: %s\n", st.message().c_str());
+      hami::log::Error("{}", st.message());
       return 1;
     }
   }
   extender.Start();
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
-  std::fprintf(stderr, "hami-scheduler: serving on %s:%d (%s), metrics %s\n", cfg->host.c_str(),
-               server.port(), cfg->cert_file.empty() ? "http" : "https",
-               cfg->metrics_port < 0
-                   ? "on the same port"
-                   : (cfg->metrics_host + ":" + std::to_string(metrics.port())).c_str());
+  hami::log::Info("serving on {}:{} ({}), metrics {}", cfg->host, server.port(),
+                  cfg->cert_file.empty() ? "http" : "https",
+                  cfg->metrics_port < 0 ? std::string("on the same port")
+                                        : cfg->metrics_host + ":" + std::to_string(metrics.port()));
   while (!g_stop) pause();
   server.Stop();
   metrics.Stop();

@@ -21,6 +21,12 @@ struct WebhookOptions {
   double memory_factor = 1;
   sched::SchedulerConfig sched;  // defaults used for filling and validation
   std::string scheduler_name = "hami-scheduler";
+  // HAMi's --force-overwrite-default-scheduler: pods naming "default-scheduler" become ours.
+  // With false, as with any other scheduler's name, the pod passes untouched (HAMi's rule).
+  bool force_overwrite_default_scheduler = true;
+  // devices.nvidia.gpuCorePolicy (default | force | disable): anything but "default" is
+  // injected as GPU_CORE_UTILIZATION_POLICY into GPU containers, as HAMi does.
+  std::string gpu_core_policy = "default";
 };
 
 // Labels of a namespace (for `hami.io/webhook=ignore` on namespaces); nullopt when unknown.

@@ -82,7 +82,8 @@ TEST(WebhookTest, FillsDefaults) {
   EXPECT_EQ(cs[0]["resources"]["limits"]["nvidia.com/gpumem"], "3000");
   EXPECT_EQ(cs[0]["resources"]["limits"]["nvidia.com/gpucores"], "20");
   EXPECT_EQ(cs[1]["resources"]["limits"]["nvidia.com/gpumem"], "4096");
-  EXPECT_EQ(cs[1]["resources"]["limits"]["nvidia.com/gpucores"], "20");
+  // A count alone is a whole card: gpucores=100 (HAMi), not the default cores.
+  EXPECT_EQ(cs[1]["resources"]["limits"]["nvidia.com/gpucores"], "100");
   EXPECT_FALSE(cs[2]["resources"]["limits"].contains("nvidia.com/gpu"));
   // A container without a resources object gets one.
   Json pod = MakePod("ns", "p", {mem_only});
@@ -159,7 +160,7 @@ TEST(WebhookTest, ValidatesResourceValues) {
   for (auto [name, value] :
        std::vector<std::pair<std::string, std::string>>{{"nvidia.com/gpucores", "150"},
                                                         {"nvidia.com/gpumem-percentage", "101"},
-                                                        {"nvidia.com/priority", "7"},
+                                                        {"nvidia.com/priority", "-1"},
                                                         {"nvidia.com/gpu", "lots"},
                                                         {"nvidia.com/gpumem", "1.5"}}) {
     FakeContainer c{"c", {{"nvidia.com/gpu", "1"}}};
@@ -220,6 +221,93 @@ TEST(WebhookTest, MalformedReviewsAreErrors) {
 TEST(WebhookTest, PointerEscaping) {
   EXPECT_EQ(JsonPointerEscape("nvidia.com/gpu"), "nvidia.com~1gpu");
   EXPECT_EQ(JsonPointerEscape("a~b"), "a~0b");
+}
+
+// HAMi's own samples (pkg/device/nvidia/device_test.go, pkg/scheduler/webhook.go): pods HAMi
+// accepts are accepted with HAMi's meaning.
+Json EnvOf(const Json& container, const std::string& name) {
+  if (!container.contains("env")) return nullptr;
+  for (const auto& e : container["env"])
+    if (e["name"] == name) return e["value"];
+  return nullptr;
+}
+
+TEST(WebhookHami, PriorityAndCorePolicyBecomeEnvironment) {
+  WebhookOptions o;
+  o.gpu_core_policy = "force";
+  auto r =
+      Review(MakePod("ns", "p",
+                     {FakeContainer{"c", {{"nvidia.com/gpu", "1"}, {"nvidia.com/priority", "5"}}}}),
+             o);
+  ASSERT_TRUE(r.allowed) << r.message;
+  const Json& c = r.patched["spec"]["containers"][0];
+  EXPECT_EQ(EnvOf(c, "CUDA_TASK_PRIORITY"), "5");
+  EXPECT_EQ(EnvOf(c, "GPU_CORE_UTILIZATION_POLICY"), "force");
+  o.gpu_core_policy = "default";  // HAMi injects nothing for the default policy
+  auto d = Review(MakePod("ns", "p", {FakeContainer{"c", {{"nvidia.com/gpu", "1"}}}}), o);
+  EXPECT_TRUE(EnvOf(d.patched["spec"]["containers"][0], "GPU_CORE_UTILIZATION_POLICY").is_null());
+}
+
+TEST(WebhookHami, WholeCardRequestGetsAllCores) {
+  struct Case {
+    std::map<std::string, std::string> limits;
+    Json want_cores;  // null: no gpucores written by this rule
+  } cases[] = {
+      {{{"nvidia.com/gpu", "1"}}, "100"},
+      {{{"nvidia.com/gpu", "2"}, {"nvidia.com/gpumem-percentage", "100"}}, "100"},
+      {{{"nvidia.com/gpu", "1"}, {"nvidia.com/gpumem-percentage", "50"}}, nullptr},
+      {{{"nvidia.com/gpu", "1"}, {"nvidia.com/gpumem", "1000"}}, nullptr},
+      {{{"nvidia.com/gpu", "1"}, {"nvidia.com/gpucores", "30"}}, "30"},
+  };
+  for (const Case& c : cases) {
+    auto r = Review(MakePod("ns", "p", {FakeContainer{"c", c.limits}}));
+    ASSERT_TRUE(r.allowed) << r.message;
+    const Json& limits = r.patched["spec"]["containers"][0]["resources"]["limits"];
+    Json got = limits.contains("nvidia.com/gpucores") ? limits["nvidia.com/gpucores"] : Json();
+    if (c.want_cores.is_null()) {
+      EXPECT_TRUE(got.is_null()) << limits.dump();
+    } else {
+      EXPECT_EQ(got, c.want_cores) << limits.dump();
+    }
+  }
+}
+
+// HAMi's rule: pods of other schedulers (volcano, default-scheduler unless overwriting it) pass
+// untouched; ours, an empty name and default-scheduler (with the overwrite) are mutated.
+TEST(WebhookHami, OtherSchedulersArePassedThrough) {
+  struct Case {
+    const char* scheduler;
+    bool force;
+    bool mutated;
+  } cases[] = {{"volcano", true, false},
+               {"default-scheduler", false, false},
+               {"default-scheduler", true, true},
+               {"hami-scheduler", false, true},
+               {"", false, true}};
+  for (const Case& c : cases) {
+    // A whole-card request: the webhook always has something to write for its own pods.
+    auto pod = MakePod("ns", "p", {FakeContainer{"c", {{"nvidia.com/gpu", "1"}}}});
+    pod["spec"]["schedulerName"] = c.scheduler;
+    if (!*c.scheduler) pod["spec"].erase("schedulerName");
+    WebhookOptions o;
+    o.force_overwrite_default_scheduler = c.force;
+    auto r = Review(pod, o);
+    EXPECT_TRUE(r.allowed);
+    EXPECT_EQ(!r.patch.is_null(), c.mutated) << c.scheduler << " " << c.force;
+    if (c.mutated) {
+      EXPECT_EQ(r.patched["spec"]["schedulerName"], "hami-scheduler");
+    }
+  }
+}
+
+// gpumem together with gpumem-percentage: accepted, gpumem wins (HAMi).
+TEST(WebhookHami, MemoryAndPercentageTogetherAreAccepted) {
+  auto r = Review(MakePod("ns", "p",
+                          {FakeContainer{"c",
+                                         {{"nvidia.com/gpu", "1"},
+                                          {"nvidia.com/gpumem", "3000"},
+                                          {"nvidia.com/gpumem-percentage", "50"}}}}));
+  EXPECT_TRUE(r.allowed) << r.message;
 }
 
 }  // namespace
