@@ -68,6 +68,16 @@ void QuotaLimits::Set(QuotaDim d, std::optional<int64_t> value) {
   }
 }
 
+bool WithinQuota(const QuotaLimits& limits, const QuotaAmount& used, const QuotaAmount& asked) {
+  for (int i = 0; i < kQuotaDims; ++i) {
+    auto d = static_cast<QuotaDim>(i);
+    auto limit = limits.Get(d);
+    int64_t want = asked.Get(d);
+    if (limit && want > 0 && used.Get(d) + want > *limit) return false;
+  }
+  return true;
+}
+
 QuotaLimits Tighter(const QuotaLimits& a, const QuotaLimits& b) {
   QuotaLimits out;
   for (int i = 0; i < kQuotaDims; ++i) {
@@ -256,12 +266,13 @@ Status QuotaBook::Check(std::string_view owner, const QuotaAmount& asked) const 
   auto it = owners_.find(owner);
   if (it == owners_.end() || it->second.sources.empty()) return Status::Ok();
   const Owner& o = it->second;
+  // A pod that asks nothing of a dimension passes it even when an over-full quota was lowered
+  // below the usage: it does not make things worse.
+  if (WithinQuota(o.limits, o.used, asked)) return Status::Ok();
   for (int i = 0; i < kQuotaDims; ++i) {
     auto d = static_cast<QuotaDim>(i);
     auto limit = o.limits.Get(d);
     int64_t want = asked.Get(d);
-    // A pod that asks nothing of a dimension passes it even when an over-full quota was
-    // lowered below the usage: it does not make things worse.
     if (!limit || want == 0 || o.used.Get(d) + want <= *limit) continue;
     return ResourceExhausted(DescribeQuotaExceeded(kind_, owner, d, o.used.Get(d), *limit, want));
   }

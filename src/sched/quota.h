@@ -49,6 +49,10 @@ struct QuotaLimits {
   bool operator==(const QuotaLimits&) const = default;
 };
 
+// The rule of QuotaBook::Check without the message, for loops that test many asks against one
+// owner: every dimension asked (> 0) with a ceiling stays within it.
+bool WithinQuota(const QuotaLimits& limits, const QuotaAmount& used, const QuotaAmount& asked);
+
 // Per dimension the smaller ceiling: every quota object of an owner applies at once.
 QuotaLimits Tighter(const QuotaLimits& a, const QuotaLimits& b);
 

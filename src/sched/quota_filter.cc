@@ -8,19 +8,24 @@ namespace {
 
 bool Limited(const QuotaScope& q) { return q.book != nullptr && q.book->Limited(q.owner); }
 
+// The memory of every card of `node` when they are all equal, else 0.
+int64_t UniformMemory(const ClusterState& state, std::string_view node) {
+  const NodeInfo* n = state.FindNode(node);
+  if (n == nullptr || n->gpus.empty()) return 0;
+  int64_t mem = n->gpus.front().memory_mib;
+  for (const GpuInfo& g : n->gpus)
+    if (g.memory_mib != mem) return 0;
+  return mem;
+}
+
 // What the pod would hold on `node`: from the request when the node's cards all have the same
-// memory (the percentage converts the same on each), else from the placement the engine would
-// choose there. nullopt when it cannot be placed (the engine said it fits, so this is a bug).
+// memory `uniform_mem` (the percentage converts the same on each), else from the placement the
+// engine would choose there. nullopt when it cannot be placed (the engine said it fits, so this
+// is a bug).
 std::optional<QuotaAmount> AskOnNode(const Engine& engine, const ClusterState& state,
                                      const PodRequest& pod, const ResolvedPod& resolved,
-                                     std::string_view node) {
-  const NodeInfo* n = state.FindNode(node);
-  if (n != nullptr && !n->gpus.empty()) {
-    int64_t mem = n->gpus.front().memory_mib;
-    bool uniform = std::all_of(n->gpus.begin(), n->gpus.end(),
-                               [&](const GpuInfo& g) { return g.memory_mib == mem; });
-    if (uniform) return RequestQuotaUsage(resolved, mem);
-  }
+                                     std::string_view node, int64_t uniform_mem) {
+  if (uniform_mem > 0) return RequestQuotaUsage(resolved, uniform_mem);
   auto placement = engine.Place(state, pod, node);
   if (!placement.ok()) return std::nullopt;
   return PlacementQuotaUsage(*placement);
@@ -64,6 +69,17 @@ FilterResult AllRefused(const ClusterState& state,
   return out;
 }
 
+// A decision refused on every node for the quota: only the summary, no per-node verdicts.
+Decision RefusedEverywhere(const ClusterState& state,
+                           std::optional<std::span<const std::string>> candidates,
+                           const PodOptions& options, const std::string& reason) {
+  Decision d;
+  d.summary.total = static_cast<int32_t>(candidates ? candidates->size() : state.node_count());
+  d.summary.counts[static_cast<int>(Reason::kQuota)] = d.summary.total;
+  Summarise(d.summary, options, reason);
+  return d;
+}
+
 }  // namespace
 
 StatusOr<FilterResult> FilterUnderQuota(const Engine& engine, const ClusterState& state,
@@ -82,14 +98,27 @@ StatusOr<FilterResult> FilterUnderQuota(const Engine& engine, const ClusterState
     return AllRefused(state, candidates, r->options, st.message());
   }
   FilterResult out = engine.FilterResolved(state, *r, candidates);
+  // Per fitting node: limits and usage looked up once, the verdict of the last card size
+  // reused (clusters have few card sizes), the message built once.
+  const QuotaLimits limits = quota.book->Limits(quota.owner);
+  const QuotaAmount used = quota.book->Used(quota.owner);
   std::string reason;
+  int64_t last_mem = -1;
+  bool last_ok = true;
   for (NodeVerdict& v : out.nodes) {
     if (!v.fits()) continue;
-    auto ask = AskOnNode(engine, state, pod, *r, v.node);
-    if (!ask) continue;
-    Status st = quota.book->Check(quota.owner, *ask);
-    if (st.ok()) continue;
-    if (reason.empty()) reason = st.message();
+    bool ok;
+    int64_t mem = UniformMemory(state, v.node);
+    if (mem > 0 && mem == last_mem) {
+      ok = last_ok;
+    } else {
+      auto ask = AskOnNode(engine, state, pod, *r, v.node, mem);
+      if (!ask) continue;
+      ok = WithinQuota(limits, used, *ask);
+      if (!ok && reason.empty()) reason = quota.book->Check(quota.owner, *ask).message();
+      if (mem > 0) last_mem = mem, last_ok = ok;
+    }
+    if (ok) continue;
     v.reason = Reason::kQuota;
     v.score = 0;
     v.extender_score = 0;
@@ -111,10 +140,18 @@ StatusOr<Decision> ScheduleUnderQuota(const Engine& engine, const ClusterState& 
   if (!UsageDependsOnCard(*r)) {
     Status st = quota.book->Check(quota.owner, RequestQuotaUsage(*r, 0));
     if (st.ok()) return engine.ScheduleResolved(state, *r, candidates);
-    Decision d;
-    d.summary = AllRefused(state, candidates, r->options, st.message()).summary;
-    return d;
+    return RefusedEverywhere(state, candidates, r->options, st.message());
   }
+  // What the pod holds depends on the cards, but never less than on a card of no memory: when
+  // that is over the quota (cores, cards, fixed MiB), so is every node.
+  if (Status st = quota.book->Check(quota.owner, RequestQuotaUsage(*r, 0)); !st.ok()) {
+    return RefusedEverywhere(state, candidates, r->options, st.message());
+  }
+  // Most often the engine's best node is within the
+  // quota: one check there. Otherwise the best node among those that are.
+  Decision first = engine.ScheduleResolved(state, *r, candidates);
+  if (!first.scheduled || quota.book->Check(quota.owner, PlacementQuotaUsage(first.placement)).ok())
+    return first;
   auto f = FilterUnderQuota(engine, state, pod, candidates, quota);
   if (!f.ok()) return f.status();
   Decision d;
