@@ -34,6 +34,8 @@ std::optional<SchedulerFlags> ParseFlags(int argc, char** argv, int& exit_code) 
   app.add_option("--kube-api-burst", f.kube_burst, "client-side API burst");
   app.add_option("--threads", f.threads, "HTTP worker threads");
   app.add_option("--record-events", f.record_events, "record Kubernetes events (true|false)");
+  app.add_option("--quotas", f.quotas,
+                 "enforce HAMi's GPU quotas from ResourceQuota objects (true|false)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -118,6 +120,7 @@ StatusOr<SchedulerConfig> BuildConfig(const SchedulerFlags& f, const std::string
   e.bind_wait_timeout = std::chrono::milliseconds(f.bind_wait_timeout_ms);
   e.allocate_timeout = std::chrono::milliseconds(f.allocate_timeout_ms);
   e.record_events = f.record_events;
+  e.quotas = f.quotas;
   for (const auto& n : pc.nodes) {
     if (n.filter_uuids.empty() && n.filter_indexes.empty()) continue;
     DeviceFilter& df = e.device_filters[n.name];

@@ -30,6 +30,7 @@ struct SchedulerFlags {
   int kube_burst = 400;
   int threads = 64;
   bool record_events = true;
+  bool quotas = true;  // --quotas: enforce limits.<resource> of ResourceQuota objects
 };
 
 struct SchedulerConfig {

@@ -6,8 +6,10 @@
 #include <cstdio>
 #include <ctime>
 
+#include "k8s/extender/quotas.h"
 #include "sched/annotation.h"
 #include "sched/node_codec.h"
+#include "sched/quota_filter.h"
 
 namespace hami::k8s {
 
@@ -83,6 +85,15 @@ void Extender::Start() {
   ph.on_update = [this](const Json&, const Json& p) { UpsertPod(p); };
   ph.on_delete = [this](const Json& p) { DeletePod(p); };
   pod_reflector_ = std::make_unique<Reflector>(client_, Resource::Pods(), ListOptions{}, ph);
+  if (opts_.quotas) {
+    ReflectorHandlers qh;
+    qh.on_add = [this](const Json& q) { UpsertQuota(q); };
+    qh.on_update = [this](const Json&, const Json& q) { UpsertQuota(q); };
+    qh.on_delete = [this](const Json& q) { DeleteQuota(q); };
+    quota_reflector_ =
+        std::make_unique<Reflector>(client_, Resource::ResourceQuotas(), ListOptions{}, qh);
+    quota_reflector_->Start();
+  }
   node_reflector_->Start();
   pod_reflector_->Start();
   {
@@ -101,19 +112,25 @@ void Extender::Stop() {
   if (reaper_.joinable()) reaper_.join();
   if (node_reflector_) node_reflector_->Stop();
   if (pod_reflector_) pod_reflector_->Stop();
+  if (quota_reflector_) quota_reflector_->Stop();
   turn_cv_.notify_all();
 }
 
 bool Extender::Ready() const {
-  return node_reflector_ && pod_reflector_ && node_reflector_->synced() && pod_reflector_->synced();
+  return node_reflector_ && pod_reflector_ && node_reflector_->synced() &&
+         pod_reflector_->synced() && (!quota_reflector_ || quota_reflector_->synced());
 }
 
 bool Extender::WaitReady(std::chrono::milliseconds timeout) const {
   if (!node_reflector_ || !pod_reflector_) return false;
   auto deadline = Clock::now() + timeout;
   if (!node_reflector_->WaitForSync(timeout)) return false;
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  return pod_reflector_->WaitForSync(std::max(left, std::chrono::milliseconds(1)));
+  auto left = [&] {
+    return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()),
+                    std::chrono::milliseconds(1));
+  };
+  if (!pod_reflector_->WaitForSync(left())) return false;
+  return !quota_reflector_ || quota_reflector_->WaitForSync(left());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -187,6 +204,7 @@ void Extender::UpsertPod(const Json& pod) {
       if (state_.AddPlacement(uid, node, **placement).ok()) {
         PodRecord& r = pods_[uid];
         r.ns = MetaString(pod, "namespace");
+        CountQuota(uid, r.ns, **placement);
         r.name = MetaString(pod, "name");
         r.node = node;
         r.placement = **placement;
@@ -199,6 +217,7 @@ void Extender::UpsertPod(const Json& pod) {
                (terminated || phase == "failed" ||
                 (placement.ok() && !placement->has_value() && !PodNodeName(pod).empty()))) {
       (void)state_.RemovePlacement(uid);
+      UncountQuota(uid);
       pods_.erase(rec);
     }
   }
@@ -222,6 +241,7 @@ void Extender::DeletePod(const Json& pod) {
   failed_rv_.erase(uid);
   if (binding_.count(uid)) return;
   if (pods_.erase(uid)) (void)state_.RemovePlacement(uid);
+  UncountQuota(uid);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -393,7 +413,10 @@ StatusOr<Json> Extender::FilterOrPrioritize(const Json& args, bool prioritize) {
     out = {{"error", req.status().message()}};
   } else {
     std::shared_lock<std::shared_mutex> lock(state_mu_);
-    auto fr = engine_.Filter(state_, *req, candidates);
+    std::string ns = MetaString(*pod, "namespace"), quota_reason;
+    auto fr =
+        sched::FilterUnderQuota(engine_, state_, *req, std::span<const std::string>(candidates),
+                                {opts_.quotas ? &quotas_ : nullptr, ns}, &quota_reason);
     if (!fr.ok()) {
       if (prioritize) return bad(fr.status().message());
       out = {{"error", fr.status().message()}};
@@ -410,7 +433,9 @@ StatusOr<Json> Extender::FilterOrPrioritize(const Json& args, bool prioritize) {
         if (v.fits()) {
           fit.push_back(i);
         } else {
-          std::string msg = std::string("hami: ") + sched::ReasonText(v.reason);
+          std::string msg = "hami: " + (v.reason == sched::Reason::kQuota
+                                            ? quota_reason
+                                            : std::string(sched::ReasonText(v.reason)));
           (Resolvable(v.reason) ? failed : unresolvable)[std::string(v.node)] = msg;
         }
       }
@@ -518,8 +543,13 @@ StatusOr<Json> Extender::Bind(const Json& args) {
   {
     std::unique_lock<std::shared_mutex> lock(state_mu_);
     if (pods_.count(uid)) (void)state_.RemovePlacement(uid);  // re-bind replaces
+    UncountQuota(uid);
     auto placement = engine_.Place(state_, *req, node);
     Status s = placement.ok() ? Status::Ok() : placement.status();
+    // The quota re-check under the same lock that records the usage: of two pods racing for
+    // the last of a quota, the second sees the first.
+    if (s.ok() && opts_.quotas) s = QuotasSynced();
+    if (s.ok() && opts_.quotas) s = sched::CheckPlacementQuota({&quotas_, ns}, *placement);
     StatusOr<std::string> enc = s.ok() ? sched::EncodePlacement(*placement) : s;
     if (s.ok() && !enc.ok()) s = enc.status();
     if (s.ok()) s = state_.AddPlacement(uid, node, *placement);
@@ -531,6 +561,7 @@ StatusOr<Json> Extender::Bind(const Json& args) {
           Status(s.code(), "cannot place " + ns + "/" + name + " on " + node + ": " + s.message()));
     }
     encoded = *enc;
+    CountQuota(uid, ns, *placement);
     PodRecord& r = pods_[uid];
     r.ns = ns;
     r.name = name;
@@ -573,6 +604,7 @@ StatusOr<Json> Extender::Bind(const Json& args) {
     binding_.erase(uid);
     if (!s.ok()) {
       (void)state_.RemovePlacement(uid);
+      UncountQuota(uid);
       pods_.erase(uid);
       if (written_rv != 0) failed_rv_[uid] = written_rv;
     } else if (auto rec = pods_.find(uid); rec != pods_.end()) {
@@ -667,8 +699,10 @@ std::string Extender::Metrics() const {
   std::vector<std::pair<std::string, std::vector<std::pair<sched::GpuInfo, sched::GpuUsage>>>>
       nodes;
   std::vector<std::pair<std::string, PodRecord>> pods;
+  std::vector<sched::QuotaBook::Row> quota_rows;
   {
     std::shared_lock<std::shared_mutex> lock(state_mu_);
+    quota_rows = quotas_.Snapshot();
     for (const auto& node : state_.NodeNames()) {
       const sched::NodeInfo* info = state_.FindNode(node);
       if (!info) continue;
@@ -769,6 +803,10 @@ std::string Extender::Metrics() const {
   Header(out, "hami_scheduler_bad_annotations_total", "counter",
          "Node or pod annotations that could not be decoded.");
   Sample(out, "hami_scheduler_bad_annotations_total", "", double(c.bad_annotations));
+  Header(out, "hami_scheduler_bad_quotas_total", "counter",
+         "ResourceQuota values that could not be read (enforced as 0).");
+  Sample(out, "hami_scheduler_bad_quotas_total", "", double(c.bad_quotas));
+  out += QuotaMetricsText(quota_rows, opts_.names);
   return out;
 }
 

@@ -72,6 +72,11 @@ int main(int argc, char** argv) {
   so.cert_file = cfg->cert_file;
   so.key_file = cfg->key_file;
   so.threads = cfg->threads;
+  // The webhook denies a pod that asks more than the whole GPU quota of its namespace.
+  cfg->webhook.quota_check = [&extender](const std::string& ns,
+                                         const hami::sched::ResolvedPod& pod) {
+    return extender.CheckQuotaEverFits(ns, pod);
+  };
   HttpServer server(so, &extender, cfg->webhook, ns_labels);
   if (auto s = server.Start(); !s.ok()) {
     std::fprintf(stderr, "hami-scheduler: %s\n", s.message().c_str());

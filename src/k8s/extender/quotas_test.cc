@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "k8s/extender/webhook.h"
+#include "k8s/testing/fixtures.h"
+
 namespace hami::k8s {
 namespace {
 
@@ -95,6 +98,53 @@ TEST(QuotaObjectTest, MetricUsesHamisNameAndLabels) {
       << text;
   // Unbounded dimensions have no series.
   EXPECT_EQ(text.find("gpucores"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace hami::k8s
+
+namespace hami::k8s {
+namespace {
+
+// The webhook asks its quota check and denies, naming the quota, a pod larger than the whole
+// quota; everything else passes to the scheduler (which keeps it pending while quota is used).
+TEST(QuotaWebhookTest, DeniesOnlyWhatCanNeverFit) {
+  sched::QuotaBook book;
+  book.SetLimits("team-a", "q", {40 * 1024, 300, 4});
+  book.AddUsage("running", "team-a", {40 * 1024, 300, 4});  // full: still admitted
+  WebhookOptions o;
+  o.quota_check = [&](const std::string& ns, const sched::ResolvedPod& pod) {
+    return book.CheckEverFits(ns, sched::RequestQuotaUsage(pod, 0));
+  };
+  struct Case {
+    const char* name;
+    Json pod;
+    bool allowed;
+    std::string message;
+  };
+  std::vector<Case> cases = {
+      {"fits an empty quota", testing::MakeGpuPod("team-a", "p", 1, 4096), true, ""},
+      {"bigger than the quota", testing::MakeGpuPod("team-a", "p", 2, 25 * 1024), false,
+       "hami: namespace team-a: the pod asks 50 GiB of gpumem, more than its whole gpumem "
+       "quota of 40 GiB"},
+      {"more cards than the quota", testing::MakeGpuPod("team-a", "p", 5, 10), false,
+       "hami: namespace team-a: the pod asks 5 of gpu, more than its whole gpu quota of 4 "
+       "GPUs"},
+      {"other namespace", testing::MakeGpuPod("team-b", "p", 2, 25 * 1024), true, ""},
+  };
+  // A percentage depends on the card: never denied here.
+  Json pct = testing::MakePod("team-a", "p", {{"main", {{"nvidia.com/gpumem-percentage", "90"}}}});
+  cases.push_back({"percentage", pct, true, ""});
+  for (const auto& c : cases) {
+    auto r = ReviewAdmission(testing::MakeAdmissionReview(c.pod), o);
+    ASSERT_TRUE(r.ok()) << c.name;
+    const Json& resp = (*r)["response"];
+    EXPECT_EQ(resp["allowed"].get<bool>(), c.allowed) << c.name << ": " << resp.dump();
+    if (!c.allowed) {
+      EXPECT_EQ(resp["status"]["code"], 403) << c.name;
+      EXPECT_EQ(resp["status"]["message"], c.message) << c.name;
+    }
+  }
 }
 
 }  // namespace

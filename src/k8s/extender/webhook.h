@@ -21,6 +21,9 @@ struct WebhookOptions {
   double memory_factor = 1;
   sched::SchedulerConfig sched;  // defaults used for filling and validation
   std::string scheduler_name = "hami-scheduler";
+  // Ok unless the pod (namespace, resolved request) can never fit its namespace's GPU quota
+  // (Extender::CheckQuotaEverFits); the reason is the denial message. Unset: no quota check.
+  std::function<Status(const std::string& ns, const sched::ResolvedPod& pod)> quota_check;
 };
 
 // Labels of a namespace (for `hami.io/webhook=ignore` on namespaces); nullopt when unknown.
