@@ -61,6 +61,12 @@ std::string WhyNot(const sched::FilterSummary& summary) {
   return summary.message;
 }
 
+// The user a restored slice counts against: its owner's, or its job's once the owner is gone.
+uint32_t SliceUser(const Slice& s) {
+  bool owner = IsAlive(s.request.owner) || s.job.pid <= 0;
+  return RequestUser(owner ? s.request.owner : s.job);
+}
+
 sched::PodPlacement PlacementOf(const Slice& s) {
   sched::PodPlacement p;
   sched::ContainerDevices devs;
@@ -119,7 +125,13 @@ StatusOr<std::unique_ptr<Daemon>> Daemon::Open(DaemonOptions options,
     close(lock_fd);
     return store.status();
   }
+  auto quotas = HostQuotas::Make(options.quotas);
+  if (!quotas.ok()) {
+    close(lock_fd);
+    return quotas.status();
+  }
   std::unique_ptr<Daemon> d(new Daemon(std::move(options), std::move(*store), lock_fd));
+  d->quotas_ = std::move(*quotas);
   d->host_gpus_ = std::move(*list);
   for (auto& g : d->host_gpus_) g.numa = std::max(g.numa, 0);  // gpu::GpuInfo: -1 = unknown
   d->fake_ = gpus->fake();
@@ -148,6 +160,7 @@ StatusOr<std::unique_ptr<Daemon>> Daemon::Open(DaemonOptions options,
   if (!slices.ok()) return slices.status();
   for (auto& s : *slices) {
     HAMI_RETURN_IF_ERROR(d->state_.AddPlacement(Uid(s.id), node.name, PlacementOf(s)));
+    d->quotas_.Count(s.id, SliceUser(s), sched::PlacementQuotaUsage(PlacementOf(s)));
     d->slices_.push_back(std::move(s));
   }
   auto queue = d->store_->LoadQueue();
@@ -229,9 +242,15 @@ StatusOr<Slice> Daemon::GrantLocked(const SliceRequest& r, const sched::PodPlace
     RemoveSliceFiles(s);
     return placed;
   }
+  quotas_.Count(s.id, RequestUser(r.owner), sched::PlacementQuotaUsage(p));
   slices_.push_back(s);
   ChangedLocked();
   return s;
+}
+
+Status Daemon::QuotaAdmitsLocked(const SliceRequest& r, const sched::PodPlacement& p) const {
+  if (quotas_.empty()) return Status::Ok();
+  return quotas_.Check(RequestUser(r.owner), sched::PlacementQuotaUsage(p));
 }
 
 StatusOr<Grant> Daemon::Request(const SliceRequest& request) {
@@ -270,12 +289,22 @@ StatusOr<Grant> Daemon::Request(const SliceRequest& request) {
           " (this host has " + std::to_string(host_gpus_.size()) + " GPU(s), the largest with " +
           std::to_string(largest) + " MiB; types: " + type_list + ")");
     }
+    // Larger than the user's or a group's whole quota: it would wait forever.
+    if (!quotas_.empty()) {
+      auto resolved = sched::Resolve(ToPod(request, "request"), engine_.config());
+      if (!resolved.ok()) return resolved.status();
+      HAMI_RETURN_IF_ERROR(quotas_.CheckEverFits(RequestUser(request.owner),
+                                                 sched::RequestQuotaUsage(*resolved, 0)));
+    }
   }
   Grant g;
   if (queue_.empty()) {
     auto placed = PlaceLocked(request, &why);
     if (!placed.ok()) return placed.status();
-    if (placed->has_value()) {
+    Status quota = placed->has_value() ? QuotaAdmitsLocked(request, **placed) : Status::Ok();
+    if (!quota.ok()) {
+      why = quota.message();
+    } else if (placed->has_value()) {
       auto s = GrantLocked(request, **placed, 0);
       if (!s.ok()) return s.status();
       g.granted = true;
@@ -291,6 +320,7 @@ StatusOr<Grant> Daemon::Request(const SliceRequest& request) {
   q.created_unix = static_cast<int64_t>(time(nullptr));
   HAMI_RETURN_IF_ERROR(store_->InsertQueued(&q));
   queue_.push_back(q);
+  ProcessQueueLocked();  // an entry held only by its quota does not hold up the others
   ChangedLocked();
   g.ticket = q.ticket;
   g.position = static_cast<int32_t>(queue_.size());
@@ -347,6 +377,7 @@ Status Daemon::ReleaseLocked(int64_t id) {
   if (it == slices_.end()) return NotFound("no slice s" + std::to_string(id));
   HAMI_RETURN_IF_ERROR(store_->DeleteSlice(id));
   (void)state_.RemovePlacement(Uid(id));
+  quotas_.Uncount(id);
   RemoveSliceFiles(*it);
   slices_.erase(it);
   ChangedLocked();
@@ -360,13 +391,30 @@ Status Daemon::Release(int64_t id) {
   return Status::Ok();
 }
 
+// In order: an entry that does not fit the GPUs stops the queue (first come, first served);
+// one that fits but is over its user's or group's quota is passed over with that reason, and
+// so are the later entries of the same user, which keep their order behind it.
 void Daemon::ProcessQueueLocked() {
-  while (!queue_.empty()) {
-    QueueEntry head = queue_.front();
+  quota_wait_.clear();
+  std::set<uint32_t> held;  // users with an entry passed over for quota
+  for (size_t i = 0; i < queue_.size();) {
+    QueueEntry e = queue_[i];
+    uint32_t user = RequestUser(e.request.owner);
+    if (held.count(user)) {
+      quota_wait_[e.ticket] = "an earlier request of the same user waits for its quota";
+      ++i;
+      continue;
+    }
     std::string why;
-    auto placed = PlaceLocked(head.request, &why);
+    auto placed = PlaceLocked(e.request, &why);
     if (!placed.ok() || !placed->has_value()) return;
-    auto s = GrantLocked(head.request, **placed, head.ticket);
+    if (Status q = QuotaAdmitsLocked(e.request, **placed); !q.ok()) {
+      quota_wait_[e.ticket] = q.message();
+      held.insert(user);
+      ++i;
+      continue;
+    }
+    auto s = GrantLocked(e.request, **placed, e.ticket);  // removes the entry from queue_
     if (!s.ok()) return;  // database trouble: leave it queued; the next change retries
   }
 }
@@ -402,6 +450,19 @@ std::vector<Slice> Daemon::Slices() const {
 std::vector<QueueEntry> Daemon::Queue() const {
   std::lock_guard<std::mutex> lock(mu_);
   return queue_;
+}
+
+std::string Daemon::QueueReason(int64_t ticket) const {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = quota_wait_.find(ticket); it != quota_wait_.end()) return it->second;
+  }
+  return QueueReason();
+}
+
+std::vector<HostQuotas::Row> Daemon::QuotaRows() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return quotas_.Rows();
 }
 
 std::string Daemon::QueueReason() const {

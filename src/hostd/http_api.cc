@@ -310,7 +310,7 @@ void ApiServer::Routes() {
           {{"granted", false},
            {"ticket", g->ticket},
            {"position", g->position},
-           {"reason", d.QueueReason()}});
+           {"reason", d.QueueReason(g->ticket)}});
   });
   s.Get(R"(/v1/slices/([^/]+))", [&d](const httplib::Request& req, httplib::Response& res) {
     auto id = ParseId(req.matches[1], "slice id");
@@ -355,12 +355,25 @@ void ApiServer::Routes() {
     if (!st.ok()) return ReplyError(res, st);
     Reply(res, 200, {{"attached", p.pid}});
   });
+  s.Get("/v1/quota", [&d](const httplib::Request&, httplib::Response& res) {
+    json arr = json::array();
+    for (const auto& r : d.QuotaRows()) {
+      arr.push_back({{"kind", r.kind},
+                     {"owner", r.owner},
+                     {"id", r.id},
+                     {"resource", sched::QuotaDimName(r.dim)},
+                     {"used", r.used},
+                     {"limit", r.limit}});
+    }
+    Reply(res, 200, {{"quotas", arr}});
+  });
   s.Get("/v1/queue", [&d](const httplib::Request&, httplib::Response& res) {
     json arr = json::array();
     int pos = 1;
     for (const auto& q : d.Queue()) {
       json e = ToJson(q);
       e["position"] = pos++;
+      e["reason"] = d.QueueReason(q.ticket);
       arr.push_back(e);
     }
     Reply(res, 200, {{"queue", arr}, {"reason", d.QueueReason()}});
@@ -383,7 +396,7 @@ void ApiServer::Routes() {
           {{"granted", false},
            {"ticket", g->ticket},
            {"position", g->position},
-           {"reason", d.QueueReason()}});
+           {"reason", d.QueueReason(g->ticket)}});
   });
   s.Delete(R"(/v1/queue/([^/]+))", [&d](const httplib::Request& req, httplib::Response& res) {
     auto t = ParseId(req.matches[1], "ticket");
