@@ -151,13 +151,6 @@ StatusOr<std::vector<QuotaRule>> LoadQuotaFile(const std::string& path) {
   return rules;
 }
 
-uint32_t RequestUser(const ProcessRef& owner) {
-  struct stat st {};
-  std::string proc = "/proc/" + std::to_string(owner.pid);
-  if (owner.pid > 0 && stat(proc.c_str(), &st) == 0) return static_cast<uint32_t>(st.st_uid);
-  return static_cast<uint32_t>(geteuid());
-}
-
 std::vector<uint32_t> GroupsOfUser(uint32_t uid) {
   std::vector<char> buf(16384);
   struct passwd pw {};

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "common/status.h"
-#include "hostd/proc.h"
 #include "sched/quota.h"
 
 namespace hami::hostd {
@@ -38,10 +37,6 @@ StatusOr<std::vector<QuotaRule>> LoadQuotaFile(const std::string& path);
 // The groups of a user, primary and supplementary (passwd and group databases): a slice counts
 // against the quota of each. Empty when the uid has no passwd entry.
 std::vector<uint32_t> GroupsOfUser(uint32_t uid);
-
-// The user a request counts against: the owner of its `hami run` process (from /proc), else
-// the daemon's own user.
-uint32_t RequestUser(const ProcessRef& owner);
 
 class HostQuotas {
  public:

@@ -80,7 +80,7 @@ class QuotaE2eTest : public ::testing::Test {
       return ext->CheckQuotaEverFits(ns, pod);
     };
     HttpServerOptions so;
-    so.threads = 32;
+    so.max_connections = 32;
     so.keep_alive_timeout_s = 1;
     http_ = std::make_unique<HttpServer>(so, ext_.get(), w);
     ASSERT_TRUE(http_->Start().ok());
