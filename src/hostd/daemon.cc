@@ -304,7 +304,11 @@ StatusOr<Grant> Daemon::Request(const SliceRequest& in) {
   }
   HAMI_RETURN_IF_ERROR(CheckQuotaLocked(request, /*queueing=*/false));
   Grant g;
-  if (queue_.empty()) {
+  // Entries held back only by another user's quota do not stand in this request's way.
+  bool ahead = std::any_of(queue_.begin(), queue_.end(), [&](const QueueEntry& q) {
+    return quota_wait_.count(q.ticket) == 0 || q.request.uid == request.uid;
+  });
+  if (!ahead) {
     auto placed = PlaceLocked(request, &why);
     if (!placed.ok()) return placed.status();
     Status quota = placed->has_value() ? QuotaAdmitsLocked(request, **placed) : Status::Ok();

@@ -114,5 +114,30 @@ TEST(HostQuotaDaemonTest, PercentagesCountOnTheCardGranted) {
             "user " + me + " would exceed its gpumem quota: 4/6 GiB used, 4 GiB asked");
 }
 
+// Another user's request goes past an entry held only by its own user's quota (needs root to
+// act for two users in one process).
+TEST(HostQuotaDaemonTest, OtherUsersPassAQuotaHeldEntry) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to make requests for another uid";
+  TempDirGuard dir("quota-users");
+  auto d = OpenWithQuota(dir.path, "4242:gpus=1");
+  ASSERT_TRUE(d);
+  SliceRequest a = Req(1024);
+  a.uid = 4242;
+  auto first = d->Request(a);
+  ASSERT_TRUE(first.ok() && first->granted) << first.status().ToString();
+  auto held = d->Request(a);
+  ASSERT_TRUE(held.ok());
+  EXPECT_FALSE(held->granted);
+  EXPECT_EQ(d->QueueReason(held->ticket),
+            "user 4242 would exceed its gpu quota: 1/1 GPUs used, 1 asked");
+  auto other = d->Request(Req(1024, /*wait=*/false));  // root: no quota, GPUs free
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  EXPECT_TRUE(other->granted);
+  ASSERT_TRUE(d->Release(first->slice.id).ok());
+  auto later = d->Poll(held->ticket, std::chrono::milliseconds(0));
+  ASSERT_TRUE(later.ok());
+  EXPECT_TRUE(later->granted);
+}
+
 }  // namespace
 }  // namespace hami::hostd
