@@ -60,7 +60,27 @@ struct ServeFlags {
   std::string gpu_policy = "spread";
   std::string node_name;
   int reap_interval_ms = 200;
+  std::vector<std::string> user_quotas, group_quotas;  // NAME:gpumem=..,gpucores=..,gpus=..
+  std::string quota_file;
 };
+
+// The quota rules of --user-quota, --group-quota and --quota-file (docs/quotas.md).
+StatusOr<std::vector<QuotaRule>> QuotaRules(const ServeFlags& f) {
+  std::vector<QuotaRule> rules;
+  if (!f.quota_file.empty()) {
+    auto file = LoadQuotaFile(f.quota_file);
+    if (!file.ok()) return file.status();
+    rules = std::move(*file);
+  }
+  for (bool group : {false, true}) {
+    for (const auto& text : group ? f.group_quotas : f.user_quotas) {
+      auto r = ParseQuotaRule(text, group);
+      if (!r.ok()) return r.status();
+      rules.push_back(std::move(*r));
+    }
+  }
+  return rules;
+}
 
 std::string HostName() {
   char buf[256] = {};
@@ -176,6 +196,9 @@ int Serve(const ServeFlags& f) {
   opt.node_name = f.node_name.empty() ? HostName() : f.node_name;
   opt.split_count = f.split_count;
   opt.reap_interval = std::chrono::milliseconds(f.reap_interval_ms);
+  auto quotas = QuotaRules(f);
+  if (!quotas.ok()) return PrintError("serve", quotas.status());
+  opt.quotas = std::move(*quotas);
   auto policy = sched::ParseGpuPolicy(f.gpu_policy);
   if (!policy.ok())
     return PrintError("serve", InvalidArgument("--gpu-policy: " + policy.status().message()));
@@ -366,6 +389,12 @@ int RunCli(int argc, char** argv) {
   serve->add_option("--node-name", sf.node_name, "Node label in metrics (default hostname)");
   serve->add_option("--reap-interval-ms", sf.reap_interval_ms, "How often dead jobs are looked for")
       ->check(CLI::Range(10, 60000));
+  serve->add_option("--user-quota", sf.user_quotas,
+                    "Quota of a user, NAME:gpumem=SIZE,gpucores=N,gpus=N (repeatable)");
+  serve->add_option("--group-quota", sf.group_quotas,
+                    "Quota of a group (its members together), same form (repeatable)");
+  serve->add_option("--quota-file", sf.quota_file,
+                    "File of quota rules, one a line: user|group NAME gpumem=SIZE,...");
 
   // run
   RunOptions ro;
@@ -408,6 +437,8 @@ int RunCli(int argc, char** argv) {
   top->add_flag("--json", as_json, "One JSON snapshot (implies --once)");
   top->add_option("-n,--interval", interval, "Seconds between refreshes")
       ->check(CLI::Range(0.1, 3600.0));
+  auto* quota = app.add_subcommand("quota", "List the user and group quotas with their usage");
+  quota->add_flag("--json", as_json, "JSON output");
   std::string release_id;
   auto* rel = app.add_subcommand("release", "Free a slice by id (e.g. s3)");
   rel->add_option("slice", release_id, "Slice id")->required();
@@ -459,6 +490,10 @@ int RunCli(int argc, char** argv) {
                        [](const json& g, int64_t) { return GpusTable(g); });
   }
   if (*queue) return GetAndPrint("queue", addr, "/v1/queue", "queue", as_json, QueueTable);
+  if (*quota) {
+    return GetAndPrint("quota", addr, "/v1/quota", "quotas", as_json,
+                       [](const json& q, int64_t) { return QuotaTable(q); });
+  }
   if (*rel) {
     auto c = Client(addr);
     if (!c.ok()) return PrintError("release", c.status());

@@ -103,7 +103,13 @@ StatusOr<std::unique_ptr<Daemon>> Daemon::Open(DaemonOptions options,
     close(lock_fd);
     return store.status();
   }
+  auto quotas = HostQuotas::Make(options.quotas);
+  if (!quotas.ok()) {
+    close(lock_fd);
+    return quotas.status();
+  }
   std::unique_ptr<Daemon> d(new Daemon(std::move(options), std::move(*store), lock_fd));
+  d->quotas_ = std::move(*quotas);
   d->host_gpus_ = std::move(*list);
   for (auto& g : d->host_gpus_) g.numa = std::max(g.numa, 0);  // gpu::GpuInfo: -1 = unknown
   d->fake_ = gpus->fake();
@@ -141,6 +147,7 @@ StatusOr<std::unique_ptr<Daemon>> Daemon::Open(DaemonOptions options,
                                 d->options_.state_dir + " moved, or hami.db edited?)");
     }
     HAMI_RETURN_IF_ERROR(d->state_.AddPlacement(Uid(s.id), node.name, PlacementOf(s)));
+    d->quotas_.Count(s.id, s.request.uid, sched::PlacementQuotaUsage(PlacementOf(s)));
     d->slices_.push_back(std::move(s));
   }
   {
@@ -229,6 +236,7 @@ StatusOr<Slice> Daemon::GrantLocked(const SliceRequest& r, const sched::PodPlace
     }
     return placed;
   }
+  quotas_.Count(s.id, r.uid, sched::PlacementQuotaUsage(p));
   slices_.push_back(s);
   ChangedLocked();
   return s;
@@ -281,13 +289,27 @@ StatusOr<Grant> Daemon::Request(const SliceRequest& in) {
           " (this host has " + std::to_string(host_gpus_.size()) + " GPU(s), the largest with " +
           std::to_string(largest) + " MiB; types: " + type_list + ")");
     }
+    // Larger than the user's or a group's whole quota: it would wait forever.
+    if (!quotas_.empty()) {
+      auto resolved = sched::Resolve(ToPod(request, "request"), engine_.config());
+      if (!resolved.ok()) return resolved.status();
+      HAMI_RETURN_IF_ERROR(
+          quotas_.CheckEverFits(request.uid, sched::RequestQuotaUsage(*resolved, 0)));
+    }
   }
   HAMI_RETURN_IF_ERROR(CheckQuotaLocked(request, /*queueing=*/false));
   Grant g;
-  if (queue_.empty()) {
+  // Entries held back only by another user's quota do not stand in this request's way.
+  bool ahead = std::any_of(queue_.begin(), queue_.end(), [&](const QueueEntry& q) {
+    return quota_wait_.count(q.ticket) == 0 || q.request.uid == request.uid;
+  });
+  if (!ahead) {
     auto placed = PlaceLocked(request, &why);
     if (!placed.ok()) return placed.status();
-    if (placed->has_value()) {
+    Status quota = placed->has_value() ? QuotaAdmitsLocked(request, **placed) : Status::Ok();
+    if (!quota.ok()) {
+      why = quota.message();
+    } else if (placed->has_value()) {
       auto s = GrantLocked(request, **placed, 0);
       if (!s.ok()) return s.status();
       g.granted = true;
@@ -304,6 +326,7 @@ StatusOr<Grant> Daemon::Request(const SliceRequest& in) {
   q.created_unix = static_cast<int64_t>(time(nullptr));
   HAMI_RETURN_IF_ERROR(store_->InsertQueued(&q));
   queue_.push_back(q);
+  ProcessQueueLocked();  // an entry held only by its quota does not hold up the others
   ChangedLocked();
   g.ticket = q.ticket;
   g.position = static_cast<int32_t>(queue_.size());
@@ -369,6 +392,7 @@ Status Daemon::ReleaseLocked(int64_t id) {
   if (it == slices_.end()) return NotFound("no slice s" + std::to_string(id));
   HAMI_RETURN_IF_ERROR(store_->DeleteSlice(id));
   (void)state_.RemovePlacement(Uid(id));
+  quotas_.Uncount(id);
   // By name under the slices directory, never the row's path (see slice_files.h).
   (void)RemoveSliceDir(options_.state_dir + "/slices", it->Name());
   slices_.erase(it);
@@ -387,17 +411,6 @@ Status Daemon::Release(int64_t id, const Caller& who) {
   HAMI_RETURN_IF_ERROR(ReleaseLocked(id));
   ProcessQueueLocked();
   return Status::Ok();
-}
-
-void Daemon::ProcessQueueLocked() {
-  while (!queue_.empty()) {
-    QueueEntry head = queue_.front();
-    std::string why;
-    auto placed = PlaceLocked(head.request, &why);
-    if (!placed.ok() || !placed->has_value()) return;
-    auto s = GrantLocked(head.request, **placed, head.ticket);
-    if (!s.ok()) return;  // database trouble: leave it queued; the next change retries
-  }
 }
 
 Status Daemon::AttachJob(int64_t id, ProcessRef job, const Caller& who) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -15,6 +16,7 @@
 #include "common/status.h"
 #include "hostd/gpu_source.h"
 #include "hostd/limits.h"
+#include "hostd/quota.h"
 #include "hostd/store.h"
 #include "hostd/types.h"
 #include "sched/engine.h"
@@ -43,6 +45,8 @@ struct DaemonOptions {
   int32_t max_slices_per_user = 64;
   int32_t max_queued_per_user = 16;
   int32_t max_queued_total = 256;
+  // Per-user and per-group quotas (--user-quota, --group-quota, --quota-file; docs/quotas.md).
+  std::vector<QuotaRule> quotas;
 };
 
 struct GpuView {
@@ -95,6 +99,11 @@ class Daemon {
   std::vector<GpuView> Gpus() const;
   // Why the head of the queue waits ("" when the queue is empty).
   std::string QueueReason() const;
+  // Why this entry waits: its user's or group's quota when that holds it back, else why the
+  // head of the queue waits.
+  std::string QueueReason(int64_t ticket) const;
+  // The quota rules with their usage (`hami quota`).
+  std::vector<HostQuotas::Row> QuotaRows() const;
 
   // Frees slices whose owner and job are gone and drops queue entries whose owner is gone.
   // Returns how many were removed. Called by the reaper thread; public for tests.
@@ -125,6 +134,8 @@ class Daemon {
   Status RecoverOrphansLocked();
   Status AdoptOrphan(int64_t id, const std::string& name);
   std::string SliceDir(int64_t id) const;
+  // Ok when a slice placed as `p` keeps the request's user and groups within their quotas.
+  Status QuotaAdmitsLocked(const SliceRequest& r, const sched::PodPlacement& p) const;
 
   DaemonOptions options_;
   std::unique_ptr<Store> store_;
@@ -142,6 +153,8 @@ class Daemon {
   uint64_t generation_ = 0;
   std::vector<Slice> slices_;      // by id
   std::vector<QueueEntry> queue_;  // FIFO
+  HostQuotas quotas_;
+  std::map<int64_t, std::string> quota_wait_;  // ticket -> quota reason it is passed over for
 
   std::mutex reaper_mu_;
   std::condition_variable reaper_cv_;

@@ -433,7 +433,7 @@ void ApiServer::SliceRoutes(PeerServer& s, bool tcp) {
                  {{"granted", false},
                   {"ticket", g->ticket},
                   {"position", g->position},
-                  {"reason", d.QueueReason()}});
+                  {"reason", d.QueueReason(g->ticket)}});
          }));
   s.Get(R"(/v1/slices/([^/]+))",
         guard([&d](const httplib::Request& req, httplib::Response& res, const Caller& who) {
@@ -487,6 +487,18 @@ void ApiServer::QueueRoutes(PeerServer& s, bool tcp) {
            if (!st.ok()) return ReplyError(res, st);
            Reply(res, 200, {{"attached", p.pid}});
          }));
+  s.Get("/v1/quota", guard([&d](const httplib::Request&, httplib::Response& res, const Caller&) {
+    json arr = json::array();
+    for (const auto& r : d.QuotaRows()) {
+      arr.push_back({{"kind", r.kind},
+                     {"owner", r.owner},
+                     {"id", r.id},
+                     {"resource", sched::QuotaDimName(r.dim)},
+                     {"used", r.used},
+                     {"limit", r.limit}});
+    }
+    Reply(res, 200, {{"quotas", arr}});
+  }));
   s.Get("/v1/queue",
         guard([&d](const httplib::Request&, httplib::Response& res, const Caller& who) {
           json arr = json::array();
@@ -496,6 +508,7 @@ void ApiServer::QueueRoutes(PeerServer& s, bool tcp) {
             e["position"] = pos++;
             e["uid"] = q.request.uid;
             e["user"] = UserName(q.request.uid);
+            e["reason"] = d.QueueReason(q.ticket);
             if (!who.Owns(q.request)) {
               for (const char* k : {"command", "owner", "request_id"}) e["request"].erase(k);
             }
@@ -523,7 +536,7 @@ void ApiServer::QueueRoutes(PeerServer& s, bool tcp) {
                 {{"granted", false},
                  {"ticket", g->ticket},
                  {"position", g->position},
-                 {"reason", d.QueueReason()}});
+                 {"reason", d.QueueReason(g->ticket)}});
         }));
   s.Delete(R"(/v1/queue/([^/]+))",
            guard([&d](const httplib::Request& req, httplib::Response& res, const Caller& who) {

@@ -62,6 +62,11 @@ Status Daemon::AdoptOrphan(int64_t id, const std::string& name) {
                               "); refusing to start");
   }
   HAMI_RETURN_IF_ERROR(store_->InsertSliceWithId(s));
+  quotas_.Count(s.id, s.request.uid, [&] {  // an adopted slice counts against its quotas too
+    sched::QuotaAmount a;
+    for (const auto& d : s.devices) a += {d.memory_mib, d.cores, 1};
+    return a;
+  }());
   slices_.push_back(s);
   notes_.push_back("adopted " + s.Name() + " of uid " + std::to_string(*owner) +
                    ": its directory was not in hami.db (lost or truncated?) but " + s.cache_file +

@@ -130,7 +130,7 @@ std::string GpusTable(const json& gpus) {
 std::string QueueTable(const json& queue, int64_t now_unix) {
   if (!queue.is_array() || queue.empty()) return "queue empty\n";
   std::vector<Row> rows = {
-      {"POS", "TICKET", "PID", "GPUS", "MEMORY", "CORES", "WAITING", "COMMAND"}};
+      {"POS", "TICKET", "PID", "GPUS", "MEMORY", "CORES", "WAITING", "COMMAND", "WAITS FOR"}};
   for (const auto& q : queue) {
     const json& r = q["request"];
     std::string mem =
@@ -140,8 +140,25 @@ std::string QueueTable(const json& queue, int64_t now_unix) {
     rows.push_back({std::to_string(q.value("position", 0)), std::to_string(q.value("ticket", 0)),
                     std::to_string(r["owner"].value("pid", 0)), std::to_string(r.value("gpus", 1)),
                     mem, std::to_string(r.value("cores", 0)) + "%",
-                    Age(now_unix - q.value("created_unix", now_unix)),
-                    Join(r["command"], " ", 40)});
+                    Age(now_unix - q.value("created_unix", now_unix)), Join(r["command"], " ", 40),
+                    q.value("reason", std::string())});
+  }
+  return Table(rows);
+}
+
+std::string QuotaTable(const json& quotas) {
+  if (!quotas.is_array() || quotas.empty()) return "no quotas\n";
+  std::vector<Row> rows = {{"KIND", "OWNER", "RESOURCE", "USED", "LIMIT"}};
+  for (const auto& q : quotas) {
+    std::string res = q.value("resource", std::string());
+    int64_t used = q.value("used", int64_t{0}), limit = q.value("limit", int64_t{0});
+    auto fmt = [&](int64_t v) {
+      return res == "gpumem"     ? FormatMib(v)
+             : res == "gpucores" ? std::to_string(v) + "%"
+                                 : std::to_string(v);
+    };
+    rows.push_back({q.value("kind", std::string()), q.value("owner", std::string()), res, fmt(used),
+                    fmt(limit)});
   }
   return Table(rows);
 }

@@ -16,6 +16,8 @@ std::string SlicesTable(const nlohmann::json& slices, int64_t now_unix);
 // `gpus` as served by GET /v1/gpus.
 std::string GpusTable(const nlohmann::json& gpus);
 std::string QueueTable(const nlohmann::json& queue, int64_t now_unix);
+// `quotas` as served by GET /v1/quota (`hami quota`).
+std::string QuotaTable(const nlohmann::json& quotas);
 // The whole `hami top` screen: header, GPUs, slices, queue.
 std::string TopScreen(const nlohmann::json& info, const nlohmann::json& gpus,
                       const nlohmann::json& slices, const nlohmann::json& queue, int64_t now_unix);

@@ -37,6 +37,8 @@ const char* ReasonName(Reason r) {
       return "InsufficientGPUCores";
     case Reason::kNuma:
       return "NUMA";
+    case Reason::kQuota:
+      return "QuotaExceeded";
   }
   return "Unknown";
 }
@@ -75,6 +77,8 @@ const char* ReasonText(Reason r) {
       return "insufficient GPU cores";
     case Reason::kNuma:
       return "not enough GPUs on one NUMA node";
+    case Reason::kQuota:
+      return "GPU quota exceeded";
   }
   return "unknown";
 }

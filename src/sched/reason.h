@@ -29,8 +29,9 @@ enum class Reason : uint8_t {
   kInsufficientMemory,  // not enough free GPU memory
   kInsufficientCores,   // not enough free GPU cores
   kNuma,                // enough GPUs, but not on one NUMA node (nvidia.com/numa-bind)
+  kQuota,               // the node fits, but the owner's quota would be exceeded (sched/quota.h)
 };
-inline constexpr int kReasonCount = 16;
+inline constexpr int kReasonCount = 17;
 const char* ReasonName(Reason r);  // "InsufficientGPUMemory" etc., stable, for metrics/logs
 const char* ReasonText(Reason r);  // "insufficient GPU memory" etc., for messages
 // ReasonText with the pod's own words where they help: "no GPU of type A100 or H100",

@@ -3,6 +3,7 @@
 //
 //   sched_bench [--nodes 5000] [--gpus 8] [--slices 40000] [--decisions 2000]
 //               [--pack-nodes 100,1000,5000] [--pack-seeds 10,10,3] [--seed 1]
+//               [--quotas 500] [--tables latency,quota,packing]
 // Packing runs once per cluster size of --pack-nodes, with the matching --pack-seeds entry
 // (one value applies to every size).
 // SCHED_BENCH_DEBUG=1 prints, per packing run, the pod that was rejected first and why.
@@ -12,12 +13,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "sched/engine.h"
 #include "sched/packing_trace.h"
+#include "sched/quota_filter.h"
 
 namespace hami::sched {
 namespace {
@@ -41,6 +44,8 @@ struct Options {
   int pack_nodes = 100;
   int pack_seeds = 10;
   uint32_t seed = 1;
+  int quotas = 500;                                   // namespaces with a quota in the quota table
+  bool latency = true, quota = true, packing = true;  // --tables
 };
 
 NodeInfo MakeNode(int n, int gpus) {
@@ -87,7 +92,9 @@ double Percentile(std::vector<double>& v, double q) {
 }
 
 // 40,000 slices spread over random GPUs: 1..8 GiB, 0..30 % cores, one GPU per pod mostly.
-void Populate(ClusterState& s, const std::vector<NodeInfo>& nodes, int slices, uint32_t seed) {
+// `on_pod` (optional) sees every pod recorded.
+void Populate(ClusterState& s, const std::vector<NodeInfo>& nodes, int slices, uint32_t seed,
+              const std::function<void(const std::string&, const PodPlacement&)>& on_pod = {}) {
   std::mt19937 rng(seed);
   auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint32_t>(n)); };
   int placed = 0, pod = 0;
@@ -102,8 +109,10 @@ void Populate(ClusterState& s, const std::vector<NodeInfo>& nodes, int slices, u
       devs.push_back(DeviceAlloc{g.uuid, g.type, 1024LL * (1 + pick(8)), pick(31)});
     }
     p.containers = {devs};
-    Status st = s.AddPlacement("pod-" + std::to_string(pod++), n.name, p);
+    std::string uid = "pod-" + std::to_string(pod++);
+    Status st = s.AddPlacement(uid, n.name, p);
     if (!st.ok()) std::abort();
+    if (on_pod) on_pod(uid, p);
   }
 }
 
@@ -195,6 +204,107 @@ void LatencyTable(const Options& o) {
     double c50 = Percentile(cpu, 0.50), c99 = Percentile(cpu, 0.99);
     std::printf("| %s | %s | %s | %d | %d | %.0f | %.0f | %.0f | %.0f | %.0f |\n", m.call,
                 PolicyName(m.np), PolicyName(m.gp), o.decisions, fit, p50, p99, mx, c50, c99);
+  }
+  std::printf("\n");
+}
+
+// Decision latency with quotas in force: every placed pod belongs to one of `quotas`
+// namespaces, each with a ceiling on memory, cores and cards; each decision's pod comes from a
+// random one of them. Per decision the call runs once without quotas and once under them
+// (alternating which goes first), so both columns see the same machine load.
+void QuotaLatencyTable(const Options& o) {
+  std::vector<NodeInfo> nodes;
+  for (int n = 0; n < o.nodes; ++n) nodes.push_back(MakeNode(n, o.gpus));
+  ClusterState state;
+  for (const auto& n : nodes)
+    if (!state.AddNode(n).ok()) std::abort();
+  std::mt19937 ns_rng(o.seed + 3);
+  auto ns_name = [](uint32_t i) { return "ns-" + std::to_string(i); };
+  QuotaBook roomy, tight;
+  Populate(state, nodes, o.slices, o.seed, [&](const std::string& uid, const PodPlacement& p) {
+    std::string ns = ns_name(ns_rng() % static_cast<uint32_t>(o.quotas));
+    roomy.AddUsage(uid, ns, PlacementQuotaUsage(p));
+    tight.AddUsage(uid, ns, PlacementQuotaUsage(p));
+  });
+  for (int i = 0; i < o.quotas; ++i) {
+    std::string ns = ns_name(static_cast<uint32_t>(i));
+    QuotaAmount used = roomy.Used(ns);
+    // roomy: never binding, so every decision runs the engine in full plus the quota work;
+    // tight: 0..64 GiB, 0..200 % and 0..4 GPUs above the usage, so some pods are refused.
+    roomy.SetLimits(ns, "gpu-quota",
+                    {used.memory_mib + (1 << 30), used.cores + 100000, used.cards + 10000});
+    tight.SetLimits(ns, "gpu-quota",
+                    {used.memory_mib + static_cast<int64_t>(ns_rng() % 65) * 1024,
+                     used.cores + static_cast<int64_t>(ns_rng() % 201),
+                     used.cards + static_cast<int64_t>(ns_rng() % 5)});
+  }
+  std::vector<std::string> names = state.NodeNames();
+  std::printf(
+      "Quotas: %d namespaces with a quota (memory, cores, cards), %zu pods counted against "
+      "them; same state as above. Each row: %d decisions, each timed without and with quotas "
+      "in the same loop iteration.\n\n",
+      o.quotas, roomy.usage_count(), o.decisions);
+  std::printf(
+      "| call | quotas | fit | p50 us | p99 us | CPU p50 us | CPU p99 us | p99 with/without "
+      "(wall, CPU) |\n|---|---|---|---|---|---|---|---|\n");
+  enum class Kind { kSchedule, kPercent, kFilter };
+  struct Row {
+    const char* call;
+    Kind kind;
+    const QuotaBook* book;
+    const char* label;
+  };
+  const Row rows[] = {
+      {"Schedule(all nodes)", Kind::kSchedule, &roomy, "roomy"},
+      {"Schedule(all nodes)", Kind::kSchedule, &tight, "tight"},
+      {"Schedule, memory %", Kind::kPercent, &roomy, "roomy"},
+      {"Schedule, memory %", Kind::kPercent, &tight, "tight"},
+      {"Filter(5000 names)", Kind::kFilter, &roomy, "roomy"},
+  };
+  Engine engine;  // binpack nodes, spread GPUs: the defaults
+  for (const Row& row : rows) {
+    std::mt19937 rng(o.seed + 7);
+    std::vector<double> us[2], cpu[2];
+    int fit[2] = {0, 0};
+    for (int i = 0; i < o.decisions; ++i) {
+      PodRequest pod = ToPod(NextItem(rng, Trace::kUniform));
+      if (row.kind == Kind::kPercent) {
+        ContainerRequest& c = pod.containers[0];
+        c.memory_percent = static_cast<int32_t>(100 * *c.memory_mib / kGpuMem);
+        c.memory_mib.reset();
+      }
+      std::string ns = ns_name(rng() % static_cast<uint32_t>(o.quotas));
+      for (int k = 0; k < 2; ++k) {
+        int with = (i + k) % 2;  // alternate which variant runs first
+        QuotaScope scope{with ? row.book : nullptr, ns};
+        auto start = Clock::now();
+        double cpu_start = ThreadCpuUs();
+        bool ok = false;
+        if (row.kind == Kind::kFilter) {
+          auto f = FilterUnderQuota(engine, state, pod, names, scope);
+          ok = f.ok() && f->summary.fitting > 0;
+        } else {
+          auto d = ScheduleUnderQuota(engine, state, pod, std::nullopt, scope);
+          ok = d.ok() && d->scheduled;
+        }
+        us[with].push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+        cpu[with].push_back(ThreadCpuUs() - cpu_start);
+        fit[with] += ok;
+      }
+    }
+    double p99[2], c99[2];
+    for (int with = 0; with < 2; ++with) {
+      double p50 = Percentile(us[with], 0.50), c50 = Percentile(cpu[with], 0.50);
+      p99[with] = Percentile(us[with], 0.99);
+      c99[with] = Percentile(cpu[with], 0.99);
+      std::printf("| %s | %s | %d | %.0f | %.0f | %.0f | %.0f | ", row.call,
+                  with ? row.label : "none", fit[with], p50, p99[with], c50, c99[with]);
+      if (with) {
+        std::printf("%.3f, %.3f |\n", p99[1] / p99[0], c99[1] / c99[0]);
+      } else {
+        std::printf("- |\n");
+      }
+    }
   }
   std::printf("\n");
 }
@@ -323,6 +433,29 @@ bool ParseCounts(const char* text, std::vector<int>* out) {
   return !out->empty();
 }
 
+// "latency,quota" -> only those tables; false on an unknown or empty item.
+bool ParseTables(const char* text, hami::sched::Options* o) {
+  o->latency = o->quota = o->packing = false;
+  std::string s = text;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t comma = s.find(',', pos);
+    std::string item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    if (item == "latency") {
+      o->latency = true;
+    } else if (item == "quota") {
+      o->quota = true;
+    } else if (item == "packing") {
+      o->packing = true;
+    } else {
+      return false;
+    }
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return true;
+}
+
 int main(int argc, char** argv) {
   hami::sched::Options o;
   std::vector<int> pack_nodes = {100, 1000, 5000}, pack_seeds = {10, 10, 3};
@@ -332,6 +465,14 @@ int main(int argc, char** argv) {
   }
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
+    if (k == "--tables") {
+      if (!ParseTables(argv[i + 1], &o)) {
+        std::fprintf(stderr, "--tables: '%s' is not a comma list of latency, quota, packing\n",
+                     argv[i + 1]);
+        return 2;
+      }
+      continue;
+    }
     if (k == "--pack-nodes" || k == "--pack-seeds") {
       if (!ParseCounts(argv[i + 1], k == "--pack-nodes" ? &pack_nodes : &pack_seeds)) {
         std::fprintf(stderr, "%s: '%s' is not a comma list of counts 1..10000000\n", argv[i],
@@ -357,6 +498,8 @@ int main(int argc, char** argv) {
       o.decisions = n;
     } else if (k == "--seed") {
       o.seed = static_cast<uint32_t>(n);
+    } else if (k == "--quotas") {
+      o.quotas = n;
     } else {
       std::fprintf(stderr, "unknown flag %s\n", argv[i]);
       return 2;
@@ -370,8 +513,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--pack-seeds needs one value or one per --pack-nodes size\n");
     return 2;
   }
-  hami::sched::LatencyTable(o);
-  for (size_t i = 0; i < pack_nodes.size(); ++i) {
+  if (o.latency) hami::sched::LatencyTable(o);
+  if (o.quota) hami::sched::QuotaLatencyTable(o);
+  for (size_t i = 0; o.packing && i < pack_nodes.size(); ++i) {
     o.pack_nodes = pack_nodes[i];
     o.pack_seeds = pack_seeds.size() == 1 ? pack_seeds[0] : pack_seeds[i];
     hami::sched::PackingTable(o, hami::sched::packing::Trace::kUniform);

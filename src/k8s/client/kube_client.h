@@ -28,6 +28,7 @@ struct Resource {
   static Resource Nodes() { return {"/api/v1", "nodes", false}; }
   static Resource Events() { return {"/api/v1", "events", true}; }
   static Resource Namespaces() { return {"/api/v1", "namespaces", false}; }
+  static Resource ResourceQuotas() { return {"/api/v1", "resourcequotas", true}; }
 
   // Collection path; `ns` empty means all namespaces (or a cluster-scoped resource).
   std::string CollectionPath(const std::string& ns) const;

@@ -175,6 +175,7 @@ StatusOr<SchedulerConfig> BuildConfig(const SchedulerFlags& f, const std::string
   e.bind_wait_timeout = std::chrono::milliseconds(f.bind_wait_timeout_ms);
   e.allocate_timeout = std::chrono::milliseconds(f.allocate_timeout_ms);
   e.record_events = f.record_events;
+  e.quotas = f.quotas;
   for (const auto& n : pc->nodes) {
     if (n.filter_uuids.empty() && n.filter_indexes.empty()) continue;
     DeviceFilter& df = e.device_filters[n.name];

@@ -36,6 +36,7 @@ struct SchedulerFlags {
   int http_request_timeout_ms = 10000;
   int64_t http_max_body_bytes = 16 << 20;
   bool record_events = true;
+  bool quotas = true;  // --quotas: enforce limits.<resource> of ResourceQuota objects
   // HAMi's chart arguments (docs/hami-compatibility.md).
   std::string metrics_bind_address;  // "" = metrics only on the main port
   bool debug = false;                // --debug, or -v >= 4

@@ -123,6 +123,8 @@ void AddFlags(CLI::App& app, SchedulerFlags& f) {
   app.add_option("--http-max-body-bytes", f.http_max_body_bytes,
                  "largest filter/prioritize/webhook body");
   app.add_option("--record-events", f.record_events, "record Kubernetes events (true|false)");
+  app.add_option("--quotas", f.quotas,
+                 "enforce HAMi's GPU quotas from ResourceQuota objects (true|false)");
   app.add_option("--metrics-bind-address", f.metrics_bind_address,
                  "serve /metrics also on this host:port (HAMi: :9395)");
   app.add_flag("--debug", f.debug, "debug logging");

@@ -52,6 +52,15 @@ void Extender::Start() {
   ph.on_update = [this](const Json&, const Json& p) { UpsertPod(p); };
   ph.on_delete = [this](const Json& p) { DeletePod(p); };
   pod_reflector_ = std::make_unique<Reflector>(client_, Resource::Pods(), ListOptions{}, ph);
+  if (opts_.quotas) {
+    ReflectorHandlers qh;
+    qh.on_add = [this](const Json& q) { UpsertQuota(q); };
+    qh.on_update = [this](const Json&, const Json& q) { UpsertQuota(q); };
+    qh.on_delete = [this](const Json& q) { DeleteQuota(q); };
+    quota_reflector_ =
+        std::make_unique<Reflector>(client_, Resource::ResourceQuotas(), ListOptions{}, qh);
+    quota_reflector_->Start();
+  }
   node_reflector_->Start();
   pod_reflector_->Start();
   {
@@ -70,19 +79,25 @@ void Extender::Stop() {
   if (reaper_.joinable()) reaper_.join();
   if (node_reflector_) node_reflector_->Stop();
   if (pod_reflector_) pod_reflector_->Stop();
+  if (quota_reflector_) quota_reflector_->Stop();
   turn_cv_.notify_all();
 }
 
 bool Extender::Ready() const {
-  return node_reflector_ && pod_reflector_ && node_reflector_->synced() && pod_reflector_->synced();
+  return node_reflector_ && pod_reflector_ && node_reflector_->synced() &&
+         pod_reflector_->synced() && (!quota_reflector_ || quota_reflector_->synced());
 }
 
 bool Extender::WaitReady(std::chrono::milliseconds timeout) const {
   if (!node_reflector_ || !pod_reflector_) return false;
   auto deadline = Clock::now() + timeout;
   if (!node_reflector_->WaitForSync(timeout)) return false;
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  return pod_reflector_->WaitForSync(std::max(left, std::chrono::milliseconds(1)));
+  auto left = [&] {
+    return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()),
+                    std::chrono::milliseconds(1));
+  };
+  if (!pod_reflector_->WaitForSync(left())) return false;
+  return !quota_reflector_ || quota_reflector_->WaitForSync(left());
 }
 
 void Extender::Event(const Json& pod, const std::string& type, const std::string& reason,

@@ -20,6 +20,7 @@
 #include "k8s/client/reflector.h"
 #include "k8s/extender/pod_request.h"
 #include "sched/engine.h"
+#include "sched/quota.h"
 
 namespace hami::k8s {
 
@@ -44,12 +45,14 @@ struct ExtenderOptions {
   std::map<std::string, DeviceFilter> device_filters;  // node name -> hidden GPUs
   std::string component = "hami-scheduler";
   bool record_events = true;
+  // Enforce HAMi's GPU quotas (limits.<resource> of ResourceQuota objects, docs/quotas.md).
+  bool quotas = true;
 };
 
 struct ExtenderCounters {
   uint64_t filter_calls = 0, prioritize_calls = 0, bind_calls = 0;
   uint64_t bind_ok = 0, bind_failed = 0, bind_turn_timeouts = 0, allocate_timeouts = 0;
-  uint64_t bad_requests = 0, bad_annotations = 0;
+  uint64_t bad_requests = 0, bad_annotations = 0, bad_quotas = 0;
   double filter_seconds = 0, prioritize_seconds = 0, bind_seconds = 0;
 };
 
@@ -70,6 +73,8 @@ class Extender {
   void DeleteNode(const Json& node);
   void UpsertPod(const Json& pod);
   void DeletePod(const Json& pod);
+  void UpsertQuota(const Json& quota);  // a ResourceQuota (extender_quota.cc)
+  void DeleteQuota(const Json& quota);
 
   // kube-scheduler verbs. Errors (kInvalidArgument) only for bodies that are not extender
   // arguments at all; problems with the pod go into the result's "error" field.
@@ -79,6 +84,13 @@ class Extender {
 
   // Prometheus text exposition of the scheduler metrics.
   std::string Metrics() const;
+
+  // Quotas (docs/quotas.md). Ok unless the resolved pod asks more than the whole quota of its
+  // namespace, so it could never be scheduled (the webhook denies it); kResourceExhausted
+  // naming the namespace, resource and numbers otherwise.
+  Status CheckQuotaEverFits(const std::string& ns, const sched::ResolvedPod& pod) const;
+  // Limits and usage of every namespace with a quota.
+  std::vector<sched::QuotaBook::Row> QuotaSnapshot() const;
 
   // Introspection for tests and the benchmark.
   std::map<std::string, std::vector<sched::GpuUsage>> UsageSnapshot() const;
@@ -119,6 +131,12 @@ class Extender {
   Status WriteBinding(const std::string& ns, const std::string& name, const std::string& uid,
                       const std::string& node, const std::string& encoded, uint64_t* written_rv);
   void SettleBind(const std::string& uid, const Status& s, uint64_t written_rv);
+  // Quota hooks, called with state_mu_ held exclusively (extender_quota.cc).
+  void CountQuota(const std::string& uid, const std::string& ns,
+                  const sched::PodPlacement& placement);
+  void UncountQuota(const std::string& uid);
+  // Ok when the quota state can be trusted: quotas off, or quotas and pods listed.
+  Status QuotasSynced() const;
 
   ExtenderOptions opts_;
   KubeClient* client_;
@@ -126,6 +144,7 @@ class Extender {
 
   mutable std::shared_mutex state_mu_;
   sched::ClusterState state_;
+  sched::QuotaBook quotas_;  // namespace quotas and the usage of placed pods, under state_mu_
   std::unordered_map<std::string, PodRecord> pods_;  // uid -> record (placed pods)
   std::set<std::string> binding_;                    // uids with a bind in flight
   // After a failed bind: ignore watch events of the pod older than our "failed" write, so the
@@ -141,7 +160,7 @@ class Extender {
   mutable std::mutex counters_mu_;
   ExtenderCounters counters_;
 
-  std::unique_ptr<Reflector> node_reflector_, pod_reflector_;
+  std::unique_ptr<Reflector> node_reflector_, pod_reflector_, quota_reflector_;
   std::thread reaper_;
   std::mutex reaper_mu_;
   std::condition_variable reaper_cv_;

@@ -5,6 +5,7 @@
 
 #include "k8s/extender/extender_internal.h"
 #include "sched/annotation.h"
+#include "sched/quota_filter.h"
 
 namespace hami::k8s {
 
@@ -102,8 +103,13 @@ StatusOr<std::string> Extender::ReservePlacement(const std::string& ns, const st
                                                  const sched::PodRequest& req) {
   std::unique_lock<std::shared_mutex> lock(state_mu_);
   if (pods_.count(uid)) (void)state_.RemovePlacement(uid);  // re-bind replaces
+  UncountQuota(uid);
   auto placement = engine_.Place(state_, req, node);
   Status s = placement.ok() ? Status::Ok() : placement.status();
+  // The quota re-check under the same lock that records the usage: of two pods racing for the
+  // last of a quota, the second sees the first (docs/quotas.md).
+  if (s.ok() && opts_.quotas) s = QuotasSynced();
+  if (s.ok() && opts_.quotas) s = sched::CheckPlacementQuota({&quotas_, ns}, *placement);
   StatusOr<std::string> enc = s.ok() ? sched::EncodePlacement(*placement) : s;
   if (s.ok() && !enc.ok()) s = enc.status();
   if (s.ok()) s = state_.AddPlacement(uid, node, *placement);
@@ -113,6 +119,7 @@ StatusOr<std::string> Extender::ReservePlacement(const std::string& ns, const st
     ReleaseTurn(uid);
     return Status(s.code(), "cannot place " + ns + "/" + name + " on " + node + ": " + s.message());
   }
+  CountQuota(uid, ns, *placement);
   PodRecord& r = pods_[uid];
   r.ns = ns;
   r.name = name;
@@ -157,6 +164,7 @@ void Extender::SettleBind(const std::string& uid, const Status& s, uint64_t writ
   binding_.erase(uid);
   if (!s.ok()) {
     (void)state_.RemovePlacement(uid);
+    UncountQuota(uid);
     pods_.erase(uid);
     if (written_rv != 0) failed_rv_[uid] = written_rv;
   } else if (auto rec = pods_.find(uid); rec != pods_.end()) {

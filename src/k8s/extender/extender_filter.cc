@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "k8s/extender/extender_internal.h"
+#include "sched/quota_filter.h"
 
 namespace hami::k8s {
 
@@ -79,7 +80,9 @@ Json PrioritizeAnswer(const sched::FilterResult& fr) {
 }
 
 // ExtenderFilterResult. With `single_node` (HAMi-compatible) only the best fitting node passes.
-Json FilterAnswer(const sched::FilterResult& fr, const Candidates& c, bool single_node) {
+// Nodes refused for the namespace's quota carry `quota_reason` (FilterUnderQuota).
+Json FilterAnswer(const sched::FilterResult& fr, const Candidates& c, bool single_node,
+                  const std::string& quota_reason) {
   Json out;
   Json failed = Json::object(), unresolvable = Json::object();
   std::vector<std::size_t> fit;
@@ -88,7 +91,9 @@ Json FilterAnswer(const sched::FilterResult& fr, const Candidates& c, bool singl
     if (v.fits()) {
       fit.push_back(i);
     } else {
-      std::string msg = std::string("hami: ") + sched::ReasonText(v.reason);
+      std::string msg =
+          "hami: " + (v.reason == sched::Reason::kQuota ? quota_reason
+                                                        : std::string(sched::ReasonText(v.reason)));
       (Resolvable(v.reason) ? failed : unresolvable)[std::string(v.node)] = msg;
     }
   }
@@ -147,13 +152,16 @@ StatusOr<Json> Extender::FilterOrPrioritize(const Json& args, bool prioritize) {
     out = {{"error", req.status().message()}};
   } else {
     std::shared_lock<std::shared_mutex> lock(state_mu_);
-    auto fr = engine_.Filter(state_, *req, candidates->names);
+    std::string ns = MetaString(*pod, "namespace"), quota_reason;
+    auto fr = sched::FilterUnderQuota(engine_, state_, *req,
+                                      std::span<const std::string>(candidates->names),
+                                      {opts_.quotas ? &quotas_ : nullptr, ns}, &quota_reason);
     if (!fr.ok()) {
       if (prioritize) return bad(fr.status().message());
       out = {{"error", fr.status().message()}};
     } else {
       out = prioritize ? PrioritizeAnswer(*fr)
-                       : FilterAnswer(*fr, *candidates, opts_.single_node_filter);
+                       : FilterAnswer(*fr, *candidates, opts_.single_node_filter, quota_reason);
     }
   }
   std::lock_guard<std::mutex> c(counters_mu_);

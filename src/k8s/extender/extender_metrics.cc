@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "common/prom_text.h"
+#include "k8s/extender/quotas.h"
 
 namespace hami::k8s {
 
@@ -80,6 +81,9 @@ void CounterSeries(TextWriter& out, const ExtenderCounters& c) {
   out.Family("hami_scheduler_bad_annotations_total", "counter",
              "Node or pod annotations that could not be decoded.");
   out.Sample("hami_scheduler_bad_annotations_total", {}, double(c.bad_annotations));
+  out.Family("hami_scheduler_bad_quotas_total", "counter",
+             "ResourceQuota values that could not be read (enforced as 0).");
+  out.Sample("hami_scheduler_bad_quotas_total", {}, double(c.bad_quotas));
 }
 
 }  // namespace
@@ -87,8 +91,10 @@ void CounterSeries(TextWriter& out, const ExtenderCounters& c) {
 std::string Extender::Metrics() const {
   std::vector<GpuRow> rows;
   std::vector<std::pair<std::string, PodRecord>> pods;
+  std::vector<sched::QuotaBook::Row> quota_rows;
   {
     std::shared_lock<std::shared_mutex> lock(state_mu_);
+    quota_rows = quotas_.Snapshot();
     for (const auto& node : state_.NodeNames()) {
       const sched::NodeInfo* info = state_.FindNode(node);
       if (!info) continue;
@@ -136,6 +142,7 @@ std::string Extender::Metrics() const {
   TextWriter tail;
   CounterSeries(tail, counters());
   text += tail.text();
+  text += QuotaMetricsText(quota_rows, opts_.names);
   return text;
 }
 

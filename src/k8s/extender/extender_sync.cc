@@ -83,6 +83,7 @@ void Extender::UpsertPod(const Json& pod) {
       if (state_.AddPlacement(uid, node, **placement).ok()) {
         PodRecord& r = pods_[uid];
         r.ns = MetaString(pod, "namespace");
+        CountQuota(uid, r.ns, **placement);
         r.name = MetaString(pod, "name");
         r.node = node;
         r.placement = **placement;
@@ -95,6 +96,7 @@ void Extender::UpsertPod(const Json& pod) {
                (terminated || phase == "failed" ||
                 (placement.ok() && !placement->has_value() && !PodNodeName(pod).empty()))) {
       (void)state_.RemovePlacement(uid);
+      UncountQuota(uid);
       pods_.erase(rec);
     }
   }
@@ -118,6 +120,7 @@ void Extender::DeletePod(const Json& pod) {
   failed_rv_.erase(uid);
   if (binding_.count(uid)) return;
   if (pods_.erase(uid)) (void)state_.RemovePlacement(uid);
+  UncountQuota(uid);
 }
 
 }  // namespace hami::k8s

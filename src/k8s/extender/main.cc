@@ -66,6 +66,11 @@ int main(int argc, char** argv) {
   Extender extender(cfg->extender, client->get());
   // Namespace labels for hami.io/webhook=ignore, cached for a minute.
   NamespaceLabelCache ns_cache(client->get());
+  // The webhook denies a pod that asks more than the whole GPU quota of its namespace.
+  cfg->webhook.quota_check = [&extender](const std::string& ns,
+                                         const hami::sched::ResolvedPod& pod) {
+    return extender.CheckQuotaEverFits(ns, pod);
+  };
   HttpServer server(ServerOptions(*cfg), &extender, cfg->webhook, ns_cache.AsCallback());
   HttpServerOptions mo;
   mo.host = cfg->metrics_host;

@@ -272,6 +272,13 @@ StatusOr<Json> ReviewAdmission(const Json& review, const WebhookOptions& o,
   if (!resolved.ok()) {
     return Response(r->uid, false, "hami: " + resolved.status().message(), 400, nullptr);
   }
+  // Larger than the whole quota: it would stay pending forever (docs/quotas.md).
+  if (o.quota_check && !r->ns.empty()) {
+    if (Status q = o.quota_check(r->ns, *resolved); !q.ok()) {
+      return Response(r->uid, false, "hami: " + q.message(), 403, nullptr);
+    }
+  }
+
   Json patch = Json::array();
   std::string sched_name = spec.value("schedulerName", "");
   if (sched_name != o.scheduler_name) {

@@ -27,6 +27,9 @@ struct WebhookOptions {
   // devices.nvidia.gpuCorePolicy (default | force | disable): anything but "default" is
   // injected as GPU_CORE_UTILIZATION_POLICY into GPU containers, as HAMi does.
   std::string gpu_core_policy = "default";
+  // Ok unless the pod (namespace, resolved request) can never fit its namespace's GPU quota
+  // (Extender::CheckQuotaEverFits); the reason is the denial message. Unset: no quota check.
+  std::function<Status(const std::string& ns, const sched::ResolvedPod& pod)> quota_check;
 };
 
 // Labels of a namespace (for `hami.io/webhook=ignore` on namespaces); nullopt when unknown.

@@ -79,12 +79,15 @@ std::string Key(const std::string& ns, const std::string& name) {
   return ns.empty() ? name : ns + "/" + name;
 }
 
-bool Namespaced(const std::string& plural) { return plural == "pods" || plural == "events"; }
+bool Namespaced(const std::string& plural) {
+  return plural == "pods" || plural == "events" || plural == "resourcequotas";
+}
 
 const char* KindOf(const std::string& plural) {
   if (plural == "pods") return "Pod";
   if (plural == "nodes") return "Node";
   if (plural == "namespaces") return "Namespace";
+  if (plural == "resourcequotas") return "ResourceQuota";
   return "Event";
 }
 
@@ -411,7 +414,7 @@ struct FakeApiServer::State {
     if (i >= parts.size()) throw Err(404, "no resource in path");
     r.plural = parts[i++];
     if (r.plural != "pods" && r.plural != "nodes" && r.plural != "namespaces" &&
-        r.plural != "events") {
+        r.plural != "events" && r.plural != "resourcequotas") {
       throw Err(404, "the server could not find the requested resource (" + r.plural + ")");
     }
     if (i < parts.size()) r.name = parts[i++];

@@ -7,7 +7,7 @@
 // json-patch+json and strategic-merge-patch+json (treated as a merge patch) and answers 415 to
 // anything else; POST pods/<name>/binding sets spec.nodeName once (409 when already bound or
 // when the Binding's uid does not match). Error bodies are metav1.Status objects.
-// Supported resources: pods, nodes, namespaces, events (core/v1).
+// Supported resources: pods, nodes, namespaces, events, resourcequotas (core/v1).
 #pragma once
 
 #include <chrono>
@@ -37,7 +37,7 @@ class FakeApiServer {
   int port() const;
 
   // Store access without HTTP, with the same semantics and watch events as the REST calls.
-  // `plural` is "pods", "nodes", "namespaces" or "events".
+  // `plural` is "pods", "nodes", "namespaces", "events" or "resourcequotas".
   StatusOr<Json> Create(const std::string& plural, const Json& obj);
   StatusOr<Json> Get(const std::string& plural, const std::string& ns, const std::string& name);
   std::vector<Json> List(const std::string& plural);

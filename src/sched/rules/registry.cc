@@ -17,8 +17,9 @@ constexpr Reason kSlots[] = {Reason::kNoFreeSlot};
 constexpr Reason kMemory[] = {Reason::kInsufficientMemory};
 constexpr Reason kCores[] = {Reason::kInsufficientCores};
 constexpr Reason kNumaReasons[] = {Reason::kNuma};
+constexpr Reason kQuotaReasons[] = {Reason::kQuota};
 
-const std::array<RuleInfo, 11> kRules = {{
+const std::array<RuleInfo, 12> kRules = {{
     {"NodeRegistered", "sched/engine.cc", kRegistered},
     {"GpuCount", "sched/rules/gpu_count.h", kCount},
     {"VgpuMode", "sched/rules/vgpu_mode.h", kMode},
@@ -30,6 +31,8 @@ const std::array<RuleInfo, 11> kRules = {{
     {"Memory", "sched/rules/memory.h", kMemory},
     {"Cores", "sched/rules/cores.h", kCores},
     {"Numa", "sched/rules/numa.h", kNumaReasons},
+    // Applied around the engine by FilterUnderQuota / ScheduleUnderQuota, to nodes that fit.
+    {"Quota", "sched/quota_filter.h", kQuotaReasons},
 }};
 
 }  // namespace

@@ -1,0 +1,55 @@
+// Daemon (daemon.h): the queue's order and the per-user and per-group quotas (docs/quotas.md):
+// which waiting request is granted when, and why the others wait.
+#include <set>
+
+#include "hostd/daemon.h"
+
+namespace hami::hostd {
+
+Status Daemon::QuotaAdmitsLocked(const SliceRequest& r, const sched::PodPlacement& p) const {
+  if (quotas_.empty()) return Status::Ok();
+  return quotas_.Check(r.uid, sched::PlacementQuotaUsage(p));
+}
+
+// In order: an entry that does not fit the GPUs stops the queue (first come, first served);
+// one that fits but is over its user's or group's quota is passed over with that reason, and
+// so are the later entries of the same user, which keep their order behind it.
+void Daemon::ProcessQueueLocked() {
+  quota_wait_.clear();
+  std::set<uint32_t> held;  // users with an entry passed over for quota
+  for (size_t i = 0; i < queue_.size();) {
+    QueueEntry e = queue_[i];
+    uint32_t user = e.request.uid;
+    if (held.count(user)) {
+      quota_wait_[e.ticket] = "an earlier request of the same user waits for its quota";
+      ++i;
+      continue;
+    }
+    std::string why;
+    auto placed = PlaceLocked(e.request, &why);
+    if (!placed.ok() || !placed->has_value()) return;
+    if (Status q = QuotaAdmitsLocked(e.request, **placed); !q.ok()) {
+      quota_wait_[e.ticket] = q.message();
+      held.insert(user);
+      ++i;
+      continue;
+    }
+    auto s = GrantLocked(e.request, **placed, e.ticket);  // removes the entry from queue_
+    if (!s.ok()) return;  // database trouble: leave it queued; the next change retries
+  }
+}
+
+std::string Daemon::QueueReason(int64_t ticket) const {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = quota_wait_.find(ticket); it != quota_wait_.end()) return it->second;
+  }
+  return QueueReason();
+}
+
+std::vector<HostQuotas::Row> Daemon::QuotaRows() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return quotas_.Rows();
+}
+
+}  // namespace hami::hostd
