@@ -42,8 +42,8 @@ StatusOr<AccountingSnapshot> ParseAccounting(const void* data, std::size_t size)
 // Reads the file through common::ReadFileBounded (no mmap: a truncating writer cannot SIGBUS us;
 // no links followed, a FIFO never blocks). Errors: kNotFound when it does not exist (no CUDA
 // process started yet), kFailedPrecondition when it is a link, FIFO, directory or other
-// non-regular file, kPermissionDenied when it cannot be opened, then as ParseAccounting with the path in front (an empty file that no process
-// initialised yet is "too short").
+// non-regular file, kPermissionDenied when it cannot be opened, then as ParseAccounting with the
+// path in front (an empty file that no process initialised yet is "too short").
 StatusOr<AccountingSnapshot> ReadAccountingFile(const std::string& path);
 
 }  // namespace hami::accounting

@@ -39,8 +39,7 @@ Status OpenError(const std::string& path, int err) {
   }
 }
 
-Status CheckOwnerAndMode(const std::string& path, const struct stat& st,
-                         const ReadFileOptions& o) {
+Status CheckOwnerAndMode(const std::string& path, const struct stat& st, const ReadFileOptions& o) {
   if (o.owner && st.st_uid != *o.owner) {
     return PermissionDenied(path + ": owned by uid " + std::to_string(st.st_uid) +
                             ", expected uid " + std::to_string(*o.owner));
@@ -60,8 +59,8 @@ Status CheckOwnerAndMode(const std::string& path, const struct stat& st,
 StatusOr<std::string> ReadFileBounded(const std::string& path, std::size_t max_bytes,
                                       const ReadFileOptions& options) {
   // O_NONBLOCK: opening a FIFO must not wait for a writer (a tenant can swap a file for one).
-  const int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY |
-                    (options.follow_links ? 0 : O_NOFOLLOW);
+  const int flags =
+      O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | (options.follow_links ? 0 : O_NOFOLLOW);
   const int fd = ::open(path.c_str(), flags);
   if (fd < 0) return OpenError(path, errno);
   struct Closer {

@@ -18,7 +18,9 @@ class LogTest : public ::testing::Test {
  protected:
   void SetUp() override {
     SetLevel(Level::kInfo);
-    SetSinkForTesting([this](Level l, std::string_view m) { lines_.push_back({l, std::string(m)}); });
+    SetSinkForTesting([this](Level l, std::string_view m) {
+      lines_.push_back({l, std::string(m)});
+    });
   }
   void TearDown() override {
     SetSinkForTesting(nullptr);

@@ -6,9 +6,12 @@
 namespace hami::common {
 
 std::string EncodePodMeta(const PodMeta& m) {
-  nlohmann::json j = {{"namespace", m.ns},         {"pod", m.pod},
-                      {"podUID", m.pod_uid},       {"container", m.container},
-                      {"allocatedUnix", m.allocated_unix}, {"devices", nlohmann::json::array()}};
+  nlohmann::json j = {{"namespace", m.ns},
+                      {"pod", m.pod},
+                      {"podUID", m.pod_uid},
+                      {"container", m.container},
+                      {"allocatedUnix", m.allocated_unix},
+                      {"devices", nlohmann::json::array()}};
   for (const auto& d : m.devices) {
     j["devices"].push_back(
         {{"uuid", d.uuid}, {"type", d.type}, {"memoryMiB", d.memory_mib}, {"cores", d.cores}});

@@ -42,7 +42,8 @@ TEST(PromTextTest, WriterStreams) {
   TextWriter w;
   w.Family("x_total", "counter", "Things.");
   w.Sample("x_total", {{"node", "n\\1"}}, 3);
-  EXPECT_EQ(w.text(), "# HELP x_total Things.\n# TYPE x_total counter\nx_total{node=\"n\\\\1\"} 3\n");
+  EXPECT_EQ(w.text(),
+            "# HELP x_total Things.\n# TYPE x_total counter\nx_total{node=\"n\\\\1\"} 3\n");
   EXPECT_EQ(RenderLabels({}), "");
 }
 

@@ -93,8 +93,8 @@ StatusOr<SystemTime> ParseRfc3339(std::string_view s) {
     return Bad(s, "missing time zone (Z or +HH:MM)");
   }
   if (pos != s.size()) return Bad(s, "trailing characters");
-  const long long secs = DaysFromCivil(year, month, day) * 86400LL + hour * 3600LL +
-                         minute * 60LL + std::min(second, 59) - offset;
+  const long long secs = DaysFromCivil(year, month, day) * 86400LL + hour * 3600LL + minute * 60LL +
+                         std::min(second, 59) - offset;
   return SystemTime(std::chrono::duration_cast<SystemTime::duration>(
       std::chrono::seconds(secs) + std::chrono::nanoseconds(nanos)));
 }

@@ -210,7 +210,10 @@ Status Allocator::WriteFiles(const Candidate& c, const ContainerResponse& r) con
   }
   HAMI_RETURN_IF_ERROR(WriteAtomically(alloc_dir + "/" + kLimitsFileName, limits, 0444));
 
-  common::PodMeta meta{c.pod.ns, c.pod.name, c.pod.uid, ctr,
+  common::PodMeta meta{c.pod.ns,
+                       c.pod.name,
+                       c.pod.uid,
+                       ctr,
                        std::chrono::duration_cast<std::chrono::seconds>(
                            std::chrono::system_clock::now().time_since_epoch())
                            .count(),

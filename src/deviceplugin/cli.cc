@@ -17,12 +17,20 @@ namespace {
 
 // Flags of HAMi's device plugin (and the NVIDIA plugin it embeds) that change nothing here:
 // accepted so HAMi's chart arguments work, and logged. Value flags, then boolean flags.
-const char* const kHamiValueFlags[] = {
-    "--driver-root",           "--nvidia-driver-root",    "--dev-root",
-    "--nvidia-dev-root",       "--device-list-strategy",  "--device-id-strategy",
-    "--cdi-annotation-prefix", "--nvidia-cdi-hook-path",  "--nvidia-ctk-path",
-    "--driver-root-ctr-path",  "--container-driver-root", "--mps-root",
-    "--device-discovery-strategy", "--imex-channel-ids"};
+const char* const kHamiValueFlags[] = {"--driver-root",
+                                       "--nvidia-driver-root",
+                                       "--dev-root",
+                                       "--nvidia-dev-root",
+                                       "--device-list-strategy",
+                                       "--device-id-strategy",
+                                       "--cdi-annotation-prefix",
+                                       "--nvidia-cdi-hook-path",
+                                       "--nvidia-ctk-path",
+                                       "--driver-root-ctr-path",
+                                       "--container-driver-root",
+                                       "--mps-root",
+                                       "--device-discovery-strategy",
+                                       "--imex-channel-ids"};
 const char* const kHamiBoolFlags[] = {"--fail-on-init-error", "--pass-device-specs",
                                       "--gds-enabled",        "--mofed-enabled",
                                       "--gdrcopy-enabled",    "--imex-required"};
@@ -223,8 +231,10 @@ int Run(const PluginFlags& f, std::ostream& out) {
     log::Info("HAMi flag {} accepted; it has no effect here", flag);
   }
   if (f.mig_strategy != "none") {
-    log::Warn("--mig-strategy={}: MIG devices are not advertised by this plugin; GPUs are shared "
-              "as hami-core slices", f.mig_strategy);
+    log::Warn(
+        "--mig-strategy={}: MIG devices are not advertised by this plugin; GPUs are shared "
+        "as hami-core slices",
+        f.mig_strategy);
   }
   auto opts = BuildOptions(f);
   if (!opts.ok()) {

@@ -42,12 +42,12 @@ class CliTest : public ::testing::Test {
 TEST_F(CliTest, AcceptsHamiChartArguments) {
   const std::string cfg = Write("device-config.yaml", "nvidia:\n  deviceSplitCount: 7\n");
   int rc = -1;
-  auto f = Parse({"--config-file=" + cfg, "--mig-strategy=none", "--disable-core-limit=false",
-                  "--fail-on-init-error=false", "--device-list-strategy", "envvar",
-                  "--pass-device-specs", "--nvidia-driver-root=/run/nvidia/driver",
-                  "--device-cores-scaling=1.5", "--node-name=gpu-1",
-                  "--kubelet-socket=/var/lib/kubelet/device-plugins/kubelet.sock"},
-                 rc);
+  auto f = Parse(
+      {"--config-file=" + cfg, "--mig-strategy=none", "--disable-core-limit=false",
+       "--fail-on-init-error=false", "--device-list-strategy", "envvar", "--pass-device-specs",
+       "--nvidia-driver-root=/run/nvidia/driver", "--device-cores-scaling=1.5", "--node-name=gpu-1",
+       "--kubelet-socket=/var/lib/kubelet/device-plugins/kubelet.sock"},
+      rc);
   ASSERT_TRUE(f.has_value()) << "exit " << rc;
   EXPECT_EQ(f->config_path, cfg);
   EXPECT_EQ(f->disable_core_limit, false);

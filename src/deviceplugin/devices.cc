@@ -77,8 +77,8 @@ std::string EncodeRegisterAnnotation(const std::vector<NodeGpu>& gpus, const Nod
   std::string out;
   for (std::size_t i = 0; i < reg.size(); ++i) {
     const sched::GpuInfo& g = reg[i];
-    out += g.uuid + "," + std::to_string(g.split_count) + "," + std::to_string(g.memory_mib) +
-           "," + std::to_string(g.cores) + "," + LegacyDeviceType(gpus[i].info.name) + "," +
+    out += g.uuid + "," + std::to_string(g.split_count) + "," + std::to_string(g.memory_mib) + "," +
+           std::to_string(g.cores) + "," + LegacyDeviceType(gpus[i].info.name) + "," +
            std::to_string(g.numa) + "," + (g.healthy ? "true" : "false") + "," +
            std::to_string(g.index) + "," + config.operating_mode + ":";
   }

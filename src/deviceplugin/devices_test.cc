@@ -120,8 +120,8 @@ TEST(DevicePluginDevices, FilterDevicesDropsByUuidAndIndex) {
   cfg.filter_uuids = {"GPU-b"};
   cfg.filter_indexes = {2};
   std::vector<gpu::GpuInfo> gpus = {{"GPU-a", 0, "x", 1, 0, false},
-                               {"GPU-b", 1, "x", 1, 0, false},
-                               {"GPU-c", 2, "x", 1, 0, false}};
+                                    {"GPU-b", 1, "x", 1, 0, false},
+                                    {"GPU-c", 2, "x", 1, 0, false}};
   auto out = FilterGpus(gpus, cfg);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].info.uuid, "GPU-a");

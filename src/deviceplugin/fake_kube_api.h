@@ -91,8 +91,7 @@ class FakeKubeApi final : public KubeApi {
                                 const AnnotationPatch& patch) override {
     std::lock_guard lock(mu_);
     if (!resource_version.empty() && resource_version != std::to_string(node_versions_[node])) {
-      return Aborted("conflict: node " + node + " is at " +
-                     std::to_string(node_versions_[node]));
+      return Aborted("conflict: node " + node + " is at " + std::to_string(node_versions_[node]));
     }
     ++node_patches_;
     ++node_versions_[node];

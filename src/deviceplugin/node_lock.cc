@@ -7,7 +7,8 @@ StatusOr<NodeLock> ParseNodeLock(std::string_view value) {
   NodeLock lock;
   const std::size_t c1 = value.find(',');
   auto t = common::ParseRfc3339(value.substr(0, c1));
-  if (!t.ok()) return InvalidArgument(std::string(kNodeLockAnnotation) + ": " + t.status().message());
+  if (!t.ok())
+    return InvalidArgument(std::string(kNodeLockAnnotation) + ": " + t.status().message());
   lock.time = *t;
   if (c1 == std::string_view::npos) return lock;
   const std::size_t c2 = value.find(',', c1 + 1);

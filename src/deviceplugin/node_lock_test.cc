@@ -61,8 +61,9 @@ class HamiLockTest : public ::testing::Test {
   }
   // What HAMi's scheduler writes at Bind.
   void HamiSchedulerLocks(const std::string& pod) {
-    ASSERT_TRUE(kube_.PatchNodeAnnotations("node-1", {{kNodeLockAnnotation,
-                                                       common::NowRfc3339() + ",team-a," + pod}})
+    ASSERT_TRUE(kube_
+                    .PatchNodeAnnotations(
+                        "node-1", {{kNodeLockAnnotation, common::NowRfc3339() + ",team-a," + pod}})
                     .ok());
   }
   bool Locked() { return kube_.NodeAnnotations("node-1").count(kNodeLockAnnotation) > 0; }

@@ -18,8 +18,9 @@ StatusOr<std::vector<NodeGpu>> NodeGpus(const PluginServerOptions& opts, gpu::Ba
 nlohmann::json ResponseJson(const std::string& container, const ContainerResponse& r) {
   nlohmann::json mounts = nlohmann::json::array();
   for (const auto& m : r.mounts) {
-    mounts.push_back(
-        {{"containerPath", m.container_path}, {"hostPath", m.host_path}, {"readOnly", m.read_only}});
+    mounts.push_back({{"containerPath", m.container_path},
+                      {"hostPath", m.host_path},
+                      {"readOnly", m.read_only}});
   }
   return {{"container", container}, {"envs", r.envs}, {"mounts", mounts}};
 }
@@ -33,13 +34,13 @@ Status PrintDevices(const PluginServerOptions& opts, gpu::Backend& gpus, std::os
     out << g.info.index << " " << g.info.uuid << " \"" << g.info.name << "\" "
         << (g.info.memory_bytes >> 20) << " MiB numa " << g.info.numa << "\n";
   }
-  out << kRegisterAnnotation << ": " << EncodeRegisterAnnotation(*node_gpus, opts.config, opts.register_format)
-      << "\n";
+  out << kRegisterAnnotation << ": "
+      << EncodeRegisterAnnotation(*node_gpus, opts.config, opts.register_format) << "\n";
   return Status::Ok();
 }
 
-Status SimulatePod(const PluginServerOptions& opts, gpu::Backend& gpus,
-                   const std::string& pod_json, std::ostream& out) {
+Status SimulatePod(const PluginServerOptions& opts, gpu::Backend& gpus, const std::string& pod_json,
+                   std::ostream& out) {
   auto node_gpus = NodeGpus(opts, gpus);
   if (!node_gpus.ok()) return node_gpus.status();
   auto pods = ParsePodList("{\"items\": [" + pod_json + "]}");

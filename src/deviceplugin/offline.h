@@ -19,7 +19,7 @@ Status PrintDevices(const PluginServerOptions& opts, gpu::Backend& gpus, std::os
 // Serves Allocate for every container of the pod in `pod_json` (kubectl get pod -o json) and
 // writes the responses as JSON to `out`. Errors: kInvalidArgument for a file that is not one
 // pod or a malformed annotation, then as Allocator::AllocateContainer.
-Status SimulatePod(const PluginServerOptions& opts, gpu::Backend& gpus,
-                   const std::string& pod_json, std::ostream& out);
+Status SimulatePod(const PluginServerOptions& opts, gpu::Backend& gpus, const std::string& pod_json,
+                   std::ostream& out);
 
 }  // namespace hami::deviceplugin

@@ -11,8 +11,8 @@
 #include "common/status.h"
 #include "deviceplugin/allocator.h"
 #include "deviceplugin/devices.h"
-#include "gpu/gpu.h"
 #include "deviceplugin/kube_api.h"
+#include "gpu/gpu.h"
 
 namespace hami::deviceplugin {
 

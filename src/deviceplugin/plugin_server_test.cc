@@ -13,10 +13,10 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "gpu/fake_backend.h"
 #include "deviceplugin/fake_kube_api.h"
-#include "gpu/nvml.h"
 #include "deviceplugin_v1beta1.grpc.pb.h"
+#include "gpu/fake_backend.h"
+#include "gpu/nvml.h"
 
 namespace hami::deviceplugin {
 namespace {
@@ -264,7 +264,8 @@ TEST_F(KubeletSimTest, AllocateServesTheBoundPodFieldByField) {
   // kubelet asks which slice it should take; the pod's real GPU comes first.
   v1beta1::PreferredAllocationRequest preq;
   auto* creq = preq.add_container_requests();
-  for (const auto& id : {a + "::0", a + "::1", b + "::0", b + "::1"}) creq->add_available_deviceids(id);
+  for (const auto& id : {a + "::0", a + "::1", b + "::0", b + "::1"})
+    creq->add_available_deviceids(id);
   creq->set_allocation_size(1);
   v1beta1::PreferredAllocationResponse presp;
   grpc::ClientContext pctx;
@@ -404,7 +405,8 @@ TEST_F(FakeNvmlKubeletTest, DiscoversGpusAndReportsXidAsUnhealthy) {
   ASSERT_EQ(Ctl("set-health 0 unhealthy 13"), 0);
   ASSERT_EQ(Ctl("set-health 1 unhealthy 79"), 0);
   ASSERT_TRUE(ReadUntil(
-      reader.get(), [&](const auto& r) { return HealthById(r)[b_ + "::0"] == "Unhealthy"; }, &resp));
+      reader.get(), [&](const auto& r) { return HealthById(r)[b_ + "::0"] == "Unhealthy"; },
+      &resp));
   EXPECT_EQ(HealthById(resp)[b_ + "::2"], "Unhealthy");
   EXPECT_EQ(HealthById(resp)[a_ + "::0"], "Healthy");
   ctx.TryCancel();
@@ -420,7 +422,8 @@ TEST_F(FakeNvmlKubeletTest, ReportsRecoveryWhenTheGpuAnswersAgain) {
   ASSERT_TRUE(reader->Read(&resp));
   ASSERT_EQ(Ctl("set-health 1 unhealthy 79"), 0);
   ASSERT_TRUE(ReadUntil(
-      reader.get(), [&](const auto& r) { return HealthById(r)[b_ + "::0"] == "Unhealthy"; }, &resp));
+      reader.get(), [&](const auto& r) { return HealthById(r)[b_ + "::0"] == "Unhealthy"; },
+      &resp));
   // Recovery arrives as an XID event with eventData 0 (fakegpu-ctl set-health healthy).
   ASSERT_EQ(Ctl("set-health 1 healthy"), 0);
   ASSERT_TRUE(ReadUntil(

@@ -102,9 +102,9 @@ std::vector<ContainerView> Collector::Scan() {
     int entries = 0;
     for (const auto& f : fs::directory_iterator(e.path(), ec2)) {
       if (++entries > kMaxEntriesPerContainer) {
-        NoteSkipped(e.path().string(), ResourceExhausted("more than " +
-                                                         std::to_string(kMaxEntriesPerContainer) +
-                                                         " entries; the rest are not read"));
+        NoteSkipped(e.path().string(),
+                    ResourceExhausted("more than " + std::to_string(kMaxEntriesPerContainer) +
+                                      " entries; the rest are not read"));
         break;
       }
       if (f.path().extension() != ".cache") continue;
@@ -274,10 +274,8 @@ Collector::DeviceSample Collector::Sample(const ContainerView& v, std::size_t i,
 std::vector<Family> Collector::ContainerFamilies(const std::vector<ContainerView>& views) {
   Family used{"hami_vgpu_memory_used_bytes", "vGPU device memory usage in bytes.", "gauge", {}};
   Family limit{"hami_vgpu_memory_limit_bytes", "vGPU device memory limit in bytes.", "gauge", {}};
-  Family mem{"hami_container_device_memory_bytes",
-             "Container device memory usage in bytes.",
-             "gauge",
-             {}};
+  Family mem{
+      "hami_container_device_memory_bytes", "Container device memory usage in bytes.", "gauge", {}};
   Family util{"hami_container_device_utilization_ratio",
               "Container device SM utilization (0-100) since the last scrape.",
               "gauge",

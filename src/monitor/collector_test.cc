@@ -14,9 +14,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "common/testing/accounting_files.h"
 #include "common/hook_layout.h"
 #include "common/pod_meta.h"
+#include "common/testing/accounting_files.h"
 #include "gpu/fake_backend.h"
 #include "k8s/client/http_kube_client.h"
 #include "k8s/testing/fake_apiserver.h"
@@ -73,7 +73,7 @@ class CollectorTest : public ::testing::Test {
   std::string dir_;
   CollectorOptions opts_;
   gpu::FakeBackend gpus_{{{kGpuA, 0, "Tesla V100-SXM2-16GB", 16ull << 30, 0, false},
-                            {kGpuB, 1, "Tesla V100-SXM2-16GB", 16ull << 30, 1, false}}};
+                          {kGpuB, 1, "Tesla V100-SXM2-16GB", 16ull << 30, 1, false}}};
 };
 
 TEST_F(CollectorTest, SeriesExistFromAllocationTimeBeforeAnyAccountingFile) {
@@ -177,8 +177,8 @@ TEST_F(CollectorTest, HamiNamesUnitsAndLegacyNames) {
       << text;
   EXPECT_NE(text.find("HostCoreUtilization{nodeid=\"node-1\""), std::string::npos);
   EXPECT_NE(text.find(std::string("vGPU_device_memory_limit_in_bytes{podnamespace=\"team-a\",") +
-                      "podname=\"llm-0\",ctrname=\"main\",vdeviceid=\"0\",deviceuuid=\"" +
-                      kGpuA + "\"} 3145728000\n"),
+                      "podname=\"llm-0\",ctrname=\"main\",vdeviceid=\"0\",deviceuuid=\"" + kGpuA +
+                      "\"} 3145728000\n"),
             std::string::npos);
   EXPECT_NE(text.find("vGPU_device_memory_usage_in_bytes{"), std::string::npos);
   EXPECT_NE(text.find("# TYPE Device_utilization_desc_of_container gauge"), std::string::npos);
@@ -191,10 +191,11 @@ TEST_F(CollectorTest, HamiNamesUnitsAndLegacyNames) {
 TEST_F(CollectorTest, HamiWrittenContainerDirectoriesGetPodLabelsFromTheApi) {
   k8s::testing::FakeApiServer api;
   ASSERT_TRUE(api.Start().ok());
-  auto pod = api.Create("pods", {{"apiVersion", "v1"},
-                                 {"kind", "Pod"},
-                                 {"metadata", {{"name", "train-0"}, {"namespace", "ml"}}},
-                                 {"spec", {{"nodeName", "node-1"}, {"containers", {{{"name", "c"}}}}}}});
+  auto pod =
+      api.Create("pods", {{"apiVersion", "v1"},
+                          {"kind", "Pod"},
+                          {"metadata", {{"name", "train-0"}, {"namespace", "ml"}}},
+                          {"spec", {{"nodeName", "node-1"}, {"containers", {{{"name", "c"}}}}}}});
   ASSERT_TRUE(pod.ok()) << pod.status().ToString();
   const std::string uid = (*pod)["metadata"]["uid"].get<std::string>();
   k8s::ClientConfig cfg;

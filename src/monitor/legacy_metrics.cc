@@ -18,8 +18,7 @@ const std::map<std::string, LegacyName>& LegacyNames() {
   static const auto* m = new std::map<std::string, LegacyName>{
       {"hami_host_gpu_memory_used_bytes", {"HostGPUMemoryUsage", "GPU device memory usage"}},
       {"hami_host_gpu_utilization_ratio", {"HostCoreUtilization", "GPU core utilization"}},
-      {"hami_vgpu_memory_used_bytes",
-       {"vGPU_device_memory_usage_in_bytes", "vGPU device usage"}},
+      {"hami_vgpu_memory_used_bytes", {"vGPU_device_memory_usage_in_bytes", "vGPU device usage"}},
       {"hami_vgpu_memory_limit_bytes", {"vGPU_device_memory_limit_in_bytes", "vGPU device limit"}},
       {"hami_container_device_utilization_ratio",
        {"Device_utilization_desc_of_container", "Container device utilization description"}},
@@ -30,10 +29,14 @@ const std::map<std::string, LegacyName>& LegacyNames() {
 }
 
 const std::map<std::string, std::string>& LegacyLabels() {
-  static const auto* m = new std::map<std::string, std::string>{
-      {"node", "nodeid"},          {"device_index", "deviceidx"}, {"device_uuid", "deviceuuid"},
-      {"device_type", "devicetype"}, {"namespace", "podnamespace"}, {"pod", "podname"},
-      {"container", "ctrname"},    {"vdevice_index", "vdeviceid"}};
+  static const auto* m = new std::map<std::string, std::string>{{"node", "nodeid"},
+                                                                {"device_index", "deviceidx"},
+                                                                {"device_uuid", "deviceuuid"},
+                                                                {"device_type", "devicetype"},
+                                                                {"namespace", "podnamespace"},
+                                                                {"pod", "podname"},
+                                                                {"container", "ctrname"},
+                                                                {"vdevice_index", "vdeviceid"}};
   return *m;
 }
 

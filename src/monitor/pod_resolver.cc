@@ -34,8 +34,8 @@ std::optional<PodRef> KubePodResolver::Lookup(const std::string& pod_uid) {
     std::lock_guard lock(mu_);
     if (auto it = pods_.find(pod_uid); it != pods_.end()) return it->second;
     // Unknown UID: a new pod, or one that is gone. Relist, but not more than every second.
-    stale = std::chrono::steady_clock::now() - listed_at_ >= std::min(
-                refresh_, std::chrono::milliseconds(1000));
+    stale = std::chrono::steady_clock::now() - listed_at_ >=
+            std::min(refresh_, std::chrono::milliseconds(1000));
   }
   if (!stale) return std::nullopt;
   if (Status s = Refresh(); !s.ok()) log::Warn("cannot list pods of {}: {}", node_, s.ToString());

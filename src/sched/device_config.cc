@@ -93,7 +93,8 @@ Status ParseNode(const YAML::Node& n, const std::string& w, NodeOverride& o) {
   const YAML::Node f = n["filterdevices"];
   if (!f || f.IsNull()) return Status::Ok();
   const std::string fw = w + ".filterdevices";
-  if (!f.IsMap()) return InvalidArgument(fw + ": expected a mapping {uuid, index}, got " + Shown(f));
+  if (!f.IsMap())
+    return InvalidArgument(fw + ": expected a mapping {uuid, index}, got " + Shown(f));
   if (const YAML::Node u = f["uuid"]; u && !u.IsNull()) {
     HAMI_RETURN_IF_ERROR(ConvertList(u, fw + ".uuid", o.filter_uuids));
   }
@@ -134,9 +135,8 @@ Status Range(double v, double lo_excl, double hi, const std::string& key) {
 
 Status NvidiaConfig::Validate() const {
   if (device_split_count < 1 || device_split_count > kMaxSplitCount) {
-    return InvalidArgument("nvidia.deviceSplitCount: must be 1.." +
-                           std::to_string(kMaxSplitCount) + ", got " +
-                           std::to_string(device_split_count));
+    return InvalidArgument("nvidia.deviceSplitCount: must be 1.." + std::to_string(kMaxSplitCount) +
+                           ", got " + std::to_string(device_split_count));
   }
   HAMI_RETURN_IF_ERROR(Range(device_memory_scaling, 0, kMaxScaling, "nvidia.deviceMemoryScaling"));
   HAMI_RETURN_IF_ERROR(Range(device_core_scaling, 0, kMaxScaling, "nvidia.deviceCoreScaling"));
@@ -152,8 +152,7 @@ Status NvidiaConfig::Validate() const {
     return InvalidArgument("nvidia.defaultCores: must be 0..100");
   }
   if (default_gpu_num < 1 || default_gpu_num > kMaxDefaultGpuNum) {
-    return InvalidArgument("nvidia.defaultGPUNum: must be 1.." +
-                           std::to_string(kMaxDefaultGpuNum));
+    return InvalidArgument("nvidia.defaultGPUNum: must be 1.." + std::to_string(kMaxDefaultGpuNum));
   }
   if (lib_cuda_log_level && (*lib_cuda_log_level < 0 || *lib_cuda_log_level > 4)) {
     return InvalidArgument("nvidia.libCudaLogLevel: must be 0..4");

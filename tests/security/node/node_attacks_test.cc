@@ -108,8 +108,8 @@ class TenantAttackTest : public ::testing::Test {
     Allocate("victim", kVictimGpu);
     // The victim's accounting file: root's, private.
     victim_cache_ = layout_.ContainerDir("uid-victim", "main") + "/vgpu.cache";
-    testing::WriteFile(victim_cache_,
-                       testing::AccountingBytes({{kVictimGpu, 1ull << 30, 777ull << 20, 0, 0, 0}}, 1));
+    testing::WriteFile(victim_cache_, testing::AccountingBytes(
+                                          {{kVictimGpu, 1ull << 30, 777ull << 20, 0, 0, 0}}, 1));
     chmod(victim_cache_.c_str(), 0600);
     // The tenant's directory is the tenant's (the container runs as it).
     tenant_dir_ = layout_.ContainerDir("uid-tenant", "main");
