@@ -1,0 +1,85 @@
+// The web UI as a component of an existing HTTP server: a cached Snapshot from the
+// DataProvider (collected at most once per snapshot_ttl however many viewers poll), a sampler
+// thread feeding the History, and the GET routes (the embedded page and /ui/api/...). The
+// host process keeps its own listener and identity rules; this only adds routes.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "webui/history.h"
+#include "webui/model.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace hami::webui {
+
+struct WebUiOptions {
+  HistoryOptions history;
+  // A snapshot younger than this is served as is; older ones are collected again on demand.
+  std::chrono::milliseconds snapshot_ttl{1000};
+  std::string prefix = "/ui";  // page at <prefix>/, JSON at <prefix>/api/...
+};
+
+struct Reply {
+  int status = 200;
+  std::string content_type;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+class WebUi {
+ public:
+  WebUi(std::unique_ptr<DataProvider> provider, WebUiOptions options = {});
+  ~WebUi();  // Stop()s
+  WebUi(const WebUi&) = delete;
+  WebUi& operator=(const WebUi&) = delete;
+
+  // The sampler: every history interval, a fresh snapshot into the History.
+  void Start();
+  void Stop();
+
+  // The current snapshot (collected now if the cached one is older than snapshot_ttl).
+  std::shared_ptr<const Snapshot> Current();
+  // Collects now and records it in the History at `tick` (the sampler's step; tests call it).
+  void SampleAt(int64_t tick);
+
+  // A GET of `path` (starting with the prefix) with decoded query parameters. Unknown paths
+  // are 404, bad parameters 400; both with a JSON error body.
+  Reply Handle(const std::string& path, const std::multimap<std::string, std::string>& params);
+  // Registers GET <prefix>, <prefix>/... on `server` (answered by Handle) and `/` as a
+  // redirect to <prefix>/ when `root_redirect`.
+  void Register(httplib::Server& server, bool root_redirect = true);
+
+  History& history() { return history_; }
+  const WebUiOptions& options() const { return options_; }
+
+ private:
+  Reply Api(const std::string& route, const std::multimap<std::string, std::string>& params);
+  Reply Asset(const std::string& name) const;
+  std::shared_ptr<const Snapshot> CollectLocked();
+
+  WebUiOptions options_;
+  std::unique_ptr<DataProvider> provider_;
+  History history_;
+
+  std::mutex collect_mu_;  // one collection at a time; others wait and share its result
+  std::shared_ptr<const Snapshot> current_;
+  std::chrono::steady_clock::time_point current_at_{};
+
+  std::mutex sampler_mu_;
+  std::condition_variable sampler_cv_;
+  bool stop_ = false;
+  std::thread sampler_;
+};
+
+}  // namespace hami::webui
