@@ -7,6 +7,7 @@
 
 #include "common/accounting_reader.h"
 #include "hostd/build_paths.h"
+#include "hostd/webui_source.h"
 
 namespace hami::hostd {
 namespace {
@@ -212,6 +213,8 @@ ApiServer::ApiServer(Daemon& daemon) : daemon_(daemon), server_(new httplib::Ser
   // Queued clients long-poll; give them threads of their own.
   server_->new_task_queue = [] { return new httplib::ThreadPool(64); };
   Routes();
+  webui_ = std::make_unique<webui::WebUi>(std::make_unique<DaemonWebUiSource>(daemon_));
+  webui_->Register(*server_);
 }
 
 ApiServer::~ApiServer() { Stop(); }
@@ -231,13 +234,17 @@ StatusOr<int> ApiServer::Bind(const std::string& host, int port) {
   return bound;
 }
 
-void ApiServer::Serve() { server_->listen_after_bind(); }
+void ApiServer::Serve() {
+  webui_->Start();
+  server_->listen_after_bind();
+}
 
 void ApiServer::Start() {
   thread_ = std::thread([this] { Serve(); });
 }
 
 void ApiServer::Stop() {
+  if (webui_) webui_->Stop();
   server_->stop();
   if (thread_.joinable()) thread_.join();
 }

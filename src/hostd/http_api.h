@@ -11,6 +11,7 @@
 
 #include "common/status.h"
 #include "hostd/daemon.h"
+#include "webui/server.h"
 
 namespace httplib {
 class Server;
@@ -44,6 +45,7 @@ class ApiServer {
   void Routes();
   Daemon& daemon_;
   std::unique_ptr<httplib::Server> server_;
+  std::unique_ptr<webui::WebUi> webui_;  // the web UI at /ui/ (docs/webui.md)
   std::thread thread_;
 };
 

@@ -26,7 +26,7 @@ namespace hami::webui {
 struct WebUiOptions {
   HistoryOptions history;
   // A snapshot younger than this is served as is; older ones are collected again on demand.
-  std::chrono::milliseconds snapshot_ttl{1000};
+  std::chrono::milliseconds snapshot_ttl{500};
   std::string prefix = "/ui";  // page at <prefix>/, JSON at <prefix>/api/...
 };
 
