@@ -29,7 +29,9 @@ export function Chart({ title, h: hist, kind }) {
     if (plot.current) plot.current.destroy();
     plot.current = new uPlot({
       width, height: 200,
-      scales: { y: { range: (u, min, max) => [0, mem ? Math.max(max || 0, hist.memory_total_mib || 1) : 100] } },
+      // Memory: up to the larger of what is used and what is allowed (a 2 GiB slice on an 80 GiB
+      // card stays readable); compute: always 0..100 %.
+      scales: { y: { range: (u, min, max) => [0, mem ? Math.max(1, (max || 0) * 1.15) : 100] } },
       axes: [{}, { values: (u, ticks) => ticks.map(v => (mem ? fmtMiB(v) : v + ' %')), size: 70 }],
       series: [{},
         { label: 'used', stroke: '#1f5fa8', fill: 'rgba(31,95,168,0.15)', width: 2, spanGaps: false },

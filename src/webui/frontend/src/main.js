@@ -245,7 +245,7 @@ function Gpus({ route, f, poll }) {
   return html`<h1>GPUs</h1>
     <${StateTabs} route=${route} f=${f} states=${[['', 'All'], ['allocated', 'Allocated'], ['idle', 'Idle'], ['unhealthy', 'Unhealthy']]} />
     ${!d ? html`<${Loading} state=${st} />` : html`
-    <table class="list"><caption class="sr">GPUs with their slices</caption><thead><tr>
+    <table class="list gputable"><caption class="sr">GPUs with their slices</caption><thead><tr>
       <th scope="col">Card</th><th scope="col">Type</th><th scope="col">Health</th>
       <th scope="col">Memory by slice</th><th scope="col">Compute by slice</th><th scope="col">Slices</th></tr></thead><tbody>
       ${d.items.map(g => html`<tr data-gpu=${g.uuid}>
