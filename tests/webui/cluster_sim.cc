@@ -166,6 +166,10 @@ int main(int argc, char** argv) {
   srv.Get("/metrics", [&api](const httplib::Request&, httplib::Response& res) {
     res.set_content(MonitorMetrics(api), "text/plain; version=0.0.4");
   });
+  // Baseline for bench/webui: what a UI built on the scheduler's Prometheus exposition reads.
+  srv.Get("/scheduler-metrics", [&ext](const httplib::Request&, httplib::Response& res) {
+    res.set_content(ext.Metrics(), "text/plain; version=0.0.4");
+  });
   const int port = srv.bind_to_any_port("127.0.0.1");
   hami::k8s::ClusterSourceOptions so;
   so.monitor_urls = {"http://127.0.0.1:" + std::to_string(port) + "/metrics"};
