@@ -81,30 +81,43 @@ void WebUi::Stop() {
   if (sampler_.joinable()) sampler_.join();
 }
 
-std::shared_ptr<const Snapshot> WebUi::CollectLocked() {
+// Collects a new snapshot (one collection at a time) and makes it current.
+std::shared_ptr<const Snapshot> WebUi::Collect() {
+  std::lock_guard<std::mutex> provider_lock(provider_mu_);
+  std::shared_ptr<const Snapshot> previous;
+  {
+    std::lock_guard<std::mutex> lock(collect_mu_);
+    previous = current_;
+  }
   auto next = std::make_shared<Snapshot>(provider_->Collect());
   if (next->taken_unix_ms == 0) next->taken_unix_ms = NowUnixMs();
-  Finish(*next, current_.get());
+  Finish(*next, previous.get());
+  std::lock_guard<std::mutex> lock(collect_mu_);
   current_ = std::move(next);
   current_at_ = std::chrono::steady_clock::now();
+  collecting_ = false;
   return current_;
 }
 
 std::shared_ptr<const Snapshot> WebUi::Current() {
-  std::lock_guard<std::mutex> lock(collect_mu_);
-  if (current_ && std::chrono::steady_clock::now() - current_at_ < options_.snapshot_ttl) {
-    return current_;
+  {
+    std::lock_guard<std::mutex> lock(collect_mu_);
+    const bool fresh =
+        current_ && std::chrono::steady_clock::now() - current_at_ < options_.snapshot_ttl;
+    // While one request collects, the others get the previous snapshot at once instead of
+    // queueing behind the collection (on a large cluster it takes a good part of a second).
+    if (fresh || (current_ && collecting_)) return current_;
+    collecting_ = true;
   }
-  return CollectLocked();
+  return Collect();
 }
 
 void WebUi::SampleAt(int64_t tick) {
-  std::shared_ptr<const Snapshot> s;
   {
     std::lock_guard<std::mutex> lock(collect_mu_);
-    s = CollectLocked();
+    collecting_ = true;
   }
-  history_.Record(*s, tick);
+  history_.Record(*Collect(), tick);
 }
 
 Reply WebUi::Api(const std::string& route, const std::multimap<std::string, std::string>& params) {
@@ -123,18 +136,40 @@ Reply WebUi::Api(const std::string& route, const std::multimap<std::string, std:
     return JsonReply(200, HistoryJson(h, *range));
   }
   std::shared_ptr<const Snapshot> s = Current();
-  if (head == "meta" && rest.empty()) return JsonReply(200, MetaJson(*s));
-  if (head == "overview" && rest.empty()) return JsonReply(200, OverviewJson(*s, *q));
-  if (head == "nodes" && rest.empty()) return JsonReply(200, NodesJson(*s, *q));
-  if (head == "pending" && rest.empty()) return JsonReply(200, PendingJson(*s, *q));
+  std::string key = route;
+  for (const auto& [k, v] : params) key += "\n" + k + "=" + v;
+  {
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    if (cache_of_ != s.get()) {
+      cache_.clear();
+      cache_of_ = s.get();
+      cache_keep_ = s;
+    }
+    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+  }
+  Reply r = Compute(*s, head, rest, *q, route);
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  if (cache_of_ == s.get()) {
+    if (cache_.size() >= options_.cache_entries) cache_.clear();
+    cache_.emplace(std::move(key), r);
+  }
+  return r;
+}
+
+Reply WebUi::Compute(const Snapshot& s, const std::string& head, const std::string& rest,
+                     const Query& q, const std::string& route) const {
+  if (head == "meta" && rest.empty()) return JsonReply(200, MetaJson(s));
+  if (head == "overview" && rest.empty()) return JsonReply(200, OverviewJson(s, q));
+  if (head == "nodes" && rest.empty()) return JsonReply(200, NodesJson(s, q));
+  if (head == "pending" && rest.empty()) return JsonReply(200, PendingJson(s, q));
   if (head == "gpus") {
-    if (rest.empty()) return JsonReply(200, GpusJson(*s, *q));
-    auto j = GpuDetailJson(*s, rest);
+    if (rest.empty()) return JsonReply(200, GpusJson(s, q));
+    auto j = GpuDetailJson(s, rest);
     return j.ok() ? JsonReply(200, *j) : ErrorReply(j.status());
   }
   if (head == "workloads") {
-    if (rest.empty()) return JsonReply(200, WorkloadsJson(*s, *q));
-    auto j = WorkloadDetailJson(*s, rest);
+    if (rest.empty()) return JsonReply(200, WorkloadsJson(s, q));
+    auto j = WorkloadDetailJson(s, rest);
     return j.ok() ? JsonReply(200, *j) : ErrorReply(j.status());
   }
   return ErrorReply(NotFound("no web UI endpoint \"" + route + "\""));

@@ -11,9 +11,11 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "webui/api.h"
 #include "webui/history.h"
 #include "webui/model.h"
 
@@ -27,6 +29,7 @@ struct WebUiOptions {
   HistoryOptions history;
   // A snapshot younger than this is served as is; older ones are collected again on demand.
   std::chrono::milliseconds snapshot_ttl{500};
+  size_t cache_entries = 512;  // answers kept per snapshot
   std::string prefix = "/ui";  // page at <prefix>/, JSON at <prefix>/api/...
 };
 
@@ -65,16 +68,27 @@ class WebUi {
 
  private:
   Reply Api(const std::string& route, const std::multimap<std::string, std::string>& params);
+  Reply Compute(const Snapshot& s, const std::string& head, const std::string& rest,
+                const Query& q, const std::string& route) const;
   Reply Asset(const std::string& name) const;
-  std::shared_ptr<const Snapshot> CollectLocked();
+  std::shared_ptr<const Snapshot> Collect();
 
   WebUiOptions options_;
   std::unique_ptr<DataProvider> provider_;
   History history_;
 
-  std::mutex collect_mu_;  // one collection at a time; others wait and share its result
+  std::mutex provider_mu_;  // one collection at a time
+  std::mutex collect_mu_;   // guards the three below
   std::shared_ptr<const Snapshot> current_;
   std::chrono::steady_clock::time_point current_at_{};
+  bool collecting_ = false;
+
+  // Answers computed from the current snapshot, by route and parameters: 20 viewers polling
+  // the same page cost one scan per snapshot, not twenty. Cleared when the snapshot changes.
+  std::mutex cache_mu_;
+  const Snapshot* cache_of_ = nullptr;
+  std::shared_ptr<const Snapshot> cache_keep_;  // keeps cache_of_ from being reused
+  std::unordered_map<std::string, Reply> cache_;
 
   std::mutex sampler_mu_;
   std::condition_variable sampler_cv_;

@@ -178,7 +178,9 @@ int main(int argc, char** argv) {
   hami::k8s::ClusterWebUiSource* src = source.get();
   src->Start();
   if (!src->WaitReady(std::chrono::seconds(120))) return 1;
-  hami::webui::WebUi ui(std::move(source));
+  hami::webui::WebUiOptions wo;
+  wo.snapshot_ttl = std::chrono::milliseconds(2000);  // as hami-scheduler (k8s/webui/serve.cc)
+  hami::webui::WebUi ui(std::move(source), wo);
   ui.Register(srv);
   ui.Start();
   std::thread th([&] { srv.listen_after_bind(); });
