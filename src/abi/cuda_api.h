@@ -7,7 +7,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-#define HAMI_CU(name, params, args) CUresult name params;
+#define HAMI_CU(name, params, args, ...) CUresult name params;
 #include "cuda_hooks.def"
 #include "cuda_internal.def"
 #undef HAMI_CU

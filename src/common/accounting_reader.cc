@@ -1,15 +1,12 @@
 // Reader of the accounting file (accounting_reader.h).
 #include "common/accounting_reader.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "abi/vgpu_shm.h"
+#include "common/file_reader.h"
 
 namespace hami::accounting {
 
@@ -92,26 +89,14 @@ StatusOr<AccountingSnapshot> ParseAccounting(const void* data, std::size_t size)
 }
 
 StatusOr<AccountingSnapshot> ReadAccountingFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return NotFound("cannot open " + path + ": " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return InvalidArgument(path + ": not a regular file");
-  }
-  // Bound the read: a header plus the slots a file can claim.
-  const std::size_t max = HAMI_SHM_HEADER_SIZE + std::size_t{HAMI_SHM_SLOT_SIZE} * 65536;
-  std::size_t size = std::min<std::size_t>(static_cast<std::size_t>(st.st_size), max);
-  std::string buf(size, '\0');
-  std::size_t got = 0;
-  while (got < size) {
-    ssize_t n = ::pread(fd, buf.data() + got, size - got, static_cast<off_t>(got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
-  auto r = ParseAccounting(buf.data(), got);
+  // The file lives in a tenant-writable directory: no links, no FIFOs, a bounded read of a
+  // header plus the slots a file can claim (a longer file's tail is never looked at).
+  common::ReadFileOptions o;
+  o.allow_truncate = true;
+  auto bytes = common::ReadFileBounded(
+      path, HAMI_SHM_HEADER_SIZE + std::size_t{HAMI_SHM_SLOT_SIZE} * 65536, o);
+  if (!bytes.ok()) return bytes.status();
+  auto r = ParseAccounting(bytes->data(), bytes->size());
   if (!r.ok()) return Status(r.status().code(), path + ": " + r.status().message());
   return r;
 }

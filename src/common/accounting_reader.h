@@ -39,9 +39,10 @@ struct AccountingSnapshot {
 // failed (magic, version, header/slot sizes, device count, file too short, UUID not terminated
 // or not printable).
 StatusOr<AccountingSnapshot> ParseAccounting(const void* data, std::size_t size);
-// Reads the file with pread (no mmap: a truncating writer cannot SIGBUS us). Errors: kNotFound
-// when it cannot be opened (no CUDA process started yet), kInvalidArgument when it is not a
-// regular file, then as ParseAccounting with the path in front (an empty file that no process
+// Reads the file through common::ReadFileBounded (no mmap: a truncating writer cannot SIGBUS us;
+// no links followed, a FIFO never blocks). Errors: kNotFound when it does not exist (no CUDA
+// process started yet), kFailedPrecondition when it is a link, FIFO, directory or other
+// non-regular file, kPermissionDenied when it cannot be opened, then as ParseAccounting with the path in front (an empty file that no process
 // initialised yet is "too short").
 StatusOr<AccountingSnapshot> ReadAccountingFile(const std::string& path);
 

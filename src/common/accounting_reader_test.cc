@@ -1,6 +1,8 @@
 #include "common/accounting_reader.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <cstdio>
@@ -125,6 +127,13 @@ TEST(AccountingReader, ReadsFilesAndReportsMissingOnes) {
   auto bad = ReadAccountingFile(path);
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(bad.status().message().find(path), std::string::npos);
+  // A tenant swaps the file for a FIFO or a link: refused at once, never a blocking open.
+  std::remove(path.c_str());
+  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+  EXPECT_EQ(ReadAccountingFile(path).status().code(), StatusCode::kFailedPrecondition);
+  std::remove(path.c_str());
+  ASSERT_EQ(symlink("/etc/passwd", path.c_str()), 0);
+  EXPECT_EQ(ReadAccountingFile(path).status().code(), StatusCode::kFailedPrecondition);
   std::remove(path.c_str());
   rmdir(tmpl);
 }

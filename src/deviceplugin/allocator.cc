@@ -8,8 +8,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <thread>
+
+#include "common/pod_meta.h"
 
 namespace hami::deviceplugin {
 namespace {
@@ -55,12 +56,6 @@ Status MakeDir(const std::string& dir, fs::perms perms) {
 }
 
 }  // namespace
-
-HookLayout LayoutFor(const std::string& hook_path) {
-  std::string root = hook_path;
-  while (root.size() > 1 && root.back() == '/') root.pop_back();
-  return HookLayout{root + abi::kHookSubdir};
-}
 
 StatusOr<Allocator::Candidate> Allocator::FindCandidate(std::size_t size) {
   auto pods = api_->ListPodsOnNode(opts_.node_name);
@@ -213,23 +208,15 @@ Status Allocator::WriteFiles(const Candidate& c, const ContainerResponse& r) con
   }
   HAMI_RETURN_IF_ERROR(WriteAtomically(alloc_dir + "/" + kLimitsFileName, limits, 0444));
 
-  nlohmann::json meta = {
-      {"namespace", c.pod.ns},
-      {"pod", c.pod.name},
-      {"podUID", c.pod.uid},
-      {"container", ctr},
-      {"allocatedUnix", std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count()},
-      {"devices", nlohmann::json::array()},
-  };
+  common::PodMeta meta{c.pod.ns, c.pod.name, c.pod.uid, ctr,
+                       std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count(),
+                       {}};
   for (const auto& d : devs) {
-    meta["devices"].push_back({{"uuid", d.uuid},
-                               {"type", d.type},
-                               {"memoryMiB", d.used_mem_mib},
-                               {"cores", d.used_cores}});
+    meta.devices.push_back({d.uuid, d.type, d.used_mem_mib, d.used_cores});
   }
-  return WriteAtomically(alloc_dir + "/" + kPodMetaFileName, meta.dump(2) + "\n", 0444);
+  return WriteAtomically(alloc_dir + "/" + kPodMetaFileName, common::EncodePodMeta(meta), 0444);
 }
 
 StatusOr<ContainerResponse> Allocator::AllocateContainer(

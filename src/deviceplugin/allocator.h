@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "abi/node_layout.h"
+#include "common/hook_layout.h"
 #include "common/status.h"
 #include "deviceplugin/config.h"
 #include "deviceplugin/devices.h"
@@ -38,23 +39,8 @@ struct AllocatorOptions {
 };
 
 // Where things live under the hook path (host paths; containers see the same paths).
-struct HookLayout {
-  std::string root;  // <hookPath>/vgpu
-  std::string Library() const { return root + "/" + abi::kLibraryName; }
-  std::string Preload() const { return root + "/" + abi::kPreloadName; }
-  std::string ContainerDir(const std::string& pod_uid, const std::string& ctr) const {
-    return root + abi::kContainersSubdir + "/" + pod_uid + "_" + ctr;
-  }
-  // Kept apart from ContainerDir, which the container mounts read-write.
-  std::string AllocationDir(const std::string& pod_uid, const std::string& ctr) const {
-    return root + abi::kAllocationsSubdir + "/" + pod_uid + "_" + ctr;
-  }
-  std::string ContentionDir() const { return root + abi::kContentionSubdir; }
-  // Shared read-write by every container: libvgpu.so's per-GPU priority board
-  // (HAMI_COMPUTE_BOARD_DIR, docs/compute-limiter.md).
-  std::string BoardDir() const { return root + abi::kBoardSubdir; }
-};
-HookLayout LayoutFor(const std::string& hook_path);
+using common::HookLayout;
+using common::LayoutFor;
 
 using abi::kCacheFileName;
 using abi::kLimitsFileName;

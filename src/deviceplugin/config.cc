@@ -2,8 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <fstream>
-#include <sstream>
+#include "common/file_reader.h"
 
 namespace hami::deviceplugin {
 namespace {
@@ -138,11 +137,11 @@ Status ParseNodeConfigs(const std::string& text, PluginConfig& config) {
 }
 
 StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound("cannot read " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  // ConfigMaps are mounted as links (config.yaml -> ..data/config.yaml): follow them, but never
+  // block on a FIFO or read without bound.
+  common::ReadFileOptions o;
+  o.follow_links = true;
+  return common::ReadFileBounded(path, kMaxConfigBytes, o);
 }
 
 NodeConfig ResolveForNode(const PluginConfig& config, const std::string& node_name) {

@@ -2,6 +2,7 @@
 // per-node overrides (`nodeconfig`), resolved for one node.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <vector>
@@ -57,7 +58,11 @@ struct NodeConfig {
 StatusOr<PluginConfig> ParsePluginConfig(const std::string& yaml_text);
 // Parses `{"nodeconfig": [...]}` (JSON or YAML) and appends to `config`.
 Status ParseNodeConfigs(const std::string& text, PluginConfig& config);
-// Reads a file; errors: kNotFound when it cannot be read, then as the parsers.
+// A device-config or pod file is a few KiB; a ConfigMap is at most 1 MiB.
+inline constexpr std::size_t kMaxConfigBytes = 1 << 20;
+// Reads a file with common::ReadFileBounded (links followed, as kubelet mounts ConfigMaps
+// through them; no FIFOs; at most kMaxConfigBytes);
+// errors: as ReadFileBounded.
 StatusOr<std::string> ReadFile(const std::string& path);
 
 NodeConfig ResolveForNode(const PluginConfig& config, const std::string& node_name);

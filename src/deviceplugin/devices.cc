@@ -5,7 +5,7 @@
 
 namespace hami::deviceplugin {
 
-std::vector<NodeGpu> FilterGpus(const std::vector<GpuInfo>& gpus, const NodeConfig& config) {
+std::vector<NodeGpu> FilterGpus(const std::vector<gpu::GpuInfo>& gpus, const NodeConfig& config) {
   std::vector<NodeGpu> out;
   for (const auto& g : gpus) {
     if (std::find(config.filter_uuids.begin(), config.filter_uuids.end(), g.uuid) !=
@@ -14,7 +14,7 @@ std::vector<NodeGpu> FilterGpus(const std::vector<GpuInfo>& gpus, const NodeConf
             config.filter_indexes.end()) {
       continue;
     }
-    out.push_back({g, true});
+    out.push_back({g, g.healthy});
   }
   return out;
 }

@@ -11,7 +11,7 @@
 
 #include "common/status.h"
 #include "deviceplugin/config.h"
-#include "deviceplugin/gpu_backend.h"
+#include "gpu/gpu.h"
 #include "sched/annotation.h"
 #include "sched/node_codec.h"
 
@@ -26,12 +26,12 @@ inline constexpr char kVgpuNodeAnnotation[] = "hami.io/vgpu-node";
 
 // A GPU the node advertises, with its health as the plugin last saw it.
 struct NodeGpu {
-  GpuInfo info;
+  gpu::GpuInfo info;
   bool healthy = true;
 };
 
 // The GPUs this node advertises after nodeconfig's filterdevices.
-std::vector<NodeGpu> FilterGpus(const std::vector<GpuInfo>& gpus, const NodeConfig& config);
+std::vector<NodeGpu> FilterGpus(const std::vector<gpu::GpuInfo>& gpus, const NodeConfig& config);
 
 // "<uuid>-<n>" for n in [0, split); VirtualIdToUuid inverts it ("" when malformed).
 std::string VirtualId(const std::string& uuid, int n);

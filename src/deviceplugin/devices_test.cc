@@ -86,7 +86,7 @@ TEST(DevicePluginDevices, FilterDevicesDropsByUuidAndIndex) {
   NodeConfig cfg;
   cfg.filter_uuids = {"GPU-b"};
   cfg.filter_indexes = {2};
-  std::vector<GpuInfo> gpus = {{"GPU-a", 0, "x", 1, 0, false},
+  std::vector<gpu::GpuInfo> gpus = {{"GPU-a", 0, "x", 1, 0, false},
                                {"GPU-b", 1, "x", 1, 0, false},
                                {"GPU-c", 2, "x", 1, 0, false}};
   auto out = FilterGpus(gpus, cfg);

@@ -4,12 +4,14 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "common/log.h"
+
 #include <nlohmann/json.hpp>
 
 #include "deviceplugin/config.h"
 #include "deviceplugin/fake_kube_api.h"
 #include "deviceplugin/kube_adapter.h"
-#include "deviceplugin/nvml_backend.h"
+#include "gpu/nvml.h"
 #include "deviceplugin/plugin_server.h"
 
 namespace dp = hami::deviceplugin;
@@ -18,11 +20,11 @@ namespace {
 
 // --print-devices / --simulate-pod: the plugin's view of this machine without kubelet or a
 // cluster (used to check a real GPU by hand, docs/node-agents.md).
-int RunOffline(const dp::PluginServerOptions& opts, dp::GpuBackend* gpus, bool print_devices,
+int RunOffline(const dp::PluginServerOptions& opts, hami::gpu::Backend* gpus, bool print_devices,
                const std::string& pod_file) {
   auto list = gpus->ListGpus();
   if (!list.ok()) {
-    std::cerr << "hami-device-plugin: " << list.status().ToString() << "\n";
+    hami::log::Error("{}", list.status().ToString());
     return 1;
   }
   auto node_gpus = dp::FilterGpus(*list, opts.config);
@@ -37,12 +39,12 @@ int RunOffline(const dp::PluginServerOptions& opts, dp::GpuBackend* gpus, bool p
   if (pod_file.empty()) return 0;
   auto text = dp::ReadFile(pod_file);
   if (!text.ok()) {
-    std::cerr << "hami-device-plugin: " << text.status().ToString() << "\n";
+    hami::log::Error("{}", text.status().ToString());
     return 1;
   }
   auto pods = dp::ParsePodList("{\"items\": [" + *text + "]}");
   if (!pods.ok() || pods->size() != 1) {
-    std::cerr << "hami-device-plugin: " << pod_file << ": not a pod object\n";
+    hami::log::Error("{}: not a pod object", pod_file);
     return 1;
   }
   dp::PodInfo pod = (*pods)[0];
@@ -52,7 +54,7 @@ int RunOffline(const dp::PluginServerOptions& opts, dp::GpuBackend* gpus, bool p
   auto it = pod.annotations.find(dp::kToAllocateAnnotation);
   auto segs = dp::ParsePodDevices(it == pod.annotations.end() ? "" : it->second);
   if (!segs.ok()) {
-    std::cerr << "hami-device-plugin: " << segs.status().ToString() << "\n";
+    hami::log::Error("{}", segs.status().ToString());
     return 1;
   }
   dp::FakeKubeApi kube;
@@ -72,7 +74,7 @@ int RunOffline(const dp::PluginServerOptions& opts, dp::GpuBackend* gpus, bool p
     }
     auto r = alloc.AllocateContainer(ids);
     if (!r.ok()) {
-      std::cerr << "hami-device-plugin: Allocate refused: " << r.status().ToString() << "\n";
+      hami::log::Error("Allocate refused: {}", r.status().ToString());
       return 1;
     }
     nlohmann::json mounts = nlohmann::json::array();
@@ -90,6 +92,7 @@ int RunOffline(const dp::PluginServerOptions& opts, dp::GpuBackend* gpus, bool p
 }  // namespace
 
 int main(int argc, char** argv) {
+  hami::log::Init("hami-device-plugin");
   CLI::App app{"HAMi device plugin: advertises GPU slices to kubelet and serves Allocate"};
   std::string config_path, node_config_path, nvml_lib = "libnvidia-ml.so.1", lib_source;
   dp::PluginServerOptions opts;
@@ -126,7 +129,15 @@ int main(int argc, char** argv) {
   app.add_option("--simulate-pod", simulate_pod,
                  "serve Allocate for this pod JSON (kubectl get pod -o json) against an "
                  "in-memory API, print the responses, then exit");
+  std::string log_level;
+  app.add_option("--log-level", log_level, "debug, info, warn or error ($HAMI_LOG_LEVEL)");
   CLI11_PARSE(app, argc, argv);
+  if (!log_level.empty()) {
+    if (hami::Status s = hami::log::SetLevel(std::string_view(log_level)); !s.ok()) {
+      hami::log::Error("{}", s.ToString());
+      return 2;
+    }
+  }
   const bool offline = print_devices || !simulate_pod.empty();
   if (offline && opts.node_name.empty()) opts.node_name = "local";
 
@@ -136,8 +147,7 @@ int main(int argc, char** argv) {
     auto parsed =
         text.ok() ? dp::ParsePluginConfig(*text) : hami::StatusOr<dp::PluginConfig>(text.status());
     if (!parsed.ok()) {
-      std::cerr << "hami-device-plugin: " << config_path << ": " << parsed.status().ToString()
-                << "\n";
+      hami::log::Error("{}: {}", config_path, parsed.status().ToString());
       return 2;
     }
     config = std::move(*parsed);
@@ -146,7 +156,7 @@ int main(int argc, char** argv) {
     auto text = dp::ReadFile(node_config_path);
     hami::Status s = text.ok() ? dp::ParseNodeConfigs(*text, config) : text.status();
     if (!s.ok()) {
-      std::cerr << "hami-device-plugin: " << node_config_path << ": " << s.ToString() << "\n";
+      hami::log::Error("{}: {}", node_config_path, s.ToString());
       return 2;
     }
   }
@@ -158,11 +168,11 @@ int main(int argc, char** argv) {
       config.nvidia.device_core_scaling <= 0 ||
       (config.nvidia.gpu_core_policy != "default" && config.nvidia.gpu_core_policy != "force" &&
        config.nvidia.gpu_core_policy != "disable")) {
-    std::cerr << "hami-device-plugin: invalid split count, scaling or core policy flag\n";
+    hami::log::Error("invalid split count, scaling or core policy flag");
     return 2;
   }
   if (opts.node_name.empty()) {
-    std::cerr << "hami-device-plugin: --node-name or $NODE_NAME is required\n";
+    hami::log::Error("--node-name or $NODE_NAME is required");
     return 2;
   }
   opts.config = dp::ResolveForNode(config, opts.node_name);
@@ -173,18 +183,18 @@ int main(int argc, char** argv) {
                               ? hami::Status::Ok()
                               : dp::PrepareHookDir(opts.hook_path, lib_source);
   if (hami::Status s = prepared; !s.ok()) {
-    std::cerr << "hami-device-plugin: " << s.ToString() << "\n";
+    hami::log::Error("{}", s.ToString());
     return 1;
   }
-  auto gpus = dp::OpenNvmlBackend(nvml_lib);
+  auto gpus = hami::gpu::OpenNvml(nvml_lib);
   if (!gpus.ok()) {
-    std::cerr << "hami-device-plugin: " << gpus.status().ToString() << "\n";
+    hami::log::Error("{}", gpus.status().ToString());
     return 1;
   }
   if (offline) return RunOffline(opts, gpus->get(), print_devices, simulate_pod);
   auto kube = dp::ConnectKube(kubeconfig);
   if (!kube.ok()) {
-    std::cerr << "hami-device-plugin: " << kube.status().ToString() << "\n";
+    hami::log::Error("{}", kube.status().ToString());
     return 1;
   }
 
@@ -196,12 +206,12 @@ int main(int argc, char** argv) {
 
   dp::PluginServer server(opts, gpus->get(), kube->get());
   if (hami::Status s = server.Start(); !s.ok()) {
-    std::cerr << "hami-device-plugin: " << s.ToString() << "\n";
+    hami::log::Error("{}", s.ToString());
     return 1;
   }
   int sig = 0;
   sigwait(&set, &sig);
-  std::cerr << "hami-device-plugin: signal " << sig << ", stopping\n";
+  hami::log::Info("signal {}, stopping", sig);
   server.Stop();
   return 0;
 }

@@ -9,12 +9,12 @@
 #include <atomic>
 #include <condition_variable>
 #include <ctime>
-#include <iostream>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
 
+#include "common/log.h"
 #include "deviceplugin_v1beta1.grpc.pb.h"
 
 namespace hami::deviceplugin {
@@ -78,7 +78,7 @@ FileId Identify(const std::string& path) {
 
 struct PluginServer::Impl final : public v1beta1::DevicePlugin::Service {
   PluginServerOptions opts;
-  GpuBackend* gpus_backend;
+  gpu::Backend* gpus_backend;
   KubeApi* kube;
   std::unique_ptr<Allocator> allocator;
   std::mutex allocate_mu;  // one Allocate at a time: each one reads then patches a pod
@@ -183,7 +183,7 @@ struct PluginServer::Impl final : public v1beta1::DevicePlugin::Service {
       std::vector<std::string> ids(creq.devices_ids().begin(), creq.devices_ids().end());
       auto r = allocator->AllocateContainer(ids);
       if (!r.ok()) {
-        std::cerr << "hami-device-plugin: Allocate refused: " << r.status().ToString() << "\n";
+        log::Warn("Allocate refused: {}", r.status().ToString());
         return ToGrpc(r.status());
       }
       auto* cresp = out->add_container_responses();
@@ -264,7 +264,7 @@ struct PluginServer::Impl final : public v1beta1::DevicePlugin::Service {
       if (!Identify(SocketPath()).exists) {
         StopServing();
         if (Status s = Serve(); !s.ok()) {
-          std::cerr << "hami-device-plugin: " << s.ToString() << "\n";
+          log::Error("{}", s.ToString());
           continue;
         }
         registered_with = {};
@@ -274,10 +274,10 @@ struct PluginServer::Impl final : public v1beta1::DevicePlugin::Service {
         if (Status s = Register(); s.ok()) {
           registered_with = kubelet;
           last_error.clear();
-          std::cerr << "hami-device-plugin: registered " << opts.resource_name << " with kubelet\n";
+          log::Info("registered {} with kubelet", opts.resource_name);
         } else if (s.message() != last_error) {
           last_error = s.message();
-          std::cerr << "hami-device-plugin: " << s.ToString() << "\n";
+          log::Warn("{}", s.ToString());
         }
       } else if (!kubelet.exists) {
         registered_with = {};
@@ -294,8 +294,7 @@ struct PluginServer::Impl final : public v1beta1::DevicePlugin::Service {
           g.healthy = healthy;
           changed = true;
           if (healthy) lost.erase(g.info.uuid);
-          std::cerr << "hami-device-plugin: " << g.info.uuid << " is now "
-                    << (healthy ? "healthy" : "unhealthy") << "\n";
+          log::Warn("{} is now {}", g.info.uuid, healthy ? "healthy" : "unhealthy");
         }
       }
       if (changed) ++version;
@@ -317,7 +316,7 @@ struct PluginServer::Impl final : public v1beta1::DevicePlugin::Service {
       if (!ev.ok()) {
         if (WaitStop(opts.health_wait)) return;
       } else if (ev->has_value()) {
-        const HealthEvent& e = **ev;
+        const gpu::HealthEvent& e = **ev;
         SetHealth(e.uuid, e.healthy);
       }
       // A GPU that stopped answering and answers again (after a reset) is healthy again.
@@ -355,8 +354,7 @@ struct PluginServer::Impl final : public v1beta1::DevicePlugin::Service {
     patch[kRegisterAnnotation] = value;
     patch[kHandshakeAnnotation] = "Reported_" + NowHandshakeTime();
     if (Status s = kube->PatchNodeAnnotations(opts.node_name, patch); !s.ok()) {
-      std::cerr << "hami-device-plugin: cannot annotate node " << opts.node_name << ": "
-                << s.ToString() << "\n";
+      log::Warn("cannot annotate node {}: {}", opts.node_name, s.ToString());
     }
   }
 
@@ -369,9 +367,9 @@ struct PluginServer::Impl final : public v1beta1::DevicePlugin::Service {
     for (const auto& p : *pods) uids.push_back(p.uid);
     auto r = deviceplugin::CollectGarbage(opts.hook_path, uids, opts.gc_min_age);
     if (!r.ok()) {
-      std::cerr << "hami-device-plugin: " << r.status().ToString() << "\n";
+      log::Warn("{}", r.status().ToString());
     } else if (*r > 0) {
-      std::cerr << "hami-device-plugin: removed " << *r << " directories of deleted pods\n";
+      log::Info("removed {} directories of deleted pods", *r);
     }
   }
 
@@ -383,7 +381,7 @@ struct PluginServer::Impl final : public v1beta1::DevicePlugin::Service {
   }
 };
 
-PluginServer::PluginServer(PluginServerOptions options, GpuBackend* gpus, KubeApi* kube)
+PluginServer::PluginServer(PluginServerOptions options, gpu::Backend* gpus, KubeApi* kube)
     : impl_(std::make_unique<Impl>()) {
   impl_->opts = std::move(options);
   impl_->gpus_backend = gpus;

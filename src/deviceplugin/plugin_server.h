@@ -11,7 +11,7 @@
 #include "common/status.h"
 #include "deviceplugin/allocator.h"
 #include "deviceplugin/devices.h"
-#include "deviceplugin/gpu_backend.h"
+#include "gpu/gpu.h"
 #include "deviceplugin/kube_api.h"
 
 namespace hami::deviceplugin {
@@ -34,7 +34,7 @@ class PluginServer {
  public:
   // `gpus` and `kube` must outlive the server; `kube` may be null (no node annotations,
   // every Allocate fails).
-  PluginServer(PluginServerOptions options, GpuBackend* gpus, KubeApi* kube);
+  PluginServer(PluginServerOptions options, gpu::Backend* gpus, KubeApi* kube);
   ~PluginServer();
   PluginServer(const PluginServer&) = delete;
   PluginServer& operator=(const PluginServer&) = delete;

@@ -13,9 +13,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "deviceplugin/fake_gpu_backend.h"
+#include "gpu/fake_backend.h"
 #include "deviceplugin/fake_kube_api.h"
-#include "deviceplugin/nvml_backend.h"
+#include "gpu/nvml.h"
 #include "deviceplugin_v1beta1.grpc.pb.h"
 
 namespace hami::deviceplugin {
@@ -70,7 +70,7 @@ class SimKubelet final : public v1beta1::Registration::Service {
   std::vector<v1beta1::RegisterRequest> requests_;
 };
 
-std::vector<GpuInfo> TwoGpus() {
+std::vector<gpu::GpuInfo> TwoGpus() {
   return {{"GPU-11111111-0000-0000-0000-000000000001", 0, "Tesla V100-SXM2-16GB", 16ull << 30, 0,
            false},
           {"GPU-11111111-0000-0000-0000-000000000002", 1, "Tesla V100-SXM2-16GB", 16ull << 30, 1,
@@ -98,7 +98,7 @@ class KubeletSimTest : public ::testing::Test {
     kubelet_.reset();
     fs::remove_all(dir_);
   }
-  void StartPlugin(GpuBackend* gpus) {
+  void StartPlugin(gpu::Backend* gpus) {
     plugin_ = std::make_unique<PluginServer>(opts_, gpus, &kube_);
     Status s = plugin_->Start();
     ASSERT_TRUE(s.ok()) << s.ToString();
@@ -125,7 +125,7 @@ class KubeletSimTest : public ::testing::Test {
 
   std::string dir_;
   PluginServerOptions opts_;
-  FakeGpuBackend gpus_{TwoGpus()};  // outlives plugin_ (TearDown stops it)
+  gpu::FakeBackend gpus_{TwoGpus()};  // outlives plugin_ (TearDown stops it)
   FakeKubeApi kube_;
   std::unique_ptr<SimKubelet> kubelet_;
   std::unique_ptr<PluginServer> plugin_;
@@ -354,7 +354,7 @@ class FakeNvmlKubeletTest : public KubeletSimTest {
     out.close();
     setenv("FAKEGPU_CONFIG", cfg_.c_str(), 1);
     setenv("FAKEGPU_STATE", state_.c_str(), 1);
-    auto nvml = OpenNvmlBackend(HAMI_FAKE_NVML);
+    auto nvml = gpu::OpenNvml(HAMI_FAKE_NVML);
     ASSERT_TRUE(nvml.ok()) << nvml.status().ToString();
     nvml_ = std::move(*nvml);
   }
@@ -370,7 +370,7 @@ class FakeNvmlKubeletTest : public KubeletSimTest {
                            .c_str());
   }
   std::string cfg_, state_;
-  std::unique_ptr<GpuBackend> nvml_;
+  std::unique_ptr<gpu::Backend> nvml_;
   const std::string a_ = "GPU-11111111-2222-3333-4444-555555555555";
   const std::string b_ = "GPU-11111111-2222-3333-4444-666666666666";
 };

@@ -118,7 +118,7 @@ TEST(FakeCudaProcAddress, NotFoundAndTooOld) {
 // Every symbol of the ABI lists is exported and served for some (version, flags).
 TEST(FakeCudaProcAddress, EveryListedSymbolIsReachable) {
   std::vector<const char*> names = {
-#define HAMI_CU(name, params, args) #name,
+#define HAMI_CU(name, params, args, ...) #name,
 #include "abi/cuda_hooks.def"
 #include "abi/cuda_internal.def"
 #undef HAMI_CU

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "abi/units.h"
+
 namespace hami::vgpu {
 namespace {
 
@@ -62,10 +64,11 @@ bool Apply(Values* v, const char* key, const char* value, bool strict, char* err
       return false;
     }
     uint64_t bytes = 0;
-    if (!ParseMemSize(value, &bytes)) {
-      snprintf(err, errlen,
-               "%s=\"%s\" is not a memory size (use bytes or a number with k/m/g or Ki/Mi/Gi)", key,
-               value);
+    // Bytes when bare, as in HAMi-core; the grammar is the project's one (abi/units.h).
+    abi::SizeError e = abi::ParseMemSize(value, 1, &bytes);
+    if (e != abi::SizeError::kOk) {
+      snprintf(err, errlen, "%s=\"%s\" is not a memory size: %s", key, value,
+               abi::SizeErrorText(e));
       return false;
     }
     if (idx < 0) {
@@ -278,48 +281,6 @@ T Tighter(T a, T b) {
 
 }  // namespace
 
-bool ParseMemSize(const char* s, uint64_t* out) {
-  if (!s || *s < '0' || *s > '9') return false;
-  uint64_t v = 0;
-  const char* p = s;
-  while (*p >= '0' && *p <= '9') {
-    uint64_t d = static_cast<uint64_t>(*p - '0');
-    if (v > (UINT64_MAX - d) / 10) return false;
-    v = v * 10 + d;
-    ++p;
-  }
-  uint64_t mult = 1;
-  if (*p != '\0') {
-    switch (*p) {
-      case 'k':
-      case 'K':
-        mult = 1ull << 10;
-        break;
-      case 'm':
-      case 'M':
-        mult = 1ull << 20;
-        break;
-      case 'g':
-      case 'G':
-        mult = 1ull << 30;
-        break;
-      case 't':
-      case 'T':
-        mult = 1ull << 40;
-        break;
-      default:
-        return false;
-    }
-    ++p;
-    if (*p == 'i') ++p;
-    if (*p == 'B') ++p;
-    if (*p != '\0') return false;
-  }
-  if (v != 0 && mult > UINT64_MAX / v) return false;
-  *out = v * mult;
-  return true;
-}
-
 bool ParseInt(const char* s, long lo, long hi, long* out) {
   if (!s || *s == '\0') return false;
   long v = 0;
@@ -351,6 +312,15 @@ bool LoadConfig(const ConfigSource& src, Config* out, char* err, size_t errlen) 
   out->log_level = 2;
   Values env;
   if (!LoadEnv(src, &env, err, errlen)) return false;
+  if (const char* cvd = src.getenv("CUDA_VISIBLE_DEVICES")) {
+    if (strlen(cvd) >= sizeof(out->visible_devices)) {
+      snprintf(err, errlen, "CUDA_VISIBLE_DEVICES is longer than %zu bytes",
+               sizeof(out->visible_devices) - 1);
+      return false;
+    }
+    out->visible_devices_set = true;
+    snprintf(out->visible_devices, sizeof(out->visible_devices), "%s", cvd);
+  }
 
   const char* file = nullptr;
   if (src.fixed_limits_path && access(src.fixed_limits_path, F_OK) == 0) {

@@ -30,6 +30,9 @@ struct Config {
   bool from_file;      // a limits file was read
   char shm_path[1024];
   char limits_file[1024];
+  // CUDA_VISIBLE_DEVICES, read once (the NVML path maps devices without CUDA).
+  bool visible_devices_set;
+  char visible_devices[2048];
 
   bool AnyMemoryLimit() const;
   bool AnySmLimit() const;
@@ -49,9 +52,6 @@ inline constexpr const char* kDefaultShmPath = abi::kDefaultShmPath;
 // line) into err.
 bool LoadConfig(const ConfigSource& src, Config* out, char* err, size_t errlen);
 
-// "2g", "2Gi", "2048m", "1073741824", "512k": powers of 1024. Rejects signs, blanks,
-// fractions, unknown suffixes and overflow.
-bool ParseMemSize(const char* s, uint64_t* out);
 // Integer in [lo, hi].
 bool ParseInt(const char* s, long lo, long hi, long* out);
 

@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <string.h>
 
+#include "abi/cuda_proc.h"
 #include "compute.h"
 #include "hooks.h"
 #include "log.h"
@@ -16,7 +17,7 @@
 
 // Hidden wrappers (their addresses never resolve to another library's symbol), each
 // exported under the driver's name through an alias.
-#define HAMI_CU(name, params, args)                                        \
+#define HAMI_CU(name, params, args, ...)                                        \
   HAMI_HIDDEN CUresult hami_w_##name params noexcept {                     \
     if (__builtin_expect(hami::vgpu::g_cuda.name == nullptr, 0)) {         \
       if (!hami::vgpu::LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;  \
@@ -51,7 +52,7 @@ struct Entry {
 };
 
 const Entry kEntries[] = {
-#define HAMI_CU(name, params, args) \
+#define HAMI_CU(name, params, args, ...) \
   {#name, reinterpret_cast<void*>(&hami_w_##name), reinterpret_cast<void**>(&g_cuda.name), true},
 #include "abi/cuda_hooks.def"
 #undef HAMI_CU
@@ -72,37 +73,6 @@ void* WrapperByName(const char* symbol) {
   return nullptr;
 }
 
-// Entry points that must be intercepted for the limits to hold, by the base name the CUDA
-// runtime asks cuGetProcAddress for. If the driver answers one of these with a variant we do
-// not know (a newer _vN), the limits could be bypassed: say so.
-bool MustBeHooked(const char* symbol) {
-  static const char* const kNames[] = {"cuMemAlloc",
-                                       "cuMemAllocPitch",
-                                       "cuMemAllocManaged",
-                                       "cuMemFree",
-                                       "cuMemCreate",
-                                       "cuMemRelease",
-                                       "cuMemAllocAsync",
-                                       "cuMemAllocFromPoolAsync",
-                                       "cuMemFreeAsync",
-                                       "cuMemGetInfo",
-                                       "cuDeviceTotalMem",
-                                       "cuArrayCreate",
-                                       "cuArray3DCreate",
-                                       "cuMipmappedArrayCreate",
-                                       "cuLaunchKernel",
-                                       "cuLaunchKernelEx",
-                                       "cuLaunchCooperativeKernel",
-                                       "cuGraphLaunch",
-                                       "cuCtxCreate",
-                                       "cuDevicePrimaryCtxRetain",
-                                       "cuDevicePrimaryCtxRelease",
-                                       "cuDevicePrimaryCtxReset"};
-  for (const char* n : kNames)
-    if (strcmp(symbol, n) == 0) return true;
-  return false;
-}
-
 void MapProcAddress(const char* symbol, void** pfn) {
   for (const Entry& e : kEntries) {
     if (e.cuda && *e.real && *e.real == *pfn) {
@@ -110,7 +80,9 @@ void MapProcAddress(const char* symbol, void** pfn) {
       return;
     }
   }
-  if (symbol && MustBeHooked(symbol)) {
+  // A limit-relevant name answered with a variant we do not know (a newer _vN): the limits
+  // could be bypassed, so say so.
+  if (symbol && abi::MustBeHooked(symbol)) {
     VGPU_LOG(kLogWarn,
              "cuGetProcAddress(%s) returned an entry point libvgpu does not know; "
              "it is not intercepted",

@@ -7,7 +7,7 @@
 
 namespace hami::vgpu {
 
-#define HAMI_CU(name, params, args) CUresult Hook_##name params noexcept;
+#define HAMI_CU(name, params, args, ...) CUresult Hook_##name params noexcept;
 #include "abi/cuda_hooks.def"
 #undef HAMI_CU
 #define HAMI_NVML(name, params, args) nvmlReturn_t Hook_##name params noexcept;

@@ -24,7 +24,7 @@ void LoadCudaOnce() {
     VGPU_LOG(kLogError, "cannot load libcuda.so.1: %s", dlerror());
     return;
   }
-#define HAMI_CU(name, params, args) \
+#define HAMI_CU(name, params, args, ...) \
   g_cuda.name = reinterpret_cast<decltype(g_cuda.name)>(sym(g_cuda_handle, #name));
 #include "abi/cuda_hooks.def"
 #include "abi/cuda_internal.def"

@@ -8,7 +8,7 @@
 namespace hami::vgpu {
 
 struct RealCuda {
-#define HAMI_CU(name, params, args) CUresult(*name) params;
+#define HAMI_CU(name, params, args, ...) CUresult(*name) params;
 #include "abi/cuda_hooks.def"
 #include "abi/cuda_internal.def"
 #undef HAMI_CU

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "device_map.h"
 #include "log.h"
 #include "real.h"
 
@@ -53,36 +54,62 @@ void LoadConfigOnce() {
 // Binds a visible ordinal to its limit: by UUID when the limits file names UUIDs (a device
 // outside that list gets nothing), else by position.
 void ResolveLimit(int i, DeviceState* d) {
-  const Config& c = g_state.cfg;
-  if (!c.have_uuids) {
-    d->limit = c.mem_limit[i];
-    d->sm_limit = c.sm_limit[i];
-    return;
+  DeviceLimit l = LimitForDevice(g_state.cfg, i, d->uuid);
+  if (!l.allocated) {
+    VGPU_LOG(kLogError, "device %s is not part of this container's allocation; no memory on it",
+             d->uuid);
   }
-  for (int j = 0; j < kMaxDevices; ++j) {
-    if (c.uuid[j][0] && strcmp(c.uuid[j], d->uuid) == 0) {
-      d->limit = c.mem_limit[j];
-      d->sm_limit = c.sm_limit[j];
-      return;
+  d->limit = l.limit;
+  d->sm_limit = l.sm_limit;
+}
+
+// UUIDs of the devices CUDA would make visible, in visible order, resolved through NVML from
+// CUDA_VISIBLE_DEVICES as read once into Config (no getenv per query). Returns the count.
+int VisibleUuidsFromNvml(char (&list)[kMaxDevices][96]) {
+  if (!LoadRealNvml()) return 0;
+  unsigned int n = 0;
+  if (g_nvml.nvmlDeviceGetCount_v2(&n) != NVML_SUCCESS) return 0;
+  int nlist = 0;
+  nvmlDevice_t h = nullptr;
+  if (!g_state.cfg.visible_devices_set) {
+    for (unsigned int k = 0; k < n && nlist < kMaxDevices; ++k) {
+      if (g_nvml.nvmlDeviceGetHandleByIndex_v2(k, &h) != NVML_SUCCESS ||
+          g_nvml.nvmlDeviceGetUUID(h, list[nlist], 96) != NVML_SUCCESS)
+        break;
+      ++nlist;
     }
+    return nlist;
   }
-  VGPU_LOG(kLogError, "device %s is not part of this container's allocation; no memory on it",
-           d->uuid);
-  d->limit = 1;  // nothing fits
-  d->sm_limit = c.sm_limit[i];
+  VisibleToken toks[kMaxDevices];
+  int ntok = ParseVisibleDevices(g_state.cfg.visible_devices, toks);
+  for (int t = 0; t < ntok && nlist < kMaxDevices; ++t) {
+    char u[96];
+    if (toks[t].is_uuid) {
+      size_t len = strlen(toks[t].uuid);
+      for (unsigned int k = 0; k < n; ++k) {
+        if (g_nvml.nvmlDeviceGetHandleByIndex_v2(k, &h) == NVML_SUCCESS &&
+            g_nvml.nvmlDeviceGetUUID(h, u, sizeof(u)) == NVML_SUCCESS &&
+            strncmp(u, toks[t].uuid, len) == 0) {
+          snprintf(list[nlist++], 96, "%s", u);
+          break;
+        }
+      }
+      continue;
+    }
+    if (static_cast<unsigned long>(toks[t].index) >= n ||
+        g_nvml.nvmlDeviceGetHandleByIndex_v2(static_cast<unsigned>(toks[t].index), &h) !=
+            NVML_SUCCESS ||
+        g_nvml.nvmlDeviceGetUUID(h, u, sizeof(u)) != NVML_SUCCESS)
+      break;
+    snprintf(list[nlist++], 96, "%s", u);
+  }
+  return nlist;
 }
 }  // namespace
 
 bool EnsureConfig() {
   pthread_once(&g_config_once, LoadConfigOnce);
   return g_state.config_ok && !g_state.forked_child;
-}
-
-void FormatUuid(const CUuuid& u, char* out, size_t len) {
-  const unsigned char* b = reinterpret_cast<const unsigned char*>(u.bytes);
-  snprintf(out, len, "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-           b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-           b[14], b[15]);
 }
 
 bool EnsureCudaDevices() {
@@ -162,61 +189,15 @@ uint64_t LimitForUuid(const char* uuid, bool* visible) {
     return 0;
   }
   const Config& c = g_state.cfg;
+  uint64_t limit = 0;
   if (c.have_uuids) {
-    for (int j = 0; j < kMaxDevices; ++j) {
-      if (c.uuid[j][0] && strcmp(c.uuid[j], uuid) == 0) {
-        *visible = true;
-        return c.mem_limit[j];
-      }
-    }
-    return 0;
+    *visible = LimitForConfiguredUuid(c, uuid, &limit);
+    return limit;
   }
   // Without CUDA and without UUIDs in a limits file, find the device's visible ordinal from
   // CUDA_VISIBLE_DEVICES against NVML's enumeration.
-  if (!LoadRealNvml()) return 0;
-  unsigned int n = 0;
-  if (g_nvml.nvmlDeviceGetCount_v2(&n) != NVML_SUCCESS) return 0;
-  const char* cvd = getenv("CUDA_VISIBLE_DEVICES");
   char list[kMaxDevices][96];
-  int nlist = 0;
-  if (cvd) {
-    char buf[2048];
-    snprintf(buf, sizeof(buf), "%s", cvd);
-    char* save = nullptr;
-    for (char* tok = strtok_r(buf, ",", &save); tok && nlist < kMaxDevices;
-         tok = strtok_r(nullptr, ",", &save)) {
-      while (*tok == ' ') ++tok;
-      nvmlDevice_t h = nullptr;
-      if (strncmp(tok, "GPU-", 4) == 0) {
-        for (unsigned int k = 0; k < n; ++k) {
-          char u[96];
-          if (g_nvml.nvmlDeviceGetHandleByIndex_v2(k, &h) == NVML_SUCCESS &&
-              g_nvml.nvmlDeviceGetUUID(h, u, sizeof(u)) == NVML_SUCCESS &&
-              strncmp(u, tok, strlen(tok)) == 0) {
-            snprintf(list[nlist++], 96, "%s", u);
-            break;
-          }
-        }
-      } else {
-        char* end = nullptr;
-        long idx = strtol(tok, &end, 10);
-        if (end == tok || idx < 0 || static_cast<unsigned long>(idx) >= n) break;
-        char u[96];
-        if (g_nvml.nvmlDeviceGetHandleByIndex_v2(static_cast<unsigned>(idx), &h) != NVML_SUCCESS ||
-            g_nvml.nvmlDeviceGetUUID(h, u, sizeof(u)) != NVML_SUCCESS)
-          break;
-        snprintf(list[nlist++], 96, "%s", u);
-      }
-    }
-  } else {
-    for (unsigned int k = 0; k < n && nlist < kMaxDevices; ++k) {
-      nvmlDevice_t h = nullptr;
-      if (g_nvml.nvmlDeviceGetHandleByIndex_v2(k, &h) != NVML_SUCCESS ||
-          g_nvml.nvmlDeviceGetUUID(h, list[nlist], 96) != NVML_SUCCESS)
-        break;
-      ++nlist;
-    }
-  }
+  int nlist = VisibleUuidsFromNvml(list);
   for (int i = 0; i < nlist; ++i) {
     if (strcmp(list[i], uuid) == 0) {
       *visible = true;

@@ -8,6 +8,7 @@
 #include "abi/cuda_abi.h"
 #include "accounting.h"
 #include "config.h"
+#include "device_map.h"
 
 namespace hami::vgpu {
 
@@ -43,8 +44,6 @@ bool EnsureCudaDevices();
 int OrdinalOf(CUdevice d);
 // Visible ordinal of the calling thread's current context, or -1.
 int CurrentOrdinal();
-// Formats a CUDA UUID as "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx".
-void FormatUuid(const CUuuid& u, char* out, size_t len);
 // Memory limit for the physical GPU with this UUID (used by the NVML path, which may run
 // without CUDA); 0 = unlimited. *visible is set false when the UUID is not visible.
 uint64_t LimitForUuid(const char* uuid, bool* visible);

@@ -109,7 +109,7 @@ StatusOr<std::unique_ptr<Daemon>> Daemon::Open(DaemonOptions options,
   }
   std::string pid = std::to_string(getpid()) + "\n";
   if (ftruncate(lock_fd, 0) == 0) (void)!pwrite(lock_fd, pid.data(), pid.size(), 0);
-  auto list = gpus->List();
+  auto list = gpus->ListGpus();
   if (!list.ok()) {
     close(lock_fd);
     return list.status();
@@ -121,6 +121,7 @@ StatusOr<std::unique_ptr<Daemon>> Daemon::Open(DaemonOptions options,
   }
   std::unique_ptr<Daemon> d(new Daemon(std::move(options), std::move(*store), lock_fd));
   d->host_gpus_ = std::move(*list);
+  for (auto& g : d->host_gpus_) g.numa = std::max(g.numa, 0);  // gpu::GpuInfo: -1 = unknown
   d->fake_ = gpus->fake();
   d->source_desc_ = gpus->Describe();
 

@@ -7,10 +7,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <set>
 
-#include "deviceplugin/allocator.h"
+#include "abi/node_layout.h"
+#include "common/file_reader.h"
+#include "common/hook_layout.h"
+#include "common/log.h"
+#include "common/pod_meta.h"
+#include "sched/model.h"
 
 namespace hami::monitor {
 namespace {
@@ -23,11 +27,10 @@ uint64_t RealtimeNs() {
                                    .count());
 }
 
-std::string Slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return s;
-}
+// pod.json is a few hundred bytes; anything near this is not ours.
+constexpr std::size_t kMaxPodMetaBytes = 64 * 1024;
+// A container directory is the tenant's: bound the entries looked at in one scan.
+constexpr int kMaxEntriesPerContainer = 256;
 
 // The devices of a container in vdevice order: the allocation's when known (a device in the
 // accounting file that the container was not given is not its slice), else the file's.
@@ -46,41 +49,37 @@ std::vector<std::string> DeviceOrder(const ContainerView& v) {
 }  // namespace
 
 StatusOr<ContainerView> ParsePodMeta(const std::string& json_text) {
+  auto m = common::ParsePodMeta(json_text);
+  if (!m.ok()) return m.status();
   ContainerView v;
-  try {
-    auto j = nlohmann::json::parse(json_text);
-    v.ns = j.at("namespace").get<std::string>();
-    v.pod = j.at("pod").get<std::string>();
-    v.pod_uid = j.at("podUID").get<std::string>();
-    v.container = j.at("container").get<std::string>();
-    for (const auto& d : j.at("devices")) {
-      v.allocated.push_back(
-          {d.at("uuid").get<std::string>(), d.value("memoryMiB", 0LL), d.value("cores", 0LL)});
-    }
-  } catch (const nlohmann::json::exception& e) {
-    return InvalidArgument(std::string("pod.json: ") + e.what());
-  }
+  v.ns = m->ns;
+  v.pod = m->pod;
+  v.pod_uid = m->pod_uid;
+  v.container = m->container;
+  for (const auto& d : m->devices) v.allocated.push_back({d.uuid, d.memory_mib, d.cores});
   return v;
 }
 
 std::vector<ContainerView> Collector::Scan() {
-  const auto layout = deviceplugin::LayoutFor(opts_.hook_path);
+  const auto layout = common::LayoutFor(opts_.hook_path);
   std::map<std::string, ContainerView> views;
   uint64_t corrupt = 0;
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(layout.root + "/allocations", ec)) {
+  for (const auto& e : fs::directory_iterator(layout.AllocationsDir(), ec)) {
     if (!e.is_directory(ec)) continue;
-    const fs::path meta = e.path() / deviceplugin::kPodMetaFileName;
-    if (!fs::exists(meta, ec)) continue;  // being written
-    auto v = ParsePodMeta(Slurp(meta));
+    const std::string meta = (e.path() / abi::kPodMetaFileName).string();
+    auto text = common::ReadFileBounded(meta, kMaxPodMetaBytes);
+    if (!text.ok() && text.status().code() == StatusCode::kNotFound) continue;  // being written
+    auto v = text.ok() ? ParsePodMeta(*text) : StatusOr<ContainerView>(text.status());
     if (!v.ok()) {
+      NoteSkipped(meta, v.status());
       ++corrupt;
       continue;
     }
     v->key = e.path().filename().string();
     views[v->key] = std::move(*v);
   }
-  for (const auto& e : fs::directory_iterator(layout.root + "/containers", ec)) {
+  for (const auto& e : fs::directory_iterator(layout.ContainersDir(), ec)) {
     if (!e.is_directory(ec)) continue;
     const std::string key = e.path().filename().string();
     auto it = views.find(key);
@@ -94,12 +93,21 @@ std::vector<ContainerView> Collector::Scan() {
       it = views.emplace(key, std::move(v)).first;
     }
     std::error_code ec2;
+    int entries = 0;
     for (const auto& f : fs::directory_iterator(e.path(), ec2)) {
-      if (f.path().extension() != ".cache" || !f.is_regular_file(ec2)) continue;
+      if (++entries > kMaxEntriesPerContainer) {
+        NoteSkipped(e.path().string(), ResourceExhausted("more than " +
+                                                         std::to_string(kMaxEntriesPerContainer) +
+                                                         " entries; the rest are not read"));
+        break;
+      }
+      if (f.path().extension() != ".cache") continue;
+      // No type check here: the reader refuses links, FIFOs and directories without blocking.
       auto snap = accounting::ReadAccountingFile(f.path().string());
       if (snap.ok()) {
         it->second.accounting.push_back(std::move(*snap));
       } else if (snap.status().code() != StatusCode::kNotFound) {
+        NoteSkipped(f.path().string(), snap.status());
         ++corrupt;
       }
     }
@@ -113,6 +121,14 @@ std::vector<ContainerView> Collector::Scan() {
   std::vector<ContainerView> out;
   for (auto& [k, v] : views) out.push_back(std::move(v));
   return out;
+}
+
+void Collector::NoteSkipped(const std::string& path, const Status& why) {
+  std::lock_guard lock(mu_);
+  const std::string key = path + "\n" + why.message();
+  if (reported_.size() > 4096) reported_.clear();  // bounded; repeats are then logged again
+  if (!reported_.insert(key).second) return;
+  log::Warn("skipping {}: {}", path, why.ToString());
 }
 
 std::map<std::string, ContentionInfo> Collector::Contention(
@@ -152,7 +168,7 @@ std::map<std::string, ContentionInfo> Collector::Contention(
 }
 
 Status Collector::WriteContentionFiles() {
-  const auto layout = deviceplugin::LayoutFor(opts_.hook_path);
+  const auto layout = common::LayoutFor(opts_.hook_path);
   std::error_code ec;
   fs::create_directories(layout.ContentionDir(), ec);
   if (ec) return Internal("cannot create " + layout.ContentionDir() + ": " + ec.message());
@@ -201,7 +217,7 @@ std::vector<Family> Collector::Collect() {
         Labels l = {{"node", opts_.node_name},
                     {"device_uuid", g.uuid},
                     {"device_index", std::to_string(g.index)},
-                    {"device_type", deviceplugin::DeviceType(g.name)}};
+                    {"device_type", sched::NormalizeGpuType(g.name)}};
         host_mem.samples.push_back({l, static_cast<double>(u->memory_used_bytes)});
         host_util.samples.push_back({l, u->utilization_percent / 100.0});
       }

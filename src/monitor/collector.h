@@ -8,14 +8,19 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "common/accounting_reader.h"
-#include "deviceplugin/gpu_backend.h"
-#include "monitor/prom_text.h"
+#include "gpu/gpu.h"
+#include "common/prom_text.h"
 
 namespace hami::monitor {
+
+using prom::Family;
+using prom::Labels;
+using prom::RenderText;
 
 struct AllocatedDevice {
   std::string uuid;
@@ -48,7 +53,7 @@ struct ContentionInfo {
 class Collector {
  public:
   // `gpus` may be null (no host metrics).
-  Collector(CollectorOptions options, deviceplugin::GpuBackend* gpus)
+  Collector(CollectorOptions options, gpu::Backend* gpus)
       : opts_(std::move(options)), gpus_(gpus) {}
 
   // Scans the host directories. Corrupt files are counted and skipped.
@@ -65,8 +70,11 @@ class Collector {
 
  private:
   CollectorOptions opts_;
-  deviceplugin::GpuBackend* gpus_;
+  gpu::Backend* gpus_;
   std::mutex mu_;
+  // Logs a skipped file once per path and reason (a scan runs every second).
+  void NoteSkipped(const std::string& path, const Status& why);
+  std::set<std::string> reported_;
   uint64_t corrupt_total_ = 0;
   uint64_t corrupt_last_scan_ = 0;
   uint64_t scans_ = 0;

@@ -15,16 +15,16 @@
 #include <thread>
 
 #include "common/testing/accounting_files.h"
-#include "deviceplugin/allocator.h"
-#include "deviceplugin/fake_gpu_backend.h"
-#include "deviceplugin/fake_kube_api.h"
+#include "common/hook_layout.h"
+#include "common/pod_meta.h"
+#include "gpu/fake_backend.h"
 #include "monitor/metrics_server.h"
+#include "sched/annotation.h"
 
 namespace hami::monitor {
 namespace {
 
 namespace fs = std::filesystem;
-namespace dp = hami::deviceplugin;
 using namespace std::chrono_literals;
 
 const char kGpuA[] = "GPU-aaaaaaaa-0000-0000-0000-000000000001";
@@ -48,27 +48,21 @@ class CollectorTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  // Allocates a pod through the device plugin's real Allocate logic.
+  // Writes what the device plugin's Allocate leaves on the node for one container (the
+  // allocation record and the empty container directory), from a to-allocate annotation.
   void Allocate(const std::string& pod, const std::string& to_allocate, std::size_t ndev) {
-    dp::FakeKubeApi kube;
-    dp::PodInfo p;
-    p.ns = "team-a";
-    p.name = pod;
-    p.uid = "uid-" + pod;
-    p.node_name = "node-1";
-    p.annotations[dp::kToAllocateAnnotation] = to_allocate;
-    p.annotations[dp::kBindPhaseAnnotation] = "allocating";
-    p.annotations[dp::kVgpuNodeAnnotation] = "node-1";
-    p.containers = {{"main", {}, {}}};
-    kube.AddPod(p);
-    dp::AllocatorOptions a;
-    a.node_name = "node-1";
-    a.hook_path = dir_;
-    dp::Allocator alloc(a, &kube);
-    std::vector<std::string> ids;
-    for (std::size_t i = 0; i < ndev; ++i) ids.push_back("x-" + std::to_string(i));
-    auto r = alloc.AllocateContainer(ids);
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    auto segs = sched::DecodeContainerDevices(to_allocate);
+    ASSERT_TRUE(segs.ok()) << segs.status().ToString();
+    ASSERT_EQ((*segs)[0].size(), ndev);
+    common::PodMeta m{"team-a", pod, "uid-" + pod, "main", 0, {}};
+    for (const auto& d : (*segs)[0]) {
+      m.devices.push_back({d.uuid, d.type, d.used_mem_mib, d.used_cores});
+    }
+    const auto layout = common::LayoutFor(dir_);
+    fs::create_directories(layout.AllocationDir(m.pod_uid, "main"));
+    fs::create_directories(layout.ContainerDir(m.pod_uid, "main"));
+    std::ofstream(layout.AllocationDir(m.pod_uid, "main") + "/" + abi::kPodMetaFileName)
+        << common::EncodePodMeta(m);
   }
   std::string CacheDir(const std::string& pod) {
     return dir_ + "/vgpu/containers/uid-" + pod + "_main";
@@ -76,7 +70,7 @@ class CollectorTest : public ::testing::Test {
 
   std::string dir_;
   CollectorOptions opts_;
-  dp::FakeGpuBackend gpus_{{{kGpuA, 0, "Tesla V100-SXM2-16GB", 16ull << 30, 0, false},
+  gpu::FakeBackend gpus_{{{kGpuA, 0, "Tesla V100-SXM2-16GB", 16ull << 30, 0, false},
                             {kGpuB, 1, "Tesla V100-SXM2-16GB", 16ull << 30, 1, false}}};
 };
 

@@ -2,9 +2,9 @@
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdlib>
-#include <iostream>
 
-#include "deviceplugin/nvml_backend.h"
+#include "common/log.h"
+#include "gpu/nvml.h"
 #include "monitor/collector.h"
 #include "monitor/metrics_server.h"
 
@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   std::string host = "0.0.0.0", nvml_lib = "libnvidia-ml.so.1";
   int port = 9394, interval_ms = 1000, window_ms = 5000;
   bool no_nvml = false;
+  std::string log_level;
+  hami::log::Init("hami-vgpu-monitor");
   app.add_option("--hook-path", opts.hook_path, "host hook path (global.gpuHookPath)")
       ->capture_default_str();
   app.add_option("--node-name", opts.node_name, "node label of host metrics ($NODE_NAME)");
@@ -33,15 +35,21 @@ int main(int argc, char** argv) {
   app.add_option("--active-window-ms", window_ms, "a container is active this long after a kernel")
       ->capture_default_str()
       ->check(CLI::Range(100, 3600000));
+  app.add_option("--log-level", log_level, "debug, info, warn or error ($HAMI_LOG_LEVEL)");
   CLI11_PARSE(app, argc, argv);
+  if (!log_level.empty()) {
+    if (hami::Status s = hami::log::SetLevel(std::string_view(log_level)); !s.ok()) {
+      hami::log::Error("{}", s.ToString());
+      return 2;
+    }
+  }
   opts.active_window = std::chrono::milliseconds(window_ms);
 
-  std::unique_ptr<hami::deviceplugin::GpuBackend> gpus;
+  std::unique_ptr<hami::gpu::Backend> gpus;
   if (!no_nvml) {
-    auto b = hami::deviceplugin::OpenNvmlBackend(nvml_lib);
+    auto b = hami::gpu::OpenNvml(nvml_lib);
     if (!b.ok()) {
-      std::cerr << "hami-vgpu-monitor: " << b.status().ToString()
-                << " (use --no-nvml to run without host metrics)\n";
+      hami::log::Error("{} (use --no-nvml to run without host metrics)", b.status().ToString());
       return 1;
     }
     gpus = std::move(*b);
@@ -55,16 +63,16 @@ int main(int argc, char** argv) {
   mon::Collector collector(opts, gpus.get());
   mon::MetricsServer server(&collector);
   if (hami::Status s = server.Start(host, port); !s.ok()) {
-    std::cerr << "hami-vgpu-monitor: " << s.ToString() << "\n";
+    hami::log::Error("{}", s.ToString());
     return 1;
   }
-  std::cerr << "hami-vgpu-monitor: serving /metrics on " << host << ":" << server.port() << "\n";
+  hami::log::Info("serving /metrics on {}:{}", host, server.port());
   timespec ts{interval_ms / 1000, (interval_ms % 1000) * 1000000L};
   std::string last_error;
   while (true) {
     if (hami::Status s = collector.WriteContentionFiles(); !s.ok() && s.message() != last_error) {
       last_error = s.message();
-      std::cerr << "hami-vgpu-monitor: " << s.ToString() << "\n";
+      hami::log::Warn("{}", s.ToString());
     }
     int sig = sigtimedwait(&set, nullptr, &ts);
     if (sig == SIGTERM || sig == SIGINT) break;

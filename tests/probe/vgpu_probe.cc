@@ -247,7 +247,14 @@ int ProcAddr() {
             {"cuMemAllocAsync", 12000, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM,
              "cuMemAllocAsync_ptsz"},
             {"cuGraphLaunch", 12000, 0, "cuGraphLaunch"},
-            {"cuGetProcAddress", 12000, 0, "cuGetProcAddress_v2"}};
+            {"cuGetProcAddress", 12000, 0, "cuGetProcAddress_v2"},
+            // Pre-3.2 variants: each must come back intercepted too.
+            {"cuCtxCreate", 3000, 0, "cuCtxCreate"},
+            {"cuCtxDestroy", 3000, 0, "cuCtxDestroy"},
+            {"cuMemFree", 3000, 0, "cuMemFree"}};
+  // Under libvgpu.so, every answer must be one of its wrappers, not the driver's function.
+  const char* preload = getenv("LD_PRELOAD");
+  bool interposed = preload && strstr(preload, "libvgpu") != nullptr;
   int bad = 0;
   for (const Q& q : qs) {
     void* pfn = nullptr;
@@ -255,6 +262,9 @@ int ProcAddr() {
     CUresult r = cuGetProcAddress_v2(q.name, &pfn, q.version, q.flags, &st);
     void* want = dlsym(RTLD_DEFAULT, q.expect);
     bool ok = r == CUDA_SUCCESS && pfn && pfn == want;
+    Dl_info where;
+    if (ok && interposed)
+      ok = dladdr(pfn, &where) != 0 && where.dli_fname && strstr(where.dli_fname, "libvgpu");
     printf("procaddr %s v%d flags=%llu -> %s ok=%d\n", q.name, q.version,
            static_cast<unsigned long long>(q.flags), q.expect, ok ? 1 : 0);
     bad += ok ? 0 : 1;

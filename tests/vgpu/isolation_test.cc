@@ -203,7 +203,7 @@ TEST_F(IsolationTest, KilledInTightLoopLeavesNoDeadlockAndUsageIsReleased) {
 
 TEST_F(IsolationTest, MalformedLimitFailsClosedWithTheMessage) {
   for (auto [key, value] :
-       std::vector<std::pair<std::string, std::string>>{{"CUDA_DEVICE_MEMORY_LIMIT", "2Gb"},
+       std::vector<std::pair<std::string, std::string>>{{"CUDA_DEVICE_MEMORY_LIMIT", "1.5g"},
                                                         {"CUDA_DEVICE_MEMORY_LIMIT_1", "two"},
                                                         {"CUDA_DEVICE_SM_LIMIT", "150"},
                                                         {"GPU_CORE_UTILIZATION_POLICY", "maybe"}}) {

@@ -6,16 +6,17 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/file_reader.h"
 #include "k8s/client/base64.h"
 
 namespace hami::k8s {
 
 StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound("cannot read " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  // kubeconfig, token, CA and device config: small files placed by the administrator or
+  // kubelet (as links into ..data/), so links are followed; never block, bounded.
+  common::ReadFileOptions o;
+  o.follow_links = true;
+  return common::ReadFileBounded(path, 4 << 20, o);
 }
 
 static std::string Trim(std::string s) {

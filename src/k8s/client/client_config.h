@@ -37,7 +37,7 @@ StatusOr<ClientConfig> InClusterConfig(
 // kubeconfig path given, else $KUBECONFIG, else in-cluster, else ~/.kube/config.
 StatusOr<ClientConfig> ResolveClientConfig(const std::string& kubeconfig_path);
 
-// Whole file as a string. Errors: kNotFound.
+// Whole file (at most 4 MiB, links followed, never a FIFO). Errors: as common::ReadFileBounded.
 StatusOr<std::string> ReadFile(const std::string& path);
 
 }  // namespace hami::k8s

@@ -1,5 +1,7 @@
 #include "k8s/client/kube_client.h"
 
+#include "common/time_format.h"
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -140,15 +142,6 @@ StatusOr<Json> PatchWithRetry(KubeClient& client, const Resource& r, const std::
   return Aborted("gave up after " + std::to_string(attempts) + " conflicts: " + last.message());
 }
 
-static std::string Rfc3339Now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 Status RecordEvent(KubeClient& client, const Json& involved, const std::string& type,
                    const std::string& reason, const std::string& message,
                    const std::string& component) {
@@ -160,7 +153,7 @@ Status RecordEvent(KubeClient& client, const Json& involved, const std::string& 
   std::snprintf(suffix, sizeof suffix, ".%llx",
                 static_cast<unsigned long long>(
                     std::chrono::duration_cast<std::chrono::nanoseconds>(now).count()));
-  std::string ts = Rfc3339Now();
+  std::string ts = common::NowRfc3339();
   Json ev = {
       {"apiVersion", "v1"},
       {"kind", "Event"},

@@ -111,6 +111,14 @@ class Extender {
   void Event(const Json& pod, const std::string& type, const std::string& reason,
              const std::string& message);
   StatusOr<Json> LookupPod(const std::string& ns, const std::string& name, const std::string& uid);
+  // Bind's steps: count the pod's GPUs on the node (on error the turn is released), write the
+  // annotations and the binding, then settle the count with the outcome.
+  StatusOr<std::string> ReservePlacement(const std::string& ns, const std::string& name,
+                                         const std::string& uid, const std::string& node,
+                                         const sched::PodRequest& req);
+  Status WriteBinding(const std::string& ns, const std::string& name, const std::string& uid,
+                      const std::string& node, const std::string& encoded, uint64_t* written_rv);
+  void SettleBind(const std::string& uid, const Status& s, uint64_t written_rv);
 
   ExtenderOptions opts_;
   KubeClient* client_;

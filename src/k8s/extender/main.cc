@@ -3,11 +3,11 @@
 #include <unistd.h>
 #include <csignal>
 #include <cstdio>
-#include <mutex>
 
 #include "k8s/client/http_kube_client.h"
 #include "k8s/extender/config.h"
 #include "k8s/extender/http_server.h"
+#include "k8s/extender/namespace_cache.h"
 
 namespace {
 volatile std::sig_atomic_t g_stop = 0;
@@ -40,39 +40,14 @@ int main(int argc, char** argv) {
   }
   Extender extender(cfg->extender, client->get());
   // Namespace labels for hami.io/webhook=ignore, cached for a minute.
-  struct NsCache {
-    std::mutex mu;
-    std::map<std::string, std::pair<std::time_t, std::map<std::string, std::string>>> m;
-  };
-  auto cache = std::make_shared<NsCache>();
-  KubeClient* kc = client->get();
-  NamespaceLabels ns_labels =
-      [cache, kc](const std::string& ns) -> std::optional<std::map<std::string, std::string>> {
-    std::time_t now = std::time(nullptr);
-    {
-      std::lock_guard<std::mutex> lock(cache->mu);
-      auto it = cache->m.find(ns);
-      if (it != cache->m.end() && now - it->second.first < 60) return it->second.second;
-    }
-    auto obj = kc->Get(Resource::Namespaces(), "", ns);
-    if (!obj.ok()) return std::nullopt;
-    std::map<std::string, std::string> labels;
-    if ((*obj)["metadata"].contains("labels") && (*obj)["metadata"]["labels"].is_object()) {
-      for (auto& [k, v] : (*obj)["metadata"]["labels"].items()) {
-        if (v.is_string()) labels[k] = v.get<std::string>();
-      }
-    }
-    std::lock_guard<std::mutex> lock(cache->mu);
-    cache->m[ns] = {now, labels};
-    return labels;
-  };
+  NamespaceLabelCache ns_cache(client->get());
   HttpServerOptions so;
   so.host = cfg->host;
   so.port = cfg->port;
   so.cert_file = cfg->cert_file;
   so.key_file = cfg->key_file;
   so.threads = cfg->threads;
-  HttpServer server(so, &extender, cfg->webhook, ns_labels);
+  HttpServer server(so, &extender, cfg->webhook, ns_cache.AsCallback());
   if (auto s = server.Start(); !s.ok()) {
     std::fprintf(stderr, "hami-scheduler: %s\n", s.message().c_str());
     return 1;

@@ -1,5 +1,7 @@
 #include "k8s/testing/fake_apiserver.h"
 
+#include "common/time_format.h"
+
 #include <httplib.h>
 
 #include <algorithm>
@@ -84,15 +86,6 @@ const char* KindOf(const std::string& plural) {
   if (plural == "nodes") return "Node";
   if (plural == "namespaces") return "Namespace";
   return "Event";
-}
-
-std::string NowRfc3339() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 // One requirement of a label or field selector.
@@ -269,7 +262,7 @@ struct FakeApiServer::State {
     ++rv;
     md["uid"] = "uid-" + std::to_string(++uid_counter);
     md["resourceVersion"] = std::to_string(rv);
-    md["creationTimestamp"] = NowRfc3339();
+    md["creationTimestamp"] = common::NowRfc3339();
     obj["apiVersion"] = "v1";
     obj["kind"] = KindOf(plural);
     bucket[key] = obj;

@@ -1,25 +1,27 @@
-// In-memory GpuBackend for unit tests: a fixed list of GPUs, settable usage, and health
-// events pushed by the test.
+// In-memory gpu::Backend for unit tests and `hami serve --gpu-backend static`: a fixed list of
+// GPUs, settable usage, and health events pushed by the test.
 #pragma once
 
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <utility>
 
-#include "deviceplugin/gpu_backend.h"
+#include "gpu/gpu.h"
 
-namespace hami::deviceplugin {
+namespace hami::gpu {
 
-class FakeGpuBackend final : public GpuBackend {
+class FakeBackend final : public Backend {
  public:
-  explicit FakeGpuBackend(std::vector<GpuInfo> gpus) : gpus_(std::move(gpus)) {}
+  explicit FakeBackend(std::vector<GpuInfo> gpus, std::string description = "in-memory fake GPUs")
+      : gpus_(std::move(gpus)), description_(std::move(description)) {}
 
   void SetUsage(const std::string& uuid, GpuUsage usage) {
     std::lock_guard lock(mu_);
     usage_[uuid] = usage;
   }
-  // Queues an event and, like a driver, makes Probe() follow the health.
+  // Queues a health event as the driver would send it.
   void PushHealth(const std::string& uuid, bool healthy, uint64_t xid) {
     std::lock_guard lock(mu_);
     events_.push_back({uuid, healthy, xid});
@@ -48,13 +50,16 @@ class FakeGpuBackend final : public GpuBackend {
     return std::optional<HealthEvent>(ev);
   }
   bool Probe(const std::string&) override { return true; }
+  std::string Describe() const override { return description_; }
+  bool fake() const override { return true; }
 
  private:
   std::vector<GpuInfo> gpus_;
+  std::string description_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<HealthEvent> events_;
   std::map<std::string, GpuUsage> usage_;
 };
 
-}  // namespace hami::deviceplugin
+}  // namespace hami::gpu

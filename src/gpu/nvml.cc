@@ -1,13 +1,14 @@
-// NVML through dlopen + dlsym, with the prototypes of src/hook/abi/nvml_api.h.
-#include "deviceplugin/nvml_backend.h"
+// NVML through dlopen + dlsym, with the prototypes of src/abi/nvml_api.h (nvml.h).
+#include "gpu/nvml.h"
 
 #include <dlfcn.h>
+#include <link.h>
 
 #include <mutex>
 
 #include "abi/nvml_api.h"
 
-namespace hami::deviceplugin {
+namespace hami::gpu {
 namespace {
 
 struct NvmlFns {
@@ -21,15 +22,21 @@ std::string ErrorName(nvmlReturn_t r) {
   return "nvmlReturn " + std::to_string(static_cast<int>(r));
 }
 
-class NvmlBackend final : public GpuBackend {
+class NvmlBackend final : public Backend {
  public:
-  NvmlBackend(void* handle, NvmlFns fns) : handle_(handle), fns_(fns) {}
+  NvmlBackend(void* handle, NvmlFns fns, std::string path, bool fake)
+      : handle_(handle), fns_(fns), path_(std::move(path)), fake_(fake) {}
   ~NvmlBackend() override {
     if (events_ != nullptr && fns_.nvmlEventSetFree != nullptr) fns_.nvmlEventSetFree(events_);
     if (fns_.nvmlShutdown != nullptr) fns_.nvmlShutdown();
     // The library stays loaded: other threads' NVML callbacks may still reference it.
     (void)handle_;
   }
+
+  std::string Describe() const override {
+    return std::string(fake_ ? "fake GPU driver " : "NVML ") + path_;
+  }
+  bool fake() const override { return fake_; }
 
   StatusOr<std::vector<GpuInfo>> ListGpus() override {
     unsigned count = 0;
@@ -43,29 +50,9 @@ class NvmlBackend final : public GpuBackend {
         return Unavailable("nvmlDeviceGetHandleByIndex_v2(" + std::to_string(i) +
                            "): " + ErrorName(r));
       }
-      GpuInfo info;
-      info.index = i;
-      char buf[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = {};
-      r = fns_.nvmlDeviceGetUUID(dev, buf, sizeof(buf));
-      if (r != NVML_SUCCESS) return Unavailable("nvmlDeviceGetUUID: " + ErrorName(r));
-      info.uuid = buf;
-      char name[NVML_DEVICE_NAME_V2_BUFFER_SIZE] = {};
-      if (fns_.nvmlDeviceGetName(dev, name, sizeof(name)) == NVML_SUCCESS) info.name = name;
-      nvmlMemory_t mem{};
-      r = fns_.nvmlDeviceGetMemoryInfo(dev, &mem);
-      if (r != NVML_SUCCESS) return Unavailable("nvmlDeviceGetMemoryInfo: " + ErrorName(r));
-      info.memory_bytes = mem.total;
-      unsigned numa = 0;
-      if (fns_.nvmlDeviceGetNumaNodeId != nullptr &&
-          fns_.nvmlDeviceGetNumaNodeId(dev, &numa) == NVML_SUCCESS) {
-        info.numa = static_cast<int>(numa);
-      }
-      unsigned cur = 0, pending = 0;
-      if (fns_.nvmlDeviceGetMigMode != nullptr &&
-          fns_.nvmlDeviceGetMigMode(dev, &cur, &pending) == NVML_SUCCESS) {
-        info.mig_enabled = cur != 0;
-      }
-      out.push_back(std::move(info));
+      auto info = Info(dev, i);
+      if (!info.ok()) return info.status();
+      out.push_back(std::move(*info));
     }
     return out;
   }
@@ -86,6 +73,7 @@ class NvmlBackend final : public GpuBackend {
     nvmlUtilization_t util{};
     if (fns_.nvmlDeviceGetUtilizationRates(dev, &util) == NVML_SUCCESS) {
       u.utilization_percent = util.gpu;
+      u.memory_utilization_percent = util.memory;
     }
     return u;
   }
@@ -123,6 +111,37 @@ class NvmlBackend final : public GpuBackend {
   }
 
  private:
+  StatusOr<GpuInfo> Info(nvmlDevice_t dev, unsigned i) {
+    GpuInfo info;
+    info.index = i;
+    char buf[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = {};
+    nvmlReturn_t r = fns_.nvmlDeviceGetUUID(dev, buf, sizeof(buf));
+    if (r != NVML_SUCCESS) return Unavailable("nvmlDeviceGetUUID: " + ErrorName(r));
+    info.uuid = buf;
+    char name[NVML_DEVICE_NAME_V2_BUFFER_SIZE] = {};
+    if (fns_.nvmlDeviceGetName(dev, name, sizeof(name)) == NVML_SUCCESS) info.name = name;
+    nvmlMemory_t mem{};
+    r = fns_.nvmlDeviceGetMemoryInfo(dev, &mem);
+    // A lost GPU stays listed, unhealthy, so its slices keep their records.
+    if (r == NVML_ERROR_GPU_IS_LOST) {
+      info.healthy = false;
+    } else if (r != NVML_SUCCESS) {
+      return Unavailable("nvmlDeviceGetMemoryInfo: " + ErrorName(r));
+    }
+    info.memory_bytes = mem.total;
+    unsigned numa = 0;
+    if (fns_.nvmlDeviceGetNumaNodeId != nullptr &&
+        fns_.nvmlDeviceGetNumaNodeId(dev, &numa) == NVML_SUCCESS) {
+      info.numa = static_cast<int>(numa);
+    }
+    unsigned cur = 0, pending = 0;
+    if (fns_.nvmlDeviceGetMigMode != nullptr &&
+        fns_.nvmlDeviceGetMigMode(dev, &cur, &pending) == NVML_SUCCESS) {
+      info.mig_enabled = cur != 0;
+    }
+    return info;
+  }
+
   Status RegisterEvents() {
     nvmlReturn_t r = fns_.nvmlEventSetCreate(&events_);
     if (r != NVML_SUCCESS) {
@@ -142,6 +161,8 @@ class NvmlBackend final : public GpuBackend {
 
   void* handle_;
   NvmlFns fns_;
+  std::string path_;
+  bool fake_;
   std::mutex mu_;
   nvmlEventSet_t events_ = nullptr;
 };
@@ -162,12 +183,19 @@ bool IsApplicationXid(uint64_t xid) {
   }
 }
 
-StatusOr<std::unique_ptr<GpuBackend>> OpenNvmlBackend(const std::string& library) {
+StatusOr<std::unique_ptr<Backend>> OpenNvml(const std::string& library, bool fake) {
   void* handle = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     const char* err = dlerror();
     return Unavailable("cannot load " + library + ": " + (err != nullptr ? err : "unknown"));
   }
+  std::string path = library;
+  struct link_map* lm = nullptr;
+  if (dlinfo(handle, RTLD_DI_LINKMAP, &lm) == 0 && lm != nullptr && lm->l_name != nullptr &&
+      lm->l_name[0] != '\0') {
+    path = lm->l_name;
+  }
+  if (path.find("fakegpu") != std::string::npos) fake = true;
   NvmlFns fns;
 #define HAMI_NVML(name, params, args) \
   fns.name = reinterpret_cast<decltype(&::name)>(dlsym(handle, #name));
@@ -189,15 +217,15 @@ StatusOr<std::unique_ptr<GpuBackend>> OpenNvmlBackend(const std::string& library
         {"nvmlShutdown", (void*)fns.nvmlShutdown}}) {
     if (ptr == nullptr) {
       dlclose(handle);
-      return Unavailable(library + " lacks " + name);
+      return Unavailable(path + " lacks " + name);
     }
   }
   nvmlReturn_t r = fns.nvmlInit_v2();
   if (r != NVML_SUCCESS) {
     dlclose(handle);
-    return Unavailable("nvmlInit_v2 failed: " + ErrorName(r));
+    return Unavailable(path + ": nvmlInit_v2 failed: " + ErrorName(r));
   }
-  return std::unique_ptr<GpuBackend>(new NvmlBackend(handle, fns));
+  return std::unique_ptr<Backend>(new NvmlBackend(handle, fns, path, fake));
 }
 
-}  // namespace hami::deviceplugin
+}  // namespace hami::gpu

@@ -1,0 +1,60 @@
+#include "device_map.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+namespace hami::vgpu {
+
+DeviceLimit LimitForDevice(const Config& c, int ordinal, const char* uuid) {
+  if (!c.have_uuids) return DeviceLimit{c.mem_limit[ordinal], c.sm_limit[ordinal], true};
+  for (int j = 0; j < kMaxDevices; ++j) {
+    if (c.uuid[j][0] && strcmp(c.uuid[j], uuid) == 0)
+      return DeviceLimit{c.mem_limit[j], c.sm_limit[j], true};
+  }
+  return DeviceLimit{1, c.sm_limit[ordinal], false};
+}
+
+bool LimitForConfiguredUuid(const Config& c, const char* uuid, uint64_t* limit) {
+  if (!c.have_uuids) return false;
+  for (int j = 0; j < kMaxDevices; ++j) {
+    if (c.uuid[j][0] && strcmp(c.uuid[j], uuid) == 0) {
+      *limit = c.mem_limit[j];
+      return true;
+    }
+  }
+  return false;
+}
+
+int ParseVisibleDevices(const char* value, VisibleToken (&out)[kMaxDevices]) {
+  char buf[sizeof(Config::visible_devices)];
+  snprintf(buf, sizeof(buf), "%s", value ? value : "");
+  int n = 0;
+  char* save = nullptr;
+  for (char* tok = strtok_r(buf, ",", &save); tok && n < kMaxDevices;
+       tok = strtok_r(nullptr, ",", &save)) {
+    while (*tok == ' ') ++tok;
+    VisibleToken& t = out[n];
+    memset(&t, 0, sizeof(t));
+    if (strncmp(tok, "GPU-", 4) == 0) {
+      t.is_uuid = true;
+      snprintf(t.uuid, sizeof(t.uuid), "%s", tok);
+    } else {
+      char* end = nullptr;
+      long idx = strtol(tok, &end, 10);
+      if (end == tok || idx < 0) break;
+      t.index = idx;
+    }
+    ++n;
+  }
+  return n;
+}
+
+void FormatUuid(const CUuuid& u, char* out, size_t len) {
+  const unsigned char* b = reinterpret_cast<const unsigned char*>(u.bytes);
+  snprintf(out, len, "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+           b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+           b[14], b[15]);
+}
+
+}  // namespace hami::vgpu
