@@ -120,7 +120,21 @@ void WebUi::SampleAt(int64_t tick) {
   history_.Record(*Collect(), tick);
 }
 
-Reply WebUi::Api(const std::string& route, const std::multimap<std::string, std::string>& params) {
+// Other users' command lines are not shown to a viewer who is not an administrator.
+static void Redact(json& j, const Viewer& v) {
+  if (j.is_array()) {
+    for (auto& e : j) Redact(e, v);
+    return;
+  }
+  if (!j.is_object()) return;
+  if (j.contains("command") && j.contains("user") && j["user"] != v.user) j["command"] = "";
+  for (const char* k : {"items", "workloads"}) {
+    if (j.contains(k)) Redact(j[k], v);
+  }
+}
+
+Reply WebUi::Api(const std::string& route, const std::multimap<std::string, std::string>& params,
+                 const Viewer& viewer) {
   auto q = ParseQuery(params);
   if (!q.ok()) return ErrorReply(q.status());
   auto [head, rest] = SplitFirst(route);
@@ -136,7 +150,7 @@ Reply WebUi::Api(const std::string& route, const std::multimap<std::string, std:
     return JsonReply(200, HistoryJson(h, *range));
   }
   std::shared_ptr<const Snapshot> s = Current();
-  std::string key = route;
+  std::string key = route + (viewer.admin ? "\nadmin" : "\nuser=" + viewer.user);
   for (const auto& [k, v] : params) key += "\n" + k + "=" + v;
   {
     std::lock_guard<std::mutex> lock(cache_mu_);
@@ -148,6 +162,11 @@ Reply WebUi::Api(const std::string& route, const std::multimap<std::string, std:
     if (auto it = cache_.find(key); it != cache_.end()) return it->second;
   }
   Reply r = Compute(*s, head, rest, *q, route);
+  if (!viewer.admin && r.status == 200) {
+    json j = json::parse(r.body);
+    Redact(j, viewer);
+    r.body = Dump(j);
+  }
   std::lock_guard<std::mutex> lock(cache_mu_);
   if (cache_of_ == s.get()) {
     if (cache_.size() >= options_.cache_entries) cache_.clear();
@@ -192,22 +211,35 @@ Reply WebUi::Asset(const std::string& name) const {
 }
 
 Reply WebUi::Handle(const std::string& path,
-                    const std::multimap<std::string, std::string>& params) {
+                    const std::multimap<std::string, std::string>& params, const Viewer& viewer) {
   const std::string& p = options_.prefix;
   if (path.compare(0, p.size(), p) != 0) return ErrorReply(NotFound("no route " + path));
   std::string rest = path.substr(p.size());
   if (rest.empty() || rest == "/") return Asset("");
   rest = rest.substr(1);
-  if (rest.compare(0, 4, "api/") == 0) return Api(rest.substr(4), params);
+  if (rest.compare(0, 4, "api/") == 0) return Api(rest.substr(4), params, viewer);
   return Asset(rest);
 }
 
-void WebUi::Register(httplib::Server& server, bool root_redirect) {
+void WebUi::Register(httplib::Server& server, bool root_redirect, Gate gate) {
   const std::string p = options_.prefix;
-  auto handler = [this](const httplib::Request& req, httplib::Response& res) {
+  const std::string api = p + "/api/";
+  auto handler = [this, gate, api](const httplib::Request& req, httplib::Response& res) {
     Reply r;
     try {
-      r = Handle(req.path, req.params);
+      Viewer viewer;
+      if (gate && req.path.compare(0, api.size(), api) == 0) {
+        auto v = gate(req);
+        if (!v.ok()) {
+          r = ErrorReply(v.status());
+          r.status = v.status().code() == StatusCode::kPermissionDenied ? 401 : 403;
+          res.status = r.status;
+          res.set_content(r.body, r.content_type);
+          return;
+        }
+        viewer = *v;
+      }
+      r = Handle(req.path, req.params, viewer);
     } catch (const std::exception& e) {  // json or allocation: one 500, never a crash
       r = ErrorReply(Internal(e.what()));
     }

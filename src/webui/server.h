@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -15,12 +16,14 @@
 #include <utility>
 #include <vector>
 
+#include "common/status.h"
 #include "webui/api.h"
 #include "webui/history.h"
 #include "webui/model.h"
 
 namespace httplib {
 class Server;
+struct Request;
 }
 
 namespace hami::webui {
@@ -40,6 +43,18 @@ struct Reply {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+// Who is asking, as the host process's identity rules decide (docs/webui.md). An administrator
+// sees everything; anybody else sees every card and workload but the command lines of other
+// users' workloads only as "" (as `hami ps` shows them).
+struct Viewer {
+  bool admin = true;
+  std::string user;  // matched against WorkloadRow::user when not admin
+};
+// Decides the viewer of an API request, or refuses it (the Status becomes 401 for
+// kPermissionDenied with `www_authenticate` set by the gate's owner, else 403). The page's
+// files are public (they carry no data), so a browser can load the page that asks for a token.
+using Gate = std::function<StatusOr<Viewer>(const httplib::Request&)>;
+
 class WebUi {
  public:
   WebUi(std::unique_ptr<DataProvider> provider, WebUiOptions options = {});
@@ -58,16 +73,19 @@ class WebUi {
 
   // A GET of `path` (starting with the prefix) with decoded query parameters. Unknown paths
   // are 404, bad parameters 400; both with a JSON error body.
-  Reply Handle(const std::string& path, const std::multimap<std::string, std::string>& params);
+  Reply Handle(const std::string& path, const std::multimap<std::string, std::string>& params,
+               const Viewer& viewer = {});
   // Registers GET <prefix>, <prefix>/... on `server` (answered by Handle) and `/` as a
   // redirect to <prefix>/ when `root_redirect`.
-  void Register(httplib::Server& server, bool root_redirect = true);
+  // `gate` (may be null: everybody is an administrator) runs before every API request.
+  void Register(httplib::Server& server, bool root_redirect = true, Gate gate = nullptr);
 
   History& history() { return history_; }
   const WebUiOptions& options() const { return options_; }
 
  private:
-  Reply Api(const std::string& route, const std::multimap<std::string, std::string>& params);
+  Reply Api(const std::string& route, const std::multimap<std::string, std::string>& params,
+            const Viewer& viewer);
   Reply Compute(const Snapshot& s, const std::string& head, const std::string& rest,
                 const Query& q, const std::string& route) const;
   Reply Asset(const std::string& name) const;

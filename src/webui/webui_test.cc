@@ -338,5 +338,44 @@ TEST(WebUiServer, ServesOverHttpWithSecurityHeadersAndInvalidUtf8) {
   th.join();
 }
 
+TEST(WebUiServer, GateRefusesOrRedactsApiButNotThePage) {
+  Snapshot s = Sample();
+  s.workloads[0].user = "bob";
+  s.workloads[0].command = "python train.py";
+  s.workloads[1].user = "alice";
+  s.workloads[1].command = "python secret.py --key=abc";
+  WebUi ui(std::make_unique<FixedProvider>(s));
+  httplib::Server srv;
+  ui.Register(srv, true, [](const httplib::Request& req) -> StatusOr<Viewer> {
+    if (!req.has_header("X-User")) return Status(StatusCode::kPermissionDenied, "who are you");
+    return Viewer{false, req.get_header_value("X-User")};
+  });
+  int port = srv.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread th([&] { srv.listen_after_bind(); });
+  httplib::Client cli("127.0.0.1", port);
+  EXPECT_EQ(cli.Get("/ui/")->status, 200);
+  EXPECT_EQ(cli.Get("/ui/app.js")->status, 200);
+  auto refused = cli.Get("/ui/api/overview");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 401);
+  EXPECT_NE(refused->body.find("who are you"), std::string::npos);
+  auto bob = cli.Get("/ui/api/workloads?sort=name", {{"X-User", "bob"}});
+  ASSERT_TRUE(bob);
+  ASSERT_EQ(bob->status, 200);
+  json j = json::parse(bob->body);
+  std::map<std::string, std::string> cmd;
+  for (const auto& w : j["items"]) cmd[w["user"]] = w["command"];
+  EXPECT_EQ(cmd["bob"], "python train.py");
+  EXPECT_EQ(cmd["alice"], "");  // another user's command line stays hidden
+  auto detail = cli.Get("/ui/api/gpus/GPU-b", {{"X-User", "bob"}});
+  ASSERT_TRUE(detail);
+  EXPECT_EQ(detail->body.find("secret.py"), std::string::npos);
+  auto alice = cli.Get("/ui/api/workloads?sort=name", {{"X-User", "alice"}});
+  EXPECT_NE(alice->body.find("secret.py"), std::string::npos);  // not served from bob's cache
+  srv.stop();
+  th.join();
+}
+
 }  // namespace
 }  // namespace hami::webui

@@ -69,8 +69,11 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'webui-cluster-'));
     await page.waitForSelector('tr[data-node]');
     const h100 = await L.getJSON(base + '/ui/api/nodes?type=H100');
     check((await page.$$('tr[data-node]')).length === h100.total && h100.total === 2, 'type filter on nodes: the 2 H100 nodes');
+    check(await page.$eval('select[name="type"]', e => e.value + '|' + e.selectedOptions[0].textContent) === 'H100|contains "H100"',
+          'a type substring from the URL shows as the selected choice');
     await page.goto(base + '/ui/#/nodes', { waitUntil: 'networkidle0' });
     await page.waitForSelector('tr[data-node]');
+    check(await page.$eval('select[name="type"]', e => e.selectedIndex === 0 && e.value === ''), 'clearing the URL filter resets the select to "any"');
     await L.axeCheck(page, 'cluster nodes');
     await L.shot(page, SHOTS, 'cluster-nodes');
 

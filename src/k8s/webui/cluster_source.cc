@@ -130,6 +130,18 @@ void ClusterWebUiSource::DeleteNode(const Json& node) {
 void ClusterWebUiSource::UpsertPod(const Json& pod) {
   const std::string uid = MetaString(pod, "uid");
   if (uid.empty()) return;
+  if (auto eq = opts_.monitor_pod_label.find('='); eq != std::string::npos &&
+      Label(pod, opts_.monitor_pod_label.substr(0, eq)) == opts_.monitor_pod_label.substr(eq + 1)) {
+    std::string ip;
+    if (PodPhase(pod) == "Running" && pod.contains("status") && pod["status"].is_object() &&
+        pod["status"].contains("podIP") && pod["status"]["podIP"].is_string()) {
+      ip = pod["status"]["podIP"].get<std::string>();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (ip.empty()) monitor_pods_.erase(uid);
+    else monitor_pods_[uid] = ip;
+    return;
+  }
   const std::string phase = PodPhase(pod);
   const std::string bind_phase = Annotation(pod, kBindPhaseAnnotation);
   std::string node = Annotation(pod, kVgpuNodeAnnotation);
@@ -178,6 +190,7 @@ void ClusterWebUiSource::DeletePod(const Json& pod) {
   std::lock_guard<std::mutex> lock(mu_);
   if (placed_.erase(uid)) (void)state_.RemovePlacement(uid);
   pending_.erase(uid);
+  monitor_pods_.erase(uid);
 }
 
 void ClusterWebUiSource::SetUsage(webui::MonitorUsage usage) {
@@ -189,7 +202,8 @@ std::vector<std::string> ClusterWebUiSource::MonitorUrls() const {
   std::vector<std::string> urls = opts_.monitor_urls;
   if (opts_.monitor_port > 0) {
     std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [node, ip] : node_address_) {
+    const auto& ips = opts_.monitor_pod_label.empty() ? node_address_ : monitor_pods_;
+    for (const auto& [key, ip] : ips) {
       if (ip.empty()) continue;
       const bool v6 = ip.find(':') != std::string::npos;
       urls.push_back("http://" + (v6 ? "[" + ip + "]" : ip) + ":" +

@@ -31,6 +31,9 @@ struct ClusterSourceOptions {
   // Node monitors: http://<node InternalIP>:<monitor_port>/metrics for every GPU node when
   // monitor_port > 0, plus these fixed URLs (a monitor Service, tests).
   int monitor_port = 0;
+  // "key=value": the monitors are the pods with this label (the device plugin DaemonSet's), at
+  // their pod IPs; empty: at the nodes' InternalIPs (hostNetwork or hostPort monitors).
+  std::string monitor_pod_label;
   std::vector<std::string> monitor_urls;
   std::chrono::milliseconds scrape_interval{10000};
   webui::ScrapeOptions scrape;
@@ -84,6 +87,7 @@ class ClusterWebUiSource : public webui::DataProvider {
   mutable std::mutex mu_;
   sched::ClusterState state_;
   std::map<std::string, std::string> node_address_;  // node -> InternalIP
+  std::map<std::string, std::string> monitor_pods_;  // monitor pod uid -> pod IP
   std::unordered_map<std::string, PlacedPod> placed_;    // uid ->
   std::map<std::string, PendingPod> pending_;            // uid -> (ordered for stable pages)
   webui::MonitorUsage usage_;

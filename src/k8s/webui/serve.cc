@@ -67,6 +67,7 @@ StatusOr<std::unique_ptr<SchedulerWebUi>> SchedulerWebUi::FromEnv(KubeClient* cl
     }
     so.monitor_port = static_cast<int>(v);
   }
+  so.monitor_pod_label = Env("HAMI_WEBUI_MONITOR_POD_LABEL");
   std::string urls = Env("HAMI_WEBUI_MONITOR_URLS");
   for (size_t start = 0; start < urls.size();) {
     size_t comma = urls.find(',', start);

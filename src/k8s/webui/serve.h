@@ -2,7 +2,9 @@
 // port (which only kube-scheduler and the API server need to reach). Configured by environment
 // so the scheduler's flag parser stays as it is:
 //   HAMI_WEBUI_LISTEN=0.0.0.0:8080     enables it (unset: no web UI)
-//   HAMI_WEBUI_MONITOR_PORT=9394       scrape http://<node InternalIP>:9394/metrics (0: no scraping)
+//   HAMI_WEBUI_MONITOR_PORT=9394       scrape the node monitors on this port (0: no scraping)
+//   HAMI_WEBUI_MONITOR_POD_LABEL=k=v   ... at the pod IPs of the pods with this label (the device
+//                                      plugin DaemonSet's); unset: at the nodes' InternalIPs
 //   HAMI_WEBUI_MONITOR_URLS=u1,u2      fixed monitor URLs (e.g. a Service)
 #pragma once
 

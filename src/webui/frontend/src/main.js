@@ -35,11 +35,15 @@ function filtersOf(params) {
 async function getJSON(url) {
   const r = await fetch(url, { headers: { Accept: 'application/json' } });
   const body = await r.json().catch(() => null);
-  if (!r.ok) throw new Error((body && body.error && body.error.message) || 'HTTP ' + r.status);
+  if (!r.ok) {
+    const e = new Error((body && body.error && body.error.message) || 'HTTP ' + r.status);
+    e.status = r.status;
+    throw e;
+  }
   return body;
 }
 function usePoll(url, pollMs) {
-  const [state, setState] = useState({ data: null, error: null, url: null });
+  const [state, setState] = useState({ data: null, error: null, auth: false, url: null });
   useEffect(() => {
     let live = true, timer = null;
     const tick = async () => {
@@ -47,7 +51,7 @@ function usePoll(url, pollMs) {
         const data = await getJSON(url);
         if (live) setState({ data, error: null, url });
       } catch (e) {
-        if (live) setState(s => ({ data: s.url === url ? s.data : null, error: e.message, url }));
+        if (live) setState(s => ({ data: s.url === url ? s.data : null, error: e.message, auth: e.status === 401, url }));
       }
       if (live) timer = setTimeout(tick, pollMs);
     };
@@ -67,6 +71,17 @@ function apiUrl(path, params) {
 const VIEWS = [['overview', 'Overview'], ['nodes', 'Nodes'], ['gpus', 'GPUs'],
                ['workloads', 'Workloads']];
 
+// Options with `selected` set on the current one (a `value` on the select is not reapplied by
+// preact when the DOM already reads "" for a value no option had); a value from a shared URL
+// that is no option (a type substring such as "H100") gets an option of its own.
+function choices(list, cur, label = v => v) {
+  const all = [...(list || [])];
+  const extra = cur && !all.includes(cur);
+  return [html`<option value="" selected=${!cur}>any</option>`,
+          extra && html`<option value=${cur} selected>${label(cur)}</option>`,
+          ...all.map(v => html`<option value=${v} selected=${cur === v}>${v}</option>`)];
+}
+
 function FilterBar({ meta, route }) {
   const f = filtersOf(route.params);
   const set = (k, v) => {
@@ -80,14 +95,11 @@ function FilterBar({ meta, route }) {
       onSubmit=${e => { e.preventDefault(); set('node', node.trim()); }}>
     <label>Node <input name="node" value=${node} placeholder="any" size="14"
       onInput=${e => setNode(e.target.value)} onChange=${e => set('node', e.target.value.trim())} /></label>
-    <label>Namespace <select name="namespace" value=${f.namespace || ''}
-        onChange=${e => set('namespace', e.target.value)}>
-      <option value="">any</option>
-      ${(meta.namespaces || []).map(n => html`<option value=${n}>${n}</option>`)}
+    <label>Namespace <select name="namespace" onChange=${e => set('namespace', e.target.value)}>
+      ${choices(meta.namespaces, f.namespace)}
     </select></label>
-    <label>GPU type <select name="type" value=${f.type || ''} onChange=${e => set('type', e.target.value)}>
-      <option value="">any</option>
-      ${(meta.types || []).map(t => html`<option value=${t}>${t}</option>`)}
+    <label>GPU type <select name="type" onChange=${e => set('type', e.target.value)}>
+      ${choices(meta.types, f.type, v => 'contains "' + v + '"')}
     </select></label>
     ${(f.node || f.namespace || f.type || f.q || f.state) && html`
       <a class="clear" href=${href(route.view, route.arg, {})}>Clear filters</a>`}
@@ -103,6 +115,8 @@ function App() {
   }, []);
   const meta = usePoll('api/meta', 15000);
   const m = meta.data;
+  // The view asks for its data at once, beside meta (one round trip less before the first
+  // numbers); until meta answers it polls every 2 s.
   const poll = (m && m.poll_ms) || 2000;
   const f = filtersOf(route.params);
   const keep = { node: f.node, namespace: f.namespace, type: f.type };
@@ -126,9 +140,23 @@ function App() {
     ${m && m.fake && html`<p class="banner" role="note">FAKE GPU: simulated devices, not real hardware</p>`}
     ${m && html`<${FilterBar} meta=${m} route=${route} />`}
     <main id="main" tabindex="-1">
-      ${meta.error && html`<p class="error" role="alert">Cannot reach the server: ${meta.error}</p>`}
-      ${m && html`<${View} route=${route} f=${f} poll=${poll} meta=${m} />`}
+      ${meta.auth ? html`<${TokenForm} />` : meta.error && html`<p class="error" role="alert">Cannot reach the server: ${meta.error}</p>`}
+      ${!meta.auth && html`<${View} route=${route} f=${f} poll=${poll} meta=${m || {}} />`}
     </main>`;
+}
+
+// The daemon wants its API token (hami serve over TCP): kept as a same-site cookie that only
+// this origin's GET requests carry (docs/webui.md).
+function TokenForm() {
+  const [t, setT] = useState('');
+  return html`<h1>API token needed</h1>
+    <p>This server answers only requests that carry its API token (root can read it from the
+    daemon's token file).</p>
+    <form onSubmit=${e => { e.preventDefault();
+        document.cookie = 'hami_token=' + encodeURIComponent(t.trim()) + '; path=/; SameSite=Strict';
+        location.reload(); }}>
+      <label>Token <input type="password" name="token" autocomplete="off" value=${t} onInput=${e => setT(e.target.value)} /></label>
+      <button type="submit">Use token</button></form>`;
 }
 
 function NotFound() { return html`<h1>Not found</h1><p><a href="#/">Back to the overview</a></p>`; }
