@@ -14,10 +14,10 @@ inline constexpr uint64_t kGiB = 1ull << 30;
 
 enum class SizeError : int {
   kOk = 0,
-  kEmpty,      // no text at all
-  kNoDigits,   // does not start with a decimal digit (signs, blanks, "0x", a bare unit)
-  kBadUnit,    // anything after the digits that is not a unit: "2x", "1.5g", "2gg", "2 g"
-  kOverflow,   // does not fit 64 bits of bytes
+  kEmpty,     // no text at all
+  kNoDigits,  // does not start with a decimal digit (signs, blanks, "0x", a bare unit)
+  kBadUnit,   // anything after the digits that is not a unit: "2x", "1.5g", "2gg", "2 g"
+  kOverflow,  // does not fit 64 bits of bytes
 };
 
 inline constexpr const char* SizeErrorText(SizeError e) {

@@ -92,7 +92,10 @@ TEST(UnitsTest, RefusesWithANamedError) {
 }
 
 TEST(UnitsTest, LengthBoundedFormStopsAtLengthAndSeesEmbeddedNul) {
-  std::string s("2g\0" "1g", 5);
+  std::string s(
+      "2g\0"
+      "1g",
+      5);
   uint64_t v = 0;
   EXPECT_EQ(ParseMemSize(s.data(), s.size(), 1, &v), SizeError::kBadUnit);
   EXPECT_EQ(ParseMemSize(s.data(), 2, 1, &v), SizeError::kOk);

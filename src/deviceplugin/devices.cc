@@ -19,20 +19,28 @@ std::vector<NodeGpu> FilterGpus(const std::vector<gpu::GpuInfo>& gpus, const Nod
   return out;
 }
 
-std::string VirtualId(const std::string& uuid, int n) { return uuid + "-" + std::to_string(n); }
+std::string VirtualId(const std::string& uuid, int n) { return uuid + "::" + std::to_string(n); }
 
 std::string VirtualIdToUuid(const std::string& id) {
-  std::size_t p = id.rfind('-');
-  if (p == std::string::npos || p == 0 || p + 1 == id.size()) return "";
-  for (std::size_t i = p + 1; i < id.size(); ++i) {
+  std::size_t p = id.rfind("::");
+  std::size_t sep = 2;
+  if (p == std::string::npos) {
+    p = id.rfind('-');  // this project's older form
+    sep = 1;
+  }
+  if (p == std::string::npos || p == 0 || p + sep == id.size()) return "";
+  for (std::size_t i = p + sep; i < id.size(); ++i) {
     if (id[i] < '0' || id[i] > '9') return "";
   }
   return id.substr(0, p);
 }
 
 std::string DeviceType(const std::string& nvml_name) {
-  // HAMi writes "NVIDIA-" + the NVML name, so an H100 is "NVIDIA-NVIDIA H100 80GB HBM3";
-  // the scheduler's use-gputype matching and hostd use the same form.
+  if (nvml_name.rfind("NVIDIA", 0) == 0) return nvml_name;
+  return LegacyDeviceType(nvml_name);
+}
+
+std::string LegacyDeviceType(const std::string& nvml_name) {
   return sched::NormalizeGpuType(nvml_name);
 }
 
@@ -62,8 +70,19 @@ std::vector<sched::GpuInfo> RegisterGpus(const std::vector<NodeGpu>& gpus,
 
 }  // namespace
 
-std::string EncodeRegisterAnnotation(const std::vector<NodeGpu>& gpus, const NodeConfig& config) {
-  return sched::EncodeNodeRegister(RegisterGpus(gpus, config));
+std::string EncodeRegisterAnnotation(const std::vector<NodeGpu>& gpus, const NodeConfig& config,
+                                     const std::string& format) {
+  std::vector<sched::GpuInfo> reg = RegisterGpus(gpus, config);
+  if (format != "text") return sched::EncodeNodeRegister(reg);
+  std::string out;
+  for (std::size_t i = 0; i < reg.size(); ++i) {
+    const sched::GpuInfo& g = reg[i];
+    out += g.uuid + "," + std::to_string(g.split_count) + "," + std::to_string(g.memory_mib) +
+           "," + std::to_string(g.cores) + "," + LegacyDeviceType(gpus[i].info.name) + "," +
+           std::to_string(g.numa) + "," + (g.healthy ? "true" : "false") + "," +
+           std::to_string(g.index) + "," + config.operating_mode + ":";
+  }
+  return out;
 }
 
 StatusOr<std::vector<ContainerDevices>> ParsePodDevices(std::string_view value) {

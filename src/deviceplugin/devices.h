@@ -33,16 +33,23 @@ struct NodeGpu {
 // The GPUs this node advertises after nodeconfig's filterdevices.
 std::vector<NodeGpu> FilterGpus(const std::vector<gpu::GpuInfo>& gpus, const NodeConfig& config);
 
-// "<uuid>-<n>" for n in [0, split); VirtualIdToUuid inverts it ("" when malformed).
+// "<uuid>::<n>" for n in [0, split), as HAMi names virtual devices; VirtualIdToUuid inverts it
+// and also accepts this project's older "<uuid>-<n>" ("" when malformed).
 std::string VirtualId(const std::string& uuid, int n);
 std::string VirtualIdToUuid(const std::string& id);
 
-// SPEC 2.3 node annotation value, written by sched::EncodeNodeRegister: count = split count,
-// devmem = MiB x memory scaling, devcore = 100 x core scaling, type = DeviceType(name),
-// numa (0 when unknown), mode = the node's operating mode.
-std::string EncodeRegisterAnnotation(const std::vector<NodeGpu>& gpus, const NodeConfig& config);
-// "NVIDIA-" + the NVML name, as HAMi reports types ("NVIDIA-NVIDIA H100 80GB HBM3").
+// SPEC 2.3 node annotation value: count = split count, devmem = MiB x memory scaling,
+// devcore = 100 x core scaling, numa (0 when unknown), mode = the node's operating mode.
+// `format` "json" (sched::EncodeNodeRegister, HAMi v2.8+; type = DeviceType(name)) or "text"
+// (HAMi <= v2.7: "id,count,devmem,devcore,type,numa,health,index,mode:" per GPU;
+// type = LegacyDeviceType(name)).
+std::string EncodeRegisterAnnotation(const std::vector<NodeGpu>& gpus, const NodeConfig& config,
+                                     const std::string& format = "json");
+// The type as HAMi v2.8+ registers it: the NVML name when it starts with "NVIDIA"
+// ("NVIDIA H100 80GB HBM3"), else "NVIDIA-" + the name ("NVIDIA-Tesla V100-SXM2-16GB").
 std::string DeviceType(const std::string& nvml_name);
+// HAMi <= v2.7: always "NVIDIA-" + the NVML name ("NVIDIA-NVIDIA H100 80GB HBM3").
+std::string LegacyDeviceType(const std::string& nvml_name);
 
 // One device of a container in the to-allocate / allocated annotations.
 using ContainerDevice = sched::DeviceAlloc;

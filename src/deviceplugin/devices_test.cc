@@ -36,11 +36,44 @@ TEST(DevicePluginDevices, RejectsMalformedDevices) {
   }
 }
 
-TEST(DevicePluginDevices, VirtualIdsRoundTrip) {
-  EXPECT_EQ(VirtualId("GPU-1234-abcd", 7), "GPU-1234-abcd-7");
-  EXPECT_EQ(VirtualIdToUuid("GPU-1234-abcd-7"), "GPU-1234-abcd");
+TEST(DevicePluginDevices, VirtualIdsAreHamisAndTheOldFormIsStillRead) {
+  // HAMi: fmt.Sprintf("%v::%v", uuid, i).
+  EXPECT_EQ(VirtualId("GPU-1234-abcd", 7), "GPU-1234-abcd::7");
+  EXPECT_EQ(VirtualIdToUuid("GPU-1234-abcd::7"), "GPU-1234-abcd");
+  EXPECT_EQ(VirtualIdToUuid("GPU-1234-abcd::12"), "GPU-1234-abcd");
+  EXPECT_EQ(VirtualIdToUuid("GPU-1234-abcd-7"), "GPU-1234-abcd");  // this project's old form
+  EXPECT_EQ(VirtualIdToUuid("GPU-1234-abcd::"), "");
+  EXPECT_EQ(VirtualIdToUuid("GPU-1234-abcd::x"), "");
   EXPECT_EQ(VirtualIdToUuid("GPU-1234-abcd"), "");
+  EXPECT_EQ(VirtualIdToUuid("::3"), "");
   EXPECT_EQ(VirtualIdToUuid("nodash"), "");
+}
+
+TEST(DevicePluginDevices, GpuTypeAsHamiWritesIt) {
+  // HAMi v2.8+ (register.go): the NVML name unless it lacks the "NVIDIA" prefix.
+  EXPECT_EQ(DeviceType("NVIDIA H100 80GB HBM3"), "NVIDIA H100 80GB HBM3");
+  EXPECT_EQ(DeviceType("Tesla V100-SXM2-16GB"), "NVIDIA-Tesla V100-SXM2-16GB");
+  EXPECT_EQ(LegacyDeviceType("NVIDIA H100 80GB HBM3"), "NVIDIA-NVIDIA H100 80GB HBM3");
+}
+
+TEST(DevicePluginDevices, TextRegisterFormatForOldHamiSchedulers) {
+  NodeConfig cfg;
+  cfg.nvidia.device_split_count = 10;
+  std::vector<NodeGpu> gpus = {
+      {{"GPU-a", 0, "NVIDIA H100 80GB HBM3", 80ull << 30, 1, false}, true},
+      {{"GPU-b", 1, "NVIDIA H100 80GB HBM3", 80ull << 30, -1, false}, false},
+  };
+  // HAMi <= v2.7 EncodeNodeDevices: id,count,devmem,devcore,type,numa,health,index,mode:
+  EXPECT_EQ(EncodeRegisterAnnotation(gpus, cfg, "text"),
+            "GPU-a,10,81920,100,NVIDIA-NVIDIA H100 80GB HBM3,1,true,0,hami-core:"
+            "GPU-b,10,81920,100,NVIDIA-NVIDIA H100 80GB HBM3,0,false,1,hami-core:");
+  // Our scheduler reads the text form too (sched's decoder accepts HAMi's older encoding).
+  auto back = sched::DecodeNodeRegister(EncodeRegisterAnnotation(gpus, cfg, "text"));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_EQ(back->size(), 2u);
+  EXPECT_EQ((*back)[1].uuid, "GPU-b");
+  EXPECT_EQ((*back)[1].index, 1);
+  EXPECT_FALSE((*back)[1].healthy);
 }
 
 TEST(DevicePluginDevices, RegisterAnnotationFollowsSpec) {
@@ -63,7 +96,7 @@ TEST(DevicePluginDevices, RegisterAnnotationFollowsSpec) {
   EXPECT_EQ(j[0]["numa"], 1);
   EXPECT_EQ(j[0]["mode"], "hami-core");
   EXPECT_EQ(j[0]["health"], true);
-  EXPECT_EQ(j[1]["type"], "NVIDIA-NVIDIA H100 80GB HBM3");
+  EXPECT_EQ(j[1]["type"], "NVIDIA H100 80GB HBM3");  // HAMi v2.8+ form
   EXPECT_EQ(j[1]["numa"], 0);
   EXPECT_EQ(j[1]["health"], false);
   // The scheduler reads back what the plugin registers.

@@ -348,7 +348,7 @@ struct PluginServer::Impl final : public v1beta1::DevicePlugin::Service {
     std::string value;
     {
       std::lock_guard lock(mu);
-      value = EncodeRegisterAnnotation(gpus, opts.config);
+      value = EncodeRegisterAnnotation(gpus, opts.config, opts.register_format);
     }
     AnnotationPatch patch;
     patch[kRegisterAnnotation] = value;

@@ -24,6 +24,8 @@ struct PluginServerOptions {
   std::string node_name;
   std::string hook_path = "/usr/local";
   NodeConfig config;
+  // hami.io/node-nvidia-register: "json" (HAMi v2.8+ and this project) or "text" (HAMi <= v2.7).
+  std::string register_format = "json";
   std::chrono::milliseconds watch_interval{1000};      // kubelet.sock / own socket check
   std::chrono::milliseconds annotate_interval{30000};  // node annotation refresh
   std::chrono::milliseconds health_wait{1000};         // one NVML event wait

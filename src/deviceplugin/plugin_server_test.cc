@@ -168,8 +168,8 @@ TEST_F(KubeletSimTest, RegistersAndAdvertisesSplitDevicesWithNuma) {
   v1beta1::ListAndWatchResponse resp;
   ASSERT_TRUE(reader->Read(&resp));
   ASSERT_EQ(resp.devices_size(), 6);
-  EXPECT_EQ(resp.devices(0).id(), "GPU-11111111-0000-0000-0000-000000000001-0");
-  EXPECT_EQ(resp.devices(5).id(), "GPU-11111111-0000-0000-0000-000000000002-2");
+  EXPECT_EQ(resp.devices(0).id(), "GPU-11111111-0000-0000-0000-000000000001::0");
+  EXPECT_EQ(resp.devices(5).id(), "GPU-11111111-0000-0000-0000-000000000002::2");
   EXPECT_EQ(resp.devices(0).health(), "Healthy");
   ASSERT_EQ(resp.devices(4).topology().nodes_size(), 1);
   EXPECT_EQ(resp.devices(4).topology().nodes(0).id(), 1);
@@ -223,10 +223,10 @@ TEST_F(KubeletSimTest, HealthChangesReachKubeletBothWays) {
 
   gpus_.PushHealth(a, false, 79);
   ASSERT_TRUE(ReadUntil(
-      reader.get(), [&](const auto& r) { return HealthById(r)[a + "-0"] == "Unhealthy"; }, &resp));
+      reader.get(), [&](const auto& r) { return HealthById(r)[a + "::0"] == "Unhealthy"; }, &resp));
   auto h = HealthById(resp);
-  EXPECT_EQ(h[a + "-2"], "Unhealthy");
-  EXPECT_EQ(h[b + "-0"], "Healthy");
+  EXPECT_EQ(h[a + "::2"], "Unhealthy");
+  EXPECT_EQ(h[b + "::0"], "Healthy");
   // The node annotation follows (written right after the streams are told).
   auto reg = WaitRegisterHealth(false);
   EXPECT_EQ(reg[0]["health"], false);
@@ -234,8 +234,8 @@ TEST_F(KubeletSimTest, HealthChangesReachKubeletBothWays) {
 
   gpus_.PushHealth(a, true, 0);
   ASSERT_TRUE(ReadUntil(
-      reader.get(), [&](const auto& r) { return HealthById(r)[a + "-0"] == "Healthy"; }, &resp));
-  EXPECT_EQ(HealthById(resp)[a + "-1"], "Healthy");
+      reader.get(), [&](const auto& r) { return HealthById(r)[a + "::0"] == "Healthy"; }, &resp));
+  EXPECT_EQ(HealthById(resp)[a + "::1"], "Healthy");
   reg = WaitRegisterHealth(true);
   EXPECT_EQ(reg[0]["health"], true);
   ctx.TryCancel();
@@ -264,17 +264,17 @@ TEST_F(KubeletSimTest, AllocateServesTheBoundPodFieldByField) {
   // kubelet asks which slice it should take; the pod's real GPU comes first.
   v1beta1::PreferredAllocationRequest preq;
   auto* creq = preq.add_container_requests();
-  for (const auto& id : {a + "-0", a + "-1", b + "-0", b + "-1"}) creq->add_available_deviceids(id);
+  for (const auto& id : {a + "::0", a + "::1", b + "::0", b + "::1"}) creq->add_available_deviceids(id);
   creq->set_allocation_size(1);
   v1beta1::PreferredAllocationResponse presp;
   grpc::ClientContext pctx;
   ASSERT_TRUE(stub->GetPreferredAllocation(&pctx, preq, &presp).ok());
   ASSERT_EQ(presp.container_responses_size(), 1);
   ASSERT_EQ(presp.container_responses(0).deviceids_size(), 1);
-  EXPECT_EQ(presp.container_responses(0).deviceids(0), b + "-0");
+  EXPECT_EQ(presp.container_responses(0).deviceids(0), b + "::0");
 
   v1beta1::AllocateRequest req;
-  req.add_container_requests()->add_devices_ids(b + "-0");
+  req.add_container_requests()->add_devices_ids(b + "::0");
   v1beta1::AllocateResponse resp;
   grpc::ClientContext actx;
   grpc::Status s = stub->Allocate(&actx, req, &resp);
@@ -318,7 +318,7 @@ TEST_F(KubeletSimTest, AllocateFailsWithZeroOrTwoCandidates) {
   const std::string a = TwoGpus()[0].uuid;
   auto stub = Connect();
   v1beta1::AllocateRequest req;
-  req.add_container_requests()->add_devices_ids(a + "-0");
+  req.add_container_requests()->add_devices_ids(a + "::0");
 
   v1beta1::AllocateResponse resp;
   grpc::ClientContext ctx0;
@@ -391,22 +391,22 @@ TEST_F(FakeNvmlKubeletTest, DiscoversGpusAndReportsXidAsUnhealthy) {
   v1beta1::ListAndWatchResponse resp;
   ASSERT_TRUE(reader->Read(&resp));
   ASSERT_EQ(resp.devices_size(), 6);
-  EXPECT_EQ(resp.devices(3).id(), b_ + "-0");
+  EXPECT_EQ(resp.devices(3).id(), b_ + "::0");
   EXPECT_EQ(resp.devices(3).topology().nodes(0).id(), 1);
   for (int i = 0; i < 100 && kube_.NodeAnnotations("node-1").empty(); ++i) {
     std::this_thread::sleep_for(20ms);
   }
   auto reg = nlohmann::json::parse(kube_.NodeAnnotations("node-1").at(kRegisterAnnotation));
-  EXPECT_EQ(reg[0]["type"], "NVIDIA-NVIDIA H100 80GB HBM3");
+  EXPECT_EQ(reg[0]["type"], "NVIDIA H100 80GB HBM3");
   EXPECT_EQ(reg[0]["devmem"], 80 * 1024);
 
   // An application XID (13) leaves the device healthy; XID 79 does not.
   ASSERT_EQ(Ctl("set-health 0 unhealthy 13"), 0);
   ASSERT_EQ(Ctl("set-health 1 unhealthy 79"), 0);
   ASSERT_TRUE(ReadUntil(
-      reader.get(), [&](const auto& r) { return HealthById(r)[b_ + "-0"] == "Unhealthy"; }, &resp));
-  EXPECT_EQ(HealthById(resp)[b_ + "-2"], "Unhealthy");
-  EXPECT_EQ(HealthById(resp)[a_ + "-0"], "Healthy");
+      reader.get(), [&](const auto& r) { return HealthById(r)[b_ + "::0"] == "Unhealthy"; }, &resp));
+  EXPECT_EQ(HealthById(resp)[b_ + "::2"], "Unhealthy");
+  EXPECT_EQ(HealthById(resp)[a_ + "::0"], "Healthy");
   ctx.TryCancel();
 }
 
@@ -420,11 +420,11 @@ TEST_F(FakeNvmlKubeletTest, ReportsRecoveryWhenTheGpuAnswersAgain) {
   ASSERT_TRUE(reader->Read(&resp));
   ASSERT_EQ(Ctl("set-health 1 unhealthy 79"), 0);
   ASSERT_TRUE(ReadUntil(
-      reader.get(), [&](const auto& r) { return HealthById(r)[b_ + "-0"] == "Unhealthy"; }, &resp));
+      reader.get(), [&](const auto& r) { return HealthById(r)[b_ + "::0"] == "Unhealthy"; }, &resp));
   // Recovery arrives as an XID event with eventData 0 (fakegpu-ctl set-health healthy).
   ASSERT_EQ(Ctl("set-health 1 healthy"), 0);
   ASSERT_TRUE(ReadUntil(
-      reader.get(), [&](const auto& r) { return HealthById(r)[b_ + "-0"] == "Healthy"; }, &resp));
+      reader.get(), [&](const auto& r) { return HealthById(r)[b_ + "::0"] == "Healthy"; }, &resp));
   ctx.TryCancel();
 }
 #endif

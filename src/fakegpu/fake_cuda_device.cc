@@ -45,6 +45,7 @@ CUresult cuInit(unsigned int flags) {
   if (const char* sw = getenv("FAKEGPU_CONTEXT_SWITCH_US"))
     d.switch_ns = strtoull(sw, nullptr, 10) * 1000;
   if (const char* p = getenv("FAKEGPU_POWER_SLOWDOWN")) d.power_slowdown = strtod(p, nullptr);
+  if (const char* o = getenv("FAKEGPU_STREAM_OVERLAP")) d.stream_overlap = strcmp(o, "1") == 0;
   if (const char* m = getenv("FAKEGPU_LAZY_MODULE_MIB"))
     d.lazy_module_bytes = strtoull(m, nullptr, 10) << 20;
   if (const char* w = getenv("FAKEGPU_POWER_WINDOW_US"))

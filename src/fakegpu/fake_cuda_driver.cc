@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "abi/cuda_array.h"
 #include "fakegpu/fake_cuda_driver.h"
 
 namespace hami::fakegpu::driver {
@@ -161,7 +162,8 @@ void ScheduleLocked(Stream* s, Ctx* c, uint64_t duration) {
   uint64_t tail = TailOf(s, c);
   if (duration)
     duration = static_cast<uint64_t>(static_cast<double>(duration) * PowerFactor(c->phys));
-  uint64_t end = duration ? D().state->Schedule(c->phys, duration, tail, D().owner, D().switch_ns)
+  uint64_t end = duration ? D().state->Schedule(c->phys, duration, tail, D().owner, D().switch_ns,
+                                                D().stream_overlap)
                           : std::max(MonotonicNs(), tail);
   if (s) s->tail = std::max(s->tail, end);
   c->tail = std::max(c->tail, end);
@@ -270,29 +272,9 @@ CUresult FreeAsyncCommon(CUdeviceptr dptr, CUstream stream) {
   return FreeLocked(dptr) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }
 
-namespace {
-int ElementSize(CUarray_format f) {
-  switch (f) {
-    case CU_AD_FORMAT_UNSIGNED_INT8:
-    case CU_AD_FORMAT_SIGNED_INT8:
-      return 1;
-    case CU_AD_FORMAT_UNSIGNED_INT16:
-    case CU_AD_FORMAT_SIGNED_INT16:
-    case CU_AD_FORMAT_HALF:
-      return 2;
-    case CU_AD_FORMAT_UNSIGNED_INT32:
-    case CU_AD_FORMAT_SIGNED_INT32:
-    case CU_AD_FORMAT_FLOAT:
-      return 4;
-    default:
-      return 0;
-  }
-}
-}  // namespace
-
 // Unrounded bytes of a w x h x d array (h, d may be 0); 0 for an invalid descriptor.
 uint64_t ArrayRawBytes(uint64_t w, uint64_t h, uint64_t d, CUarray_format f, unsigned ch) {
-  int es = ElementSize(f);
+  int es = static_cast<int>(abi::ArrayFormatBytes(f));
   if (w == 0 || es == 0 || (ch != 1 && ch != 2 && ch != 4)) return 0;
   unsigned __int128 b = static_cast<unsigned __int128>(w) * std::max<uint64_t>(h, 1) *
                         std::max<uint64_t>(d, 1) * ch * es;
@@ -402,6 +384,5 @@ CUresult MemGetInfoCommon(uint64_t* free_b, uint64_t* total_b) {
   *total_b = total;
   return CUDA_SUCCESS;
 }
-
 
 }  // namespace hami::fakegpu::driver

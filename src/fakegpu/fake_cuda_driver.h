@@ -18,8 +18,8 @@
 
 // Only the driver API (and the test API) is exported; everything else is hidden.
 #pragma GCC visibility push(default)
-#include "fakegpu/fakegpu_test_api.h"
 #include "abi/cuda_api.h"
+#include "fakegpu/fakegpu_test_api.h"
 #pragma GCC visibility pop
 
 namespace hami::fakegpu::driver {
@@ -108,6 +108,8 @@ struct Driver {
   std::vector<PendingFree> pending_frees;
   uint64_t switch_ns = 0;  // FAKEGPU_CONTEXT_SWITCH_US: device time a context switch costs
   uint64_t owner = 0;      // this process, for the device's context switches
+  // FAKEGPU_STREAM_OVERLAP=1: this process's kernels on different streams run concurrently.
+  bool stream_overlap = false;
   // FAKEGPU_POWER_SLOWDOWN (> 1: a power-capped card): kernels run up to this factor slower
   // when the device was busy for more than 75 % of the last FAKEGPU_POWER_WINDOW_US (50 ms),
   // as a card at its power cap lowers its clock (an H200 running bf16 matmuls: ~1.2).
@@ -144,7 +146,6 @@ void CompletePendingFreesLocked(Match match) {
     }
   }
 }
-
 
 using Lock = std::lock_guard<std::mutex>;
 

@@ -137,7 +137,8 @@ CUresult cuEventRecord(CUevent event, CUstream stream) {
   // and, on an idle stream, not before the device (busy with other work, possibly of other
   // processes) would get to it. So start/end events around a launch time the kernel itself.
   uint64_t now = MonotonicNs(), tail = TailOf(s, c);
-  e->t = tail > now ? tail : std::max(now, D().state->BusyUntil(c->phys));
+  e->t = tail > now ? tail
+                    : std::max(now, D().state->StartBound(c->phys, D().owner, D().stream_overlap));
   e->recorded = true;
   return CUDA_SUCCESS;
 }
@@ -250,6 +251,5 @@ CUresult fakegpuMemUsage(CUdevice dev, uint64_t* process_bytes, uint64_t* device
   if (device_bytes) *device_bytes = D().state->DeviceUsed(phys);
   return CUDA_SUCCESS;
 }
-
 
 }  // extern "C"

@@ -384,5 +384,4 @@ CUresult cuMipmappedArrayCreate(CUmipmappedArray* handle, const CUDA_ARRAY3D_DES
 
 CUresult cuMipmappedArrayDestroy(CUmipmappedArray handle) { return ArrayDestroyCommon(handle); }
 
-
 }  // extern "C"

@@ -393,20 +393,22 @@ std::vector<ProcessUsage> SharedState::Processes(int dev) {
 }
 
 uint64_t SharedState::Schedule(int dev, uint64_t duration_ns, uint64_t not_before, uint64_t owner,
-                               uint64_t switch_ns) {
+                               uint64_t switch_ns, bool overlap_own) {
   DeviceShared& d = f_->dev[dev];
   uint64_t now = std::max(MonotonicNs(), not_before);
   uint64_t old = d.busy_until.load();
-  uint64_t start, end;
+  uint64_t start, end, until;
   bool sw;
   do {
     // Work of another owner than the last kernel's first pays a context switch (a model:
     // two processes racing here may miscount one switch, which tests tolerate).
     uint64_t last = d.last_owner.load();
     sw = owner != 0 && last != 0 && last != owner;
-    start = old > now ? old : now;
+    bool beside = overlap_own && owner != 0 && last == owner;  // alongside its own kernels
+    start = old > now && !beside ? old : now;
     end = start + duration_ns + (sw ? switch_ns : 0);
-  } while (!d.busy_until.compare_exchange_weak(old, end));
+    until = end > old ? end : old;
+  } while (!d.busy_until.compare_exchange_weak(old, until));
   if (owner != 0) d.last_owner.store(owner);
   if (sw) d.switches.fetch_add(1);
   d.busy_total.fetch_add(duration_ns);
@@ -425,6 +427,12 @@ uint64_t SharedState::Schedule(int dev, uint64_t duration_ns, uint64_t not_befor
 }
 
 uint64_t SharedState::BusyUntil(int dev) { return f_->dev[dev].busy_until.load(); }
+
+uint64_t SharedState::StartBound(int dev, uint64_t owner, bool overlap_own) {
+  DeviceShared& d = f_->dev[dev];
+  if (overlap_own && owner != 0 && d.last_owner.load() == owner) return 0;
+  return d.busy_until.load();
+}
 
 uint64_t SharedState::BusyNsTotal(int dev) { return f_->dev[dev].busy_total.load(); }
 

@@ -59,9 +59,14 @@ class SharedState {
   // its end (not_before: when the stream's previous work ends).
   // `owner` (0 = none) identifies the context: when it differs from the previous kernel's
   // owner the device first spends switch_ns switching (FAKEGPU_CONTEXT_SWITCH_US), counted
-  // by ContextSwitches.
+  // by ContextSwitches. With `overlap_own` (FAKEGPU_STREAM_OVERLAP) work of the owner whose
+  // kernels the device runs now starts at max(now, not_before) and runs alongside them, as
+  // kernels of one context on several streams do on a GPU; other owners still wait.
   uint64_t Schedule(int dev, uint64_t duration_ns, uint64_t not_before = 0, uint64_t owner = 0,
-                    uint64_t switch_ns = 0);
+                    uint64_t switch_ns = 0, bool overlap_own = false);
+  // When new work of `owner` can start on an idle stream: busy_until, or 0 when overlap_own
+  // and the device runs that owner's work (see Schedule).
+  uint64_t StartBound(int dev, uint64_t owner, bool overlap_own);
   uint64_t ContextSwitches(int dev);
   uint64_t BusyUntil(int dev);    // end of all work scheduled so far
   uint64_t BusyNsTotal(int dev);  // all work ever scheduled, including not yet run

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "fakegpu/test_util.h"
 
 namespace hami::fakegpu::testing {
@@ -74,6 +76,24 @@ TEST_F(FakeGpuState, TimelineSerialisesAndMeasuresUtilization) {
   EXPECT_EQ(State().Utilization(0, e2, 10000000), 100u);
   EXPECT_EQ(State().Utilization(0, e2 + 20000000, 40000000), 50u);
   EXPECT_EQ(State().Utilization(1, e2, 10000000), 0u);
+}
+
+TEST_F(FakeGpuState, OwnStreamsOverlapOnlyWithOverlapOn) {
+  const uint64_t ms = 1000000;
+  uint64_t t0 = MonotonicNs();
+  uint64_t a = State().Schedule(1, 10 * ms, 0, /*owner=*/7, 0, /*overlap_own=*/true);
+  // Another stream of the same owner runs alongside: ends about 10 ms from now, not 20.
+  uint64_t b = State().Schedule(1, 10 * ms, 0, 7, 0, true);
+  EXPECT_LT(b, a + 5 * ms);
+  EXPECT_EQ(State().BusyUntil(1), std::max(a, b));
+  EXPECT_EQ(State().StartBound(1, 7, true), 0u);  // an event of owner 7 need not wait
+  EXPECT_EQ(State().StartBound(1, 8, true), std::max(a, b));
+  // Another owner waits for both, and so does the same owner's work without overlap.
+  uint64_t c = State().Schedule(1, ms, 0, 8, 0, true);
+  EXPECT_GE(c, std::max(a, b) + ms);
+  uint64_t d = State().Schedule(1, ms, 0, 8, 0, false);
+  EXPECT_EQ(d, c + ms);
+  EXPECT_GE(a, t0 + 10 * ms);
 }
 
 }  // namespace

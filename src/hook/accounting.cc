@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "safe_open.h"
 
 namespace hami::vgpu {
 namespace {
@@ -79,84 +80,94 @@ void Accounting::UnlockSlotByte(uint32_t i) {
   fcntl(fd_, F_OFD_SETLK, &fl);
 }
 
-bool Accounting::Open(const char* path, char* err, size_t errlen) {
-  fd_ = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-  if (fd_ < 0) {
-    snprintf(err, errlen, "accounting file %s: cannot open: %s", path, strerror(errno));
-    return false;
+namespace {
+
+// flock with a deadline: true when taken. Only processes of this user can open the file, but
+// one that never lets go must not stall the others forever.
+bool FlockWithin(int fd, uint32_t timeout_ms) {
+  uint64_t deadline = NowNs(CLOCK_MONOTONIC) + static_cast<uint64_t>(timeout_ms) * 1000000ull;
+  for (;;) {
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) return true;
+    if (errno != EWOULDBLOCK && errno != EINTR) return false;
+    if (NowNs(CLOCK_MONOTONIC) >= deadline) return false;
+    timespec ts{0, 1000000};  // 1 ms
+    nanosleep(&ts, nullptr);
   }
+}
+
+// Why an existing file cannot be a valid accounting file of `size` bytes, or nullptr.
+const char* HeaderProblem(const hami_shm_header* h, size_t size) {
+  if (h->magic != HAMI_SHM_MAGIC)
+    return "bad magic (not a HAMi accounting file, or written by an incompatible version)";
+  if (h->version != HAMI_SHM_VERSION) return "unsupported version";
+  if (h->header_size != HAMI_SHM_HEADER_SIZE || h->slot_size != HAMI_SHM_SLOT_SIZE ||
+      h->slot_count == 0 || ShmFileSize(h->slot_count) != size)
+    return "inconsistent sizes";
+  if (h->device_count > HAMI_SHM_MAX_DEVICES || h->slot_high_water > h->slot_count)
+    return "counters out of range";
+  return nullptr;
+}
+
+}  // namespace
+
+void Accounting::CloseFile() {
+  if (hdr_) munmap(hdr_, map_size_);
+  hdr_ = nullptr;
+  slot_ = nullptr;
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+}
+
+bool Accounting::MapFile(const char* path, char* err, size_t errlen) {
   // flock serialises creation only; the kernel drops it if we die here.
-  while (flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+  if (!FlockWithin(fd_, lock_timeout_ms_)) {
+    snprintf(err, errlen,
+             "accounting file %s: another process has held its creation lock for more than %u "
+             "ms; refused",
+             path, lock_timeout_ms_);
+    return false;
   }
   struct stat st;
-  if (fstat(fd_, &st) != 0) {
-    snprintf(err, errlen, "accounting file %s: stat failed: %s", path, strerror(errno));
-    close(fd_);
-    fd_ = -1;
-    return false;
-  }
-  const size_t expected = ShmFileSize(HAMI_SHM_DEFAULT_SLOTS);
-  bool fresh = st.st_size == 0;
-  if (fresh && ftruncate(fd_, static_cast<off_t>(expected)) != 0) {
-    snprintf(err, errlen, "accounting file %s: cannot size it: %s", path, strerror(errno));
-    flock(fd_, LOCK_UN);
-    close(fd_);
-    fd_ = -1;
-    return false;
-  }
-  size_t size = fresh ? expected : static_cast<size_t>(st.st_size);
-  if (size < sizeof(hami_shm_header)) {
-    snprintf(err, errlen,
-             "accounting file %s is corrupt: %zu bytes is smaller than its header (remove it "
-             "when no process of the container runs)",
-             path, size);
-    flock(fd_, LOCK_UN);
-    close(fd_);
-    fd_ = -1;
-    return false;
-  }
-  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
-  if (p == MAP_FAILED) {
-    snprintf(err, errlen, "accounting file %s: mmap failed: %s", path, strerror(errno));
-    flock(fd_, LOCK_UN);
-    close(fd_);
-    fd_ = -1;
-    return false;
-  }
-  hdr_ = static_cast<hami_shm_header*>(p);
-  map_size_ = size;
   const char* bad = nullptr;
-  if (fresh) {
-    if (!InitHeader(hdr_)) bad = "cannot initialise its mutex";
-  } else if (hdr_->magic != HAMI_SHM_MAGIC) {
-    bad = "bad magic (not a HAMi accounting file, or written by an incompatible version)";
-  } else if (hdr_->version != HAMI_SHM_VERSION) {
-    bad = "unsupported version";
-  } else if (hdr_->header_size != HAMI_SHM_HEADER_SIZE || hdr_->slot_size != HAMI_SHM_SLOT_SIZE ||
-             hdr_->slot_count == 0 || ShmFileSize(hdr_->slot_count) != size) {
-    bad = "inconsistent sizes";
-  } else if (hdr_->device_count > HAMI_SHM_MAX_DEVICES ||
-             hdr_->slot_high_water > hdr_->slot_count) {
-    bad = "counters out of range";
+  const size_t expected = ShmFileSize(HAMI_SHM_DEFAULT_SLOTS);
+  bool fresh = false;
+  size_t size = 0;
+  if (fstat(fd_, &st) != 0) {
+    bad = "stat failed";
+  } else {
+    fresh = st.st_size == 0;
+    size = fresh ? expected : static_cast<size_t>(st.st_size);
+    if (fresh && ftruncate(fd_, static_cast<off_t>(expected)) != 0) bad = "cannot size it";
+  }
+  if (!bad && size < sizeof(hami_shm_header)) bad = "smaller than its header";
+  void* p = MAP_FAILED;
+  if (!bad) p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+  if (!bad && p == MAP_FAILED) bad = "mmap failed";
+  if (!bad) {
+    hdr_ = static_cast<hami_shm_header*>(p);
+    map_size_ = size;
+    if (fresh && !InitHeader(hdr_)) bad = "cannot initialise its mutex";
+    if (!fresh) bad = HeaderProblem(hdr_, size);
   }
   flock(fd_, LOCK_UN);
-  if (bad) {
-    snprintf(err, errlen,
-             "accounting file %s is corrupt: %s (remove it when no process of the container runs)",
-             path, bad);
-    munmap(p, size);
-    hdr_ = nullptr;
-    close(fd_);
-    fd_ = -1;
-    return false;
-  }
+  if (!bad) return true;
+  snprintf(
+      err, errlen,
+      "accounting file %s is corrupt or unusable: %s (remove it when no process of the container "
+      "runs)",
+      path, bad);
+  return false;
+}
+
+bool Accounting::TakeSlot(const char* path, char* err, size_t errlen) {
   // Take the first slot whose OFD lock is free. A free lock on a live-marked slot means its
   // owner died: reclaim before reuse.
   for (uint32_t i = 0; i < hdr_->slot_count; ++i) {
     if (!TryLockSlotByte(i)) continue;
     if (!Lock()) {
       UnlockSlotByte(i);
-      snprintf(err, errlen, "accounting file %s: mutex unusable", path);
+      snprintf(err, errlen, "accounting file %s: its lock is unusable or held by a stuck process",
+               path);
       return false;
     }
     hami_shm_slot* s = Slot(i);
@@ -183,14 +194,50 @@ bool Accounting::Open(const char* path, char* err, size_t errlen) {
   return false;
 }
 
+bool Accounting::Open(const char* path, char* err, size_t errlen) {
+  // Created private to this user; an existing file must be a regular file of this user (or
+  // root) that no one else can write, reached without following a link: another user's file
+  // or a link to one is refused (docs/accounting.md, "Who may share a file").
+  SafeOpenOptions opt{true, true, true};
+  fd_ = SafeOpen(path, opt, "accounting file", err, errlen);
+  if (fd_ < 0) return false;
+  if (!MapFile(path, err, errlen) || !TakeSlot(path, err, errlen)) {
+    CloseFile();
+    return false;
+  }
+  return true;
+}
+
 bool Accounting::Lock() {
-  int rc = pthread_mutex_lock(MutexOf(hdr_));
+  // Uncontended (the usual case): no clock read on the allocation path.
+  int rc = pthread_mutex_trylock(MutexOf(hdr_));
+  if (rc == EBUSY) {
+    // A bounded wait: a holder that never lets go (stuck, or one that unmapped the file while
+    // holding the lock, which a robust mutex cannot detect) makes callers fail closed.
+    timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += static_cast<time_t>(lock_timeout_ms_ / 1000);
+    deadline.tv_nsec += static_cast<long>(lock_timeout_ms_ % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+      deadline.tv_sec += 1;
+      deadline.tv_nsec -= 1000000000L;
+    }
+    while ((rc = pthread_mutex_timedlock(MutexOf(hdr_), &deadline)) == EINTR) {
+    }
+  }
   if (rc == EOWNERDEAD) {
     // The previous holder died inside the critical section: the slots are the truth.
     VGPU_LOG(kLogWarn, "accounting: previous lock holder died; rebuilding totals");
     RebuildTotalsLocked();
     pthread_mutex_consistent(MutexOf(hdr_));
     return true;
+  }
+  if (rc == ETIMEDOUT) {
+    VGPU_LOG(kLogError,
+             "accounting: lock held by another process for more than %u ms (stuck, or it "
+             "unmapped the file while holding it); refusing the allocation",
+             lock_timeout_ms_);
+    return false;
   }
   if (rc != 0) {
     VGPU_LOG(kLogError, "accounting: mutex lock failed (%d); refusing allocations", rc);
@@ -321,12 +368,17 @@ int Accounting::SweepDead() {
 
 void Accounting::LockCreation() {
   if (fd_ < 0) return;
-  while (flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
-  }
+  // Context creations take up to seconds each; past a long bound, measure without the lock
+  // (a device-wide measurement then may include another creation: it over-counts).
+  creation_locked_ = FlockWithin(fd_, kCreationLockTimeoutMs);
+  if (!creation_locked_)
+    VGPU_LOG(kLogWarn, "accounting: context-creation lock not free after %u ms; going on",
+             kCreationLockTimeoutMs);
 }
 
 void Accounting::UnlockCreation() {
-  if (fd_ >= 0) flock(fd_, LOCK_UN);
+  if (fd_ >= 0 && creation_locked_) flock(fd_, LOCK_UN);
+  creation_locked_ = false;
 }
 
 void Accounting::SweepDeadEvery(uint64_t interval_ns) {

@@ -1,6 +1,7 @@
 // Cross-process memory accounting over the shared file of a container (vgpu_shm.h).
 // Reservations are atomic across processes (one robust process-shared mutex: a holder that
-// dies is detected by the next locker, which rebuilds the totals from the slots). Each
+// dies is detected by the next locker, which rebuilds the totals from the slots; one that
+// never lets go makes the others fail closed after a bounded wait). Each
 // process owns one slot, marked by a write OFD lock on the slot's first byte; the kernel
 // drops that lock when the process dies, so liveness needs no PIDs (PID reuse and PID
 // namespaces cannot confuse it) and a dead process's usage is reclaimed by the next sweep.
@@ -17,7 +18,11 @@ class Accounting {
  public:
   // Maps (creating and initialising when new) the file and takes a slot. False with a
   // message naming the file and the problem (unreadable, corrupt, full).
+  // The file is reached without following a link and must be a regular file of this user or
+  // root that group and others cannot write; a new one is created 0600.
   bool Open(const char* path, char* err, size_t errlen);
+  // How long Lock() and Open() wait for a holder before failing closed (default 5 s).
+  void SetLockTimeoutMs(uint32_t ms) { lock_timeout_ms_ = ms ? ms : 1; }
   bool is_open() const { return hdr_ != nullptr; }
 
   // Index of the device entry for `uuid`, creating it; -1 when the table is full.
@@ -26,7 +31,8 @@ class Accounting {
   int FindDevice(const char* uuid) const;
 
   // Adds `bytes` to this process's usage of entry `dev` unless the container's total would
-  // exceed `limit` (0 = unlimited). Dead processes are swept before giving up.
+  // exceed `limit` (0 = unlimited). Dead processes are swept before giving up. False too when
+  // the lock could not be taken within the lock timeout (fail closed).
   bool Reserve(int dev, uint64_t bytes, uint64_t limit);
   void Release(int dev, uint64_t bytes);
   // Container-wide usage of entry `dev` (all live processes).
@@ -51,6 +57,10 @@ class Accounting {
   int slot_index() const { return slot_index_; }
 
  private:
+  static constexpr uint32_t kCreationLockTimeoutMs = 30000;
+  bool MapFile(const char* path, char* err, size_t errlen);
+  bool TakeSlot(const char* path, char* err, size_t errlen);
+  void CloseFile();
   bool Lock();
   void Unlock();
   void RebuildTotalsLocked();
@@ -64,6 +74,8 @@ class Accounting {
   int fd_ = -1;
   int slot_index_ = -1;
   uint64_t last_sweep_ns_ = 0;
+  uint32_t lock_timeout_ms_ = 5000;
+  bool creation_locked_ = false;
 };
 
 // Size of an accounting file with `slots` slots.

@@ -5,7 +5,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <string>
@@ -199,6 +202,138 @@ TEST_F(AccountingTest, SixteenProcessesRacingNeverExceedTheLimit) {
     EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st;
   }
   EXPECT_EQ(a.Used(dev), 0u);
+}
+
+// ---- the file is opened safely (issue 12) --------------------------------------------------
+
+TEST_F(AccountingTest, NewFileIsPrivateToItsUser) {
+  umask(0);  // even a permissive umask must not widen it
+  Accounting a;
+  ASSERT_TRUE(Open(&a)) << last_error_;
+  umask(022);
+  struct stat st;
+  ASSERT_EQ(stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(st.st_uid, geteuid());
+}
+
+TEST_F(AccountingTest, SymbolicLinkIsRefusedAndItsTargetUntouched) {
+  std::string target = dir_ + "/precious";
+  int fd = open(target.c_str(), O_RDWR | O_CREAT, 0600);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  ASSERT_EQ(symlink(target.c_str(), path_.c_str()), 0);
+  Accounting a;
+  EXPECT_FALSE(Open(&a));
+  EXPECT_NE(last_error_.find("symbolic link"), std::string::npos) << last_error_;
+  struct stat st;
+  ASSERT_EQ(stat(target.c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 0) << "the link's target was written through";
+  unlink(target.c_str());
+}
+
+TEST_F(AccountingTest, DanglingSymbolicLinkCreatesNothing) {
+  std::string target = dir_ + "/created-through-link";
+  ASSERT_EQ(symlink(target.c_str(), path_.c_str()), 0);
+  Accounting a;
+  EXPECT_FALSE(Open(&a));
+  EXPECT_NE(access(target.c_str(), F_OK), 0) << "a file was created through the link";
+}
+
+TEST_F(AccountingTest, FifoIsRefusedWithoutHanging) {
+  ASSERT_EQ(mkfifo(path_.c_str(), 0600), 0);
+  Accounting a;
+  EXPECT_FALSE(Open(&a));
+  EXPECT_NE(last_error_.find("not a regular file"), std::string::npos) << last_error_;
+}
+
+TEST_F(AccountingTest, GroupOrWorldWritableFileIsRefused) {
+  int fd = open(path_.c_str(), O_RDWR | O_CREAT, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(fchmod(fd, 0666), 0);  // what HAMi-core creates
+  close(fd);
+  Accounting a;
+  EXPECT_FALSE(Open(&a));
+  EXPECT_NE(last_error_.find("writable by group or others"), std::string::npos) << last_error_;
+}
+
+TEST_F(AccountingTest, HardLinkedFileIsRefused) {
+  std::string other = dir_ + "/other";
+  int fd = open(other.c_str(), O_RDWR | O_CREAT, 0600);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  ASSERT_EQ(link(other.c_str(), path_.c_str()), 0);
+  Accounting a;
+  EXPECT_FALSE(Open(&a));
+  EXPECT_NE(last_error_.find("hard links"), std::string::npos) << last_error_;
+  unlink(other.c_str());
+}
+
+TEST_F(AccountingTest, AnotherUsersFileIsRefused) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to give the file to another user";
+  int fd = open(path_.c_str(), O_RDWR | O_CREAT, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(fchown(fd, 65534, 65534), 0);
+  close(fd);
+  Accounting a;
+  EXPECT_FALSE(Open(&a));
+  EXPECT_NE(last_error_.find("owned by another user"), std::string::npos) << last_error_;
+}
+
+// ---- a lock holder that never lets go cannot block the others forever ----------------------
+
+// A child that takes the file's mutex and then `after` (0: sleeps holding it; 1: unmaps the
+// file while holding it and exits normally, which a robust mutex cannot detect).
+pid_t StartHolder(const std::string& path, int after, int ready_fd) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  Accounting b;
+  char err[256];
+  if (!b.Open(path.c_str(), err, sizeof(err))) _exit(1);
+  auto* mu = reinterpret_cast<pthread_mutex_t*>(b.header()->mutex_storage);
+  pthread_mutex_lock(mu);
+  if (after == 1) munmap(b.header(), ShmFileSize(HAMI_SHM_DEFAULT_SLOTS));
+  (void)!write(ready_fd, "x", 1);
+  if (after == 1) _exit(0);
+  for (;;) pause();
+}
+
+uint64_t NowMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+TEST_F(AccountingTest, HolderThatNeverReleasesMakesAllocationsFailClosedNotHang) {
+  for (int after : {0, 1}) {
+    Accounting a;
+    ASSERT_TRUE(Open(&a)) << last_error_;
+    a.SetLockTimeoutMs(300);
+    int dev = a.DeviceEntry("GPU-1", 80ull << 30);
+    ASSERT_TRUE(a.Reserve(dev, kMiB, 1024 * kMiB));
+    int p[2];
+    ASSERT_EQ(pipe(p), 0);
+    pid_t holder = StartHolder(path_, after, p[1]);
+    char c;
+    ASSERT_EQ(read(p[0], &c, 1), 1);
+    if (after == 1) waitpid(holder, nullptr, 0);  // it exited holding the lock
+    uint64_t t0 = NowMs();
+    EXPECT_FALSE(a.Reserve(dev, kMiB, 1024 * kMiB)) << "after=" << after;
+    uint64_t waited = NowMs() - t0;
+    EXPECT_GE(waited, 250u);
+    EXPECT_LT(waited, 10000u) << "the wait must be bounded";
+    a.Release(dev, kMiB);  // must not hang either
+    if (after == 0) {
+      kill(holder, SIGKILL);
+      waitpid(holder, nullptr, 0);
+      // The holder died: the robust mutex recovers and allocations work again.
+      EXPECT_TRUE(a.Reserve(dev, kMiB, 1024 * kMiB));
+    }
+    close(p[0]);
+    close(p[1]);
+    a.DetachAfterFork();
+    unlink(path_.c_str());
+  }
 }
 
 }  // namespace

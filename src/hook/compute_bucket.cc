@@ -13,7 +13,7 @@ uint64_t ScaledCharge(uint64_t gpu_ns, uint32_t limit_pct) {
 uint64_t BucketAdmit(uint64_t* clock, uint64_t now, uint64_t est_ns, const BucketParams& p) {
   uint64_t cur = __atomic_load_n(clock, __ATOMIC_ACQUIRE);
   for (;;) {
-    if (cur > now) return cur - now;
+    if (cur > now + p.tolerance_ns) return cur - now - p.tolerance_ns;
     uint64_t floor = now > p.burst_ns ? now - p.burst_ns : 0;
     uint64_t base = cur < floor ? floor : cur;
     uint64_t next = base + ScaledCharge(est_ns, p.limit_pct);
@@ -34,20 +34,10 @@ void BucketCorrect(uint64_t* clock, int64_t delta_gpu_ns, uint32_t limit_pct) {
   }
 }
 
-uint64_t LaunchCharge(uint64_t kernel_ns, int64_t gap_ns, uint64_t host_excluded_ns,
-                      uint64_t max_gap_ns) {
-  if (gap_ns <= 0) return kernel_ns;
-  uint64_t gap = static_cast<uint64_t>(gap_ns);
-  gap = gap > host_excluded_ns ? gap - host_excluded_ns : 0;
-  return gap < max_gap_ns ? kernel_ns + gap : kernel_ns;
-}
-
-uint64_t TightCharge(uint64_t span_ns, uint64_t host_excluded_ns, uint64_t event_ns,
-                     uint64_t est_ns, uint64_t max_gap_ns) {
-  uint64_t ours = host_excluded_ns + event_ns;
-  uint64_t charge = span_ns > ours ? span_ns - ours : 0;
-  if (est_ns && charge > est_ns + max_gap_ns) charge = est_ns + max_gap_ns;
-  return charge;
+uint64_t AppHostTime(uint64_t now, uint64_t prev_t, uint64_t prev_lim, uint64_t max_gap_ns) {
+  if (prev_t == 0 || now <= prev_t + prev_lim) return 0;
+  uint64_t app = now - prev_t - prev_lim;
+  return app < max_gap_ns ? app : 0;
 }
 
 uint64_t UpdateEstimate(uint64_t est_ns, uint64_t sample_ns) {

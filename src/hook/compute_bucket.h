@@ -16,6 +16,11 @@ namespace hami::vgpu {
 struct BucketParams {
   uint32_t limit_pct;  // 1..99
   uint64_t burst_ns;
+  // A launch is admitted while the clock is at most this far ahead of now (0 for a single
+  // stream). Kernels queued on several streams at once overlap on the GPU and are charged
+  // their union; admitting them one scaled charge apart would serialise them instead. The
+  // long-run share does not depend on it (GCRA's tolerance only allows a burst).
+  uint64_t tolerance_ns = 0;
 };
 
 // Wall time that g ns of GPU time costs at `limit_pct` (g * 100 / limit).
@@ -29,24 +34,20 @@ uint64_t BucketAdmit(uint64_t* clock, uint64_t now, uint64_t est_ns, const Bucke
 // Applies the difference between measured and pre-charged GPU time (either sign).
 void BucketCorrect(uint64_t* clock, int64_t delta_gpu_ns, uint32_t limit_pct);
 
-// GPU time charged for one launch measured on an idle stream: the kernel (or graph) time, plus
-// the idle gap that preceded it on the same stream when that gap is short. A launch-bound
-// loop (launch, synchronize, launch) holds the GPU through those gaps: charging them makes
-// the limit a fraction of the loop's throughput, as users measure it, instead of a fraction
-// of busy time. `host_excluded_ns` is time the limiter itself spent before the launch
-// (sleeping or bookkeeping), removed from the gap. Gaps of max_gap_ns or more are idle time
-// and not charged. gap_ns < 0 means unknown (first launch on the stream).
-uint64_t LaunchCharge(uint64_t kernel_ns, int64_t gap_ns, uint64_t host_excluded_ns,
-                      uint64_t max_gap_ns);
+// Host-time accounting (docs/compute-limiter.md, section 1). A launch loop holds the GPU for
+// whichever is slower per iteration, its kernels or its host side (Python, framework
+// dispatch, synchronise): a GPU that idles between short kernels while the host prepares the
+// next is not free for anyone else at that time scale. The application's host time for one
+// launch is measured from the previous launch on the same stream by the same thread
+// (`prev_t`, when it entered the limiter) to this one (`now`), less the limiter's own time on
+// the previous launch (`prev_lim`). Longer than max_gap_ns is idle time: 0 (not charged).
+uint64_t AppHostTime(uint64_t now, uint64_t prev_t, uint64_t prev_lim, uint64_t max_gap_ns);
 
-// GPU time charged for one launch of a tight loop, measured from the stream's previous end
-// event to this launch's end event (`span_ns`): the span less the limiter's own host time
-// before the launch (`host_excluded_ns`) and less the GPU time its end event adds between the
-// kernel and the application's synchronize (`event_ns`, measured per context). A preemption
-// of the application between the limiter's bookkeeping and the launch would count as GPU gap:
-// with an estimate, never more than the estimate plus max_gap_ns.
-uint64_t TightCharge(uint64_t span_ns, uint64_t host_excluded_ns, uint64_t event_ns,
-                     uint64_t est_ns, uint64_t max_gap_ns);
+// Over a window of launches, the host time that their GPU time did not cover: charged on top
+// of the GPU time, so the window costs max(host, gpu).
+inline uint64_t WindowExtra(uint64_t host_ns, uint64_t gpu_ns) {
+  return host_ns > gpu_ns ? host_ns - gpu_ns : 0;
+}
 
 // Exponentially weighted estimate of the next launch's GPU time (weight 1/8 to the sample).
 uint64_t UpdateEstimate(uint64_t est_ns, uint64_t sample_ns);

@@ -88,23 +88,18 @@ TEST(ComputeBucket, ConcurrentAdmissionsNeverOvercommit) {
   EXPECT_EQ(clock, 1002 * kMs);
 }
 
-TEST(ComputeBucket, TightChargeExcludesTheLimitersOwnTime) {
-  // 28 us from the previous end event to this one: 3 us of our host bookkeeping and 1.5 us
-  // of our end event are not the application's.
-  EXPECT_EQ(TightCharge(28000, 3000, 1500, 26000, 250000), 23500u);
-  EXPECT_EQ(TightCharge(28000, 3000, 0, 26000, 250000), 25000u) << "no event cost measured";
-  EXPECT_EQ(TightCharge(2000, 3000, 1500, 26000, 250000), 0u) << "never negative";
-  // A preempted application: the span is mostly not GPU work; capped at estimate + max gap.
-  EXPECT_EQ(TightCharge(900000, 3000, 1500, 26000, 250000), 276000u);
-  EXPECT_EQ(TightCharge(900000, 3000, 1500, 0, 250000), 895500u) << "no estimate: no cap";
+TEST(ComputeBucket, AppHostTimeLeavesOutTheLimiterAndIdlePeriods) {
+  // Previous launch entered the limiter at 1000 us and spent 30 us in it (a sleep included);
+  // this one enters at 1100 us: the application took 70 us.
+  EXPECT_EQ(AppHostTime(1100000, 1000000, 30000, 250000), 70000u);
+  EXPECT_EQ(AppHostTime(1100000, 0, 0, 250000), 0u) << "no previous launch";
+  EXPECT_EQ(AppHostTime(1100000, 1000000, 200000, 250000), 0u) << "never negative";
+  EXPECT_EQ(AppHostTime(5000000, 1000000, 30000, 250000), 0u) << "an idle period is not use";
 }
 
-TEST(ComputeBucket, LaunchChargeCountsShortGapsOnly) {
-  EXPECT_EQ(LaunchCharge(20000, -1, 0, 250000), 20000u);           // first launch
-  EXPECT_EQ(LaunchCharge(20000, 10000, 0, 250000), 30000u);        // launch-bound loop
-  EXPECT_EQ(LaunchCharge(20000, 110000, 100000, 250000), 30000u);  // our own sleep removed
-  EXPECT_EQ(LaunchCharge(20000, 50000, 80000, 250000), 20000u);    // sleep longer than gap
-  EXPECT_EQ(LaunchCharge(20000, 5 * 1000000, 0, 250000), 20000u);  // idle period
+TEST(ComputeBucket, WindowCostsTheSlowerOfHostAndGpu) {
+  EXPECT_EQ(WindowExtra(12000000, 20000000), 0u);        // GPU-bound: the kernels' time
+  EXPECT_EQ(WindowExtra(20000000, 12000000), 8000000u);  // host-bound: the host's time
 }
 
 TEST(ComputeBucket, EstimateFollowsSamples) {
@@ -113,6 +108,21 @@ TEST(ComputeBucket, EstimateFollowsSamples) {
   EXPECT_EQ(e, 800u);
   for (int i = 0; i < 100; ++i) e = UpdateEstimate(e, 1600);
   EXPECT_NEAR(static_cast<double>(e), 1600, 20);
+}
+
+TEST(ComputeBucket, ToleranceAdmitsOverlappingLaunchesWithoutRaisingTheShare) {
+  // Two streams queue 1 ms kernels at 50 %: with a tolerance of one scaled charge the second
+  // launch goes at once (they can overlap); over time the share is unchanged.
+  uint64_t now = 1000000000, clock = now;  // no bank
+  BucketParams p{50, 30000000, 2000000};
+  EXPECT_EQ(BucketAdmit(&clock, now, 1000000, p), 0u);
+  EXPECT_EQ(BucketAdmit(&clock, now, 1000000, p), 0u);
+  EXPECT_EQ(BucketAdmit(&clock, now, 1000000, p), 2000000u);  // the third waits
+  uint64_t admitted = 2;
+  for (uint64_t t = now; t < now + 1000000000; t += 100000)
+    while (BucketAdmit(&clock, t, 1000000, p) == 0) ++admitted;
+  // 1 s at 50 % of 1 ms launches: 500, plus the initial burst of the tolerance.
+  EXPECT_NEAR(static_cast<double>(admitted), 502, 3);
 }
 
 }  // namespace

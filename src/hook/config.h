@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "abi/node_layout.h"
+#include "compute_config.h"
 
 namespace hami::vgpu {
 
@@ -28,8 +29,12 @@ struct Config {
   int log_level;
   bool oversubscribe;  // CUDA_OVERSUBSCRIBE (accepted, not implemented: limits stay hard)
   bool from_file;      // a limits file was read
+  // Highest device index the limits file sets a per-device key for (-1: none). Without UUIDs
+  // it must name a visible device (checked once CUDA enumerates them).
+  int file_max_index;
   char shm_path[1024];
   char limits_file[1024];
+  ComputeConfig compute;  // the compute limiter's tunables (compute_config.h)
   // CUDA_VISIBLE_DEVICES, read once (the NVML path maps devices without CUDA).
   bool visible_devices_set;
   char visible_devices[2048];
@@ -43,14 +48,22 @@ struct ConfigSource {
   const char* (*getenv)(const char* name);
   // Path of the authoritative file that wins over HAMI_LIMITS_FILE when it exists.
   const char* fixed_limits_path;
+  // The whole environment (may be null), to find keys with an index no device can have.
+  char** (*environment)();
 };
 
 inline constexpr const char* kFixedLimitsPath = abi::kLimitsMountPath;
 inline constexpr const char* kDefaultShmPath = abi::kDefaultShmPath;
 
 // Fills *out. On error returns false and writes a message naming the variable (or file and
-// line) into err.
+// line) into err. The limits file fails closed: it must be a regular file (no link, no
+// FIFO) owned by root or by this user and not group/world-writable, with no NUL byte, no
+// duplicate or unknown key, no index past 15, and at least one key (docs/limits-file.md).
 bool LoadConfig(const ConfigSource& src, Config* out, char* err, size_t errlen);
+
+// Parses limits-file text (at most 16383 bytes) as LoadConfig parses the file, with no
+// environment: the same named errors. For the fuzzer and tests.
+bool ParseLimitsText(const char* text, size_t len, Config* out, char* err, size_t errlen);
 
 // Integer in [lo, hi].
 bool ParseInt(const char* s, long lo, long hi, long* out);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <vector>
@@ -18,12 +19,23 @@ const char* FakeGetenv(const char* name) {
   auto it = g_env->find(name);
   return it == g_env->end() ? nullptr : it->second.c_str();
 }
+// The environment as environ would hold it.
+std::vector<std::string> g_env_lines;
+std::vector<char*> g_env_ptrs;
+char** FakeEnviron() {
+  g_env_lines.clear();
+  g_env_ptrs.clear();
+  for (const auto& [k, v] : *g_env) g_env_lines.push_back(k + "=" + v);
+  for (auto& l : g_env_lines) g_env_ptrs.push_back(l.data());
+  g_env_ptrs.push_back(nullptr);
+  return g_env_ptrs.data();
+}
 
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override { g_env = &env_; }
   bool Load(const char* fixed = "/nonexistent/hami.limits") {
-    ConfigSource src{FakeGetenv, fixed};
+    ConfigSource src{FakeGetenv, fixed, FakeEnviron};
     return LoadConfig(src, &cfg_, err_, sizeof(err_));
   }
   std::string WriteFile(const std::string& text) {
@@ -166,6 +178,124 @@ TEST_F(ConfigTest, BrokenLimitsFileFailsClosedWithLine) {
   env_["HAMI_LIMITS_FILE"] = "/nonexistent/limits";
   EXPECT_FALSE(Load());
   EXPECT_NE(std::string(err_).find("/nonexistent/limits"), std::string::npos) << err_;
+}
+
+// ---- the limits file fails closed (issue 12) ------------------------------------------------
+
+TEST_F(ConfigTest, NulByteInLimitsFileFailsClosed) {
+  // A NUL used to end parsing silently, dropping device 1's limit.
+  static const char kText[] = "CUDA_DEVICE_MEMORY_LIMIT_0=2g\0\nCUDA_DEVICE_MEMORY_LIMIT_1=1g\n";
+  env_["HAMI_LIMITS_FILE"] = WriteFile(std::string(kText, sizeof(kText) - 1));
+  EXPECT_FALSE(Load());
+  EXPECT_NE(std::string(err_).find("NUL byte at offset 29"), std::string::npos) << err_;
+}
+
+TEST_F(ConfigTest, DuplicateKeyFailsClosed) {
+  env_["HAMI_LIMITS_FILE"] =
+      WriteFile("CUDA_DEVICE_MEMORY_LIMIT_0=2g\n\n# again\nCUDA_DEVICE_MEMORY_LIMIT_0 = 8g\n");
+  EXPECT_FALSE(Load());
+  EXPECT_NE(std::string(err_).find("line 4: duplicate key CUDA_DEVICE_MEMORY_LIMIT_0"),
+            std::string::npos)
+      << err_;
+  env_["HAMI_LIMITS_FILE"] = WriteFile(
+      "GPU_CORE_UTILIZATION_POLICY=force\n"
+      "GPU_CORE_UTILIZATION_POLICY=disable\n");
+  EXPECT_FALSE(Load());
+  EXPECT_NE(std::string(err_).find("duplicate key"), std::string::npos) << err_;
+}
+
+TEST_F(ConfigTest, IndexPastTheLastDeviceFailsClosedInFileAndEnvironment) {
+  env_["HAMI_LIMITS_FILE"] = WriteFile("CUDA_DEVICE_MEMORY_LIMIT_99=1g\n");
+  EXPECT_FALSE(Load());
+  EXPECT_NE(std::string(err_).find("CUDA_DEVICE_MEMORY_LIMIT_99: device index must be 0..15"),
+            std::string::npos)
+      << err_;
+  env_.clear();
+  env_["CUDA_DEVICE_SM_LIMIT_99"] = "10";  // used to be silently ignored
+  EXPECT_FALSE(Load());
+  EXPECT_NE(std::string(err_).find("CUDA_DEVICE_SM_LIMIT_99"), std::string::npos) << err_;
+  env_.clear();
+  env_["CUDA_DEVICE_MEMORY_LIMIT_1000000000000"] = "1g";
+  EXPECT_FALSE(Load());
+  env_.clear();
+  env_["CUDA_DEVICE_MEMORY_LIMITS"] = "1g";  // not one of ours: ignored
+  EXPECT_TRUE(Load()) << err_;
+  env_["CUDA_DEVICE_MEMORY_LIMIT_X"] = "1g";
+  EXPECT_FALSE(Load()) << "a malformed index of our own key must not be ignored";
+}
+
+TEST_F(ConfigTest, FileRecordsItsHighestDeviceIndex) {
+  env_["HAMI_LIMITS_FILE"] = WriteFile("CUDA_DEVICE_MEMORY_LIMIT=1g\nCUDA_DEVICE_SM_LIMIT_5=10\n");
+  ASSERT_TRUE(Load()) << err_;
+  EXPECT_EQ(cfg_.file_max_index, 5);
+  env_["HAMI_LIMITS_FILE"] = WriteFile("CUDA_DEVICE_MEMORY_LIMIT=1g\n");
+  ASSERT_TRUE(Load()) << err_;
+  EXPECT_EQ(cfg_.file_max_index, -1);
+}
+
+TEST_F(ConfigTest, EmptyLimitsFileFailsClosed) {
+  for (const char* text : {"", "\n\n", "# only a comment\n   \n"}) {
+    env_["HAMI_LIMITS_FILE"] = WriteFile(text);
+    EXPECT_FALSE(Load()) << "'" << text << "'";
+    EXPECT_NE(std::string(err_).find("sets nothing"), std::string::npos) << err_;
+  }
+}
+
+TEST_F(ConfigTest, LimitWithoutItsUuidOrTwiceTheSameUuidFailsClosed) {
+  env_["HAMI_LIMITS_FILE"] = WriteFile(
+      "CUDA_DEVICE_UUID_0=GPU-aaaa\nCUDA_DEVICE_MEMORY_LIMIT_0=1g\nCUDA_DEVICE_MEMORY_LIMIT_1="
+      "1g\n");
+  EXPECT_FALSE(Load());
+  EXPECT_NE(std::string(err_).find("no CUDA_DEVICE_UUID_1"), std::string::npos) << err_;
+  env_["HAMI_LIMITS_FILE"] = WriteFile(
+      "CUDA_DEVICE_UUID_0=GPU-aaaa\nCUDA_DEVICE_UUID_1=GPU-aaaa\n"
+      "CUDA_DEVICE_MEMORY_LIMIT=1g\n");
+  EXPECT_FALSE(Load());
+  EXPECT_NE(std::string(err_).find("both GPU-aaaa"), std::string::npos) << err_;
+}
+
+TEST_F(ConfigTest, GroupOrWorldWritableLimitsFileFailsClosed) {
+  std::string f = WriteFile("CUDA_DEVICE_MEMORY_LIMIT=1g\n");
+  for (mode_t m : {0664, 0646}) {
+    ASSERT_EQ(chmod(f.c_str(), m), 0);
+    env_["HAMI_LIMITS_FILE"] = f;
+    EXPECT_FALSE(Load()) << std::oct << m;
+    EXPECT_NE(std::string(err_).find("writable by group or others"), std::string::npos) << err_;
+  }
+}
+
+TEST_F(ConfigTest, LimitsFileOfAnotherUserFailsClosed) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to give the file to another user";
+  std::string f = WriteFile("CUDA_DEVICE_MEMORY_LIMIT=1g\n");
+  ASSERT_EQ(chown(f.c_str(), 65534, 65534), 0);
+  env_["HAMI_LIMITS_FILE"] = f;
+  EXPECT_FALSE(Load());
+  EXPECT_NE(std::string(err_).find("owned by another user"), std::string::npos) << err_;
+}
+
+TEST_F(ConfigTest, FifoOrSymlinkLimitsFileFailsClosedWithoutHanging) {
+  char dir[] = "/tmp/vgpu_config_dirXXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string fifo = std::string(dir) + "/fifo", link = std::string(dir) + "/link";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  env_["HAMI_LIMITS_FILE"] = fifo;  // nobody writes it: a blocking open would hang here
+  EXPECT_FALSE(Load());
+  EXPECT_NE(std::string(err_).find("not a regular file"), std::string::npos) << err_;
+  std::string real = WriteFile("CUDA_DEVICE_MEMORY_LIMIT=1g\n");
+  ASSERT_EQ(symlink(real.c_str(), link.c_str()), 0);
+  env_["HAMI_LIMITS_FILE"] = link;
+  EXPECT_FALSE(Load());
+  EXPECT_NE(std::string(err_).find("symbolic link"), std::string::npos) << err_;
+  // A dangling link at the fixed path is the file (refused), not a reason to fall back to
+  // HAMI_LIMITS_FILE, which a tenant controls.
+  unlink(link.c_str());
+  ASSERT_EQ(symlink("/nonexistent/limits", link.c_str()), 0);
+  env_["HAMI_LIMITS_FILE"] = real;
+  EXPECT_FALSE(Load(link.c_str()));
+  EXPECT_NE(std::string(err_).find(link), std::string::npos) << err_;
+  unlink(link.c_str());
+  unlink(fifo.c_str());
+  rmdir(dir);
 }
 
 }  // namespace

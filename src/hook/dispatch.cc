@@ -17,7 +17,7 @@
 
 // Hidden wrappers (their addresses never resolve to another library's symbol), each
 // exported under the driver's name through an alias.
-#define HAMI_CU(name, params, args, ...)                                        \
+#define HAMI_CU(name, params, args, ...)                                   \
   HAMI_HIDDEN CUresult hami_w_##name params noexcept {                     \
     if (__builtin_expect(hami::vgpu::g_cuda.name == nullptr, 0)) {         \
       if (!hami::vgpu::LoadRealCuda()) return CUDA_ERROR_NOT_INITIALIZED;  \

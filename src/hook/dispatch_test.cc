@@ -13,15 +13,28 @@ namespace hami::abi {
 namespace {
 
 TEST(DispatchTest, MustBeHookedIsEveryLimitRelevantBaseName) {
-  const std::set<std::string> expected = {
-      "cuMemAlloc",     "cuMemAllocPitch",         "cuMemAllocManaged",
-      "cuMemFree",      "cuMemCreate",             "cuMemRelease",
-      "cuMemAllocAsync", "cuMemAllocFromPoolAsync", "cuMemFreeAsync",
-      "cuMemGetInfo",   "cuDeviceTotalMem",        "cuArrayCreate",
-      "cuArray3DCreate", "cuMipmappedArrayCreate", "cuLaunchKernel",
-      "cuLaunchKernelEx", "cuLaunchCooperativeKernel", "cuGraphLaunch",
-      "cuCtxCreate",    "cuDevicePrimaryCtxRetain", "cuDevicePrimaryCtxRelease",
-      "cuDevicePrimaryCtxReset"};
+  const std::set<std::string> expected = {"cuMemAlloc",
+                                          "cuMemAllocPitch",
+                                          "cuMemAllocManaged",
+                                          "cuMemFree",
+                                          "cuMemCreate",
+                                          "cuMemRelease",
+                                          "cuMemAllocAsync",
+                                          "cuMemAllocFromPoolAsync",
+                                          "cuMemFreeAsync",
+                                          "cuMemGetInfo",
+                                          "cuDeviceTotalMem",
+                                          "cuArrayCreate",
+                                          "cuArray3DCreate",
+                                          "cuMipmappedArrayCreate",
+                                          "cuLaunchKernel",
+                                          "cuLaunchKernelEx",
+                                          "cuLaunchCooperativeKernel",
+                                          "cuGraphLaunch",
+                                          "cuCtxCreate",
+                                          "cuDevicePrimaryCtxRetain",
+                                          "cuDevicePrimaryCtxRelease",
+                                          "cuDevicePrimaryCtxReset"};
   std::set<std::string> got;
   for (const CuProc& p : kCuHooked)
     if (MustBeHooked(p.base)) got.insert(p.base);

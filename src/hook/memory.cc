@@ -185,8 +185,7 @@ CUresult Hook_cuMipmappedArrayCreate(CUmipmappedArray* handle, const CUDA_ARRAY3
   if (ord < 0 || !desc || !handle) return g_cuda.cuMipmappedArrayCreate(handle, desc, levels);
   uint64_t bytes = MipmapBytes(*desc, levels);
   return Charged(
-      kMipmap, ord, bytes,
-      [&] { return g_cuda.cuMipmappedArrayCreate(handle, desc, levels); },
+      kMipmap, ord, bytes, [&] { return g_cuda.cuMipmappedArrayCreate(handle, desc, levels); },
       reinterpret_cast<uint64_t*>(handle));
 }
 

@@ -1,19 +1,12 @@
 #include "memory_book.h"
 
+#include "abi/cuda_array.h"
+
 namespace hami::vgpu {
 
 size_t ElementBytes(CUarray_format f) {
-  switch (f) {
-    case CU_AD_FORMAT_UNSIGNED_INT8:
-    case CU_AD_FORMAT_SIGNED_INT8:
-      return 1;
-    case CU_AD_FORMAT_UNSIGNED_INT16:
-    case CU_AD_FORMAT_SIGNED_INT16:
-    case CU_AD_FORMAT_HALF:
-      return 2;
-    default:
-      return 4;  // 32-bit formats; conservative for the rest
-  }
+  unsigned b = abi::ArrayFormatBytes(f);
+  return b ? b : 4;  // conservative for formats the list does not know
 }
 
 uint64_t ArrayBytes(size_t w, size_t h, size_t d, CUarray_format f, unsigned channels) {

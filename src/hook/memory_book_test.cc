@@ -2,6 +2,8 @@
 // device's charges dropped together, pool growth steps learned, array sizes.
 #include "memory_book.h"
 
+#include "abi/cuda_array.h"
+
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -41,8 +43,8 @@ TEST(MemoryBookTest, DropDeviceSumsPointersArraysPoolsAndGraphsOfThatDeviceOnly)
   b.Track(kPtr, 1, 0, 10);
   b.Track(kArray, 2, 0, 20);
   b.Track(kMipmap, 3, 0, 30);
-  b.Track(kPtr, 4, 1, 1000);     // other device
-  b.Track(kVmm, 5, 0, 5000);     // VMM handles outlive a reset
+  b.Track(kPtr, 4, 1, 1000);      // other device
+  b.Track(kVmm, 5, 0, 5000);      // VMM handles outlive a reset
   b.Track(kContext, 6, 0, 7000);  // contexts are released by their own path
   {
     std::lock_guard<std::mutex> g(b.mu());
@@ -98,7 +100,7 @@ TEST(MemoryBookTest, ConcurrentTrackAndUntrackLoseNothing) {
 
 TEST(MemoryBookTest, PoolGrainIsTheSmallestStepThatExplainsTheGrowth) {
   EXPECT_EQ(PoolGrain(1 * kMiB, 2 * kMiB), 2 * kMiB);
-  EXPECT_EQ(PoolGrain(1 * kMiB, 32 * kMiB), 32 * kMiB);  // an H200 grows pools by 32 MiB
+  EXPECT_EQ(PoolGrain(1 * kMiB, 32 * kMiB), 32 * kMiB);   // an H200 grows pools by 32 MiB
   EXPECT_EQ(PoolGrain(40 * kMiB, 64 * kMiB), 32 * kMiB);  // 32 already explains 64
   EXPECT_EQ(PoolGrain(33 * kMiB, 64 * kMiB), 32 * kMiB);
   EXPECT_EQ(PoolGrain(1 * kMiB, 64 * kMiB), 64 * kMiB);
@@ -110,6 +112,9 @@ TEST(MemoryBookTest, ArraySizesRoundToTwoMiBAndCountEveryLevel) {
   EXPECT_EQ(ElementBytes(CU_AD_FORMAT_UNSIGNED_INT8), 1u);
   EXPECT_EQ(ElementBytes(CU_AD_FORMAT_HALF), 2u);
   EXPECT_EQ(ElementBytes(CU_AD_FORMAT_FLOAT), 4u);
+  auto unknown = static_cast<CUarray_format>(0x7);
+  EXPECT_EQ(abi::ArrayFormatBytes(unknown), 0u) << "the fake refuses formats it does not know";
+  EXPECT_EQ(ElementBytes(unknown), 4u) << "the hook charges them conservatively";
   EXPECT_EQ(ArrayBytes(1, 0, 0, CU_AD_FORMAT_UNSIGNED_INT8, 1), 2 * kMiB);
   EXPECT_EQ(ArrayBytes(1024, 1024, 0, CU_AD_FORMAT_FLOAT, 4), 16 * kMiB);
   EXPECT_EQ(ArrayBytes(1024, 1024, 3, CU_AD_FORMAT_FLOAT, 1), 12 * kMiB);

@@ -193,9 +193,8 @@ CUresult Hook_cuCtxDestroy_v2(CUcontext ctx) noexcept {
 
 CUresult Hook_cuCtxDestroy(CUcontext ctx) noexcept {
   if (!g_state.accounting) return g_cuda.cuCtxDestroy(ctx);
-  return Uncharged(kContext, reinterpret_cast<uint64_t>(ctx), [](uint64_t k) {
-    return g_cuda.cuCtxDestroy(reinterpret_cast<CUcontext>(k));
-  });
+  return Uncharged(kContext, reinterpret_cast<uint64_t>(ctx),
+                   [](uint64_t k) { return g_cuda.cuCtxDestroy(reinterpret_cast<CUcontext>(k)); });
 }
 
 }  // namespace hami::vgpu

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "device_map.h"
 #include "log.h"
@@ -24,7 +25,8 @@ void AtForkChild() {
 }
 
 void LoadConfigOnce() {
-  ConfigSource src{[](const char* n) -> const char* { return getenv(n); }, kFixedLimitsPath};
+  ConfigSource src{[](const char* n) -> const char* { return getenv(n); }, kFixedLimitsPath,
+                   []() -> char** { return environ; }};
   char err[512];
   if (!LoadConfig(src, &g_state.cfg, err, sizeof(err))) {
     snprintf(g_state.error, sizeof(g_state.error), "invalid configuration: %s", err);
@@ -129,6 +131,17 @@ bool EnsureCudaDevices() {
     VGPU_LOG(kLogWarn, "%d devices visible; only the first %d are managed", count, kMaxDevices);
     count = kMaxDevices;
   }
+  const Config& c = g_state.cfg;
+  if (c.from_file && !c.have_uuids && c.file_max_index >= count) {
+    // A limit for a device that does not exist here: the file was written for another view
+    // of the node, so none of its per-device limits can be trusted to land where meant.
+    snprintf(g_state.error, sizeof(g_state.error),
+             "limits file %s sets a limit for device %d but only %d devices are visible",
+             c.limits_file, c.file_max_index, count);
+    VGPU_LOG(kLogError, "%s; CUDA initialisation refused", g_state.error);
+    pthread_mutex_unlock(&g_dev_mu);
+    return false;
+  }
   for (int i = 0; i < count; ++i) {
     DeviceState* d = &g_state.dev[i];
     memset(d, 0, sizeof(*d));
@@ -147,7 +160,9 @@ bool EnsureCudaDevices() {
       d->entry = g_state.acct.DeviceEntry(d->uuid, d->total);
       if (d->entry < 0 && d->limit != 0) {
         snprintf(g_state.error, sizeof(g_state.error),
-                 "accounting file %s has no room for device %s", g_state.cfg.shm_path, d->uuid);
+                 "accounting file %s: cannot register device %s (its table is full or its lock "
+                 "is held by a stuck process)",
+                 g_state.cfg.shm_path, d->uuid);
         VGPU_LOG(kLogError, "%s", g_state.error);
         pthread_mutex_unlock(&g_dev_mu);
         return false;

@@ -87,7 +87,7 @@ TEST(StateTest, ConfigReadsVisibleDevicesOnce) {
                      auto it = g_env->find(n);
                      return it == g_env->end() ? nullptr : it->second.c_str();
                    },
-                   nullptr};
+                   nullptr, nullptr};
   Config c;
   char err[256] = {};
   ASSERT_TRUE(LoadConfig(src, &c, err, sizeof(err))) << err;

@@ -70,10 +70,20 @@ std::string DefaultStateDir() {
   return std::string(home && *home ? home : "/tmp") + "/.local/state/hami";
 }
 
+std::string DefaultSocketPath() {
+  if (geteuid() == 0) return kSystemSocket;
+  return DefaultStateDir() + "/hami.sock";
+}
+
 std::string DefaultAddress() {
   const char* env = getenv("HAMI_ADDR");
   if (env && *env) return env;
-  return "127.0.0.1:" + std::to_string(kDefaultPort);
+  for (const std::string& p : {std::string(kSystemSocket), DefaultStateDir() + "/hami.sock"}) {
+    if (Exists(p)) return "unix:" + p;
+  }
+  return std::string("unix:") + kSystemSocket;
 }
+
+std::string DefaultTokenFile() { return DefaultStateDir() + "/api.token"; }
 
 }  // namespace hami::hostd

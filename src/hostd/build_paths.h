@@ -15,8 +15,14 @@ std::string FindLibvgpu();
 std::string FindFakeGpuLibDir();
 // /var/lib/hami for root, else $XDG_STATE_HOME/hami or ~/.local/state/hami.
 std::string DefaultStateDir();
-// $HAMI_ADDR or 127.0.0.1:7460.
+// The daemon's Unix socket: /run/hami/hami.sock for root, else <DefaultStateDir()>/hami.sock.
+std::string DefaultSocketPath();
+// $HAMI_ADDR, else unix:<the first existing of /run/hami/hami.sock and the user's own
+// <DefaultStateDir()>/hami.sock>, else unix:/run/hami/hami.sock.
 std::string DefaultAddress();
+// Where `hami serve --listen-tcp` writes its API token: <DefaultStateDir()>/api.token.
+std::string DefaultTokenFile();
 inline constexpr int kDefaultPort = 7460;
+inline constexpr const char* kSystemSocket = "/run/hami/hami.sock";
 
 }  // namespace hami::hostd

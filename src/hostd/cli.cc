@@ -11,12 +11,15 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
+#include <sys/stat.h>
 #include <thread>
 
 #include "hostd/build_paths.h"
 #include "hostd/client.h"
 #include "hostd/daemon.h"
 #include "hostd/http_api.h"
+#include "hostd/peer_server.h"
 #include "hostd/run.h"
 #include "hostd/views.h"
 
@@ -42,7 +45,11 @@ int PrintError(const char* cmd, const Status& s) {
 struct ServeFlags {
   std::string state_dir;
   std::string listen;
+  std::string listen_tcp;
+  std::string token_file;
   std::string port_file;
+  int max_slices_per_user = 64;
+  int max_queued_per_user = 16;
   std::string backend = "auto";
   bool fake = false;
   std::string nvml_lib = "libnvidia-ml.so.1";
@@ -132,19 +139,27 @@ int Serve(const ServeFlags& f) {
     const char* v = getenv(var);
     if (v && *v && (*source)->fake()) opt.job.extra_env[var] = v;
   }
-  std::string listen = f.listen.empty() ? DefaultAddress() : f.listen;
-  auto colon = listen.rfind(':');
-  if (colon == std::string::npos) {
-    return PrintError("serve", InvalidArgument("--listen must be HOST:PORT, got " + listen));
+  opt.max_slices_per_user = f.max_slices_per_user;
+  opt.max_queued_per_user = f.max_queued_per_user;
+  auto sock = ParseApiAddress(f.listen.empty() ? DefaultSocketPath() : f.listen);
+  if (!sock.ok()) return PrintError("serve", InvalidArgument("--listen: " + sock.status().message()));
+  if (!sock->unix_socket) {
+    return PrintError("serve", InvalidArgument("--listen " + f.listen +
+                                               " is not a socket path; TCP is opted into with "
+                                               "--listen-tcp HOST:PORT (the API token is then "
+                                               "required)"));
   }
-  std::string host = listen.substr(0, colon);
-  // The API has no authentication: anyone who reaches it can take or free slices.
-  if (host != "localhost" && host.rfind("127.", 0) != 0 && host != "::1" && host != "[::1]") {
-    return PrintError("serve", InvalidArgument("--listen " + listen +
-                                               ": only loopback addresses are allowed (the API "
-                                               "has no authentication)"));
+  std::optional<ApiAddress> tcp;
+  if (!f.listen_tcp.empty()) {
+    auto t = ParseApiAddress(f.listen_tcp, /*allow_port_zero=*/true);
+    if (!t.ok()) return PrintError("serve", InvalidArgument("--listen-tcp: " + t.status().message()));
+    if (t->unix_socket || !IsLoopbackHost(t->host)) {
+      return PrintError("serve", InvalidArgument("--listen-tcp " + f.listen_tcp +
+                                                 ": only loopback HOST:PORT (the API is plain "
+                                                 "HTTP; its token would cross the network)"));
+    }
+    tcp = *t;
   }
-  int port = std::atoi(listen.c_str() + colon + 1);
 
   // Signals go to the main thread's sigwait; every thread started from here inherits the mask.
   sigset_t set;
@@ -156,12 +171,36 @@ int Serve(const ServeFlags& f) {
 
   auto daemon = Daemon::Open(opt, std::move(*source));
   if (!daemon.ok()) return PrintError("serve", daemon.status());
-  ApiServer server(**daemon);
-  auto bound = server.Bind(host, port);
-  if (!bound.ok()) return PrintError("serve", bound.status());
+  for (const auto& note : (*daemon)->startup_notes()) {
+    std::fprintf(stderr, "hami serve: %s\n", note.c_str());
+  }
+  ApiOptions api;
+  const std::string token_file = f.token_file.empty() ? DefaultTokenFile() : f.token_file;
+  if (tcp) {
+    auto token = CreateTokenFile(token_file);
+    if (!token.ok()) return PrintError("serve", token.status());
+    api.token = *token;
+  }
+  ApiServer server(**daemon, api);
+  if (sock->path == kSystemSocket) {
+    std::error_code ec;
+    std::filesystem::create_directories("/run/hami", ec);
+    chmod("/run/hami", 0755);
+  }
+  // Any local user may talk to a root daemon (as themselves); a user's own daemon serves only
+  // that user.
+  const mode_t sock_mode = geteuid() == 0 ? 0666 : 0600;
+  Status us = server.BindUnix(sock->path, sock_mode);
+  if (!us.ok()) return PrintError("serve", us);
+  int bound = 0;
+  if (tcp) {
+    auto b = server.BindTcp(tcp->host, tcp->port);
+    if (!b.ok()) return PrintError("serve", b.status());
+    bound = *b;
+  }
   if (!f.port_file.empty()) {
     std::string tmp = f.port_file + ".tmp";
-    std::ofstream(tmp) << *bound << "\n";
+    std::ofstream(tmp) << bound << "\n";
     std::rename(tmp.c_str(), f.port_file.c_str());
   }
   Daemon& d = **daemon;
@@ -181,8 +220,14 @@ int Serve(const ServeFlags& f) {
   } else {
     std::fprintf(stderr, "hami serve: jobs get %s\n", opt.job.libvgpu.c_str());
   }
-  std::fprintf(stderr, "hami serve: listening on http://%s:%d (metrics at /metrics)\n",
-               host.c_str(), *bound);
+  std::fprintf(stderr, "hami serve: listening on unix:%s (mode %03o; metrics at /metrics)\n",
+               sock->path.c_str(), static_cast<unsigned>(sock_mode));
+  if (tcp) {
+    std::fprintf(stderr,
+                 "hami serve: and on http://%s:%d for holders of the token in %s "
+                 "(\"Authorization: Bearer <token>\")\n",
+                 tcp->host.c_str(), bound, token_file.c_str());
+  }
   d.StartReaper();
   server.Start();
   int sig = 0;
@@ -190,6 +235,7 @@ int Serve(const ServeFlags& f) {
   std::fprintf(stderr, "hami serve: signal %d, stopping (slices stay recorded)\n", sig);
   server.Stop();
   d.StopReaper();
+  unlink(sock->path.c_str());
   return 0;
 }
 
@@ -247,7 +293,10 @@ int RunCli(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", BuildVersion());
   std::string addr;
-  app.add_option("--addr", addr, "Daemon address HOST:PORT (default $HAMI_ADDR or 127.0.0.1:7460)")
+  app.add_option("--addr", addr,
+                 "Daemon address: unix:/PATH (default $HAMI_ADDR or unix:/run/hami/hami.sock) "
+                 "or HOST:PORT of --listen-tcp (sends the token of $HAMI_TOKEN or "
+                 "$HAMI_TOKEN_FILE)")
       ->envname("HAMI_ADDR");
   app.footer(
       "Exit codes: 0 ok, 2 bad usage, 69 daemon unreachable, 70 internal error, 75 --no-wait "
@@ -261,9 +310,21 @@ int RunCli(int argc, char** argv) {
                     "State directory (default /var/lib/hami as root, else "
                     "$XDG_STATE_HOME/hami or ~/.local/state/hami)");
   serve->add_option("--listen", sf.listen,
-                    "Loopback address to listen on, HOST:PORT (port 0 = any; default "
-                    "$HAMI_ADDR or 127.0.0.1:7460)");
-  serve->add_option("--port-file", sf.port_file, "Write the bound port to this file");
+                    "Unix socket of the API (default /run/hami/hami.sock as root, else "
+                    "<state dir>/hami.sock); callers are known by their uid");
+  serve->add_option("--listen-tcp", sf.listen_tcp,
+                    "Also listen on loopback TCP HOST:PORT (port 0 = any); every request then "
+                    "needs the API token (Authorization: Bearer)");
+  serve->add_option("--token-file", sf.token_file,
+                    "Where --listen-tcp writes its fresh API token, mode 0600 (default "
+                    "<state dir>/api.token)");
+  serve->add_option("--port-file", sf.port_file, "Write the bound TCP port to this file");
+  serve->add_option("--max-slices-per-user", sf.max_slices_per_user,
+                    "Slices one user may hold at once")
+      ->check(CLI::Range(1, 100000));
+  serve->add_option("--max-queued-per-user", sf.max_queued_per_user,
+                    "Requests one user may have waiting at once")
+      ->check(CLI::Range(1, 100000));
   serve
       ->add_option("--gpu-backend", sf.backend,
                    "auto (real NVML, else the fake driver), nvml, fake, static")
@@ -287,7 +348,7 @@ int RunCli(int argc, char** argv) {
   std::string gpumem, gpu_type, gpu_uuid;
   bool no_wait = false;
   auto* run = app.add_subcommand("run", "Run a command in a GPU slice (waits for one if needed)");
-  run->add_option("--gpumem", gpumem,
+  auto* gpumem_opt = run->add_option("--gpumem", gpumem,
                   "Device memory per GPU: 2g, 1536m, 4Gi, 50% (default: the whole card)");
   run->add_option("--gpucores", ro.request.cores,
                   "Compute share per GPU in percent, 0-100 "
@@ -295,8 +356,9 @@ int RunCli(int argc, char** argv) {
       ->check(CLI::Range(0, 100));
   run->add_option("--gpus", ro.request.gpus, "Number of GPUs (each a different card)")
       ->check(CLI::Range(1, 16));
-  run->add_option("--gpu-type", gpu_type, "Only cards whose type contains this (comma list)");
-  run->add_option("--gpu-uuid", gpu_uuid, "Only these cards (comma list of UUIDs)");
+  auto* type_opt =
+      run->add_option("--gpu-type", gpu_type, "Only cards whose type contains this (comma list)");
+  auto* uuid_opt = run->add_option("--gpu-uuid", gpu_uuid, "Only these cards (comma list of UUIDs)");
   run->add_option("--priority", ro.request.priority, "CUDA_TASK_PRIORITY: 0 high, 1 low")
       ->check(CLI::Range(0, 1));
   run->add_flag("--no-wait", no_wait, "Fail at once (exit 75) when no slice is free");
@@ -336,24 +398,34 @@ int RunCli(int argc, char** argv) {
   if (*run) {
     ro.address = addr.empty() ? DefaultAddress() : addr;
     ro.request.wait = !no_wait;
-    if (!gpumem.empty()) {
+    // A flag given with an empty value is an error, never "anything" (issue 12).
+    if (gpumem_opt->count() > 0) {
       Status s = ParseMemory(gpumem, &ro.request.memory_mib, &ro.request.memory_percent);
       if (!s.ok()) return PrintError("run", InvalidArgument("--gpumem: " + s.message()));
     }
-    auto split = [](const std::string& s) {
-      std::vector<std::string> out;
+    auto split = [](const char* flag, const std::string& s,
+                    std::vector<std::string>* out) -> Status {
       size_t b = 0;
       while (b <= s.size()) {
         size_t e = s.find(',', b);
         std::string item = s.substr(b, e == std::string::npos ? std::string::npos : e - b);
-        if (!item.empty()) out.push_back(item);
+        if (item.empty()) {
+          return InvalidArgument(std::string(flag) + " \"" + s + "\" has an empty item");
+        }
+        out->push_back(item);
         if (e == std::string::npos) break;
         b = e + 1;
       }
-      return out;
+      return Status::Ok();
     };
-    ro.request.gpu_types = split(gpu_type);
-    ro.request.gpu_uuids = split(gpu_uuid);
+    if (type_opt->count() > 0) {
+      Status s = split("--gpu-type", gpu_type, &ro.request.gpu_types);
+      if (!s.ok()) return PrintError("run", s);
+    }
+    if (uuid_opt->count() > 0) {
+      Status s = split("--gpu-uuid", gpu_uuid, &ro.request.gpu_uuids);
+      if (!s.ok()) return PrintError("run", s);
+    }
     return RunJob(ro);
   }
   if (*ps) return GetAndPrint("ps", addr, "/v1/slices", "slices", as_json, SlicesTable);

@@ -1,28 +1,37 @@
 #include "hostd/client.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <charconv>
 #include <chrono>
 #include <thread>
 
+#include "hostd/build_paths.h"
+#include "hostd/peer_server.h"
+
 namespace hami::hostd {
 
-StatusOr<std::unique_ptr<ApiClient>> ApiClient::Make(const std::string& address) {
-  std::string a = address;
-  if (a.rfind("http://", 0) == 0) a = a.substr(7);
-  while (!a.empty() && a.back() == '/') a.pop_back();
-  auto colon = a.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    return InvalidArgument("bad daemon address \"" + address + "\": expected HOST:PORT");
+StatusOr<std::unique_ptr<ApiClient>> ApiClient::Make(const std::string& address,
+                                                     const std::string& token) {
+  auto a = ParseApiAddress(address);
+  if (!a.ok()) return Status(a.status().code(), "daemon address: " + a.status().message());
+  std::unique_ptr<ApiClient> c(new ApiClient());
+  c->unix_ = a->unix_socket;
+  c->host_ = a->unix_socket ? a->path : a->host;
+  c->port_ = a->port;
+  c->address_ = a->ToString();
+  if (!c->unix_) {
+    c->token_ = token;
+    const char* env = getenv("HAMI_TOKEN");
+    if (c->token_.empty() && env && *env) c->token_ = env;
+    if (c->token_.empty()) {
+      const char* file = getenv("HAMI_TOKEN_FILE");
+      auto t = ReadTokenFile(file && *file ? file : DefaultTokenFile());
+      if (t.ok()) c->token_ = *t;  // else the daemon says it wants one
+    }
   }
-  int port = 0;
-  std::string ps = a.substr(colon + 1);
-  auto [p, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), port);
-  if (ec != std::errc() || p != ps.data() + ps.size() || port <= 0 || port > 65535) {
-    return InvalidArgument("bad daemon address \"" + address + "\": bad port");
-  }
-  return std::unique_ptr<ApiClient>(new ApiClient(a.substr(0, colon), port, a));
+  return c;
 }
 
 StatusOr<ApiReply> ApiClient::Call(const std::string& method, const std::string& path,
@@ -36,7 +45,9 @@ StatusOr<ApiReply> ApiClient::Call(const std::string& method, const std::string&
   // carry a request_id the daemon deduplicates on).
   for (int attempt = 0; attempt < 4; ++attempt) {
     if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
-    httplib::Client cli(host_, port_);
+    httplib::Client cli(host_, unix_ ? 80 : port_);
+    if (unix_) cli.set_address_family(AF_UNIX);
+    if (!token_.empty()) cli.set_bearer_token_auth(token_);
     cli.set_connection_timeout(3);
     cli.set_read_timeout(30);
     cli.set_write_timeout(10);
@@ -47,6 +58,8 @@ StatusOr<ApiReply> ApiClient::Call(const std::string& method, const std::string&
     } else {
       res = cli.Delete(path);
     }
+    // 503: this user has too many connections open right now; try again shortly.
+    if (res && res->status == 503 && attempt < 3) continue;
     if (res || res.error() == httplib::Error::Connection) break;  // refused: no daemon
   }
   if (!res) {

@@ -17,8 +17,12 @@ struct ApiReply {
 
 class ApiClient {
  public:
-  // `address` is "host:port" or "http://host:port". Errors: kInvalidArgument.
-  static StatusOr<std::unique_ptr<ApiClient>> Make(const std::string& address);
+  // `address` is "unix:/path" or "/path" (the daemon's socket: it knows who we are), or
+  // "host:port" / "http://host:port" (TCP: the API token is sent, from `token`, else
+  // $HAMI_TOKEN, else the file $HAMI_TOKEN_FILE or DefaultTokenFile() when readable).
+  // Errors: kInvalidArgument.
+  static StatusOr<std::unique_ptr<ApiClient>> Make(const std::string& address,
+                                                   const std::string& token = "");
 
   // One request. Errors: kUnavailable when the daemon cannot be reached or answers
   // something that is not JSON. An HTTP error is not an error here (see CallOk).
@@ -30,11 +34,12 @@ class ApiClient {
   const std::string& address() const { return address_; }
 
  private:
-  ApiClient(std::string host, int port, std::string address)
-      : host_(std::move(host)), port_(port), address_(std::move(address)) {}
-  std::string host_;
-  int port_;
+  ApiClient() = default;
+  bool unix_ = false;
+  std::string host_;  // or the socket path
+  int port_ = 0;
   std::string address_;
+  std::string token_;
 };
 
 // The Status an API error body {"error":{"code","message"}} stands for.

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <set>
 
+#include "hostd/slice_files.h"
 #include "sched/model.h"
 
 namespace hami::hostd {
@@ -20,35 +21,8 @@ namespace fs = std::filesystem;
 
 std::string Uid(int64_t id) { return "s" + std::to_string(id); }
 
-Status WriteSliceFiles(const Slice& s) {
-  std::error_code ec;
-  fs::create_directories(s.dir, ec);
-  if (ec) return Internal("cannot create " + s.dir + ": " + ec.message());
-  chmod(s.dir.c_str(), 0755);
-  std::string tmp = s.limits_file + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << FormatLimitsFile(s);
-    f.flush();
-    if (!f) return Internal("cannot write " + tmp);
-  }
-  chmod(tmp.c_str(), 0644);
-  if (rename(tmp.c_str(), s.limits_file.c_str()) != 0) {
-    return Internal("cannot rename " + tmp + " to " + s.limits_file);
-  }
-  // The accounting file is created here, writable by the job whoever runs it; libvgpu.so
-  // initialises it on first use.
-  int fd = open(s.cache_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-  if (fd < 0) return Internal("cannot create " + s.cache_file);
-  fchmod(fd, 0666);
-  close(fd);
-  return Status::Ok();
-}
-
-void RemoveSliceFiles(const Slice& s) {
-  if (s.dir.empty()) return;
-  std::error_code ec;
-  fs::remove_all(s.dir, ec);
+Status Denied(const std::string& what) {
+  return Status(StatusCode::kPermissionDenied, what);
 }
 
 // This host is the only node: name the reason instead of "0/1 nodes fit: 1 ...".
@@ -94,9 +68,21 @@ StatusOr<std::unique_ptr<Daemon>> Daemon::Open(DaemonOptions options,
   if (ec) {
     return Unavailable("cannot create state directory " + options.state_dir + ": " + ec.message());
   }
+  // Slice paths derive from the canonical directory: a row's path can then be compared with
+  // what it must be, and no ".." or link in the flag changes where files go.
+  options.state_dir = fs::canonical(options.state_dir, ec).string();
+  if (ec) return Unavailable("cannot resolve state directory: " + ec.message());
+  // Others may reach their own slice directory (0700 inside) but list nothing.
+  for (const std::string& d : {options.state_dir, options.state_dir + "/slices"}) {
+    struct stat st {};
+    if (lstat(d.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+      return FailedPrecondition(d + " must be a directory owned by the daemon's user");
+    }
+    chmod(d.c_str(), 0711);
+  }
   // Two daemons deciding over one database would over-commit the GPUs.
   std::string lock_path = (fs::path(options.state_dir) / "hami.lock").string();
-  int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (lock_fd < 0) return Unavailable("cannot open " + lock_path);
   if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
     char buf[32] = {};
@@ -147,8 +133,21 @@ StatusOr<std::unique_ptr<Daemon>> Daemon::Open(DaemonOptions options,
   auto slices = d->store_->LoadSlices();
   if (!slices.ok()) return slices.status();
   for (auto& s : *slices) {
+    // A row pointing outside the state directory (edited, or another daemon's) is refused:
+    // its directory would be removed recursively on release.
+    const std::string want = d->SliceDir(s.id);
+    if (s.dir != want || s.limits_file != want + "/vgpu.limits" ||
+        s.cache_file != want + "/vgpu.cache") {
+      return FailedPrecondition("state database: slice " + s.Name() + " has files at " + s.dir +
+                                ", expected " + want + "; refusing to start (was " +
+                                d->options_.state_dir + " moved, or hami.db edited?)");
+    }
     HAMI_RETURN_IF_ERROR(d->state_.AddPlacement(Uid(s.id), node.name, PlacementOf(s)));
     d->slices_.push_back(std::move(s));
+  }
+  {
+    std::lock_guard<std::mutex> lock(d->mu_);
+    HAMI_RETURN_IF_ERROR(d->RecoverOrphansLocked());
   }
   auto queue = d->store_->LoadQueue();
   if (!queue.ok()) return queue.status();
@@ -221,12 +220,15 @@ StatusOr<Slice> Daemon::GrantLocked(const SliceRequest& r, const sched::PodPlace
                                 [&](const QueueEntry& q) { return q.ticket == ticket; }),
                  queue_.end());
   }
-  Status files = WriteSliceFiles(s);
+  Status files = CreateSliceFiles(options_.state_dir + "/slices", s, r.uid);
   Status placed =
       files.ok() ? state_.AddPlacement(Uid(s.id), options_.node_name, PlacementOf(s)) : files;
   if (!placed.ok()) {
     (void)store_->DeleteSlice(s.id);
-    RemoveSliceFiles(s);
+    // Only a directory this call created is removed; an existing one is someone's.
+    if (files.code() != StatusCode::kAlreadyExists) {
+      (void)RemoveSliceDir(options_.state_dir + "/slices", s.Name());
+    }
     return placed;
   }
   slices_.push_back(s);
@@ -234,18 +236,29 @@ StatusOr<Slice> Daemon::GrantLocked(const SliceRequest& r, const sched::PodPlace
   return s;
 }
 
-StatusOr<Grant> Daemon::Request(const SliceRequest& request) {
+StatusOr<Grant> Daemon::Request(const SliceRequest& in) {
   // The engine validates the rest (Resolve); check what it does not know about.
-  if (request.gpus < 1 || request.gpus > 16) {
-    return InvalidArgument("gpus must be 1..16, got " + std::to_string(request.gpus));
+  if (in.gpus < 1 || in.gpus > 16) {
+    return InvalidArgument("gpus must be 1..16, got " + std::to_string(in.gpus));
+  }
+  SliceRequest request = in;
+  const uint32_t self = static_cast<uint32_t>(geteuid());
+  if (request.uid == kNoUid) request.uid = self;
+  // Only root can hand a slice's files to another user.
+  if (self != 0 && request.uid != self) {
+    return Denied("this hami serve runs as uid " + std::to_string(self) +
+                  " and serves only that user; run it as root to share the GPUs");
   }
   std::lock_guard<std::mutex> lock(mu_);
   if (!request.request_id.empty()) {
+    // Scoped to the user: another user's request id neither matches nor reveals anything.
     for (const auto& s : slices_) {
-      if (s.request.request_id == request.request_id) return Grant{true, s, s.ticket, 0};
+      if (s.request.request_id == request.request_id && s.request.uid == request.uid) {
+        return Grant{true, s, s.ticket, 0};
+      }
     }
     for (const auto& q : queue_) {
-      if (q.request.request_id == request.request_id) {
+      if (q.request.request_id == request.request_id && q.request.uid == request.uid) {
         return Grant{false, Slice{}, q.ticket, PositionLocked(q.ticket)};
       }
     }
@@ -271,6 +284,7 @@ StatusOr<Grant> Daemon::Request(const SliceRequest& request) {
           std::to_string(largest) + " MiB; types: " + type_list + ")");
     }
   }
+  HAMI_RETURN_IF_ERROR(CheckQuotaLocked(request, /*queueing=*/false));
   Grant g;
   if (queue_.empty()) {
     auto placed = PlaceLocked(request, &why);
@@ -286,6 +300,7 @@ StatusOr<Grant> Daemon::Request(const SliceRequest& request) {
     why = std::to_string(queue_.size()) + " request(s) already waiting";
   }
   if (!request.wait) return ResourceExhausted("no GPU slice free now: " + why);
+  HAMI_RETURN_IF_ERROR(CheckQuotaLocked(request, /*queueing=*/true));
   QueueEntry q;
   q.request = request;
   q.created_unix = static_cast<int64_t>(time(nullptr));
@@ -304,7 +319,7 @@ int32_t Daemon::PositionLocked(int64_t ticket) const {
   return 0;
 }
 
-StatusOr<Grant> Daemon::Poll(int64_t ticket, std::chrono::milliseconds wait) {
+StatusOr<Grant> Daemon::Poll(int64_t ticket, std::chrono::milliseconds wait, const Caller& who) {
   std::unique_lock<std::mutex> lock(mu_);
   auto deadline = std::chrono::steady_clock::now() + wait;
   uint64_t seen = generation_;
@@ -314,6 +329,8 @@ StatusOr<Grant> Daemon::Poll(int64_t ticket, std::chrono::milliseconds wait) {
     g.ticket = ticket;
     for (const auto& s : slices_) {
       if (s.ticket == ticket) {
+        if (!who.Owns(s.request)) return Denied("queue ticket " + std::to_string(ticket) +
+                                                " belongs to another user");
         g.granted = true;
         g.slice = s;
         return g;
@@ -321,6 +338,9 @@ StatusOr<Grant> Daemon::Poll(int64_t ticket, std::chrono::milliseconds wait) {
     }
     g.position = PositionLocked(ticket);
     if (g.position == 0) return NotFound("no queue ticket " + std::to_string(ticket));
+    if (!who.Owns(queue_[static_cast<size_t>(g.position - 1)].request)) {
+      return Denied("queue ticket " + std::to_string(ticket) + " belongs to another user");
+    }
     if (last_pos >= 0 && g.position != last_pos) return g;
     last_pos = g.position;
     if (!changed_.wait_until(lock, deadline, [&] { return generation_ != seen; })) return g;
@@ -328,9 +348,13 @@ StatusOr<Grant> Daemon::Poll(int64_t ticket, std::chrono::milliseconds wait) {
   }
 }
 
-Status Daemon::Cancel(int64_t ticket) {
+Status Daemon::Cancel(int64_t ticket, const Caller& who) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (PositionLocked(ticket) == 0) return NotFound("no queue ticket " + std::to_string(ticket));
+  int32_t pos = PositionLocked(ticket);
+  if (pos == 0) return NotFound("no queue ticket " + std::to_string(ticket));
+  if (!who.Owns(queue_[static_cast<size_t>(pos - 1)].request)) {
+    return Denied("queue ticket " + std::to_string(ticket) + " belongs to another user");
+  }
   HAMI_RETURN_IF_ERROR(store_->DeleteQueued(ticket));
   queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
                               [&](const QueueEntry& q) { return q.ticket == ticket; }),
@@ -347,14 +371,21 @@ Status Daemon::ReleaseLocked(int64_t id) {
   if (it == slices_.end()) return NotFound("no slice s" + std::to_string(id));
   HAMI_RETURN_IF_ERROR(store_->DeleteSlice(id));
   (void)state_.RemovePlacement(Uid(id));
-  RemoveSliceFiles(*it);
+  // By name under the slices directory, never the row's path (see slice_files.h).
+  (void)RemoveSliceDir(options_.state_dir + "/slices", it->Name());
   slices_.erase(it);
   ChangedLocked();
   return Status::Ok();
 }
 
-Status Daemon::Release(int64_t id) {
+Status Daemon::Release(int64_t id, const Caller& who) {
   std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& s : slices_) {
+    if (s.id == id && !who.Owns(s.request)) {
+      return Denied("slice s" + std::to_string(id) + " belongs to uid " +
+                    std::to_string(s.request.uid) + "; only its owner or root may release it");
+    }
+  }
   HAMI_RETURN_IF_ERROR(ReleaseLocked(id));
   ProcessQueueLocked();
   return Status::Ok();
@@ -371,11 +402,24 @@ void Daemon::ProcessQueueLocked() {
   }
 }
 
-Status Daemon::AttachJob(int64_t id, ProcessRef job) {
-  if (job.pid <= 0) return InvalidArgument("job pid must be positive");
+Status Daemon::AttachJob(int64_t id, ProcessRef job, const Caller& who) {
+  if (job.pid <= 0 || job.pid > kMaxPid) {
+    return InvalidArgument("job pid must be in 1.." + std::to_string(kMaxPid));
+  }
+  // A user may only tie a slice's life to a process of their own (else pid 1 would keep
+  // it forever).
+  if (!who.admin) {
+    auto owner = ProcessUid(job.pid);
+    if (!owner || *owner != who.uid) {
+      return Denied("process " + std::to_string(job.pid) + " is not yours");
+    }
+  }
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& s : slices_) {
     if (s.id != id) continue;
+    if (!who.Owns(s.request)) {
+      return Denied("slice s" + std::to_string(id) + " belongs to another user");
+    }
     Slice updated = s;
     updated.job = job;
     HAMI_RETURN_IF_ERROR(store_->UpdateSlice(updated));
@@ -386,12 +430,39 @@ Status Daemon::AttachJob(int64_t id, ProcessRef job) {
   return NotFound("no slice s" + std::to_string(id));
 }
 
-StatusOr<Slice> Daemon::GetSlice(int64_t id) const {
+StatusOr<Slice> Daemon::GetSlice(int64_t id, const Caller& who) const {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& s : slices_) {
-    if (s.id == id) return s;
+    if (s.id != id) continue;
+    if (!who.Owns(s.request)) {
+      return Denied("slice s" + std::to_string(id) + " belongs to another user");
+    }
+    return s;
   }
   return NotFound("no slice s" + std::to_string(id));
+}
+
+std::string Daemon::SliceDir(int64_t id) const {
+  return options_.state_dir + "/slices/s" + std::to_string(id);
+}
+
+Status Daemon::CheckQuotaLocked(const SliceRequest& r, bool queueing) const {
+  int32_t held = 0, waiting = 0;
+  for (const auto& s : slices_) held += s.request.uid == r.uid;
+  for (const auto& q : queue_) waiting += q.request.uid == r.uid;
+  if (!queueing && held >= options_.max_slices_per_user) {
+    return ResourceExhausted("uid " + std::to_string(r.uid) + " holds " + std::to_string(held) +
+                             " slices, the most one user may hold");
+  }
+  if (queueing && waiting >= options_.max_queued_per_user) {
+    return ResourceExhausted("uid " + std::to_string(r.uid) + " has " + std::to_string(waiting) +
+                             " requests waiting, the most one user may queue");
+  }
+  if (queueing && static_cast<int32_t>(queue_.size()) >= options_.max_queued_total) {
+    return ResourceExhausted("the queue is full (" + std::to_string(queue_.size()) +
+                             " requests waiting)");
+  }
+  return Status::Ok();
 }
 
 std::vector<Slice> Daemon::Slices() const {

@@ -21,6 +21,16 @@
 
 namespace hami::hostd {
 
+// Who asks: a local user (uid from SO_PEERCRED) or an administrator (root, or the holder of
+// the TCP API token). Users see and change only their own slices and queue entries.
+struct Caller {
+  uint32_t uid = 0;
+  bool admin = true;
+  static Caller Root() { return Caller{}; }
+  static Caller User(uint32_t uid) { return Caller{uid, uid == 0}; }
+  bool Owns(const SliceRequest& r) const { return admin || r.uid == uid; }
+};
+
 struct DaemonOptions {
   std::string state_dir;            // holds hami.db and slices/<id>/
   std::string node_name = "local";  // the node name in metrics
@@ -28,6 +38,11 @@ struct DaemonOptions {
   sched::GpuPolicy gpu_policy = sched::GpuPolicy::kSpread;
   JobContext job;  // libvgpu.so and driver paths handed to jobs
   std::chrono::milliseconds reap_interval{200};
+  // Per-user bounds (root included): what one user may hold and have waiting at once, and
+  // the queue as a whole, so neither memory nor hami.db grows with a flood of requests.
+  int32_t max_slices_per_user = 64;
+  int32_t max_queued_per_user = 16;
+  int32_t max_queued_total = 256;
 };
 
 struct GpuView {
@@ -56,20 +71,25 @@ class Daemon {
                                                 std::unique_ptr<GpuSource> gpus);
   ~Daemon();
 
-  // Grants a slice at once when the queue is empty and it fits, else queues it (FIFO).
+  // Grants a slice at once when the queue is empty and it fits, else queues it (FIFO). The
+  // slice belongs to request.uid (kNoUid: the daemon's own user).
   // Errors: kInvalidArgument (malformed request), kFailedPrecondition (it could not fit even
   // on an idle host, with the reasons), kResourceExhausted (request.wait is false and it
-  // cannot be granted now, with the reasons), kInternal (database or files).
+  // cannot be granted now, or the user holds or queues too many), kPermissionDenied (a
+  // daemon not run as root serves only its own user), kInternal (database or files).
   StatusOr<Grant> Request(const SliceRequest& request);
   // State of a queue ticket; waits up to `wait` for it to change. Errors: kNotFound (the
-  // ticket is unknown: cancelled, or its owner died, or its slice was already released).
-  StatusOr<Grant> Poll(int64_t ticket, std::chrono::milliseconds wait);
-  Status Cancel(int64_t ticket);  // kNotFound
-  Status Release(int64_t id);     // kNotFound
+  // ticket is unknown: cancelled, or its owner died, or its slice was already released),
+  // kPermissionDenied (another user's ticket). In-process callers act as root by default.
+  StatusOr<Grant> Poll(int64_t ticket, std::chrono::milliseconds wait,
+                       const Caller& who = Caller::Root());
+  Status Cancel(int64_t ticket, const Caller& who = Caller::Root());  // kNotFound, kPermission..
+  Status Release(int64_t id, const Caller& who = Caller::Root());     // kNotFound, kPermission..
   // Records the job process so that the slice lives until both it and the owner are gone.
-  Status AttachJob(int64_t id, ProcessRef job);  // kNotFound, kInvalidArgument
+  // kNotFound, kInvalidArgument, kPermissionDenied (not the slice's owner).
+  Status AttachJob(int64_t id, ProcessRef job, const Caller& who = Caller::Root());
 
-  StatusOr<Slice> GetSlice(int64_t id) const;
+  StatusOr<Slice> GetSlice(int64_t id, const Caller& who = Caller::Root()) const;
   std::vector<Slice> Slices() const;
   std::vector<QueueEntry> Queue() const;
   std::vector<GpuView> Gpus() const;
@@ -85,6 +105,9 @@ class Daemon {
   const DaemonOptions& options() const { return options_; }
   bool fake() const { return fake_; }
   const std::string& gpu_source() const { return source_desc_; }
+  // What Open found and did about the state directory (orphans adopted or removed), for the
+  // daemon's log.
+  const std::vector<std::string>& startup_notes() const { return notes_; }
 
  private:
   Daemon(DaemonOptions options, std::unique_ptr<Store> store, int lock_fd);
@@ -97,6 +120,11 @@ class Daemon {
   void ProcessQueueLocked();
   int32_t PositionLocked(int64_t ticket) const;
   void ChangedLocked();
+  Status CheckQuotaLocked(const SliceRequest& r, bool queueing) const;
+  // Slice directories not in hami.db (the database was lost or truncated while jobs ran).
+  Status RecoverOrphansLocked();
+  Status AdoptOrphan(int64_t id, const std::string& name);
+  std::string SliceDir(int64_t id) const;
 
   DaemonOptions options_;
   std::unique_ptr<Store> store_;
@@ -104,6 +132,7 @@ class Daemon {
   std::vector<HostGpu> host_gpus_;
   bool fake_ = false;
   std::string source_desc_;
+  std::vector<std::string> notes_;
   sched::Engine engine_;
   sched::ClusterState state_;  // this host, with every granted slice
   sched::ClusterState idle_;   // this host, empty: tells "never fits" from "not now"

@@ -48,7 +48,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-serve_args=(serve --state-dir "$work/state" --listen 127.0.0.1:0 --port-file "$work/port"
+serve_args=(serve --state-dir "$work/state" --listen "$work/hami.sock" --port-file "$work/port"
             --libvgpu "$libvgpu" --gpu-policy binpack)
 if ((fake == 0)) && command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
   echo "== real GPUs found by nvidia-smi: using NVML"
@@ -72,7 +72,7 @@ fi
 serve_pid=$!
 for _ in $(seq 100); do [[ -s "$work/port" ]] && break; sleep 0.1; done
 [[ -s "$work/port" ]] || { cat "$work/serve.log" >&2; exit 1; }
-export HAMI_ADDR="127.0.0.1:$(cat "$work/port")"
+export HAMI_ADDR="unix:$work/hami.sock"
 sed 's/^/   /' "$work/serve.log"
 
 echo "== hami gpus"

@@ -84,17 +84,18 @@ class E2eTest : public ::testing::Test {
   }
 
   void StartServe(std::vector<std::string> extra = {"--static-gpus", "8g"},
-                  std::vector<std::string> env = {}, const std::string& listen = "127.0.0.1:0") {
+                  std::vector<std::string> env = {}) {
     std::filesystem::remove(dir_.path + "/port");
+    const std::string sock = dir_.path + "/hami.sock";
     std::vector<std::string> args = {
         HAMI_BIN, "serve",       "--state-dir",       dir_.path + "/state", "--listen",
-        listen,   "--port-file", dir_.path + "/port", "--reap-interval-ms", "50"};
+        sock,     "--port-file", dir_.path + "/port", "--reap-interval-ms", "50"};
     args.insert(args.end(), extra.begin(), extra.end());
     serve_ = Spawn(args, env, dir_.path + "/serve.log");
     ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(dir_.path + "/port"); },
                         std::chrono::seconds(10)))
         << ReadFile(dir_.path + "/serve.log");
-    addr_ = "127.0.0.1:" + std::to_string(std::stoi(ReadFile(dir_.path + "/port")));
+    addr_ = "unix:" + sock;
     auto c = ApiClient::Make(addr_);
     ASSERT_TRUE(c.ok());
     client_ = std::move(*c);
@@ -300,7 +301,6 @@ TEST_F(E2eTest, DaemonKilledAndRestartedKeepsSlices) {
 
 TEST_F(E2eTest, DaemonRestartWhileWaitingKeepsTheQueuePlace) {
   StartServe();
-  std::string port = addr_.substr(addr_.rfind(':') + 1);
   pid_t holder = Hami({"run", "--no-preload", "--", "sleep", "60"});
   ASSERT_FALSE(RunningSlice().is_null());
   std::string out = dir_.path + "/waiter.txt";
@@ -309,7 +309,7 @@ TEST_F(E2eTest, DaemonRestartWhileWaitingKeepsTheQueuePlace) {
            "waiter.log");
   ASSERT_TRUE(WaitFor([&] { return Queue().size() == 1; }, std::chrono::seconds(10)));
   StopServe(SIGKILL);
-  StartServe({"--static-gpus", "8g"}, {}, "127.0.0.1:" + port);
+  StartServe({"--static-gpus", "8g"}, {});
   ASSERT_EQ(Queue().size(), 1u) << ReadFile(dir_.path + "/serve.log");
   kill(holder, SIGKILL);  // the restarted daemon frees its slice and serves the queue
   Reap(holder);
@@ -384,7 +384,8 @@ TEST_F(E2eTest, CliViewsAndJson) {
   EXPECT_NE(ReadFile(dir_.path + "/runhelp.txt").find("--gpumem"), std::string::npos);
   EXPECT_EQ(HamiWait({"bogus"}), 2);
   // Unreachable daemon: its own exit code and a hint.
-  pid_t p = Spawn({HAMI_BIN, "ps"}, {"HAMI_ADDR=127.0.0.1:1"}, dir_.path + "/unreach.txt");
+  pid_t p = Spawn({HAMI_BIN, "ps"}, {"HAMI_ADDR=unix:" + dir_.path + "/none.sock"},
+                  dir_.path + "/unreach.txt");
   EXPECT_EQ(WaitExit(p), 69);
   EXPECT_NE(ReadFile(dir_.path + "/unreach.txt").find("hami serve"), std::string::npos);
   kill(run, SIGKILL);

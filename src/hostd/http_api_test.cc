@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <thread>
 
@@ -27,24 +29,31 @@ class ApiTest : public ::testing::Test {
     auto d = Daemon::Open(o, Gpus(ngpus, mib));
     ASSERT_TRUE(d.ok()) << d.status().ToString();
     daemon_ = std::move(*d);
-    server_ = std::make_unique<ApiServer>(*daemon_);
-    auto port = server_->Bind("127.0.0.1", 0);
-    ASSERT_TRUE(port.ok());
+    ApiOptions api;
+    api.token = "secret-token-0123456789";
+    server_ = std::make_unique<ApiServer>(*daemon_, api);
+    sock_ = dir_.path + "/api.sock";
+    ASSERT_TRUE(server_->BindUnix(sock_, 0600).ok());
+    auto port = server_->BindTcp("127.0.0.1", 0);
+    ASSERT_TRUE(port.ok()) << port.status().ToString();
     port_ = *port;
     server_->Start();
     // Wait until it answers.
     for (int i = 0; i < 200; ++i) {
-      httplib::Client c("127.0.0.1", port_);
-      if (c.Get("/healthz")) break;
+      if (Cli().Get("/healthz")) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
+  }
+  httplib::Client Cli() {
+    httplib::Client c(sock_, 80);
+    c.set_address_family(AF_UNIX);
+    return c;
   }
   void TearDown() override {
     if (server_) server_->Stop();
   }
   httplib::Result Post(const std::string& path, const std::string& body) {
-    httplib::Client c("127.0.0.1", port_);
-    return c.Post(path, body, "application/json");
+    return Cli().Post(path, body, "application/json");
   }
   static std::string ErrorMessage(const httplib::Result& r) {
     auto j = json::parse(r->body, nullptr, false);
@@ -56,6 +65,7 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<Daemon> daemon_;
   std::unique_ptr<ApiServer> server_;
   int port_ = 0;
+  std::string sock_;
 };
 
 TEST_F(ApiTest, MalformedRequestsAreRefusedWithJsonErrors) {
@@ -76,6 +86,11 @@ TEST_F(ApiTest, MalformedRequestsAreRefusedWithJsonErrors) {
       {"/v1/slices/s1x/job", R"({"pid":1})", 400, "bad slice id"},
       {"/v1/slices/s99/job", R"({"pid":1})", 404, "no slice s99"},
       {"/v1/slices/s99/job", R"({"pid":"1"})", 400, "\"pid\" must be an integer"},
+      {"/v1/slices/s99/job", R"({"pid":4294967297})", 400, "\"pid\" must be an integer in"},
+      {"/v1/slices/s99/job", R"({"pid":18446744073709551615})", 400, "must be an integer in"},
+      {"/v1/slices", R"({"owner":{"pid":4294967297}})", 400, "\"pid\" is 4294967297"},
+      {"/v1/slices", R"({"gpu_uuids":[""]})", 400, "empty entry"},
+      {"/v1/slices", R"({"memory":""})", 400, "empty"},
   };
   for (const auto& c : cases) {
     auto r = Post(c.path, c.body);
@@ -85,7 +100,7 @@ TEST_F(ApiTest, MalformedRequestsAreRefusedWithJsonErrors) {
     EXPECT_NE(ErrorMessage(r).find(c.message), std::string::npos)
         << c.body << " -> " << ErrorMessage(r);
   }
-  httplib::Client c("127.0.0.1", port_);
+  httplib::Client c = Cli();
   auto r = c.Get("/v1/nothing");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404);
@@ -100,7 +115,7 @@ TEST_F(ApiTest, MalformedRequestsAreRefusedWithJsonErrors) {
 }
 
 TEST_F(ApiTest, GrantListReleaseThroughClient) {
-  auto client = ApiClient::Make("127.0.0.1:" + std::to_string(port_));
+  auto client = ApiClient::Make("unix:" + sock_);
   ASSERT_TRUE(client.ok());
   json req = {{"memory", "2g"}, {"cores", 25}, {"command", {"sleep", "1"}}};
   auto r = (*client)->Call("POST", "/v1/slices", &req);
@@ -122,7 +137,7 @@ TEST_F(ApiTest, GrantListReleaseThroughClient) {
   ASSERT_TRUE(list.ok());
   ASSERT_EQ((*list)["slices"].size(), 1u);
 
-  auto metrics = httplib::Client("127.0.0.1", port_).Get("/metrics");
+  auto metrics = Cli().Get("/metrics");
   ASSERT_TRUE(metrics);
   for (const char* name :
        {"hami_build_info{",
@@ -160,9 +175,9 @@ TEST_F(ApiTest, NoWaitAndQueueOverHttp) {
   // A long poll returns as soon as the slice is granted.
   std::thread releaser([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    httplib::Client("127.0.0.1", port_).Delete("/v1/slices/s1");
+    Cli().Delete("/v1/slices/s1");
   });
-  httplib::Client c("127.0.0.1", port_);
+  httplib::Client c = Cli();
   auto p = c.Get("/v1/queue/" + std::to_string(j1["ticket"].get<int64_t>()) + "?wait_ms=5000");
   releaser.join();
   ASSERT_TRUE(p);
@@ -181,7 +196,7 @@ TEST_F(ApiTest, TwentyConcurrentHttpRequestsNeverOvercommit) {
   std::vector<std::thread> threads;
   for (int i = 0; i < 20; ++i) {
     threads.emplace_back([&, i] {
-      auto c = ApiClient::Make("127.0.0.1:" + std::to_string(port_));
+      auto c = ApiClient::Make("unix:" + sock_);
       json body = {{"memory_mib", 1500},
                    {"cores", 10},
                    {"wait", false},
@@ -205,6 +220,69 @@ TEST_F(ApiTest, TwentyConcurrentHttpRequestsNeverOvercommit) {
   auto g = daemon_->Gpus();
   EXPECT_EQ(g[0].usage.used_mem_mib, 5 * 1500);
   EXPECT_LE(g[0].usage.used_mem_mib, g[0].memory_mib);
+}
+
+TEST_F(ApiTest, TcpWithoutTheTokenGetsNothing) {
+  httplib::Client tcp("127.0.0.1", port_);
+  for (const char* path : {"/v1/slices", "/v1/gpus", "/metrics", "/v1/whoami"}) {
+    auto r = tcp.Get(path);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401) << path;
+    EXPECT_NE(ErrorMessage(r).find("API token"), std::string::npos);
+  }
+  auto post = tcp.Post("/v1/slices", R"({"memory":"1g"})", "application/json");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 401);
+  tcp.set_bearer_token_auth("secret-token-0123456780");  // one character off
+  EXPECT_EQ(tcp.Get("/v1/slices")->status, 401);
+  // A cookie is good for reading (a browser page), never for a change.
+  httplib::Client cookie("127.0.0.1", port_);
+  httplib::Headers h = {{"Cookie", "a=b; hami_token=secret-token-0123456789"}};
+  EXPECT_EQ(cookie.Get("/v1/slices", h)->status, 200);
+  EXPECT_EQ(cookie.Post("/v1/slices", h, R"({"memory":"1g"})", "application/json")->status, 401);
+  EXPECT_TRUE(daemon_->Slices().empty());
+
+  auto client = ApiClient::Make("127.0.0.1:" + std::to_string(port_), "secret-token-0123456789");
+  ASSERT_TRUE(client.ok());
+  auto who = (*client)->CallOk("GET", "/v1/whoami");
+  ASSERT_TRUE(who.ok()) << who.status().ToString();
+  EXPECT_TRUE((*who)["admin"].get<bool>());
+  json req = {{"memory", "1g"}};
+  auto r = (*client)->Call("POST", "/v1/slices", &req);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->http, 201) << r->body.dump();
+}
+
+TEST_F(ApiTest, UnixSocketCallerIsThePeerUid) {
+  auto r = Cli().Get("/v1/whoami");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  json j = json::parse(r->body);
+  EXPECT_EQ(j["uid"].get<uint32_t>(), geteuid());
+  // A slice requested over the socket is the caller's, owned by the calling process whatever
+  // the body says about uid (a user cannot give a slice to someone else).
+  auto p = Post("/v1/slices", R"({"memory":"1g"})");
+  ASSERT_TRUE(p);
+  ASSERT_EQ(p->status, 201) << p->body;
+  json s = json::parse(p->body)["slice"];
+  EXPECT_EQ(s["uid"].get<uint32_t>(), geteuid());
+  EXPECT_EQ(s["request"]["owner"]["pid"].get<int>(), getpid());
+}
+
+TEST_F(ApiTest, HugeBodyIsRefusedWithAClearErrorAndNothingStored) {
+  std::string big = R"({"memory":"1g","command":[")" + std::string(10 << 20, 'x') + R"("]})";
+  auto r = Post("/v1/slices", big);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_NE(ErrorMessage(r).find("request body too large"), std::string::npos) << r->body;
+  // Under the body limit but over the command bound: refused by name, not truncated.
+  std::string cmd = R"({"memory":"1g","command":[")" + std::string(20000, 'x') + R"("]})";
+  r = Post("/v1/slices", cmd);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(ErrorMessage(r).find("\"command\" is too large"), std::string::npos) << r->body;
+  EXPECT_TRUE(daemon_->Slices().empty());
+  EXPECT_TRUE(daemon_->Queue().empty());
 }
 
 }  // namespace

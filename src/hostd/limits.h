@@ -23,6 +23,10 @@ struct JobContext {
 // CUDA_DEVICE_MEMORY_SHARED_CACHE and CUDA_TASK_PRIORITY when given.
 std::string FormatLimitsFile(const Slice& slice);
 
+// Reads back a limits file FormatLimitsFile wrote (to adopt an orphaned slice): its devices'
+// UUID, memory and cores, in order. Errors: kInvalidArgument naming the line.
+StatusOr<std::vector<SliceDevice>> ParseOwnLimitsFile(const std::string& text);
+
 // Variables to set in the job's environment. Keys in `prepend` are colon lists (LD_PRELOAD,
 // LD_LIBRARY_PATH) whose value goes in front of what the caller already has.
 struct JobEnv {

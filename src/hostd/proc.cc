@@ -3,7 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <string_view>
 
@@ -62,6 +65,20 @@ ProcessRef Self() {
   p.pid = getpid();
   p.start_ticks = ProcessStartTicks(p.pid).value_or(0);
   return p;
+}
+
+std::optional<uint32_t> ProcessUid(int pid) {
+  if (pid <= 0) return std::nullopt;
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("Uid:", 0) != 0) continue;
+    std::istringstream in(line.substr(4));
+    uint64_t uid = 0;
+    if (in >> uid && uid <= UINT32_MAX) return static_cast<uint32_t>(uid);
+    return std::nullopt;
+  }
+  return std::nullopt;
 }
 
 bool IsAlive(const ProcessRef& p) {

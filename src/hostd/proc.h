@@ -17,6 +17,10 @@ struct ProcessRef {
 // already ended for our purposes).
 std::optional<uint64_t> ProcessStartTicks(int pid);
 
+// Real uid of `pid` (the Uid: line of /proc/<pid>/status); nullopt when there is no such
+// process.
+std::optional<uint32_t> ProcessUid(int pid);
+
 // The calling process.
 ProcessRef Self();
 

@@ -126,7 +126,17 @@ int RunJob(const RunOptions& o) {
 
   SliceRequest req = o.request;
   req.owner = Self();
-  req.command = o.command;
+  // The daemon keeps the command for display only and refuses oversized ones: send a copy
+  // within its bounds (the job itself gets every argument).
+  size_t bytes = 0;
+  for (const auto& a : o.command) {
+    if (req.command.size() + 1 >= kMaxCommandArgs || bytes + a.size() + 3 > kMaxCommandBytes) {
+      req.command.push_back("...");
+      break;
+    }
+    req.command.push_back(a);
+    bytes += a.size();
+  }
   req.request_id = std::to_string(req.owner.pid) + "-" + std::to_string(req.owner.start_ticks) +
                    "-" +
                    std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());

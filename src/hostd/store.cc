@@ -1,6 +1,7 @@
 #include "hostd/store.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 namespace hami::hostd {
 namespace {
@@ -21,13 +22,17 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   sqlite3* db = nullptr;
   int rc =
       sqlite3_open_v2(path.c_str(), &db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX |
+                          SQLITE_OPEN_NOFOLLOW,
+                      nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
     return Unavailable("cannot open state database " + path + ": " + msg);
   }
   sqlite3_busy_timeout(db, 5000);
+  // The journal files take the database's mode: only the daemon's user reads who holds what.
+  chmod(path.c_str(), 0600);
   std::unique_ptr<Store> store(new Store(db));
   HAMI_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
   // FULL: a committed slice survives a power cut, not only a crash; writes are rare.
@@ -86,6 +91,29 @@ Status Store::InsertSlice(Slice* slice, const std::function<void(Slice*)>& fill,
   s = Exec("COMMIT");
   if (!s.ok()) return fail(s);
   return Status::Ok();
+}
+
+Status Store::InsertSliceWithId(const Slice& slice) {
+  int changes = 0;
+  HAMI_RETURN_IF_ERROR(ExecBound("INSERT OR IGNORE INTO slices(id, body) VALUES(?2, ?1)",
+                                 {ToJson(slice).dump()}, {slice.id}, &changes));
+  if (changes == 0) {
+    return Status(StatusCode::kAlreadyExists, "slice " + slice.Name() + " is already stored");
+  }
+  return Status::Ok();
+}
+
+Status Store::ReserveIdsUpTo(int64_t id) {
+  if (id <= 0) return Status::Ok();
+  // AUTOINCREMENT never goes below the largest id it has seen: show it one, then drop it.
+  HAMI_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  Status s = ExecBound("INSERT OR IGNORE INTO slices(id, body) VALUES(?1, '{}')", {}, {id});
+  if (s.ok()) s = ExecBound("DELETE FROM slices WHERE id=?1 AND body='{}'", {}, {id});
+  if (!s.ok()) {
+    (void)Exec("ROLLBACK");
+    return s;
+  }
+  return Exec("COMMIT");
 }
 
 Status Store::UpdateSlice(const Slice& slice) {

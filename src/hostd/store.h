@@ -28,6 +28,10 @@ class Store {
   // from the id), stores it and, when `ticket` > 0, removes that queue entry in the same
   // transaction. Errors: kInternal on a database failure (nothing is stored then).
   Status InsertSlice(Slice* slice, const std::function<void(Slice*)>& fill, int64_t ticket = 0);
+  // Stores a slice under its own id (an adopted orphan). kAlreadyExists, kInternal.
+  Status InsertSliceWithId(const Slice& slice);
+  // Makes every id handed out later greater than `id`. kInternal.
+  Status ReserveIdsUpTo(int64_t id);
   Status UpdateSlice(const Slice& slice);  // kNotFound for an unknown id
   Status DeleteSlice(int64_t id);          // kNotFound for an unknown id
   StatusOr<std::vector<Slice>> LoadSlices();

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <set>
 
+#include "abi/units.h"
+
 namespace hami::hostd {
 namespace {
 
@@ -75,8 +77,34 @@ Status GetProcess(const json& j, const char* key, ProcessRef* out) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return Status::Ok();
   HAMI_RETURN_IF_ERROR(CheckKnown(*it, {"pid", "start_ticks"}, key));
-  HAMI_RETURN_IF_ERROR(GetInt<int>(*it, "pid", 0, 1 << 30, &out->pid));
+  HAMI_RETURN_IF_ERROR(GetInt<int>(*it, "pid", 0, kMaxPid, &out->pid));
   return GetUint64(*it, "start_ticks", &out->start_ticks);
+}
+
+Status CheckSelectors(const char* key, const std::vector<std::string>& v) {
+  if (v.size() > kMaxSelectors) {
+    return InvalidArgument(std::string("field \"") + key + "\" has " + std::to_string(v.size()) +
+                           " entries; at most " + std::to_string(kMaxSelectors));
+  }
+  for (const auto& s : v) {
+    if (s.empty() || s.size() > kMaxSelectorBytes) {
+      return InvalidArgument(std::string("field \"") + key + "\" holds an empty entry or one over " +
+                             std::to_string(kMaxSelectorBytes) + " bytes");
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckCommand(const std::vector<std::string>& cmd) {
+  size_t bytes = 0;
+  for (const auto& a : cmd) bytes += a.size();
+  if (cmd.size() > kMaxCommandArgs || bytes > kMaxCommandBytes) {
+    return InvalidArgument("field \"command\" is too large (" + std::to_string(cmd.size()) +
+                           " arguments, " + std::to_string(bytes) + " bytes; at most " +
+                           std::to_string(kMaxCommandArgs) + " and " +
+                           std::to_string(kMaxCommandBytes) + "): it is kept for display only");
+  }
+  return Status::Ok();
 }
 
 json ProcessJson(const ProcessRef& p) { return {{"pid", p.pid}, {"start_ticks", p.start_ticks}}; }
@@ -86,47 +114,30 @@ json ProcessJson(const ProcessRef& p) { return {{"pid", p.pid}, {"start_ticks", 
 Status ParseMemory(std::string_view text, int64_t* mib, int32_t* percent) {
   auto bad = [&](const std::string& why) {
     return InvalidArgument("bad memory size \"" + std::string(text) + "\": " + why +
-                           " (examples: 2g, 1536m, 4Gi, 50%)");
+                           " (examples: 2g, 1536m, 4Gi, 2GiB, 50%)");
   };
-  std::string_view t = text;
-  while (!t.empty() && std::isspace(static_cast<unsigned char>(t.front()))) t.remove_prefix(1);
-  while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.remove_suffix(1);
-  if (t.empty()) return bad("empty");
-  uint64_t num = 0;
-  auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), num);
-  if (ec == std::errc::result_out_of_range) return bad("number too large");
-  if (ec != std::errc() || p == t.data()) return bad("must start with a whole number");
-  std::string suffix(p, t.data() + t.size());
-  for (auto& c : suffix) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (suffix == "%") {
+  if (!text.empty() && text.back() == '%') {
+    std::string_view t = text.substr(0, text.size() - 1);
+    uint64_t num = 0;
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), num);
+    if (t.empty() || ec != std::errc() || p != t.data() + t.size()) {
+      return bad("a percentage must be a whole number");
+    }
     if (num > 100) return bad("percentage above 100");
     if (num == 0) return bad("0% is not a slice");
     *percent = static_cast<int32_t>(num);
     *mib = 0;
     return Status::Ok();
   }
-  int shift_from_bytes;  // log2 of the unit in bytes
-  if (suffix.empty() || suffix == "m" || suffix == "mi" || suffix == "mib" || suffix == "mb") {
-    shift_from_bytes = 20;
-  } else if (suffix == "g" || suffix == "gi" || suffix == "gib" || suffix == "gb") {
-    shift_from_bytes = 30;
-  } else if (suffix == "t" || suffix == "ti" || suffix == "tib" || suffix == "tb") {
-    shift_from_bytes = 40;
-  } else if (suffix == "k" || suffix == "ki" || suffix == "kib" || suffix == "kb") {
-    shift_from_bytes = 10;
-  } else {
-    return bad("unknown unit \"" + suffix + "\"");
-  }
-  if (num > (uint64_t{1} << 40)) return bad("number too large");
-  uint64_t value_mib;
-  if (shift_from_bytes >= 20) {
-    value_mib = num << (shift_from_bytes - 20);
-    if (value_mib > (uint64_t{1} << 40)) return bad("too large");
-  } else {
-    if (num % 1024 != 0) return bad("not a whole number of MiB");
-    value_mib = num / 1024;
-  }
+  // The grammar libvgpu.so reads CUDA_DEVICE_MEMORY_LIMIT with (src/abi/units.h), so a size
+  // means the same in `hami run` and in the job; a bare number is MiB, as nvidia.com/gpumem.
+  uint64_t bytes = 0;
+  abi::SizeError e = abi::ParseMemSize(text.data(), text.size(), abi::kMiB, &bytes);
+  if (e != abi::SizeError::kOk) return bad(abi::SizeErrorText(e));
+  if (bytes % abi::kMiB != 0) return bad("not a whole number of MiB");
+  uint64_t value_mib = bytes / abi::kMiB;
   if (value_mib == 0) return bad("zero");
+  if (value_mib > (uint64_t{1} << 40)) return bad("too large");
   *mib = static_cast<int64_t>(value_mib);
   *percent = 0;
   return Status::Ok();
@@ -136,7 +147,7 @@ StatusOr<SliceRequest> SliceRequestFromJson(const json& j) {
   HAMI_RETURN_IF_ERROR(
       CheckKnown(j,
                  {"gpus", "memory", "memory_mib", "memory_percent", "cores", "priority",
-                  "gpu_types", "gpu_uuids", "command", "owner", "wait", "request_id"},
+                  "gpu_types", "gpu_uuids", "command", "owner", "wait", "request_id", "uid"},
                  "slice request"));
   SliceRequest r;
   HAMI_RETURN_IF_ERROR(GetInt<int32_t>(j, "gpus", 1, 16, &r.gpus));
@@ -157,10 +168,13 @@ StatusOr<SliceRequest> SliceRequestFromJson(const json& j) {
   HAMI_RETURN_IF_ERROR(GetInt<int32_t>(j, "priority", -1, 1, &r.priority));
   HAMI_RETURN_IF_ERROR(GetStrings(j, "gpu_types", &r.gpu_types));
   HAMI_RETURN_IF_ERROR(GetStrings(j, "gpu_uuids", &r.gpu_uuids));
-  for (const auto& u : r.gpu_uuids) {
-    if (u.empty()) return InvalidArgument("field \"gpu_uuids\" holds an empty UUID");
-  }
+  HAMI_RETURN_IF_ERROR(CheckSelectors("gpu_types", r.gpu_types));
+  HAMI_RETURN_IF_ERROR(CheckSelectors("gpu_uuids", r.gpu_uuids));
   HAMI_RETURN_IF_ERROR(GetStrings(j, "command", &r.command));
+  HAMI_RETURN_IF_ERROR(CheckCommand(r.command));
+  int64_t uid = kNoUid;
+  HAMI_RETURN_IF_ERROR(GetInt<int64_t>(j, "uid", 0, kNoUid, &uid));
+  r.uid = static_cast<uint32_t>(uid);
   HAMI_RETURN_IF_ERROR(GetString(j, "request_id", &r.request_id));
   if (r.request_id.size() > 128) return InvalidArgument("field \"request_id\" is too long");
   HAMI_RETURN_IF_ERROR(GetProcess(j, "owner", &r.owner));
@@ -182,7 +196,8 @@ json ToJson(const SliceRequest& r) {
           {"command", r.command},
           {"owner", ProcessJson(r.owner)},
           {"wait", r.wait},
-          {"request_id", r.request_id}};
+          {"request_id", r.request_id},
+          {"uid", r.uid}};
 }
 
 json ToJson(const SliceDevice& d) {

@@ -14,6 +14,15 @@
 
 namespace hami::hostd {
 
+// Bounds on what a request may carry (the command is kept for display only). A request over
+// them is refused, never truncated by the daemon; `hami run` shortens its display copy.
+inline constexpr size_t kMaxCommandArgs = 256;
+inline constexpr size_t kMaxCommandBytes = 16 * 1024;  // all arguments together
+inline constexpr size_t kMaxSelectors = 16;           // gpu_types, gpu_uuids
+inline constexpr size_t kMaxSelectorBytes = 128;      // one type or UUID
+inline constexpr uint32_t kNoUid = UINT32_MAX;        // "the daemon's own user"
+inline constexpr int kMaxPid = 4194304;              // PID_MAX_LIMIT on 64-bit Linux
+
 // One `hami run` request. Memory is memory_mib per GPU, or memory_percent of each chosen card
 // when memory_percent > 0; both 0: the whole card.
 struct SliceRequest {
@@ -26,6 +35,9 @@ struct SliceRequest {
   std::vector<std::string> gpu_uuids;  // exact UUIDs
   std::vector<std::string> command;    // for display
   ProcessRef owner;                    // the `hami run` process
+  // The user the slice belongs to: set by the API from the peer's credentials, never taken
+  // from a client's body (see http_api.cc); kNoUid in-process means the daemon's user.
+  uint32_t uid = kNoUid;
   bool wait = true;                    // queue when nothing fits now
   // Chosen by the client; a repeated request with the same id (a retry after a lost reply)
   // gets the slice or queue place of the first instead of a second one. May be empty.

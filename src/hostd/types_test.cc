@@ -4,6 +4,8 @@
 
 #include <random>
 
+#include "abi/units.h"
+
 namespace hami::hostd {
 namespace {
 
@@ -16,7 +18,8 @@ TEST(TypesTest, ParseMemoryAcceptsUnits) {
     int32_t pct;
   } cases[] = {{"2g", 2048, 0},      {"2G", 2048, 0},   {"2Gi", 2048, 0},   {"2GiB", 2048, 0},
                {"1536m", 1536, 0},   {"1536", 1536, 0}, {"1t", 1 << 20, 0}, {"2097152k", 2048, 0},
-               {" 512MiB ", 512, 0}, {"50%", 0, 50},    {"100%", 0, 100}};
+               {"512MiB", 512, 0},   {"50%", 0, 50},    {"100%", 0, 100},   {"2gib", 2048, 0},
+               {"2GB", 2048, 0},     {"3mb", 3, 0}};
   for (const auto& c : cases) {
     int64_t mib = -1;
     int32_t pct = -1;
@@ -29,12 +32,30 @@ TEST(TypesTest, ParseMemoryAcceptsUnits) {
 
 TEST(TypesTest, ParseMemoryRejectsGarbageWithMessage) {
   for (const char* bad :
-       {"", "g", "2x", "-1g", "1.5g", "0", "0%", "101%", "1000k", "2gg", "99999999999999999999"}) {
+       {"", "g", "2x", "-1g", "1.5g", "0", "0%", "101%", "1000k", "2gg", "99999999999999999999",
+        " 512MiB ", "2 g", "0x10g", "+2g", "%", "5.5%", "2gbi"}) {
     int64_t mib = 0;
     int32_t pct = 0;
     Status s = ParseMemory(bad, &mib, &pct);
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << bad;
     EXPECT_NE(s.message().find("bad memory size"), std::string::npos) << s.message();
+  }
+}
+
+// `hami run --gpumem X` and libvgpu.so's CUDA_DEVICE_MEMORY_LIMIT=X agree on every size: the
+// same grammar (src/abi/units.h), a bare number being MiB here.
+TEST(TypesTest, ParseMemoryMeansWhatLibvgpuReads) {
+  for (const char* t : {"2gib", "2GiB", "2GB", "2g", "4Gi", "1536m", "1536MB", "1t", "2097152k",
+                        "2gi b", "2 g", "1.5g", "2x", "-2g"}) {
+    int64_t mib = 0;
+    int32_t pct = 0;
+    Status s = ParseMemory(t, &mib, &pct);
+    uint64_t bytes = 0;
+    abi::SizeError e = abi::ParseMemSize(t, abi::kMiB, &bytes);
+    EXPECT_EQ(s.ok(), e == abi::SizeError::kOk) << t;
+    if (s.ok()) {
+      EXPECT_EQ(static_cast<uint64_t>(mib) * abi::kMiB, bytes) << t;
+    }
   }
 }
 
@@ -75,7 +96,11 @@ TEST(TypesTest, SliceRequestJsonIsStrict) {
       {R"({"memory_mib":5,"memory_percent":5})", "not both"},
       {R"({"priority":7})", "\"priority\" is 7"},
       {R"({"command":"ls"})", "array of strings"},
-      {R"({"gpu_uuids":[""]})", "empty UUID"},
+      {R"({"gpu_uuids":[""]})", "empty entry"},
+      {R"({"gpu_types":["a","b","c","d","e","f","g","h","i","j","k","l","m","n","o","p","q"]})",
+       "at most 16"},
+      {R"({"uid":-1})", "\"uid\" is -1"},
+      {R"({"owner":{"pid":4294967297}})", "\"pid\" is 4294967297"},
       {R"({"owner":{"pid":"x"}})", "\"pid\" must be an integer"},
       {R"({"owner":{"pid":1,"uid":0}})", "unknown field \"uid\""},
       {R"({"wait":"yes"})", "\"wait\" must be true or false"},

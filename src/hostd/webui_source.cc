@@ -1,7 +1,6 @@
 #include "hostd/webui_source.h"
 
 #include <pwd.h>
-#include <sys/stat.h>
 
 #include <chrono>
 
@@ -10,18 +9,17 @@
 namespace hami::hostd {
 namespace {
 
-// The login name of the process's owner (the user who ran `hami run`), "" when it is gone.
-std::string OwnerName(int pid) {
-  if (pid <= 0) return "";
-  struct stat st {};
-  if (stat(("/proc/" + std::to_string(pid)).c_str(), &st) != 0) return "";
+// The requester's login name (the uid the daemon recorded from the caller's credentials), as
+// the API's "user" field shows it; the web UI's redaction compares these names.
+std::string UserOf(uint32_t uid) {
+  if (uid == kNoUid) return "";
   struct passwd pw {};
   struct passwd* found = nullptr;
   char buf[1024];
-  if (getpwuid_r(st.st_uid, &pw, buf, sizeof buf, &found) == 0 && found != nullptr) {
+  if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found != nullptr) {
     return found->pw_name;
   }
-  return "uid " + std::to_string(st.st_uid);
+  return std::to_string(uid);
 }
 
 std::string JoinCommand(const std::vector<std::string>& argv) {
@@ -41,7 +39,7 @@ webui::WorkloadRow ToWorkload(const Slice& s, const std::string& node) {
   w.ns = "hami-run";
   w.name = s.Name();
   w.node = node;
-  w.user = OwnerName(s.request.owner.pid);
+  w.user = UserOf(s.request.uid);
   w.command = JoinCommand(s.request.command);
   w.state = (s.job.pid > 0 && IsAlive(s.job)) ? "running" : "allocated";
   w.created_unix = s.created_unix;
@@ -100,7 +98,7 @@ webui::Snapshot DaemonWebUiSource::Collect() {
     p.kind = "job";
     p.ns = "hami-run";
     p.name = "ticket " + std::to_string(q.ticket);
-    p.user = OwnerName(q.request.owner.pid);
+    p.user = UserOf(q.request.uid);
     p.gpus = q.request.gpus;
     p.memory_mib = q.request.memory_mib;
     p.memory_percent = q.request.memory_percent;

@@ -5,12 +5,17 @@
 //   compute_probe loop     --kernel-us K --seconds S [--warmup-ms W] [--sync N]
 //                          [--path kernel|ptsz|ex|ex_ptsz|coop|coop_ptsz|graph]
 //                          [--graph-count C] [--stream default|new] [--host-us H]
+//                          [--launch-gap-us G] [--streams N]
 //   compute_probe requests --kernel-us K --per-request R --gap-us G --seconds S [--warmup-ms W]
 //
 // loop: own GPU time (launches x kernel time) over wall time after the warm-up, iterations
 // per second, and the share of wall time spent outside launch calls; --sync N synchronises after
 // every N launches (1: launch-bound);
-// --host-us H spins H us on the CPU after each synchronize (an application's own work).
+// --host-us H spins H us on the CPU after each synchronize (an application's own work);
+// --launch-gap-us G spins G us before every launch (a framework's per-launch host work: with
+// short kernels the GPU idles between them, the loop is launch-bound);
+// --streams N launches round-robin on N new streams (with FAKEGPU_STREAM_OVERLAP=1 their
+// kernels run concurrently) and synchronises the context.
 // requests: R launches then a synchronize, then G us idle; latency percentiles.
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +59,8 @@ struct Opts {
   int per_request = 4;
   uint64_t gap_us = 5000;
   uint64_t host_us = 0;
+  uint64_t launch_gap_us = 0;
+  int streams = 1;
 };
 
 Opts Parse(int argc, char** argv) {
@@ -85,6 +92,10 @@ Opts Parse(int argc, char** argv) {
       o.gap_us = strtoull(v.c_str(), nullptr, 10);
     else if (k == "--host-us")
       o.host_us = strtoull(v.c_str(), nullptr, 10);
+    else if (k == "--launch-gap-us")
+      o.launch_gap_us = strtoull(v.c_str(), nullptr, 10);
+    else if (k == "--streams")
+      o.streams = std::max(1, atoi(v.c_str()));
     else {
       fprintf(stderr, "unknown option %s\n", k.c_str());
       exit(2);
@@ -96,6 +107,13 @@ Opts Parse(int argc, char** argv) {
 CUfunction g_fn;
 CUgraphExec g_graph;
 CUstream g_stream = nullptr;
+std::vector<CUstream> g_streams;  // --streams N > 1
+
+void Spin(uint64_t us) {
+  uint64_t until = Now() + us * 1000;
+  while (Now() < until) {
+  }
+}
 
 // One launch through `path`; returns the kernel time it queues, in us.
 uint64_t LaunchOnce(const Opts& o) {
@@ -130,7 +148,9 @@ uint64_t LaunchOnce(const Opts& o) {
   return o.kernel_us;
 }
 
-void Sync() { CHECK(g_stream ? cuStreamSynchronize(g_stream) : cuCtxSynchronize()); }
+void Sync() {
+  CHECK(g_stream && g_streams.empty() ? cuStreamSynchronize(g_stream) : cuCtxSynchronize());
+}
 
 uint64_t Pct(std::vector<uint64_t> v, double q) {
   if (v.empty()) return 0;
@@ -145,13 +165,19 @@ int main(int argc, char** argv) {
   Opts o = Parse(argc, argv);
   CHECK(cuInit(0));
   CUdevice dev;
-  CHECK(cuDeviceGet(&dev, 0));
+  // PROBE_DEVICE: the visible ordinal to run on (multi-card tests), 0 by default.
+  CHECK(cuDeviceGet(&dev, getenv("PROBE_DEVICE") ? atoi(getenv("PROBE_DEVICE")) : 0));
   CUcontext ctx;
   CHECK(cuDevicePrimaryCtxRetain(&ctx, dev));
   CHECK(cuCtxSetCurrent(ctx));
   CHECK(fakegpuKernelCreate(&g_fn, o.kernel_us * 1000));
   CHECK(fakegpuGraphCreate(&g_graph, g_fn, o.graph_count));
   if (o.stream == "new") CHECK(cuStreamCreate(&g_stream, 0));
+  for (int i = 0; o.streams > 1 && i < o.streams; ++i) {
+    CUstream s;
+    CHECK(cuStreamCreate(&s, 0));
+    g_streams.push_back(s);
+  }
 
   const uint64_t t_start = Now();
   const uint64_t t_measure = t_start + o.warmup_ms * 1000000ull;
@@ -169,6 +195,8 @@ int main(int argc, char** argv) {
         t0 = Now();
       }
       if (measuring && now >= t_end) break;
+      if (o.launch_gap_us) Spin(o.launch_gap_us);
+      if (!g_streams.empty()) g_stream = g_streams[iters % g_streams.size()];
       uint64_t l0 = Now();
       gpu_us += LaunchOnce(o);
       in_launch_ns += Now() - l0;
@@ -176,11 +204,7 @@ int main(int argc, char** argv) {
       if (++since_sync >= static_cast<uint64_t>(o.sync > 0 ? o.sync : 64)) {
         Sync();
         since_sync = 0;
-        if (o.host_us) {
-          uint64_t until = Now() + o.host_us * 1000;
-          while (Now() < until) {
-          }
-        }
+        if (o.host_us) Spin(o.host_us);
       }
     }
     Sync();

@@ -24,7 +24,10 @@ async function startServe() {
     'uuid=GPU-5e1f0000-0000-4000-8000-000000000002 name=NVIDIA A100-SXM4-40GB mem=40g\n');
   const env = { FAKEGPU_STATE: path.join(work, 'fakegpu.state'),
                 HAMI_FAKEGPU_LIB_DIR: process.env.FAKEGPU_LIB_DIR };
-  L.start(HAMI, ['serve', '--state-dir', path.join(work, 'state'), '--listen', '127.0.0.1:0',
+  // The API on a Unix socket (hami run uses it) and, opted in, on loopback TCP with a token
+  // (the browser's way in).
+  L.start(HAMI, ['serve', '--state-dir', path.join(work, 'state'), '--listen', path.join(work, 'hami.sock'),
+                 '--listen-tcp', '127.0.0.1:0', '--token-file', path.join(work, 'api.token'),
                  '--port-file', path.join(work, 'port'), '--fake', '--fake-config',
                  path.join(work, 'fakegpu.conf'), '--libvgpu', process.env.LIBVGPU,
                  '--gpu-policy', 'binpack', '--reap-interval-ms', '100'],
@@ -33,11 +36,13 @@ async function startServe() {
     try { return fs.readFileSync(path.join(work, 'port'), 'utf8').trim(); } catch { return ''; }
   }, 15000);
   if (!port) throw new Error('hami serve did not start: ' + fs.readFileSync(path.join(work, 'serve.log'), 'utf8'));
-  return { addr: '127.0.0.1:' + port, env };
+  L.auth.token = fs.readFileSync(path.join(work, 'api.token'), 'utf8').trim();
+  L.auth.base = 'http://127.0.0.1:' + port;
+  return { addr: '127.0.0.1:' + port, sock: 'unix:' + path.join(work, 'hami.sock'), env };
 }
 
 function run(srv, args, log) {
-  return L.start(HAMI, ['run', '-q', ...args], { env: { ...srv.env, HAMI_ADDR: srv.addr },
+  return L.start(HAMI, ['run', '-q', ...args], { env: { ...srv.env, HAMI_ADDR: srv.sock },
                                                log: path.join(work, log) });
 }
 
@@ -142,6 +147,23 @@ async function views(page, base) {
   await L.shot(page, SHOTS, 'host-gpu');
 }
 
+// Without the token the page loads (no data in it) but asks for the token; entering it works.
+async function tokenFlow(browser, base) {
+  const ctx = await browser.createBrowserContext();  // its own cookie jar: no token yet
+  const page = await ctx.newPage();
+  const refused = await fetch(base + '/ui/api/overview');
+  check(refused.status === 401, 'the JSON API refuses a request without the token (401)', refused.status);
+  await page.goto(base + '/ui/', { waitUntil: 'networkidle0' });
+  await page.waitForSelector('input[name="token"]', { timeout: 5000 });
+  check(true, 'without the token the page asks for it');
+  await L.shot(page, SHOTS, 'host-token');
+  await page.type('input[name="token"]', L.auth.token);
+  await Promise.all([page.waitForNavigation({ waitUntil: 'networkidle0' }), page.click('form button[type="submit"]')]);
+  await page.waitForSelector('[data-k="cards-total"]', { timeout: 5000 });
+  check(true, 'with the token entered the overview loads');
+  await ctx.close();
+}
+
 async function keyboard(browser, base) {
   const page = await L.newPage(browser);
   await page.goto(base + '/ui/', { waitUntil: 'networkidle0' });
@@ -189,6 +211,7 @@ async function keyboard(browser, base) {
     await filtersAndUrls(browser, page, base);
     check(page.problems.length === 0, 'no console errors, page errors or failed requests on any view', page.problems);
     await keyboard(browser, base);
+    await tokenFlow(browser, base);
   } finally {
     await browser.close();
   }

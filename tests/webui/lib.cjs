@@ -42,8 +42,11 @@ function stopAll() {
 }
 process.on('exit', stopAll);
 
+// The API token of `hami serve --listen-tcp` (docs/single-host.md), sent by getJSON as a
+// bearer token and given to every page as the hami_token cookie.
+const auth = { token: '', base: '' };
 async function getJSON(url) {
-  const r = await fetch(url);
+  const r = await fetch(url, auth.token ? { headers: { Authorization: 'Bearer ' + auth.token } } : {});
   return r.json();
 }
 
@@ -58,8 +61,11 @@ async function launch() {
 }
 
 // A page that records console errors, uncaught exceptions and failed requests.
-async function newPage(browser) {
+async function newPage(browser, withToken = true) {
   const page = await browser.newPage();
+  if (auth.token && withToken) {
+    await page.setCookie({ name: 'hami_token', value: auth.token, url: auth.base, sameSite: 'Strict' });
+  }
   await page.setViewport({ width: 1280, height: 860 });
   await page.setBypassCSP(true);  // axe-core is injected as an inline script
   page.problems = [];
@@ -98,5 +104,5 @@ function fmtMiB(m) {  // same as the page's widgets.js
   return Math.round(m) + ' MiB';
 }
 
-module.exports = { check, failures, sleep, waitFor, start, stopAll, getJSON, launch, newPage,
+module.exports = { auth, check, failures, sleep, waitFor, start, stopAll, getJSON, launch, newPage,
                    axeCheck, shot, texts, fmtMiB };

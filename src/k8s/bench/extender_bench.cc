@@ -101,7 +101,7 @@ struct Lat {
 
 int main(int argc, char** argv) {
   using namespace hami::k8s;
-  int nodes = 5000, gpus = 8, pods = 10000, candidates = 500, workers = 2, threads = 16;
+  int nodes = 5000, gpus = 8, pods = 10000, candidates = 500, workers = 2, threads = 512;
   std::string api = "mem";
   CLI::App app{"HTTP extender benchmark"};
   app.add_option("--nodes", nodes);
@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
   app.add_option("--pods", pods);
   app.add_option("--candidates", candidates, "node names per filter call (0: all nodes)");
   app.add_option("--workers", workers, "concurrent kube-scheduler stand-ins");
-  app.add_option("--threads", threads, "extender HTTP threads");
+  app.add_option("--max-connections,--threads", threads, "extender HTTP connection cap");
   app.add_option("--api", api, "mem | http (the API-server test double)");
   CLI11_PARSE(app, argc, argv);
 
@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
   std::printf("cluster: %d nodes x %d GPUs loaded in %.0f ms\n", nodes, gpus,
               std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
   HttpServerOptions so;
-  so.threads = threads;
+  so.max_connections = threads;
   HttpServer server(so, &ext, WebhookOptions{});
   if (!server.Start().ok()) return 1;
 

@@ -1,59 +1,97 @@
+// hami-scheduler's configuration (config.h): flags and device-config.yaml checked and turned
+// into the options of the extender, the webhook and the HTTP server. Every bad value is a named
+// error; nothing here throws.
 #include "k8s/extender/config.h"
 
-#include <CLI/CLI.hpp>
+#include <cmath>
 
-#include <iostream>
-
-#include "deviceplugin/config.h"
+#include "sched/device_config.h"
 
 namespace hami::k8s {
+namespace {
 
-std::optional<SchedulerFlags> ParseFlags(int argc, char** argv, int& exit_code) {
-  SchedulerFlags f;
-  CLI::App app{"hami-scheduler: kube-scheduler extender and mutating webhook for GPU slices"};
-  app.add_option("--http_bind,--http-bind", f.http_bind, "listen address host:port");
-  app.add_option("--cert_file,--cert-file", f.cert_file, "TLS certificate (PEM)");
-  app.add_option("--key_file,--key-file", f.key_file, "TLS private key (PEM)");
-  app.add_option("--kubeconfig", f.kubeconfig, "kubeconfig file (default: in-cluster)");
-  app.add_option("--device-config-file,--device_config_file", f.device_config_file,
-                 "device-config.yaml of the device ConfigMap");
-  app.add_option("--scheduler-name,--scheduler_name", f.scheduler_name,
-                 "schedulerName the webhook sets");
-  app.add_option("--node-scheduler-policy", f.node_scheduler_policy, "binpack | spread");
-  app.add_option("--gpu-scheduler-policy", f.gpu_scheduler_policy, "binpack | spread");
-  app.add_option("--default-mem", f.default_mem, "default GPU memory per GPU, MiB (0 = card)");
-  app.add_option("--default-cores", f.default_cores, "default GPU cores per GPU, percent");
-  app.add_option("--default-gpu", f.default_gpu, "default GPU count when only mem/cores given");
-  app.add_flag("--single-node-filter", f.single_node_filter,
-               "HAMi-compatible: filter returns only the best node");
-  app.add_option("--bind-wait-timeout-ms", f.bind_wait_timeout_ms,
-                 "how long a bind waits for its node's turn");
-  app.add_option("--allocate-timeout-ms", f.allocate_timeout_ms,
-                 "mark a pod failed when the device plugin has not allocated it by then");
-  app.add_option("--kube-api-qps", f.kube_qps, "client-side API rate limit");
-  app.add_option("--kube-api-burst", f.kube_burst, "client-side API burst");
-  app.add_option("--threads", f.threads, "HTTP worker threads");
-  app.add_option("--record-events", f.record_events, "record Kubernetes events (true|false)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    exit_code = app.exit(e);
-    if (exit_code == 0) return std::nullopt;
-    exit_code = 2;
-    return std::nullopt;
-  }
-  return f;
+Status Range(const char* flag, int64_t v, int64_t lo, int64_t hi) {
+  if (v >= lo && v <= hi) return Status::Ok();
+  return InvalidArgument(std::string(flag) + ": must be " + std::to_string(lo) + ".." +
+                         std::to_string(hi) + ", got " + std::to_string(v));
 }
 
-StatusOr<SchedulerConfig> BuildConfig(const SchedulerFlags& f, const std::string& yaml_text) {
-  deviceplugin::PluginConfig pc;
-  if (!yaml_text.empty()) {
-    auto parsed = deviceplugin::ParsePluginConfig(yaml_text);
+StatusOr<sched::DeviceConfig> ParseDeviceConfig(const std::string& yaml_text) {
+  if (yaml_text.empty()) return sched::DeviceConfig{};
+  try {
+    auto parsed = sched::ParseDeviceConfig(yaml_text);
     if (!parsed.ok()) return InvalidArgument("device config: " + parsed.status().message());
-    pc = std::move(*parsed);
+    return std::move(*parsed);
+  } catch (const std::exception& e) {
+    // The YAML library throws on shapes the parser does not expect (a scalar for a list).
+    return InvalidArgument(std::string("device config: malformed: ") + e.what());
   }
+}
+
+StatusOr<sched::SchedulerConfig> SchedulingDefaults(const SchedulerFlags& f,
+                                                    const sched::DeviceConfig& pc) {
   const auto& nv = pc.nvidia;
-  SchedulerConfig c;
+  sched::SchedulerConfig sc;
+  int64_t mem = f.default_mem.value_or(nv.default_memory);
+  int64_t cores = f.default_cores.value_or(nv.default_cores);
+  int64_t gpus = f.default_gpu.value_or(nv.default_gpu_num);
+  if (Status s = Range("--default-mem", mem, 0, int64_t{1} << 40); !s.ok()) return s;
+  if (Status s = Range("--default-cores", cores, 0, 100); !s.ok()) return s;
+  if (Status s = Range("--default-gpu", gpus, 1, 64); !s.ok()) return s;
+  sc.default_memory_mib = mem;
+  sc.default_cores = static_cast<int32_t>(cores);
+  sc.default_gpu_num = static_cast<int32_t>(gpus);
+  auto np = sched::ParseNodePolicy(f.node_scheduler_policy);
+  if (!np.ok()) return InvalidArgument("--node-scheduler-policy: " + np.status().message());
+  auto gp = sched::ParseGpuPolicy(f.gpu_scheduler_policy);
+  if (!gp.ok()) return InvalidArgument("--gpu-scheduler-policy: " + gp.status().message());
+  sc.node_policy = *np;
+  sc.gpu_policy = *gp;
+  return sc;
+}
+
+Status CheckNumbers(const SchedulerFlags& f) {
+  if (!std::isfinite(f.kube_qps) || f.kube_qps < 0 || f.kube_qps > 1e6) {
+    return InvalidArgument("--kube-api-qps: must be a finite number 0..1000000 (0: no limit)");
+  }
+  const struct {
+    const char* flag;
+    int64_t v, lo, hi;
+  } ints[] = {
+      {"--kube-api-burst", f.kube_burst, 1, 1000000},
+      {"--kube-api-timeout", f.kube_timeout_s, 1, 3600},
+      {"--bind-wait-timeout-ms", f.bind_wait_timeout_ms, 0, 3600000},
+      {"--allocate-timeout-ms", f.allocate_timeout_ms, 1, 3600000},
+      {"--max-connections", f.max_connections, 1, 65536},
+      {"--http-request-timeout-ms", f.http_request_timeout_ms, 100, 600000},
+      {"--http-max-body-bytes", f.http_max_body_bytes, 1024, int64_t{1} << 30},
+  };
+  for (const auto& i : ints) {
+    if (Status s = Range(i.flag, i.v, i.lo, i.hi); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status ListenAddresses(const SchedulerFlags& f, SchedulerConfig& c) {
+  if (f.cert_file.empty() != f.key_file.empty()) {
+    return InvalidArgument("--cert_file and --key_file must be given together");
+  }
+  if (Status s = ParseHostPort("--http_bind", f.http_bind, &c.host, &c.port); !s.ok()) return s;
+  if (!f.metrics_bind_address.empty()) {
+    Status s = ParseHostPort("--metrics-bind-address", f.metrics_bind_address, &c.metrics_host,
+                             &c.metrics_port);
+    if (!s.ok()) return s;
+  }
+  c.cert_file = f.cert_file;
+  c.key_file = f.key_file;
+  c.max_connections = f.max_connections;
+  c.request_timeout = std::chrono::milliseconds(f.http_request_timeout_ms);
+  c.max_body_bytes = static_cast<std::size_t>(f.http_max_body_bytes);
+  return Status::Ok();
+}
+
+StatusOr<ResourceNames> Names(const sched::DeviceConfig& pc) {
+  const auto& nv = pc.nvidia;
   ResourceNames names{nv.resource_count_name, nv.resource_memory_name,
                       nv.resource_memory_percentage_name, nv.resource_core_name,
                       nv.resource_priority_name};
@@ -64,73 +102,87 @@ StatusOr<SchedulerConfig> BuildConfig(const SchedulerFlags& f, const std::string
                              "\" must be a domain-prefixed name like nvidia.com/gpu");
     }
   }
-  sched::SchedulerConfig sc;
-  sc.default_memory_mib = f.default_mem.value_or(nv.default_memory);
-  sc.default_cores = static_cast<int32_t>(f.default_cores.value_or(nv.default_cores));
-  sc.default_gpu_num = static_cast<int32_t>(f.default_gpu.value_or(nv.default_gpu_num));
-  if (sc.default_memory_mib < 0) return InvalidArgument("--default-mem: must be >= 0");
-  if (sc.default_cores < 0 || sc.default_cores > 100) {
-    return InvalidArgument("--default-cores: must be 0..100, got " +
-                           std::to_string(sc.default_cores));
+  // The scheduler does not use the scalings itself, but a non-finite one would corrupt what the
+  // device plugins register (issue 12): refuse the file here too.
+  const struct {
+    const char* key;
+    double v;
+  } numbers[] = {{"memoryFactor", nv.memory_factor},
+                 {"deviceMemoryScaling", nv.device_memory_scaling},
+                 {"deviceCoreScaling", nv.device_core_scaling}};
+  for (const auto& n : numbers) {
+    if (!std::isfinite(n.v) || n.v <= 0 || n.v > 1e6) {
+      return InvalidArgument(std::string("device config: ") + n.key +
+                             " must be a finite number in (0, 1000000]");
+    }
   }
-  if (sc.default_gpu_num < 1 || sc.default_gpu_num > 64) {
-    return InvalidArgument("--default-gpu: must be 1..64, got " +
-                           std::to_string(sc.default_gpu_num));
+  for (const auto& node : pc.nodes) {
+    for (const auto& v : {node.device_memory_scaling, node.device_core_scaling}) {
+      if (v && (!std::isfinite(*v) || *v <= 0 || *v > 1e6)) {
+        return InvalidArgument("device config: nodeconfig " + node.name +
+                               ": scaling must be a finite number in (0, 1000000]");
+      }
+    }
   }
-  auto np = sched::ParseNodePolicy(f.node_scheduler_policy);
-  if (!np.ok()) return InvalidArgument("--node-scheduler-policy: " + np.status().message());
-  auto gp = sched::ParseGpuPolicy(f.gpu_scheduler_policy);
-  if (!gp.ok()) return InvalidArgument("--gpu-scheduler-policy: " + gp.status().message());
-  sc.node_policy = *np;
-  sc.gpu_policy = *gp;
-  if (f.scheduler_name.empty()) return InvalidArgument("--scheduler-name: must not be empty");
-  if (f.bind_wait_timeout_ms < 0 || f.allocate_timeout_ms <= 0) {
-    return InvalidArgument("--bind-wait-timeout-ms / --allocate-timeout-ms: must be positive");
-  }
-  if (f.threads < 2 || f.threads > 4096) return InvalidArgument("--threads: must be 2..4096");
-  if (f.cert_file.empty() != f.key_file.empty()) {
-    return InvalidArgument("--cert_file and --key_file must be given together");
-  }
-  auto colon = f.http_bind.rfind(':');
+  return names;
+}
+
+}  // namespace
+
+Status ParseHostPort(const std::string& flag, const std::string& text, std::string* host,
+                     int* port) {
+  auto colon = text.rfind(':');
   if (colon == std::string::npos) {
-    return InvalidArgument("--http_bind: \"" + f.http_bind + "\" is not host:port");
+    return InvalidArgument(flag + ": \"" + text + "\" is not host:port");
   }
-  c.host = f.http_bind.substr(0, colon);
-  if (c.host.size() >= 2 && c.host.front() == '[') c.host = c.host.substr(1, c.host.size() - 2);
-  if (c.host.empty()) c.host = "0.0.0.0";
-  try {
-    std::size_t used = 0;
-    c.port = std::stoi(f.http_bind.substr(colon + 1), &used);
-    if (used != f.http_bind.size() - colon - 1 || c.port < 0 || c.port > 65535) throw 0;
-  } catch (...) {
-    return InvalidArgument("--http_bind: bad port in \"" + f.http_bind + "\"");
+  std::string h = text.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  std::string p = text.substr(colon + 1);
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(p) > 65535) {
+    return InvalidArgument(flag + ": bad port in \"" + text + "\" (0..65535)");
   }
-  c.cert_file = f.cert_file;
-  c.key_file = f.key_file;
-  c.threads = f.threads;
+  *host = h.empty() ? "0.0.0.0" : h;
+  *port = std::stoi(p);
+  return Status::Ok();
+}
+
+StatusOr<SchedulerConfig> BuildConfig(const SchedulerFlags& f, const std::string& yaml_text) {
+  auto pc = ParseDeviceConfig(yaml_text);
+  if (!pc.ok()) return pc.status();
+  auto names = Names(*pc);
+  if (!names.ok()) return names.status();
+  auto sc = SchedulingDefaults(f, *pc);
+  if (!sc.ok()) return sc.status();
+  if (Status s = CheckNumbers(f); !s.ok()) return s;
+  if (f.scheduler_name.empty()) return InvalidArgument("--scheduler-name: must not be empty");
+  SchedulerConfig c;
+  if (Status s = ListenAddresses(f, c); !s.ok()) return s;
+  const double factor = pc->nvidia.memory_factor;
 
   ExtenderOptions& e = c.extender;
-  e.names = names;
-  e.memory_factor = nv.memory_factor;
-  e.sched = sc;
+  e.names = *names;
+  e.memory_factor = factor;
+  e.sched = *sc;
   e.scheduler_name = f.scheduler_name;
   e.single_node_filter = f.single_node_filter;
   e.bind_wait_timeout = std::chrono::milliseconds(f.bind_wait_timeout_ms);
   e.allocate_timeout = std::chrono::milliseconds(f.allocate_timeout_ms);
   e.record_events = f.record_events;
-  for (const auto& n : pc.nodes) {
+  for (const auto& n : pc->nodes) {
     if (n.filter_uuids.empty() && n.filter_indexes.empty()) continue;
     DeviceFilter& df = e.device_filters[n.name];
     df.uuids = n.filter_uuids;
     for (unsigned i : n.filter_indexes) df.indexes.push_back(static_cast<int>(i));
   }
   WebhookOptions& w = c.webhook;
-  w.names = names;
-  w.memory_factor = nv.memory_factor;
-  w.sched = sc;
+  w.names = *names;
+  w.memory_factor = factor;
+  w.sched = *sc;
   w.scheduler_name = f.scheduler_name;
   c.client.qps = f.kube_qps;
   c.client.burst = f.kube_burst;
+  c.client.timeout_seconds = f.kube_timeout_s;
   return c;
 }
 

@@ -3,6 +3,9 @@
 // into the options of the extender, the webhook and the HTTP server.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,8 +31,19 @@ struct SchedulerFlags {
   int allocate_timeout_ms = 60000;
   double kube_qps = 200;
   int kube_burst = 400;
-  int threads = 64;
+  int kube_timeout_s = 30;
+  int max_connections = 512;  // --max-connections (--threads: its old name)
+  int http_request_timeout_ms = 10000;
+  int64_t http_max_body_bytes = 16 << 20;
   bool record_events = true;
+  // HAMi's chart arguments (docs/hami-compatibility.md).
+  std::string metrics_bind_address;  // "" = metrics only on the main port
+  bool debug = false;                // --debug, or -v >= 4
+  int verbosity = 0;                 // -v / --v (klog)
+  bool leader_elect = false;
+  bool force_overwrite_default_scheduler = false;
+  // HAMi flags accepted without effect here, as given ("--profiling=true"), for the log.
+  std::vector<std::string> ignored_hami_flags;
 };
 
 struct SchedulerConfig {
@@ -39,17 +53,29 @@ struct SchedulerConfig {
   std::string host;
   int port = 443;
   std::string cert_file, key_file;
-  int threads = 64;
+  int max_connections = 512;
+  std::chrono::milliseconds request_timeout{10000};
+  std::size_t max_body_bytes = 16 << 20;
+  // --metrics-bind-address split; metrics_port < 0: no separate metrics server.
+  std::string metrics_host;
+  int metrics_port = -1;
 };
 
-// Parses argv into flags (CLI11). Returns nullopt with `exit_code` set when the program should
-// exit (--help: 0, bad flags: 2), having printed the reason.
+// Parses argv into flags (CLI11). HAMi's scheduler flags are accepted (those without an
+// equivalent here land in ignored_hami_flags); any other unknown flag is an error. Returns
+// nullopt with `exit_code` set when the program should exit (--help: 0, bad flags: 2), having
+// printed the reason.
 std::optional<SchedulerFlags> ParseFlags(int argc, char** argv, int& exit_code);
 
 // Flags + device-config.yaml text ("" when there is no file) -> configuration. Errors:
-// kInvalidArgument naming the flag or key and the bad value.
+// kInvalidArgument naming the flag or key and the bad value (out of range, not finite, not a
+// host:port). Never throws.
 StatusOr<SchedulerConfig> BuildConfig(const SchedulerFlags& flags, const std::string& yaml_text);
 // As above, reading flags.device_config_file (kNotFound when it cannot be read).
 StatusOr<SchedulerConfig> LoadConfig(const SchedulerFlags& flags);
+
+// "host:port", "[v6]:port" or ":port" (host "0.0.0.0"). Errors: kInvalidArgument naming `flag`.
+Status ParseHostPort(const std::string& flag, const std::string& text, std::string* host,
+                     int* port);
 
 }  // namespace hami::k8s

@@ -53,7 +53,7 @@ class E2eTest : public ::testing::Test {
   void StartAll(bool wait_ready = true) {
     ext_ = std::make_unique<Extender>(opts_, client_.get());
     HttpServerOptions so;
-    so.threads = 96;
+    so.max_connections = 96;
     so.keep_alive_timeout_s = 1;
     http_ = std::make_unique<HttpServer>(so, ext_.get(), WebhookOptions{});
     ASSERT_TRUE(http_->Start().ok());

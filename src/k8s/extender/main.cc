@@ -13,6 +13,27 @@
 namespace {
 volatile std::sig_atomic_t g_stop = 0;
 void OnSignal(int) { g_stop = 1; }
+
+hami::k8s::HttpServerOptions ServerOptions(const hami::k8s::SchedulerConfig& cfg) {
+  hami::k8s::HttpServerOptions so;
+  so.host = cfg.host;
+  so.port = cfg.port;
+  so.cert_file = cfg.cert_file;
+  so.key_file = cfg.key_file;
+  so.max_connections = cfg.max_connections;
+  so.request_timeout = cfg.request_timeout;
+  so.max_body_bytes = cfg.max_body_bytes;
+  return so;
+}
+
+void LogFlags(const hami::k8s::SchedulerFlags& f) {
+  for (const auto& a : f.ignored_hami_flags)
+    std::fprintf(stderr, "hami-scheduler: HAMi flag %s accepted, no effect here\n", a.c_str());
+  if (f.leader_elect)
+    std::fprintf(stderr,
+                 "hami-scheduler: --leader-elect: replicas need no election here "
+                 "(state is rebuilt from the API server)\n");
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -20,6 +41,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   auto flags = ParseFlags(argc, argv, exit_code);
   if (!flags) return exit_code;
+  LogFlags(*flags);
   auto cfg = LoadConfig(*flags);
   if (!cfg.ok()) {
     std::fprintf(stderr, "hami-scheduler: bad configuration: %s\n", cfg.status().message().c_str());
@@ -33,6 +55,7 @@ int main(int argc, char** argv) {
   }
   cc->qps = cfg->client.qps;
   cc->burst = cfg->client.burst;
+  cc->timeout_seconds = cfg->client.timeout_seconds;
   cc->user_agent = "hami-scheduler";
   auto client = HttpKubeClient::Create(*cc);
   if (!client.ok()) {
@@ -42,16 +65,18 @@ int main(int argc, char** argv) {
   Extender extender(cfg->extender, client->get());
   // Namespace labels for hami.io/webhook=ignore, cached for a minute.
   NamespaceLabelCache ns_cache(client->get());
-  HttpServerOptions so;
-  so.host = cfg->host;
-  so.port = cfg->port;
-  so.cert_file = cfg->cert_file;
-  so.key_file = cfg->key_file;
-  so.threads = cfg->threads;
-  HttpServer server(so, &extender, cfg->webhook, ns_cache.AsCallback());
-  if (auto s = server.Start(); !s.ok()) {
-    std::fprintf(stderr, "hami-scheduler: %s\n", s.message().c_str());
-    return 1;
+  HttpServer server(ServerOptions(*cfg), &extender, cfg->webhook, ns_cache.AsCallback());
+  HttpServerOptions mo;
+  mo.host = cfg->metrics_host;
+  mo.port = cfg->metrics_port;
+  mo.metrics_only = true;
+  HttpServer metrics(mo, &extender, cfg->webhook);
+  for (HttpServer* s : {&server, &metrics}) {
+    if (s == &metrics && cfg->metrics_port < 0) continue;
+    if (auto st = s->Start(); !st.ok()) {
+      std::fprintf(stderr, "hami-scheduler: %s\n", st.message().c_str());
+      return 1;
+    }
   }
   extender.Start();
   // The web UI (docs/webui.md) on a listener of its own when HAMI_WEBUI_LISTEN is set.
@@ -63,10 +88,14 @@ int main(int argc, char** argv) {
   if (*webui) std::fprintf(stderr, "hami-scheduler: web UI on port %d\n", (*webui)->port());
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
-  std::fprintf(stderr, "hami-scheduler: serving on %s:%d (%s)\n", cfg->host.c_str(), server.port(),
-               cfg->cert_file.empty() ? "http" : "https");
+  std::fprintf(stderr, "hami-scheduler: serving on %s:%d (%s), metrics %s\n", cfg->host.c_str(),
+               server.port(), cfg->cert_file.empty() ? "http" : "https",
+               cfg->metrics_port < 0
+                   ? "on the same port"
+                   : (cfg->metrics_host + ":" + std::to_string(metrics.port())).c_str());
   while (!g_stop) pause();
   server.Stop();
+  metrics.Stop();
   extender.Stop();
   return 0;
 }

@@ -1,0 +1,191 @@
+"""Issue 17 on a real GPU: the compute limiter on realistic workloads (bench/gpu/workloads.py).
+
+Each environment is one process running every workload in turn (a few seconds each):
+native runs alternate with libvgpu.so at 10/30/50/70/90 % under GPU_CORE_UTILIZATION_POLICY=
+force and at 50 % under the default policy alone on the card (which must not throttle). The
+throughput of each workload is reported as a percentage of the median of the native runs of
+the same invocation.
+
+Run from the repository root:  python3 bench/gpu/workload_suite.py [CASE ...]
+Cases: sweep (the table above), stats (each workload at 50 % with the limiter's counters,
+HAMI_COMPUTE_STATS=1), profile (native: launches, kernel time and kernel-busy time per
+iteration, torch.profiler), overhead (bench/gpu/compute_limits.py's no-limit launch
+overhead), limits (compute_limits.py's kernel cases). Default: sweep.
+Environment: WL=comma list of workloads, SUITE_SECONDS (per workload, default 1.5),
+SUITE_ORDER (the environments in turn, default N,10,30,N,50,D,N,70,90,N,D), SUITE_ALT_LIB
+(another libvgpu.so, for configurations named like 50@alt), STATS_CFGS (default 50), STATS_WL,
+HAMI_COMPUTE_* settings pass through to the libvgpu.so runs.
+`python3 bench/gpu/workload_suite.py selftest` checks the pure-Python parts without a GPU.
+"""
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compute_limits as cl  # noqa: E402
+
+WL_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workloads.py")
+ALL = ["gpt_small", "gpt_large", "dec1_eager", "dec1_graph", "dec32_eager", "dec32_graph",
+       "cnn", "streams"]
+# Native runs alternate with the limited ones (N = native, D = default policy at 50 %).
+ORDER = ["N", 10, 30, "N", 50, "D", "N", 70, 90, "N", "D"]
+ALT_LIB = os.environ.get("SUITE_ALT_LIB")  # another libvgpu.so build, configs "<cfg>@alt"
+
+
+def parse_cfg(c):
+    base = c.split("@")[0]
+    return (base if base in ("N", "D") else int(base)) if "@" not in c else c
+
+
+if os.environ.get("SUITE_ORDER"):  # e.g. N,50,D,N for a quick look; 50@alt = ALT_LIB
+    ORDER = [parse_cfg(c) for c in os.environ["SUITE_ORDER"].split(",")]
+SECONDS = float(os.environ.get("SUITE_SECONDS", "1.5"))
+
+
+def env_for(cfg):
+    if isinstance(cfg, str) and cfg.endswith("@alt"):
+        base = cfg[:-4]
+        env = env_for(base if base == "D" else int(base))
+        env["LD_PRELOAD"] = ALT_LIB
+        return env
+    if cfg == "N":
+        return cl.native_env()
+    board = tempfile.mkdtemp(prefix="hami-board-")  # no earlier run looks like a neighbour
+    if cfg == "D":
+        return cl.hooked_env(50, policy="default", board=board)
+    return cl.hooked_env(cfg, policy="force", board=board)
+
+
+def run_all(cfg, wls, extra_env=None):
+    env = env_for(cfg)
+    env.update(extra_env or {})
+    p = cl.sh([sys.executable, WL_SCRIPT, "run", ",".join(wls), "--seconds", str(SECONDS)],
+              env=env, timeout=60 + 15 * len(wls), check=False)
+    rates = {}
+    for line in p.stdout.splitlines():
+        kv = cl.parse_kv(line)
+        if "wl" in kv and "iters_per_s" in kv:
+            rates[kv["wl"]] = float(kv["iters_per_s"])
+    if p.returncode != 0:
+        cl.log(f"config {cfg}: rc={p.returncode}")
+    return rates, p.stderr
+
+
+def summarise(results, wls):
+    """results: list of (cfg, {wl: rate}). Rows of % of the native median per workload."""
+    out = {}
+    for wl in wls:
+        natives = [r[wl] for c, r in results if c == "N" and wl in r]
+        if not natives:
+            continue
+        base = statistics.median(natives)
+        pct = {}
+        for c, r in results:
+            if c != "N" and wl in r:
+                pct.setdefault(c, []).append(100.0 * r[wl] / base)
+        out[wl] = {"native": base, "native_spread": (min(natives), max(natives)),
+                   "pct": {c: statistics.median(v) for c, v in pct.items()}}
+    return out
+
+
+def case_sweep(wls):
+    results = []
+    for cfg in ORDER:
+        rates, _ = run_all(cfg, wls)
+        results.append((cfg, rates))
+        print(f"  {cfg}: " + " ".join(f"{k}={v:.1f}" for k, v in rates.items()), flush=True)
+    summary = summarise(results, wls)
+    for wl, s in summary.items():
+        for c in sorted((c for c in s["pct"] if isinstance(c, str) and c != "D"), key=str):
+            cl.row(f"{wl}: % of native at {c}", f"{s['pct'][c]:.1f}", None)
+        limits = [s["pct"].get(l) for l in cl.LIMITS]
+        got = [(l, p) for l, p in zip(cl.LIMITS, limits) if p is not None]
+        worst = max((abs(p - l) for l, p in got), default=float("nan"))
+        lo, hi = s["native_spread"]
+        cl.row(f"{wl}: % of native at 10/30/50/70/90 (force)",
+               " / ".join("-" if p is None else f"{p:.1f}" for p in limits) +
+               f"  (native {s['native']:.1f} it/s [{lo:.1f}-{hi:.1f}], worst {worst:.1f} pts)",
+               len(got) == len(cl.LIMITS) and worst <= cl.TOLERANCE)
+        d = s["pct"].get("D")
+        cl.row(f"{wl}: % of native, default policy at 50 % alone",
+               "-" if d is None else f"{d:.1f}", d is not None and d >= 98.0)
+    with open(os.path.join(cl.OUT, "workload_suite.json"), "w") as f:
+        json.dump({"order": ORDER, "results": results, "summary": summary}, f, indent=1)
+
+
+def case_stats(wls):
+    import compute_tuning as ct
+    for cfg in [parse_cfg(c) for c in os.environ.get("STATS_CFGS", "50").split(",")]:
+        for wl in os.environ.get("STATS_WL", ",".join(wls)).split(","):
+            rates, err = run_all(cfg, [wl], {"HAMI_COMPUTE_STATS": "1"})
+            extra = " ".join(ln.split(" ", 1)[1] for ln in err.splitlines()
+                             if ln.startswith("hami-compute-stats unmeasured"))
+            cl.row(f"{wl} at {cfg}: limiter counters", f"{rates.get(wl, 0):.1f} it/s; " +
+                   ct.stats_of(err) + " " + extra, None)
+
+
+def case_profile(wls):
+    p = cl.sh([sys.executable, WL_SCRIPT, "profile", ",".join(wls)], env=cl.native_env(),
+              timeout=60 + 20 * len(wls), check=False)
+    for line in p.stdout.splitlines():
+        kv = cl.parse_kv(line)
+        if "prof_iters" in kv:
+            cl.row(f"{kv['wl']}: per iteration (native, profiler)",
+                   f"{kv['kernels_per_iter']} kernels, kernel sum {kv['kernel_sum_us']} us, "
+                   f"kernel-busy {kv['kernel_busy_us']} us, wall {kv['wall_us']} us", None)
+
+
+def selftest():
+    res = [("N", {"a": 100.0}), (10, {"a": 11.0}), ("N", {"a": 90.0}), ("D", {"a": 99.0}),
+           ("N", {"a": 110.0})]
+    s = summarise(res, ["a", "b"])
+    assert s["a"]["native"] == 100.0 and s["a"]["pct"][10] == 11.0 and "b" not in s, s
+    assert s["a"]["native_spread"] == (90.0, 110.0)
+    assert env_for("N").get("LD_PRELOAD") is None
+    e = env_for("D")
+    assert e["GPU_CORE_UTILIZATION_POLICY"] == "default" and e["CUDA_DEVICE_SM_LIMIT"] == "50"
+    assert env_for(30)["GPU_CORE_UTILIZATION_POLICY"] == "force"
+    assert parse_cfg("50") == 50 and parse_cfg("D") == "D" and parse_cfg("50@alt") == "50@alt"
+    print("selftest ok")
+
+
+def main():
+    args = sys.argv[1:]
+    if args == ["selftest"]:
+        selftest()
+        return
+    wls = [w for w in os.environ.get("WL", ",".join(ALL)).split(",") if w]
+    bad = [w for w in wls if w not in ALL]
+    cases = {"sweep": case_sweep, "stats": case_stats, "profile": case_profile,
+             "overhead": lambda _: cl.case_overhead(), "limits": lambda _: cl.case_limits()}
+    unknown = [a for a in args if a not in cases]
+    if bad or unknown:
+        print(f"unknown workload(s) {bad} or case(s) {unknown}; workloads: {' '.join(ALL)}; "
+              f"cases: {' '.join(cases)}", file=sys.stderr)
+        sys.exit(2)
+    os.makedirs(cl.OUT, exist_ok=True)
+    cl.LOG = open(os.path.join(cl.OUT, "workload_suite.log"), "w")
+    cl.BOARD_DIR = tempfile.mkdtemp(prefix="hami-board-")
+    t0 = time.monotonic()
+    cl.build()
+    gpu = cl.sh("nvidia-smi --query-gpu=name,driver_version --format=csv,noheader",
+                env=cl.native_env(), check=False).stdout.strip()
+    cl.row("GPU", gpu or "unknown", None)
+    for name in args or ["sweep"]:
+        t = time.monotonic()
+        try:
+            cases[name](wls)
+        except Exception as e:  # noqa: BLE001
+            cl.row(name, f"error: {e}"[:400], False)
+        cl.log(f"case {name}: {time.monotonic() - t:.1f} s")
+    width = max(len(r[0]) for r in cl.rows)
+    for c, r, s in cl.rows:
+        print(f"{c:<{width}}  [{s}] {r}")
+    print(f"total {time.monotonic() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

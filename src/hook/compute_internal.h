@@ -1,0 +1,276 @@
+// Internals of the compute limiter shared by its files (compute.cc: init and the launch
+// path; compute_events.cc: events and measurements; compute_policy.cc: contention and power
+// probes; compute_admit.cc: priority, turns and the bucket). Not used outside src/hook.
+#pragma once
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "abi/cuda_abi.h"
+#include "compute.h"
+#include "compute_board.h"
+#include "compute_bucket.h"
+#include "real.h"
+#include "state.h"
+
+namespace hami::vgpu::climit {
+
+inline constexpr uint64_t kMs = 1000000ull;
+inline constexpr uint64_t kBurstNs = 30 * kMs;      // wall time an idle container may bank
+inline constexpr uint64_t kMaxGapNs = 250000;       // idle gaps shorter than this are charged
+inline constexpr uint64_t kSleepChunkNs = 2 * kMs;  // re-check period while throttled
+inline constexpr uint64_t kContendedWindowNs = 1000 * kMs;
+inline constexpr uint64_t kContentionCheckNs = 100 * kMs;
+inline constexpr uint64_t kPrioRecentNs =
+    1000 * kMs;                                    // a higher priority counts as present this long
+inline constexpr uint64_t kPrioGraceNs = 1 * kMs;  // quiet time after its estimated work ends
+inline constexpr uint64_t kMarkActiveNs = 10 * kMs;
+inline constexpr double kNvmlMarginPct = 20;  // device utilisation above our own share, in points
+inline constexpr int kMaxCtx = 8;
+inline constexpr int kEvents = 512;
+inline constexpr int kRing = 128;
+inline constexpr int kStreams = 64;
+inline constexpr int kLimiterClock = 0;      // limiter_state[] words in the accounting file
+inline constexpr int kLimiterThrottled = 1;  // ns spent throttled, all processes
+inline constexpr int kLimiterLaunches = 2;   // launches measured, all processes
+inline constexpr int kLimiterLastAdmit = 3;  // accounting slot + 1 of the process admitted last
+inline constexpr int kLimiterWaiters = 4;    // processes waiting for the bucket now
+// A process that was admitted last and finds another process of its container waiting for
+// the bucket too waits this much longer, so the other one is admitted first: without it the
+// process whose wake-up happens to come first wins every time and the other can starve.
+inline constexpr uint64_t kYieldNs = 200000;
+// Not throttled: measure about one launch per kSampleNs (enough for the estimates, the busy
+// counter and the NVML comparison), count the others at the estimate.
+inline constexpr uint64_t kSampleNs = 1 * kMs;
+inline constexpr uint32_t kMaxSampleEvery = 4096;
+// A stream that launched this recently is still "in use" (multi-stream admission tolerance).
+inline constexpr uint64_t kActiveStreamNs = 50 * kMs;
+inline constexpr uint64_t kGroupNs = 200000;
+inline constexpr uint64_t kWindowNs = 20 * kMs;  // host-time window
+inline constexpr uint64_t kTurnBurstNs =
+    60 * kMs;  // bank while taking turns (covers others' turns)
+// Power probes (PowerRefs): while limited and alone on the card, run unthrottled for
+// probe_ns every probe_every_ns (the first after kFirstProbeNs of throttling), learning
+// from the launches queued after the first 2/3 of it what the work takes at full duty.
+inline constexpr uint64_t kFirstProbeNs = 50 * kMs;
+inline constexpr uint64_t kAfterProbeNs = 300 * kMs;   // the card is still slow: not "normal" yet
+inline constexpr uint64_t kProbeRetryNs = 5000 * kMs;  // another process on the card: ask again
+
+inline uint64_t Mono() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+inline uint64_t Realtime() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+inline void SleepNs(uint64_t ns) {
+  timespec ts{static_cast<time_t>(ns / 1000000000ull), static_cast<long>(ns % 1000000000ull)};
+  nanosleep(&ts, nullptr);
+}
+// Tunables (compute_config.h), parsed once with the configuration.
+inline const ComputeConfig& Cfg() { return g_state.cfg.compute; }
+
+// Counters for HAMI_COMPUTE_STATS=1 (printed at exit): per measuring mode, launches, GPU time
+// charged, raw event span and limiter time excluded; and time spent throttled.
+struct Stats {
+  uint64_t n[3], charge[3], span[3], excl[3];
+  uint64_t waits, wait_ns;
+  uint64_t turn_waits, turn_wait_ns, turns_taken;
+  uint64_t probes, power_extra_ns;
+  uint64_t fast, overlap_ns;  // launches not measured (unthrottled); overlap not charged
+  uint64_t host_extra_ns;     // host time charged beyond the GPU time (windows)
+  uint64_t t_init;            // CLOCK_MONOTONIC at ComputeInit (charge / wall at exit)
+};
+extern Stats g_stats;
+
+struct EventSlot {
+  CUevent ev;
+  int refs;
+};
+
+// How a launch was queued: on a busy stream (kBusy) or an idle one (kStart). Both are
+// measured from a start event recorded just before the launch to an end event after it: the
+// start event completes when the stream's previous work does, so the span is the launch's own
+// GPU time. Gaps between launches are charged through the host-time windows instead.
+enum Mode : uint8_t { kBusy, kStart };
+
+// One launch whose GPU time is not yet known.
+struct Pending {
+  int16_t from;  // start event
+  int16_t prev;  // unused (-1)
+  int16_t end;
+  uint8_t mode;  // kBusy or kStart
+  bool bucket;   // est was pre-charged to the bucket
+  uint8_t kind;
+  uint64_t est;
+  uint64_t excl;  // host ns the limiter spent before the launch (statistics)
+  uint64_t sig;
+  uint8_t probe;  // Probe below
+  int16_t slot;   // the stream's slot (overlap across streams, Poll)
+  uint64_t app;   // host ns of the application per launch (see Stash::app); 0 = unknown
+};
+
+// A launch's relation to the power probes: queued outside (kOutside, a "normal" sample), in a
+// probe before the card has reacted or just after one (kNear: neither), in its settled part
+// (kSettled: a reference sample).
+enum Probe : uint8_t { kOutside, kNear, kSettled };
+
+struct StreamSlot {
+  uint64_t key;  // 0 = free; else stream handle (+ thread for the per-thread stream) + 1
+  int16_t last_end;
+  uint64_t last_after;  // CLOCK_MONOTONIC when our last launch on it returned
+  uint64_t group;       // the admission group (CtxState::group_t) it last launched in
+  uint64_t t_launch;    // CLOCK_MONOTONIC when our last launch on it entered the limiter
+  uint64_t lim_ns;      // host ns the limiter spent on that launch (before and after)
+};
+
+struct CtxState {
+  CUcontext ctx;
+  int ord;
+  bool broken;  // reset too often: launches in this context go unlimited
+  int resets;
+  EventSlot ev[kEvents];
+  int nev;
+  int free_list[kEvents];
+  int nfree;
+  Pending ring[kRing];
+  uint32_t head, tail;
+  StreamSlot streams[kStreams];
+  uint64_t est[3];  // per LaunchKind
+  SoloTimes solo;
+  PowerRefs power;
+  // Union of the context's charged GPU intervals across streams: the latest end event
+  // settled so far (-1: none) and its stream slot. A measurement that starts before it
+  // overlaps work already charged (another stream's) and is charged only beyond it.
+  int16_t cover;
+  int16_t cover_slot;
+  // Sampling while not throttled (policy default, alone): one launch in `sample_every` is
+  // measured, the others are counted at the estimate (docs/compute-limiter.md, section 1).
+  uint32_t since_sample;
+  uint32_t sample_every;
+  uint64_t last_sample;
+  // Several streams: a launch admitted by the bucket opens a group; for kGroupNs each other
+  // stream may queue one launch beside it without waiting (pre-charged as usual), so work
+  // that overlapped unthrottled still overlaps when throttled. Atomics (Admit runs unlocked).
+  uint64_t group_t;
+  // Host-time windows (section 1): the application's host time of the launches admitted in
+  // the current window, and the GPU time settled in it. At the end of a window the bucket is
+  // charged max(0, host - GPU): a window costs what the slower of the two took.
+  uint64_t win_start, win_host, win_gpu;
+};
+
+struct DevLimiter {
+  uint32_t limit;   // 1..99, 0 = none
+  uint64_t* clock;  // bucket clock (accounting file, or local_clock)
+  uint64_t local_clock;
+  hami_shm_device* shm;
+  Board board;
+  bool board_tried;
+  char contention_path[1200];
+  uint64_t next_check;
+  bool contended;       // another container uses the GPU (board or monitor)
+  bool monitor_higher;  // the monitor reports a more important container active on the GPU
+  // NVML view (policy default): device utilisation against the container's own busy time, to
+  // see neighbours that run without libvgpu or without a limit (they mark nothing anywhere).
+  nvmlDevice_t nvml;
+  uint64_t snap_t[8], snap_busy[8];
+  int snap_n;
+  int nvml_hits;
+  uint64_t local_busy;  // busy ns when there is no accounting file
+  uint64_t last_mark;
+  uint64_t last_kernel_rt;
+  // Power probes (under g_mu): the current or last probe, the next one (0: not planned);
+  // whether the last one was checked after its end, and discarded (another process showed up).
+  uint64_t probe_start, probe_end, next_probe;
+  uint32_t probe_id;
+  bool probe_checked, probe_discarded;
+  nvmlDevice_t nvml_card;  // for AloneOnCard
+};
+
+extern pthread_mutex_t g_mu;
+extern CtxState* g_ctx[kMaxCtx];
+extern DevLimiter g_dev[kMaxDevices];
+extern uint64_t g_container_id;
+extern int g_priority;
+extern bool g_prio_explicit;
+extern char g_board_dir[1024];
+extern char g_contention_dir[1024];
+
+struct Stash {
+  bool active;
+  CtxState* c;
+  int slot;
+  int16_t start, prev;
+  bool bucket, idle;
+  uint64_t est, excl;
+  LaunchKind kind;
+  uint64_t sig;
+  int gen;  // CtxState::resets when the stash was made
+  uint8_t probe;
+  bool plain;  // a sample while not throttled: the kernel alone (kBusy), no gap
+  // Host time since this thread's previous launch (on the same stream) less the limiter's own
+  // time then and now: what one iteration of a launch loop takes on the host without us.
+  uint64_t app;
+};
+extern __thread Stash t_stash;
+
+// cuThreadExchangeStreamCaptureMode, when the driver has it (CUDA 10.1+; the fake has not).
+// While some thread captures a graph in the default (global) mode, CUDA refuses "potentially
+// unsafe" calls such as cuEventQuery from every thread and invalidates that capture. The
+// limiter's own event calls never touch a capturing stream, so it runs them in relaxed mode.
+using ExchangeModeFn = CUresult (*)(int* mode);
+extern ExchangeModeFn g_exchange_mode;
+inline constexpr int kCaptureModeRelaxed = 2;  // CU_STREAM_CAPTURE_MODE_RELAXED
+
+struct RelaxedCapture {
+  RelaxedCapture() {
+    if (g_exchange_mode && g_exchange_mode(&mode) == CUDA_SUCCESS) active = true;
+  }
+  ~RelaxedCapture() {
+    if (active) g_exchange_mode(&mode);  // restores the caller's mode
+  }
+  int mode = kCaptureModeRelaxed;
+  bool active = false;
+};
+
+// compute_events.cc: the event pool, the ring of pending measurements, streams, contexts.
+int64_t ElapsedNs(CtxState* c, int a, int b);
+int AllocEvent(CtxState* c);
+void Ref(CtxState* c, int i);
+void Unref(CtxState* c, int i);
+void ResetCtx(CtxState* c);
+inline bool Dead(CUresult r) {
+  return r == CUDA_ERROR_INVALID_HANDLE || r == CUDA_ERROR_INVALID_CONTEXT;
+}
+inline DevLimiter* DevOf(CtxState* c) { return c->ord >= 0 ? &g_dev[c->ord] : nullptr; }
+void Poll(CtxState* c, bool wait);
+CtxState* FindCtx(CUcontext ctx);
+int StreamSlotOf(CtxState* c, CUstream s);
+// Other streams of the context with a launch of ours in the last kActiveStreamNs (at most 3).
+int OtherActiveStreams(CtxState* c, int slot, uint64_t now);
+
+// compute_policy.cc: whether to throttle (policy, contention) and power probes.
+void OpenBoard(int ord, DevLimiter* d);
+bool Throttling(DevLimiter* d, uint64_t now);
+// Plans and tracks power probes at a throttled launch; returns the launch's Probe class and
+// sets *probing while a probe runs (the launch is then not throttled).
+uint8_t PowerProbeStep(DevLimiter* d, CtxState* c, uint64_t now, bool* probing);
+
+// compute_admit.cc: waits until the launch may go (priority, turns, bucket). Returns whether
+// the estimate was pre-charged to the bucket; updates *now and *est.
+struct Admission {
+  CtxState* c;
+  DevLimiter* d;
+  int slot;  // the launching stream's slot
+  int kind;  // LaunchKind
+  bool throttle, probing;
+  int other_streams;  // OtherActiveStreams: that many scaled estimates of tolerance
+};
+bool Admit(Admission* a, uint64_t* now, uint64_t* est);
+
+}  // namespace hami::vgpu::climit
