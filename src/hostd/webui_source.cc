@@ -106,8 +106,9 @@ webui::Snapshot DaemonWebUiSource::Collect() {
     p.position = pos;
     p.since_unix = q.created_unix;
     // The queue is strict FIFO: only the head waits for the GPUs; the rest wait for it.
-    p.reason = pos == 1 ? head_reason : "behind " + std::to_string(pos - 1) + " earlier request" +
-                                            (pos == 2 ? "" : "s") + " (first in, first out)";
+    p.reason = pos == 1 ? head_reason
+                        : "behind " + std::to_string(pos - 1) + " earlier request" +
+                              (pos == 2 ? "" : "s") + " (first in, first out)";
     snap.pending.push_back(std::move(p));
     ++pos;
   }

@@ -69,15 +69,19 @@ json Paged(json items, size_t total, const Query& q) {
 
 // [first, last) of the page within `total` rows.
 std::pair<size_t, size_t> PageRange(size_t total, const Query& q) {
-  const auto first = static_cast<size_t>(std::min<int64_t>(
-      static_cast<int64_t>(total), (q.page - 1) * q.page_size));
+  const auto first = static_cast<size_t>(
+      std::min<int64_t>(static_cast<int64_t>(total), (q.page - 1) * q.page_size));
   return {first, std::min(total, first + static_cast<size_t>(q.page_size))};
 }
 
 json SliceJson(const Snapshot& s, const SliceRow& sl) {
-  json j = {{"uuid", sl.uuid},         {"node", sl.node},     {"limit_mib", sl.limit_mib},
-            {"cores", sl.cores},       {"used_mib", Opt(sl.used_mib)},
-            {"util", OptD(sl.util)},   {"processes", sl.processes}};
+  json j = {{"uuid", sl.uuid},
+            {"node", sl.node},
+            {"limit_mib", sl.limit_mib},
+            {"cores", sl.cores},
+            {"used_mib", Opt(sl.used_mib)},
+            {"util", OptD(sl.util)},
+            {"processes", sl.processes}};
   auto it = s.gpu_by_uuid.find(sl.uuid);
   if (it != s.gpu_by_uuid.end()) {
     j["index"] = s.gpus[it->second].index;
@@ -153,12 +157,18 @@ json GpuJson(const Snapshot& s, size_t i) {
 }
 
 json PendingItemJson(const PendingRow& p) {
-  return {{"id", p.id},           {"kind", p.kind},
-          {"namespace", p.ns},    {"name", p.name},
-          {"user", p.user},       {"gpus", p.gpus},
-          {"memory_mib", p.memory_mib}, {"memory_percent", p.memory_percent},
-          {"cores", p.cores},     {"position", p.position},
-          {"since_unix", p.since_unix}, {"reason", p.reason}};
+  return {{"id", p.id},
+          {"kind", p.kind},
+          {"namespace", p.ns},
+          {"name", p.name},
+          {"user", p.user},
+          {"gpus", p.gpus},
+          {"memory_mib", p.memory_mib},
+          {"memory_percent", p.memory_percent},
+          {"cores", p.cores},
+          {"position", p.position},
+          {"since_unix", p.since_unix},
+          {"reason", p.reason}};
 }
 
 }  // namespace
@@ -170,13 +180,20 @@ StatusOr<Query> ParseQuery(const std::multimap<std::string, std::string>& params
       return InvalidArgument("parameter \"" + k + "\" is longer than " +
                              std::to_string(kMaxParamLen) + " characters");
     }
-    if (k == "node") q.node = v;
-    else if (k == "namespace") q.ns = v;
-    else if (k == "type") q.type = v;
-    else if (k == "q") q.q = v;
-    else if (k == "state") q.state = v;
-    else if (k == "sort") q.sort = v;
-    else if (k == "range") continue;  // history only; checked there
+    if (k == "node")
+      q.node = v;
+    else if (k == "namespace")
+      q.ns = v;
+    else if (k == "type")
+      q.type = v;
+    else if (k == "q")
+      q.q = v;
+    else if (k == "state")
+      q.state = v;
+    else if (k == "sort")
+      q.sort = v;
+    else if (k == "range")
+      continue;  // history only; checked there
     else if (k == "page" || k == "page_size") {
       int64_t n = 0;
       if (v.empty() || v.size() > 9 ||
@@ -191,9 +208,9 @@ StatusOr<Query> ParseQuery(const std::multimap<std::string, std::string>& params
     }
   }
   static const std::set<std::string> kStates = {"",          "idle",    "allocated",
-                                                 "unhealthy", "running", "throttled"};
-  static const std::set<std::string> kSorts = {"",     "node",   "free", "used", "age",
-                                               "name", "memory", "util"};
+                                                "unhealthy", "running", "throttled"};
+  static const std::set<std::string> kSorts = {"",    "node", "free",   "used",
+                                               "age", "name", "memory", "util"};
   if (!kStates.count(q.state)) return InvalidArgument("unknown state \"" + q.state + "\"");
   if (!kSorts.count(q.sort)) return InvalidArgument("unknown sort \"" + q.sort + "\"");
   q.page_size = std::min(q.page_size, kMaxPageSize);
@@ -234,8 +251,11 @@ json OverviewJson(const Snapshot& s, const Query& q) {
     if (g.healthy && g.slices == 0) {
       idle++;
       if (idle_items.size() < kOverviewItems) {
-        idle_items.push_back({{"node", g.node}, {"uuid", g.uuid}, {"index", g.index},
-                              {"type", g.type}, {"memory_mib", g.memory_mib}});
+        idle_items.push_back({{"node", g.node},
+                              {"uuid", g.uuid},
+                              {"index", g.index},
+                              {"type", g.type},
+                              {"memory_mib", g.memory_mib}});
       }
     }
     mem += g.memory_mib;
@@ -258,14 +278,13 @@ json OverviewJson(const Snapshot& s, const Query& q) {
     pending_total++;
   }
   json j = MetaJson(s);
-  j["cards"] = {{"total", cards},       {"allocated", allocated}, {"used", used},
-                {"idle", idle},         {"unhealthy", unhealthy}, {"nodes", nodes.size()}};
+  j["cards"] = {{"total", cards}, {"allocated", allocated}, {"used", used},
+                {"idle", idle},   {"unhealthy", unhealthy}, {"nodes", nodes.size()}};
   j["memory"] = {{"total_mib", mem},
                  {"allocated_mib", mem_alloc},
                  {"used_mib", used_known ? json(mem_used) : json(nullptr)}};
-  j["compute"] = {{"total", cards * 100},
-                  {"allocated", cores_alloc},
-                  {"used", std::round(util * 1000) / 10}};
+  j["compute"] = {
+      {"total", cards * 100}, {"allocated", cores_alloc}, {"used", std::round(util * 1000) / 10}};
   j["workloads"] = {{"total", workloads}, {"throttled", throttled}};
   j["pending"] = {{"total", pending_total}, {"items", pending}};
   j["idle_cards"] = {{"total", idle}, {"items", idle_items}};
@@ -295,20 +314,20 @@ json NodesJson(const Snapshot& s, const Query& q) {
   json items = json::array();
   for (size_t i = first; i < last; ++i) {
     const NodeRow& n = *rows[i];
-    items.push_back({{"name", n.name},
-                     {"gpus", n.gpus},
-                     {"healthy_gpus", n.healthy_gpus},
-                     {"idle_gpus", n.idle_gpus},
-                     {"memory_mib", n.memory_mib},
-                     {"allocated_mib", n.allocated_mib},
-                     {"used_mib", n.usage_known ? json(n.used_mib) : json(nullptr)},
-                     {"cores", n.cores},
-                     {"allocated_cores", n.allocated_cores},
-                     {"util", n.usage_known ? OptD(n.util_sum / std::max(1, n.gpus))
-                                            : json(nullptr)},
-                     {"slices", n.slices},
-                     {"workloads", n.workloads},
-                     {"types", n.types}});
+    items.push_back(
+        {{"name", n.name},
+         {"gpus", n.gpus},
+         {"healthy_gpus", n.healthy_gpus},
+         {"idle_gpus", n.idle_gpus},
+         {"memory_mib", n.memory_mib},
+         {"allocated_mib", n.allocated_mib},
+         {"used_mib", n.usage_known ? json(n.used_mib) : json(nullptr)},
+         {"cores", n.cores},
+         {"allocated_cores", n.allocated_cores},
+         {"util", n.usage_known ? OptD(n.util_sum / std::max(1, n.gpus)) : json(nullptr)},
+         {"slices", n.slices},
+         {"workloads", n.workloads},
+         {"types", n.types}});
   }
   return Paged(items, rows.size(), q);
 }
@@ -427,9 +446,14 @@ json HistoryJson(const HistorySeries& h, int64_t range_s) {
     util.push_back(v(p.util, 1000));
     cores.push_back(v(p.cores_limit, 1000));
   }
-  return {{"range_s", range_s},         {"step_s", h.step_s},  {"memory_total_mib", h.mem_total_mib},
-          {"t", t},                     {"memory_used_mib", used}, {"memory_limit_mib", limit},
-          {"util", util},               {"cores_limit", cores}};
+  return {{"range_s", range_s},
+          {"step_s", h.step_s},
+          {"memory_total_mib", h.mem_total_mib},
+          {"t", t},
+          {"memory_used_mib", used},
+          {"memory_limit_mib", limit},
+          {"util", util},
+          {"cores_limit", cores}};
 }
 
 }  // namespace hami::webui

@@ -106,9 +106,9 @@ void History::Record(const Snapshot& snap, int64_t tick) {
     bool used_known = false, util_known = false;
     for (const auto& sl : w.slices) {
       auto it = snap.gpu_by_uuid.find(sl.uuid);
-      const double card =
-          it == snap.gpu_by_uuid.end() ? static_cast<double>(sl.limit_mib)
-                                       : static_cast<double>(snap.gpus[it->second].memory_mib);
+      const double card = it == snap.gpu_by_uuid.end()
+                              ? static_cast<double>(sl.limit_mib)
+                              : static_cast<double>(snap.gpus[it->second].memory_mib);
       scale += card;
       limit += sl.limit_mib > 0 ? static_cast<double>(sl.limit_mib) : card;
       if (sl.used_mib >= 0) used += static_cast<double>(sl.used_mib), used_known = true;
@@ -117,9 +117,9 @@ void History::Record(const Snapshot& snap, int64_t tick) {
     }
     if (w.slices.empty() || scale <= 0) continue;
     const double n = static_cast<double>(w.slices.size());
-    Push("workload:" + w.id, scale, tick,
-         {used_known ? used / scale : -1.0, limit / scale, util_known ? util / n : -1.0,
-          cores / n});
+    Push(
+        "workload:" + w.id, scale, tick,
+        {used_known ? used / scale : -1.0, limit / scale, util_known ? util / n : -1.0, cores / n});
   }
 }
 

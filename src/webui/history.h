@@ -31,7 +31,7 @@ struct HistoryPoint {
 
 struct HistorySeries {
   int32_t step_s = 0;
-  double mem_total_mib = 0;  // the scale: the card's memory (sum over a workload's cards)
+  double mem_total_mib = 0;          // the scale: the card's memory (sum over a workload's cards)
   std::vector<HistoryPoint> points;  // oldest first
 };
 
@@ -63,8 +63,8 @@ class History {
   struct Tier {
     std::vector<Sample> ring;  // fixed capacity, allocated on first use
     size_t head = 0, size = 0;
-    int64_t last_bucket = -1;  // bucket index (tick / factor) of the newest point
-    std::array<double, 4> acc{};   // sums of the known values of the bucket being filled
+    int64_t last_bucket = -1;        // bucket index (tick / factor) of the newest point
+    std::array<double, 4> acc{};     // sums of the known values of the bucket being filled
     std::array<int32_t, 4> acc_k{};  // how many were known
     int32_t acc_n = 0;
     int64_t acc_bucket = -1;

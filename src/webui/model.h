@@ -20,8 +20,8 @@ struct GpuRow {
   bool healthy = true;
   int64_t memory_mib = 0;
   int32_t split_count = 0;
-  int64_t allocated_mib = 0;   // promised to slices
-  int32_t allocated_cores = 0; // percent of the card promised to slices
+  int64_t allocated_mib = 0;    // promised to slices
+  int32_t allocated_cores = 0;  // percent of the card promised to slices
   int32_t slices = 0;
   bool exclusive = false;
   // Consumed; negative = unknown (no monitor answered). Filled by Finish() from the slices
@@ -89,7 +89,7 @@ struct NodeRow {
 };
 
 struct Snapshot {
-  std::string mode;  // "host" | "cluster"
+  std::string mode;    // "host" | "cluster"
   std::string source;  // "nvml", "fake", "cluster state" ... (shown in the header)
   bool fake = false;
   int64_t taken_unix_ms = 0;

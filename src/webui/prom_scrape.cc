@@ -126,9 +126,10 @@ MonitorUsage ScrapeMonitors(const std::vector<std::string>& urls, const ScrapeOp
       });
       Status st;
       if (!res || too_big || res->status != 200) {
-        st = Unavailable(url + ": " + (too_big ? std::string("answer too large")
-                                       : res ? "HTTP " + std::to_string(res->status)
-                                             : httplib::to_string(res.error())));
+        st = Unavailable(url + ": " +
+                         (too_big ? std::string("answer too large")
+                          : res   ? "HTTP " + std::to_string(res->status)
+                                  : httplib::to_string(res.error())));
       }
       std::lock_guard<std::mutex> lock(mu);
       if (st.ok()) st = ParseMonitorMetrics(body, merged);
@@ -141,7 +142,8 @@ MonitorUsage ScrapeMonitors(const std::vector<std::string>& urls, const ScrapeOp
     }
   };
   std::vector<std::thread> threads;
-  const size_t n = std::min<size_t>(urls.size(), static_cast<size_t>(std::max(1, options.parallel)));
+  const size_t n =
+      std::min<size_t>(urls.size(), static_cast<size_t>(std::max(1, options.parallel)));
   for (size_t i = 0; i < n; ++i) threads.emplace_back(worker);
   for (auto& th : threads) th.join();
   return merged;

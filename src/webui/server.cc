@@ -210,8 +210,8 @@ Reply WebUi::Asset(const std::string& name) const {
   return r;
 }
 
-Reply WebUi::Handle(const std::string& path,
-                    const std::multimap<std::string, std::string>& params, const Viewer& viewer) {
+Reply WebUi::Handle(const std::string& path, const std::multimap<std::string, std::string>& params,
+                    const Viewer& viewer) {
   const std::string& p = options_.prefix;
   if (path.compare(0, p.size(), p) != 0) return ErrorReply(NotFound("no route " + path));
   std::string rest = path.substr(p.size());
@@ -255,14 +255,12 @@ void WebUi::Register(httplib::Server& server, bool root_redirect, Gate gate) {
     for (const auto& [k, v] : r.headers) res.set_header(k, v);
     res.set_content(r.body, r.content_type);
   };
-  server.Get(p, [p](const httplib::Request&, httplib::Response& res) {
-    res.set_redirect(p + "/");
-  });
+  server.Get(p,
+             [p](const httplib::Request&, httplib::Response& res) { res.set_redirect(p + "/"); });
   server.Get(p + "/.*", handler);
   if (root_redirect) {
-    server.Get("/", [p](const httplib::Request&, httplib::Response& res) {
-      res.set_redirect(p + "/");
-    });
+    server.Get("/",
+               [p](const httplib::Request&, httplib::Response& res) { res.set_redirect(p + "/"); });
   }
 }
 

@@ -24,7 +24,7 @@
 namespace httplib {
 class Server;
 struct Request;
-}
+}  // namespace httplib
 
 namespace hami::webui {
 
@@ -86,8 +86,8 @@ class WebUi {
  private:
   Reply Api(const std::string& route, const std::multimap<std::string, std::string>& params,
             const Viewer& viewer);
-  Reply Compute(const Snapshot& s, const std::string& head, const std::string& rest,
-                const Query& q, const std::string& route) const;
+  Reply Compute(const Snapshot& s, const std::string& head, const std::string& rest, const Query& q,
+                const std::string& route) const;
   Reply Asset(const std::string& name) const;
   std::shared_ptr<const Snapshot> Collect();
 

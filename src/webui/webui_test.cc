@@ -28,8 +28,8 @@ GpuRow Gpu(std::string node, std::string uuid, int idx, std::string type, int64_
   return g;
 }
 
-WorkloadRow Job(std::string id, std::string ns, std::string node, std::string uuid,
-                int64_t limit, int cores, int64_t used, double util) {
+WorkloadRow Job(std::string id, std::string ns, std::string node, std::string uuid, int64_t limit,
+                int cores, int64_t used, double util) {
   WorkloadRow w;
   w.id = id;
   w.kind = "pod";
@@ -55,7 +55,8 @@ Snapshot Sample() {
   Snapshot s;
   s.mode = "cluster";
   s.taken_unix_ms = 2000 * 1000;
-  s.gpus = {Gpu("n1", "GPU-a", 0, "NVIDIA-A100", 40960), Gpu("n1", "GPU-b", 1, "NVIDIA-A100", 40960),
+  s.gpus = {Gpu("n1", "GPU-a", 0, "NVIDIA-A100", 40960),
+            Gpu("n1", "GPU-b", 1, "NVIDIA-A100", 40960),
             Gpu("n2", "GPU-c", 0, "NVIDIA-H100", 81920)};
   s.gpus[0].allocated_mib = 4096;
   s.gpus[0].allocated_cores = 30;
@@ -84,7 +85,7 @@ TEST(WebUiModel, FinishDerivesNodesUsageAndThrottling) {
   EXPECT_EQ(s.nodes[0].used_mib, 3000);  // summed from the slices
   EXPECT_EQ(s.nodes[1].idle_gpus, 1);
   EXPECT_EQ(s.gpus[0].used_mib, 1000);
-  EXPECT_EQ(s.gpus[2].used_mib, -1);  // nothing known about the idle card
+  EXPECT_EQ(s.gpus[2].used_mib, -1);       // nothing known about the idle card
   EXPECT_TRUE(s.workloads[0].throttled);   // 29 % of a 30 % limit
   EXPECT_FALSE(s.workloads[1].throttled);  // 10 % of 50 %
   EXPECT_EQ(s.types, (std::vector<std::string>{"NVIDIA-A100", "NVIDIA-H100"}));

@@ -37,11 +37,16 @@ Args Parse(int argc, char** argv) {
   a.pods = -1;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--nodes") a.nodes = std::atoi(v.c_str());
-    else if (k == "--gpus") a.gpus = std::atoi(v.c_str());
-    else if (k == "--pods") a.pods = std::atoi(v.c_str());
-    else if (k == "--pending") a.pending = std::atoi(v.c_str());
-    else if (k == "--port-file") a.port_file = v;
+    if (k == "--nodes")
+      a.nodes = std::atoi(v.c_str());
+    else if (k == "--gpus")
+      a.gpus = std::atoi(v.c_str());
+    else if (k == "--pods")
+      a.pods = std::atoi(v.c_str());
+    else if (k == "--pending")
+      a.pending = std::atoi(v.c_str());
+    else if (k == "--port-file")
+      a.port_file = v;
     else {
       std::fprintf(stderr, "webui_cluster_sim: unknown flag %s\n", k.c_str());
       std::exit(2);
@@ -148,8 +153,8 @@ int main(int argc, char** argv) {
     const int count = i % 7 == 0 ? 2 : 1;
     const int64_t mem = 4096 + (i % 5) * 4096;
     const int cores = (i % 3 + 1) * 10;
-    auto created = api.Create("pods", GpuPod(teams[i % 4], "job-" + std::to_string(i), count, mem,
-                                             cores));
+    auto created =
+        api.Create("pods", GpuPod(teams[i % 4], "job-" + std::to_string(i), count, mem, cores));
     if (created.ok() && Schedule(ext, api, *created, a.nodes, i)) ++placed;
   }
   for (int i = 0; i < a.pending; ++i) {  // more memory than any card has, or a missing type
@@ -184,8 +189,10 @@ int main(int argc, char** argv) {
   ui.Register(srv);
   ui.Start();
   std::thread th([&] { srv.listen_after_bind(); });
-  std::fprintf(stderr, "webui_cluster_sim: %d nodes x %d GPUs, %d pods placed, %d pending, "
-               "http://127.0.0.1:%d/ui/\n", a.nodes, a.gpus, placed, a.pending, port);
+  std::fprintf(stderr,
+               "webui_cluster_sim: %d nodes x %d GPUs, %d pods placed, %d pending, "
+               "http://127.0.0.1:%d/ui/\n",
+               a.nodes, a.gpus, placed, a.pending, port);
   if (!a.port_file.empty()) std::ofstream(a.port_file) << port << "\n";
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   ui.Stop();

@@ -130,7 +130,8 @@ void ClusterWebUiSource::DeleteNode(const Json& node) {
 void ClusterWebUiSource::UpsertPod(const Json& pod) {
   const std::string uid = MetaString(pod, "uid");
   if (uid.empty()) return;
-  if (auto eq = opts_.monitor_pod_label.find('='); eq != std::string::npos &&
+  if (auto eq = opts_.monitor_pod_label.find('=');
+      eq != std::string::npos &&
       Label(pod, opts_.monitor_pod_label.substr(0, eq)) == opts_.monitor_pod_label.substr(eq + 1)) {
     std::string ip;
     if (PodPhase(pod) == "Running" && pod.contains("status") && pod["status"].is_object() &&
@@ -138,8 +139,10 @@ void ClusterWebUiSource::UpsertPod(const Json& pod) {
       ip = pod["status"]["podIP"].get<std::string>();
     }
     std::lock_guard<std::mutex> lock(mu_);
-    if (ip.empty()) monitor_pods_.erase(uid);
-    else monitor_pods_[uid] = ip;
+    if (ip.empty())
+      monitor_pods_.erase(uid);
+    else
+      monitor_pods_[uid] = ip;
     return;
   }
   const std::string phase = PodPhase(pod);
@@ -148,8 +151,7 @@ void ClusterWebUiSource::UpsertPod(const Json& pod) {
   if (node.empty()) node = PodNodeName(pod);
   auto placement = PlacementFromPod(pod);
   const bool placed = placement.ok() && placement->has_value() && !node.empty() &&
-                      !PodTerminated(pod) &&
-                      !(bind_phase == "failed" && PodNodeName(pod).empty());
+                      !PodTerminated(pod) && !(bind_phase == "failed" && PodNodeName(pod).empty());
   const bool waiting = !placed && !PodTerminated(pod) && PodNodeName(pod).empty() &&
                        SchedulerName(pod) == opts_.scheduler_name &&
                        UsesManagedResources(pod, opts_.names);
@@ -161,8 +163,12 @@ void ClusterWebUiSource::UpsertPod(const Json& pod) {
   std::lock_guard<std::mutex> lock(mu_);
   if (placed) {
     if (state_.AddPlacement(uid, node, **placement).ok()) {
-      placed_[uid] = PlacedPod{MetaString(pod, "namespace"), MetaString(pod, "name"), node, phase,
-                               CreatedUnix(pod), **placement};
+      placed_[uid] = PlacedPod{MetaString(pod, "namespace"),
+                               MetaString(pod, "name"),
+                               node,
+                               phase,
+                               CreatedUnix(pod),
+                               **placement};
     }
   } else if (placed_.erase(uid)) {
     (void)state_.RemovePlacement(uid);
@@ -234,11 +240,11 @@ void ClusterWebUiSource::FillPending(webui::Snapshot& snap) {
         --budget;
         p.request.uid = uid;
         auto fr = engine_.Filter(state_, p.request);
-        p.reason = fr.ok() ? (fr->summary.fitting > 0
-                                  ? "fits " + std::to_string(fr->summary.fitting) +
-                                        " node(s) now; waiting for kube-scheduler"
-                                  : fr->summary.message)
-                           : fr.status().message();
+        p.reason = fr.ok()
+                       ? (fr->summary.fitting > 0 ? "fits " + std::to_string(fr->summary.fitting) +
+                                                        " node(s) now; waiting for kube-scheduler"
+                                                  : fr->summary.message)
+                       : fr.status().message();
         p.reason_at = now;
       }
     }

@@ -86,10 +86,10 @@ class ClusterWebUiSource : public webui::DataProvider {
 
   mutable std::mutex mu_;
   sched::ClusterState state_;
-  std::map<std::string, std::string> node_address_;  // node -> InternalIP
-  std::map<std::string, std::string> monitor_pods_;  // monitor pod uid -> pod IP
-  std::unordered_map<std::string, PlacedPod> placed_;    // uid ->
-  std::map<std::string, PendingPod> pending_;            // uid -> (ordered for stable pages)
+  std::map<std::string, std::string> node_address_;    // node -> InternalIP
+  std::map<std::string, std::string> monitor_pods_;    // monitor pod uid -> pod IP
+  std::unordered_map<std::string, PlacedPod> placed_;  // uid ->
+  std::map<std::string, PendingPod> pending_;          // uid -> (ordered for stable pages)
   webui::MonitorUsage usage_;
 
   std::unique_ptr<Reflector> nodes_, pods_;

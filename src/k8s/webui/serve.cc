@@ -71,8 +71,8 @@ StatusOr<std::unique_ptr<SchedulerWebUi>> SchedulerWebUi::FromEnv(KubeClient* cl
   std::string urls = Env("HAMI_WEBUI_MONITOR_URLS");
   for (size_t start = 0; start < urls.size();) {
     size_t comma = urls.find(',', start);
-    std::string u = urls.substr(start, comma == std::string::npos ? std::string::npos
-                                                                   : comma - start);
+    std::string u =
+        urls.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     if (!u.empty()) {
       if (u.rfind("http://", 0) != 0) {
         return InvalidArgument("HAMI_WEBUI_MONITOR_URLS: \"" + u + "\" is not an http:// URL");
