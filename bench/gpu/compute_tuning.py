@@ -10,7 +10,7 @@ missed their targets in bench/gpu/compute_limits.py, with the limiter's own coun
 
 Run from the repository root:  python3 bench/gpu/compute_tuning.py CASE[@SETTINGS] ...
 CASE: b, multi, prio, a, torch. SETTINGS: settings separated by '|', each a comma-separated list of
-K=V meaning HAMI_COMPUTE_K=V, e.g.  b@|EVENT_CAL=1,TURN_US=5000  (the empty one = defaults).
+K=V meaning HAMI_COMPUTE_K=V, e.g.  b@|POWER=0,MAX_TURN_US=5000  (the empty one = defaults).
 Logs under $OUT; the table goes to stdout.
 """
 import os
