@@ -6,9 +6,13 @@ pkgs=(build-essential cmake ninja-build pkg-config git
       libgtest-dev libgmock-dev libbenchmark-dev
       nlohmann-json3-dev libcpp-httplib-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
       libcli11-dev libssl-dev libsqlite3-dev
-      libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc)
+      libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+      nodejs npm)  # the web UI's frontend is bundled at build time (docs/webui.md)
 # clang + compiler-rt: the libFuzzer targets scripts/fuzz.sh builds and runs.
-if [[ "${1:-}" == "--test" ]]; then pkgs+=(prometheus clang-format clang libclang-rt-dev); fi
+# chromium: the web UI's browser tests (tests/webui)
+if [[ "${1:-}" == "--test" ]]; then
+  pkgs+=(prometheus clang-format clang libclang-rt-dev chromium)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -9,6 +9,7 @@
 
 #include "common/accounting_reader.h"
 #include "hostd/build_paths.h"
+#include "hostd/webui_source.h"
 #include "hostd/slice_files.h"
 
 namespace hami::hostd {
@@ -283,6 +284,18 @@ ApiServer::ApiServer(Daemon& daemon, ApiOptions options)
   }
   Routes(*unix_, false);
   Routes(*tcp_, true);
+  // The web UI's JSON answers whoever Identify() accepts, as the API does: root (and a TCP
+  // caller with the token) sees everything, another user every card and slice but not the
+  // command lines of other users' jobs.
+  webui_ = std::make_unique<webui::WebUi>(std::make_unique<DaemonWebUiSource>(daemon_));
+  for (bool tcp : {false, true}) {
+    webui_->Register(tcp ? *tcp_ : *unix_, true,
+                     [this, tcp](const httplib::Request& req) -> StatusOr<webui::Viewer> {
+                       auto who = Identify(req, tcp, options_.token);
+                       if (!who.ok()) return who.status();
+                       return webui::Viewer{who->admin, UserName(who->uid)};
+                     });
+  }
 }
 
 ApiServer::~ApiServer() { Stop(); }
@@ -318,6 +331,7 @@ StatusOr<int> ApiServer::BindTcp(const std::string& host, int port) {
 }
 
 void ApiServer::Start() {
+  webui_->Start();
   if (unix_bound_) threads_.emplace_back([this] { unix_->listen_after_bind(); });
   if (tcp_bound_) threads_.emplace_back([this] { tcp_->listen_after_bind(); });
   // httplib's stop() does nothing before its loop runs: wait for it, or a quick Stop() would
@@ -329,6 +343,7 @@ void ApiServer::Start() {
 }
 
 void ApiServer::Stop() {
+  if (webui_) webui_->Stop();
   unix_->stop();
   tcp_->stop();
   for (auto& t : threads_) {

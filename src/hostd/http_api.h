@@ -18,6 +18,7 @@
 #include "hostd/daemon.h"
 
 #include "hostd/peer_server.h"
+#include "webui/server.h"
 
 namespace hami::hostd {
 
@@ -77,6 +78,7 @@ class ApiServer {
   ApiOptions options_;
   std::unique_ptr<PeerServer> unix_;
   std::unique_ptr<PeerServer> tcp_;
+  std::unique_ptr<webui::WebUi> webui_;  // the web UI at /ui/ on both listeners (docs/webui.md)
   bool unix_bound_ = false, tcp_bound_ = false;
   std::vector<std::thread> threads_;
 };

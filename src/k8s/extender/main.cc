@@ -8,6 +8,7 @@
 #include "k8s/extender/config.h"
 #include "k8s/extender/http_server.h"
 #include "k8s/extender/namespace_cache.h"
+#include "k8s/webui/serve.h"
 
 namespace {
 volatile std::sig_atomic_t g_stop = 0;
@@ -85,6 +86,13 @@ int main(int argc, char** argv) {
     }
   }
   extender.Start();
+  // The web UI (docs/webui.md) on a listener of its own when HAMI_WEBUI_LISTEN is set.
+  auto webui = SchedulerWebUi::FromEnv(client->get(), cfg->extender);
+  if (!webui.ok()) {
+    std::fprintf(stderr, "hami-scheduler: web UI: %s\n", webui.status().message().c_str());
+    return 2;
+  }
+  if (*webui) std::fprintf(stderr, "hami-scheduler: web UI on port %d\n", (*webui)->port());
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
   hami::log::Info("serving on {}:{} ({}), metrics {}", cfg->host, server.port(),
