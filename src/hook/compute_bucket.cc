@@ -34,10 +34,12 @@ void BucketCorrect(uint64_t* clock, int64_t delta_gpu_ns, uint32_t limit_pct) {
   }
 }
 
-uint64_t AppHostTime(uint64_t now, uint64_t prev_t, uint64_t prev_lim, uint64_t max_gap_ns) {
+uint64_t AppHostTime(uint64_t now, uint64_t prev_t, uint64_t prev_lim, uint64_t max_gap_ns,
+                     uint64_t gpu_est) {
   if (prev_t == 0 || now <= prev_t + prev_lim) return 0;
   uint64_t app = now - prev_t - prev_lim;
-  return app < max_gap_ns ? app : 0;
+  uint64_t pause = app > gpu_est ? app - gpu_est : 0;
+  return pause < max_gap_ns ? app : 0;
 }
 
 uint64_t UpdateEstimate(uint64_t est_ns, uint64_t sample_ns) {

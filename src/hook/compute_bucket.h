@@ -40,8 +40,13 @@ void BucketCorrect(uint64_t* clock, int64_t delta_gpu_ns, uint32_t limit_pct);
 // next is not free for anyone else at that time scale. The application's host time for one
 // launch is measured from the previous launch on the same stream by the same thread
 // (`prev_t`, when it entered the limiter) to this one (`now`), less the limiter's own time on
-// the previous launch (`prev_lim`). Longer than max_gap_ns is idle time: 0 (not charged).
-uint64_t AppHostTime(uint64_t now, uint64_t prev_t, uint64_t prev_lim, uint64_t max_gap_ns);
+// the previous launch (`prev_lim`). A loop that synchronises after each launch spends the
+// previous launch's GPU time (`gpu_est`, its expected span) waiting inside that gap: only what
+// exceeds it is the application's own pause, and when that is max_gap_ns or more the gap is
+// idle time: 0 (not charged). Otherwise the whole gap counts, so such a loop costs its kernel
+// plus its host time, the pace it has alone on the card.
+uint64_t AppHostTime(uint64_t now, uint64_t prev_t, uint64_t prev_lim, uint64_t max_gap_ns,
+                     uint64_t gpu_est = 0);
 
 // Over a window of launches, the host time that their GPU time did not cover: charged on top
 // of the GPU time, so the window costs max(host, gpu).

@@ -95,6 +95,11 @@ TEST(ComputeBucket, AppHostTimeLeavesOutTheLimiterAndIdlePeriods) {
   EXPECT_EQ(AppHostTime(1100000, 0, 0, 250000), 0u) << "no previous launch";
   EXPECT_EQ(AppHostTime(1100000, 1000000, 200000, 250000), 0u) << "never negative";
   EXPECT_EQ(AppHostTime(5000000, 1000000, 30000, 250000), 0u) << "an idle period is not use";
+  // A loop that synchronises after each 300 us kernel and then works 100 us on the host: the
+  // 400 us gap is the kernel plus host time, not an idle period; the same gap after a 50 us
+  // kernel holds a 350 us pause, which is.
+  EXPECT_EQ(AppHostTime(1400000, 1000000, 0, 250000, 300000), 400000u);
+  EXPECT_EQ(AppHostTime(1400000, 1000000, 0, 250000, 50000), 0u);
 }
 
 TEST(ComputeBucket, WindowCostsTheSlowerOfHostAndGpu) {

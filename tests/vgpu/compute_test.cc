@@ -254,7 +254,8 @@ TEST_F(ComputeTest, ShortKernelsWithHostGapsKeepTheShareOfThroughput) {
   // preempted for longer than the gaps it is meant to show.
   if (Rate(unlimited) < 10000) GTEST_SKIP() << "host too loaded: " << unlimited.out;
   Result held = Probe(gaps, env("30"));
-  ASSERT_LT(Share(unlimited), 60) << "host-bound: the GPU idles between kernels. " << unlimited.out;
+  // 40 us kernels every ~61 us: the GPU idles about a third of the time.
+  ASSERT_LT(Share(unlimited), 75) << "host-bound: the GPU idles between kernels. " << unlimited.out;
   double pct = 100 * Rate(held) / Rate(unlimited);
   printf("short kernels with host gaps at 30 %%: %.1f %% of unlimited throughput\n", pct);
   EXPECT_NEAR(pct, 30, 7) << held.out << unlimited.out;
