@@ -93,11 +93,12 @@ StatusOr<ScoringWeights> ParseScoringWeights(std::string_view text) {
                              " given twice");
     }
     seen[idx] = true;
+    // HAMi takes any non-negative integer; only the ratios matter (the engine normalises).
     int32_t v = 0;
     auto [p, ec] = std::from_chars(val.data(), val.data() + val.size(), v);
-    if (val.empty() || ec != std::errc() || p != val.data() + val.size() || v < 0 || v > 1000) {
+    if (val.empty() || ec != std::errc() || p != val.data() + val.size() || v < 0) {
       return InvalidArgument("scoring weights " + Quote(text) + ": value " + Quote(val) + " of " +
-                             std::string(key) + " is not an integer 0..1000");
+                             std::string(key) + " is not an integer 0..2147483647");
     }
     (idx == 0 ? w.slot : idx == 1 ? w.core : w.memory) = v;
     any = any || v > 0;
@@ -125,6 +126,32 @@ std::vector<std::string> SplitCommaList(std::string_view text) {
   return out;
 }
 
+// HAMi's GPU policies, alone or chained ("binpack,numa"): binpack and spread choose the GPU
+// policy, numa binds to one NUMA node, mutex makes the pod's cards exclusive, topology-aware
+// (NVLink pair scores, which this scheduler does not have) keeps the policy and warns.
+static Status ApplyGpuPolicyChain(std::string_view text, PodOptions& o) {
+  std::vector<std::string> items = SplitCommaList(text);
+  if (items.empty()) return InvalidArgument("empty GPU scheduler policy");
+  for (const std::string& item : items) {
+    if (item == "binpack" || item == "spread") {
+      o.gpu_policy = *ParseGpuPolicy(item);
+    } else if (item == "numa") {
+      o.numa_bind = true;
+    } else if (item == "mutex") {
+      o.exclusive = true;
+    } else if (item == "topology-aware") {
+      o.warnings.push_back(
+          "gpu-scheduler-policy topology-aware: no NVLink pair scores here; "
+          "GPUs are chosen by the binpack/spread policy");
+    } else {
+      return InvalidArgument("unknown GPU scheduler policy " + Quote(item) +
+                             " (want binpack, spread, topology-aware, mutex or numa, or a comma "
+                             "list of them)");
+    }
+  }
+  return Status::Ok();
+}
+
 StatusOr<PodOptions> ParsePodOptions(const std::map<std::string, std::string>& annotations) {
   PodOptions o;
   auto get = [&](const char* key) -> const std::string* {
@@ -136,14 +163,17 @@ StatusOr<PodOptions> ParsePodOptions(const std::map<std::string, std::string>& a
   if (auto* v = get(kUseGpuUuidAnnotation)) o.use_uuids = SplitCommaList(*v);
   if (auto* v = get(kNoUseGpuUuidAnnotation)) o.nouse_uuids = SplitCommaList(*v);
   if (auto* v = get(kNumaBindAnnotation)) {
-    std::string b = Lower(Trim(*v));
-    if (b == "true" || b == "1") {
+    // Go's strconv.ParseBool, as HAMi reads it (1 t T TRUE true True / 0 f F FALSE false False),
+    // plus any case of true/false. HAMi takes anything else as false: so do we, with a warning.
+    std::string_view t = Trim(*v);
+    std::string b = Lower(t);
+    if (b == "true" || b == "1" || t == "t" || t == "T") {
       o.numa_bind = true;
-    } else if (b == "false" || b == "0") {
+    } else if (b == "false" || b == "0" || t == "f" || t == "F") {
       o.numa_bind = false;
     } else {
-      return InvalidArgument(std::string(kNumaBindAnnotation) + ": " + Quote(*v) +
-                             " is not true or false");
+      o.warnings.push_back(std::string(kNumaBindAnnotation) + ": " + Quote(*v) +
+                           " is not a boolean; taken as false, as HAMi does");
     }
   }
   if (auto* v = get(kVgpuModeAnnotation)) {
@@ -159,10 +189,8 @@ StatusOr<PodOptions> ParsePodOptions(const std::map<std::string, std::string>& a
     o.node_policy = *p;
   }
   if (auto* v = get(kGpuPolicyAnnotation)) {
-    auto p = ParseGpuPolicy(Trim(*v));
-    if (!p.ok())
-      return InvalidArgument(std::string(kGpuPolicyAnnotation) + ": " + p.status().message());
-    o.gpu_policy = *p;
+    if (Status s = ApplyGpuPolicyChain(*v, o); !s.ok())
+      return InvalidArgument(std::string(kGpuPolicyAnnotation) + ": " + s.message());
   }
   if (auto* v = get(kScoringWeightsAnnotation)) {
     auto w = ParseScoringWeights(*v);
@@ -240,8 +268,13 @@ StatusOr<ResolvedPod> Resolve(const PodRequest& pod, const SchedulerConfig& conf
   out.node_policy = pod.options.node_policy.value_or(config.node_policy);
   out.gpu_policy = pod.options.gpu_policy.value_or(config.gpu_policy);
   out.weights = pod.options.weights.value_or(config.weights);
+  if (pod.options.exclusive) {
+    for (auto* list : {&out.init_containers, &out.containers})
+      for (auto& c : *list)
+        if (c.count > 0) c.cores = 100;
+  }
   if (out.weights.slot < 0 || out.weights.core < 0 || out.weights.memory < 0 ||
-      out.weights.slot + out.weights.core + out.weights.memory <= 0) {
+      int64_t{out.weights.slot} + out.weights.core + out.weights.memory <= 0) {
     return InvalidArgument("scoring weights " + FormatScoringWeights(out.weights) +
                            ": need non-negative weights, at least one > 0");
   }

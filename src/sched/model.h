@@ -93,6 +93,12 @@ struct PodOptions {
   std::optional<NodePolicy> node_policy;  // hami.io/node-scheduler-policy
   std::optional<GpuPolicy> gpu_policy;    // hami.io/gpu-scheduler-policy
   std::optional<ScoringWeights> weights;  // hami.io/device-scoring-weights
+  // hami.io/gpu-scheduler-policy "mutex" (HAMi): the pod's GPUs are its own, every GPU
+  // container holds its cards exclusively (cores 100).
+  bool exclusive = false;
+  // Values accepted with HAMi's meaning where it is weaker than it looks ("topology-aware"
+  // without pair scores, a numa-bind value Go's ParseBool refuses): for a log line or event.
+  std::vector<std::string> warnings;
   bool operator==(const PodOptions&) const = default;
 };
 

@@ -62,7 +62,8 @@ TEST(Model, ScoringWeights) {
       {"slot=1,slot=2", false, {}, "given twice"},
       {"slot=-1", false, {}, "value '-1'"},
       {"slot=1.5", false, {}, "value '1.5'"},
-      {"slot=1001", false, {}, "value '1001'"},
+      {"slot=2147483648", false, {}, "value '2147483648'"},
+      {"slot=1001", true, {1001, 0, 0}, ""},  // HAMi takes weights above 1000
       {"slot=", false, {}, "value ''"},
       {"slot=0,core=0", false, {}, "all weights are 0"},
   };
@@ -111,8 +112,8 @@ TEST(Model, ParsePodOptions) {
   EXPECT_EQ(*empty, PodOptions{});
 
   const std::pair<const char*, const char*> bad[] = {
-      {"nvidia.com/numa-bind", "yes"},
       {"nvidia.com/vgpu-mode", "vgpu"},
+      {"hami.io/gpu-scheduler-policy", "binpak"},
       {"hami.io/node-scheduler-policy", "most-allocated"},
       {"hami.io/gpu-scheduler-policy", ""},
       {"hami.io/device-scoring-weights", "slot=x"},
@@ -122,6 +123,52 @@ TEST(Model, ParsePodOptions) {
     ASSERT_FALSE(r.ok()) << k;
     EXPECT_NE(r.status().message().find(k), std::string::npos) << r.status().message();
   }
+}
+
+// What HAMi accepts, with HAMi's meaning (its docs and device_test.go samples).
+TEST(Model, HamiPodOptions) {
+  struct Case {
+    const char* key;
+    const char* value;
+    std::optional<GpuPolicy> policy;
+    bool numa, exclusive, warns;
+  } cases[] = {
+      {"hami.io/gpu-scheduler-policy", "binpack", GpuPolicy::kBinpack, false, false, false},
+      {"hami.io/gpu-scheduler-policy", "binpack,numa", GpuPolicy::kBinpack, true, false, false},
+      {"hami.io/gpu-scheduler-policy", "spread, numa", GpuPolicy::kSpread, true, false, false},
+      {"hami.io/gpu-scheduler-policy", "numa", std::nullopt, true, false, false},
+      {"hami.io/gpu-scheduler-policy", "mutex", std::nullopt, false, true, false},
+      {"hami.io/gpu-scheduler-policy", "topology-aware", std::nullopt, false, false, true},
+      {"nvidia.com/numa-bind", "t", std::nullopt, true, false, false},
+      {"nvidia.com/numa-bind", "T", std::nullopt, true, false, false},
+      {"nvidia.com/numa-bind", "TRUE", std::nullopt, true, false, false},
+      {"nvidia.com/numa-bind", "True", std::nullopt, true, false, false},
+      {"nvidia.com/numa-bind", "1", std::nullopt, true, false, false},
+      {"nvidia.com/numa-bind", "F", std::nullopt, false, false, false},
+      {"nvidia.com/numa-bind", "yes", std::nullopt, false, false, true},
+  };
+  for (const Case& c : cases) {
+    auto o = ParsePodOptions({{c.key, c.value}});
+    ASSERT_TRUE(o.ok()) << c.key << "=" << c.value << ": " << o.status().message();
+    EXPECT_EQ(o->gpu_policy, c.policy) << c.value;
+    EXPECT_EQ(o->numa_bind, c.numa) << c.value;
+    EXPECT_EQ(o->exclusive, c.exclusive) << c.value;
+    EXPECT_EQ(!o->warnings.empty(), c.warns) << c.value;
+  }
+  // Scoring weights above 1000 (HAMi takes any non-negative integer).
+  auto w =
+      ParsePodOptions({{"hami.io/device-scoring-weights", "slot=1,core=5000,memory=2147483647"}});
+  ASSERT_TRUE(w.ok()) << w.status().message();
+  EXPECT_EQ(w->weights->memory, 2147483647);
+  PodRequest pod;
+  pod.containers = {C(1, 1000)};
+  pod.options = *w;
+  EXPECT_TRUE(Resolve(pod, SchedulerConfig{}).ok());
+  // mutex: every GPU container holds its cards exclusively.
+  pod.options = *ParsePodOptions({{"hami.io/gpu-scheduler-policy", "mutex"}});
+  auto r = Resolve(pod, SchedulerConfig{});
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->containers[0].exclusive());
 }
 
 TEST(Model, NormalizeGpuType) {

@@ -145,8 +145,8 @@ void PatchContainer(Json& patch, const Json& c, const std::string& base,
                           (r.memory_percent ? *r.memory_percent == 100 : !has(o.names.memory));
   // With memoryFactor != 1 a written value would be scaled twice; the scheduler applies
   // defaultMemory itself in that case.
-  if (!has(o.names.memory) && !has(o.names.memory_percentage) &&
-      o.sched.default_memory_mib > 0 && o.memory_factor == 1) {
+  if (!has(o.names.memory) && !has(o.names.memory_percentage) && o.sched.default_memory_mib > 0 &&
+      o.memory_factor == 1) {
     AddLimit(patch, c, base, o.names.memory, std::to_string(o.sched.default_memory_mib),
              has_resources, has_limits);
   }
@@ -298,7 +298,11 @@ StatusOr<Json> ReviewAdmission(const Json& review, const WebhookOptions& o,
                      (*requests)[i], o);
     }
   }
-  return Response(r->uid, true, "", 200, patch);
+  Json out = Response(r->uid, true, "", 200, patch);
+  // Values accepted with HAMi's weaker meaning: shown to the user by kubectl (admission/v1).
+  for (const auto& w : parsed->options.warnings)
+    out["response"]["warnings"].push_back("hami: " + w);
+  return out;
 }
 
 }  // namespace hami::k8s

@@ -136,7 +136,7 @@ TEST(WebhookTest, ValidatesEveryUserAnnotation) {
   for (const Case& c :
        {Case{"hami.io/node-scheduler-policy", "tightest"},
         Case{"hami.io/gpu-scheduler-policy", "Binpack2"}, Case{"nvidia.com/vgpu-mode", "vgpu"},
-        Case{"nvidia.com/numa-bind", "maybe"}, Case{"hami.io/device-scoring-weights", "slot=x"}}) {
+        Case{"hami.io/device-scoring-weights", "slot=x"}}) {
     auto pod = MakeGpuPod("ns", "p", 1, 1000);
     pod["metadata"]["annotations"][c.key] = c.value;
     auto r = Review(pod);
@@ -298,6 +298,19 @@ TEST(WebhookHami, OtherSchedulersArePassedThrough) {
       EXPECT_EQ(r.patched["spec"]["schedulerName"], "hami-scheduler");
     }
   }
+}
+
+// A numa-bind value Go's ParseBool refuses is false in HAMi: accepted, with a warning kubectl
+// shows.
+TEST(WebhookHami, WeakerMeaningsComeWithAWarning) {
+  auto pod = MakeGpuPod("ns", "p", 1, 1000);
+  pod["metadata"]["annotations"]["nvidia.com/numa-bind"] = "yes";
+  auto r = ReviewAdmission(MakeAdmissionReview(pod), WebhookOptions{}, nullptr);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE((*r)["response"]["allowed"].get<bool>());
+  ASSERT_TRUE((*r)["response"].contains("warnings"));
+  EXPECT_NE((*r)["response"]["warnings"][0].get<std::string>().find("numa-bind"),
+            std::string::npos);
 }
 
 // gpumem together with gpumem-percentage: accepted, gpumem wins (HAMi).

@@ -16,10 +16,11 @@ inline constexpr int64_t kScoreMax = 1'000'000;
 struct Norm {
   double slot, core, memory;
   explicit Norm(const ScoringWeights& w) {
-    double sum = w.slot + w.core + w.memory;
-    slot = w.slot / sum;
-    core = w.core / sum;
-    memory = w.memory / sum;
+    // In double: HAMi allows weights up to 2^31-1 each.
+    double sum = double(w.slot) + double(w.core) + double(w.memory);
+    slot = double(w.slot) / sum;
+    core = double(w.core) / sum;
+    memory = double(w.memory) / sum;
   }
 };
 
