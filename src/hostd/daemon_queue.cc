@@ -1,5 +1,6 @@
 // Daemon (daemon.h): the queue's order and the per-user and per-group quotas (docs/quotas.md):
-// which waiting request is granted when, and why the others wait.
+// which waiting request is granted when, and why the others wait; and the per-user caps on
+// slices held and requests queued.
 #include <set>
 
 #include "hostd/daemon.h"
