@@ -43,6 +43,65 @@ sched::PodPlacement PlacementOf(const Slice& s) {
   return p;
 }
 
+// Creates the state directory and its slices/ (0711: others may reach their own slice
+// directory, 0700 inside, but list nothing); returns its canonical path, from which slice
+// paths derive: a row's path can then be compared with what it must be, and no ".." or link
+// in the flag changes where files go.
+StatusOr<std::string> PrepareStateDir(const std::string& flag) {
+  std::error_code ec;
+  fs::create_directories(fs::path(flag) / "slices", ec);
+  if (ec) return Unavailable("cannot create state directory " + flag + ": " + ec.message());
+  std::string dir = fs::canonical(flag, ec).string();
+  if (ec) return Unavailable("cannot resolve state directory: " + ec.message());
+  for (const std::string& d : {dir, dir + "/slices"}) {
+    struct stat st {};
+    if (lstat(d.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+      return FailedPrecondition(d + " must be a directory owned by the daemon's user");
+    }
+    chmod(d.c_str(), 0711);
+  }
+  return dir;
+}
+
+// Locks <state_dir>/hami.lock and writes this pid into it: two daemons deciding over one
+// database would over-commit the GPUs. Returns the locked descriptor.
+StatusOr<int> LockStateDir(const std::string& state_dir) {
+  std::string lock_path = (fs::path(state_dir) / "hami.lock").string();
+  int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (lock_fd < 0) return Unavailable("cannot open " + lock_path);
+  if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {};
+    ssize_t n = pread(lock_fd, buf, sizeof(buf) - 1, 0);
+    close(lock_fd);
+    std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
+    while (!holder.empty() && holder.back() == '\n') holder.pop_back();
+    return FailedPrecondition("another hami serve (pid " + holder + ") uses the state directory " +
+                              state_dir);
+  }
+  std::string pid = std::to_string(getpid()) + "\n";
+  if (ftruncate(lock_fd, 0) == 0) (void)!pwrite(lock_fd, pid.data(), pid.size(), 0);
+  return lock_fd;
+}
+
+// This host as the engine sees it: one node with every GPU split split_count ways.
+sched::NodeInfo NodeOf(const std::string& name, const std::vector<HostGpu>& gpus, int split_count) {
+  sched::NodeInfo node;
+  node.name = name;
+  for (const auto& g : gpus) {
+    sched::GpuInfo gi;
+    gi.uuid = g.uuid;
+    gi.index = g.index;
+    gi.type = sched::NormalizeGpuType(g.name.empty() ? "GPU" : g.name);
+    gi.memory_mib = static_cast<int64_t>(g.memory_bytes >> 20);
+    gi.cores = 100;
+    gi.split_count = split_count;
+    gi.numa = g.numa;
+    gi.healthy = g.healthy;
+    node.gpus.push_back(std::move(gi));
+  }
+  return node;
+}
+
 }  // namespace
 
 Daemon::Daemon(DaemonOptions options, std::unique_ptr<Store> store, int lock_fd)
@@ -61,38 +120,12 @@ StatusOr<std::unique_ptr<Daemon>> Daemon::Open(DaemonOptions options,
                                                std::unique_ptr<GpuSource> gpus) {
   if (options.state_dir.empty()) return InvalidArgument("no state directory given");
   if (options.split_count <= 0) return InvalidArgument("split count must be positive");
-  std::error_code ec;
-  fs::create_directories(fs::path(options.state_dir) / "slices", ec);
-  if (ec) {
-    return Unavailable("cannot create state directory " + options.state_dir + ": " + ec.message());
-  }
-  // Slice paths derive from the canonical directory: a row's path can then be compared with
-  // what it must be, and no ".." or link in the flag changes where files go.
-  options.state_dir = fs::canonical(options.state_dir, ec).string();
-  if (ec) return Unavailable("cannot resolve state directory: " + ec.message());
-  // Others may reach their own slice directory (0700 inside) but list nothing.
-  for (const std::string& d : {options.state_dir, options.state_dir + "/slices"}) {
-    struct stat st {};
-    if (lstat(d.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
-      return FailedPrecondition(d + " must be a directory owned by the daemon's user");
-    }
-    chmod(d.c_str(), 0711);
-  }
-  // Two daemons deciding over one database would over-commit the GPUs.
-  std::string lock_path = (fs::path(options.state_dir) / "hami.lock").string();
-  int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (lock_fd < 0) return Unavailable("cannot open " + lock_path);
-  if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-    char buf[32] = {};
-    ssize_t n = pread(lock_fd, buf, sizeof(buf) - 1, 0);
-    close(lock_fd);
-    std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
-    while (!holder.empty() && holder.back() == '\n') holder.pop_back();
-    return FailedPrecondition("another hami serve (pid " + holder + ") uses the state directory " +
-                              options.state_dir);
-  }
-  std::string pid = std::to_string(getpid()) + "\n";
-  if (ftruncate(lock_fd, 0) == 0) (void)!pwrite(lock_fd, pid.data(), pid.size(), 0);
+  auto dir = PrepareStateDir(options.state_dir);
+  if (!dir.ok()) return dir.status();
+  options.state_dir = std::move(*dir);
+  auto locked = LockStateDir(options.state_dir);
+  if (!locked.ok()) return locked.status();
+  const int lock_fd = *locked;
   auto list = gpus->ListGpus();
   if (!list.ok()) {
     close(lock_fd);
@@ -115,20 +148,8 @@ StatusOr<std::unique_ptr<Daemon>> Daemon::Open(DaemonOptions options,
   d->fake_ = gpus->fake();
   d->source_desc_ = gpus->Describe();
 
-  sched::NodeInfo node;
-  node.name = d->options_.node_name;
-  for (const auto& g : d->host_gpus_) {
-    sched::GpuInfo gi;
-    gi.uuid = g.uuid;
-    gi.index = g.index;
-    gi.type = sched::NormalizeGpuType(g.name.empty() ? "GPU" : g.name);
-    gi.memory_mib = static_cast<int64_t>(g.memory_bytes >> 20);
-    gi.cores = 100;
-    gi.split_count = d->options_.split_count;
-    gi.numa = g.numa;
-    gi.healthy = g.healthy;
-    node.gpus.push_back(std::move(gi));
-  }
+  const sched::NodeInfo node =
+      NodeOf(d->options_.node_name, d->host_gpus_, d->options_.split_count);
   if (!node.gpus.empty()) {
     HAMI_RETURN_IF_ERROR(d->state_.AddNode(node));
     HAMI_RETURN_IF_ERROR(d->idle_.AddNode(node));
@@ -242,6 +263,35 @@ StatusOr<Slice> Daemon::GrantLocked(const SliceRequest& r, const sched::PodPlace
   return s;
 }
 
+// Could it ever fit? Checked on the idle host so a hopeless request fails at once.
+Status Daemon::CheckEverFitsLocked(const SliceRequest& request) const {
+  if (host_gpus_.empty()) return FailedPrecondition("this host has no GPU");
+  auto dec = engine_.Schedule(idle_, ToPod(request, "request"));
+  if (!dec.ok()) return dec.status();
+  if (!dec->scheduled) {
+    std::set<std::string> types;
+    int64_t largest = 0;
+    for (const auto& g : host_gpus_) {
+      types.insert(sched::NormalizeGpuType(g.name.empty() ? "GPU" : g.name));
+      largest = std::max(largest, static_cast<int64_t>(g.memory_bytes >> 20));
+    }
+    std::string type_list;
+    for (const auto& t : types) type_list += (type_list.empty() ? "" : ", ") + t;
+    return FailedPrecondition(
+        "the request cannot fit on this host even when idle: " + WhyNot(dec->summary) +
+        " (this host has " + std::to_string(host_gpus_.size()) + " GPU(s), the largest with " +
+        std::to_string(largest) + " MiB; types: " + type_list + ")");
+  }
+  // Larger than the user's or a group's whole quota: it would wait forever.
+  if (!quotas_.empty()) {
+    auto resolved = sched::Resolve(ToPod(request, "request"), engine_.config());
+    if (!resolved.ok()) return resolved.status();
+    HAMI_RETURN_IF_ERROR(
+        quotas_.CheckEverFits(request.uid, sched::RequestQuotaUsage(*resolved, 0)));
+  }
+  return Status::Ok();
+}
+
 StatusOr<Grant> Daemon::Request(const SliceRequest& in) {
   // The engine validates the rest (Resolve); check what it does not know about.
   if (in.gpus < 1 || in.gpus > 16) {
@@ -270,33 +320,7 @@ StatusOr<Grant> Daemon::Request(const SliceRequest& in) {
     }
   }
   std::string why;
-  // Could it ever fit? Checked on the idle host so a hopeless request fails at once.
-  {
-    if (host_gpus_.empty()) return FailedPrecondition("this host has no GPU");
-    auto dec = engine_.Schedule(idle_, ToPod(request, "request"));
-    if (!dec.ok()) return dec.status();
-    if (!dec->scheduled) {
-      std::set<std::string> types;
-      int64_t largest = 0;
-      for (const auto& g : host_gpus_) {
-        types.insert(sched::NormalizeGpuType(g.name.empty() ? "GPU" : g.name));
-        largest = std::max(largest, static_cast<int64_t>(g.memory_bytes >> 20));
-      }
-      std::string type_list;
-      for (const auto& t : types) type_list += (type_list.empty() ? "" : ", ") + t;
-      return FailedPrecondition(
-          "the request cannot fit on this host even when idle: " + WhyNot(dec->summary) +
-          " (this host has " + std::to_string(host_gpus_.size()) + " GPU(s), the largest with " +
-          std::to_string(largest) + " MiB; types: " + type_list + ")");
-    }
-    // Larger than the user's or a group's whole quota: it would wait forever.
-    if (!quotas_.empty()) {
-      auto resolved = sched::Resolve(ToPod(request, "request"), engine_.config());
-      if (!resolved.ok()) return resolved.status();
-      HAMI_RETURN_IF_ERROR(
-          quotas_.CheckEverFits(request.uid, sched::RequestQuotaUsage(*resolved, 0)));
-    }
-  }
+  HAMI_RETURN_IF_ERROR(CheckEverFitsLocked(request));
   HAMI_RETURN_IF_ERROR(CheckQuotaLocked(request, /*queueing=*/false));
   Grant g;
   // Entries held back only by another user's quota do not stand in this request's way.
@@ -457,25 +481,6 @@ std::string Daemon::SliceDir(int64_t id) const {
   return options_.state_dir + "/slices/s" + std::to_string(id);
 }
 
-Status Daemon::CheckQuotaLocked(const SliceRequest& r, bool queueing) const {
-  int32_t held = 0, waiting = 0;
-  for (const auto& s : slices_) held += s.request.uid == r.uid;
-  for (const auto& q : queue_) waiting += q.request.uid == r.uid;
-  if (!queueing && held >= options_.max_slices_per_user) {
-    return ResourceExhausted("uid " + std::to_string(r.uid) + " holds " + std::to_string(held) +
-                             " slices, the most one user may hold");
-  }
-  if (queueing && waiting >= options_.max_queued_per_user) {
-    return ResourceExhausted("uid " + std::to_string(r.uid) + " has " + std::to_string(waiting) +
-                             " requests waiting, the most one user may queue");
-  }
-  if (queueing && static_cast<int32_t>(queue_.size()) >= options_.max_queued_total) {
-    return ResourceExhausted("the queue is full (" + std::to_string(queue_.size()) +
-                             " requests waiting)");
-  }
-  return Status::Ok();
-}
-
 std::vector<Slice> Daemon::Slices() const {
   std::lock_guard<std::mutex> lock(mu_);
   return slices_;
@@ -484,15 +489,6 @@ std::vector<Slice> Daemon::Slices() const {
 std::vector<QueueEntry> Daemon::Queue() const {
   std::lock_guard<std::mutex> lock(mu_);
   return queue_;
-}
-
-std::string Daemon::QueueReason() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (queue_.empty()) return "";
-  std::string why;
-  auto placed = PlaceLocked(queue_.front().request, &why);
-  if (!placed.ok()) return placed.status().message();
-  return why;
 }
 
 std::vector<GpuView> Daemon::Gpus() const {

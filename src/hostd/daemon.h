@@ -130,6 +130,8 @@ class Daemon {
   int32_t PositionLocked(int64_t ticket) const;
   void ChangedLocked();
   Status CheckQuotaLocked(const SliceRequest& r, bool queueing) const;
+  // kFailedPrecondition when `r` could not fit even on the idle host or within its quotas.
+  Status CheckEverFitsLocked(const SliceRequest& r) const;
   // Slice directories not in hami.db (the database was lost or truncated while jobs ran).
   Status RecoverOrphansLocked();
   Status AdoptOrphan(int64_t id, const std::string& name);

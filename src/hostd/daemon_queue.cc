@@ -1,5 +1,6 @@
 // Daemon (daemon.h): the queue's order and the per-user and per-group quotas (docs/quotas.md):
-// which waiting request is granted when, and why the others wait.
+// which waiting request is granted when, and why the others wait; and the per-user caps on
+// slices held and requests queued.
 #include <set>
 
 #include "hostd/daemon.h"
@@ -37,6 +38,34 @@ void Daemon::ProcessQueueLocked() {
     auto s = GrantLocked(e.request, **placed, e.ticket);  // removes the entry from queue_
     if (!s.ok()) return;  // database trouble: leave it queued; the next change retries
   }
+}
+
+Status Daemon::CheckQuotaLocked(const SliceRequest& r, bool queueing) const {
+  int32_t held = 0, waiting = 0;
+  for (const auto& s : slices_) held += s.request.uid == r.uid;
+  for (const auto& q : queue_) waiting += q.request.uid == r.uid;
+  if (!queueing && held >= options_.max_slices_per_user) {
+    return ResourceExhausted("uid " + std::to_string(r.uid) + " holds " + std::to_string(held) +
+                             " slices, the most one user may hold");
+  }
+  if (queueing && waiting >= options_.max_queued_per_user) {
+    return ResourceExhausted("uid " + std::to_string(r.uid) + " has " + std::to_string(waiting) +
+                             " requests waiting, the most one user may queue");
+  }
+  if (queueing && static_cast<int32_t>(queue_.size()) >= options_.max_queued_total) {
+    return ResourceExhausted("the queue is full (" + std::to_string(queue_.size()) +
+                             " requests waiting)");
+  }
+  return Status::Ok();
+}
+
+std::string Daemon::QueueReason() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (queue_.empty()) return "";
+  std::string why;
+  auto placed = PlaceLocked(queue_.front().request, &why);
+  if (!placed.ok()) return placed.status().message();
+  return why;
 }
 
 std::string Daemon::QueueReason(int64_t ticket) const {

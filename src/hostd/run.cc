@@ -116,14 +116,9 @@ StatusOr<json> WaitInQueue(ApiClient& client, int64_t ticket, int32_t position,
   }
 }
 
-}  // namespace
-
-int RunJob(const RunOptions& o) {
-  if (o.command.empty()) return Fail(InvalidArgument("no command given (hami run [flags] -- CMD)"));
-  auto client_or = ApiClient::Make(o.address);
-  if (!client_or.ok()) return Fail(client_or.status());
-  ApiClient& client = **client_or;
-
+// The request sent to the daemon: o.request with the caller as owner, a display copy of the
+// command and an id that makes a retried POST idempotent.
+SliceRequest BuildRequest(const RunOptions& o) {
   SliceRequest req = o.request;
   req.owner = Self();
   // The daemon keeps the command for display only and refuses oversized ones: send a copy
@@ -140,7 +135,101 @@ int RunJob(const RunOptions& o) {
   req.request_id = std::to_string(req.owner.pid) + "-" + std::to_string(req.owner.start_ticks) +
                    "-" +
                    std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
-  json body = ToJson(req);
+  return req;
+}
+
+// The job's environment: the slice's variables, with --libvgpu or --no-preload applied.
+JobEnv JobEnvOf(const json& slice, const RunOptions& o) {
+  JobEnv env;
+  if (slice.contains("env")) {
+    env.set = slice["env"].value("set", std::map<std::string, std::string>{});
+    env.prepend = slice["env"].value("prepend", std::map<std::string, std::string>{});
+  }
+  if (o.no_preload) {
+    env.prepend.erase("LD_PRELOAD");
+  } else if (!o.libvgpu.empty()) {
+    env.prepend["LD_PRELOAD"] = o.libvgpu;
+  }
+  return env;
+}
+
+// False (with the reason on stderr) when the job would run without its limits.
+bool PreloadReady(const RunOptions& o, JobEnv& env) {
+  if (!o.no_preload && env.prepend.count("LD_PRELOAD") == 0) {
+    std::fprintf(stderr,
+                 "hami run: the daemon does not know where libvgpu.so is, so the job would run "
+                 "without its limits; start `hami serve --libvgpu PATH` or pass --libvgpu PATH\n");
+    return false;
+  }
+  if (!o.no_preload && access(env.prepend["LD_PRELOAD"].c_str(), R_OK) != 0) {
+    // ld.so would only warn and run the job without its limits.
+    std::fprintf(stderr, "hami run: cannot read libvgpu.so at %s; not starting the job uncapped\n",
+                 env.prepend["LD_PRELOAD"].c_str());
+    return false;
+  }
+  return true;
+}
+
+// Forks and execs the command with env applied to this process's environment.
+StatusOr<pid_t> Spawn(const std::vector<std::string>& command, const JobEnv& env) {
+  std::vector<std::string> base;
+  for (char** e = environ; *e != nullptr; ++e) base.emplace_back(*e);
+  std::vector<std::string> envs = ApplyJobEnv(base, env);
+  std::vector<char*> envp;
+  for (auto& s : envs) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args = command;
+  std::vector<char*> argv;
+  for (auto& s : args) argv.push_back(s.data());
+  argv.push_back(nullptr);
+
+  const pid_t parent = getpid();
+  pid_t child = fork();
+  if (child < 0) return Internal(std::string("fork: ") + std::strerror(errno));
+  if (child == 0) {
+    // Die with `hami run`: if it is killed (even with -9) the job ends too and the daemon
+    // frees the slice once both are gone.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(kExitInternal);
+    signal(SIGPIPE, SIG_DFL);  // an ignored signal would stay ignored across exec
+    execvpe(argv[0], argv.data(), envp.data());
+    int err = errno;
+    std::fprintf(stderr, "hami run: cannot run %s: %s\n", argv[0], std::strerror(err));
+    _exit(err == ENOENT ? kExitCannotExec : 126);
+  }
+  return child;
+}
+
+// Waits for the job, passing on SIGTERM/SIGHUP; returns its exit code (128+N for signal N).
+int WaitForJob(pid_t child) {
+  // Ctrl-C and Ctrl-\ reach the job through the terminal's process group; `hami run` only
+  // waits for it. SIGTERM/SIGHUP sent to `hami run` alone are passed on.
+  SetHandler(SIGQUIT, OnSignal);
+  int status = 0;
+  for (;;) {
+    g_signal = 0;
+    pid_t w = waitpid(child, &status, 0);
+    if (w == child) break;
+    if (w < 0 && errno != EINTR) {
+      status = 0;
+      break;
+    }
+    int sig = g_signal;
+    if (sig == SIGTERM || sig == SIGHUP) kill(child, sig);
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return kExitInternal;
+}
+
+}  // namespace
+
+int RunJob(const RunOptions& o) {
+  if (o.command.empty()) return Fail(InvalidArgument("no command given (hami run [flags] -- CMD)"));
+  auto client_or = ApiClient::Make(o.address);
+  if (!client_or.ok()) return Fail(client_or.status());
+  ApiClient& client = **client_or;
+  json body = ToJson(BuildRequest(o));
 
   // A daemon restarting mid-request must not kill `hami run` (and with it the job).
   signal(SIGPIPE, SIG_IGN);
@@ -171,28 +260,9 @@ int RunJob(const RunOptions& o) {
   const std::string slice_path = "/v1/slices/" + std::to_string(id);
   auto release = [&] { (void)client.Call("DELETE", slice_path); };
 
-  JobEnv env;
-  if (slice.contains("env")) {
-    env.set = slice["env"].value("set", std::map<std::string, std::string>{});
-    env.prepend = slice["env"].value("prepend", std::map<std::string, std::string>{});
-  }
-  if (o.no_preload) {
-    env.prepend.erase("LD_PRELOAD");
-  } else if (!o.libvgpu.empty()) {
-    env.prepend["LD_PRELOAD"] = o.libvgpu;
-  }
-  if (!o.no_preload && env.prepend.count("LD_PRELOAD") == 0) {
+  JobEnv env = JobEnvOf(slice, o);
+  if (!PreloadReady(o, env)) {
     release();
-    std::fprintf(stderr,
-                 "hami run: the daemon does not know where libvgpu.so is, so the job would run "
-                 "without its limits; start `hami serve --libvgpu PATH` or pass --libvgpu PATH\n");
-    return kExitConfig;
-  }
-  if (!o.no_preload && access(env.prepend["LD_PRELOAD"].c_str(), R_OK) != 0) {
-    // ld.so would only warn and run the job without its limits.
-    release();
-    std::fprintf(stderr, "hami run: cannot read libvgpu.so at %s; not starting the job uncapped\n",
-                 env.prepend["LD_PRELOAD"].c_str());
     return kExitConfig;
   }
   if (o.no_preload && !o.quiet) {
@@ -204,57 +274,16 @@ int RunJob(const RunOptions& o) {
   }
   if (!o.quiet) std::fprintf(stderr, "hami run: slice %s\n", Describe(slice).c_str());
 
-  std::vector<std::string> base;
-  for (char** e = environ; *e != nullptr; ++e) base.emplace_back(*e);
-  std::vector<std::string> envs = ApplyJobEnv(base, env);
-  std::vector<char*> envp;
-  for (auto& s : envs) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> args = o.command;
-  std::vector<char*> argv;
-  for (auto& s : args) argv.push_back(s.data());
-  argv.push_back(nullptr);
-
-  const pid_t parent = getpid();
-  pid_t child = fork();
-  if (child < 0) {
+  auto child = Spawn(o.command, env);
+  if (!child.ok()) {
     release();
-    return Fail(Internal(std::string("fork: ") + std::strerror(errno)));
+    return Fail(child.status());
   }
-  if (child == 0) {
-    // Die with `hami run`: if it is killed (even with -9) the job ends too and the daemon
-    // frees the slice once both are gone.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(kExitInternal);
-    signal(SIGPIPE, SIG_DFL);  // an ignored signal would stay ignored across exec
-    execvpe(argv[0], argv.data(), envp.data());
-    int err = errno;
-    std::fprintf(stderr, "hami run: cannot run %s: %s\n", argv[0], std::strerror(err));
-    _exit(err == ENOENT ? kExitCannotExec : 126);
-  }
-
-  json job = {{"pid", child}, {"start_ticks", ProcessStartTicks(child).value_or(0)}};
+  json job = {{"pid", *child}, {"start_ticks", ProcessStartTicks(*child).value_or(0)}};
   (void)client.Call("POST", slice_path + "/job", &job);
-
-  // Ctrl-C and Ctrl-\ reach the job through the terminal's process group; `hami run` only
-  // waits for it. SIGTERM/SIGHUP sent to `hami run` alone are passed on.
-  SetHandler(SIGQUIT, OnSignal);
-  int status = 0;
-  for (;;) {
-    g_signal = 0;
-    pid_t w = waitpid(child, &status, 0);
-    if (w == child) break;
-    if (w < 0 && errno != EINTR) {
-      status = 0;
-      break;
-    }
-    int sig = g_signal;
-    if (sig == SIGTERM || sig == SIGHUP) kill(child, sig);
-  }
+  int code = WaitForJob(*child);
   release();
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return kExitInternal;
+  return code;
 }
 
 }  // namespace hami::hostd
