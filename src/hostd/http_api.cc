@@ -9,8 +9,8 @@
 
 #include "common/accounting_reader.h"
 #include "hostd/build_paths.h"
-#include "hostd/webui_source.h"
 #include "hostd/slice_files.h"
+#include "hostd/webui_source.h"
 
 namespace hami::hostd {
 namespace {
@@ -61,19 +61,6 @@ StatusOr<int> ParsePid(const json& v, const char* what) {
                            std::to_string(kMaxPid));
   }
   return static_cast<int>(v.get<int64_t>());
-}
-
-std::string Esc(const std::string& v) {
-  std::string o;
-  for (char c : v) {
-    if (c == '\\' || c == '"') o += '\\';
-    if (c == '\n') {
-      o += "\\n";
-      continue;
-    }
-    o += c;
-  }
-  return o;
 }
 
 }  // namespace
@@ -135,106 +122,6 @@ json SliceView(const Slice& s, const JobContext& ctx, bool full) {
   j["usage"] = usage;
   j["job_alive"] = s.job.pid > 0 && IsAlive(s.job);
   return j;
-}
-
-std::string RenderMetrics(const Daemon& d) {
-  std::string out;
-  const std::string node = Esc(d.options().node_name);
-  auto help = [&](const char* name, const char* type, const char* text) {
-    out += std::string("# HELP ") + name + " " + text + "\n# TYPE " + name + " " + type + "\n";
-  };
-  help("hami_build_info", "gauge", "Build of the hami single-host daemon.");
-  out += "hami_build_info{version=\"" + Esc(BuildVersion()) + "\",component=\"hami-serve\"," +
-         "gpu_source=\"" + Esc(d.gpu_source()) + "\",fake=\"" + (d.fake() ? "true" : "false") +
-         "\"} 1\n";
-  auto gpus = d.Gpus();
-  auto gpu_labels = [&](const GpuView& g) {
-    return "node=\"" + node + "\",device_uuid=\"" + Esc(g.gpu.uuid) + "\",device_index=\"" +
-           std::to_string(g.gpu.index) + "\",device_type=\"" + Esc(g.type) + "\"";
-  };
-  help("hami_gpu_memory_limit_bytes", "gauge", "Device memory of the GPU.");
-  for (const auto& g : gpus) {
-    out += "hami_gpu_memory_limit_bytes{" + gpu_labels(g) + "} " +
-           std::to_string(g.memory_mib * (int64_t{1} << 20)) + "\n";
-  }
-  help("hami_gpu_core_limit_ratio", "gauge", "Compute of the GPU (1 = whole card).");
-  for (const auto& g : gpus) out += "hami_gpu_core_limit_ratio{" + gpu_labels(g) + "} 1\n";
-  help("hami_gpu_memory_allocated_bytes", "gauge", "Device memory allocated to slices.");
-  for (const auto& g : gpus) {
-    out += "hami_gpu_memory_allocated_bytes{" + gpu_labels(g) + "} " +
-           std::to_string(g.usage.used_mem_mib * (int64_t{1} << 20)) + "\n";
-  }
-  help("hami_gpu_core_allocated_ratio", "gauge", "Compute allocated to slices (1 = whole card).");
-  for (const auto& g : gpus) {
-    out += "hami_gpu_core_allocated_ratio{" + gpu_labels(g) + "} " +
-           std::to_string(g.usage.used_cores / 100.0) + "\n";
-  }
-  help("hami_gpu_shared_count", "gauge", "Slices sharing the GPU.");
-  for (const auto& g : gpus) {
-    out += "hami_gpu_shared_count{" + gpu_labels(g) + "} " + std::to_string(g.usage.used_slices) +
-           "\n";
-  }
-  help("hami_node_gpu_memory_allocated_ratio", "gauge", "Allocated share of the node's memory.");
-  {
-    int64_t total = 0, used = 0;
-    for (const auto& g : gpus) {
-      total += g.memory_mib;
-      used += g.usage.used_mem_mib;
-    }
-    out += "hami_node_gpu_memory_allocated_ratio{node=\"" + node + "\"} " +
-           std::to_string(total ? static_cast<double>(used) / static_cast<double>(total) : 0.0) +
-           "\n";
-  }
-  // Per slice: the per-pod labels of SPEC 2.8, with the slice standing in for the pod.
-  auto slices = d.Slices();
-  std::vector<std::pair<const Slice*, StatusOr<accounting::AccountingSnapshot>>> acc;
-  for (const auto& s : slices) acc.emplace_back(&s, ReadSliceAccounting(s.cache_file));
-  help("hami_vgpu_memory_allocated_bytes", "gauge", "Device memory allocated to the slice.");
-  help("hami_vgpu_core_allocated_ratio", "gauge", "Compute allocated to the slice.");
-  help("hami_vgpu_memory_limit_bytes", "gauge", "Memory limit of the slice on the device.");
-  help("hami_vgpu_memory_used_bytes", "gauge",
-       "Device memory the slice's processes use (from the accounting file).");
-  for (const auto& [s, a] : acc) {
-    for (size_t i = 0; i < s->devices.size(); ++i) {
-      const auto& dev = s->devices[i];
-      std::string pod_labels = "namespace=\"hami-run\",pod=\"" + s->Name() +
-                               "\",container_index=\"0\",device_uuid=\"" + Esc(dev.uuid) + "\"";
-      std::string mon_labels = "namespace=\"hami-run\",pod=\"" + s->Name() +
-                               "\",container=\"main\",vdevice_index=\"" + std::to_string(i) +
-                               "\",device_uuid=\"" + Esc(dev.uuid) + "\"";
-      int64_t limit = dev.memory_mib * (int64_t{1} << 20);
-      uint64_t used = 0;
-      if (a.ok()) {
-        if (const accounting::AccountingDevice* u = a->Find(dev.uuid)) used = u->used_bytes;
-      }
-      out += "hami_vgpu_memory_allocated_bytes{" + pod_labels + "} " + std::to_string(limit) + "\n";
-      out += "hami_vgpu_core_allocated_ratio{" + pod_labels + "} " +
-             std::to_string(dev.cores / 100.0) + "\n";
-      out += "hami_vgpu_memory_limit_bytes{" + mon_labels + "} " + std::to_string(limit) + "\n";
-      out += "hami_vgpu_memory_used_bytes{" + mon_labels + "} " + std::to_string(used) + "\n";
-    }
-  }
-  help("hami_container_last_kernel_elapsed_seconds", "gauge",
-       "Seconds since the slice's processes last launched a kernel (absent before the first).");
-  const double now_s = static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                               std::chrono::system_clock::now().time_since_epoch())
-                                               .count()) /
-                       1e9;
-  for (const auto& [s, a] : acc) {
-    if (!a.ok()) continue;
-    for (size_t i = 0; i < s->devices.size(); ++i) {
-      const accounting::AccountingDevice* u = a->Find(s->devices[i].uuid);
-      if (u == nullptr || u->last_kernel_ns == 0) continue;
-      double elapsed = now_s - static_cast<double>(u->last_kernel_ns) / 1e9;
-      out += "hami_container_last_kernel_elapsed_seconds{namespace=\"hami-run\",pod=\"" +
-             s->Name() + "\",container=\"main\",vdevice_index=\"" + std::to_string(i) +
-             "\",device_uuid=\"" + Esc(s->devices[i].uuid) + "\"} " +
-             std::to_string(elapsed < 0 ? 0.0 : elapsed) + "\n";
-    }
-  }
-  help("hami_queue_length", "gauge", "Requests waiting for a slice.");
-  out += "hami_queue_length{node=\"" + node + "\"} " + std::to_string(d.Queue().size()) + "\n";
-  return out;
 }
 
 StatusOr<Caller> Identify(const httplib::Request& req, bool tcp, const std::string& token) {
@@ -468,52 +355,56 @@ void ApiServer::SliceRoutes(PeerServer& s, bool tcp) {
            }));
 }
 
+// POST /v1/slices/<id>/job: the caller attaches its job's process to its slice.
+static void AttachJob(Daemon& d, const httplib::Request& req, httplib::Response& res,
+                      const Caller& who) {
+  auto id = ParseId(req.matches[1], "slice id");
+  if (!id.ok()) return ReplyError(res, id.status());
+  auto body = ParseBody(req);
+  if (!body.ok()) return ReplyError(res, body.status());
+  const json& j = *body;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() != "pid" && it.key() != "start_ticks") {
+      return ReplyError(res, InvalidArgument("unknown field \"" + it.key() + "\" in job"));
+    }
+  }
+  if (!j.contains("pid")) return ReplyError(res, InvalidArgument("field \"pid\" is missing"));
+  auto pid = ParsePid(j["pid"], "pid");
+  if (!pid.ok()) return ReplyError(res, pid.status());
+  ProcessRef p;
+  p.pid = *pid;
+  if (j.contains("start_ticks")) {
+    if (!j["start_ticks"].is_number_unsigned()) {
+      return ReplyError(res, InvalidArgument("field \"start_ticks\" must be an unsigned integer"));
+    }
+    p.start_ticks = j["start_ticks"].get<uint64_t>();
+  } else {
+    p.start_ticks = ProcessStartTicks(p.pid).value_or(0);
+  }
+  Status st = d.AttachJob(*id, p, who);
+  if (!st.ok()) return ReplyError(res, st);
+  Reply(res, 200, {{"attached", p.pid}});
+}
+
 void ApiServer::QueueRoutes(PeerServer& s, bool tcp) {
   Daemon& d = daemon_;
   auto guard = [this, tcp](GuardedHandler h) { return Guard(tcp, std::move(h)); };
   s.Post(R"(/v1/slices/([^/]+)/job)",
          guard([&d](const httplib::Request& req, httplib::Response& res, const Caller& who) {
-           auto id = ParseId(req.matches[1], "slice id");
-           if (!id.ok()) return ReplyError(res, id.status());
-           auto body = ParseBody(req);
-           if (!body.ok()) return ReplyError(res, body.status());
-           const json& j = *body;
-           for (auto it = j.begin(); it != j.end(); ++it) {
-             if (it.key() != "pid" && it.key() != "start_ticks") {
-               return ReplyError(res, InvalidArgument("unknown field \"" + it.key() + "\" in job"));
-             }
-           }
-           if (!j.contains("pid"))
-             return ReplyError(res, InvalidArgument("field \"pid\" is missing"));
-           auto pid = ParsePid(j["pid"], "pid");
-           if (!pid.ok()) return ReplyError(res, pid.status());
-           ProcessRef p;
-           p.pid = *pid;
-           if (j.contains("start_ticks")) {
-             if (!j["start_ticks"].is_number_unsigned()) {
-               return ReplyError(
-                   res, InvalidArgument("field \"start_ticks\" must be an unsigned integer"));
-             }
-             p.start_ticks = j["start_ticks"].get<uint64_t>();
-           } else {
-             p.start_ticks = ProcessStartTicks(p.pid).value_or(0);
-           }
-           Status st = d.AttachJob(*id, p, who);
-           if (!st.ok()) return ReplyError(res, st);
-           Reply(res, 200, {{"attached", p.pid}});
+           AttachJob(d, req, res, who);
          }));
   s.Get("/v1/quota", guard([&d](const httplib::Request&, httplib::Response& res, const Caller&) {
-    json arr = json::array();
-    for (const auto& r : d.QuotaRows()) {
-      arr.push_back({{"kind", r.kind},
-                     {"owner", r.owner},
-                     {"id", r.id},
-                     {"resource", sched::QuotaDimName(r.dim)},
-                     {"used", r.used},
-                     {"limit", r.limit}});
-    }
-    Reply(res, 200, {{"quotas", arr}});
-  }));
+          json arr = json::array();
+          for (const auto& r : d.QuotaRows()) {
+            arr.push_back({{"kind", r.kind},
+                           {"owner", r.owner},
+                           {"id", r.id},
+                           {"resource", sched::QuotaDimName(r.dim)},
+                           {"used", r.used},
+                           {"limit", r.limit}});
+          }
+          Reply(res, 200, {{"quotas", arr}});
+        }));
   s.Get("/v1/queue",
         guard([&d](const httplib::Request&, httplib::Response& res, const Caller& who) {
           json arr = json::array();
