@@ -3,6 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
+# Layering and size rules of docs/architecture.md (issue 11): seconds, before the build.
+python3 scripts/check_includes.py
+python3 scripts/check_sizes.py
 cmake --preset release >/dev/null
 cmake --build --preset release -j2
 ctest --preset release
