@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -224,6 +225,16 @@ int WaitForJob(pid_t child) {
 
 }  // namespace
 
+std::optional<int> InterruptExitCode(const Status& s) {
+  if (s.code() != StatusCode::kAborted) return std::nullopt;
+  const std::string& m = s.message();
+  int code = 0;
+  auto [end, ec] = std::from_chars(m.data(), m.data() + m.size(), code);
+  if (m.empty() || ec != std::errc() || end != m.data() + m.size()) return std::nullopt;
+  if (code < 129 || code > 128 + 64) return std::nullopt;  // 128 + a signal number
+  return code;
+}
+
 int RunJob(const RunOptions& o) {
   if (o.command.empty()) return Fail(InvalidArgument("no command given (hami run [flags] -- CMD)"));
   auto client_or = ApiClient::Make(o.address);
@@ -248,7 +259,7 @@ int RunJob(const RunOptions& o) {
         WaitInQueue(client, reply->body.value("ticket", int64_t{0}),
                     reply->body.value("position", 0), reply->body.value("reason", ""), o.quiet);
     if (!s.ok()) {
-      if (s.status().code() == StatusCode::kAborted) return std::stoi(s.status().message());
+      if (auto code = InterruptExitCode(s.status())) return *code;
       return Fail(s.status());
     }
     slice = std::move(*s);

@@ -2,9 +2,11 @@
 // with libvgpu.so and the slice's limits, and give the slice back when the command ends.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "common/status.h"
 #include "hostd/types.h"
 
 namespace hami::hostd {
@@ -30,5 +32,10 @@ struct RunOptions {
 
 // Returns the exit code for `hami run`.
 int RunJob(const RunOptions& options);
+
+// The exit code (128 + signal) when `s` is the queue wait's own "interrupted" status (ABORTED
+// with the code as its whole message); nullopt for any other status, e.g. a daemon's ABORTED
+// error with free text, which the caller reports as an error instead.
+std::optional<int> InterruptExitCode(const Status& s);
 
 }  // namespace hami::hostd

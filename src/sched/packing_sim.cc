@@ -132,6 +132,132 @@ double TypeWeight(int idx) {
   return (ci == 0 ? 0.3 : 0.07) * (k == 0 ? 0.7 : k == 1 ? 0.2 : 0.1) / 16;
 }
 
+// One seed's trace: 20 requests per card.
+std::vector<Item> MakeTrace(int seed, bool uniform, int64_t cards) {
+  std::mt19937 rng(static_cast<uint32_t>(seed));
+  std::vector<Item> tr;
+  for (int i = 0; i < 20 * cards; ++i) {
+    Item t = packing::NextItem(rng, uniform ? packing::Trace::kUniform : packing::Trace::kSmall);
+    if (std::getenv("NOCORES") && t.cores < 100) t.cores = 0;
+    int n = std::getenv("POOL") ? t.count : 1;
+    if (n > 1) t.count = 1;
+    for (int k = 0; k < n; ++k) tr.push_back(t);
+  }
+  return tr;
+}
+
+// The node key of placing `t` on node `n`'s cards `fit` (sorted by GPU key); lower is better.
+double NodeKey(const std::vector<std::vector<Card>>& st, const std::vector<std::vector<char>>& abil,
+               int n, const Item& t, const std::vector<int>& fit) {
+  double um = 0, uc = 0, us = 0, left = 0, pw = 0;
+  int opened = 0;
+  for (const Card& c : st[n]) {
+    um += static_cast<double>(c.mem);
+    uc += c.cores;
+    us += c.slices;
+  }
+  um += static_cast<double>(t.mem) * t.count;
+  uc += t.cores * t.count;
+  us += t.count;
+  double util = (us / (kGpus * kSplit) + uc / (kGpus * 100.0) + um / (kGpus * double(kMem))) / 3;
+  for (int j = 0; j < t.count; ++j) {
+    double k = GpuKey(st[n][fit[j]], t);
+    left += k;
+    pw += std::pow(std::max(0.0, k), NA);
+    opened += st[n][fit[j]].slices == 0;
+  }
+  if (nkey == "util") return -std::floor(util * 1e6 + 0.5);
+  if (nkey == "bestfit") return left * 1e3 - util;
+  if (nkey == "opened") return opened * 1e6 + left * 1e3 - util;
+  if (nkey == "exact") {
+    return left * 1e3 + NA * static_cast<double>(fit.size() - static_cast<size_t>(t.count)) - util;
+  }
+  if (nkey == "power") return pw * 1e3 - util;
+  if (nkey == "scarce") {
+    std::vector<Card> after = st[n];
+    for (int j = 0; j < t.count; ++j) Add(after[fit[j]], t);
+    char ab[kTypes];
+    Abilities(after, ab);
+    double cost = 0;
+    for (int i = 0; i < kTypes; ++i)
+      if (abil[n][i] && !ab[i]) cost += TypeWeight(i) * std::pow(1.0 / hosts[i], NB);
+    return (NA * cost + left) * 1e3 - util;
+  }
+  if (nkey == "class") {
+    return left * 1e3 - util + (first_count[n] && first_count[n] != t.count ? NA : 0);
+  }
+  std::fprintf(stderr, "unknown node-key %s\n", nkey.c_str());
+  std::exit(2);
+}
+
+// DEBUG: why the first rejected request did not fit.
+void ReportReject(int seed, const Item& t, const std::vector<std::vector<Card>>& st,
+                  int64_t cards) {
+  int pooled = 0, empty = 0;
+  double free_all = 0, free_excl = 0;  // free memory, % of the cluster's
+  for (const auto& nd : st)
+    for (const Card& c : nd) {
+      pooled += Fits(c, t);
+      empty += c.slices == 0;
+      double f = 100.0 * static_cast<double>(kMem - c.mem) / static_cast<double>(cards * kMem);
+      free_all += f;
+      if (c.exclusive) free_excl += f;
+    }
+  std::fprintf(stderr,
+               "seed %d: rejected %d x %ld MiB, %d cores; %d cards fit it, %d empty; "
+               "memory free %.1f %% (%.1f %% in exclusive cards)\n",
+               seed, t.count, static_cast<long>(t.mem), t.cores, pooled, empty, free_all,
+               free_excl);
+}
+
+// Places one seed's trace until the first rejection; returns placed / capacity bound.
+double RunSeed(int seed, bool uniform, int64_t cards) {
+  std::vector<Item> tr = MakeTrace(seed, uniform, cards);
+  int64_t bound = packing::CapacityBound(tr, cards);
+  std::vector<std::vector<Card>> st(kNodes, std::vector<Card>(kGpus));
+  std::vector<std::vector<char>> abil(kNodes, std::vector<char>(kTypes));
+  std::fill(std::begin(level_count), std::end(level_count), 0);
+  std::fill(std::begin(first_count), std::end(first_count), 0);
+  for (int n = 0; n < kNodes; ++n) Abilities(st[n], abil[n].data());
+  std::fill(std::begin(hosts), std::end(hosts), kNodes);
+  int64_t placed = 0;
+  std::vector<int> fit, best_cards;
+  for (const Item& t : tr) {
+    int best = -1;
+    double best_key = 1e300;
+    for (int n = 0; n < kNodes; ++n) {
+      fit.clear();
+      for (int g = 0; g < kGpus; ++g)
+        if (Fits(st[n][g], t)) fit.push_back(g);
+      if (static_cast<int>(fit.size()) < t.count) continue;
+      std::stable_sort(fit.begin(), fit.end(),
+                       [&](int a, int b) { return GpuKey(st[n][a], t) < GpuKey(st[n][b], t); });
+      double key = NodeKey(st, abil, n, t, fit);
+      if (key < best_key) {
+        best_key = key;
+        best = n;
+        best_cards.assign(fit.begin(), fit.begin() + t.count);
+      }
+    }
+    if (best < 0) {
+      if (std::getenv("DEBUG")) ReportReject(seed, t, st, cards);
+      break;
+    }
+    for (int g : best_cards) {
+      Card& c = st[best][g];
+      --level_count[Level(c)];
+      Add(c, t);
+      ++level_count[Level(c)];
+    }
+    for (int i = 0; i < kTypes; ++i) hosts[i] -= abil[best][i];
+    Abilities(st[best], abil[best].data());
+    for (int i = 0; i < kTypes; ++i) hosts[i] += abil[best][i];
+    if (!first_count[best]) first_count[best] = t.count;
+    placed += t.count;
+  }
+  return static_cast<double>(placed) / static_cast<double>(bound);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -147,119 +273,7 @@ int main(int argc, char** argv) {
   const int64_t cards = kNodes * kGpus;
   double sum = 0, lo = 9, hi = 0;
   for (int seed = 1; seed <= seeds; ++seed) {
-    std::mt19937 rng(static_cast<uint32_t>(seed));
-    std::vector<Item> tr;
-    for (int i = 0; i < 20 * cards; ++i) {
-      Item t = packing::NextItem(rng, uniform ? packing::Trace::kUniform : packing::Trace::kSmall);
-      if (std::getenv("NOCORES") && t.cores < 100) t.cores = 0;
-      int n = std::getenv("POOL") ? t.count : 1;
-      if (n > 1) t.count = 1;
-      for (int k = 0; k < n; ++k) tr.push_back(t);
-    }
-    int64_t bound = packing::CapacityBound(tr, cards);
-    std::vector<std::vector<Card>> st(kNodes, std::vector<Card>(kGpus));
-    std::vector<std::vector<char>> abil(kNodes, std::vector<char>(kTypes));
-    std::fill(std::begin(level_count), std::end(level_count), 0);
-    std::fill(std::begin(first_count), std::end(first_count), 0);
-    for (int n = 0; n < kNodes; ++n) Abilities(st[n], abil[n].data());
-    std::fill(std::begin(hosts), std::end(hosts), kNodes);
-    int64_t placed = 0;
-    std::vector<int> fit, best_cards;
-    for (const Item& t : tr) {
-      int best = -1;
-      double best_key = 1e300;
-      for (int n = 0; n < kNodes; ++n) {
-        fit.clear();
-        for (int g = 0; g < kGpus; ++g)
-          if (Fits(st[n][g], t)) fit.push_back(g);
-        if (static_cast<int>(fit.size()) < t.count) continue;
-        std::stable_sort(fit.begin(), fit.end(),
-                         [&](int a, int b) { return GpuKey(st[n][a], t) < GpuKey(st[n][b], t); });
-        double um = 0, uc = 0, us = 0, left = 0, pw = 0;
-        int opened = 0;
-        for (const Card& c : st[n]) {
-          um += static_cast<double>(c.mem);
-          uc += c.cores;
-          us += c.slices;
-        }
-        um += static_cast<double>(t.mem) * t.count;
-        uc += t.cores * t.count;
-        us += t.count;
-        double util =
-            (us / (kGpus * kSplit) + uc / (kGpus * 100.0) + um / (kGpus * double(kMem))) / 3;
-        for (int j = 0; j < t.count; ++j) {
-          double k = GpuKey(st[n][fit[j]], t);
-          left += k;
-          pw += std::pow(std::max(0.0, k), NA);
-          opened += st[n][fit[j]].slices == 0;
-        }
-        double key;
-        if (nkey == "util") {
-          key = -std::floor(util * 1e6 + 0.5);
-        } else if (nkey == "bestfit") {
-          key = left * 1e3 - util;
-        } else if (nkey == "opened") {
-          key = opened * 1e6 + left * 1e3 - util;
-        } else if (nkey == "exact") {
-          key = left * 1e3 + NA * static_cast<double>(fit.size() - static_cast<size_t>(t.count)) -
-                util;
-        } else if (nkey == "power") {
-          key = pw * 1e3 - util;
-        } else if (nkey == "scarce") {
-          std::vector<Card> after = st[n];
-          for (int j = 0; j < t.count; ++j) Add(after[fit[j]], t);
-          char ab[kTypes];
-          Abilities(after, ab);
-          double cost = 0;
-          for (int i = 0; i < kTypes; ++i)
-            if (abil[n][i] && !ab[i]) cost += TypeWeight(i) * std::pow(1.0 / hosts[i], NB);
-          key = (NA * cost + left) * 1e3 - util;
-        } else if (nkey == "class") {
-          key = left * 1e3 - util + (first_count[n] && first_count[n] != t.count ? NA : 0);
-        } else {
-          std::fprintf(stderr, "unknown node-key %s\n", nkey.c_str());
-          return 2;
-        }
-        if (key < best_key) {
-          best_key = key;
-          best = n;
-          best_cards.assign(fit.begin(), fit.begin() + t.count);
-        }
-      }
-      if (best < 0) {
-        if (std::getenv("DEBUG")) {
-          int pooled = 0, empty = 0;
-          double free_all = 0, free_excl = 0;  // free memory, % of the cluster's
-          for (const auto& nd : st)
-            for (const Card& c : nd) {
-              pooled += Fits(c, t);
-              empty += c.slices == 0;
-              double f =
-                  100.0 * static_cast<double>(kMem - c.mem) / static_cast<double>(cards * kMem);
-              free_all += f;
-              if (c.exclusive) free_excl += f;
-            }
-          std::fprintf(stderr,
-                       "seed %d: rejected %d x %ld MiB, %d cores; %d cards fit it, %d empty; "
-                       "memory free %.1f %% (%.1f %% in exclusive cards)\n",
-                       seed, t.count, static_cast<long>(t.mem), t.cores, pooled, empty, free_all,
-                       free_excl);
-        }
-        break;
-      }
-      for (int g : best_cards) {
-        Card& c = st[best][g];
-        --level_count[Level(c)];
-        Add(c, t);
-        ++level_count[Level(c)];
-      }
-      for (int i = 0; i < kTypes; ++i) hosts[i] -= abil[best][i];
-      Abilities(st[best], abil[best].data());
-      for (int i = 0; i < kTypes; ++i) hosts[i] += abil[best][i];
-      if (!first_count[best]) first_count[best] = t.count;
-      placed += t.count;
-    }
-    double r = static_cast<double>(placed) / static_cast<double>(bound);
+    double r = RunSeed(seed, uniform, cards);
     sum += r;
     lo = std::min(lo, r);
     hi = std::max(hi, r);

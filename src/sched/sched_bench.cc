@@ -116,6 +116,63 @@ void Populate(ClusterState& s, const std::vector<NodeInfo>& nodes, int slices, u
   }
 }
 
+struct Mode {
+  const char* call;
+  NodePolicy np;
+  GpuPolicy gp;
+};
+
+// One row of the latency table: o.decisions decisions of mode `m` against `state`.
+void LatencyRow(const Options& o, ClusterState& state, const std::vector<std::string>& names,
+                const Mode& m) {
+  SchedulerConfig cfg;
+  cfg.node_policy = m.np;
+  cfg.gpu_policy = m.gp;
+  Engine engine(cfg);
+  std::mt19937 rng(o.seed + 7);
+  std::vector<double> us, cpu;
+  int fit = 0;
+  for (int i = 0; i < o.decisions; ++i) {
+    PodRequest pod = ToPod(NextItem(rng, Trace::kUniform));
+    const bool general = std::strcmp(m.call, "Schedule, general path") == 0;
+    if (general || std::strcmp(m.call, "Schedule, memory %") == 0) {
+      // Memory as a percentage (fast path on uniform nodes); with an init container every
+      // node runs the full placement (general path).
+      ContainerRequest& c = pod.containers[0];
+      c.memory_percent = static_cast<int32_t>(100 * *c.memory_mib / kGpuMem);
+      c.memory_mib.reset();
+      ContainerRequest init;
+      init.gpu_count = 1;
+      init.memory_mib = 2048;
+      if (general) pod.init_containers = {init};
+    }
+    auto start = Clock::now();
+    double cpu_start = ThreadCpuUs();
+    bool ok = false;
+    if (std::strcmp(m.call, "Filter(5000 names)") == 0) {
+      auto f = engine.Filter(state, pod, names);
+      ok = f.ok() && f->summary.fitting > 0;
+    } else if (std::strcmp(m.call, "Schedule(5000 names)") == 0) {
+      auto d = engine.Schedule(state, pod, names);
+      ok = d.ok() && d->scheduled;
+    } else {
+      auto d = engine.Schedule(state, pod);
+      ok = d.ok() && d->scheduled;
+      if (ok && std::strcmp(m.call, "Schedule+Add+Remove") == 0) {
+        if (!state.AddPlacement("bench", d->node, d->placement).ok()) std::abort();
+        if (!state.RemovePlacement("bench").ok()) std::abort();
+      }
+    }
+    us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+    cpu.push_back(ThreadCpuUs() - cpu_start);
+    fit += ok;
+  }
+  double p50 = Percentile(us, 0.50), p99 = Percentile(us, 0.99), mx = us.back();
+  double c50 = Percentile(cpu, 0.50), c99 = Percentile(cpu, 0.99);
+  std::printf("| %s | %s | %s | %d | %d | %.0f | %.0f | %.0f | %.0f | %.0f |\n", m.call,
+              PolicyName(m.np), PolicyName(m.gp), o.decisions, fit, p50, p99, mx, c50, c99);
+}
+
 void LatencyTable(const Options& o) {
   std::vector<NodeInfo> nodes;
   for (int n = 0; n < o.nodes; ++n) nodes.push_back(MakeNode(n, o.gpus));
@@ -139,11 +196,6 @@ void LatencyTable(const Options& o) {
       "| call | node policy | GPU policy | decisions | fit | p50 us | p99 us | max us | "
       "CPU p50 us | CPU p99 us |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
-  struct Mode {
-    const char* call;
-    NodePolicy np;
-    GpuPolicy gp;
-  };
   const Mode modes[] = {
       {"Schedule(all nodes)", NodePolicy::kBinpack, GpuPolicy::kBinpack},
       {"Schedule(all nodes)", NodePolicy::kBinpack, GpuPolicy::kSpread},
@@ -157,55 +209,42 @@ void LatencyTable(const Options& o) {
       {"Schedule, general path", NodePolicy::kBinpack, GpuPolicy::kSpread},
       {"Schedule, general path", NodePolicy::kSpread, GpuPolicy::kBinpack},
   };
-  for (const Mode& m : modes) {
-    SchedulerConfig cfg;
-    cfg.node_policy = m.np;
-    cfg.gpu_policy = m.gp;
-    Engine engine(cfg);
-    std::mt19937 rng(o.seed + 7);
-    std::vector<double> us, cpu;
-    int fit = 0;
-    for (int i = 0; i < o.decisions; ++i) {
-      PodRequest pod = ToPod(NextItem(rng, Trace::kUniform));
-      const bool general = std::strcmp(m.call, "Schedule, general path") == 0;
-      if (general || std::strcmp(m.call, "Schedule, memory %") == 0) {
-        // Memory as a percentage (fast path on uniform nodes); with an init container every
-        // node runs the full placement (general path).
-        ContainerRequest& c = pod.containers[0];
-        c.memory_percent = static_cast<int32_t>(100 * *c.memory_mib / kGpuMem);
-        c.memory_mib.reset();
-        ContainerRequest init;
-        init.gpu_count = 1;
-        init.memory_mib = 2048;
-        if (general) pod.init_containers = {init};
-      }
-      auto start = Clock::now();
-      double cpu_start = ThreadCpuUs();
-      bool ok = false;
-      if (std::strcmp(m.call, "Filter(5000 names)") == 0) {
-        auto f = engine.Filter(state, pod, names);
-        ok = f.ok() && f->summary.fitting > 0;
-      } else if (std::strcmp(m.call, "Schedule(5000 names)") == 0) {
-        auto d = engine.Schedule(state, pod, names);
-        ok = d.ok() && d->scheduled;
-      } else {
-        auto d = engine.Schedule(state, pod);
-        ok = d.ok() && d->scheduled;
-        if (ok && std::strcmp(m.call, "Schedule+Add+Remove") == 0) {
-          if (!state.AddPlacement("bench", d->node, d->placement).ok()) std::abort();
-          if (!state.RemovePlacement("bench").ok()) std::abort();
-        }
-      }
-      us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
-      cpu.push_back(ThreadCpuUs() - cpu_start);
-      fit += ok;
-    }
-    double p50 = Percentile(us, 0.50), p99 = Percentile(us, 0.99), mx = us.back();
-    double c50 = Percentile(cpu, 0.50), c99 = Percentile(cpu, 0.99);
-    std::printf("| %s | %s | %s | %d | %d | %.0f | %.0f | %.0f | %.0f | %.0f |\n", m.call,
-                PolicyName(m.np), PolicyName(m.gp), o.decisions, fit, p50, p99, mx, c50, c99);
-  }
+  for (const Mode& m : modes) LatencyRow(o, state, names, m);
   std::printf("\n");
+}
+
+// Quota limits per namespace, from its usage. roomy: never binding, so every decision runs the
+// engine in full plus the quota work; tight: 0..64 GiB, 0..200 % and 0..4 GPUs above the usage,
+// so some pods are refused.
+void SetQuotaLimits(int quotas, std::mt19937& ns_rng, QuotaBook* roomy, QuotaBook* tight) {
+  for (int i = 0; i < quotas; ++i) {
+    std::string ns = "ns-" + std::to_string(static_cast<uint32_t>(i));
+    QuotaAmount used = roomy->Used(ns);
+    roomy->SetLimits(ns, "gpu-quota",
+                     {used.memory_mib + (1 << 30), used.cores + 100000, used.cards + 10000});
+    tight->SetLimits(ns, "gpu-quota",
+                     {used.memory_mib + static_cast<int64_t>(ns_rng() % 65) * 1024,
+                      used.cores + static_cast<int64_t>(ns_rng() % 201),
+                      used.cards + static_cast<int64_t>(ns_rng() % 5)});
+  }
+}
+
+// The two rows (without, with quotas) of one quota-table case.
+void PrintQuotaRows(const char* call, const char* label, std::vector<double> (&us)[2],
+                    std::vector<double> (&cpu)[2], const int (&fit)[2]) {
+  double p99[2], c99[2];
+  for (int with = 0; with < 2; ++with) {
+    double p50 = Percentile(us[with], 0.50), c50 = Percentile(cpu[with], 0.50);
+    p99[with] = Percentile(us[with], 0.99);
+    c99[with] = Percentile(cpu[with], 0.99);
+    std::printf("| %s | %s | %d | %.0f | %.0f | %.0f | %.0f | ", call, with ? label : "none",
+                fit[with], p50, p99[with], c50, c99[with]);
+    if (with) {
+      std::printf("%.3f, %.3f |\n", p99[1] / p99[0], c99[1] / c99[0]);
+    } else {
+      std::printf("- |\n");
+    }
+  }
 }
 
 // Decision latency with quotas in force: every placed pod belongs to one of `quotas`
@@ -226,18 +265,7 @@ void QuotaLatencyTable(const Options& o) {
     roomy.AddUsage(uid, ns, PlacementQuotaUsage(p));
     tight.AddUsage(uid, ns, PlacementQuotaUsage(p));
   });
-  for (int i = 0; i < o.quotas; ++i) {
-    std::string ns = ns_name(static_cast<uint32_t>(i));
-    QuotaAmount used = roomy.Used(ns);
-    // roomy: never binding, so every decision runs the engine in full plus the quota work;
-    // tight: 0..64 GiB, 0..200 % and 0..4 GPUs above the usage, so some pods are refused.
-    roomy.SetLimits(ns, "gpu-quota",
-                    {used.memory_mib + (1 << 30), used.cores + 100000, used.cards + 10000});
-    tight.SetLimits(ns, "gpu-quota",
-                    {used.memory_mib + static_cast<int64_t>(ns_rng() % 65) * 1024,
-                     used.cores + static_cast<int64_t>(ns_rng() % 201),
-                     used.cards + static_cast<int64_t>(ns_rng() % 5)});
-  }
+  SetQuotaLimits(o.quotas, ns_rng, &roomy, &tight);
   std::vector<std::string> names = state.NodeNames();
   std::printf(
       "Quotas: %d namespaces with a quota (memory, cores, cards), %zu pods counted against "
@@ -292,19 +320,7 @@ void QuotaLatencyTable(const Options& o) {
         fit[with] += ok;
       }
     }
-    double p99[2], c99[2];
-    for (int with = 0; with < 2; ++with) {
-      double p50 = Percentile(us[with], 0.50), c50 = Percentile(cpu[with], 0.50);
-      p99[with] = Percentile(us[with], 0.99);
-      c99[with] = Percentile(cpu[with], 0.99);
-      std::printf("| %s | %s | %d | %.0f | %.0f | %.0f | %.0f | ", row.call,
-                  with ? row.label : "none", fit[with], p50, p99[with], c50, c99[with]);
-      if (with) {
-        std::printf("%.3f, %.3f |\n", p99[1] / p99[0], c99[1] / c99[0]);
-      } else {
-        std::printf("- |\n");
-      }
-    }
+    PrintQuotaRows(row.call, row.label, us, cpu, fit);
   }
   std::printf("\n");
 }
