@@ -6,8 +6,12 @@ pkgs=(build-essential cmake ninja-build pkg-config git
       libgtest-dev libgmock-dev libbenchmark-dev
       nlohmann-json3-dev libcpp-httplib-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
       libcli11-dev libssl-dev libsqlite3-dev
-      libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-      nodejs npm)  # the web UI's frontend is bundled at build time (docs/webui.md)
+      libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc)
+# Node and npm bundle the web UI's frontend at build time (docs/webui.md). Debian's packages
+# when the commands are missing; a machine with another Node build (which ships its own npm and
+# conflicts with Debian's npm package) keeps it.
+command -v node >/dev/null || pkgs+=(nodejs)
+command -v npm >/dev/null || pkgs+=(npm)
 # clang + compiler-rt: the libFuzzer targets scripts/fuzz.sh builds and runs.
 # chromium: the web UI's browser tests (tests/webui)
 if [[ "${1:-}" == "--test" ]]; then

@@ -1,8 +1,8 @@
 // The extender's quota part (docs/quotas.md): ResourceQuota objects into the QuotaBook, the
 // usage of placed pods kept next to their placements under the same lock, and the checks the
 // webhook and bind make.
-#include <cstdio>
 
+#include "common/log.h"
 #include "k8s/extender/extender.h"
 #include "k8s/extender/quotas.h"
 
@@ -14,8 +14,7 @@ void Extender::UpsertQuota(const Json& quota) {
   std::string error;
   sched::QuotaLimits limits = QuotaLimitsOrClosed(quota, opts_.names, opts_.memory_factor, &error);
   if (!error.empty()) {
-    std::fprintf(stderr, "hami-scheduler: %s; enforcing 0 for it until it is fixed\n",
-                 error.c_str());
+    hami::log::Warn("{}; enforcing 0 for it until it is fixed", error);
     std::lock_guard<std::mutex> c(counters_mu_);
     counters_.bad_quotas++;
   }

@@ -89,10 +89,10 @@ int main(int argc, char** argv) {
   // The web UI (docs/webui.md) on a listener of its own when HAMI_WEBUI_LISTEN is set.
   auto webui = SchedulerWebUi::FromEnv(client->get(), cfg->extender);
   if (!webui.ok()) {
-    std::fprintf(stderr, "hami-scheduler: web UI: %s\n", webui.status().message().c_str());
+    hami::log::Error("web UI: {}", webui.status().message());
     return 2;
   }
-  if (*webui) std::fprintf(stderr, "hami-scheduler: web UI on port %d\n", (*webui)->port());
+  if (*webui) hami::log::Info("web UI on port {}", (*webui)->port());
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
   hami::log::Info("serving on {}:{} ({}), metrics {}", cfg->host, server.port(),
