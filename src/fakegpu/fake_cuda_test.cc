@@ -7,10 +7,10 @@
 
 #include <gtest/gtest.h>
 
-#include "fakegpu/fakegpu_test_api.h"
-#include "fakegpu/test_util.h"
 #include "abi/cuda_api.h"
 #include "abi/nvml_api.h"
+#include "fakegpu/fakegpu_test_api.h"
+#include "fakegpu/test_util.h"
 
 namespace hami::fakegpu::testing {
 namespace {

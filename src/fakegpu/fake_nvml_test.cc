@@ -2,9 +2,9 @@
 // state, reference-counted init, and XID events when a device turns unhealthy.
 #include <gtest/gtest.h>
 
-#include "fakegpu/test_util.h"
 #include "abi/cuda_api.h"
 #include "abi/nvml_api.h"
+#include "fakegpu/test_util.h"
 
 namespace hami::fakegpu::testing {
 namespace {

@@ -5,9 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include "abi/cuda_api.h"
 #include "fakegpu/test_util.h"
 #include "fakegpu_paths.h"
-#include "abi/cuda_api.h"
 
 namespace hami::fakegpu::testing {
 namespace {

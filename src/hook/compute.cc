@@ -358,8 +358,7 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   // The application's host time per launch (section 1, "host time"): since this thread's
   // previous launch on the same stream, less the limiter's time then and now.
   const StreamSlot& sl = c->streams[slot];
-  uint64_t app =
-      t_last_slot == slot ? AppHostTime(t0, sl.t_launch, sl.lim_ns, kMaxGapNs, est) : 0;
+  uint64_t app = t_last_slot == slot ? AppHostTime(t0, sl.t_launch, sl.lim_ns, kMaxGapNs, est) : 0;
   if (bucket) c->win_host += app;
   t_last_slot = slot;
   st_t0 = t0;

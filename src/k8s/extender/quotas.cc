@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <limits>
 
+#include "common/prom_text.h"
+
 namespace hami::k8s {
 namespace {
 
@@ -33,22 +35,6 @@ int64_t Scale(int64_t v, double factor) {
     return std::numeric_limits<int64_t>::max();
   }
   return static_cast<int64_t>(scaled);
-}
-
-// Prometheus label value escaping: backslash, double quote and newline.
-std::string Esc(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -112,7 +98,6 @@ sched::QuotaLimits QuotaLimitsOrClosed(const Json& quota, const ResourceNames& n
 
 std::string QuotaMetricsText(const std::vector<sched::QuotaBook::Row>& rows,
                              const ResourceNames& names) {
-  std::string out;
   struct Form {
     const char* name;
     const char* ns_label;
@@ -120,18 +105,18 @@ std::string QuotaMetricsText(const std::vector<sched::QuotaBook::Row>& rows,
   };
   const Form forms[] = {{"hami_resource_quota_used", "namespace", "quota_name"},
                         {"QuotaUsed", "quotanamespace", "quotaName"}};
+  prom::TextWriter out;
   for (const Form& f : forms) {
-    out += std::string("# HELP ") + f.name + " resourcequota usage for a certain device\n";
-    out += std::string("# TYPE ") + f.name + " gauge\n";
+    out.Family(f.name, "gauge", "resourcequota usage for a certain device");
     for (const auto& row : rows) {
-      out += f.name;
-      out += '{';
-      out += std::string(f.ns_label) + "=\"" + Esc(row.owner) + "\",";
-      out += std::string(f.quota_label) + "=\"" + Esc(NameOf(names, row.dim)) + "\",";
-      out += "limit=\"" + std::to_string(row.limit) + "\"} " + std::to_string(row.used) + "\n";
+      out.Sample(f.name,
+                 {{f.ns_label, row.owner},
+                  {f.quota_label, NameOf(names, row.dim)},
+                  {"limit", std::to_string(row.limit)}},
+                 static_cast<double>(row.used));
     }
   }
-  return out;
+  return out.Take();
 }
 
 }  // namespace hami::k8s
