@@ -104,16 +104,11 @@ void SetDirs() {
   }
 }
 
-// The launching context, or null when the launch is not limited (a capturing stream only
-// records a graph node; cuGraphLaunch is charged).
-CUcontext LimitedContext(CUstream stream) {
+// Whether the launch only records a graph node (cuGraphLaunch is charged, not the capture).
+bool Capturing(CUstream stream) {
   CUstreamCaptureStatus cap = CU_STREAM_CAPTURE_STATUS_NONE;
-  if (g_cuda.cuStreamIsCapturing(stream, &cap) != CUDA_SUCCESS ||
-      cap != CU_STREAM_CAPTURE_STATUS_NONE)
-    return nullptr;
-  CUcontext ctx = nullptr;
-  if (g_cuda.cuCtxGetCurrent(&ctx) != CUDA_SUCCESS) return nullptr;
-  return ctx;
+  return g_cuda.cuStreamIsCapturing(stream, &cap) != CUDA_SUCCESS ||
+         cap != CU_STREAM_CAPTURE_STATUS_NONE;
 }
 
 // First part of a launch: the context's state, the stream's slot, completed measurements.
@@ -233,10 +228,12 @@ __thread CtxState* t_ctx_state;
 // Not throttled (policy default alone on the card, no priority): a launch costs a context
 // lookup and a counter. About one launch per kSampleNs is measured (*sampled: the kernel
 // alone, for the estimates); the others add their estimate to the busy counter, which the
-// monitor and the NVML comparison read. True when the launch needs nothing more.
-bool Unmeasured(int ki, uint64_t now, bool* sampled) {
+// monitor and the NVML comparison read. True when the launch needs nothing more; otherwise
+// *current is the launching context.
+bool Unmeasured(int ki, uint64_t now, bool* sampled, CUcontext* current) {
   CUcontext ctx = nullptr;
   if (g_cuda.cuCtxGetCurrent(&ctx) != CUDA_SUCCESS || ctx == nullptr) return true;
+  *current = ctx;
   CtxState* c = t_ctx_state;
   if (ctx != t_ctx || !c) {
     pthread_mutex_lock(&g_mu);
@@ -323,9 +320,8 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   uint64_t t0 = Mono();
   const int ki = static_cast<int>(kind);
   bool sampled = false;
-  if (Unmeasured(ki, t0, &sampled)) return;
-  CUcontext ctx = LimitedContext(stream);
-  if (!ctx) return;
+  CUcontext ctx = nullptr;
+  if (Unmeasured(ki, t0, &sampled, &ctx) || Capturing(stream)) return;
   RelaxedCapture relaxed;
   CtxState* c = nullptr;
   int slot = 0;
