@@ -28,37 +28,20 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-OUT = os.environ.get("OUT", os.path.join(ROOT, "out"))
-BUILD = os.path.join(ROOT, "build-gpu")
-LIB = os.path.join(BUILD, "lib", "libvgpu.so")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compute_limits as cl  # noqa: E402  (log, sh, row and the table rows)
+
+ROOT = cl.ROOT
+BUILD = cl.BUILD
+LIB = cl.LIB
 WORKER = os.path.join(ROOT, "bench", "gpu", "multi_gpu_worker.py")
-os.makedirs(OUT, exist_ok=True)
-LOG = open(os.path.join(OUT, "multi_gpu.log"), "w")
-rows = []
-
-
-def log(*a):
-    print(*a, file=LOG, flush=True)
-
-
-def sh(cmd, env=None, timeout=600, check=True):
-    log("$", cmd if isinstance(cmd, str) else " ".join(cmd))
-    p = subprocess.run(cmd, shell=isinstance(cmd, str), env=env, capture_output=True, text=True,
-                       timeout=timeout)
-    log(p.stdout[-4000:], p.stderr[-4000:])
-    if check and p.returncode != 0:
-        raise RuntimeError(f"{cmd} failed rc={p.returncode}: {p.stderr[-800:]}")
-    return p
-
-
-def row(check, result, ok):
-    rows.append((check, result, "PASS" if ok else "FAIL"))
+os.makedirs(cl.OUT, exist_ok=True)
+cl.LOG = open(os.path.join(cl.OUT, "multi_gpu.log"), "w")
+log, sh, row, rows = cl.log, cl.sh, cl.row, cl.rows
 
 
 def gpus():
-    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-    p = sh("nvidia-smi --query-gpu=index,uuid,name --format=csv,noheader", env=env)
+    p = sh("nvidia-smi --query-gpu=index,uuid,name --format=csv,noheader", env=cl.native_env())
     return [tuple(x.strip() for x in line.split(",")) for line in p.stdout.strip().splitlines()]
 
 
@@ -71,7 +54,7 @@ def hooked(cache=None, **extra):
 
 
 def native(**extra):
-    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    env = cl.native_env()
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
