@@ -68,10 +68,10 @@ __attribute__((destructor)) void PrintStats() {
           static_cast<unsigned long long>(g_stats.probes), g_stats.power_extra_ns / 1e6);
   uint64_t charged = g_stats.charge[0] + g_stats.charge[1] + g_stats.host_extra_ns;
   fprintf(stderr,
-          "hami-compute-stats unmeasured=%llu overlap_ms=%.1f host_extra_ms=%.1f charged_ms=%.1f "
-          "wall_ms=%.1f\n",
+          "hami-compute-stats unmeasured=%llu overlap_ms=%.1f host_ms=%.1f host_extra_ms=%.1f "
+          "charged_ms=%.1f wall_ms=%.1f\n",
           static_cast<unsigned long long>(g_stats.fast), g_stats.overlap_ns / 1e6,
-          g_stats.host_extra_ns / 1e6, charged / 1e6, (Mono() - g_stats.t_init) / 1e6);
+          g_stats.host_ns / 1e6, g_stats.host_extra_ns / 1e6, charged / 1e6, (Mono() - g_stats.t_init) / 1e6);
   for (CtxState* c : g_ctx) {
     if (!c) continue;
     int shown = 0;
@@ -356,6 +356,7 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   const StreamSlot& sl = c->streams[slot];
   uint64_t app = t_last_slot == slot ? AppHostTime(t0, sl.t_launch, sl.lim_ns, kMaxGapNs, est) : 0;
   if (bucket) c->win_host += app;
+  if (bucket && Cfg().stats) g_stats.host_ns += app;
   t_last_slot = slot;
   st_t0 = t0;
   st = Stash{true, c,    slot, start,     prev,  bucket,  idle, est,

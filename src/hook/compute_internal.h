@@ -84,6 +84,7 @@ struct Stats {
   uint64_t probes, power_extra_ns;
   uint64_t fast, overlap_ns;  // launches not measured (unthrottled); overlap not charged
   uint64_t host_extra_ns;     // host time charged beyond the GPU time (windows)
+  uint64_t host_ns;           // application host time of admitted launches (windows)
   uint64_t t_init;            // CLOCK_MONOTONIC at ComputeInit (charge / wall at exit)
 };
 extern Stats g_stats;
