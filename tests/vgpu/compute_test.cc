@@ -195,6 +195,9 @@ TEST_F(ComputeTest, PowerBoundWorkIsHeldToItsShareOfUnlimitedThroughput) {
     Env e = ContainerEnv(std::string("p") + power, limit);
     e["FAKEGPU_POWER_SLOWDOWN"] = "1.25";
     e["HAMI_COMPUTE_POWER"] = power;
+    // A probe whose settled third (100 ms) holds at least one burst of this loop's launches
+    // (16 kernels of 4 ms queued at a time); it still ends before the 400 ms warm-up does.
+    e["HAMI_COMPUTE_PROBE_MS"] = "300";
     return e;
   };
   Result unlimited = Probe(kLoop, env("", "1"));
