@@ -1,9 +1,11 @@
-// deploy/helm/hami rendered as `helm template` would (tests/deploy/helm_render.h): with the
-// chart's defaults (the same objects as deploy/manifests), and with HAMi's own values file,
-// whose keys must carry over with HAMi's meaning (docs/hami-compatibility.md, Helm values).
+// deploy/helm/hami rendered as `helm template` would (tests/deploy/helm_render.h): with HAMi's
+// own values file (tests/deploy/testdata/hami-v2.10-values.yaml, HAMi v2.10's keys and
+// defaults) unchanged, and with HAMi's keys changed, each of which must carry HAMi's meaning into
+// the objects (docs/hami-compatibility.md, "Helm values"); values of the wrong type fail by name.
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -15,17 +17,292 @@ namespace {
 
 const std::string kChart = std::string(HAMI_DEPLOY_DIR) + "/helm/hami";
 
-[[maybe_unused]] std::string Slurp(const std::string& p) {
+std::string Slurp(const std::string& p) {
   std::ifstream in(p);
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
+std::string HamiValues() { return Slurp(std::string(HAMI_TESTDATA_DIR) + "/hami-v2.10-values.yaml"); }
 
-TEST(NodeChartRender, Debug) {
-  auto r = RenderChart(kChart, "");
-  ASSERT_TRUE(r.ok()) << r.status().message();
-  for (const auto& [f, t] : *r) std::cout << "# " << f << "\n" << t << "\n";
+struct Objects {
+  std::vector<YAML::Node> docs;
+  YAML::Node Find(const std::string& kind, const std::string& name) const {
+    for (const auto& d : docs)
+      if (d["kind"].as<std::string>() == kind && d["metadata"]["name"].as<std::string>() == name)
+        return d;
+    return YAML::Node();
+  }
+};
+
+Objects Render(const std::vector<std::string>& values) {
+  auto r = RenderChart(kChart, values);
+  EXPECT_TRUE(r.ok()) << r.status().message();
+  Objects o;
+  if (!r.ok()) return o;
+  for (const auto& [file, text] : *r) {
+    if (file.size() < 5 || file.substr(file.size() - 5) != ".yaml") continue;
+    for (const auto& d : YAML::LoadAll(text))
+      if (d.IsMap()) o.docs.push_back(d);
+  }
+  return o;
+}
+
+YAML::Node Container(const YAML::Node& pod_spec, const std::string& name) {
+  for (const auto& c : pod_spec["containers"])
+    if (c["name"].as<std::string>() == name) return c;
+  ADD_FAILURE() << "no container " << name;
+  return YAML::Node(YAML::NodeType::Map);
+}
+std::vector<std::string> Args(const YAML::Node& c) {
+  return c["command"] ? c["command"].as<std::vector<std::string>>() : std::vector<std::string>{};
+}
+bool Has(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+std::string Error(const std::vector<std::string>& values) {
+  auto r = RenderChart(kChart, values);
+  return r.ok() ? "" : r.status().message();
+}
+
+TEST(NodeChartRender, HamiValuesFileRendersAsIsWithHamiMeaning) {
+  Objects o = Render({HamiValues()});
+  ASSERT_GE(o.docs.size(), 15u);
+  YAML::Node dep = o.Find("Deployment", "hami-scheduler");
+  ASSERT_TRUE(dep.IsMap());
+  const YAML::Node spec = dep["spec"]["template"]["spec"];
+  // kube-scheduler: HAMi's image and extraNewArgs (its --config is the chart's own, once).
+  YAML::Node ks = Container(spec, "kube-scheduler");
+  EXPECT_EQ(ks["image"].as<std::string>(),
+            "registry.cn-hangzhou.aliyuncs.com/google_containers/kube-scheduler:v1.29.0");
+  auto ksa = Args(ks);
+  EXPECT_EQ(std::count_if(ksa.begin(), ksa.end(),
+                          [](const std::string& a) { return a.rfind("--config", 0) == 0; }),
+            1);
+  EXPECT_TRUE(Has(ksa, "-v=4"));
+  EXPECT_TRUE(Has(ksa, "--leader-elect=true"));  // HAMi's leaderElect: true
+  EXPECT_FALSE(Has(ksa, "--policy-config-file=/config/config.json"));
+  // The extender: HAMi's image stands for this project's; HAMi's arguments and settings.
+  YAML::Node ext = Container(spec, "hami-scheduler");
+  EXPECT_EQ(ext["image"].as<std::string>(), "ghcr.io/hami-cpp/hami-scheduler:0.1.0");
+  EXPECT_EQ(ext["imagePullPolicy"].as<std::string>(), "IfNotPresent");
+  auto ea = Args(ext);
+  for (const char* a : {"--metrics-bind-address=:9395", "--leader-elect", "--debug", "-v=4",
+                        "--scheduler-name=hami-scheduler", "--node-scheduler-policy=binpack",
+                        "--gpu-scheduler-policy=spread"})
+    EXPECT_TRUE(Has(ea, a)) << a;
+  EXPECT_FALSE(Has(ea, "--force-overwrite-default-scheduler=false"));
+  YAML::Node svc = o.Find("Service", "hami-scheduler");
+  ASSERT_TRUE(svc.IsMap());
+  EXPECT_EQ(svc["spec"]["ports"][1]["name"].as<std::string>(), "metrics");
+  EXPECT_EQ(svc["spec"]["ports"][1]["port"].as<int>(), 9395);
+  YAML::Node scm = o.Find("ConfigMap", "hami-scheduler-config");
+  YAML::Node sc = YAML::Load(scm["data"]["config.yaml"].as<std::string>());
+  EXPECT_TRUE(sc["leaderElection"]["leaderElect"].as<bool>());
+  EXPECT_EQ(sc["extenders"][0]["httpTimeout"].as<std::string>(), "30s");
+
+  // Device plugin and monitor.
+  YAML::Node ds = o.Find("DaemonSet", "hami-device-plugin");
+  ASSERT_TRUE(ds.IsMap());
+  const YAML::Node dspec = ds["spec"]["template"]["spec"];
+  YAML::Node dp = Container(dspec, "device-plugin");
+  EXPECT_EQ(dp["image"].as<std::string>(), "ghcr.io/hami-cpp/hami-device-plugin:0.1.0");
+  auto da = Args(dp);
+  for (const char* a : {"--gpu-core-policy=default", "--disable-core-limit=false",
+                        "--mig-strategy=none", "--device-split-count=10",
+                        "--device-memory-scaling=1", "--hook-path=/usr/local",
+                        "--log-level=debug"})
+    EXPECT_TRUE(Has(da, a)) << a;
+  EXPECT_FALSE(Has(da, "-v=4"));  // klog's flag, which the plugin does not take
+  auto ma = Args(Container(dspec, "vgpu-monitor"));
+  EXPECT_TRUE(Has(ma, "--log-level=debug"));
+  EXPECT_FALSE(Has(ma, "--legacy-metrics=true"));
+  EXPECT_EQ(dspec["tolerations"][0]["key"].as<std::string>(), "nvidia.com/gpu");
+  EXPECT_EQ(ds["spec"]["updateStrategy"]["type"].as<std::string>(), "RollingUpdate");
+
+  // device-config.yaml and HAMi's node configuration parse with the plugin's own parsers.
+  YAML::Node cm = o.Find("ConfigMap", "hami-device-config");
+  ASSERT_TRUE(cm.IsMap());
+  auto cfg = deviceplugin::ParsePluginConfig(cm["data"]["device-config.yaml"].as<std::string>());
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  EXPECT_EQ(cfg->nvidia.resource_count_name, "nvidia.com/gpu");
+  EXPECT_EQ(cfg->nvidia.resource_core_name, "nvidia.com/gpucores");
+  EXPECT_EQ(cfg->nvidia.gpu_core_policy, "default");
+  EXPECT_EQ(cfg->nvidia.lib_cuda_log_level, 1);
+  EXPECT_FALSE(cfg->nvidia.disable_core_limit);
+  YAML::Node ncm = o.Find("ConfigMap", "hami-device-plugin-config");
+  ASSERT_TRUE(ncm.IsMap());
+  auto s = deviceplugin::ParseNodeConfigs(ncm["data"]["config.json"].as<std::string>(), *cfg);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(cfg->nodes.size(), 1u);
+  EXPECT_EQ(cfg->nodes[0].name, "your-node-name");
+  EXPECT_EQ(cfg->nodes[0].device_split_count, 10);
+}
+
+TEST(NodeChartRender, HamiKeysChangedTakeEffect) {
+  const std::string changes = R"(
+global:
+  imageRegistry: mirror.example.com
+  imagePullSecrets: [regcred]
+resourceName: example.com/vgpu
+resourceMem: example.com/vgpu-memory
+resourceCores: example.com/vgpu-cores
+schedulerName: my-scheduler
+legacyMetrics: true
+devices:
+  nvidia:
+    gpuCorePolicy: force
+    libCudaLogLevel: 3
+scheduler:
+  metricsBindAddress: "127.0.0.1:9500"
+  leaderElect: false
+  forceOverwriteDefaultScheduler: false
+  kubeQPS: "50"
+  defaultSchedulerPolicy:
+    nodeSchedulerPolicy: spread
+    gpuSchedulerPolicy: binpack
+  service:
+    type: NodePort
+  extender:
+    image:
+      repository: myorg/hami-cpp-scheduler
+      tag: v7
+      pullPolicy: Always
+devicePlugin:
+  disablecorelimit: "true"
+  deviceSplitCount: 4
+  deviceMemoryScaling: 1.5
+  nodeConfiguration:
+    externalConfigName: site-node-config
+)";
+  Objects o = Render({HamiValues(), changes});
+  YAML::Node dep = o.Find("Deployment", "hami-scheduler");
+  ASSERT_TRUE(dep.IsMap());
+  const YAML::Node spec = dep["spec"]["template"]["spec"];
+  EXPECT_EQ(spec["imagePullSecrets"][0]["name"].as<std::string>(), "regcred");
+  YAML::Node ext = Container(spec, "hami-scheduler");
+  EXPECT_EQ(ext["image"].as<std::string>(), "mirror.example.com/myorg/hami-cpp-scheduler:v7");
+  EXPECT_EQ(ext["imagePullPolicy"].as<std::string>(), "Always");
+  EXPECT_EQ(Container(spec, "kube-scheduler")["image"].as<std::string>(),
+            "mirror.example.com/google_containers/kube-scheduler:v1.29.0");
+  auto ea = Args(ext);
+  for (const char* a : {"--metrics-bind-address=127.0.0.1:9500", "--scheduler-name=my-scheduler",
+                        "--node-scheduler-policy=spread", "--gpu-scheduler-policy=binpack",
+                        "--force-overwrite-default-scheduler=false", "--kube-qps=50"})
+    EXPECT_TRUE(Has(ea, a)) << a;
+  EXPECT_FALSE(Has(ea, "--leader-elect"));
+  EXPECT_TRUE(Has(Args(Container(spec, "kube-scheduler")), "--leader-elect=false"));
+  YAML::Node svc = o.Find("Service", "hami-scheduler");
+  EXPECT_EQ(svc["spec"]["ports"][0]["nodePort"].as<int>(), 31998);
+  EXPECT_EQ(svc["spec"]["ports"][1]["port"].as<int>(), 9500);
+  EXPECT_EQ(svc["spec"]["ports"][1]["nodePort"].as<int>(), 31993);
+  YAML::Node sc = YAML::Load(
+      o.Find("ConfigMap", "hami-scheduler-config")["data"]["config.yaml"].as<std::string>());
+  EXPECT_EQ(sc["profiles"][0]["schedulerName"].as<std::string>(), "my-scheduler");
+  std::vector<std::string> managed;
+  for (const auto& m : sc["extenders"][0]["managedResources"])
+    managed.push_back(m["name"].as<std::string>());
+  EXPECT_TRUE(Has(managed, "example.com/vgpu"));
+  EXPECT_TRUE(Has(managed, "example.com/vgpu-cores"));
+
+  YAML::Node ds = o.Find("DaemonSet", "hami-device-plugin");
+  ASSERT_TRUE(ds.IsMap());
+  const YAML::Node dspec = ds["spec"]["template"]["spec"];
+  YAML::Node dp = Container(dspec, "device-plugin");
+  EXPECT_EQ(dp["image"].as<std::string>(), "mirror.example.com/hami-cpp/hami-device-plugin:0.1.0");
+  auto da = Args(dp);
+  for (const char* a : {"--gpu-core-policy=force", "--disable-core-limit=true",
+                        "--device-split-count=4", "--device-memory-scaling=1.5"})
+    EXPECT_TRUE(Has(da, a)) << a;
+  EXPECT_TRUE(Has(Args(Container(dspec, "vgpu-monitor")), "--legacy-metrics=true"));
+  // An existing ConfigMap of node configuration: mounted, not created.
+  bool mounted = false;
+  for (const auto& v : dspec["volumes"])
+    mounted = mounted || (v["configMap"] && v["configMap"]["name"].as<std::string>() == "site-node-config");
+  EXPECT_TRUE(mounted);
+  EXPECT_FALSE(o.Find("ConfigMap", "hami-device-plugin-config").IsMap());
+
+  auto cfg = deviceplugin::ParsePluginConfig(
+      o.Find("ConfigMap", "hami-device-config")["data"]["device-config.yaml"].as<std::string>());
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  EXPECT_EQ(cfg->nvidia.resource_count_name, "example.com/vgpu");
+  EXPECT_EQ(cfg->nvidia.resource_memory_name, "example.com/vgpu-memory");
+  EXPECT_EQ(cfg->nvidia.gpu_core_policy, "force");
+  EXPECT_EQ(cfg->nvidia.lib_cuda_log_level, 3);
+  EXPECT_TRUE(cfg->nvidia.disable_core_limit);
+  EXPECT_EQ(cfg->nvidia.device_split_count, 4);
+  EXPECT_DOUBLE_EQ(cfg->nvidia.device_memory_scaling, 1.5);
+}
+
+TEST(NodeChartRender, ThisChartsKeyWinsOverHamis) {
+  Objects o = Render({HamiValues(), R"(
+devices: {nvidia: {gpuCorePolicy: force, libCudaLogLevel: 4}}
+devicePlugin: {gpuCorePolicy: disable, libCudaLogLevel: 0, disablecorelimit: "true", disableCoreLimit: false}
+)"});
+  YAML::Node ds = o.Find("DaemonSet", "hami-device-plugin");
+  ASSERT_TRUE(ds.IsMap());
+  auto da = Args(Container(ds["spec"]["template"]["spec"], "device-plugin"));
+  EXPECT_TRUE(Has(da, "--gpu-core-policy=disable"));
+  EXPECT_TRUE(Has(da, "--disable-core-limit=false"));
+  auto cfg = deviceplugin::ParsePluginConfig(
+      o.Find("ConfigMap", "hami-device-config")["data"]["device-config.yaml"].as<std::string>());
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  EXPECT_EQ(cfg->nvidia.lib_cuda_log_level, 0);
+}
+
+TEST(NodeChartRender, ValuesOfTheWrongTypeFailNamingTheKey) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"devicePlugin: {deviceSplitCount: ten}", "devicePlugin.deviceSplitCount"},
+      {"devicePlugin: {deviceSplitCount: 2.5}", "devicePlugin.deviceSplitCount"},
+      {"devicePlugin: {deviceSplitCount: 0}", "devicePlugin.deviceSplitCount"},
+      {"devicePlugin: {deviceMemoryScaling: \"1.5\"}", "devicePlugin.deviceMemoryScaling"},
+      {"devicePlugin: {disablecorelimit: maybe}", "disablecorelimit"},
+      {"devices: {nvidia: {gpuCorePolicy: sometimes}}", "gpuCorePolicy"},
+      {"devices: {nvidia: {libCudaLogLevel: loud}}", "libCudaLogLevel"},
+      {"devicePlugin: {nodeConfiguration: {config: \"{not json\"}}", "nodeConfiguration.config"},
+      {"devicePlugin: {nodeConfiguration: {config: \"{}\"}}", "nodeConfiguration.config"},
+      {"devicePlugin: {image: 5}", "devicePlugin.image"},
+      {"devicePlugin: {image: {pullPolicy: Sometimes}}", "devicePlugin.image.pullPolicy"},
+      {"devicePlugin: {libPath: /opt/vgpu}", "devicePlugin.libPath"},
+      {"devicePlugin: {monitor: {ctrPath: /opt/containers}}", "devicePlugin.monitor.ctrPath"},
+      {"scheduler: {metricsBindAddress: \"9395\"}", "scheduler.metricsBindAddress"},
+      {"scheduler: {leaderElect: yes-please}", "scheduler.leaderElect"},
+      {"scheduler: {extenderHTTPTimeout: 30s}", "scheduler.extenderHTTPTimeout"},
+      {"legacyMetrics: \"sometimes\"", "legacyMetrics"},
+      {"global: {imagePullSecrets: [5]}", "imagePullSecrets"},
+  };
+  for (const auto& [bad, key] : cases) {
+    const std::string err = Error({HamiValues(), bad});
+    EXPECT_NE(err.find(key), std::string::npos) << bad << " -> '" << err << "'";
+  }
+  EXPECT_EQ(Error({HamiValues()}), "");
+}
+
+// The chart's defaults render to the objects of the plain manifests (kubectl kustomize), where
+// both carry a container: the same images and arguments.
+TEST(NodeChartRender, DefaultsRenderTheManifestsContainers) {
+  if (std::system("kubectl version --client >/dev/null 2>&1") != 0) GTEST_SKIP() << "no kubectl";
+  FILE* p = popen(("kubectl kustomize " + std::string(HAMI_DEPLOY_DIR) + "/manifests").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string text;
+  char buf[4096];
+  for (std::size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) text.append(buf, n);
+  ASSERT_EQ(pclose(p), 0);
+  Objects plain{YAML::LoadAll(text)};
+  Objects chart = Render({});
+  int compared = 0;
+  for (const auto& [kind, name] : std::vector<std::pair<std::string, std::string>>{
+           {"Deployment", "hami-scheduler"}, {"DaemonSet", "hami-device-plugin"}}) {
+    YAML::Node a = plain.Find(kind, name), b = chart.Find(kind, name);
+    ASSERT_TRUE(a.IsMap() && b.IsMap()) << kind << " " << name;
+    for (const auto& c : a["spec"]["template"]["spec"]["containers"]) {
+      YAML::Node d = Container(b["spec"]["template"]["spec"], c["name"].as<std::string>());
+      EXPECT_EQ(c["image"].as<std::string>(), d["image"].as<std::string>());
+      EXPECT_EQ(Args(c), Args(d)) << c["name"];
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, 4);
 }
 
 }  // namespace

@@ -1158,7 +1158,7 @@ Value Coalesce(const Value& user, const Value& defaults) {
 }
 
 StatusOr<std::map<std::string, std::string>> RenderChart(const std::string& chart_dir,
-                                                         const std::string& user_values,
+                                                         const std::vector<std::string>& user_values,
                                                          const RenderOptions& opts) {
   auto slurp = [](const fs::path& p) {
     std::ifstream in(p);
@@ -1168,8 +1168,12 @@ StatusOr<std::map<std::string, std::string>> RenderChart(const std::string& char
   };
   auto defaults = ParseValues(slurp(fs::path(chart_dir) / "values.yaml"));
   if (!defaults.ok()) return defaults.status();
-  auto user = ParseValues(user_values);
-  if (!user.ok()) return user.status();
+  Value merged = Value::Map();
+  for (const auto& text : user_values) {
+    auto user = ParseValues(text);
+    if (!user.ok()) return user.status();
+    merged = Coalesce(*user, merged);
+  }
   YAML::Node chart = YAML::LoadFile((fs::path(chart_dir) / "Chart.yaml").string());
   Value chart_obj = Value::Map({{"Name", Value::Str(chart["name"].as<std::string>())},
                                 {"Version", Value::Str(chart["version"].as<std::string>())},
@@ -1185,7 +1189,7 @@ StatusOr<std::map<std::string, std::string>> RenderChart(const std::string& char
                               {"IsInstall", Value::Bool(true)},
                               {"IsUpgrade", Value::Bool(false)},
                               {"Revision", Value::Int(1)}});
-  const Value values = Coalesce(*user, *defaults);
+  const Value values = Coalesce(merged, *defaults);
 
   Engine e;
   std::map<std::string, Nodes> files;
