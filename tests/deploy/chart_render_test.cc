@@ -234,6 +234,83 @@ devicePlugin:
   EXPECT_DOUBLE_EQ(cfg->nvidia.device_memory_scaling, 1.5);
 }
 
+TEST(NodeChartRender, MoreHamiKeysTakeEffect) {
+  Objects o = Render({HamiValues(), R"(
+device-config:
+  content: |
+    nvidia:
+      resourceCountName: nvidia.com/gpu
+      resourceMemoryName: nvidia.com/gpumem
+      resourceCoreName: nvidia.com/gpucores
+      deviceSplitCount: 7
+      defaultMemory: 2048
+devicePlugin:
+  extraEnvs:
+    - name: SITE_ENV
+      value: "1"
+  monitor:
+    extraEnvs: {MONITOR_ENV: 2}
+  image:
+    pullSecrets: [dp-secret]
+scheduler:
+  admissionWebhook:
+    namespaceSelector:
+      matchLabels: {team: ml}
+      matchExpressions:
+        - {key: environment, operator: NotIn, values: [staging]}
+    objectSelector:
+      matchExpressions:
+        - {key: hami.io/enable, operator: In, values: ["true"]}
+)"});
+  // A whole device-config.yaml: it is the file, and no flag overrides it.
+  YAML::Node cm = o.Find("ConfigMap", "hami-device-config");
+  ASSERT_TRUE(cm.IsMap());
+  auto cfg = deviceplugin::ParsePluginConfig(cm["data"]["device-config.yaml"].as<std::string>());
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  EXPECT_EQ(cfg->nvidia.device_split_count, 7);
+  YAML::Node ds = o.Find("DaemonSet", "hami-device-plugin");
+  ASSERT_TRUE(ds.IsMap());
+  const YAML::Node dspec = ds["spec"]["template"]["spec"];
+  YAML::Node dp = Container(dspec, "device-plugin");
+  for (const auto& a : Args(dp)) EXPECT_NE(a.rfind("--device-split-count", 0), 0u) << a;
+  YAML::Node dep = o.Find("Deployment", "hami-scheduler");
+  ASSERT_TRUE(dep.IsMap());
+  for (const auto& a : Args(Container(dep["spec"]["template"]["spec"], "hami-scheduler")))
+    EXPECT_NE(a.rfind("--default-mem", 0), 0u) << a;
+  // extraEnvs, as HAMi's list and as a map.
+  bool site = false, mon = false;
+  for (const auto& e : dp["env"]) site = site || e["name"].as<std::string>() == "SITE_ENV";
+  for (const auto& e : Container(dspec, "vgpu-monitor")["env"])
+    mon = mon || (e["name"].as<std::string>() == "MONITOR_ENV" && e["value"].as<std::string>() == "2");
+  EXPECT_TRUE(site);
+  EXPECT_TRUE(mon);
+  EXPECT_EQ(dspec["imagePullSecrets"][0]["name"].as<std::string>(), "dp-secret");
+  // The webhook's selectors keep the chart's own expressions and gain HAMi's.
+  YAML::Node wh = o.Find("MutatingWebhookConfiguration", "hami-webhook");
+  ASSERT_TRUE(wh.IsMap());
+  const YAML::Node w = wh["webhooks"][0];
+  EXPECT_EQ(w["namespaceSelector"]["matchLabels"]["team"].as<std::string>(), "ml");
+  ASSERT_EQ(w["namespaceSelector"]["matchExpressions"].size(), 2u);
+  EXPECT_EQ(w["namespaceSelector"]["matchExpressions"][1]["key"].as<std::string>(), "environment");
+  ASSERT_EQ(w["objectSelector"]["matchExpressions"].size(), 2u);
+  EXPECT_EQ(w["objectSelector"]["matchExpressions"][1]["key"].as<std::string>(), "hami.io/enable");
+  EXPECT_EQ(w["failurePolicy"].as<std::string>(), "Ignore");
+
+  // devicePlugin.enabled: false leaves the nodes to another device plugin.
+  Objects off = Render({HamiValues(), "devicePlugin: {enabled: false}"});
+  EXPECT_FALSE(off.Find("DaemonSet", "hami-device-plugin").IsMap());
+  EXPECT_TRUE(off.Find("Deployment", "hami-scheduler").IsMap());
+}
+
+// This chart's own older form: image as a string with imageTag.
+TEST(NodeChartRender, StringImageFormStillWorks) {
+  Objects o = Render({"devicePlugin: {image: registry.example/dp, imageTag: v3}"});
+  YAML::Node ds = o.Find("DaemonSet", "hami-device-plugin");
+  ASSERT_TRUE(ds.IsMap());
+  EXPECT_EQ(Container(ds["spec"]["template"]["spec"], "device-plugin")["image"].as<std::string>(),
+            "registry.example/dp:v3");
+}
+
 TEST(NodeChartRender, ThisChartsKeyWinsOverHamis) {
   Objects o = Render({HamiValues(), R"(
 devices: {nvidia: {gpuCorePolicy: force, libCudaLogLevel: 4}}
@@ -270,6 +347,8 @@ TEST(NodeChartRender, ValuesOfTheWrongTypeFailNamingTheKey) {
       {"scheduler: {extenderHTTPTimeout: 30s}", "scheduler.extenderHTTPTimeout"},
       {"legacyMetrics: \"sometimes\"", "legacyMetrics"},
       {"global: {imagePullSecrets: [5]}", "imagePullSecrets"},
+      {"devicePlugin: {extraEnvs: oops}", "devicePlugin.extraEnvs"},
+      {"device-config: {content: [1]}", "device-config.content"},
   };
   for (const auto& [bad, key] : cases) {
     const std::string err = Error({HamiValues(), bad});

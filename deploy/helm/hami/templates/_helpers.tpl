@@ -276,3 +276,31 @@ imagePullSecrets:
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/* HAMi's device-config.content: a whole device-config.yaml given as text. When set it is the
+     file, and the components get none of the flags that would override its settings. */}}
+{{- define "hami.deviceConfigContent" -}}
+{{- $c := dig "content" "" (index .Values "device-config" | default dict) -}}
+{{- if not (kindIs "string" $c) -}}
+{{- fail (printf "device-config.content: expected the text of a device-config.yaml, got %s" (kindOf $c)) -}}
+{{- end -}}
+{{- $c -}}
+{{- end -}}
+
+{{- define "hami.deviceConfigText" -}}
+{{- include "hami.deviceConfigContent" . | default (include "hami.deviceConfig" .) -}}
+{{- end -}}
+
+{{/* Extra env entries (HAMi's extraEnvs): a list of env entries, or a map NAME: value. */}}
+{{- define "hami.extraEnvs" -}}
+{{- if kindIs "slice" .env -}}
+{{- with .env }}{{ toYaml . }}{{ end -}}
+{{- else if kindIs "map" .env -}}
+{{- range $k, $v := .env }}
+- name: {{ $k }}
+  value: {{ toString $v | quote }}
+{{- end -}}
+{{- else if not (kindIs "invalid" .env) -}}
+{{- fail (printf "%s: expected a list of env entries or a map, got %s" .path (kindOf .env)) -}}
+{{- end -}}
+{{- end -}}
