@@ -23,7 +23,9 @@ std::string Slurp(const std::string& p) {
   ss << in.rdbuf();
   return ss.str();
 }
-std::string HamiValues() { return Slurp(std::string(HAMI_TESTDATA_DIR) + "/hami-v2.10-values.yaml"); }
+std::string HamiValues() {
+  return Slurp(std::string(HAMI_TESTDATA_DIR) + "/hami-v2.10-values.yaml");
+}
 
 struct Objects {
   std::vector<YAML::Node> docs;
@@ -110,8 +112,7 @@ TEST(NodeChartRender, HamiValuesFileRendersAsIsWithHamiMeaning) {
   auto da = Args(dp);
   for (const char* a : {"--gpu-core-policy=default", "--disable-core-limit=false",
                         "--mig-strategy=none", "--device-split-count=10",
-                        "--device-memory-scaling=1", "--hook-path=/usr/local",
-                        "--log-level=debug"})
+                        "--device-memory-scaling=1", "--hook-path=/usr/local", "--log-level=debug"})
     EXPECT_TRUE(Has(da, a)) << a;
   EXPECT_FALSE(Has(da, "-v=4"));  // klog's flag, which the plugin does not take
   auto ma = Args(Container(dspec, "vgpu-monitor"));
@@ -218,7 +219,8 @@ devicePlugin:
   // An existing ConfigMap of node configuration: mounted, not created.
   bool mounted = false;
   for (const auto& v : dspec["volumes"])
-    mounted = mounted || (v["configMap"] && v["configMap"]["name"].as<std::string>() == "site-node-config");
+    mounted = mounted ||
+              (v["configMap"] && v["configMap"]["name"].as<std::string>() == "site-node-config");
   EXPECT_TRUE(mounted);
   EXPECT_FALSE(o.Find("ConfigMap", "hami-device-plugin-config").IsMap());
 
@@ -281,7 +283,8 @@ scheduler:
   bool site = false, mon = false;
   for (const auto& e : dp["env"]) site = site || e["name"].as<std::string>() == "SITE_ENV";
   for (const auto& e : Container(dspec, "vgpu-monitor")["env"])
-    mon = mon || (e["name"].as<std::string>() == "MONITOR_ENV" && e["value"].as<std::string>() == "2");
+    mon = mon ||
+          (e["name"].as<std::string>() == "MONITOR_ENV" && e["value"].as<std::string>() == "2");
   EXPECT_TRUE(site);
   EXPECT_TRUE(mon);
   EXPECT_EQ(dspec["imagePullSecrets"][0]["name"].as<std::string>(), "dp-secret");
@@ -361,7 +364,8 @@ TEST(NodeChartRender, ValuesOfTheWrongTypeFailNamingTheKey) {
 // both carry a container: the same images and arguments.
 TEST(NodeChartRender, DefaultsRenderTheManifestsContainers) {
   if (std::system("kubectl version --client >/dev/null 2>&1") != 0) GTEST_SKIP() << "no kubectl";
-  FILE* p = popen(("kubectl kustomize " + std::string(HAMI_DEPLOY_DIR) + "/manifests").c_str(), "r");
+  FILE* p =
+      popen(("kubectl kustomize " + std::string(HAMI_DEPLOY_DIR) + "/manifests").c_str(), "r");
   ASSERT_NE(p, nullptr);
   std::string text;
   char buf[4096];

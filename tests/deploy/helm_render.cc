@@ -69,13 +69,20 @@ Value Value::Map(std::map<std::string, Value> v) {
 }
 bool Value::Truthy() const {
   switch (kind) {
-    case kNil: return false;
-    case kBool: return b;
-    case kInt: return i != 0;
-    case kFloat: return f != 0;
-    case kString: return !s.empty();
-    case kList: return !list->empty();
-    case kMap: return !map->empty();
+    case kNil:
+      return false;
+    case kBool:
+      return b;
+    case kInt:
+      return i != 0;
+    case kFloat:
+      return f != 0;
+    case kString:
+      return !s.empty();
+    case kList:
+      return !list->empty();
+    case kMap:
+      return !map->empty();
   }
   return false;
 }
@@ -123,11 +130,16 @@ std::string GoFloat(double f) {
 
 std::string Print(const Value& v) {
   switch (v.kind) {
-    case Value::kNil: return "";  // Helm drops "<no value>"
-    case Value::kBool: return v.b ? "true" : "false";
-    case Value::kInt: return std::to_string(v.i);
-    case Value::kFloat: return GoFloat(v.f);
-    case Value::kString: return v.s;
+    case Value::kNil:
+      return "";  // Helm drops "<no value>"
+    case Value::kBool:
+      return v.b ? "true" : "false";
+    case Value::kInt:
+      return std::to_string(v.i);
+    case Value::kFloat:
+      return GoFloat(v.f);
+    case Value::kString:
+      return v.s;
     case Value::kList: {
       std::string o = "[";
       for (std::size_t k = 0; k < v.list->size(); ++k) o += (k ? " " : "") + Print((*v.list)[k]);
@@ -170,13 +182,17 @@ Value FromYamlNode(const YAML::Node& n) {
 
 Json ToJson(const Value& v) {
   switch (v.kind) {
-    case Value::kNil: return nullptr;
-    case Value::kBool: return v.b;
-    case Value::kInt: return v.i;
+    case Value::kNil:
+      return nullptr;
+    case Value::kBool:
+      return v.b;
+    case Value::kInt:
+      return v.i;
     case Value::kFloat:
       if (std::floor(v.f) == v.f && std::fabs(v.f) < 1e15) return static_cast<long long>(v.f);
       return v.f;
-    case Value::kString: return v.s;
+    case Value::kString:
+      return v.s;
     case Value::kList: {
       Json a = Json::array();
       for (const auto& x : *v.list) a.push_back(ToJson(x));
@@ -367,9 +383,11 @@ std::vector<Tok> Lex(const std::string& a) {
       out.push_back({Tok::kDecl, ":="});
       i += 2;
     } else {
-      static const std::map<char, Tok::T> single = {{'(', Tok::kLp}, {')', Tok::kRp},
-                                                     {'|', Tok::kPipe}, {'=', Tok::kAssign},
-                                                     {',', Tok::kComma}};
+      static const std::map<char, Tok::T> single = {{'(', Tok::kLp},
+                                                    {')', Tok::kRp},
+                                                    {'|', Tok::kPipe},
+                                                    {'=', Tok::kAssign},
+                                                    {',', Tok::kComma}};
       auto it = single.find(c);
       if (it == single.end()) Throw(std::string("unexpected '") + c + "' in {{" + a + "}}");
       out.push_back({it->second, std::string(1, c)});
@@ -420,7 +438,8 @@ struct PipeParser {
     }
     for (;;) {
       Cmd c;
-      while (i < t.size() && t[i].t != Tok::kPipe && t[i].t != Tok::kRp) c.args.push_back(Operand());
+      while (i < t.size() && t[i].t != Tok::kPipe && t[i].t != Tok::kRp)
+        c.args.push_back(Operand());
       if (c.args.empty()) Throw("empty command in pipeline");
       p.cmds.push_back(std::move(c));
       if (i < t.size() && t[i].t == Tok::kPipe) {
@@ -436,13 +455,17 @@ struct PipeParser {
     const Tok& k = t[i++];
     Arg a;
     switch (k.t) {
-      case Tok::kStr: a.k = Arg::kLit, a.lit = Value::Str(k.s); break;
+      case Tok::kStr:
+        a.k = Arg::kLit, a.lit = Value::Str(k.s);
+        break;
       case Tok::kNum:
         a.k = Arg::kLit;
         a.lit = k.s.find('.') == std::string::npos ? Value::Int(std::stoll(k.s))
                                                    : Value::Float(std::stod(k.s));
         break;
-      case Tok::kField: a.k = Arg::kField, a.fields = SplitFields(k.s); break;
+      case Tok::kField:
+        a.k = Arg::kField, a.fields = SplitFields(k.s);
+        break;
       case Tok::kVar: {
         a.k = Arg::kVar;
         const std::size_t dot = k.s.find('.');
@@ -467,7 +490,8 @@ struct PipeParser {
         if (i < t.size() && t[i].t == Tok::kField && t[i].glued) a.fields = SplitFields(t[i++].s);
         break;
       }
-      default: Throw("unexpected '" + k.s + "'");
+      default:
+        Throw("unexpected '" + k.s + "'");
     }
     return a;
   }
@@ -503,7 +527,8 @@ std::vector<Piece> Split(const std::string& src) {
     }
     out.push_back({false, text});
     std::size_t close;
-    if (src.compare(body, 2, "/*") == 0 || src.compare(src.find_first_not_of(" ", body), 2, "/*") == 0) {
+    if (src.compare(body, 2, "/*") == 0 ||
+        src.compare(src.find_first_not_of(" ", body), 2, "/*") == 0) {
       close = src.find("*/", body);
       if (close == std::string::npos) Throw("unclosed comment");
       close = src.find("}}", close);
@@ -628,7 +653,8 @@ struct Engine {
 
   static Value Field(Value v, const std::vector<std::string>& fields, const std::string& shown) {
     for (const auto& f : fields) {
-      if (v.kind == Value::kNil) Throw("nil pointer evaluating interface {}." + f + " (" + shown + ")");
+      if (v.kind == Value::kNil)
+        Throw("nil pointer evaluating interface {}." + f + " (" + shown + ")");
       if (v.kind != Value::kMap) Throw("can't evaluate field " + f + " in type " + v.KindName());
       auto it = v.map->find(f);
       v = it == v.map->end() ? Value() : it->second;
@@ -638,11 +664,16 @@ struct Engine {
 
   Value Arg1(const Arg& a, const Value& dot) {
     switch (a.k) {
-      case Arg::kLit: return a.lit;
-      case Arg::kField: return Field(dot, a.fields, "." + Join(a.fields));
-      case Arg::kVar: return Field(Lookup(a.name), a.fields, a.name + "." + Join(a.fields));
-      case Arg::kSub: return Field(EvalPipe(*a.sub, dot), a.fields, "(...)." + Join(a.fields));
-      case Arg::kIdent: return Call(a.name, {}, dot, nullptr, nullptr);
+      case Arg::kLit:
+        return a.lit;
+      case Arg::kField:
+        return Field(dot, a.fields, "." + Join(a.fields));
+      case Arg::kVar:
+        return Field(Lookup(a.name), a.fields, a.name + "." + Join(a.fields));
+      case Arg::kSub:
+        return Field(EvalPipe(*a.sub, dot), a.fields, "(...)." + Join(a.fields));
+      case Arg::kIdent:
+        return Call(a.name, {}, dot, nullptr, nullptr);
     }
     return Value();
   }
@@ -698,13 +729,17 @@ struct Engine {
     for (const auto& n : nodes) {
       const std::size_t mark = vars.size();
       switch (n->t) {
-        case Node::kText: out += n->text; break;
+        case Node::kText:
+          out += n->text;
+          break;
         case Node::kAction: {
           Value v = EvalPipe(n->pipe, dot);
           if (!n->pipe.declare && !n->pipe.assign) out += Print(v);
           continue;  // a declared variable lives to the end of the enclosing list
         }
-        case Node::kTemplate: out += Include(n->text, EvalPipe(n->pipe, dot)); break;
+        case Node::kTemplate:
+          out += Include(n->text, EvalPipe(n->pipe, dot));
+          break;
         case Node::kIf: {
           Value v = EvalPipe(n->pipe, dot);
           Exec(v.Truthy() ? n->body : n->else_body, dot, out);
@@ -775,11 +810,16 @@ bool Equal(const Value& a, const Value& b) {
   if (a.kind == Value::kNil || b.kind == Value::kNil) return a.kind == b.kind;
   if (a.kind != b.kind) Throw("error calling eq: incompatible types for comparison");
   switch (a.kind) {
-    case Value::kBool: return a.b == b.b;
-    case Value::kInt: return a.i == b.i;
-    case Value::kFloat: return a.f == b.f;
-    case Value::kString: return a.s == b.s;
-    default: Throw("error calling eq: invalid type for comparison");
+    case Value::kBool:
+      return a.b == b.b;
+    case Value::kInt:
+      return a.i == b.i;
+    case Value::kFloat:
+      return a.f == b.f;
+    case Value::kString:
+      return a.s == b.s;
+    default:
+      Throw("error calling eq: invalid type for comparison");
   }
 }
 double Num(const std::string& fn, const Value& v) {
@@ -791,15 +831,19 @@ double Num(const std::string& fn, const Value& v) {
 // sprig's toInt/toFloat64 (spf13/cast): numbers and numeric strings; anything else is 0.
 double CastNum(const Value& v) {
   switch (v.kind) {
-    case Value::kInt: return static_cast<double>(v.i);
-    case Value::kFloat: return v.f;
-    case Value::kBool: return v.b;
+    case Value::kInt:
+      return static_cast<double>(v.i);
+    case Value::kFloat:
+      return v.f;
+    case Value::kBool:
+      return v.b;
     case Value::kString: {
       char* end = nullptr;
       const double d = std::strtod(v.s.c_str(), &end);
       return end && *end == '\0' && !v.s.empty() ? d : 0;
     }
-    default: return 0;
+    default:
+      return 0;
   }
 }
 
@@ -926,7 +970,8 @@ Value Engine::Call(const std::string& fn, const std::vector<const Arg*>& raw, co
   if (fn == "ne") return need(2), Value::Bool(!Equal(a[0], a[1]));
   if (fn == "lt" || fn == "le" || fn == "gt" || fn == "ge") {
     need(2);
-    if (a[0].kind != a[1].kind) Throw("error calling " + fn + ": incompatible types for comparison");
+    if (a[0].kind != a[1].kind)
+      Throw("error calling " + fn + ": incompatible types for comparison");
     const double x = Num(fn, a[0]), y = Num(fn, a[1]);
     return Value::Bool(fn == "lt" ? x < y : fn == "le" ? x <= y : fn == "gt" ? x > y : x >= y);
   }
@@ -934,8 +979,7 @@ Value Engine::Call(const std::string& fn, const std::vector<const Arg*>& raw, co
     std::string o;
     for (const auto& x : a) {
       if (x.kind == Value::kNil) continue;
-      o += (o.empty() ? "" : " ") +
-           (fn == "quote" ? GoQuote(Print(x)) : "'" + Print(x) + "'");
+      o += (o.empty() ? "" : " ") + (fn == "quote" ? GoQuote(Print(x)) : "'" + Print(x) + "'");
     }
     return Value::Str(o);
   }
@@ -946,7 +990,8 @@ Value Engine::Call(const std::string& fn, const std::vector<const Arg*>& raw, co
   }
   if (fn == "printf") return Value::Str(Printf(a));
   if (fn == "toString") return need(1), Value::Str(Print(a[0]));
-  if (fn == "int" || fn == "int64") return need(1), Value::Int(static_cast<long long>(CastNum(a[0])));
+  if (fn == "int" || fn == "int64")
+    return need(1), Value::Int(static_cast<long long>(CastNum(a[0])));
   if (fn == "float64") return need(1), Value::Float(CastNum(a[0]));
   if (fn == "toYaml") {
     need(1);
@@ -992,19 +1037,22 @@ Value Engine::Call(const std::string& fn, const std::vector<const Arg*>& raw, co
     need(1);
     const std::string& s = StrArg(fn, a[0]);
     const std::size_t b = s.find_first_not_of(" \t\r\n");
-    return Value::Str(b == std::string::npos ? "" : s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1));
+    return Value::Str(b == std::string::npos ? ""
+                                             : s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1));
   }
   if (fn == "lower" || fn == "upper") {
     need(1);
     std::string s = StrArg(fn, a[0]);
-    for (char& ch : s) ch = fn == "lower" ? std::tolower((unsigned char)ch) : std::toupper((unsigned char)ch);
+    for (char& ch : s)
+      ch = fn == "lower" ? std::tolower((unsigned char)ch) : std::toupper((unsigned char)ch);
     return Value::Str(s);
   }
   if (fn == "replace") {
     need(3);
     const std::string &from = StrArg(fn, a[0]), &to = StrArg(fn, a[1]);
     std::string s = StrArg(fn, a[2]);
-    for (std::size_t p = 0; !from.empty() && (p = s.find(from, p)) != std::string::npos; p += to.size())
+    for (std::size_t p = 0; !from.empty() && (p = s.find(from, p)) != std::string::npos;
+         p += to.size())
       s.replace(p, from.size(), to);
     return Value::Str(s);
   }
@@ -1049,7 +1097,8 @@ Value Engine::Call(const std::string& fn, const std::vector<const Arg*>& raw, co
   }
   if (fn == "append") {
     need(2);
-    if (a[0].kind != Value::kList) Throw("error calling append: " + a[0].KindName() + " is not a list");
+    if (a[0].kind != Value::kList)
+      Throw("error calling append: " + a[0].KindName() + " is not a list");
     std::vector<Value> l = *a[0].list;
     l.push_back(a[1]);
     return Value::List(std::move(l));
@@ -1118,11 +1167,10 @@ Value Engine::Call(const std::string& fn, const std::vector<const Arg*>& raw, co
   if (fn == "genCA" || fn == "genSignedCert") {
     // Placeholders in PEM shape: a render test checks wiring, not cryptography.
     const std::string who = Print(a.at(0));
-    return Value::Map(
-        {{"Cert", Value::Str("-----BEGIN CERTIFICATE-----\n" + B64(fn + ":" + who) +
-                             "\n-----END CERTIFICATE-----\n")},
-         {"Key", Value::Str("-----BEGIN RSA PRIVATE KEY-----\n" + B64(who) +
-                            "\n-----END RSA PRIVATE KEY-----\n")}});
+    return Value::Map({{"Cert", Value::Str("-----BEGIN CERTIFICATE-----\n" + B64(fn + ":" + who) +
+                                           "\n-----END CERTIFICATE-----\n")},
+                       {"Key", Value::Str("-----BEGIN RSA PRIVATE KEY-----\n" + B64(who) +
+                                          "\n-----END RSA PRIVATE KEY-----\n")}});
   }
   Throw("function \"" + fn + "\" not defined");
 }
@@ -1157,9 +1205,9 @@ Value Coalesce(const Value& user, const Value& defaults) {
   return Value::Map(std::move(out));
 }
 
-StatusOr<std::map<std::string, std::string>> RenderChart(const std::string& chart_dir,
-                                                         const std::vector<std::string>& user_values,
-                                                         const RenderOptions& opts) {
+StatusOr<std::map<std::string, std::string>> RenderChart(
+    const std::string& chart_dir, const std::vector<std::string>& user_values,
+    const RenderOptions& opts) {
   auto slurp = [](const fs::path& p) {
     std::ifstream in(p);
     std::ostringstream ss;
@@ -1213,12 +1261,13 @@ StatusOr<std::map<std::string, std::string>> RenderChart(const std::string& char
   std::map<std::string, std::string> out;
   for (const auto& [rel, nodes] : files) {
     if (fs::path(rel).filename().string().rfind('_', 0) == 0) continue;
-    Value root = Value::Map({{"Values", values},
-                             {"Chart", chart_obj},
-                             {"Release", release},
-                             {"Capabilities", caps},
-                             {"Template", Value::Map({{"Name", Value::Str("hami/templates/" + rel)},
-                                                      {"BasePath", Value::Str("hami/templates")}})}});
+    Value root =
+        Value::Map({{"Values", values},
+                    {"Chart", chart_obj},
+                    {"Release", release},
+                    {"Capabilities", caps},
+                    {"Template", Value::Map({{"Name", Value::Str("hami/templates/" + rel)},
+                                             {"BasePath", Value::Str("hami/templates")}})}});
     try {
       e.vars = {{"$", root}};
       std::string text;

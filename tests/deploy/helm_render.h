@@ -46,10 +46,11 @@ struct RenderOptions {
 };
 
 // Renders every template of the chart in `chart_dir` (as `helm template` does) with the YAML
-// values files `user_values` over the chart's values.yaml (later files win, as `-f a -f b`). Returns file name (relative to templates/) ->
-// rendered text, or the first error (a `fail`, a bad value, a template error), naming the file.
-StatusOr<std::map<std::string, std::string>> RenderChart(const std::string& chart_dir,
-                                                         const std::vector<std::string>& user_values,
-                                                         const RenderOptions& opts = {});
+// values files `user_values` over the chart's values.yaml (later files win, as `-f a -f b`).
+// Returns file name (relative to templates/) -> rendered text, or the first error (a `fail`, a bad
+// value, a template error), naming the file.
+StatusOr<std::map<std::string, std::string>> RenderChart(
+    const std::string& chart_dir, const std::vector<std::string>& user_values,
+    const RenderOptions& opts = {});
 
 }  // namespace hami::deploytest
