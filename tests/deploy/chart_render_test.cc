@@ -299,6 +299,19 @@ scheduler:
   EXPECT_EQ(w["objectSelector"]["matchExpressions"][1]["key"].as<std::string>(), "hami.io/enable");
   EXPECT_EQ(w["failurePolicy"].as<std::string>(), "Ignore");
 
+  // The scheduler pod's own HAMi keys.
+  Objects sched = Render({HamiValues(),
+                          "scheduler: {nodeName: cp-1, livenessProbe: true, "
+                          "kubeScheduler: {enabled: false}}"});
+  YAML::Node sdep = sched.Find("Deployment", "hami-scheduler");
+  ASSERT_TRUE(sdep.IsMap());
+  const YAML::Node sspec = sdep["spec"]["template"]["spec"];
+  EXPECT_EQ(sspec["nodeName"].as<std::string>(), "cp-1");
+  EXPECT_EQ(sspec["containers"].size(), 1u);
+  EXPECT_EQ(
+      Container(sspec, "hami-scheduler")["livenessProbe"]["httpGet"]["path"].as<std::string>(),
+      "/readyz");
+
   // devicePlugin.enabled: false leaves the nodes to another device plugin.
   Objects off = Render({HamiValues(), "devicePlugin: {enabled: false}"});
   EXPECT_FALSE(off.Find("DaemonSet", "hami-device-plugin").IsMap());
