@@ -254,7 +254,7 @@ imagePullSecrets:
 {{/* Port of scheduler.metricsBindAddress (HAMi's ":9395"); empty when unset. */}}
 {{- define "hami.metricsPort" -}}
 {{- with .Values.scheduler.metricsBindAddress -}}
-{{- if not (regexMatch "^[^:]*:[0-9]{1,5}$" (toString .)) -}}
+{{- if not (regexMatch "^(\\[[0-9a-fA-F:.]*\\]|[^:]*):[0-9]{1,5}$" (toString .)) -}}
 {{- fail (printf "scheduler.metricsBindAddress: %v is not [host]:port" .) -}}
 {{- end -}}
 {{- regexFind "[0-9]+$" . -}}
