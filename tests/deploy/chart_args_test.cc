@@ -3,12 +3,15 @@
 // ConfigMaps that deploy/helm/hami renders from HAMi's values file, with HAMi's settings arriving
 // in the components' configuration (webhook core policy, node overrides, scheduler name).
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "deploy/helm_render.h"
 #include "deviceplugin/cli.h"
@@ -134,6 +137,60 @@ TEST(NodeChartRender, HamiValuesStartTheDevicePlugin) {
   EXPECT_TRUE(opts->config.nvidia.disable_core_limit);
   EXPECT_EQ(opts->config.nvidia.device_split_count, 10);
   EXPECT_EQ(opts->hook_path, "/usr/local");
+}
+
+// The monitor container's command (HAMi's --legacy-metrics and -v=4 translated) starts
+// hami-vgpu-monitor: it reaches "serving /metrics" rather than exiting on a flag. Its host paths
+// point into a scratch directory and it runs without NVML and the API server.
+TEST(NodeChartRender, HamiValuesStartTheMonitor) {
+  Rendered r = RenderFor({HamiValues(), "legacyMetrics: true\n"});
+  ASSERT_TRUE(r.plugin.IsMap());
+  const fs::path dir = fs::temp_directory_path() / ("chart_mon_" + std::to_string(::getpid()));
+  fs::create_directories(dir / "vgpu");
+  std::vector<std::string> args = {HAMI_MONITOR_BIN};
+  bool legacy = false;
+  for (const auto& a : Command(r.plugin, "vgpu-monitor")) {
+    if (a == "hami-vgpu-monitor") continue;
+    legacy = legacy || a == "--legacy-metrics=true";
+    if (a.rfind("--hook-path=", 0) == 0) {
+      args.push_back("--hook-path=" + dir.string());
+    } else if (a.rfind("--port=", 0) == 0) {
+      args.push_back("--port=0");
+    } else {
+      args.push_back(a);
+    }
+  }
+  EXPECT_TRUE(legacy);
+  for (const char* a : {"--no-nvml", "--no-kube", "--host=127.0.0.1"}) args.push_back(a);
+  const fs::path log = dir / "log";
+  Argv a(args);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    FILE* f = std::freopen(log.c_str(), "w", stderr);
+    (void)f;
+    execv(a.argv()[0], a.argv());
+    _exit(127);
+  }
+  bool serving = false, exited = false;
+  int status = 0;
+  for (int i = 0; i < 200 && !serving && !exited; ++i) {  // up to 10 s on a loaded machine
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::ifstream in(log);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    serving = ss.str().find("serving /metrics on 127.0.0.1:") != std::string::npos;
+    exited = waitpid(pid, &status, WNOHANG) == pid;
+  }
+  if (!exited) {
+    kill(pid, SIGTERM);
+    waitpid(pid, &status, 0);
+  }
+  std::ifstream in(log);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  fs::remove_all(dir);
+  EXPECT_TRUE(serving) << "monitor log:\n" << ss.str();
 }
 
 }  // namespace
