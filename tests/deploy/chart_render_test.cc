@@ -312,6 +312,14 @@ scheduler:
       Container(sspec, "hami-scheduler")["livenessProbe"]["httpGet"]["path"].as<std::string>(),
       "/readyz");
 
+  // HAMi's topology-aware default GPU policy has no counterpart: spread, HAMi's default.
+  Objects topo = Render(
+      {HamiValues(), "scheduler: {defaultSchedulerPolicy: {gpuSchedulerPolicy: topology-aware}}"});
+  YAML::Node tdep = topo.Find("Deployment", "hami-scheduler");
+  ASSERT_TRUE(tdep.IsMap());
+  EXPECT_TRUE(Has(Args(Container(tdep["spec"]["template"]["spec"], "hami-scheduler")),
+                  "--gpu-scheduler-policy=spread"));
+
   // devicePlugin.enabled: false leaves the nodes to another device plugin.
   Objects off = Render({HamiValues(), "devicePlugin: {enabled: false}"});
   EXPECT_FALSE(off.Find("DaemonSet", "hami-device-plugin").IsMap());
@@ -364,6 +372,10 @@ TEST(NodeChartRender, ValuesOfTheWrongTypeFailNamingTheKey) {
       {"legacyMetrics: \"sometimes\"", "legacyMetrics"},
       {"global: {imagePullSecrets: [5]}", "imagePullSecrets"},
       {"devicePlugin: {extraEnvs: oops}", "devicePlugin.extraEnvs"},
+      {"scheduler: {defaultSchedulerPolicy: {nodeSchedulerPolicy: packed}}", "nodeSchedulerPolicy"},
+      {"scheduler: {defaultSchedulerPolicy: {gpuSchedulerPolicy: 5}}", "gpuSchedulerPolicy"},
+      {"resourceName: [a, b]", "resourceName"},
+      {"schedulerName: \"\"", "schedulerName"},
       {"device-config: {content: [1]}", "device-config.content"},
   };
   for (const auto& [bad, key] : cases) {

@@ -304,3 +304,31 @@ imagePullSecrets:
 {{- fail (printf "%s: expected a list of env entries or a map, got %s" .path (kindOf .env)) -}}
 {{- end -}}
 {{- end -}}
+
+{{/* Names that must be non-empty strings (a list or a number here would render nonsense). */}}
+{{- define "hami.checkNames" -}}
+{{- range $k := list "schedulerName" "resourceName" "resourceMem" "resourceMemPercentage" "resourceCores" "resourcePriority" -}}
+{{- $v := index $.Values $k -}}
+{{- if not (and (kindIs "string" $v) $v) -}}
+{{- fail (printf "%s: expected a non-empty name, got %s %v" $k (kindOf $v) $v) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Default policies. HAMi's gpuSchedulerPolicy topology-aware (NVLink pair scores) has no
+     counterpart here: GPUs are then placed by spread, HAMi's default (NOTES.txt says so). */}}
+{{- define "hami.nodePolicy" -}}
+{{- $p := .Values.scheduler.defaultSchedulerPolicy.nodeSchedulerPolicy -}}
+{{- if not (has $p (list "binpack" "spread")) -}}
+{{- fail (printf "scheduler.defaultSchedulerPolicy.nodeSchedulerPolicy: %v is not binpack or spread" $p) -}}
+{{- end -}}
+{{- $p -}}
+{{- end -}}
+
+{{- define "hami.gpuPolicy" -}}
+{{- $p := .Values.scheduler.defaultSchedulerPolicy.gpuSchedulerPolicy -}}
+{{- if not (has $p (list "binpack" "spread" "topology-aware")) -}}
+{{- fail (printf "scheduler.defaultSchedulerPolicy.gpuSchedulerPolicy: %v is not binpack, spread or topology-aware" $p) -}}
+{{- end -}}
+{{- ternary "spread" $p (eq $p "topology-aware") -}}
+{{- end -}}
