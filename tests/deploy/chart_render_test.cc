@@ -335,6 +335,50 @@ TEST(NodeChartRender, StringImageFormStillWorks) {
             "registry.example/dp:v3");
 }
 
+// HAMi before the image maps (its v2.4-v2.6 charts): images as strings with imagePullPolicy
+// beside them, the monitor's image as devicePlugin.monitorimage, its path monitorctrPath.
+TEST(NodeChartRender, OlderHamiImageKeys) {
+  Objects o = Render({R"(
+imagePullSecrets: [ ]
+version: "v2.6.0"
+scheduler:
+  kubeScheduler:
+    image: registry.cn-hangzhou.aliyuncs.com/google_containers/kube-scheduler
+    imageTag: "v1.28.2"
+    imagePullPolicy: Always
+    extraNewArgs: [--config=/config/config.yaml, -v=4]
+    extraArgs: [--policy-config-file=/config/config.json, -v=4]
+  extender:
+    image: "projecthami/hami"
+    imagePullPolicy: Always
+devicePlugin:
+  image: "projecthami/hami"
+  monitorimage: "projecthami/hami"
+  monitorctrPath: /usr/local/vgpu/containers
+  imagePullPolicy: Always
+)"});
+  YAML::Node dep = o.Find("Deployment", "hami-scheduler");
+  ASSERT_TRUE(dep.IsMap());
+  const YAML::Node spec = dep["spec"]["template"]["spec"];
+  YAML::Node ks = Container(spec, "kube-scheduler");
+  EXPECT_EQ(ks["image"].as<std::string>(),
+            "registry.cn-hangzhou.aliyuncs.com/google_containers/kube-scheduler:v1.28.2");
+  EXPECT_EQ(ks["imagePullPolicy"].as<std::string>(), "Always");
+  EXPECT_FALSE(Has(Args(ks), "--policy-config-file=/config/config.json"));
+  YAML::Node ext = Container(spec, "hami-scheduler");
+  EXPECT_EQ(ext["image"].as<std::string>(), "ghcr.io/hami-cpp/hami-scheduler:0.1.0");
+  EXPECT_EQ(ext["imagePullPolicy"].as<std::string>(), "Always");
+  YAML::Node ds = o.Find("DaemonSet", "hami-device-plugin");
+  ASSERT_TRUE(ds.IsMap());
+  for (const char* c : {"device-plugin", "vgpu-monitor"}) {
+    YAML::Node x = Container(ds["spec"]["template"]["spec"], c);
+    EXPECT_EQ(x["image"].as<std::string>(), "ghcr.io/hami-cpp/hami-device-plugin:0.1.0") << c;
+    EXPECT_EQ(x["imagePullPolicy"].as<std::string>(), "Always") << c;
+  }
+  EXPECT_NE(Error({"devicePlugin: {monitorctrPath: /data/containers}"}).find("ctrPath"),
+            std::string::npos);
+}
+
 TEST(NodeChartRender, ThisChartsKeyWinsOverHamis) {
   Objects o = Render({HamiValues(), R"(
 devices: {nvidia: {gpuCorePolicy: force, libCudaLogLevel: 4}}

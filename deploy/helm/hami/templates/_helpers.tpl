@@ -89,7 +89,12 @@ nvidia:
 {{- $img := .image -}}
 {{- $global := .root.Values.global.imageRegistry | default "" -}}
 {{- if kindIs "string" $img -}}
-{{- printf "%s:%s" $img (toString (.tag | default .root.Chart.AppVersion)) -}}
+{{- /* HAMi before the map form wrote "projecthami/hami" (tag: its `version`) */ -}}
+{{- if and .own (regexMatch "(^|/)projecthami/" $img) -}}
+{{- printf "%s/%s:%s" ($global | default "ghcr.io") .own .root.Chart.AppVersion -}}
+{{- else -}}
+{{- printf "%s:%s" $img (toString (.tag | default .defaultTag | default .root.Chart.AppVersion)) -}}
+{{- end -}}
 {{- else if kindIs "map" $img -}}
 {{- $reg := $img.registry | default "" -}}
 {{- $repo := $img.repository | default "" -}}
@@ -106,9 +111,11 @@ nvidia:
 {{- end -}}
 {{- end -}}
 
-{{/* imagePullPolicy: the image's pullPolicy (HAMi), else imagePullPolicy. */}}
+{{/* imagePullPolicy: the image's pullPolicy (HAMi), else the component's own imagePullPolicy
+     (.own; HAMi before the image maps), else imagePullPolicy. */}}
 {{- define "hami.pullPolicy" -}}
 {{- $p := .root.Values.imagePullPolicy -}}
+{{- with .own }}{{ $p = . }}{{ end -}}
 {{- if and (kindIs "map" .image) .image.pullPolicy -}}{{- $p = .image.pullPolicy -}}{{- end -}}
 {{- if not (has (toString $p) (list "Always" "IfNotPresent" "Never")) -}}
 {{- fail (printf "%s.pullPolicy: %v is not Always, IfNotPresent or Never" .path $p) -}}
@@ -270,7 +277,7 @@ imagePullSecrets:
 {{- fail (printf "devicePlugin.libPath %v: this chart keeps the library in global.gpuHookPath/vgpu (%s); set global.gpuHookPath instead" . $vgpu) -}}
 {{- end -}}
 {{- end -}}
-{{- with dig "ctrPath" "" (.Values.devicePlugin.monitor | default dict) -}}
+{{- with dig "ctrPath" "" (.Values.devicePlugin.monitor | default dict) | default .Values.devicePlugin.monitorctrPath -}}
 {{- if ne (trimSuffix "/" (toString .)) (printf "%s/containers" $vgpu) -}}
 {{- fail (printf "devicePlugin.monitor.ctrPath %v: this chart keeps containers in global.gpuHookPath/vgpu/containers (%s/containers); set global.gpuHookPath instead" . $vgpu) -}}
 {{- end -}}
