@@ -105,7 +105,7 @@ TEST(NodeChartRender, HamiValuesStartTheScheduler) {
 
 TEST(NodeChartRender, HamiValuesStartTheDevicePlugin) {
   Rendered r = RenderFor({HamiValues(),
-                          "devicePlugin: {disablecorelimit: \"true\"}\n"
+                          "devicePlugin: {disablecorelimit: \"true\", registerFormat: text}\n"
                           "devices: {nvidia: {gpuCorePolicy: disable}}\n"});
   ASSERT_TRUE(r.plugin.IsMap() && r.device_config.IsScalar() && r.node_config.IsScalar());
   // The ConfigMaps as the kubelet would mount them.
@@ -137,6 +137,7 @@ TEST(NodeChartRender, HamiValuesStartTheDevicePlugin) {
   EXPECT_TRUE(opts->config.nvidia.disable_core_limit);
   EXPECT_EQ(opts->config.nvidia.device_split_count, 10);
   EXPECT_EQ(opts->hook_path, "/usr/local");
+  EXPECT_EQ(opts->register_format, "text");  // for HAMi <= v2.7 schedulers
 }
 
 // The monitor container's command (HAMi's --legacy-metrics and -v=4 translated) starts

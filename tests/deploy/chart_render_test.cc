@@ -419,6 +419,7 @@ TEST(NodeChartRender, ValuesOfTheWrongTypeFailNamingTheKey) {
       {"scheduler: {defaultSchedulerPolicy: {nodeSchedulerPolicy: packed}}", "nodeSchedulerPolicy"},
       {"scheduler: {defaultSchedulerPolicy: {gpuSchedulerPolicy: 5}}", "gpuSchedulerPolicy"},
       {"resourceName: [a, b]", "resourceName"},
+      {"devicePlugin: {registerFormat: yaml}", "devicePlugin.registerFormat"},
       {"schedulerName: \"\"", "schedulerName"},
       {"device-config: {content: [1]}", "device-config.content"},
   };

@@ -339,3 +339,12 @@ imagePullSecrets:
 {{- end -}}
 {{- ternary "spread" $p (eq $p "topology-aware") -}}
 {{- end -}}
+
+{{/* The node register annotation's form: json (HAMi v2.8+ schedulers) or text (<= v2.7). */}}
+{{- define "hami.registerFormat" -}}
+{{- $f := .Values.devicePlugin.registerFormat | default "json" -}}
+{{- if not (has $f (list "json" "text")) -}}
+{{- fail (printf "devicePlugin.registerFormat: %v is not json or text" $f) -}}
+{{- end -}}
+{{- $f -}}
+{{- end -}}
