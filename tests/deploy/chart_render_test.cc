@@ -379,6 +379,27 @@ devicePlugin:
             std::string::npos);
 }
 
+// Go prints a float64 of 1000000 as 1e+06 (every number in Helm values is one): whole-number
+// settings are printed as integers so a large value does not reach a flag as "1e+06".
+TEST(NodeChartRender, LargeNumbersRenderAsIntegers) {
+  Objects o =
+      Render({"scheduler: {defaultMem: 1000000, extender: {allocateTimeoutMs: 1200000}}\n"
+              "devicePlugin: {monitor: {activeWindowMs: 3600000}}\n"});
+  YAML::Node dep = o.Find("Deployment", "hami-scheduler");
+  ASSERT_TRUE(dep.IsMap());
+  auto ea = Args(Container(dep["spec"]["template"]["spec"], "hami-scheduler"));
+  EXPECT_TRUE(Has(ea, "--default-mem=1000000"));
+  EXPECT_TRUE(Has(ea, "--allocate-timeout-ms=1200000"));
+  YAML::Node ds = o.Find("DaemonSet", "hami-device-plugin");
+  ASSERT_TRUE(ds.IsMap());
+  EXPECT_TRUE(Has(Args(Container(ds["spec"]["template"]["spec"], "vgpu-monitor")),
+                  "--active-window-ms=3600000"));
+  auto cfg = deviceplugin::ParsePluginConfig(
+      o.Find("ConfigMap", "hami-device-config")["data"]["device-config.yaml"].as<std::string>());
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  EXPECT_EQ(cfg->nvidia.default_memory, 1000000);
+}
+
 TEST(NodeChartRender, ThisChartsKeyWinsOverHamis) {
   Objects o = Render({HamiValues(), R"(
 devices: {nvidia: {gpuCorePolicy: force, libCudaLogLevel: 4}}
@@ -420,6 +441,8 @@ TEST(NodeChartRender, ValuesOfTheWrongTypeFailNamingTheKey) {
       {"scheduler: {defaultSchedulerPolicy: {gpuSchedulerPolicy: 5}}", "gpuSchedulerPolicy"},
       {"resourceName: [a, b]", "resourceName"},
       {"devicePlugin: {registerFormat: yaml}", "devicePlugin.registerFormat"},
+      {"scheduler: {defaultMem: 1.5}", "scheduler.defaultMem"},
+      {"scheduler: {extender: {allocateTimeoutMs: soon}}", "scheduler.extender.allocateTimeoutMs"},
       {"schedulerName: \"\"", "schedulerName"},
       {"device-config: {content: [1]}", "device-config.content"},
   };

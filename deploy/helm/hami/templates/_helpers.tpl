@@ -66,10 +66,10 @@ nvidia:
   resourceMemoryPercentageName: {{ .Values.resourceMemPercentage }}
   resourceCoreName: {{ .Values.resourceCores }}
   resourcePriorityName: {{ .Values.resourcePriority }}
-  defaultMemory: {{ .Values.scheduler.defaultMem }}
-  defaultCores: {{ .Values.scheduler.defaultCores }}
-  defaultGPUNum: {{ .Values.scheduler.defaultGPUNum }}
-  memoryFactor: {{ .Values.scheduler.memoryFactor }}
+  defaultMemory: {{ include "hami.int" (dict "v" .Values.scheduler.defaultMem "min" 0 "path" "scheduler.defaultMem") }}
+  defaultCores: {{ include "hami.int" (dict "v" .Values.scheduler.defaultCores "min" 0 "path" "scheduler.defaultCores") }}
+  defaultGPUNum: {{ include "hami.int" (dict "v" .Values.scheduler.defaultGPUNum "min" 0 "path" "scheduler.defaultGPUNum") }}
+  memoryFactor: {{ include "hami.number" (dict "v" .Values.scheduler.memoryFactor "path" "scheduler.memoryFactor") }}
   deviceSplitCount: {{ include "hami.int" (dict "v" .Values.devicePlugin.deviceSplitCount "min" 1 "path" "devicePlugin.deviceSplitCount") }}
   deviceMemoryScaling: {{ include "hami.number" (dict "v" .Values.devicePlugin.deviceMemoryScaling "path" "devicePlugin.deviceMemoryScaling") }}
   deviceCoreScaling: {{ include "hami.number" (dict "v" .Values.devicePlugin.deviceCoreScaling "path" "devicePlugin.deviceCoreScaling") }}
