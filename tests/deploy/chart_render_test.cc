@@ -298,6 +298,18 @@ scheduler:
   ASSERT_EQ(w["objectSelector"]["matchExpressions"].size(), 2u);
   EXPECT_EQ(w["objectSelector"]["matchExpressions"][1]["key"].as<std::string>(), "hami.io/enable");
   EXPECT_EQ(w["failurePolicy"].as<std::string>(), "Ignore");
+  EXPECT_EQ(w["clientConfig"]["service"]["name"].as<std::string>(), "hami-scheduler");
+
+  // HAMi's customURL: the API server calls the NodePort URL instead of the Service.
+  Objects cu = Render({HamiValues(),
+                       "scheduler: {admissionWebhook: {customURL: {enabled: true, "
+                       "host: 10.0.0.5}}, service: {type: NodePort}}"});
+  YAML::Node cwh = cu.Find("MutatingWebhookConfiguration", "hami-webhook");
+  ASSERT_TRUE(cwh.IsMap());
+  EXPECT_EQ(cwh["webhooks"][0]["clientConfig"]["url"].as<std::string>(),
+            "https://10.0.0.5:31998/webhook");
+  EXPECT_FALSE(cwh["webhooks"][0]["clientConfig"]["service"].IsDefined());
+  EXPECT_EQ(cu.Find("Service", "hami-scheduler")["spec"]["ports"][0]["nodePort"].as<int>(), 31998);
 
   // The scheduler pod's own HAMi keys.
   Objects sched = Render({HamiValues(),
@@ -442,6 +454,7 @@ TEST(NodeChartRender, ValuesOfTheWrongTypeFailNamingTheKey) {
       {"resourceName: [a, b]", "resourceName"},
       {"devicePlugin: {registerFormat: yaml}", "devicePlugin.registerFormat"},
       {"scheduler: {defaultMem: 1.5}", "scheduler.defaultMem"},
+      {"scheduler: {admissionWebhook: {customURL: {enabled: true, host: \"\"}}}", "customURL"},
       {"scheduler: {extender: {allocateTimeoutMs: soon}}", "scheduler.extender.allocateTimeoutMs"},
       {"schedulerName: \"\"", "schedulerName"},
       {"device-config: {content: [1]}", "device-config.content"},
