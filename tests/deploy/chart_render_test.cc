@@ -324,6 +324,20 @@ scheduler:
       Container(sspec, "hami-scheduler")["livenessProbe"]["httpGet"]["path"].as<std::string>(),
       "/readyz");
 
+  // Several replicas only with leader election, then with a PodDisruptionBudget.
+  for (const bool elect : {false, true}) {
+    Objects rep = Render({HamiValues(), std::string("scheduler: {replicas: 3, leaderElect: ") +
+                                            (elect ? "true" : "false") + "}"});
+    YAML::Node rdep = rep.Find("Deployment", "hami-scheduler");
+    ASSERT_TRUE(rdep.IsMap());
+    EXPECT_EQ(rdep["spec"]["replicas"].as<int>(), elect ? 3 : 1);
+    YAML::Node pdb = rep.Find("PodDisruptionBudget", "hami-scheduler");
+    EXPECT_EQ(pdb.IsMap(), elect);
+    if (elect) {
+      EXPECT_EQ(pdb["spec"]["minAvailable"].as<int>(), 1);
+    }
+  }
+
   // HAMi's topology-aware default GPU policy has no counterpart: spread, HAMi's default.
   Objects topo = Render(
       {HamiValues(), "scheduler: {defaultSchedulerPolicy: {gpuSchedulerPolicy: topology-aware}}"});

@@ -348,3 +348,14 @@ imagePullSecrets:
 {{- end -}}
 {{- $f -}}
 {{- end -}}
+
+{{/* Scheduler replicas: scheduler.replicas with leader election, else 1 (two kube-schedulers
+     without an elected leader would both bind pods), as in HAMi's chart. */}}
+{{- define "hami.schedulerReplicas" -}}
+{{- $n := include "hami.int" (dict "v" .Values.scheduler.replicas "min" 1 "path" "scheduler.replicas") -}}
+{{- if eq (include "hami.bool" (dict "v" .Values.scheduler.leaderElect "def" false "path" "scheduler.leaderElect")) "true" -}}
+{{- $n -}}
+{{- else -}}
+1
+{{- end -}}
+{{- end -}}
