@@ -250,7 +250,9 @@ TEST(NodeDeploy, KustomizeRendersManifestsWithDefaultsWhereComponentsReadThem) {
   EXPECT_EQ(cfg->nvidia.device_split_count, dpv["deviceSplitCount"].as<int>());
   EXPECT_EQ(cfg->nvidia.device_memory_scaling, dpv["deviceMemoryScaling"].as<double>());
   EXPECT_EQ(cfg->nvidia.device_core_scaling, dpv["deviceCoreScaling"].as<double>());
-  EXPECT_EQ(cfg->nvidia.gpu_core_policy, dpv["gpuCorePolicy"].as<std::string>());
+  // Empty in values.yaml: HAMi's devices.nvidia.gpuCorePolicy when given, else "default".
+  EXPECT_EQ(dpv["gpuCorePolicy"].as<std::string>(), "");
+  EXPECT_EQ(cfg->nvidia.gpu_core_policy, "default");
   EXPECT_EQ(cfg->nvidia.default_gpu_num, values["scheduler"]["defaultGPUNum"].as<int>());
   auto nodecfg = r.Find("ConfigMap", "hami-device-plugin-config");
   ASSERT_TRUE(nodecfg);
