@@ -205,6 +205,14 @@ StatusOr<std::pair<std::string, std::string>> SimHamiPlugin::Allocate(const std:
 
 Status SimHamiScheduler::LockNode(const std::string& node, const std::string& ns,
                                   const std::string& name) {
+  std::mutex* per_node = nullptr;
+  {
+    std::lock_guard<std::mutex> l(nodes_mu_);
+    auto& m = node_mu_[node];
+    if (!m) m = std::make_unique<std::mutex>();
+    per_node = m.get();
+  }
+  std::lock_guard<std::mutex> serial(*per_node);
   auto n = client_->Get(Resource::Nodes(), "", node);
   if (!n.ok()) return n.status();
   std::string v = Annotation(*n, kLockKey);

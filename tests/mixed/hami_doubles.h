@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -84,6 +85,11 @@ class SimHamiPlugin {
 // HAMi's scheduler's Bind: LockNode (take a free lock; break one that expired or whose pod is
 // gone; otherwise fail "locked within"), then the pod's annotations (devices, vgpu-node,
 // bind-phase allocating, bind-time), then the binding; the lock is released when a step fails.
+// One difference: HAMi checks the expiry outside its per-node mutex and then removes whatever
+// lock is there, so two binds that both saw one expired lock can each take the node (the second
+// removing the first's fresh lock); this project's plugin then refuses both pods rather than
+// guess. The double holds its per-node mutex over the whole of LockNode, so the test measures
+// the pair, not that race.
 class SimHamiScheduler {
  public:
   SimHamiScheduler(KubeClient* client, std::chrono::milliseconds expire)
@@ -98,6 +104,8 @@ class SimHamiScheduler {
   KubeClient* client_;
   std::chrono::milliseconds expire_;
   std::atomic<int> refusals_{0}, broken_{0};
+  std::mutex nodes_mu_;
+  std::map<std::string, std::unique_ptr<std::mutex>> node_mu_;
 };
 
 // Splits an annotation into its container segments (without the trailing ';').

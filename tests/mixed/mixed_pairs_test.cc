@@ -168,6 +168,8 @@ class MixedTest : public ::testing::Test {
     }
     return pods;
   }
+  void RunOurSchedulerWithHamisPlugin(bool stale);
+  void RunHamiSchedulerWithOurPlugin(bool stale);
   void ExpectAllSucceeded(const std::vector<Json>& pods) {
     for (const auto& p : pods) {
       auto cur = api_.Get("pods", "default", MetaString(p, "name"));
@@ -205,18 +207,20 @@ void ExpectExactlyOwnDevices(const ServedList& served) {
   EXPECT_EQ(static_cast<int>(per_pod.size()), kPods);
 }
 
-// (a) this scheduler + HAMi's device plugin, with three stale locks from crashed holders.
-TEST_F(MixedTest, OurSchedulerWithHamisDevicePlugin) {
+// (a) this scheduler + HAMi's device plugin; with `stale`, three locks of crashed holders.
+void MixedTest::RunOurSchedulerWithHamisPlugin(bool stale) {
   AddNodes(kHamiHandshake);
   opts_.node_lock = NodeLockMode::kAuto;  // the handshake says: HAMi's plugin
   opts_.node_lock_expire = 1500ms;
-  // n0: expired, its pod still exists; n1: fresh, its pod is gone; n2: fresh, its pod exists
-  // and never finishes (a crashed HAMi scheduler's lock): waited on until it expires.
-  ASSERT_TRUE(api_.Create("pods", k8s::testing::MakeGpuPod("default", "crashed", 1, 1000)).ok());
-  ASSERT_TRUE(api_.Create("pods", k8s::testing::MakeGpuPod("default", "stuck", 1, 1000)).ok());
-  SetLock("n0", LockTime(10min) + ",default,crashed");
-  SetLock("n1", LockTime(0s) + ",default,gone");
-  SetLock("n2", LockTime(0s) + ",default,stuck");
+  if (stale) {
+    // n0: expired, its pod still exists; n1: fresh, its pod is gone; n2: fresh, its pod exists
+    // and never finishes (a crashed HAMi scheduler's lock): waited on until it expires.
+    ASSERT_TRUE(api_.Create("pods", k8s::testing::MakeGpuPod("default", "crashed", 1, 1000)).ok());
+    ASSERT_TRUE(api_.Create("pods", k8s::testing::MakeGpuPod("default", "stuck", 1, 1000)).ok());
+    SetLock("n0", LockTime(10min) + ",default,crashed");
+    SetLock("n1", LockTime(0s) + ",default,gone");
+    SetLock("n2", LockTime(0s) + ",default,stuck");
+  }
   auto pods = CreatePods();
   StartExtender();
   plugin_ = std::make_unique<SimHamiPlugin>(node_client_.get());
@@ -232,18 +236,26 @@ TEST_F(MixedTest, OurSchedulerWithHamisDevicePlugin) {
     std::this_thread::sleep_for(10ms);
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("our scheduler + HAMi's plugin: %d pods on %d nodes in %.2f s (%d bind retries)\n",
-              kPods, kNodes, secs, retries);
+  std::printf("our scheduler + HAMi's plugin%s: %d pods on %d nodes in %.2f s (%d bind retries)\n",
+              stale ? " (3 stale locks)" : "", kPods, kNodes, secs, retries);
 
   EXPECT_EQ(plugin_->failures(), 0) << ::testing::PrintToString(plugin_->errors());
   EXPECT_EQ(plugin_->lock_misses(), 0) << "HAMi's plugin had to guess from its pod list";
   ExpectExactlyOwnDevices(plugin_->served());
   ExpectAllSucceeded(pods);
   EXPECT_TRUE(LocksLeft(5s).empty()) << ::testing::PrintToString(LocksLeft(0ms));
-  EXPECT_GE(ext_->counters().node_locks_broken, 3u);
   EXPECT_GE(ext_->counters().node_locks_taken, static_cast<uint64_t>(kPods));
-  // The crashed holders were not touched, let alone bound.
-  EXPECT_TRUE(api_.Get("pods", "default", "crashed")->at("spec").value("nodeName", "").empty());
+  if (stale) {
+    EXPECT_GE(ext_->counters().node_locks_broken, 3u);
+    // The crashed holders were not touched, let alone bound.
+    EXPECT_TRUE(api_.Get("pods", "default", "crashed")->at("spec").value("nodeName", "").empty());
+  }
+}
+
+TEST_F(MixedTest, OurSchedulerWithHamisDevicePlugin) { RunOurSchedulerWithHamisPlugin(false); }
+
+TEST_F(MixedTest, OurSchedulerWithHamisDevicePluginRecoversStaleLocks) {
+  RunOurSchedulerWithHamisPlugin(true);
 }
 
 // The same pods with this project's plugin (the simulated kubelet's exact-match rule) and no
@@ -276,11 +288,14 @@ TEST_F(MixedTest, AllOursBaselineTakesNoLock) {
   EXPECT_TRUE(LocksLeft(0ms).empty());
 }
 
-// (b) HAMi's scheduler + this project's device plugin, with a crashed holder's lock on n0.
-TEST_F(MixedTest, HamisSchedulerWithOurDevicePlugin) {
+// (b) HAMi's scheduler + this project's device plugin; with `stale`, a crashed holder's lock
+// on n0.
+void MixedTest::RunHamiSchedulerWithOurPlugin(bool stale) {
   AddNodes(kOurHandshake);
-  ASSERT_TRUE(api_.Create("pods", k8s::testing::MakeGpuPod("default", "crashed", 1, 1000)).ok());
-  SetLock("n0", LockTime(0s) + ",default,crashed");
+  if (stale) {
+    ASSERT_TRUE(api_.Create("pods", k8s::testing::MakeGpuPod("default", "crashed", 1, 1000)).ok());
+    SetLock("n0", LockTime(0s) + ",default,crashed");
+  }
   auto pods = CreatePods();
   // A short expiry, so the crashed holder's lock is recovered within the test; it must still
   // exceed the longest bind-to-Allocate time (with whole-second lock times) or HAMi's scheduler
@@ -379,14 +394,22 @@ TEST_F(MixedTest, HamisSchedulerWithOurDevicePlugin) {
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   stop = true;
   kubelet.join();
-  std::printf("HAMi's scheduler + our plugin: %d pods on %d nodes in %.2f s (%d lock refusals)\n",
-              kPods, kNodes, secs, sched.locked_refusals());
+  std::printf("HAMi's scheduler + our plugin%s: %d pods on %d nodes in %.2f s (%d lock refusals)\n",
+              stale ? " (1 stale lock)" : "", kPods, kNodes, secs, sched.locked_refusals());
   EXPECT_TRUE(errors.empty()) << ::testing::PrintToString(errors);
   ExpectExactlyOwnDevices(served);
   ExpectAllSucceeded(pods);
   EXPECT_TRUE(LocksLeft(5s).empty()) << "this plugin must release the lock after Allocate";
-  EXPECT_GE(sched.broken_locks(), 1);  // the crashed holder's, after 3 s
+  if (stale) {
+    EXPECT_GE(sched.broken_locks(), 1);  // the crashed holder's, after 3 s
+  }
   std::filesystem::remove_all(hook);
+}
+
+TEST_F(MixedTest, HamisSchedulerWithOurDevicePlugin) { RunHamiSchedulerWithOurPlugin(false); }
+
+TEST_F(MixedTest, HamisSchedulerWithOurDevicePluginRecoversStaleLock) {
+  RunHamiSchedulerWithOurPlugin(true);
 }
 
 }  // namespace
