@@ -60,8 +60,8 @@ Status HamiReleaseNodeLock(KubeClient& c, const std::string& node, const std::st
     if (!n.ok()) return n.status();
     std::string v = Annotation(*n, kLockKey);
     if (v.empty()) return Status::Ok();
-    bool owner = v.size() >= suffix.size() && v.compare(v.size() - suffix.size(), suffix.size(),
-                                                        suffix) == 0;
+    bool owner = v.size() >= suffix.size() &&
+                 v.compare(v.size() - suffix.size(), suffix.size(), suffix) == 0;
     if (!skip_owner_check && !owner) return Status::Ok();
     auto p = c.Patch(Resource::Nodes(), "", node, PatchType::kMerge,
                      {{"metadata",

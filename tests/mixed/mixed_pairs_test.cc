@@ -230,8 +230,7 @@ void MixedTest::RunOurSchedulerWithHamisPlugin(bool stale) {
   int retries = 0;
   BindAll(pods, &retries);
   auto until = std::chrono::steady_clock::now() + 60s;
-  while (static_cast<int>(plugin_->served().size()) + plugin_->failures() <
-             TotalGpuContainers() &&
+  while (static_cast<int>(plugin_->served().size()) + plugin_->failures() < TotalGpuContainers() &&
          std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(10ms);
   }
@@ -331,10 +330,12 @@ void MixedTest::RunHamiSchedulerWithOurPlugin(bool stale) {
         any = true;
         auto expected = SplitSegments(Annotation(pod, kAllocated));
         for (std::size_t c = 0; c < pod["spec"]["containers"].size(); ++c) {
-          int count = std::stoi(
-              pod["spec"]["containers"][c]["resources"]["limits"]["nvidia.com/gpu"].get<std::string>());
+          int count =
+              std::stoi(pod["spec"]["containers"][c]["resources"]["limits"]["nvidia.com/gpu"]
+                            .get<std::string>());
           std::vector<std::string> ids;
-          for (int k = 0; k < count; ++k) ids.push_back("GPU-" + node + "-" + std::to_string(k) + "::0");
+          for (int k = 0; k < count; ++k)
+            ids.push_back("GPU-" + node + "-" + std::to_string(k) + "::0");
           auto r = plugins[node]->AllocateContainer(ids);
           std::lock_guard<std::mutex> l(mu);
           if (!r.ok()) {
@@ -365,8 +366,8 @@ void MixedTest::RunHamiSchedulerWithOurPlugin(bool stale) {
         for (int c = 0; c < GpuContainers(i); ++c) {
           int count = (i % 7 != 0 && i % 3 == 0) ? 2 : 1;
           for (int k = 0; k < count; ++k) {
-            devs += "GPU-" + node + "-" + std::to_string((i / kNodes + c + k) % 4) +
-                    ",NVIDIA,1000,5:";
+            devs +=
+                "GPU-" + node + "-" + std::to_string((i / kNodes + c + k) % 4) + ",NVIDIA,1000,5:";
           }
           devs += ";";
         }

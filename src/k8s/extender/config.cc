@@ -148,8 +148,8 @@ StatusOr<std::chrono::nanoseconds> ParseGoDuration(const std::string& flag,
   if (t == "0") return std::chrono::nanoseconds(0);
   if (t.empty()) return bad("empty");
   static const std::pair<std::string_view, long double> kUnits[] = {
-      {"ns", 1},       {"us", 1e3},          {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3},
-      {"ms", 1e6},     {"s", 1e9},           {"m", 60e9},          {"h", 3600e9}};
+      {"ns", 1},   {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3},
+      {"ms", 1e6}, {"s", 1e9},  {"m", 60e9},        {"h", 3600e9}};
   long double total = 0;
   while (!t.empty()) {
     std::size_t i = 0;

@@ -153,15 +153,14 @@ class Extender {
   StatusOr<std::string> TakeHamiLock(const std::string& node, const std::string& ns,
                                      const std::string& name,
                                      std::chrono::steady_clock::time_point deadline);
-  bool HamiLockBreakable(const std::string& value, const std::string& ns,
-                         const std::string& name, std::string* why);
+  bool HamiLockBreakable(const std::string& value, const std::string& ns, const std::string& name,
+                         std::string* why);
   void ReleaseHamiLock(const std::string& node, const std::string& value);
   void ReleaseQueuedHamiLocks();
   // Bind's lock step and the binding write, undoing the lock when the write fails.
-  Status LockAndWriteBinding(const std::string& ns, const std::string& name,
-                             const std::string& uid, const std::string& node,
-                             const std::string& encoded, uint64_t* written_rv,
-                             std::chrono::steady_clock::time_point deadline);
+  Status LockAndWriteBinding(const std::string& ns, const std::string& name, const std::string& uid,
+                             const std::string& node, const std::string& encoded,
+                             uint64_t* written_rv, std::chrono::steady_clock::time_point deadline);
   // Quota hooks, called with state_mu_ held exclusively (extender_quota.cc).
   void CountQuota(const std::string& uid, const std::string& ns,
                   const sched::PodPlacement& placement);
@@ -191,8 +190,8 @@ class Extender {
   struct HeldLock {
     std::string node, value;
   };
-  std::mutex lock_mu_;                               // guards the three below (a leaf)
-  std::unordered_map<std::string, bool> node_ours_;  // node -> runs this project's plugin
+  std::mutex lock_mu_;                                    // guards the three below (a leaf)
+  std::unordered_map<std::string, bool> node_ours_;       // node -> runs this project's plugin
   std::unordered_map<std::string, HeldLock> hami_locks_;  // uid -> the lock Bind wrote
   std::vector<HeldLock> lock_releases_;                   // for the reaper to remove
   std::atomic<bool> releases_pending_{false};

@@ -100,8 +100,7 @@ StatusOr<std::string> Extender::TakeHamiLock(const std::string& node, const std:
     }
     std::string seen = Annotation(*n, kNodeLockAnnotation), why;
     if (seen.empty() || HamiLockBreakable(seen, ns, name, &why)) {
-      std::string value =
-          sched::FormatNodeLock({std::chrono::system_clock::now(), ns, name});
+      std::string value = sched::FormatNodeLock({std::chrono::system_clock::now(), ns, name});
       // Conditional on the version read, as HAMi's SetNodeLock: of two writers one wins.
       Json patch = {{"metadata",
                      {{"resourceVersion", MetaString(*n, "resourceVersion")},

@@ -35,8 +35,8 @@ TEST(NodeLockCodec, HamisSamples) {
   EXPECT_TRUE(bare->pod.empty());
   EXPECT_EQ(sched::FormatNodeLock(*bare), "2026-12-06T06:05:03Z");
   // HAMi's "node lock is invalid" sample, and "expected 3 parts".
-  for (const char* bad : {"lock", "", "2026-12-06T06:05:03Z,a", "2026-12-06T06:05:03Z,a,b,c",
-                          "yesterday,ns,pod"}) {
+  for (const char* bad :
+       {"lock", "", "2026-12-06T06:05:03Z,a", "2026-12-06T06:05:03Z,a,b,c", "yesterday,ns,pod"}) {
     auto r = sched::ParseNodeLock(bad);
     EXPECT_FALSE(r.ok()) << bad;
     EXPECT_NE(r.status().message().find("hami.io/mutex.lock"), std::string::npos) << bad;
