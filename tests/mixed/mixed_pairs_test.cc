@@ -37,7 +37,11 @@ constexpr int kNodes = 10;
 constexpr int kPods = 200;
 // HAMi's device plugin's handshake ("Reported " + Go's time.String()) and this project's.
 constexpr char kHamiHandshake[] = "Reported 2026-12-06 06:00:00.123456789 +0000 UTC m=+5.000000001";
-constexpr char kOurHandshake[] = "Reported_2026-12-06 06:00:00";
+// This project's, fresh (what its plugin writes every 30 s).
+std::string OurHandshake() {
+  std::string t = common::NowRfc3339();  // "YYYY-MM-DDTHH:MM:SSZ"
+  return "Reported_" + t.substr(0, 10) + " " + t.substr(11, 8);
+}
 
 std::string Node(int i) { return "n" + std::to_string(i); }
 
@@ -260,7 +264,7 @@ TEST_F(MixedTest, OurSchedulerWithHamisDevicePluginRecoversStaleLocks) {
 // The same pods with this project's plugin (the simulated kubelet's exact-match rule) and no
 // lock: the baseline the mixed pair's time is compared with.
 TEST_F(MixedTest, AllOursBaselineTakesNoLock) {
-  AddNodes(kOurHandshake);
+  AddNodes(OurHandshake());
   auto pods = CreatePods();
   StartExtender();
   kubelet_ = std::make_unique<k8s::testing::SimKubelet>(node_client_.get());
@@ -290,7 +294,7 @@ TEST_F(MixedTest, AllOursBaselineTakesNoLock) {
 // (b) HAMi's scheduler + this project's device plugin; with `stale`, a crashed holder's lock
 // on n0.
 void MixedTest::RunHamiSchedulerWithOurPlugin(bool stale) {
-  AddNodes(kOurHandshake);
+  AddNodes(OurHandshake());
   if (stale) {
     ASSERT_TRUE(api_.Create("pods", k8s::testing::MakeGpuPod("default", "crashed", 1, 1000)).ok());
     SetLock("n0", LockTime(0s) + ",default,crashed");

@@ -33,7 +33,8 @@ class NodeLockBindTest : public ::testing::Test {
     opts_.reaper_interval = 20ms;
     opts_.record_events = false;
     opts_.quotas = false;
-    AddNode("ours", "Reported_2026-12-06 06:00:00");
+    std::string now = common::NowRfc3339();
+    AddNode("ours", "Reported_" + now.substr(0, 10) + " " + now.substr(11, 8));
     AddNode("theirs", "Reported 2026-12-06 06:00:00.5 +0000 UTC m=+1.000000001");
   }
   void TearDown() override {

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <shared_mutex>
 #include <string>
@@ -37,9 +38,15 @@ struct DeviceFilter {
 enum class NodeLockMode { kAuto, kHami, kOff };
 // "auto" | "hami" | "off". Errors: kInvalidArgument naming the value.
 StatusOr<NodeLockMode> ParseNodeLockMode(const std::string& text);
-// True when the node's `hami.io/node-handshake` is in this project's device plugin's form
-// ("Reported_<YYYY-MM-DD HH:MM:SS>"); HAMi's plugin writes "Reported <Go time>".
-bool NodeRunsOurDevicePlugin(const Json& node);
+// When the node's `hami.io/node-handshake` is in this project's device plugin's form,
+// "Reported_<YYYY-MM-DD HH:MM:SS>" (UTC), that time; HAMi's plugin writes "Reported <Go time>".
+std::optional<std::chrono::system_clock::time_point> OurPluginHandshake(const Json& node);
+// This project's plugin refreshes its handshake every 30 s; one older than three refreshes (or
+// from the future by as much) no longer proves it runs there (HAMi's newer plugins do not
+// rewrite the handshake, so one left behind by a replaced plugin must age out).
+inline constexpr std::chrono::seconds kOurHandshakeFresh{90};
+// True when the node's handshake is this project's plugin's and fresh at `now`.
+bool NodeRunsOurDevicePlugin(const Json& node, std::chrono::system_clock::time_point now);
 
 struct ExtenderOptions {
   ResourceNames names;
@@ -191,7 +198,8 @@ class Extender {
     std::string node, value;
   };
   std::mutex lock_mu_;                                    // guards the three below (a leaf)
-  std::unordered_map<std::string, bool> node_ours_;       // node -> runs this project's plugin
+  // node -> the time of this project's plugin's handshake (nullopt: another form)
+  std::unordered_map<std::string, std::optional<std::chrono::system_clock::time_point>> node_ours_;
   std::unordered_map<std::string, HeldLock> hami_locks_;  // uid -> the lock Bind wrote
   std::vector<HeldLock> lock_releases_;                   // for the reaper to remove
   std::atomic<bool> releases_pending_{false};

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "common/time_format.h"
 #include "k8s/extender/extender.h"
 #include "k8s/extender/extender_internal.h"
 #include "sched/node_lock.h"
@@ -28,19 +29,28 @@ StatusOr<NodeLockMode> ParseNodeLockMode(const std::string& text) {
   return InvalidArgument("--node-lock: must be auto, hami or off, got \"" + text + "\"");
 }
 
-bool NodeRunsOurDevicePlugin(const Json& node) {
-  // This project's plugin: "Reported_" + "YYYY-MM-DD HH:MM:SS" (plugin_server.cc). HAMi's:
-  // "Reported " + Go's time.String(). Anything else (no plugin yet, HAMi's scheduler's
+std::optional<std::chrono::system_clock::time_point> OurPluginHandshake(const Json& node) {
+  // This project's plugin: "Reported_" + "YYYY-MM-DD HH:MM:SS" in UTC (plugin_server.cc).
+  // HAMi's: "Reported " + Go's time.String(). Anything else (no plugin yet, HAMi's scheduler's
   // "Requesting_...", "Deleted_...") is not ours: taking the lock is safe with either plugin.
   std::string h = Annotation(node, kHandshakeAnnotation);
   constexpr std::string_view kPrefix = "Reported_";
-  if (h.size() != kPrefix.size() + 19 || h.compare(0, kPrefix.size(), kPrefix) != 0) return false;
-  std::string_view t = std::string_view(h).substr(kPrefix.size());
+  if (h.size() != kPrefix.size() + 19 || h.compare(0, kPrefix.size(), kPrefix) != 0) {
+    return std::nullopt;
+  }
+  std::string t = h.substr(kPrefix.size());
   for (std::size_t i = 0; i < t.size(); ++i) {
     char want = i == 4 || i == 7 ? '-' : i == 10 ? ' ' : i == 13 || i == 16 ? ':' : '0';
-    if (want == '0' ? (t[i] < '0' || t[i] > '9') : t[i] != want) return false;
+    if (want == '0' ? (t[i] < '0' || t[i] > '9') : t[i] != want) return std::nullopt;
   }
-  return true;
+  auto parsed = common::ParseRfc3339(t + "Z");
+  if (!parsed.ok()) return std::nullopt;
+  return *parsed;
+}
+
+bool NodeRunsOurDevicePlugin(const Json& node, std::chrono::system_clock::time_point now) {
+  auto t = OurPluginHandshake(node);
+  return t && now - *t <= kOurHandshakeFresh && *t - now <= kOurHandshakeFresh;
 }
 
 bool Extender::WantsHamiLock(const std::string& node) {
@@ -48,7 +58,9 @@ bool Extender::WantsHamiLock(const std::string& node) {
   if (opts_.node_lock == NodeLockMode::kHami) return true;
   std::lock_guard<std::mutex> l(lock_mu_);
   auto it = node_ours_.find(node);
-  return it == node_ours_.end() || !it->second;
+  if (it == node_ours_.end() || !it->second) return true;
+  auto now = std::chrono::system_clock::now();
+  return now - *it->second > kOurHandshakeFresh || *it->second - now > kOurHandshakeFresh;
 }
 
 // Whether a lock found on the node may be replaced, and why (for the log). HAMi's LockNode

@@ -21,7 +21,7 @@ void Extender::UpsertNode(const Json& node) {
   std::string text = Annotation(node, sched::kNodeRegisterAnnotation);
   {
     std::lock_guard<std::mutex> l(lock_mu_);
-    node_ours_[name] = NodeRunsOurDevicePlugin(node);
+    node_ours_[name] = OurPluginHandshake(node);
   }
   std::unique_lock<std::shared_mutex> lock(state_mu_);
   if (text.empty()) {

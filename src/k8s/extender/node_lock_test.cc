@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 
+#include "common/time_format.h"
 #include "k8s/extender/config.h"
 #include "sched/node_lock.h"
 
@@ -58,14 +59,24 @@ TEST(NodeLockMode, HandshakeTellsWhosePluginRunsOnTheNode) {
   auto node = [](const std::string& h) {
     return Json{{"metadata", {{"name", "n"}, {"annotations", {{"hami.io/node-handshake", h}}}}}};
   };
-  EXPECT_TRUE(NodeRunsOurDevicePlugin(node("Reported_2026-12-06 06:05:03")));
+  const auto now = common::ParseRfc3339("2026-12-06T06:05:03Z").value();
+  ASSERT_TRUE(OurPluginHandshake(node("Reported_2026-12-06 06:05:03")).has_value());
+  EXPECT_EQ(*OurPluginHandshake(node("Reported_2026-12-06 06:05:03")), now);
+  EXPECT_TRUE(NodeRunsOurDevicePlugin(node("Reported_2026-12-06 06:05:03"), now));
+  EXPECT_TRUE(NodeRunsOurDevicePlugin(node("Reported_2026-12-06 06:03:33"), now));
+  EXPECT_TRUE(NodeRunsOurDevicePlugin(node("Reported_2026-12-06 06:06:00"), now));  // skew
+  // Not refreshed for 90 s (three of its 30 s reports): the plugin that wrote it may be gone (HAMi's newer plugins do
+  // not rewrite the handshake), so the lock is taken; likewise a time far in the future.
+  EXPECT_FALSE(NodeRunsOurDevicePlugin(node("Reported_2026-12-06 06:03:32"), now));
+  EXPECT_FALSE(NodeRunsOurDevicePlugin(node("Reported_2026-12-06 06:06:34"), now));
+  EXPECT_FALSE(NodeRunsOurDevicePlugin(node("Reported_2026-13-06 06:05:03"), now));
   for (const char* h : {"Reported 2026-12-06 06:05:03.5 +0000 UTC m=+1.0",  // HAMi's plugin
                         "Requesting_2026.12.06 06:05:03",  // HAMi's scheduler asking
                         "Deleted_2026.12.06 06:05:03", "", "Reported_2026-12-06 06:05",
                         "Reported_2026-12-06T06:05:03", "Reported_2026-12-06 06:05:03x"}) {
-    EXPECT_FALSE(NodeRunsOurDevicePlugin(node(h))) << h;
+    EXPECT_FALSE(NodeRunsOurDevicePlugin(node(h), now)) << h;
   }
-  EXPECT_FALSE(NodeRunsOurDevicePlugin(Json{{"metadata", {{"name", "n"}}}}));
+  EXPECT_FALSE(NodeRunsOurDevicePlugin(Json{{"metadata", {{"name", "n"}}}}, now));
   EXPECT_EQ(ParseNodeLockMode("auto").value(), NodeLockMode::kAuto);
   EXPECT_EQ(ParseNodeLockMode("hami").value(), NodeLockMode::kHami);
   EXPECT_EQ(ParseNodeLockMode("off").value(), NodeLockMode::kOff);
