@@ -89,8 +89,9 @@ bool Extender::HamiLockBreakable(const std::string& value, const std::string& ns
   if (lock->pod.empty()) return false;
   auto holder = client_->Get(Resource::Pods(), lock->ns, lock->pod);
   if (!holder.ok()) {
+    if (holder.status().code() != StatusCode::kNotFound) return false;  // cannot tell: wait
     *why = "its pod " + lock->ns + "/" + lock->pod + " is gone";
-    return holder.status().code() == StatusCode::kNotFound;
+    return true;
   }
   std::string phase = Annotation(*holder, kBindPhaseAnnotation);
   if (PodTerminated(*holder) || phase == "success" || phase == "failed") {
@@ -134,8 +135,14 @@ StatusOr<std::string> Extender::TakeHamiLock(const std::string& node, const std:
       pause = std::min<std::chrono::milliseconds>(pause * 2, 200ms);
       continue;
     }
-    std::lock_guard<std::mutex> c(counters_mu_);
-    counters_.node_locks_busy++;
+    {
+      std::lock_guard<std::mutex> c(counters_mu_);
+      counters_.node_locks_busy++;
+    }
+    if (seen.empty() || !why.empty()) {
+      return Unavailable("node " + node + " kept changing while taking " + kNodeLockAnnotation +
+                         "; retry later");
+    }
     return Unavailable("node " + node + " is locked: " + kNodeLockAnnotation + "=\"" + seen +
                        "\" (another pod is between bind and allocation); retry later");
   }
