@@ -197,7 +197,7 @@ class Extender {
   struct HeldLock {
     std::string node, value;
   };
-  std::mutex lock_mu_;                                    // guards the three below (a leaf)
+  std::mutex lock_mu_;  // guards the three below (a leaf)
   // node -> the time of this project's plugin's handshake (nullopt: another form)
   std::unordered_map<std::string, std::optional<std::chrono::system_clock::time_point>> node_ours_;
   std::unordered_map<std::string, HeldLock> hami_locks_;  // uid -> the lock Bind wrote

@@ -65,8 +65,9 @@ TEST(NodeLockMode, HandshakeTellsWhosePluginRunsOnTheNode) {
   EXPECT_TRUE(NodeRunsOurDevicePlugin(node("Reported_2026-12-06 06:05:03"), now));
   EXPECT_TRUE(NodeRunsOurDevicePlugin(node("Reported_2026-12-06 06:03:33"), now));
   EXPECT_TRUE(NodeRunsOurDevicePlugin(node("Reported_2026-12-06 06:06:00"), now));  // skew
-  // Not refreshed for 90 s (three of its 30 s reports): the plugin that wrote it may be gone (HAMi's newer plugins do
-  // not rewrite the handshake), so the lock is taken; likewise a time far in the future.
+  // Not refreshed for 90 s (three of its 30 s reports): the plugin that wrote it may be gone
+  // (HAMi's newer plugins do not rewrite the handshake), so the lock is taken; likewise a time far
+  // in the future.
   EXPECT_FALSE(NodeRunsOurDevicePlugin(node("Reported_2026-12-06 06:03:32"), now));
   EXPECT_FALSE(NodeRunsOurDevicePlugin(node("Reported_2026-12-06 06:06:34"), now));
   EXPECT_FALSE(NodeRunsOurDevicePlugin(node("Reported_2026-13-06 06:05:03"), now));
