@@ -1,29 +1,24 @@
 // HAMi's node lock, spoken where a HAMi scheduler is on the other side: HAMi's scheduler writes
 // node annotation hami.io/mutex.lock = "<RFC3339>,<namespace>,<pod>" at Bind and HAMi's device
 // plugin removes it once the pod's devices are allocated (or allocation failed). This project's
-// own scheduler never takes it (docs/bind-allocate.md), so without a HAMi scheduler nothing here
-// ever patches a node.
+// own scheduler takes it only for nodes whose device plugin is HAMi's (--node-lock, docs/bind-
+// allocate.md), and this plugin releases it the same way for whichever scheduler took it.
 #pragma once
 
 #include <string>
 #include <string_view>
 
 #include "common/status.h"
-#include "common/time_format.h"
 #include "deviceplugin/kube_api.h"
+#include "sched/node_lock.h"
 
 namespace hami::deviceplugin {
 
-inline constexpr char kNodeLockAnnotation[] = "hami.io/mutex.lock";
-
-struct NodeLock {
-  common::SystemTime time;
-  std::string ns, pod;  // empty in HAMi's older bare-time form
-};
-
-// "<RFC3339>,<ns>,<pod>" or a bare "<RFC3339>". Errors: kInvalidArgument naming the problem.
-StatusOr<NodeLock> ParseNodeLock(std::string_view value);
-std::string FormatNodeLock(const NodeLock& lock);
+// The codec is shared with the scheduler extender (sched/node_lock.h).
+using sched::FormatNodeLock;
+using sched::kNodeLockAnnotation;
+using sched::NodeLock;
+using sched::ParseNodeLock;
 
 // Removes the lock on `node` when it names ns/pod (HAMi's owner check), conditionally on the
 // node's resourceVersion and retried on conflicts. Returns whether a lock was removed; a lock

@@ -3,7 +3,9 @@
 // error; nothing here throws.
 #include "k8s/extender/config.h"
 
+#include <algorithm>
 #include <cmath>
+#include <string_view>
 
 #include "sched/device_config.h"
 
@@ -135,6 +137,48 @@ StatusOr<ResourceNames> Names(const sched::DeviceConfig& pc) {
 
 }  // namespace
 
+StatusOr<std::chrono::nanoseconds> ParseGoDuration(const std::string& flag,
+                                                   const std::string& text) {
+  auto bad = [&](const std::string& why) {
+    return InvalidArgument(flag + ": \"" + text + "\" is not a duration (" + why + ")");
+  };
+  std::string_view t = text;
+  bool negative = !t.empty() && t.front() == '-';
+  if (!t.empty() && (t.front() == '-' || t.front() == '+')) t.remove_prefix(1);
+  if (t == "0") return std::chrono::nanoseconds(0);
+  if (t.empty()) return bad("empty");
+  static const std::pair<std::string_view, long double> kUnits[] = {
+      {"ns", 1},   {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3},
+      {"ms", 1e6}, {"s", 1e9},  {"m", 60e9},        {"h", 3600e9}};
+  long double total = 0;
+  while (!t.empty()) {
+    std::size_t i = 0;
+    long double v = 0, scale = 1;
+    bool digits = false, dot = false;
+    for (; i < t.size() && ((t[i] >= '0' && t[i] <= '9') || (t[i] == '.' && !dot)); ++i) {
+      if (t[i] == '.') {
+        dot = true;
+        continue;
+      }
+      digits = true;
+      if (dot) scale /= 10;
+      v = dot ? v + (t[i] - '0') * scale : v * 10 + (t[i] - '0');
+    }
+    if (!digits) return bad("a number must come before each unit");
+    t.remove_prefix(i);
+    std::size_t u = 0;
+    while (u < t.size() && !(t[u] >= '0' && t[u] <= '9') && t[u] != '.') ++u;
+    auto unit = std::find_if(std::begin(kUnits), std::end(kUnits),
+                             [&](const auto& k) { return k.first == t.substr(0, u); });
+    if (u == 0 || unit == std::end(kUnits)) return bad("units are ns, us, ms, s, m, h");
+    total += v * unit->second;
+    if (total > 9.2e18L) return bad("too large");
+    t.remove_prefix(u);
+  }
+  auto ns = static_cast<int64_t>(total);
+  return std::chrono::nanoseconds(negative ? -ns : ns);
+}
+
 Status ParseHostPort(const std::string& flag, const std::string& text, std::string* host,
                      int* port) {
   auto colon = text.rfind(':');
@@ -176,6 +220,16 @@ StatusOr<SchedulerConfig> BuildConfig(const SchedulerFlags& f, const std::string
   e.allocate_timeout = std::chrono::milliseconds(f.allocate_timeout_ms);
   e.record_events = f.record_events;
   e.quotas = f.quotas;
+  auto mode = ParseNodeLockMode(f.node_lock);
+  if (!mode.ok()) return mode.status();
+  e.node_lock = *mode;
+  auto expire = ParseGoDuration("--node-lock-expire", f.node_lock_expire);
+  if (!expire.ok()) return expire.status();
+  if (*expire < std::chrono::milliseconds(1) || *expire > std::chrono::hours(24)) {
+    return InvalidArgument("--node-lock-expire: must be 1ms..24h, got \"" + f.node_lock_expire +
+                           "\"");
+  }
+  e.node_lock_expire = std::chrono::duration_cast<std::chrono::milliseconds>(*expire);
   for (const auto& n : pc->nodes) {
     if (n.filter_uuids.empty() && n.filter_indexes.empty()) continue;
     DeviceFilter& df = e.device_filters[n.name];

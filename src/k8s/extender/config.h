@@ -36,6 +36,10 @@ struct SchedulerFlags {
   int http_request_timeout_ms = 10000;
   int64_t http_max_body_bytes = 16 << 20;
   bool record_events = true;
+  // HAMi's node lock at Bind (docs/bind-allocate.md): auto | hami | off, and its expiry as a
+  // Go duration ("5m", "90s"); the expiry defaults to $HAMI_NODELOCK_EXPIRE as in HAMi.
+  std::string node_lock = "auto";
+  std::string node_lock_expire = "5m";
   bool quotas = true;  // --quotas: enforce limits.<resource> of ResourceQuota objects
   // HAMi's chart arguments (docs/hami-compatibility.md).
   std::string metrics_bind_address;  // "" = metrics only on the main port
@@ -74,6 +78,11 @@ std::optional<SchedulerFlags> ParseFlags(int argc, char** argv, int& exit_code);
 StatusOr<SchedulerConfig> BuildConfig(const SchedulerFlags& flags, const std::string& yaml_text);
 // As above, reading flags.device_config_file (kNotFound when it cannot be read).
 StatusOr<SchedulerConfig> LoadConfig(const SchedulerFlags& flags);
+
+// A Go time.ParseDuration string ("5m", "1h30m", "1.5s", "300ms"; units ns us µs ms s m h).
+// Errors: kInvalidArgument naming `flag` and the text.
+StatusOr<std::chrono::nanoseconds> ParseGoDuration(const std::string& flag,
+                                                   const std::string& text);
 
 // "host:port", "[v6]:port" or ":port" (host "0.0.0.0"). Errors: kInvalidArgument naming `flag`.
 Status ParseHostPort(const std::string& flag, const std::string& text, std::string* host,

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 
@@ -112,6 +113,12 @@ void AddFlags(CLI::App& app, SchedulerFlags& f) {
                  "how long a bind waits for its node's turn");
   app.add_option("--allocate-timeout-ms", f.allocate_timeout_ms,
                  "mark a pod failed when the device plugin has not allocated it by then");
+  app.add_option("--node-lock", f.node_lock,
+                 "HAMi's node lock hami.io/mutex.lock at bind: auto (nodes with HAMi's device "
+                 "plugin) | hami (every node) | off");
+  app.add_option("--node-lock-expire", f.node_lock_expire,
+                 "a HAMi node lock older than this is broken (Go duration; default "
+                 "$HAMI_NODELOCK_EXPIRE or 5m)");
   app.add_option("--kube-api-qps,--kube-qps", f.kube_qps, "client-side API rate limit");
   app.add_option("--kube-api-burst,--kube-burst", f.kube_burst, "client-side API burst");
   app.add_option("--kube-api-timeout,--kube-timeout", f.kube_timeout_s,
@@ -138,6 +145,9 @@ void AddFlags(CLI::App& app, SchedulerFlags& f) {
 
 std::optional<SchedulerFlags> ParseFlags(int argc, char** argv, int& exit_code) {
   SchedulerFlags f;
+  if (const char* e = std::getenv("HAMI_NODELOCK_EXPIRE"); e != nullptr && *e != '\0') {
+    f.node_lock_expire = e;  // HAMi's chart sets it from nodeLockExpire
+  }
   CLI::App app{"hami-scheduler: kube-scheduler extender and mutating webhook for GPU slices"};
   AddFlags(app, f);
   std::vector<std::string> args = NormaliseArgs(argc, argv);

@@ -77,6 +77,7 @@ void Extender::Stop() {
   }
   reaper_cv_.notify_all();
   if (reaper_.joinable()) reaper_.join();
+  ReleaseQueuedHamiLocks();  // what the reaper had not got to yet
   if (node_reflector_) node_reflector_->Stop();
   if (pod_reflector_) pod_reflector_->Stop();
   if (quota_reflector_) quota_reflector_->Stop();

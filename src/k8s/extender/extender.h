@@ -3,12 +3,14 @@
 // bind turn of docs/bind-allocate.md and the scheduler metrics (SPEC 2.8).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <shared_mutex>
 #include <string>
@@ -30,6 +32,22 @@ struct DeviceFilter {
   std::vector<int> indexes;
 };
 
+// Whether Bind takes HAMi's node lock hami.io/mutex.lock (docs/bind-allocate.md, "Next to
+// HAMi's device plugin"): kAuto on nodes whose device plugin is not this project's (told by the
+// node's handshake annotation), kHami on every node, kOff never.
+enum class NodeLockMode { kAuto, kHami, kOff };
+// "auto" | "hami" | "off". Errors: kInvalidArgument naming the value.
+StatusOr<NodeLockMode> ParseNodeLockMode(const std::string& text);
+// When the node's `hami.io/node-handshake` is in this project's device plugin's form,
+// "Reported_<YYYY-MM-DD HH:MM:SS>" (UTC), that time; HAMi's plugin writes "Reported <Go time>".
+std::optional<std::chrono::system_clock::time_point> OurPluginHandshake(const Json& node);
+// This project's plugin refreshes its handshake every 30 s; one older than three refreshes (or
+// from the future by as much) no longer proves it runs there (HAMi's newer plugins do not
+// rewrite the handshake, so one left behind by a replaced plugin must age out).
+inline constexpr std::chrono::seconds kOurHandshakeFresh{90};
+// True when the node's handshake is this project's plugin's and fresh at `now`.
+bool NodeRunsOurDevicePlugin(const Json& node, std::chrono::system_clock::time_point now);
+
 struct ExtenderOptions {
   ResourceNames names;
   double memory_factor = 1;
@@ -45,6 +63,9 @@ struct ExtenderOptions {
   std::map<std::string, DeviceFilter> device_filters;  // node name -> hidden GPUs
   std::string component = "hami-scheduler";
   bool record_events = true;
+  NodeLockMode node_lock = NodeLockMode::kAuto;
+  // HAMi's NodeLockTimeout: a lock older than this is broken ($HAMI_NODELOCK_EXPIRE, 5 min).
+  std::chrono::milliseconds node_lock_expire{300000};
   // Enforce HAMi's GPU quotas (limits.<resource> of ResourceQuota objects, docs/quotas.md).
   bool quotas = true;
 };
@@ -52,6 +73,7 @@ struct ExtenderOptions {
 struct ExtenderCounters {
   uint64_t filter_calls = 0, prioritize_calls = 0, bind_calls = 0;
   uint64_t bind_ok = 0, bind_failed = 0, bind_turn_timeouts = 0, allocate_timeouts = 0;
+  uint64_t node_locks_taken = 0, node_locks_broken = 0, node_locks_busy = 0;
   uint64_t bad_requests = 0, bad_annotations = 0, bad_quotas = 0;
   double filter_seconds = 0, prioritize_seconds = 0, bind_seconds = 0;
 };
@@ -131,6 +153,21 @@ class Extender {
   Status WriteBinding(const std::string& ns, const std::string& name, const std::string& uid,
                       const std::string& node, const std::string& encoded, uint64_t* written_rv);
   void SettleBind(const std::string& uid, const Status& s, uint64_t written_rv);
+  // HAMi's node lock (extender_nodelock.cc). TakeHamiLock waits for another pod's live lock
+  // until `deadline` and breaks a stale one; returns the value written. ReleaseHamiLock removes
+  // the lock only while it still has exactly that value.
+  bool WantsHamiLock(const std::string& node);
+  StatusOr<std::string> TakeHamiLock(const std::string& node, const std::string& ns,
+                                     const std::string& name,
+                                     std::chrono::steady_clock::time_point deadline);
+  bool HamiLockBreakable(const std::string& value, const std::string& ns, const std::string& name,
+                         std::string* why);
+  void ReleaseHamiLock(const std::string& node, const std::string& value);
+  void ReleaseQueuedHamiLocks();
+  // Bind's lock step and the binding write, undoing the lock when the write fails.
+  Status LockAndWriteBinding(const std::string& ns, const std::string& name, const std::string& uid,
+                             const std::string& node, const std::string& encoded,
+                             uint64_t* written_rv, std::chrono::steady_clock::time_point deadline);
   // Quota hooks, called with state_mu_ held exclusively (extender_quota.cc).
   void CountQuota(const std::string& uid, const std::string& ns,
                   const sched::PodPlacement& placement);
@@ -156,6 +193,16 @@ class Extender {
   std::unordered_map<std::string, NodeTurn> turns_;       // node -> turn
   std::unordered_map<std::string, std::string> holding_;  // uid -> node
   uint64_t next_ticket_ = 0;
+
+  struct HeldLock {
+    std::string node, value;
+  };
+  std::mutex lock_mu_;  // guards the three below (a leaf)
+  // node -> the time of this project's plugin's handshake (nullopt: another form)
+  std::unordered_map<std::string, std::optional<std::chrono::system_clock::time_point>> node_ours_;
+  std::unordered_map<std::string, HeldLock> hami_locks_;  // uid -> the lock Bind wrote
+  std::vector<HeldLock> lock_releases_;                   // for the reaper to remove
+  std::atomic<bool> releases_pending_{false};
 
   mutable std::mutex counters_mu_;
   ExtenderCounters counters_;

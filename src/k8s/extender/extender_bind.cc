@@ -89,7 +89,8 @@ StatusOr<Json> Extender::Bind(const Json& args) {
   auto encoded = ReservePlacement(ns, name, uid, node, *req);
   if (!encoded.ok()) return finish(encoded.status());
   uint64_t written_rv = 0;
-  Status s = WriteBinding(ns, name, uid, node, *encoded, &written_rv);
+  Status s = LockAndWriteBinding(ns, name, uid, node, *encoded, &written_rv,
+                                 start + opts_.bind_wait_timeout);
   SettleBind(uid, s, written_rv);
   if (!s.ok()) {
     ReleaseTurn(uid);
@@ -155,6 +156,31 @@ Status Extender::WriteBinding(const std::string& ns, const std::string& name,
     // Ignore this attempt's own `allocating` version in any case (+1 when the failed mark
     // could not be written).
     *written_rv = f.ok() ? ParseRv(MetaString(*f, "resourceVersion")) : *written_rv + 1;
+  }
+  return s;
+}
+
+Status Extender::LockAndWriteBinding(const std::string& ns, const std::string& name,
+                                     const std::string& uid, const std::string& node,
+                                     const std::string& encoded, uint64_t* written_rv,
+                                     Clock::time_point deadline) {
+  std::string lock;
+  if (WantsHamiLock(node)) {
+    auto taken = TakeHamiLock(node, ns, name, deadline);
+    if (!taken.ok()) return taken.status();
+    lock = *taken;
+    // Remembered before the pod is written: the turn may end (and queue the release) as soon
+    // as the watch sees the device plugin's answer.
+    std::lock_guard<std::mutex> l(lock_mu_);
+    hami_locks_[uid] = {node, lock};
+  }
+  Status s = WriteBinding(ns, name, uid, node, encoded, written_rv);
+  if (!s.ok() && !lock.empty()) {
+    {
+      std::lock_guard<std::mutex> l(lock_mu_);
+      hami_locks_.erase(uid);
+    }
+    ReleaseHamiLock(node, lock);  // as HAMi's scheduler does when its bind fails
   }
   return s;
 }

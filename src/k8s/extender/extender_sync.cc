@@ -19,6 +19,10 @@ void Extender::UpsertNode(const Json& node) {
   std::string name = MetaString(node, "name");
   if (name.empty()) return;
   std::string text = Annotation(node, sched::kNodeRegisterAnnotation);
+  {
+    std::lock_guard<std::mutex> l(lock_mu_);
+    node_ours_[name] = OurPluginHandshake(node);
+  }
   std::unique_lock<std::shared_mutex> lock(state_mu_);
   if (text.empty()) {
     (void)state_.RemoveNode(name);
@@ -49,6 +53,10 @@ void Extender::UpsertNode(const Json& node) {
 }
 
 void Extender::DeleteNode(const Json& node) {
+  {
+    std::lock_guard<std::mutex> l(lock_mu_);
+    node_ours_.erase(MetaString(node, "name"));
+  }
   std::unique_lock<std::shared_mutex> lock(state_mu_);
   (void)state_.RemoveNode(MetaString(node, "name"));
 }

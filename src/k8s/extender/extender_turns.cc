@@ -45,6 +45,15 @@ void Extender::ReleaseTurn(const std::string& uid) {
   if (t != turns_.end() && t->second.holder == uid) t->second.holder.clear();
   holding_.erase(h);
   turn_cv_.notify_all();
+  // The pod's HAMi node lock, if Bind took one, goes with the turn (the device plugin has
+  // usually removed it already; the reaper removes it only while it is still this pod's).
+  std::lock_guard<std::mutex> l(lock_mu_);
+  if (auto held = hami_locks_.find(uid); held != hami_locks_.end()) {
+    lock_releases_.push_back(std::move(held->second));
+    hami_locks_.erase(held);
+    releases_pending_ = true;
+    reaper_cv_.notify_all();
+  }
 }
 
 void Extender::ClaimTurnIfFree(const std::string& node, const std::string& uid,
@@ -66,9 +75,11 @@ std::string Extender::TurnHolder(const std::string& node) const {
 void Extender::ReaperLoop() {
   std::unique_lock<std::mutex> lock(reaper_mu_);
   while (!stopping_) {
-    reaper_cv_.wait_for(lock, opts_.reaper_interval, [this] { return stopping_; });
+    reaper_cv_.wait_for(lock, opts_.reaper_interval,
+                        [this] { return stopping_ || releases_pending_.load(); });
     if (stopping_) return;
     lock.unlock();
+    ReleaseQueuedHamiLocks();
     std::vector<std::pair<std::string, std::string>> expired;  // uid, node
     {
       std::lock_guard<std::mutex> tl(turn_mu_);
