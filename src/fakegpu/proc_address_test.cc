@@ -146,6 +146,7 @@ TEST(FakeNvmlExports, EveryListedSymbolIsExported) {
 #define HAMI_NVML(name, params, args) #name,
 #include "abi/nvml_hooks.def"
 #include "abi/nvml_internal.def"
+#include "abi/nvml_host.def"
 #undef HAMI_NVML
   };
   for (const char* n : names) EXPECT_NE(dlsym(h, n), nullptr) << n;
