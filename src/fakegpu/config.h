@@ -35,7 +35,7 @@ struct DeviceConfig {
   unsigned pci_domain = 0, pci_bus = 0, pci_device = 0, pci_function = 0;
   unsigned pci_device_id = 0x1DB110DE;
   int numa = 0;
-  bool mig_supported = false;  // false: nvmlDeviceGetMigMode says NOT_SUPPORTED
+  bool mig_supported = false;   // false: nvmlDeviceGetMigMode says NOT_SUPPORTED
   std::vector<MigConfig> migs;  // non-empty: MIG mode on with these devices
   unsigned temperature_c = 35;  // nvmlDeviceGetTemperature(NVML_TEMPERATURE_GPU)
   unsigned power_mw = 45000;    // nvmlDeviceGetPowerUsage (milliwatts)

@@ -180,17 +180,17 @@ TEST_F(FakeNvmlTest, TemperaturePowerEccAndMigDevicesFromTheConfig) {
     EXPECT_EQ(nvmlDeviceGetPowerUsage(d0, &p), NVML_SUCCESS);
     EXPECT_EQ(p, 212500u);  // milliwatts
     unsigned long long ecc = 9;
-    EXPECT_EQ(nvmlDeviceGetTotalEccErrors(d0, NVML_MEMORY_ERROR_TYPE_CORRECTED,
-                                          NVML_AGGREGATE_ECC, &ecc),
-              NVML_SUCCESS);
+    EXPECT_EQ(
+        nvmlDeviceGetTotalEccErrors(d0, NVML_MEMORY_ERROR_TYPE_CORRECTED, NVML_AGGREGATE_ECC, &ecc),
+        NVML_SUCCESS);
     EXPECT_EQ(ecc, 3u);
     EXPECT_EQ(nvmlDeviceGetTotalEccErrors(d0, NVML_MEMORY_ERROR_TYPE_UNCORRECTED,
                                           NVML_AGGREGATE_ECC, &ecc),
               NVML_SUCCESS);
     EXPECT_EQ(ecc, 1u);
-    EXPECT_EQ(nvmlDeviceGetTotalEccErrors(d1, NVML_MEMORY_ERROR_TYPE_CORRECTED,
-                                          NVML_AGGREGATE_ECC, &ecc),
-              NVML_ERROR_NOT_SUPPORTED);
+    EXPECT_EQ(
+        nvmlDeviceGetTotalEccErrors(d1, NVML_MEMORY_ERROR_TYPE_CORRECTED, NVML_AGGREGATE_ECC, &ecc),
+        NVML_ERROR_NOT_SUPPORTED);
 
     unsigned cur = 0, pending = 0, max = 0;
     EXPECT_EQ(nvmlDeviceGetMigMode(d0, &cur, &pending), NVML_SUCCESS);

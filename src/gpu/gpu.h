@@ -33,10 +33,10 @@ struct GpuUsage {
 // Board sensors and error counters (what HAMi's monitor exports per GPU). A field is nullopt
 // when the driver says the GPU does not support it (NVML NOT_SUPPORTED), never a made-up 0.
 struct GpuTelemetry {
-  std::optional<unsigned> temperature_c;      // GPU core sensor, degrees Celsius
-  std::optional<unsigned> power_mw;           // board power draw, milliwatts
-  std::optional<uint64_t> ecc_corrected;      // lifetime (aggregate) corrected ECC errors
-  std::optional<uint64_t> ecc_uncorrected;    // lifetime (aggregate) uncorrected ECC errors
+  std::optional<unsigned> temperature_c;    // GPU core sensor, degrees Celsius
+  std::optional<unsigned> power_mw;         // board power draw, milliwatts
+  std::optional<uint64_t> ecc_corrected;    // lifetime (aggregate) corrected ECC errors
+  std::optional<uint64_t> ecc_uncorrected;  // lifetime (aggregate) uncorrected ECC errors
 };
 
 // One MIG device of a GPU in MIG mode.

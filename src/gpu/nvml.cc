@@ -16,8 +16,8 @@ namespace {
 struct NvmlFns {
 #define HAMI_NVML(name, params, args) decltype(&::name) name = nullptr;
 #include "abi/nvml_hooks.def"
-#include "abi/nvml_internal.def"
 #include "abi/nvml_host.def"
+#include "abi/nvml_internal.def"
 #undef HAMI_NVML
 };
 
@@ -289,8 +289,8 @@ StatusOr<std::unique_ptr<Backend>> OpenNvml(const std::string& library, bool fak
 #define HAMI_NVML(name, params, args) \
   fns.name = reinterpret_cast<decltype(&::name)>(dlsym(handle, #name));
 #include "abi/nvml_hooks.def"
-#include "abi/nvml_internal.def"
 #include "abi/nvml_host.def"
+#include "abi/nvml_internal.def"
 #undef HAMI_NVML
   for (auto [name, ptr] :
        {std::pair<const char*, void*>{"nvmlInit_v2", (void*)fns.nvmlInit_v2},
