@@ -12,6 +12,8 @@
 #include <set>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "common/hook_layout.h"
 #include "common/pod_meta.h"
 #include "common/testing/accounting_files.h"
@@ -184,6 +186,26 @@ std::vector<Query> LoadQueries() {
   return out;
 }
 
+// Every target and templating query of this project's dashboard (deploy/grafana).
+std::vector<Query> LoadOurDashboard() {
+  std::ifstream in(HAMI_OUR_DASHBOARD);
+  const auto d = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  std::vector<Query> out;
+  const auto add = [&](const nlohmann::json& expr) {
+    if (!expr.is_string()) return;
+    Query q{"deploy/grafana/hami-dashboard.json", expr.get<std::string>(), {}, {}};
+    QueryReader(q.text).Read(q);
+    out.push_back(std::move(q));
+  };
+  for (const auto& p : d.value("panels", nlohmann::json::array())) {
+    for (const auto& t : p.value("targets", nlohmann::json::array())) add(t.value("expr", ""));
+  }
+  for (const auto& v : d["templating"].value("list", nlohmann::json::array())) {
+    if (v.contains("query") && v["query"].is_object()) add(v["query"].value("query", ""));
+  }
+  return out;
+}
+
 // ---- What this project exports: metric -> samples' labels, from Prometheus text. ----
 
 using Exported = std::map<std::string, std::vector<std::map<std::string, std::string>>>;
@@ -227,7 +249,7 @@ class HamiDashboardTest : public ::testing::Test {
     dir_ = tmpl;
     std::ofstream(dir_ + "/fakegpu.conf")
         << "uuid=" << kGpu0 << " name=NVIDIA A100-SXM4-80GB mem=80g temp=48 power=95000 ecc=1,0\n"
-        << "uuid=" << kGpu1 << " name=NVIDIA A100-SXM4-80GB mem=80g\n";
+        << "uuid=" << kGpu1 << " name=NVIDIA A100-SXM4-80GB mem=80g migs=1g.10gb:9:0\n";
     setenv("FAKEGPU_CONFIG", (dir_ + "/fakegpu.conf").c_str(), 1);
     setenv("FAKEGPU_STATE", (dir_ + "/fakegpu.state").c_str(), 1);
   }
@@ -244,8 +266,19 @@ class HamiDashboardTest : public ::testing::Test {
     fs::create_directories(layout.ContainerDir(m.pod_uid, "main"));
     std::ofstream(layout.AllocationDir(m.pod_uid, "main") + "/" + abi::kPodMetaFileName)
         << common::EncodePodMeta(m);
+    // A kernel a second ago, so the last-kernel series exists too.
+    const uint64_t now_ns =
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count());
     testing::WriteFile(layout.ContainerDir(m.pod_uid, "main") + "/vgpu.cache",
-                       testing::AccountingBytes({{kGpu0, 8192ull << 20, 1ull << 30, 0, 0, 0}}, 1));
+                       testing::AccountingBytes(
+                           {{kGpu0, 8192ull << 20, 1ull << 30, now_ns - 1000000000ull, 0, 0}}, 1));
+    // A second container on a MIG device of GPU 1 (the fake's "MIG-" UUID of its first slot).
+    common::PodMeta mig{"ml", "infer-0", "uid-infer-0", "main", 0, {{kMig10, "NVIDIA", 9728, 0}}};
+    fs::create_directories(layout.AllocationDir(mig.pod_uid, "main"));
+    std::ofstream(layout.AllocationDir(mig.pod_uid, "main") + "/" + abi::kPodMetaFileName)
+        << common::EncodePodMeta(mig);
     monitor::CollectorOptions opts;
     opts.hook_path = dir_;
     opts.node_name = "node-1";
@@ -288,6 +321,7 @@ class HamiDashboardTest : public ::testing::Test {
 
   static constexpr char kGpu0[] = "GPU-da5b0000-0000-4000-8000-000000000000";
   static constexpr char kGpu1[] = "GPU-da5b0000-0000-4000-8000-000000000001";
+  static constexpr char kMig10[] = "MIG-da5b0000-0000-4000-8000-a00001000000";
   std::string dir_;
 };
 
@@ -322,20 +356,19 @@ TEST(HamiDashboardQueries, TheReaderFindsEveryMetricAndLabel) {
   EXPECT_EQ(q.join_labels, std::set<std::string>{"device_uuid"});
 }
 
-TEST_F(HamiDashboardTest, EveryQueryOfHamisDashboardsFindsItsSeries) {
-#ifndef HAMI_FAKE_NVML
-  GTEST_SKIP() << "the fake NVML is not part of this build";
-#else
-  Exported exported;
-  ParseExposition(MonitorText(), exported);
-  ParseExposition(SchedulerText(), exported);
+// Checks every query's metrics against `exported`; returns the (query, metric) pairs checked.
+int ExpectSeriesFor(const std::vector<Query>& queries, Exported& exported) {
   int checked = 0;
-  for (const auto& q : LoadQueries()) {
+  for (const auto& q : queries) {
     for (const auto& [metric, labels] : q.metrics) {
       if (FromDcgmExporter(metric)) continue;
       SCOPED_TRACE(q.dashboard + ": " + q.text + " -> " + metric);
+      ++checked;
       const auto it = exported.find(metric);
-      ASSERT_TRUE(it != exported.end() && !it->second.empty()) << "no series";
+      if (it == exported.end() || it->second.empty()) {
+        ADD_FAILURE() << "no series";
+        continue;
+      }
       bool labelled = false;
       for (const auto& sample : it->second) {
         bool all = true;
@@ -346,7 +379,6 @@ TEST_F(HamiDashboardTest, EveryQueryOfHamisDashboardsFindsItsSeries) {
         labelled = labelled || all;
       }
       EXPECT_TRUE(labelled) << "no series carries every label the query uses";
-      ++checked;
     }
     // `a and on (device_uuid) b`: monitor and scheduler must agree on the join's values.
     for (const auto& l : q.join_labels) {
@@ -355,14 +387,9 @@ TEST_F(HamiDashboardTest, EveryQueryOfHamisDashboardsFindsItsSeries) {
       for (const auto& [metric, labels] : q.metrics) {
         std::set<std::string> values;
         for (const auto& sample : exported[metric]) {
-          if (sample.count(l)) values.insert(sample.at(l));
-        }
-        if (!first) {
-          std::set<std::string> both;
-          for (const auto& v : values) {
-            if (common_values.count(v)) both.insert(v);
+          if (sample.count(l) && (first || common_values.count(sample.at(l)))) {
+            values.insert(sample.at(l));
           }
-          values = both;
         }
         common_values = values;
         first = false;
@@ -370,7 +397,46 @@ TEST_F(HamiDashboardTest, EveryQueryOfHamisDashboardsFindsItsSeries) {
       EXPECT_FALSE(common_values.empty()) << q.text << ": no " << l << " on both sides";
     }
   }
-  EXPECT_EQ(checked, 27);  // every HAMi series the two dashboards read, per query
+  return checked;
+}
+
+TEST_F(HamiDashboardTest, EveryQueryOfHamisDashboardsFindsItsSeries) {
+#ifndef HAMI_FAKE_NVML
+  GTEST_SKIP() << "the fake NVML is not part of this build";
+#else
+  Exported exported;
+  ParseExposition(MonitorText(), exported);
+  ParseExposition(SchedulerText(), exported);
+  EXPECT_EQ(ExpectSeriesFor(LoadQueries(), exported), 27);  // every HAMi series read, per query
+#endif
+}
+
+// This project's dashboard too, including the temperature, power, ECC and MIG panels.
+TEST_F(HamiDashboardTest, EveryQueryOfOurDashboardFindsItsSeries) {
+#ifndef HAMI_FAKE_NVML
+  GTEST_SKIP() << "the fake NVML is not part of this build";
+#else
+  const auto queries = LoadOurDashboard();
+  std::set<std::string> names;
+  for (const auto& q : queries) {
+    for (const auto& [m, l] : q.metrics) names.insert(m);
+  }
+  for (const char* m : {"hami_host_gpu_temperature_celsius", "hami_host_gpu_power_usage_watts",
+                        "hami_host_gpu_ecc_errors_total", "hami_mig_device_info"}) {
+    EXPECT_TRUE(names.count(m)) << m << " is not on the dashboard";
+  }
+  Exported exported;
+  ParseExposition(MonitorText(), exported);
+  ParseExposition(SchedulerText(), exported);
+  EXPECT_GE(ExpectSeriesFor(queries, exported), 20);
+  // The MIG slice of the second container, identified through NVML.
+  bool mig = false;
+  for (const auto& s : exported["hami_mig_device_info"]) {
+    mig = mig ||
+          (s.at("pod") == "infer-0" && s.at("mig_uuid") == kMig10 && s.at("device_uuid") == kGpu1 &&
+           s.at("profile") == "1g.10gb" && s.at("gpu_instance_id") == "9");
+  }
+  EXPECT_TRUE(mig);
 #endif
 }
 
