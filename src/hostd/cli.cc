@@ -15,6 +15,7 @@
 #include <optional>
 #include <thread>
 
+#include "common/log.h"
 #include "hostd/build_paths.h"
 #include "hostd/client.h"
 #include "hostd/daemon.h"
@@ -129,9 +130,8 @@ StatusOr<std::unique_ptr<GpuSource>> OpenBackend(const ServeFlags& f, JobContext
       return Unavailable("no GPU driver: " + src.status().message() + "; and " +
                          fake.status().message());
     }
-    std::fprintf(stderr,
-                 "hami serve: no NVIDIA driver here (%s); using the FAKE GPU driver instead\n",
-                 src.status().message().c_str());
+    log::Warn("no NVIDIA driver here ({}); using the FAKE GPU driver instead",
+              src.status().message());
     return fake;
   }
   return InvalidArgument("unknown --gpu-backend \"" + backend +
@@ -142,20 +142,18 @@ StatusOr<std::unique_ptr<GpuSource>> OpenBackend(const ServeFlags& f, JobContext
 void PrintStartup(const Daemon& d, const std::string& state_dir) {
   const auto& opt = d.options();
   auto gpus = d.Gpus();
-  std::fprintf(stderr, "hami serve: %zu GPU(s) from %s%s\n", gpus.size(), d.gpu_source().c_str(),
-               d.fake() ? "  [FAKE GPU: simulated devices, not real hardware]" : "");
+  log::Info("{} GPU(s) from {}{}", gpus.size(), d.gpu_source(),
+            d.fake() ? "  [FAKE GPU: simulated devices, not real hardware]" : "");
   for (const auto& g : gpus) {
-    std::fprintf(stderr, "hami serve:   %d %s %s %s%s\n", g.gpu.index, g.gpu.uuid.c_str(),
-                 g.type.c_str(), FormatMib(g.memory_mib).c_str(), d.fake() ? " (fake GPU)" : "");
+    log::Info("  {} {} {} {}{}", g.gpu.index, g.gpu.uuid, g.type, FormatMib(g.memory_mib),
+              d.fake() ? " (fake GPU)" : "");
   }
-  std::fprintf(stderr, "hami serve: %zu slice(s) and %zu queued request(s) restored from %s\n",
-               d.Slices().size(), d.Queue().size(), state_dir.c_str());
+  log::Info("{} slice(s) and {} queued request(s) restored from {}", d.Slices().size(),
+            d.Queue().size(), state_dir);
   if (opt.job.libvgpu.empty()) {
-    std::fprintf(stderr,
-                 "hami serve: WARNING: libvgpu.so not found; `hami run` will refuse to start jobs "
-                 "(pass --libvgpu PATH)\n");
+    log::Warn("libvgpu.so not found; `hami run` will refuse to start jobs (pass --libvgpu PATH)");
   } else {
-    std::fprintf(stderr, "hami serve: jobs get %s\n", opt.job.libvgpu.c_str());
+    log::Info("jobs get {}", opt.job.libvgpu);
   }
 }
 
@@ -259,6 +257,7 @@ StatusOr<int> BindApi(ApiServer& server, const Listeners& l, const std::string& 
 }
 
 int Serve(const ServeFlags& f) {
+  log::Init("hami-serve");  // the daemon's lines: timestamped, leveled ($HAMI_LOG_LEVEL)
   std::unique_ptr<GpuSource> source;
   auto opt = DaemonOptionsFrom(f, &source);
   if (!opt.ok()) return PrintError("serve", opt.status());
@@ -271,7 +270,7 @@ int Serve(const ServeFlags& f) {
   auto daemon = Daemon::Open(*opt, std::move(source));
   if (!daemon.ok()) return PrintError("serve", daemon.status());
   for (const auto& note : (*daemon)->startup_notes()) {
-    std::fprintf(stderr, "hami serve: %s\n", note.c_str());
+    log::Warn("{}", note);
   }
   ApiOptions api;
   const std::string token_file = f.token_file.empty() ? DefaultTokenFile() : f.token_file;
@@ -285,19 +284,18 @@ int Serve(const ServeFlags& f) {
   if (!bound.ok()) return PrintError("serve", bound.status());
   Daemon& d = **daemon;
   PrintStartup(d, opt->state_dir);
-  std::fprintf(stderr, "hami serve: listening on unix:%s (mode %03o; metrics at /metrics)\n",
-               sock->path.c_str(), static_cast<unsigned>(SocketMode()));
+  log::Info("listening on unix:{} (mode {:03o}; metrics at /metrics)", sock->path,
+            static_cast<unsigned>(SocketMode()));
   if (tcp) {
-    std::fprintf(stderr,
-                 "hami serve: and on http://%s:%d for holders of the token in %s "
-                 "(\"Authorization: Bearer <token>\")\n",
-                 tcp->host.c_str(), *bound, token_file.c_str());
+    log::Info("and on http://{}:{} for holders of the token in {} (\"Authorization: Bearer "
+              "<token>\")",
+              tcp->host, *bound, token_file);
   }
   d.StartReaper();
   server.Start();
   int sig = 0;
   sigwait(&set, &sig);
-  std::fprintf(stderr, "hami serve: signal %d, stopping (slices stay recorded)\n", sig);
+  log::Info("signal {}, stopping (slices stay recorded)", sig);
   server.Stop();
   d.StopReaper();
   unlink(sock->path.c_str());

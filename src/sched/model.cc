@@ -133,10 +133,26 @@ std::vector<std::string> SplitCommaList(std::string_view text) {
 
 // HAMi's GPU policies, alone or chained ("binpack,numa"): binpack and spread choose the GPU
 // policy, numa binds to one NUMA node, mutex makes the pod's cards exclusive, topology-aware
-// (NVLink pair scores, which this scheduler does not have) keeps the policy and warns.
-static Status ApplyGpuPolicyChain(std::string_view text, PodOptions& o) {
+// (NVLink pair scores, which this scheduler does not have) keeps the policy and warns. A value
+// with an unknown word (or an empty one) is ignored as a whole with a warning and the
+// configured policy stands, as HAMi does (GetGPUSchedulerPolicyByPod): a HAMi-valid pod is
+// never refused for it.
+static void ApplyGpuPolicyChain(std::string_view text, PodOptions& o) {
   std::vector<std::string> items = SplitCommaList(text);
-  if (items.empty()) return InvalidArgument("empty GPU scheduler policy");
+  for (const std::string& item : items) {
+    if (item != "binpack" && item != "spread" && item != "numa" && item != "mutex" &&
+        item != "topology-aware") {
+      o.warnings.push_back(std::string(kGpuPolicyAnnotation) + ": unknown policy " + Quote(item) +
+                           " (known: binpack, spread, topology-aware, mutex, numa); the "
+                           "annotation is ignored and the configured policy stands, as HAMi does");
+      return;
+    }
+  }
+  if (items.empty()) {
+    o.warnings.push_back(std::string(kGpuPolicyAnnotation) +
+                         " is empty; the configured policy stands, as HAMi does");
+    return;
+  }
   for (const std::string& item : items) {
     if (item == "binpack" || item == "spread") {
       o.gpu_policy = *ParseGpuPolicy(item);
@@ -144,17 +160,12 @@ static Status ApplyGpuPolicyChain(std::string_view text, PodOptions& o) {
       o.numa_bind = true;
     } else if (item == "mutex") {
       o.exclusive = true;
-    } else if (item == "topology-aware") {
+    } else {
       o.warnings.push_back(
           "gpu-scheduler-policy topology-aware: no NVLink pair scores here; "
           "GPUs are chosen by the binpack/spread policy");
-    } else {
-      return InvalidArgument("unknown GPU scheduler policy " + Quote(item) +
-                             " (want binpack, spread, topology-aware, mutex or numa, or a comma "
-                             "list of them)");
     }
   }
-  return Status::Ok();
 }
 
 StatusOr<PodOptions> ParsePodOptions(const std::map<std::string, std::string>& annotations) {
@@ -188,15 +199,18 @@ StatusOr<PodOptions> ParsePodOptions(const std::map<std::string, std::string>& a
     o.mode = *m;
   }
   if (auto* v = get(kNodePolicyAnnotation)) {
+    // HAMi ignores a value it does not know (the configured node policy stands): so do we,
+    // with a warning, rather than refuse a pod HAMi schedules.
     auto p = ParseNodePolicy(Trim(*v));
-    if (!p.ok())
-      return InvalidArgument(std::string(kNodePolicyAnnotation) + ": " + p.status().message());
-    o.node_policy = *p;
+    if (p.ok()) {
+      o.node_policy = *p;
+    } else {
+      o.warnings.push_back(std::string(kNodePolicyAnnotation) + ": " + p.status().message() +
+                           "; the annotation is ignored and the configured policy stands, as "
+                           "HAMi does");
+    }
   }
-  if (auto* v = get(kGpuPolicyAnnotation)) {
-    if (Status s = ApplyGpuPolicyChain(*v, o); !s.ok())
-      return InvalidArgument(std::string(kGpuPolicyAnnotation) + ": " + s.message());
-  }
+  if (auto* v = get(kGpuPolicyAnnotation)) ApplyGpuPolicyChain(*v, o);
   if (auto* v = get(kScoringWeightsAnnotation)) {
     auto w = ParseScoringWeights(*v);
     if (!w.ok())

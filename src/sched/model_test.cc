@@ -113,9 +113,6 @@ TEST(Model, ParsePodOptions) {
 
   const std::pair<const char*, const char*> bad[] = {
       {"nvidia.com/vgpu-mode", "vgpu"},
-      {"hami.io/gpu-scheduler-policy", "binpak"},
-      {"hami.io/node-scheduler-policy", "most-allocated"},
-      {"hami.io/gpu-scheduler-policy", ""},
       {"hami.io/device-scoring-weights", "slot=x"},
   };
   for (auto [k, v] : bad) {
@@ -146,6 +143,13 @@ TEST(Model, HamiPodOptions) {
       {"nvidia.com/numa-bind", "1", std::nullopt, true, false, false},
       {"nvidia.com/numa-bind", "F", std::nullopt, false, false, false},
       {"nvidia.com/numa-bind", "yes", std::nullopt, false, false, true},
+      // Unknown or empty policies: HAMi ignores the whole annotation (the configured policy
+      // stands) and logs a warning; so do we, and the pod is accepted.
+      {"hami.io/gpu-scheduler-policy", "binpak", std::nullopt, false, false, true},
+      {"hami.io/gpu-scheduler-policy", "mutex,gang", std::nullopt, false, false, true},
+      {"hami.io/gpu-scheduler-policy", "topology", std::nullopt, false, false, true},
+      {"hami.io/gpu-scheduler-policy", " ", std::nullopt, false, false, true},
+      {"hami.io/node-scheduler-policy", "most-allocated", std::nullopt, false, false, true},
   };
   for (const Case& c : cases) {
     auto o = ParsePodOptions({{c.key, c.value}});
@@ -154,6 +158,7 @@ TEST(Model, HamiPodOptions) {
     EXPECT_EQ(o->numa_bind, c.numa) << c.value;
     EXPECT_EQ(o->exclusive, c.exclusive) << c.value;
     EXPECT_EQ(!o->warnings.empty(), c.warns) << c.value;
+    EXPECT_EQ(o->node_policy, std::nullopt) << c.value;  // none of these names a node policy
   }
   // Scoring weights above 1000 (HAMi takes any non-negative integer).
   auto w =

@@ -141,7 +141,7 @@ TEST_F(ExtenderTest, MalformedArgumentsAreErrorsAndBadAnnotationsNamed) {
             StatusCode::kInvalidArgument);
   EXPECT_EQ(ext_->Bind({{"podName", "x"}}).status().code(), StatusCode::kInvalidArgument);
   auto pod = MakeGpuPod("ns", "p", 1, 1000);
-  pod["metadata"]["annotations"]["hami.io/gpu-scheduler-policy"] = "tightest";
+  pod["metadata"]["annotations"]["nvidia.com/vgpu-mode"] = "tightest";
   auto r = ext_->Filter(Args(pod, {"n1"}));
   ASSERT_TRUE(r.ok());
   EXPECT_NE((*r)["error"].get<std::string>().find("tightest"), std::string::npos);

@@ -53,7 +53,7 @@ TEST(PodRequestTest, ErrorsNameContainerAndValue) {
   EXPECT_NE(r.status().message().find("worker"), std::string::npos);
   EXPECT_NE(r.status().message().find("two"), std::string::npos);
   Json pod = MakePod("ns", "p", {{}});
-  pod["metadata"]["annotations"] = {{"hami.io/node-scheduler-policy", "random"}};
+  pod["metadata"]["annotations"] = {{"nvidia.com/vgpu-mode", "random"}};
   EXPECT_NE(PodRequestFromJson(pod, {}, 1).status().message().find("random"), std::string::npos);
 }
 

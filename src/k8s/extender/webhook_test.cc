@@ -134,9 +134,7 @@ TEST(WebhookTest, ValidatesEveryUserAnnotation) {
     const char* value;
   };
   for (const Case& c :
-       {Case{"hami.io/node-scheduler-policy", "tightest"},
-        Case{"hami.io/gpu-scheduler-policy", "Binpack2"}, Case{"nvidia.com/vgpu-mode", "vgpu"},
-        Case{"hami.io/device-scoring-weights", "slot=x"}}) {
+       {Case{"nvidia.com/vgpu-mode", "vgpu"}, Case{"hami.io/device-scoring-weights", "slot=x"}}) {
     auto pod = MakeGpuPod("ns", "p", 1, 1000);
     pod["metadata"]["annotations"][c.key] = c.value;
     auto r = Review(pod);
@@ -150,6 +148,14 @@ TEST(WebhookTest, ValidatesEveryUserAnnotation) {
         Case{"nvidia.com/numa-bind", "true"}, Case{"nvidia.com/use-gputype", "A100,H100"},
         Case{"nvidia.com/nouse-gpuuuid", "GPU-1"},
         Case{"hami.io/device-scoring-weights", "slot=1,core=1,memory=3"}}) {
+    auto pod = MakeGpuPod("ns", "p", 1, 1000);
+    pod["metadata"]["annotations"][c.key] = c.value;
+    EXPECT_TRUE(Review(pod).allowed) << c.key;
+  }
+  // Policies HAMi does not know: HAMi ignores them with a warning, so the pod is admitted and
+  // the warning reaches the user.
+  for (const Case& c : {Case{"hami.io/node-scheduler-policy", "tightest"},
+                        Case{"hami.io/gpu-scheduler-policy", "Binpack2"}}) {
     auto pod = MakeGpuPod("ns", "p", 1, 1000);
     pod["metadata"]["annotations"][c.key] = c.value;
     EXPECT_TRUE(Review(pod).allowed) << c.key;
@@ -311,6 +317,17 @@ TEST(WebhookHami, WeakerMeaningsComeWithAWarning) {
   ASSERT_TRUE((*r)["response"].contains("warnings"));
   EXPECT_NE((*r)["response"]["warnings"][0].get<std::string>().find("numa-bind"),
             std::string::npos);
+  // An unknown GPU policy word (HAMi's Chinese docs spell topology-aware "topology"): HAMi
+  // ignores the annotation with a warning; the pod is admitted and the user sees why.
+  auto pol = MakeGpuPod("ns", "p", 1, 1000);
+  pol["metadata"]["annotations"]["hami.io/gpu-scheduler-policy"] = "topology";
+  auto rp = ReviewAdmission(MakeAdmissionReview(pol), WebhookOptions{}, nullptr);
+  ASSERT_TRUE(rp.ok());
+  EXPECT_TRUE((*rp)["response"]["allowed"].get<bool>());
+  ASSERT_TRUE((*rp)["response"].contains("warnings"));
+  EXPECT_NE((*rp)["response"]["warnings"][0].get<std::string>().find("'topology'"),
+            std::string::npos)
+      << (*rp)["response"].dump();
 }
 
 // gpumem together with gpumem-percentage: accepted, gpumem wins (HAMi).
