@@ -8,8 +8,8 @@ extern "C" {
 #endif
 #define HAMI_NVML(name, params, args) nvmlReturn_t name params;
 #include "nvml_hooks.def"
-#include "nvml_internal.def"
 #include "nvml_host.def"
+#include "nvml_internal.def"
 #undef HAMI_NVML
 #ifdef __cplusplus
 }
