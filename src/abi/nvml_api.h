@@ -1,5 +1,5 @@
-// Prototypes of every NVML entry point the project touches, generated from the two
-// lists beside this file.
+// Prototypes of every NVML entry point the project touches, generated from the three
+// lists beside this file (libvgpu.so loads only the first two).
 #pragma once
 #include "nvml_abi.h"
 
@@ -8,6 +8,7 @@ extern "C" {
 #endif
 #define HAMI_NVML(name, params, args) nvmlReturn_t name params;
 #include "nvml_hooks.def"
+#include "nvml_host.def"
 #include "nvml_internal.def"
 #undef HAMI_NVML
 #ifdef __cplusplus

@@ -35,10 +35,7 @@ std::string VirtualIdToUuid(const std::string& id) {
   return id.substr(0, p);
 }
 
-std::string DeviceType(const std::string& nvml_name) {
-  if (nvml_name.rfind("NVIDIA", 0) == 0) return nvml_name;
-  return LegacyDeviceType(nvml_name);
-}
+std::string DeviceType(const std::string& nvml_name) { return sched::RegisterGpuType(nvml_name); }
 
 std::string LegacyDeviceType(const std::string& nvml_name) {
   return sched::NormalizeGpuType(nvml_name);

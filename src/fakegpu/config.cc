@@ -64,6 +64,50 @@ Status ParseBus(std::string_view v, DeviceConfig& d) {
   return Status::Ok();
 }
 
+// "unsupported" or "<corrected>,<uncorrected>".
+Status ParseEcc(std::string_view v, DeviceConfig& d) {
+  if (v == "unsupported") {
+    d.ecc_supported = false;
+    return Status::Ok();
+  }
+  const size_t comma = v.find(',');
+  if (comma == std::string_view::npos) {
+    return InvalidArgument("ecc wants 'unsupported' or <corrected>,<uncorrected>");
+  }
+  auto c = ParseUnsigned(v.substr(0, comma), 10, 0xffffffffu);
+  auto u = ParseUnsigned(v.substr(comma + 1), 10, 0xffffffffu);
+  if (!c.ok()) return c.status();
+  if (!u.ok()) return u.status();
+  d.ecc_supported = true;
+  d.ecc_corrected = *c;
+  d.ecc_uncorrected = *u;
+  return Status::Ok();
+}
+
+// "<profile>:<gpu instance>:<compute instance>,..." (MIG mode on).
+Status ParseMigs(std::string_view v, DeviceConfig& d) {
+  d.migs.clear();
+  while (!v.empty()) {
+    const size_t comma = v.find(',');
+    std::string_view item = v.substr(0, comma);
+    v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
+    const size_t c1 = item.find(':');
+    const size_t c2 = c1 == std::string_view::npos ? c1 : item.find(':', c1 + 1);
+    if (c2 == std::string_view::npos || c1 == 0) {
+      return InvalidArgument("migs entry '" + std::string(item) + "' (want 1g.10gb:7:0)");
+    }
+    auto gi = ParseUnsigned(item.substr(c1 + 1, c2 - c1 - 1), 10, 255);
+    auto ci = ParseUnsigned(item.substr(c2 + 1), 10, 255);
+    if (!gi.ok()) return gi.status();
+    if (!ci.ok()) return ci.status();
+    if (d.migs.size() == kMaxMigDevices) return InvalidArgument("more than 7 MIG devices");
+    d.migs.push_back({std::string(item.substr(0, c1)), *gi, *ci});
+  }
+  if (d.migs.empty()) return InvalidArgument("migs wants at least one device");
+  d.mig_supported = true;
+  return Status::Ok();
+}
+
 Status SetKey(DeviceConfig& d, std::string_view key, std::string_view v) {
   auto int_value = [&](int max, int& out) -> Status {
     auto r = ParseUnsigned(v, 10, max);
@@ -102,6 +146,14 @@ Status SetKey(DeviceConfig& d, std::string_view key, std::string_view v) {
     auto min = ParseUnsigned(v.substr(dot + 1), 10, 9);
     if (!maj.ok() || !min.ok()) return InvalidArgument("bad cc '" + std::string(v) + "'");
     d.cc_major = static_cast<int>(*maj), d.cc_minor = static_cast<int>(*min);
+  } else if (key == "temp" || key == "power") {
+    auto r = ParseUnsigned(v, 10, key == "temp" ? 200 : 10000000);
+    if (!r.ok()) return r.status();
+    (key == "temp" ? d.temperature_c : d.power_mw) = *r;
+  } else if (key == "ecc") {
+    return ParseEcc(v, d);
+  } else if (key == "migs") {
+    return ParseMigs(v, d);
   } else if (key == "mig") {
     if (v == "unsupported")
       d.mig_supported = false;

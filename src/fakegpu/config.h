@@ -14,6 +14,14 @@
 namespace hami::fakegpu {
 
 inline constexpr int kMaxDevices = 16;
+inline constexpr int kMaxMigDevices = 7;  // per GPU, as on an A100/H100
+
+// One MIG device of a GPU in MIG mode ("migs=1g.10gb:7:0,..."): profile, GPU and compute
+// instance IDs.
+struct MigConfig {
+  std::string profile;
+  unsigned gpu_instance = 0, compute_instance = 0;
+};
 
 struct DeviceConfig {
   std::string uuid;  // "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
@@ -27,7 +35,12 @@ struct DeviceConfig {
   unsigned pci_domain = 0, pci_bus = 0, pci_device = 0, pci_function = 0;
   unsigned pci_device_id = 0x1DB110DE;
   int numa = 0;
-  bool mig_supported = false;  // false: nvmlDeviceGetMigMode says NOT_SUPPORTED
+  bool mig_supported = false;   // false: nvmlDeviceGetMigMode says NOT_SUPPORTED
+  std::vector<MigConfig> migs;  // non-empty: MIG mode on with these devices
+  unsigned temperature_c = 35;  // nvmlDeviceGetTemperature(NVML_TEMPERATURE_GPU)
+  unsigned power_mw = 45000;    // nvmlDeviceGetPowerUsage (milliwatts)
+  bool ecc_supported = true;    // false: nvmlDeviceGetTotalEccErrors says NOT_SUPPORTED
+  uint64_t ecc_corrected = 0, ecc_uncorrected = 0;  // lifetime aggregate counts
 };
 
 struct Config {

@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "fakegpu/config.h"
@@ -45,6 +47,7 @@ struct Nvml {
   Config cfg;
   std::unique_ptr<SharedState> state;
   nvmlDeviceSlot devs[kMaxDevices];
+  nvmlDeviceSlot migs[kMaxDevices][kMaxMigDevices];  // MIG device handles
   std::unordered_set<EventSet*> sets;
 };
 
@@ -71,7 +74,10 @@ nvmlReturn_t InitCommon() {
     }
     n.cfg = std::move(*cfg);
     n.state = std::move(*st);
-    for (int i = 0; i < kMaxDevices; ++i) n.devs[i].index = i;
+    for (int i = 0; i < kMaxDevices; ++i) {
+      n.devs[i].index = i;
+      for (int k = 0; k < kMaxMigDevices; ++k) n.migs[i][k].index = i * kMaxMigDevices + k;
+    }
   }
   ++n.refs;
   return NVML_SUCCESS;
@@ -83,6 +89,29 @@ int DevIndex(nvmlDevice_t d) {
   Nvml& n = N();
   if (p < n.devs || p >= n.devs + n.cfg.devices.size()) return -1;
   return static_cast<int>(p - n.devs);
+}
+
+// A MIG device handle's GPU and MIG index, or {-1, -1}.
+std::pair<int, int> MigIndex(nvmlDevice_t d) {
+  auto* p = reinterpret_cast<nvmlDeviceSlot*>(d);
+  Nvml& n = N();
+  if (p < &n.migs[0][0] || p >= &n.migs[0][0] + kMaxDevices * kMaxMigDevices) return {-1, -1};
+  const int at = static_cast<int>(p - &n.migs[0][0]);
+  const int dev = at / kMaxMigDevices, k = at % kMaxMigDevices;
+  if (dev >= static_cast<int>(n.cfg.devices.size()) ||
+      k >= static_cast<int>(n.cfg.devices[dev].migs.size())) {
+    return {-1, -1};
+  }
+  return {dev, k};
+}
+
+// "MIG-" + the parent's UUID with its last 12 digits replaced by the GPU and MIG index, so it is
+// stable across processes and unique on the host.
+std::string MigUuid(int dev, int k) {
+  const std::string& parent = N().cfg.devices[dev].uuid;
+  char tail[16];
+  snprintf(tail, sizeof tail, "%06x%06x", 0xa00000 + dev, k);
+  return "MIG-" + parent.substr(4, parent.size() - 4 - 12) + tail;
 }
 
 #define NVML_PROLOGUE() \
@@ -158,6 +187,12 @@ nvmlReturn_t nvmlDeviceGetHandleByUUID(const char* uuid, nvmlDevice_t* device) {
       *device = reinterpret_cast<nvmlDevice_t>(&N().devs[i]);
       return NVML_SUCCESS;
     }
+    for (size_t k = 0; k < N().cfg.devices[i].migs.size(); ++k) {
+      if (strcasecmp(MigUuid(static_cast<int>(i), static_cast<int>(k)).c_str(), uuid) == 0) {
+        *device = reinterpret_cast<nvmlDevice_t>(&N().migs[i][k]);
+        return NVML_SUCCESS;
+      }
+    }
   }
   return NVML_ERROR_NOT_FOUND;
 }
@@ -169,13 +204,23 @@ nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t device, unsigned int* index) {
   return NVML_SUCCESS;
 }
 
+// Both also answer for MIG device handles: "MIG-..." and "<GPU name> MIG <profile>", as NVML.
 nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char* uuid, unsigned int length) {
-  NVML_DEVICE(device, i);
+  NVML_PROLOGUE();
+  if (auto [dev, k] = MigIndex(device); dev >= 0) return CopyString(MigUuid(dev, k), uuid, length);
+  int i = DevIndex(device);
+  if (i < 0) return NVML_ERROR_INVALID_ARGUMENT;
   return CopyString(N().cfg.devices[i].uuid, uuid, length);
 }
 
 nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char* name, unsigned int length) {
-  NVML_DEVICE(device, i);
+  NVML_PROLOGUE();
+  if (auto [dev, k] = MigIndex(device); dev >= 0) {
+    const DeviceConfig& c = N().cfg.devices[dev];
+    return CopyString(c.name + " MIG " + c.migs[k].profile, name, length);
+  }
+  int i = DevIndex(device);
+  if (i < 0) return NVML_ERROR_INVALID_ARGUMENT;
   return CopyString(N().cfg.devices[i].name, name, length);
 }
 
@@ -264,7 +309,79 @@ nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int* current,
   NVML_DEVICE(device, i);
   if (current == nullptr || pending == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
   if (!N().cfg.devices[i].mig_supported) return NVML_ERROR_NOT_SUPPORTED;
-  *current = *pending = 0;  // NVML_DEVICE_MIG_DISABLE
+  // NVML_DEVICE_MIG_ENABLE (1) when MIG devices are configured, else DISABLE (0).
+  *current = *pending = N().cfg.devices[i].migs.empty() ? 0 : 1;
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t device, nvmlTemperatureSensors_t sensor,
+                                      unsigned int* temp) {
+  NVML_DEVICE(device, i);
+  if (temp == nullptr || sensor != NVML_TEMPERATURE_GPU) return NVML_ERROR_INVALID_ARGUMENT;
+  *temp = N().cfg.devices[i].temperature_c;
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, unsigned int* power) {
+  NVML_DEVICE(device, i);
+  if (power == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  *power = N().cfg.devices[i].power_mw;
+  return NVML_SUCCESS;
+}
+
+// Only the aggregate (lifetime) counter is kept; the volatile one reads the same.
+nvmlReturn_t nvmlDeviceGetTotalEccErrors(nvmlDevice_t device, nvmlMemoryErrorType_t error_type,
+                                         nvmlEccCounterType_t counter, unsigned long long* count) {
+  NVML_DEVICE(device, i);
+  if (count == nullptr || (counter != NVML_VOLATILE_ECC && counter != NVML_AGGREGATE_ECC)) {
+    return NVML_ERROR_INVALID_ARGUMENT;
+  }
+  const DeviceConfig& c = N().cfg.devices[i];
+  if (!c.ecc_supported) return NVML_ERROR_NOT_SUPPORTED;
+  if (error_type == NVML_MEMORY_ERROR_TYPE_CORRECTED) {
+    *count = c.ecc_corrected;
+  } else if (error_type == NVML_MEMORY_ERROR_TYPE_UNCORRECTED) {
+    *count = c.ecc_uncorrected;
+  } else {
+    return NVML_ERROR_INVALID_ARGUMENT;
+  }
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t device, unsigned int* count) {
+  NVML_DEVICE(device, i);
+  if (count == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  if (!N().cfg.devices[i].mig_supported) return NVML_ERROR_NOT_SUPPORTED;
+  *count = N().cfg.devices[i].migs.empty() ? 0 : kMaxMigDevices;
+  return NVML_SUCCESS;
+}
+
+// Slots past the configured devices are NOT_FOUND, as NVML answers for unpopulated ones.
+nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t device, unsigned int index,
+                                                 nvmlDevice_t* mig) {
+  NVML_DEVICE(device, i);
+  if (mig == nullptr || index >= static_cast<unsigned>(kMaxMigDevices)) {
+    return NVML_ERROR_INVALID_ARGUMENT;
+  }
+  if (index >= N().cfg.devices[i].migs.size()) return NVML_ERROR_NOT_FOUND;
+  *mig = reinterpret_cast<nvmlDevice_t>(&N().migs[i][index]);
+  return NVML_SUCCESS;
+}
+
+// Instance IDs exist only for MIG device handles (a full GPU is INVALID_ARGUMENT, as NVML).
+nvmlReturn_t nvmlDeviceGetGpuInstanceId(nvmlDevice_t device, unsigned int* id) {
+  NVML_PROLOGUE();
+  auto [dev, k] = MigIndex(device);
+  if (dev < 0 || id == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  *id = N().cfg.devices[dev].migs[k].gpu_instance;
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetComputeInstanceId(nvmlDevice_t device, unsigned int* id) {
+  NVML_PROLOGUE();
+  auto [dev, k] = MigIndex(device);
+  if (dev < 0 || id == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  *id = N().cfg.devices[dev].migs[k].compute_instance;
   return NVML_SUCCESS;
 }
 

@@ -164,5 +164,59 @@ TEST_F(FakeNvmlTest, XidEventOnHealthChange) {
   EXPECT_FALSE(State().GetHealth(1).healthy);
 }
 
+TEST_F(FakeNvmlTest, TemperaturePowerEccAndMigDevicesFromTheConfig) {
+  WriteConfig(
+      "name=NVIDIA A100-SXM4-40GB temp=61 power=212500 ecc=3,1 "
+      "migs=1g.5gb:7:0,3g.20gb:2:0\n"
+      "ecc=unsupported\n");
+  ExpectChildOk([] {
+    ASSERT_EQ(nvmlInit_v2(), NVML_SUCCESS);
+    nvmlDevice_t d0 = Dev(0), d1 = Dev(1);
+    unsigned t = 0, p = 0;
+    EXPECT_EQ(nvmlDeviceGetTemperature(d0, NVML_TEMPERATURE_GPU, &t), NVML_SUCCESS);
+    EXPECT_EQ(t, 61u);
+    EXPECT_EQ(nvmlDeviceGetTemperature(d1, NVML_TEMPERATURE_GPU, &t), NVML_SUCCESS);
+    EXPECT_EQ(t, 35u);  // default
+    EXPECT_EQ(nvmlDeviceGetPowerUsage(d0, &p), NVML_SUCCESS);
+    EXPECT_EQ(p, 212500u);  // milliwatts
+    unsigned long long ecc = 9;
+    EXPECT_EQ(
+        nvmlDeviceGetTotalEccErrors(d0, NVML_MEMORY_ERROR_TYPE_CORRECTED, NVML_AGGREGATE_ECC, &ecc),
+        NVML_SUCCESS);
+    EXPECT_EQ(ecc, 3u);
+    EXPECT_EQ(nvmlDeviceGetTotalEccErrors(d0, NVML_MEMORY_ERROR_TYPE_UNCORRECTED,
+                                          NVML_AGGREGATE_ECC, &ecc),
+              NVML_SUCCESS);
+    EXPECT_EQ(ecc, 1u);
+    EXPECT_EQ(
+        nvmlDeviceGetTotalEccErrors(d1, NVML_MEMORY_ERROR_TYPE_CORRECTED, NVML_AGGREGATE_ECC, &ecc),
+        NVML_ERROR_NOT_SUPPORTED);
+
+    unsigned cur = 0, pending = 0, max = 0;
+    EXPECT_EQ(nvmlDeviceGetMigMode(d0, &cur, &pending), NVML_SUCCESS);
+    EXPECT_EQ(cur, 1u);
+    EXPECT_EQ(nvmlDeviceGetMaxMigDeviceCount(d0, &max), NVML_SUCCESS);
+    EXPECT_EQ(max, 7u);
+    EXPECT_EQ(nvmlDeviceGetMaxMigDeviceCount(d1, &max), NVML_ERROR_NOT_SUPPORTED);
+    nvmlDevice_t m1 = nullptr, bad = nullptr;
+    ASSERT_EQ(nvmlDeviceGetMigDeviceHandleByIndex(d0, 1, &m1), NVML_SUCCESS);
+    EXPECT_EQ(nvmlDeviceGetMigDeviceHandleByIndex(d0, 2, &bad), NVML_ERROR_NOT_FOUND);
+    char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE], name[NVML_DEVICE_NAME_V2_BUFFER_SIZE];
+    ASSERT_EQ(nvmlDeviceGetUUID(m1, uuid, sizeof uuid), NVML_SUCCESS);
+    EXPECT_STREQ(uuid, "MIG-fa4e0000-0000-4000-8000-a00000000001");
+    ASSERT_EQ(nvmlDeviceGetName(m1, name, sizeof name), NVML_SUCCESS);
+    EXPECT_STREQ(name, "NVIDIA A100-SXM4-40GB MIG 3g.20gb");
+    unsigned gi = 0, ci = 9;
+    EXPECT_EQ(nvmlDeviceGetGpuInstanceId(m1, &gi), NVML_SUCCESS);
+    EXPECT_EQ(gi, 2u);
+    EXPECT_EQ(nvmlDeviceGetComputeInstanceId(m1, &ci), NVML_SUCCESS);
+    EXPECT_EQ(ci, 0u);
+    EXPECT_EQ(nvmlDeviceGetGpuInstanceId(d0, &gi), NVML_ERROR_INVALID_ARGUMENT);
+    nvmlDevice_t byuuid = nullptr;
+    ASSERT_EQ(nvmlDeviceGetHandleByUUID(uuid, &byuuid), NVML_SUCCESS);
+    EXPECT_EQ(byuuid, m1);
+  });
+}
+
 }  // namespace
 }  // namespace hami::fakegpu::testing

@@ -145,6 +145,7 @@ TEST(FakeNvmlExports, EveryListedSymbolIsExported) {
   const char* names[] = {
 #define HAMI_NVML(name, params, args) #name,
 #include "abi/nvml_hooks.def"
+#include "abi/nvml_host.def"
 #include "abi/nvml_internal.def"
 #undef HAMI_NVML
   };

@@ -21,6 +21,14 @@ class FakeBackend final : public Backend {
     std::lock_guard lock(mu_);
     usage_[uuid] = usage;
   }
+  void SetTelemetry(const std::string& uuid, GpuTelemetry t) {
+    std::lock_guard lock(mu_);
+    telemetry_[uuid] = t;
+  }
+  void SetMigDevices(std::vector<MigDevice> migs) {
+    std::lock_guard lock(mu_);
+    migs_ = std::move(migs);
+  }
   // Queues a health event as the driver would send it.
   void PushHealth(const std::string& uuid, bool healthy, uint64_t xid) {
     std::lock_guard lock(mu_);
@@ -39,6 +47,19 @@ class FakeBackend final : public Backend {
       return u;
     }
     return NotFound("no GPU " + uuid);
+  }
+  StatusOr<GpuTelemetry> Telemetry(const std::string& uuid) override {
+    std::lock_guard lock(mu_);
+    for (const auto& g : gpus_) {
+      if (g.uuid != uuid) continue;
+      auto it = telemetry_.find(uuid);
+      return it == telemetry_.end() ? GpuTelemetry{} : it->second;
+    }
+    return NotFound("no GPU " + uuid);
+  }
+  StatusOr<std::vector<MigDevice>> MigDevices() override {
+    std::lock_guard lock(mu_);
+    return migs_;
   }
   StatusOr<std::optional<HealthEvent>> WaitHealthEvent(std::chrono::milliseconds timeout) override {
     std::unique_lock lock(mu_);
@@ -60,6 +81,8 @@ class FakeBackend final : public Backend {
   std::condition_variable cv_;
   std::deque<HealthEvent> events_;
   std::map<std::string, GpuUsage> usage_;
+  std::map<std::string, GpuTelemetry> telemetry_;
+  std::vector<MigDevice> migs_;
 };
 
 }  // namespace hami::gpu

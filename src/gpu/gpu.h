@@ -30,6 +30,24 @@ struct GpuUsage {
   unsigned memory_utilization_percent = 0;  // memory controller busy, 0..100
 };
 
+// Board sensors and error counters (what HAMi's monitor exports per GPU). A field is nullopt
+// when the driver says the GPU does not support it (NVML NOT_SUPPORTED), never a made-up 0.
+struct GpuTelemetry {
+  std::optional<unsigned> temperature_c;    // GPU core sensor, degrees Celsius
+  std::optional<unsigned> power_mw;         // board power draw, milliwatts
+  std::optional<uint64_t> ecc_corrected;    // lifetime (aggregate) corrected ECC errors
+  std::optional<uint64_t> ecc_uncorrected;  // lifetime (aggregate) uncorrected ECC errors
+};
+
+// One MIG device of a GPU in MIG mode.
+struct MigDevice {
+  std::string uuid;         // "MIG-..."
+  std::string parent_uuid;  // the GPU's "GPU-..."
+  std::string profile;      // "1g.10gb": the NVML name's part after " MIG ", "" if it has none
+  unsigned gpu_instance_id = 0;
+  unsigned compute_instance_id = 0;
+};
+
 // A change of health seen by the driver. `healthy == false` for a critical XID; an empty
 // uuid concerns every GPU.
 struct HealthEvent {
@@ -45,6 +63,19 @@ class Backend {
   virtual StatusOr<std::vector<GpuInfo>> ListGpus() = 0;
   // Errors: kNotFound for an unknown UUID, kUnavailable when the driver fails.
   virtual StatusOr<GpuUsage> Usage(const std::string& uuid) = 0;
+  // Sensors of one GPU. Errors: kNotFound for an unknown UUID, kUnavailable when the driver
+  // fails. Backends without sensors report every field unknown.
+  virtual StatusOr<GpuTelemetry> Telemetry(const std::string& uuid) {
+    auto list = ListGpus();
+    if (!list.ok()) return list.status();
+    for (const auto& g : *list) {
+      if (g.uuid == uuid) return GpuTelemetry{};
+    }
+    return NotFound("no GPU " + uuid);
+  }
+  // The MIG devices of every GPU in MIG mode (empty when none). Errors: kUnavailable when the
+  // driver fails.
+  virtual StatusOr<std::vector<MigDevice>> MigDevices() { return std::vector<MigDevice>{}; }
   // Waits up to `timeout` for a health event; nullopt when none came.
   // Errors: kUnavailable when events cannot be received at all (callers fall back to polling).
   virtual StatusOr<std::optional<HealthEvent>> WaitHealthEvent(

@@ -5,6 +5,8 @@
 #include <link.h>
 
 #include <mutex>
+#include <optional>
+#include <string>
 
 #include "abi/nvml_api.h"
 
@@ -14,6 +16,7 @@ namespace {
 struct NvmlFns {
 #define HAMI_NVML(name, params, args) decltype(&::name) name = nullptr;
 #include "abi/nvml_hooks.def"
+#include "abi/nvml_host.def"
 #include "abi/nvml_internal.def"
 #undef HAMI_NVML
 };
@@ -78,6 +81,69 @@ class NvmlBackend final : public Backend {
     return u;
   }
 
+  // Each sensor on its own: NOT_SUPPORTED (or a driver without the entry point) leaves the
+  // field unknown; another failure of one sensor does too, and is not fatal to the others.
+  StatusOr<GpuTelemetry> Telemetry(const std::string& uuid) override {
+    nvmlDevice_t dev = nullptr;
+    nvmlReturn_t r = fns_.nvmlDeviceGetHandleByUUID(uuid.c_str(), &dev);
+    if (r == NVML_ERROR_NOT_FOUND || r == NVML_ERROR_INVALID_ARGUMENT) {
+      return NotFound("no GPU " + uuid);
+    }
+    if (r != NVML_SUCCESS) return Unavailable("nvmlDeviceGetHandleByUUID: " + ErrorName(r));
+    GpuTelemetry t;
+    unsigned v = 0;
+    if (fns_.nvmlDeviceGetTemperature != nullptr &&
+        fns_.nvmlDeviceGetTemperature(dev, NVML_TEMPERATURE_GPU, &v) == NVML_SUCCESS) {
+      t.temperature_c = v;
+    }
+    if (fns_.nvmlDeviceGetPowerUsage != nullptr &&
+        fns_.nvmlDeviceGetPowerUsage(dev, &v) == NVML_SUCCESS) {
+      t.power_mw = v;
+    }
+    unsigned long long n = 0;
+    if (fns_.nvmlDeviceGetTotalEccErrors != nullptr) {
+      if (fns_.nvmlDeviceGetTotalEccErrors(dev, NVML_MEMORY_ERROR_TYPE_CORRECTED,
+                                           NVML_AGGREGATE_ECC, &n) == NVML_SUCCESS) {
+        t.ecc_corrected = n;
+      }
+      if (fns_.nvmlDeviceGetTotalEccErrors(dev, NVML_MEMORY_ERROR_TYPE_UNCORRECTED,
+                                           NVML_AGGREGATE_ECC, &n) == NVML_SUCCESS) {
+        t.ecc_uncorrected = n;
+      }
+    }
+    return t;
+  }
+
+  StatusOr<std::vector<MigDevice>> MigDevices() override {
+    std::vector<MigDevice> out;
+    if (fns_.nvmlDeviceGetMaxMigDeviceCount == nullptr ||
+        fns_.nvmlDeviceGetMigDeviceHandleByIndex == nullptr) {
+      return out;  // a driver without MIG
+    }
+    unsigned count = 0;
+    nvmlReturn_t r = fns_.nvmlDeviceGetCount_v2(&count);
+    if (r != NVML_SUCCESS) return Unavailable("nvmlDeviceGetCount_v2: " + ErrorName(r));
+    for (unsigned i = 0; i < count; ++i) {
+      nvmlDevice_t dev = nullptr;
+      if (fns_.nvmlDeviceGetHandleByIndex_v2(i, &dev) != NVML_SUCCESS) continue;
+      unsigned cur = 0, pending = 0, max = 0;
+      if (fns_.nvmlDeviceGetMigMode == nullptr ||
+          fns_.nvmlDeviceGetMigMode(dev, &cur, &pending) != NVML_SUCCESS || cur == 0 ||
+          fns_.nvmlDeviceGetMaxMigDeviceCount(dev, &max) != NVML_SUCCESS) {
+        continue;
+      }
+      char parent[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = {};
+      if (fns_.nvmlDeviceGetUUID(dev, parent, sizeof(parent)) != NVML_SUCCESS) continue;
+      for (unsigned k = 0; k < max; ++k) {
+        nvmlDevice_t mig = nullptr;
+        // NOT_FOUND: an unpopulated slot.
+        if (fns_.nvmlDeviceGetMigDeviceHandleByIndex(dev, k, &mig) != NVML_SUCCESS) continue;
+        if (auto m = Mig(mig, parent)) out.push_back(std::move(*m));
+      }
+    }
+    return out;
+  }
+
   StatusOr<std::optional<HealthEvent>> WaitHealthEvent(std::chrono::milliseconds timeout) override {
     {
       std::lock_guard lock(mu_);
@@ -111,6 +177,29 @@ class NvmlBackend final : public Backend {
   }
 
  private:
+  // A MIG device's identity; nullopt when the driver cannot name it.
+  std::optional<MigDevice> Mig(nvmlDevice_t mig, const char* parent) {
+    MigDevice m;
+    m.parent_uuid = parent;
+    char buf[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = {};
+    if (fns_.nvmlDeviceGetUUID(mig, buf, sizeof(buf)) != NVML_SUCCESS) return std::nullopt;
+    m.uuid = buf;
+    if (fns_.nvmlDeviceGetGpuInstanceId == nullptr ||
+        fns_.nvmlDeviceGetGpuInstanceId(mig, &m.gpu_instance_id) != NVML_SUCCESS ||
+        fns_.nvmlDeviceGetComputeInstanceId == nullptr ||
+        fns_.nvmlDeviceGetComputeInstanceId(mig, &m.compute_instance_id) != NVML_SUCCESS) {
+      return std::nullopt;
+    }
+    char name[NVML_DEVICE_NAME_V2_BUFFER_SIZE] = {};
+    if (fns_.nvmlDeviceGetName(mig, name, sizeof(name)) == NVML_SUCCESS) {
+      // NVML names a MIG device "<GPU name> MIG <profile>".
+      const std::string n = name;
+      const std::size_t at = n.rfind(" MIG ");
+      if (at != std::string::npos) m.profile = n.substr(at + 5);
+    }
+    return m;
+  }
+
   StatusOr<GpuInfo> Info(nvmlDevice_t dev, unsigned i) {
     GpuInfo info;
     info.index = i;
@@ -200,6 +289,7 @@ StatusOr<std::unique_ptr<Backend>> OpenNvml(const std::string& library, bool fak
 #define HAMI_NVML(name, params, args) \
   fns.name = reinterpret_cast<decltype(&::name)>(dlsym(handle, #name));
 #include "abi/nvml_hooks.def"
+#include "abi/nvml_host.def"
 #include "abi/nvml_internal.def"
 #undef HAMI_NVML
   for (auto [name, ptr] :

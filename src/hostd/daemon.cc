@@ -91,7 +91,7 @@ sched::NodeInfo NodeOf(const std::string& name, const std::vector<HostGpu>& gpus
     sched::GpuInfo gi;
     gi.uuid = g.uuid;
     gi.index = g.index;
-    gi.type = sched::NormalizeGpuType(g.name.empty() ? "GPU" : g.name);
+    gi.type = sched::RegisterGpuType(g.name.empty() ? "GPU" : g.name);
     gi.memory_mib = static_cast<int64_t>(g.memory_bytes >> 20);
     gi.cores = 100;
     gi.split_count = split_count;
@@ -272,7 +272,7 @@ Status Daemon::CheckEverFitsLocked(const SliceRequest& request) const {
     std::set<std::string> types;
     int64_t largest = 0;
     for (const auto& g : host_gpus_) {
-      types.insert(sched::NormalizeGpuType(g.name.empty() ? "GPU" : g.name));
+      types.insert(sched::RegisterGpuType(g.name.empty() ? "GPU" : g.name));
       largest = std::max(largest, static_cast<int64_t>(g.memory_bytes >> 20));
     }
     std::string type_list;
@@ -497,7 +497,7 @@ std::vector<GpuView> Daemon::Gpus() const {
   for (const auto& g : host_gpus_) {
     GpuView v;
     v.gpu = g;
-    v.type = sched::NormalizeGpuType(g.name.empty() ? "GPU" : g.name);
+    v.type = sched::RegisterGpuType(g.name.empty() ? "GPU" : g.name);
     v.memory_mib = static_cast<int64_t>(g.memory_bytes >> 20);
     v.split_count = options_.split_count;
     v.usage = state_.Usage(options_.node_name, g.uuid).value_or(sched::GpuUsage{});

@@ -51,7 +51,7 @@ struct DaemonOptions {
 
 struct GpuView {
   HostGpu gpu;
-  std::string type;  // NormalizeGpuType(name)
+  std::string type;  // sched::RegisterGpuType(name), as HAMi v2.8+ names it
   int64_t memory_mib = 0;
   int32_t split_count = 0;
   sched::GpuUsage usage;

@@ -38,7 +38,7 @@ Status Daemon::AdoptOrphan(int64_t id, const std::string& name) {
       if (g.uuid != d.uuid) continue;
       known = true;
       d.index = g.index;
-      d.type = sched::NormalizeGpuType(g.name.empty() ? "GPU" : g.name);
+      d.type = sched::RegisterGpuType(g.name.empty() ? "GPU" : g.name);
     }
     if (!known) {
       return FailedPrecondition("orphan slice directory " + dir + " holds GPU " + d.uuid +

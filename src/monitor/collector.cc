@@ -203,6 +203,21 @@ Status Collector::WriteContentionFiles() {
   return Status::Ok();
 }
 
+void Collector::AppendTelemetry(const gpu::GpuInfo& g, const Labels& l, std::vector<Family>& out) {
+  auto t = gpus_->Telemetry(g.uuid);
+  if (!t.ok()) return;
+  // A sensor the GPU lacks has no series (HAMi skips NOT_SUPPORTED the same way).
+  if (t->temperature_c) out[0].samples.push_back({l, static_cast<double>(*t->temperature_c)});
+  if (t->power_mw) out[1].samples.push_back({l, *t->power_mw / 1000.0});  // NVML says mW
+  for (const auto& [type, count] :
+       {std::pair{"corrected", t->ecc_corrected}, std::pair{"uncorrected", t->ecc_uncorrected}}) {
+    if (!count) continue;
+    Labels le = l;
+    le.emplace_back("error_type", type);
+    out[2].samples.push_back({std::move(le), static_cast<double>(*count)});
+  }
+}
+
 std::vector<Family> Collector::HostFamilies() {
   Family host_mem{
       "hami_host_gpu_memory_used_bytes", "GPU device memory usage in bytes (NVML).", "gauge", {}};
@@ -214,6 +229,14 @@ std::vector<Family> Collector::HostFamilies() {
                  "GPU memory controller utilization ratio (0-100) (NVML).",
                  "gauge",
                  {}};
+  std::vector<Family> sensors{
+      {"hami_host_gpu_temperature_celsius",
+       "GPU temperature in degrees Celsius (NVML).",
+       "gauge",
+       {}},
+      {"hami_host_gpu_power_usage_watts", "GPU power draw in watts (NVML).", "gauge", {}},
+      // A gauge, as HAMi types it, though the count only grows.
+      {"hami_host_gpu_ecc_errors_total", "Lifetime aggregate ECC errors (NVML).", "gauge", {}}};
   if (gpus_ != nullptr) {
     if (auto list = gpus_->ListGpus(); list.ok()) {
       for (const auto& g : *list) {
@@ -227,10 +250,62 @@ std::vector<Family> Collector::HostFamilies() {
         host_mem.samples.push_back({l, static_cast<double>(u->memory_used_bytes)});
         host_util.samples.push_back({l, static_cast<double>(u->utilization_percent)});
         host_mc.samples.push_back({l, static_cast<double>(u->memory_utilization_percent)});
+        AppendTelemetry(g, l, sensors);
       }
     }
   }
-  return {std::move(host_mem), std::move(host_util), std::move(host_mc)};
+  std::vector<Family> out{std::move(host_mem), std::move(host_util), std::move(host_mc)};
+  for (auto& f : sensors) out.push_back(std::move(f));
+  return out;
+}
+
+Family Collector::MigFamily(const std::vector<ContainerView>& views) {
+  Family info{
+      "hami_mig_device_info", "MIG runtime identity for a container allocation.", "gauge", {}};
+  std::set<std::string> seen;
+  const auto add = [&](const std::string& ns, const std::string& pod, const std::string& ctr,
+                       int vdev, const gpu::MigDevice& m) {
+    if (!seen.insert(ns + "/" + pod + "/" + ctr + "/" + std::to_string(vdev) + "/" + m.uuid)
+             .second) {
+      return;
+    }
+    info.samples.push_back({{{"namespace", ns},
+                             {"pod", pod},
+                             {"container", ctr},
+                             {"vdevice_index", std::to_string(vdev)},
+                             {"device_uuid", m.parent_uuid},
+                             {"mig_uuid", m.uuid},
+                             {"profile", m.profile},
+                             {"gpu_instance_id", std::to_string(m.gpu_instance_id)},
+                             {"compute_instance_id", std::to_string(m.compute_instance_id)}},
+                            1});
+  };
+  // HAMi's device plugin records its MIG devices on the pod; HAMi's monitor reads only that.
+  if (pods_ != nullptr) {
+    for (const auto& a : pods_->MigAllocations()) {
+      add(a.ns, a.pod, a.container, a.device_index,
+          {a.mig_uuid, a.gpu_uuid, a.profile, a.gpu_instance_id, a.compute_instance_id});
+    }
+  }
+  // A container whose slice is a MIG device (its allocation or accounting file names the
+  // "MIG-..." UUID): NVML knows the device's GPU, profile and instances.
+  if (gpus_ == nullptr) return info;
+  bool any = false;
+  for (const auto& v : views) {
+    for (const auto& uuid : DeviceOrder(v)) any = any || uuid.starts_with("MIG-");
+  }
+  if (!any) return info;  // no NVML walk over every GPU's MIG slots on every scrape
+  auto migs = gpus_->MigDevices();
+  if (!migs.ok()) return info;
+  for (const auto& v : views) {
+    const std::vector<std::string> order = DeviceOrder(v);
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      for (const auto& m : *migs) {
+        if (m.uuid == order[i]) add(v.ns, v.pod, v.container, static_cast<int>(i), m);
+      }
+    }
+  }
+  return info;
 }
 
 Collector::DeviceSample Collector::Sample(const ContainerView& v, std::size_t i,
@@ -317,8 +392,16 @@ std::vector<Family> Collector::Collect() {
   Family build{"hami_build_info", "Build information of the HAMi component.", "gauge", {}};
   build.samples.push_back({{{"component", "vgpu-monitor"}, {"version", opts_.version}}, 1});
   out.push_back(std::move(build));
-  for (auto& f : HostFamilies()) out.push_back(std::move(f));
-  for (auto& f : ContainerFamilies(views)) out.push_back(std::move(f));
+  std::vector<Family> hami = HostFamilies();
+  for (auto& f : ContainerFamilies(views)) hami.push_back(std::move(f));
+  hami.push_back(MigFamily(views));
+  // HAMi registers its collector through a registerer that adds zone="vGPU" to every series.
+  for (auto& f : hami) {
+    if (!opts_.zone.empty()) {
+      for (auto& smp : f.samples) smp.labels.emplace_back("zone", opts_.zone);
+    }
+    out.push_back(std::move(f));
+  }
 
   Family corrupt{"hami_monitor_corrupt_accounting_files",
                  "Accounting or allocation files skipped as corrupt in the last scan.",

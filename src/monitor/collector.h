@@ -46,6 +46,9 @@ struct CollectorOptions {
   // Also export HAMi's names before v2.8 (HostGPUMemoryUsage, vGPU_device_memory_usage_in_bytes,
   // ...), as HAMi's --legacy-metrics does (legacy_metrics.cc).
   bool legacy_metrics = false;
+  // The `zone` label HAMi's registerer adds to every series of its monitor's collector ("vGPU");
+  // empty: no zone label.
+  std::string zone = "vGPU";
 };
 
 struct ContentionInfo {
@@ -83,6 +86,11 @@ class Collector {
     std::optional<double> last_kernel_s;
   };
   std::vector<Family> HostFamilies();
+  // hami_host_gpu_{temperature_celsius,power_usage_watts,ecc_errors_total} of one GPU.
+  void AppendTelemetry(const gpu::GpuInfo& g, const Labels& l, std::vector<Family>& out);
+  // hami_mig_device_info: MIG devices the containers use (NVML), and the MIG allocations HAMi's
+  // device plugin records on its pods (hami.io/vgpu-mig-allocations, through the resolver).
+  Family MigFamily(const std::vector<ContainerView>& views);
   std::vector<Family> ContainerFamilies(const std::vector<ContainerView>& views);
   // One container device's values; updates the busy-time history (mu_ held).
   DeviceSample Sample(const ContainerView& v, std::size_t i, const std::string& uuid,
@@ -109,8 +117,8 @@ class Collector {
 
 // Appends HAMi's pre-v2.8 metric names (and label names) for the families in `out` that have
 // one: HostGPUMemoryUsage, HostCoreUtilization, vGPU_device_memory_usage_in_bytes,
-// vGPU_device_memory_limit_in_bytes, Device_utilization_desc_of_container,
-// Device_last_kernel_of_container.
+// vGPU_device_memory_limit_in_bytes, Device_memory_desc_of_container,
+// Device_utilization_desc_of_container, Device_last_kernel_of_container, MigInfo.
 void AppendLegacyFamilies(std::vector<Family>& out);
 
 // Parses allocations/<key>/pod.json. Errors: kInvalidArgument.

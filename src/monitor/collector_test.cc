@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -81,9 +82,9 @@ TEST_F(CollectorTest, SeriesExistFromAllocationTimeBeforeAnyAccountingFile) {
   Collector c(opts_, &gpus_);
   const std::string text = c.MetricsText();
   const std::string l0 = std::string("{namespace=\"team-a\",pod=\"llm-0\",container=\"main\",") +
-                         "vdevice_index=\"0\",device_uuid=\"" + kGpuA + "\"}";
+                         "vdevice_index=\"0\",device_uuid=\"" + kGpuA + "\",zone=\"vGPU\"}";
   const std::string l1 = std::string("{namespace=\"team-a\",pod=\"llm-0\",container=\"main\",") +
-                         "vdevice_index=\"1\",device_uuid=\"" + kGpuB + "\"}";
+                         "vdevice_index=\"1\",device_uuid=\"" + kGpuB + "\",zone=\"vGPU\"}";
   EXPECT_NE(text.find("hami_vgpu_memory_limit_bytes" + l0 + " 3145728000\n"), std::string::npos)
       << text;
   EXPECT_NE(text.find("hami_vgpu_memory_limit_bytes" + l1 + " 2097152000\n"), std::string::npos);
@@ -92,15 +93,16 @@ TEST_F(CollectorTest, SeriesExistFromAllocationTimeBeforeAnyAccountingFile) {
   EXPECT_EQ(text.find("hami_container_last_kernel_elapsed_seconds{"), std::string::npos);
   EXPECT_NE(text.find("hami_build_info{component=\"vgpu-monitor\",version=\"0.1.0\"} 1\n"),
             std::string::npos);
-  EXPECT_NE(text.find("hami_host_gpu_memory_used_bytes{node=\"node-1\",device_uuid=\"" +
-                      std::string(kGpuA) +
-                      "\",device_index=\"0\",device_type=\"NVIDIA-Tesla V100-SXM2-16GB\"} " +
-                      std::to_string(5ull << 30) + "\n"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find(
+          "hami_host_gpu_memory_used_bytes{node=\"node-1\",device_uuid=\"" + std::string(kGpuA) +
+          "\",device_index=\"0\",device_type=\"NVIDIA-Tesla V100-SXM2-16GB\",zone=\"vGPU\"} " +
+          std::to_string(5ull << 30) + "\n"),
+      std::string::npos)
       << text;
   EXPECT_NE(text.find("hami_host_gpu_utilization_ratio{node=\"node-1\",device_uuid=\"" +
                       std::string(kGpuA) + "\",device_index=\"0\",device_type=\"NVIDIA-Tesla " +
-                      "V100-SXM2-16GB\"} 42\n"),  // percent, as HAMi reports it
+                      "V100-SXM2-16GB\",zone=\"vGPU\"} 42\n"),  // percent, as HAMi reports it
             std::string::npos);
   EXPECT_NE(text.find("# TYPE hami_vgpu_memory_used_bytes gauge\n"), std::string::npos);
 }
@@ -117,7 +119,7 @@ TEST_F(CollectorTest, AccountingFileFillsUsageAndCorruptFilesAreCountedAndSkippe
   Collector c(opts_, &gpus_);
   const std::string text = c.MetricsText();
   const std::string l0 = std::string("{namespace=\"team-a\",pod=\"llm-0\",container=\"main\",") +
-                         "vdevice_index=\"0\",device_uuid=\"" + kGpuA + "\"}";
+                         "vdevice_index=\"0\",device_uuid=\"" + kGpuA + "\",zone=\"vGPU\"}";
   EXPECT_NE(text.find("hami_vgpu_memory_used_bytes" + l0 + " " + std::to_string(777ull << 20)),
             std::string::npos)
       << text;
@@ -157,28 +159,30 @@ TEST_F(CollectorTest, HamiNamesUnitsAndLegacyNames) {
   gpus_.SetUsage(kGpuA, {5ull << 30, 0, 42, 17});
   Collector c(opts_, &gpus_);
   std::string text = c.MetricsText();
-  const std::string host = std::string("{node=\"node-1\",device_uuid=\"") + kGpuA +
-                           "\",device_index=\"0\",device_type=\"NVIDIA-Tesla V100-SXM2-16GB\"}";
+  const std::string host =
+      std::string("{node=\"node-1\",device_uuid=\"") + kGpuA +
+      "\",device_index=\"0\",device_type=\"NVIDIA-Tesla V100-SXM2-16GB\",zone=\"vGPU\"}";
   EXPECT_NE(text.find("hami_host_gpu_memory_controller_utilization_ratio" + host + " 17\n"),
             std::string::npos)
       << text;
   const std::string ctr = std::string("{namespace=\"team-a\",pod=\"llm-0\",container=\"main\",") +
-                          "vdevice_index=\"0\",device_uuid=\"" + kGpuA + "\"}";
+                          "vdevice_index=\"0\",device_uuid=\"" + kGpuA + "\",zone=\"vGPU\"}";
   EXPECT_NE(text.find("hami_container_device_memory_bytes" + ctr + " 0\n"), std::string::npos);
   EXPECT_EQ(text.find("HostGPUMemoryUsage"), std::string::npos) << "legacy names only on request";
   opts_.legacy_metrics = true;
   Collector legacy(opts_, &gpus_);
   text = legacy.MetricsText();
   // HAMi's pre-v2.8 names and label names, same values.
-  EXPECT_NE(text.find(std::string("HostGPUMemoryUsage{nodeid=\"node-1\",deviceuuid=\"") + kGpuA +
-                      "\",deviceidx=\"0\",devicetype=\"NVIDIA-Tesla V100-SXM2-16GB\"} " +
-                      std::to_string(5ull << 30) + "\n"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find(std::string("HostGPUMemoryUsage{nodeid=\"node-1\",deviceuuid=\"") + kGpuA +
+                "\",deviceidx=\"0\",devicetype=\"NVIDIA-Tesla V100-SXM2-16GB\",zone=\"vGPU\"} " +
+                std::to_string(5ull << 30) + "\n"),
+      std::string::npos)
       << text;
   EXPECT_NE(text.find("HostCoreUtilization{nodeid=\"node-1\""), std::string::npos);
   EXPECT_NE(text.find(std::string("vGPU_device_memory_limit_in_bytes{podnamespace=\"team-a\",") +
                       "podname=\"llm-0\",ctrname=\"main\",vdeviceid=\"0\",deviceuuid=\"" + kGpuA +
-                      "\"} 3145728000\n"),
+                      "\",zone=\"vGPU\"} 3145728000\n"),
             std::string::npos);
   EXPECT_NE(text.find("vGPU_device_memory_usage_in_bytes{"), std::string::npos);
   EXPECT_NE(text.find("# TYPE Device_utilization_desc_of_container gauge"), std::string::npos);
@@ -212,8 +216,8 @@ TEST_F(CollectorTest, HamiWrittenContainerDirectoriesGetPodLabelsFromTheApi) {
   c.set_pod_resolver(&pods);
   const std::string text = c.MetricsText();
   EXPECT_NE(text.find(std::string("hami_vgpu_memory_used_bytes{namespace=\"ml\",pod=\"train-0\",") +
-                      "container=\"c\",vdevice_index=\"0\",device_uuid=\"" + kGpuA + "\"} " +
-                      std::to_string(5ull << 20)),
+                      "container=\"c\",vdevice_index=\"0\",device_uuid=\"" + kGpuA +
+                      "\",zone=\"vGPU\"} " + std::to_string(5ull << 20)),
             std::string::npos)
       << text;
   // A UID the API does not know keeps the UID as its name.
@@ -356,6 +360,173 @@ TEST_F(CollectorTest, PrometheusScrapesPerContainerSeries) {
   EXPECT_EQ(metric["job"], "hami-vgpu-monitor");
   EXPECT_EQ(result[0]["value"][1], std::to_string(512ull << 20));
 #endif
+}
+
+// The value of the one sample of `name` whose rendered labels contain every `parts` entry; NaN
+// when none does.
+double ValueOf(const std::string& text, const std::string& name,
+               const std::vector<std::string>& parts) {
+  std::size_t at = 0;
+  while ((at = text.find("\n" + name + "{", at)) != std::string::npos) {
+    const std::size_t end = text.find('\n', at + 1);
+    const std::string line = text.substr(at + 1, end - at - 1);
+    at = end;
+    bool all = true;
+    for (const auto& p : parts) all = all && line.find(p) != std::string::npos;
+    if (all) return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return std::nan("");
+}
+
+// HAMi's temperature, power and ECC series (cmd/vGPUmonitor/metrics.go): names, the host
+// labels plus zone="vGPU", error_type for ECC, degrees Celsius and watts (NVML's milliwatts
+// / 1000); a sensor the GPU lacks has no series rather than a 0.
+TEST_F(CollectorTest, HostTemperaturePowerAndEccSeries) {
+  gpus_.SetTelemetry(kGpuA, {61, 212500, 3, 1});
+  gpus_.SetTelemetry(kGpuB, {44, std::nullopt, std::nullopt, std::nullopt});
+  gpus_.SetUsage(kGpuB, {1ull << 30, 0, 0});
+  Collector c(opts_, &gpus_);
+  const std::string text = "\n" + c.MetricsText();
+  const std::string host = std::string("{node=\"node-1\",device_uuid=\"") + kGpuA +
+                           "\",device_index=\"0\",device_type=\"NVIDIA-Tesla V100-SXM2-16GB\"";
+  EXPECT_NE(text.find("\nhami_host_gpu_temperature_celsius" + host + ",zone=\"vGPU\"} 61\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\nhami_host_gpu_power_usage_watts" + host + ",zone=\"vGPU\"} 212.5\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("\nhami_host_gpu_ecc_errors_total" + host +
+                      ",error_type=\"corrected\",zone=\"vGPU\"} 3\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("\nhami_host_gpu_ecc_errors_total" + host +
+                      ",error_type=\"uncorrected\",zone=\"vGPU\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("# TYPE hami_host_gpu_ecc_errors_total gauge\n"), std::string::npos);
+  EXPECT_EQ(ValueOf(text, "hami_host_gpu_temperature_celsius", {kGpuB}), 44);
+  EXPECT_TRUE(std::isnan(ValueOf(text, "hami_host_gpu_power_usage_watts", {kGpuB}))) << text;
+  EXPECT_TRUE(std::isnan(ValueOf(text, "hami_host_gpu_ecc_errors_total", {kGpuB})));
+  // zone is HAMi's collector's label only: this project's own series do not carry it.
+  EXPECT_NE(text.find("\nhami_monitor_corrupt_accounting_files 0\n"), std::string::npos);
+  opts_.zone = "";
+  Collector no_zone(opts_, &gpus_);
+  EXPECT_EQ(no_zone.MetricsText().find("zone="), std::string::npos);
+}
+
+// A container whose slice is a MIG device: NVML names its GPU, profile and instances.
+TEST_F(CollectorTest, MigDeviceInfoForAContainerOnAMigDevice) {
+  const std::string mig = "MIG-aaaaaaaa-0000-0000-0000-00000000a001";
+  Allocate("mig-0", mig + ",NVIDIA,5120,0:;", 1);
+  gpus_.SetMigDevices({{mig, kGpuA, "1g.5gb", 7, 0}, {"MIG-other", kGpuA, "2g.10gb", 3, 0}});
+  opts_.legacy_metrics = true;
+  Collector c(opts_, &gpus_);
+  const std::string text = "\n" + c.MetricsText();
+  EXPECT_NE(
+      text.find("\nhami_mig_device_info{namespace=\"team-a\",pod=\"mig-0\",container=\"main\","
+                "vdevice_index=\"0\",device_uuid=\"" +
+                std::string(kGpuA) + "\",mig_uuid=\"" + mig +
+                "\",profile=\"1g.5gb\",gpu_instance_id=\"7\",compute_instance_id=\"0\","
+                "zone=\"vGPU\"} 1\n"),
+      std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("MIG-other"), std::string::npos) << "only MIG devices a container uses";
+  // HAMi's legacy MigInfo: the GPU instance as instanceid, no MIG UUID, profile or CI.
+  EXPECT_NE(text.find("\nMigInfo{podnamespace=\"team-a\",podname=\"mig-0\",ctrname=\"main\","
+                      "vdeviceid=\"0\",deviceuuid=\"" +
+                      std::string(kGpuA) + "\",instanceid=\"7\",zone=\"vGPU\"} 1\n"),
+            std::string::npos);
+  // A node without MIG slices has the family and no samples.
+  CollectorOptions none = opts_;
+  none.hook_path = dir_ + "/none";
+  Collector plain(none, &gpus_);
+  EXPECT_EQ(plain.MetricsText().find("hami_mig_device_info{"), std::string::npos);
+}
+
+// HAMi's device plugin in MIG mode records what it realised on the pod; HAMi's monitor exports
+// that, and so does this one when it lists the node's pods.
+TEST_F(CollectorTest, MigDeviceInfoFromHamisPodAnnotation) {
+  k8s::testing::FakeApiServer api;
+  ASSERT_TRUE(api.Start().ok());
+  // HAMi's own sample (pkg/device/nvidia tests), container index 1 = the second container.
+  const std::string ann =
+      R"([{"containerIndex":1,"deviceIndex":0,"gpuUUID":"GPU-M","profile":"3g.40gb",)"
+      R"("placement":{"start":4,"size":4},"migUUID":"MIG-1","gpuInstanceID":2,)"
+      R"("computeInstanceID":0},{"containerIndex":0,"deviceIndex":0,"gpuUUID":"GPU-M",)"
+      R"("profile":"1g.5gb","placement":{"start":6,"size":1}}])";
+  auto pod = api.Create("pods", {{"apiVersion", "v1"},
+                                 {"kind", "Pod"},
+                                 {"metadata",
+                                  {{"name", "mig-pod"},
+                                   {"namespace", "ml"},
+                                   {"annotations", {{"hami.io/vgpu-mig-allocations", ann}}}}},
+                                 {"spec",
+                                  {{"nodeName", "node-1"},
+                                   {"initContainers", {{{"name", "init"}}}},
+                                   {"containers", {{{"name", "train"}}}}}}});
+  ASSERT_TRUE(pod.ok()) << pod.status().ToString();
+  k8s::ClientConfig cfg;
+  cfg.server = api.url();
+  cfg.qps = 0;
+  auto client = k8s::HttpKubeClient::Create(cfg);
+  ASSERT_TRUE(client.ok());
+  KubePodResolver pods(std::move(*client), "node-1");
+  Collector c(opts_, nullptr);
+  c.set_pod_resolver(&pods);
+  const std::string text = c.MetricsText();
+  EXPECT_NE(text.find("hami_mig_device_info{namespace=\"ml\",pod=\"mig-pod\",container=\"train\","
+                      "vdevice_index=\"0\",device_uuid=\"GPU-M\",mig_uuid=\"MIG-1\","
+                      "profile=\"3g.40gb\",gpu_instance_id=\"2\",compute_instance_id=\"0\","
+                      "zone=\"vGPU\"} 1\n"),
+            std::string::npos)
+      << text;
+  // The reservation not yet realised (no MIG UUID) has no series.
+  EXPECT_EQ(text.find("1g.5gb"), std::string::npos);
+  api.Stop();
+}
+
+TEST(MigAllocationsTest, HamisEncodingAndItsFailures) {
+  const std::vector<std::string> ctrs = {"a", "b"};
+  auto ok = ParseMigAllocations(
+      R"([{"containerIndex":1,"deviceIndex":2,"gpuUUID":"GPU-M","profile":"3g.40gb",)"
+      R"("migUUID":"MIG-1","gpuInstanceID":2,"computeInstanceID":0}])",
+      ctrs);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  ASSERT_EQ(ok->size(), 1u);
+  EXPECT_EQ((*ok)[0].container, "b");
+  EXPECT_EQ((*ok)[0].device_index, 2);
+  EXPECT_EQ((*ok)[0].gpu_instance_id, 2u);
+  // HAMi's broken sample: a string where an integer belongs.
+  EXPECT_EQ(ParseMigAllocations(R"([{"containerIndex":"1"}])", ctrs).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_FALSE(ParseMigAllocations("{}", ctrs).ok());
+  EXPECT_FALSE(ParseMigAllocations("not json", ctrs).ok());
+  auto out_of_range = ParseMigAllocations(
+      R"([{"containerIndex":5,"migUUID":"MIG-1","gpuInstanceID":2,"computeInstanceID":0}])", ctrs);
+  EXPECT_NE(out_of_range.status().message().find("container index 5"), std::string::npos);
+  auto pending = ParseMigAllocations(R"([{"containerIndex":0,"gpuUUID":"GPU-M"}])", ctrs);
+  ASSERT_TRUE(pending.ok());
+  EXPECT_TRUE(pending->empty());
+}
+
+// Per-container memory: HAMi-core's shared region splits it into context, module and buffer
+// bytes; this project's accounting file keeps one total per process, so those three series are
+// not exported (no made-up split), and the legacy Device_memory_desc_of_container carries the
+// total without HAMi's context/module/data/offset labels.
+TEST_F(CollectorTest, ContainerMemoryTotalsWithoutAnInventedBreakdown) {
+  Allocate("llm-0", std::string(kGpuA) + ",NVIDIA,3000,30:;", 1);
+  testing::WriteFile(CacheDir("llm-0") + "/vgpu.cache",
+                     testing::AccountingBytes({{kGpuA, 3000ull << 20, 777ull << 20, 0, 0, 0}}, 1));
+  opts_.legacy_metrics = true;
+  Collector c(opts_, &gpus_);
+  const std::string text = c.MetricsText();
+  EXPECT_NE(
+      text.find("Device_memory_desc_of_container{podnamespace=\"team-a\",podname=\"llm-0\","
+                "ctrname=\"main\",vdeviceid=\"0\",deviceuuid=\"" +
+                std::string(kGpuA) + "\",zone=\"vGPU\"} " + std::to_string(777ull << 20) + "\n"),
+      std::string::npos)
+      << text;
+  for (const char* absent : {"hami_vgpu_memory_context_bytes", "hami_vgpu_memory_module_bytes",
+                             "hami_vgpu_memory_buffer_bytes", "context=", "offset="}) {
+    EXPECT_EQ(text.find(absent), std::string::npos) << absent;
+  }
 }
 
 }  // namespace

@@ -20,10 +20,15 @@ const std::map<std::string, LegacyName>& LegacyNames() {
       {"hami_host_gpu_utilization_ratio", {"HostCoreUtilization", "GPU core utilization"}},
       {"hami_vgpu_memory_used_bytes", {"vGPU_device_memory_usage_in_bytes", "vGPU device usage"}},
       {"hami_vgpu_memory_limit_bytes", {"vGPU_device_memory_limit_in_bytes", "vGPU device limit"}},
+      // HAMi adds labels context, module, data and offset (HAMi-core's per-process breakdown);
+      // the accounting file keeps only the total, so they stay absent rather than made up.
+      {"hami_container_device_memory_bytes",
+       {"Device_memory_desc_of_container", "Container device memory description"}},
       {"hami_container_device_utilization_ratio",
        {"Device_utilization_desc_of_container", "Container device utilization description"}},
       {"hami_container_last_kernel_elapsed_seconds",
        {"Device_last_kernel_of_container", "Container device last kernel description"}},
+      {"hami_mig_device_info", {"MigInfo", "Mig device information for container"}},
   };
   return *m;
 }
@@ -36,7 +41,12 @@ const std::map<std::string, std::string>& LegacyLabels() {
                                                                 {"namespace", "podnamespace"},
                                                                 {"pod", "podname"},
                                                                 {"container", "ctrname"},
-                                                                {"vdevice_index", "vdeviceid"}};
+                                                                {"vdevice_index", "vdeviceid"},
+                                                                {"gpu_instance_id", "instanceid"},
+                                                                // MigInfo has none of these:
+                                                                {"mig_uuid", ""},
+                                                                {"profile", ""},
+                                                                {"compute_instance_id", ""}};
   return *m;
 }
 
@@ -52,7 +62,11 @@ void AppendLegacyFamilies(std::vector<Family>& out) {
       Labels labels;
       for (const auto& [k, v] : s.labels) {
         auto lk = LegacyLabels().find(k);
-        labels.emplace_back(lk == LegacyLabels().end() ? k : lk->second, v);
+        if (lk == LegacyLabels().end()) {
+          labels.emplace_back(k, v);
+        } else if (!lk->second.empty()) {
+          labels.emplace_back(lk->second, v);
+        }
       }
       l.samples.push_back({std::move(labels), s.value});
     }

@@ -48,6 +48,11 @@ std::string NormalizeGpuType(std::string_view nvml_name) {
   return "NVIDIA-" + std::string(nvml_name);
 }
 
+std::string RegisterGpuType(std::string_view nvml_name) {
+  if (nvml_name.starts_with("NVIDIA")) return std::string(nvml_name);
+  return NormalizeGpuType(nvml_name);
+}
+
 const char* PolicyName(NodePolicy p) { return p == NodePolicy::kBinpack ? "binpack" : "spread"; }
 const char* PolicyName(GpuPolicy p) { return p == GpuPolicy::kBinpack ? "binpack" : "spread"; }
 

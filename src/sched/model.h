@@ -45,6 +45,9 @@ struct NodeInfo {
 // "NVIDIA-" + name unless the name already starts with "NVIDIA-" (the register annotation's
 // type convention).
 std::string NormalizeGpuType(std::string_view nvml_name);
+// The type as HAMi v2.8+ writes it (register annotation, scheduler metrics): the NVML name when
+// it starts with "NVIDIA" ("NVIDIA H100 80GB HBM3"), else NormalizeGpuType ("NVIDIA-Tesla T4").
+std::string RegisterGpuType(std::string_view nvml_name);
 
 // ---------------------------------------------------------------------------------------------
 // Requests

@@ -176,6 +176,14 @@ TEST(Model, HamiPodOptions) {
   EXPECT_TRUE(r->containers[0].exclusive());
 }
 
+// HAMi v2.8+'s type (register annotation, hostd views): the plain NVML name when it has the
+// vendor prefix already.
+TEST(Model, RegisterGpuType) {
+  EXPECT_EQ(RegisterGpuType("NVIDIA H100 80GB HBM3"), "NVIDIA H100 80GB HBM3");
+  EXPECT_EQ(RegisterGpuType("Tesla T4"), "NVIDIA-Tesla T4");
+  EXPECT_EQ(RegisterGpuType("NVIDIA-Tesla T4"), "NVIDIA-Tesla T4");
+}
+
 TEST(Model, NormalizeGpuType) {
   EXPECT_EQ(NormalizeGpuType("NVIDIA H100 80GB HBM3"), "NVIDIA-NVIDIA H100 80GB HBM3");
   EXPECT_EQ(NormalizeGpuType("NVIDIA-Tesla T4"), "NVIDIA-Tesla T4");

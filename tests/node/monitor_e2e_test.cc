@@ -117,8 +117,8 @@ TEST(MonitorEndToEnd, ProcessUnderLibvgpuIsHeldToTheLimitAndShowsUpWithItsPodLab
   EXPECT_GE(used, 512.0 * (1 << 20));
   EXPECT_LE(used, 2048.0 * (1 << 20));
   EXPECT_EQ(limit, 2048.0 * (1 << 20));
-  EXPECT_EQ(labels,
-            "namespace=ml,pod=train-0,container=trainer,vdevice_index=0,device_uuid=" + gpu + ",");
+  EXPECT_EQ(labels, "namespace=ml,pod=train-0,container=trainer,vdevice_index=0,device_uuid=" +
+                        gpu + ",zone=vGPU,");
   EXPECT_EQ(collector.corrupt_files_total(), 0u);
   fs::remove_all(dir);
 #endif
