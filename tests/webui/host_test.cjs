@@ -4,6 +4,7 @@
 // URLs and keyboard navigation, runs axe-core, and saves a screenshot of each view.
 // Env: HAMI_BIN, VGPU_PROBE, LIBVGPU, FAKEGPU_LIB_DIR, SHOT_DIR, CHROMIUM.
 'use strict';
+const { execSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -205,7 +206,9 @@ async function quotaEmpty(page, base) {
 // group (8 cards): two jobs hold 11 GiB and 90 % (both at or over 90 %: highlighted) and a third
 // of 2 GiB waits for the user's memory quota with the daemon's reason.
 async function quotaView(browser) {
-  const uid = process.getuid(), gid = process.getgid();
+  // By name where the passwd and group databases have one (as an administrator writes them).
+  const name = cmd => { try { return execSync(cmd, { encoding: 'utf8' }).trim(); } catch { return ''; } };
+  const uid = name('id -un') || String(process.getuid()), gid = name('id -gn') || String(process.getgid());
   const srv = await startServe(path.join(work, 'quota'),
     ['--user-quota', uid + ':gpumem=12g,gpucores=100,gpus=3', '--group-quota', gid + ':gpus=8']);
   const base = 'http://' + srv.addr;

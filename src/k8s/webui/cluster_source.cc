@@ -277,6 +277,13 @@ void ClusterWebUiSource::FillPending(webui::Snapshot& snap) {
         auto fr = sched::FilterUnderQuota(engine_, state_, p.request, std::nullopt,
                                           {opts_.quotas ? &quotas_ : nullptr, p.ns}, &quota_reason);
         p.quota = fr.ok() && fr->summary.fitting == 0 && !quota_reason.empty();
+        if (p.quota) {
+          // The extender refuses a pod over its quota before looking at the cards; a pod that
+          // fits no node even without it waits for GPUs (freeing quota would not help), and
+          // the engine's reason says why.
+          auto plain = engine_.Filter(state_, p.request);
+          if (plain.ok() && plain->summary.fitting == 0) fr = std::move(plain), p.quota = false;
+        }
         p.reason = !fr.ok()                  ? fr.status().message()
                    : p.quota                 ? quota_reason
                    : fr->summary.fitting > 0 ? "fits " + std::to_string(fr->summary.fitting) +

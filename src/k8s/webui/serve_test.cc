@@ -59,7 +59,8 @@ Json ResourceQuota(const std::string& ns, const std::string& name, const Json& h
 
 // The quota view's data: a namespace's ResourceQuota with the usage of its placed pods (memory
 // back in the MiB the quota gives, with memoryFactor 2), and a pending pod that fits a node but
-// not the quota waits with the quota's named reason; one that fits no node keeps the engine's.
+// not the quota waits with the quota's named reason; one that fits no node (and is over the quota
+// too) keeps the engine's: freeing quota would not help it.
 TEST(ClusterWebUiSource, QuotasFromResourceQuotasAndPlacedPods) {
   ClusterSourceOptions o;
   o.memory_factor = 2;  // placements and the book count MiB x 2
@@ -71,7 +72,7 @@ TEST(ClusterWebUiSource, QuotasFromResourceQuotasAndPlacedPods) {
                                  {"requests.cpu", "8"}}));
   src.UpsertPod(PlacedPod("team-a", "run", "u1", "n1", "GPU-n1-0", 2 * 30720, 40));
   src.UpsertPod(PendingPod("team-a", "held", "u2", 16384));
-  src.UpsertPod(PendingPod("team-b", "too-big", "u3", 500000));
+  src.UpsertPod(PendingPod("team-a", "too-big", "u3", 500000));  // over the quota and any card
   webui::Snapshot s = src.Collect();
   ASSERT_EQ(s.quotas.size(), 1u);
   const webui::QuotaRow& q = s.quotas[0];

@@ -329,8 +329,8 @@ function NoQuotas({ d }) {
   const r = d.resources;
   return html`<div class="empty" role="status" data-k="quota-empty"><p><b>No GPU quotas are configured.</b></p>
     ${d.mode === 'host'
-      ? html`<p>Give <code>hami serve</code> per-user or per-group limits with <code>--user-quota</code>,
-          <code>--group-quota</code> or <code>--quota-file</code> (<code>${r.memory}</code>, <code>${r.cores}</code>, <code>${r.gpus}</code>).</p>`
+      // One line: htm drops whitespace that holds a line break, and the words would run together.
+      ? html`<p>Give <code>hami serve</code> per-user or per-group limits with <code>--user-quota</code>, <code>--group-quota</code> or <code>--quota-file</code> (<code>${r.memory}</code>, <code>${r.cores}</code>, <code>${r.gpus}</code>).</p>`
       : html`<p>Add <code>${r.memory}</code>, <code>${r.cores}</code> or <code>${r.gpus}</code> to a namespace's ResourceQuota.</p>`}</div>`;
 }
 
