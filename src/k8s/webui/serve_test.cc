@@ -147,6 +147,10 @@ TEST(SchedulerWebUi, ServesTheClusterFromWatches) {
   Json big = testing::MakeGpuPod("team-a", "big", 1, 500000);
   big["spec"]["schedulerName"] = "hami-scheduler";
   ASSERT_TRUE(api.Create("pods", big).ok());
+  // Over its namespace's quota too, but it fits no card at all: the engine's reason stays.
+  ASSERT_TRUE(api.Create("resourcequotas",
+                         ResourceQuota("team-a", "gpu", {{"limits.nvidia.com/gpumem", "1024"}}))
+                  .ok());
   ClientConfig cfg;
   cfg.server = api.url();
   cfg.qps = 0;
@@ -168,6 +172,26 @@ TEST(SchedulerWebUi, ServesTheClusterFromWatches) {
   EXPECT_EQ(o["cards"]["total"], 2);
   ASSERT_EQ(o["pending"]["total"], 1);
   EXPECT_EQ(o["pending"]["items"][0]["reason"], "0/1 nodes fit: 1 insufficient GPU memory");
+  EXPECT_EQ(o["pending"]["items"][0]["quota"], false);
+  // The ResourceQuota through the UI's own watch.
+  Json q;
+  for (int i = 0; i < 100; ++i) {
+    q = Json::parse(c.Get("/ui/api/quotas")->body);
+    if (q["configured"] == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(q["configured"], 1);
+  EXPECT_EQ(q["items"][0]["owner"], "team-a");
+  EXPECT_EQ(q["items"][0]["memory"]["limit"], 1024);
+  EXPECT_EQ(q["items"][0]["memory"]["used"], 0);
+  EXPECT_TRUE(q["items"][0]["gpus"].is_null());
+  EXPECT_EQ(q["resources"]["memory"], "limits.nvidia.com/gpumem");
+  EXPECT_EQ(q["waiting"]["total"], 0);
+  auto bad = c.Get("/ui/api/quotas?type=A100");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(Json::parse(bad->body)["error"]["message"],
+            "parameter \"type\" does not apply to quotas");
   EXPECT_EQ(c.Get("/healthz")->status, 200);
   (*ui)->Stop();
   api.Stop();
