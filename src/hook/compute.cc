@@ -66,6 +66,12 @@ __attribute__((destructor)) void PrintStats() {
           static_cast<unsigned long long>(g_stats.turn_waits), g_stats.turn_wait_ns / 1e6);
   fprintf(stderr, "hami-compute-stats probes=%llu power_extra_ms=%.1f\n",
           static_cast<unsigned long long>(g_stats.probes), g_stats.power_extra_ns / 1e6);
+  if (g_stats.pace_stretches)
+    fprintf(stderr,
+            "hami-compute-stats pace_stretches=%llu pace_charged_ms=%.1f pace_wait_ms=%.1f "
+            "pace_drain_ms=%.1f\n",
+            static_cast<unsigned long long>(g_stats.pace_stretches), g_stats.pace_charged_ns / 1e6,
+            g_stats.pace_wait_ns / 1e6, g_stats.pace_drain_ns / 1e6);
   uint64_t charged = g_stats.charge[0] + g_stats.charge[1] + g_stats.host_extra_ns;
   fprintf(stderr,
           "hami-compute-stats unmeasured=%llu overlap_ms=%.1f host_ms=%.1f host_extra_ms=%.1f "
@@ -102,13 +108,6 @@ void SetDirs() {
     size_t n = strlen(g_contention_dir);
     snprintf(g_contention_dir + n, sizeof(g_contention_dir) - n, "%s", abi::kContentionSubdir);
   }
-}
-
-// Whether the launch only records a graph node (cuGraphLaunch is charged, not the capture).
-bool Capturing(CUstream stream) {
-  CUstreamCaptureStatus cap = CU_STREAM_CAPTURE_STATUS_NONE;
-  return g_cuda.cuStreamIsCapturing(stream, &cap) != CUDA_SUCCESS ||
-         cap != CU_STREAM_CAPTURE_STATUS_NONE;
 }
 
 // First part of a launch: the context's state, the stream's slot, completed measurements.
@@ -224,13 +223,14 @@ __thread int t_last_slot = -1;  // stream slot of this thread's last measured la
 __thread uint64_t st_t0;        // when that launch entered ComputeBeforeLaunch
 __thread CUcontext t_ctx;       // the calling thread's last context and its state
 __thread CtxState* t_ctx_state;
+__thread bool t_pace_sample;  // the launch being sampled runs in pace mode (section 1b)
 
 // Not throttled (policy default alone on the card, no priority): a launch costs a context
 // lookup and a counter. About one launch per kSampleNs is measured (*sampled: the kernel
 // alone, for the estimates); the others add their estimate to the busy counter, which the
 // monitor and the NVML comparison read. True when the launch needs nothing more; otherwise
 // *current is the launching context.
-bool Unmeasured(int ki, uint64_t now, bool* sampled, CUcontext* current) {
+bool Unmeasured(int ki, CUstream stream, uint64_t now, bool* sampled, CUcontext* current) {
   CUcontext ctx = nullptr;
   if (g_cuda.cuCtxGetCurrent(&ctx) != CUDA_SUCCESS || ctx == nullptr) return true;
   *current = ctx;
@@ -244,9 +244,25 @@ bool Unmeasured(int ki, uint64_t now, bool* sampled, CUcontext* current) {
   }
   if (!c || c->broken) return true;
   DevLimiter* d = DevOf(c);
-  if (!d || g_prio_explicit || Throttling(d, now)) return false;
+  if (!d || g_prio_explicit) return false;
+  t_pace_sample = false;
+  if (Throttling(d, now)) {
+    bool others = OthersOfContainer(d, now);  // also tells them about us
+    if (others || !PaceApplies(d)) return false;
+    PaceGate(c, d, stream, now);  // pace mode (section 1b): sampled like the default policy
+    t_pace_sample = true;
+  }
   uint64_t est = c->est[ki];
-  if (est && __atomic_add_fetch(&c->since_sample, 1, __ATOMIC_RELAXED) < c->sample_every) {
+  bool skip;
+  if (t_pace_sample) {
+    // Pace mode: one sample per kSampleNs (its launches come in bursts), every launch of a
+    // power probe (the probe's reference times, section 6).
+    PaceLaunched(d, est, now);
+    skip = est && now - c->last_sample < kSampleNs && now >= d->probe_end;
+  } else {
+    skip = est && __atomic_add_fetch(&c->since_sample, 1, __ATOMIC_RELAXED) < c->sample_every;
+  }
+  if (skip) {
     d->local_busy += est;
     if (d->shm) __atomic_fetch_add(&d->shm->busy_ns_total, est, __ATOMIC_RELAXED);
     if (Cfg().stats) ++g_stats.fast;
@@ -321,7 +337,7 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   const int ki = static_cast<int>(kind);
   bool sampled = false;
   CUcontext ctx = nullptr;
-  if (Unmeasured(ki, t0, &sampled, &ctx) || Capturing(stream)) return;
+  if (Unmeasured(ki, stream, t0, &sampled, &ctx) || Capturing(stream)) return;
   RelaxedCapture relaxed;
   CtxState* c = nullptr;
   int slot = 0;
@@ -332,7 +348,11 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   DevLimiter* d = DevOf(c);
   bool bucket = false;
   uint8_t probe = kOutside;
-  if (d) bucket = Throttle(c, d, slot, ki, t0, &est, &probe);
+  bool pace = sampled && t_pace_sample;
+  if (pace && Cfg().power)
+    probe = ProbeClass(d, t0);  // charged by its stretch; measured for the full-duty factor
+  else if (d && !pace)
+    bucket = Throttle(c, d, slot, ki, t0, &est, &probe);
 
   pthread_mutex_lock(&g_mu);
   // Too many launches in flight: wait for the oldest (bounds what a burst can queue before
@@ -360,7 +380,7 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   t_last_slot = slot;
   st_t0 = t0;
   st = Stash{true, c,    slot, start,     prev,  bucket,  idle, est,
-             excl, kind, sig,  c->resets, probe, sampled, app};
+             excl, kind, sig,  c->resets, probe, sampled, app, pace};
   pthread_mutex_unlock(&g_mu);
 }
 
@@ -389,6 +409,7 @@ void ComputeAfterLaunch(CUstream stream, LaunchKind kind, CUresult result) {
   p.probe = st.probe;
   p.slot = static_cast<int16_t>(st.slot);
   p.app = st.app;
+  p.pace = st.pace;
   {                     // measured from our start event
     p.from = st.start;  // keeps the reference AllocEvent gave it
     p.prev = -1;

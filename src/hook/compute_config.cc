@@ -50,7 +50,8 @@ bool Dir(const char* name, const char* v, char* out, size_t n, char* err, size_t
 bool LoadComputeConfig(const char* (*getenv)(const char* name), ComputeConfig* out, char* err,
                        size_t errlen) {
   *out = ComputeConfig{};
-  out->turns = out->power = true;
+  out->turns = out->power = out->pace = true;
+  out->pace_on_ns = 5 * kMs;
   out->max_turn_ns = 20 * kMs;
   out->turn_overlap_ns = 200 * kUs;
   out->probe_ns = 200 * kMs;
@@ -65,6 +66,11 @@ bool LoadComputeConfig(const char* (*getenv)(const char* name), ComputeConfig* o
   if ((v = get("HAMI_COMPUTE_POWER")) && !Flag("HAMI_COMPUTE_POWER", v, &out->power, err, errlen))
     return false;
   if ((v = get("HAMI_COMPUTE_STATS")) && !Flag("HAMI_COMPUTE_STATS", v, &out->stats, err, errlen))
+    return false;
+  if ((v = get("HAMI_COMPUTE_PACE")) && !Flag("HAMI_COMPUTE_PACE", v, &out->pace, err, errlen))
+    return false;
+  if ((v = get("HAMI_COMPUTE_PACE_MS")) &&
+      !Range("HAMI_COMPUTE_PACE_MS", v, 1, 100, kMs, &out->pace_on_ns, err, errlen))
     return false;
   if ((v = get("HAMI_COMPUTE_MAX_TURN_US")) &&
       !Range("HAMI_COMPUTE_MAX_TURN_US", v, 1000, 30000, kUs, &out->max_turn_ns, err, errlen))

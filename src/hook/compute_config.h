@@ -16,6 +16,8 @@ struct ComputeConfig {
   uint64_t probe_ns;          // HAMI_COMPUTE_PROBE_MS, 30..1000
   uint64_t probe_every_ns;    // HAMI_COMPUTE_PROBE_EVERY_S, 1..3600
   bool stats;                 // HAMI_COMPUTE_STATS: counters to stderr at exit
+  bool pace;                  // HAMI_COMPUTE_PACE: alone on the card, duty-cycle (section 1b)
+  uint64_t pace_on_ns;        // HAMI_COMPUTE_PACE_MS, 1..100: length of one running stretch
   char board_dir[1024];       // HAMI_COMPUTE_BOARD_DIR ("" = abi::kDefaultBoardDir)
   char contention_dir[1024];  // HAMI_CONTENTION_DIR ("" = next to libvgpu.so)
 };

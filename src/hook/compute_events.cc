@@ -112,6 +112,10 @@ uint64_t ChargeOf(CtxState* c, const Pending& p, uint64_t kernel) {
       if (p.probe == kOutside) c->power.Normal(key, charge);
       uint64_t corrected = c->power.Correct(key, charge);
       if (Cfg().stats) g_stats.power_extra_ns += corrected - charge;
+      if (p.pace) {  // the stretch is charged, by the factor of its samples (section 1b)
+        d->pace.raw += charge;
+        d->pace.cor += corrected;
+      }
       charge = corrected;
     }
   }

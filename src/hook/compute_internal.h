@@ -37,6 +37,7 @@ inline constexpr int kLimiterThrottled = 1;  // ns spent throttled, all processe
 inline constexpr int kLimiterLaunches = 2;   // launches measured, all processes
 inline constexpr int kLimiterLastAdmit = 3;  // accounting slot + 1 of the process admitted last
 inline constexpr int kLimiterWaiters = 4;    // processes waiting for the bucket now
+inline constexpr int kLimiterPresence = 5;   // last throttled launch: (ms << 24) | (pid & 0xffffff)
 // A process that was admitted last and finds another process of its container waiting for
 // the bucket too waits this much longer, so the other one is admitted first: without it the
 // process whose wake-up happens to come first wins every time and the other can starve.
@@ -57,6 +58,12 @@ inline constexpr uint64_t kTurnBurstNs =
 inline constexpr uint64_t kFirstProbeNs = 50 * kMs;
 inline constexpr uint64_t kAfterProbeNs = 300 * kMs;   // the card is still slow: not "normal" yet
 inline constexpr uint64_t kProbeRetryNs = 5000 * kMs;  // another process on the card: ask again
+// Pace mode (section 1b): streams whose work a stretch drains, and how late after the end of a
+// stretch a launch still counts as the application running on (its host time up to that
+// launch is charged; a later one means it paused, and only the stretch is charged).
+inline constexpr int kPaceStreams = 8;
+inline constexpr uint64_t kPaceLateNs = 2 * kMs;
+inline constexpr uint64_t kPaceDrainMaxNs = 100 * kMs;  // longest wait for a stretch's work
 
 inline uint64_t Mono() {
   timespec ts;
@@ -85,6 +92,7 @@ struct Stats {
   uint64_t fast, overlap_ns;  // launches not measured (unthrottled); overlap not charged
   uint64_t host_extra_ns;     // host time charged beyond the GPU time (windows)
   uint64_t host_ns;           // application host time of admitted launches (windows)
+  uint64_t pace_stretches, pace_charged_ns, pace_drain_ns, pace_wait_ns;  // section 1b
   uint64_t t_init;            // CLOCK_MONOTONIC at ComputeInit (charge / wall at exit)
 };
 extern Stats g_stats;
@@ -114,6 +122,7 @@ struct Pending {
   uint8_t probe;  // Probe below
   int16_t slot;   // the stream's slot (overlap across streams, Poll)
   uint64_t app;   // host ns of the application per launch (see Stash::app); 0 = unknown
+  bool pace;      // a sample of a pace stretch (its full-duty factor, section 1b)
 };
 
 // A launch's relation to the power probes: queued outside (kOutside, a "normal" sample), in a
@@ -163,6 +172,27 @@ struct CtxState {
   // the current window, and the GPU time settled in it. At the end of a window the bucket is
   // charged max(0, host - GPU): a window costs what the slower of the two took.
   uint64_t win_start, win_host, win_gpu;
+  CUevent pace_ev[kPaceStreams];  // pace mode: drain markers, created on first use
+};
+
+// Pace mode (docs/compute-limiter.md, section 1b): limited and alone on the card, the
+// container runs unmeasured for a stretch of Cfg().pace_on_ns, its work is drained, the
+// stretch (wall time, times the full-duty factor) is charged to the bucket, and the next
+// stretch waits for the bucket. Fields under `mu` unless marked.
+struct PaceState {
+  pthread_mutex_t mu;  // closing and opening stretches; zero is PTHREAD_MUTEX_INITIALIZER
+  uint64_t on_start;   // 0: no stretch open yet
+  uint64_t on_end;     // atomic: launches before it go straight through
+  uint32_t gen;        // atomic: stretch number (the threads' stream notes)
+  bool probe;          // the open stretch is a power probe: not charged
+  CUstream streams[kPaceStreams];  // streams launched on in the stretch, to drain at its end
+  CtxState* ctxs[kPaceStreams];
+  int nstreams;
+  uint64_t sum_est;  // atomic: the launches' estimated GPU time in the stretch
+  uint64_t t_last;   // atomic: the stretch's last launch (CLOCK_MONOTONIC)
+  uint64_t raw, cor;  // under g_mu: sampled launches' measured and full-duty time
+  double factor;      // the last full-duty factor (0: none yet, i.e. 1)
+  uint64_t others_until;  // another process of the container launched: no pace mode till then
 };
 
 struct DevLimiter {
@@ -191,6 +221,7 @@ struct DevLimiter {
   uint32_t probe_id;
   bool probe_checked, probe_discarded;
   nvmlDevice_t nvml_card;  // for AloneOnCard
+  PaceState pace;
 };
 
 extern pthread_mutex_t g_mu;
@@ -217,6 +248,7 @@ struct Stash {
   // Host time since this thread's previous launch (on the same stream) less the limiter's own
   // time then and now: what one iteration of a launch loop takes on the host without us.
   uint64_t app;
+  bool pace;  // a pace-mode sample: not admitted through the bucket (section 1b)
 };
 extern __thread Stash t_stash;
 
@@ -238,6 +270,14 @@ struct RelaxedCapture {
   int mode = kCaptureModeRelaxed;
   bool active = false;
 };
+
+// Whether a launch on `stream` only records a graph node (cuGraphLaunch is charged, not the
+// capture); also true when the driver cannot tell.
+inline bool Capturing(CUstream stream) {
+  CUstreamCaptureStatus cap = CU_STREAM_CAPTURE_STATUS_NONE;
+  return g_cuda.cuStreamIsCapturing(stream, &cap) != CUDA_SUCCESS ||
+         cap != CU_STREAM_CAPTURE_STATUS_NONE;
+}
 
 // compute_events.cc: the event pool, the ring of pending measurements, streams, contexts.
 int64_t ElapsedNs(CtxState* c, int a, int b);
@@ -261,6 +301,26 @@ bool Throttling(DevLimiter* d, uint64_t now);
 // Plans and tracks power probes at a throttled launch; returns the launch's Probe class and
 // sets *probing while a probe runs (the launch is then not throttled).
 uint8_t PowerProbeStep(DevLimiter* d, CtxState* c, uint64_t now, bool* probing);
+// The Probe class of a launch at `now` without planning a probe (pace-mode samples).
+uint8_t ProbeClass(DevLimiter* d, uint64_t now);
+
+// compute_pace.cc: pace mode (section 1b).
+// Whether a throttled launch on `d` goes through pace mode rather than per-launch admission.
+inline bool PaceApplies(const DevLimiter* d) {
+  return Cfg().pace && d->limit && !d->contended && !g_prio_explicit;
+}
+// Lets a launch on `stream` through: at once inside the open stretch, else after closing it
+// (drain, charge) and waiting for the bucket to open the next.
+void PaceGate(CtxState* c, DevLimiter* d, CUstream stream, uint64_t now);
+// Whether another process of the container launched throttled work on the device in the
+// last second (pace mode charges one process's stretches: it needs to be the only one).
+// Stamps this process's presence in the accounting file at most every 10 ms.
+bool OthersOfContainer(DevLimiter* d, uint64_t now);
+// Counts a launch of the stretch (its estimated GPU time, when it came).
+inline void PaceLaunched(DevLimiter* d, uint64_t est, uint64_t now) {
+  __atomic_fetch_add(&d->pace.sum_est, est, __ATOMIC_RELAXED);
+  __atomic_store_n(&d->pace.t_last, now, __ATOMIC_RELAXED);
+}
 
 // compute_admit.cc: waits until the launch may go (priority, turns, bucket). Returns whether
 // the estimate was pre-charged to the bucket; updates *now and *est.

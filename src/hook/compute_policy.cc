@@ -91,6 +91,15 @@ bool Throttling(DevLimiter* d, uint64_t now) {
   return g_state.cfg.policy == CorePolicy::kForce || d->contended;
 }
 
+namespace {
+// A launch's relation to the probes (under g_mu): in the settled part of one, near one, or not.
+uint8_t ClassAt(const DevLimiter* d, uint64_t now) {
+  if (now < d->probe_end)
+    return now >= d->probe_start + Cfg().probe_ns * 2 / 3 ? kSettled : kNear;
+  return d->probe_id && now < d->probe_end + kAfterProbeNs ? kNear : kOutside;
+}
+}  // namespace
+
 uint8_t PowerProbeStep(DevLimiter* d, CtxState* c, uint64_t now, bool* probing) {
   uint8_t probe = kOutside;
   pthread_mutex_lock(&g_mu);
@@ -117,10 +126,14 @@ uint8_t PowerProbeStep(DevLimiter* d, CtxState* c, uint64_t now, bool* probing) 
     }
   }
   *probing = now < d->probe_end;
-  if (*probing)
-    probe = now >= d->probe_start + Cfg().probe_ns * 2 / 3 ? kSettled : kNear;
-  else if (d->probe_id && now < d->probe_end + kAfterProbeNs)
-    probe = kNear;
+  probe = ClassAt(d, now);
+  pthread_mutex_unlock(&g_mu);
+  return probe;
+}
+
+uint8_t ProbeClass(DevLimiter* d, uint64_t now) {
+  pthread_mutex_lock(&g_mu);
+  uint8_t probe = ClassAt(d, now);
   pthread_mutex_unlock(&g_mu);
   return probe;
 }

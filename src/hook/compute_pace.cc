@@ -1,0 +1,173 @@
+// Pace mode of the compute limiter (docs/compute-limiter.md, section 1b): limited under the
+// `force` policy and alone on the card, the container runs at its own pace for a stretch,
+// unmeasured, then waits long enough for that stretch to be its share. Everything a per-launch
+// limiter adds to a launch loop (events, the queue drained before every admission, host code
+// woken from a sleep before every launch) is gone from the stretch, so the stretch runs as the
+// loop runs unlimited, and charging its wall time gives exactly the share of that throughput.
+#include <stdio.h>
+#include <unistd.h>
+
+#include "compute_internal.h"
+#include "log.h"
+#include "real.h"
+
+namespace hami::vgpu::climit {
+namespace {
+
+constexpr unsigned kEventDisableTiming = 0x2;  // CU_EVENT_DISABLE_TIMING: a cheaper event
+
+__thread CUstream t_note_stream;  // the stream this thread last noted, and in which stretch
+__thread uint32_t t_note_gen = ~0u;
+
+// Remembers `stream` as one to drain at the end of the stretch (once per thread and stream).
+void NoteStream(CtxState* c, PaceState* p, CUstream stream) {
+  uint32_t gen = __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE);
+  if (stream == t_note_stream && gen == t_note_gen) return;
+  pthread_mutex_lock(&p->mu);
+  bool known = false;
+  for (int i = 0; i < p->nstreams && !known; ++i)
+    known = p->streams[i] == stream && p->ctxs[i] == c;
+  if (!known && p->nstreams < kPaceStreams) {  // more streams: the extra ones are not drained
+    p->streams[p->nstreams] = stream;
+    p->ctxs[p->nstreams++] = c;
+  }
+  t_note_stream = stream;
+  t_note_gen = p->gen;
+  pthread_mutex_unlock(&p->mu);
+}
+
+// Waits until the work queued in the stretch on the context's noted streams has run. Returns
+// when it finished (CLOCK_MONOTONIC), or 0 when nothing was left to wait for.
+uint64_t Drain(CtxState* c, PaceState* p, uint64_t now) {
+  bool recorded[kPaceStreams] = {};
+  int n = 0;
+  for (int i = 0; i < p->nstreams; ++i) {
+    if (p->ctxs[i] != c || Capturing(p->streams[i])) continue;  // another context: not ours
+    if (!c->pace_ev[i] &&
+        g_cuda.cuEventCreate(&c->pace_ev[i], kEventDisableTiming) != CUDA_SUCCESS) {
+      c->pace_ev[i] = nullptr;
+      continue;
+    }
+    recorded[i] = g_cuda.cuEventRecord(c->pace_ev[i], p->streams[i]) == CUDA_SUCCESS;
+    n += recorded[i];
+  }
+  if (n == 0) return 0;
+  // Polled, not cuEventSynchronize: the wait is bounded (work that waits on something this
+  // process has not done yet, e.g. a kernel spinning on a flag another thread sets, would
+  // never finish while that thread waits for us); what runs on is charged to the next stretch.
+  bool waited = false;
+  uint64_t t = now;
+  for (int i = 0; i < p->nstreams; ++i) {
+    while (recorded[i] && g_cuda.cuEventQuery(c->pace_ev[i]) == CUDA_ERROR_NOT_READY) {
+      waited = true;
+      t = Mono();
+      if (t - now >= kPaceDrainMaxNs) return t;
+    }
+  }
+  t = Mono();
+  if (Cfg().stats && waited) g_stats.pace_drain_ns += t - now;
+  return waited ? t : 0;
+}
+
+// The factor by which the stretch's work is slower at full duty than at the share
+// (section 6), from the sampled launches of the stretch (their measured and corrected time);
+// the last known factor when the stretch had none.
+double FullDutyFactor(CtxState* c, DevLimiter* d) {
+  pthread_mutex_lock(&g_mu);
+  Poll(c, false);
+  PaceState* p = &d->pace;
+  if (p->raw > 0) p->factor = static_cast<double>(p->cor) / static_cast<double>(p->raw);
+  p->raw = p->cor = 0;
+  double f = p->factor > 1.0 ? p->factor : 1.0;
+  pthread_mutex_unlock(&g_mu);
+  return f;
+}
+
+// Ends the open stretch at `now`: drains its work and charges it. Under p->mu.
+void Close(CtxState* c, DevLimiter* d, uint64_t now) {
+  PaceState* p = &d->pace;
+  if (p->probe) return;  // a probe runs unthrottled and is not charged (section 6)
+  // The stretch's GPU work ran at least until its last launch plus what was queued beyond the
+  // time that had passed (estimated), and the application waited for it or ran on until this
+  // launch, unless this launch came late: it paused, and only the stretch and its work count.
+  // Work still queued now runs until the drain returns.
+  uint64_t last = __atomic_load_n(&p->t_last, __ATOMIC_RELAXED);
+  uint64_t sum = __atomic_load_n(&p->sum_est, __ATOMIC_RELAXED);
+  if (last < p->on_start) last = p->on_start;
+  uint64_t ran = last - p->on_start;
+  uint64_t busy_until = last + (sum > ran ? sum - ran : 0);
+  uint64_t held = busy_until > p->on_end ? busy_until : p->on_end;
+  uint64_t end = now <= held + kPaceLateNs ? now : held;
+  uint64_t done = Drain(c, p, now);
+  if (done > end) end = done;
+  double f = Cfg().power ? FullDutyFactor(c, d) : 1.0;
+  uint64_t charge = static_cast<uint64_t>(static_cast<double>(end - p->on_start) * f);
+  BucketCorrect(d->clock, static_cast<int64_t>(charge), d->limit);
+  if (d->shm) __atomic_fetch_add(&d->shm->limiter_state[kLimiterLaunches], 1, __ATOMIC_RELAXED);
+  if (Cfg().stats) {
+    ++g_stats.pace_stretches;
+    g_stats.pace_charged_ns += charge;
+  }
+}
+
+// Opens the next stretch: a power probe when one is due, else once the bucket admits.
+void Open(CtxState* c, DevLimiter* d, uint64_t now) {
+  PaceState* p = &d->pace;
+  bool probing = false;
+  if (Cfg().power) PowerProbeStep(d, c, now, &probing);
+  p->probe = probing;
+  uint64_t end = probing ? d->probe_end : 0;
+  if (!probing) {
+    uint64_t t0 = now;
+    BucketParams bp{d->limit, kBurstNs};
+    for (;;) {
+      uint64_t wait = BucketAdmit(d->clock, now, 0, bp);
+      if (wait == 0) break;
+      SleepNs(wait < kSleepChunkNs ? wait : kSleepChunkNs);
+      now = Mono();
+      if (!Throttling(d, now) || !PaceApplies(d)) break;  // policy or contention changed
+    }
+    if (now > t0) {
+      if (d->shm)
+        __atomic_fetch_add(&d->shm->limiter_state[kLimiterThrottled], now - t0, __ATOMIC_RELAXED);
+      if (Cfg().stats) g_stats.pace_wait_ns += now - t0;
+    }
+    end = now + Cfg().pace_on_ns;
+  }
+  p->on_start = now;
+  p->nstreams = 0;
+  __atomic_store_n(&p->sum_est, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&p->t_last, now, __ATOMIC_RELAXED);
+  __atomic_store_n(&p->gen, p->gen + 1, __ATOMIC_RELEASE);
+  __atomic_store_n(&p->on_end, end, __ATOMIC_RELEASE);
+}
+
+}  // namespace
+
+bool OthersOfContainer(DevLimiter* d, uint64_t now) {
+  if (!d->shm) return false;
+  uint64_t* word = &d->shm->limiter_state[kLimiterPresence];
+  uint64_t v = __atomic_load_n(word, __ATOMIC_RELAXED);
+  static const uint64_t me = static_cast<uint64_t>(getpid()) & 0xffffff;
+  uint64_t ms = now / kMs, pid = v & 0xffffff, t = v >> 24;
+  if (v && pid != me && ms < t + 1000) d->pace.others_until = now + 1000 * kMs;
+  if (pid != me || ms >= t + 10) __atomic_store_n(word, (ms << 24) | me, __ATOMIC_RELAXED);
+  return now < d->pace.others_until;
+}
+
+void PaceGate(CtxState* c, DevLimiter* d, CUstream stream, uint64_t now) {
+  PaceState* p = &d->pace;
+  if (now >= __atomic_load_n(&p->on_end, __ATOMIC_ACQUIRE)) {
+    RelaxedCapture relaxed;
+    pthread_mutex_lock(&p->mu);
+    uint64_t t = Mono();
+    if (t >= p->on_end) {  // no other thread opened the next stretch meanwhile
+      if (p->on_start) Close(c, d, t);
+      Open(c, d, Mono());
+    }
+    pthread_mutex_unlock(&p->mu);
+  }
+  NoteStream(c, p, stream);
+}
+
+}  // namespace hami::vgpu::climit
