@@ -217,8 +217,8 @@ function Overview({ f, poll }) {
     </section>`;
 }
 
-function PendingTable({ items }) {
-  return html`<table><caption class="sr">Requests waiting for a GPU and why</caption><thead><tr>
+function PendingTable({ items, caption = 'Requests waiting for a GPU and why' }) {
+  return html`<table><caption class="sr">${caption}</caption><thead><tr>
     <th scope="col">Request</th><th scope="col">Namespace / user</th><th scope="col">Asks for</th>
     <th scope="col">Waiting</th><th scope="col">Why it waits</th></tr></thead><tbody>
     ${items.map(p => html`<tr data-pending=${p.id}><td>${p.position ? '#' + p.position + ' ' : ''}${p.name}</td>
@@ -360,7 +360,7 @@ function Quotas({ route, f, poll }) {
     </tbody></table><${Pager} d=${d} route=${route} f=${f} />`}
     <section aria-labelledby="waiting-h"><h2 id="waiting-h">Waiting for a quota</h2>
       ${d.waiting.total === 0 ? html`<p class="muted">No request is waiting for a quota.</p>` : html`
-      <${PendingTable} items=${d.waiting.items} />
+      <${PendingTable} items=${d.waiting.items} caption="Requests waiting for a quota and the quota they wait for" />
       ${d.waiting.total > d.waiting.items.length && html`<p class="muted">${d.waiting.total - d.waiting.items.length} more not shown.</p>`}`}
     </section>`;
 }
