@@ -104,6 +104,8 @@ class Daemon {
   std::string QueueReason(int64_t ticket) const;
   // The quota rules with their usage (`hami quota`).
   std::vector<HostQuotas::Row> QuotaRows() const;
+  // Queue tickets passed over for a quota, with the reason (the web UI's quota view).
+  std::map<int64_t, std::string> QuotaWaits() const;
 
   // Frees slices whose owner and job are gone and drops queue entries whose owner is gone.
   // Returns how many were removed. Called by the reaper thread; public for tests.

@@ -81,4 +81,9 @@ std::vector<HostQuotas::Row> Daemon::QuotaRows() const {
   return quotas_.Rows();
 }
 
+std::map<int64_t, std::string> Daemon::QuotaWaits() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return quota_wait_;
+}
+
 }  // namespace hami::hostd

@@ -6,6 +6,7 @@
 
 #include "hostd/daemon.h"
 #include "hostd/test_util.h"
+#include "hostd/webui_source.h"
 
 namespace hami::hostd {
 namespace {
@@ -95,6 +96,42 @@ TEST(HostQuotaDaemonTest, OverQuotaWaitsWithReasonAndIsServedInOrder) {
   auto after = d->QuotaRows();
   ASSERT_EQ(after.size(), before.size());
   for (size_t i = 0; i < after.size(); ++i) EXPECT_EQ(after[i].used, before[i].used) << i;
+}
+
+// The web UI's quota view of the daemon: one row per rule with used / limit per bounded
+// dimension, and the queued request held by the quota with the quota's reason.
+TEST(HostQuotaDaemonTest, WebUiSourceShowsRowsAndTheRequestHeldByTheQuota) {
+  TempDirGuard dir("quota-webui");
+  const std::string me = std::to_string(geteuid());
+  auto d = OpenWithQuota(dir.path, me + ":gpumem=8g,gpucores=150");
+  ASSERT_TRUE(d);
+  DaemonWebUiSource source(*d);
+  webui::Snapshot empty = source.Collect();
+  ASSERT_EQ(empty.quotas.size(), 1u);
+  EXPECT_EQ(empty.quotas[0].memory_mib.used, 0);
+  SliceRequest a = Req(4096);
+  a.cores = 60;
+  ASSERT_TRUE(d->Request(a).ok());
+  ASSERT_TRUE(d->Request(Req(2048)).ok());
+  auto held = d->Request(Req(4096));  // 6 + 4 GiB > 8 GiB: waits for the quota
+  ASSERT_TRUE(held.ok());
+  ASSERT_FALSE(held->granted);
+  webui::Snapshot s = source.Collect();
+  ASSERT_EQ(s.quotas.size(), 1u);
+  const webui::QuotaRow& q = s.quotas[0];
+  EXPECT_EQ(q.kind, "user");
+  EXPECT_EQ(q.owner, me);
+  EXPECT_EQ(q.ns, "hami-run");
+  EXPECT_EQ(q.memory_mib.used, 6144);
+  EXPECT_EQ(q.memory_mib.limit, 8192);
+  EXPECT_EQ(q.cores.used, 60);
+  EXPECT_EQ(q.cores.limit, 150);
+  EXPECT_LT(q.gpus.limit, 0);  // no card ceiling given
+  ASSERT_EQ(s.pending.size(), 1u);
+  EXPECT_TRUE(s.pending[0].quota);
+  EXPECT_EQ(s.pending[0].reason,
+            "user " + me + " would exceed its gpumem quota: 6/8 GiB used, 4 GiB asked");
+  EXPECT_EQ(s.quota_names.memory, "gpumem");
 }
 
 TEST(HostQuotaDaemonTest, PercentagesCountOnTheCardGranted) {

@@ -3,6 +3,9 @@
 #include <pwd.h>
 
 #include <chrono>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "common/accounting_reader.h"
 
@@ -63,6 +66,26 @@ webui::WorkloadRow ToWorkload(const Slice& s, const std::string& node) {
   return w;
 }
 
+// HostQuotas::Rows (one per bounded dimension, grouped by rule) as one row per user or group.
+std::vector<webui::QuotaRow> QuotaRowsOf(const std::vector<HostQuotas::Row>& rows) {
+  std::vector<webui::QuotaRow> out;
+  for (const auto& r : rows) {
+    if (out.empty() || out.back().kind != r.kind || out.back().owner != r.owner) {
+      webui::QuotaRow q;
+      q.kind = r.kind;
+      q.owner = r.owner;
+      q.ns = "hami-run";  // where the owner's jobs show (WorkloadRow::ns)
+      out.push_back(std::move(q));
+    }
+    webui::QuotaUse& u = r.dim == sched::QuotaDim::kMemory  ? out.back().memory_mib
+                         : r.dim == sched::QuotaDim::kCores ? out.back().cores
+                                                            : out.back().gpus;
+    u.used = r.used;
+    u.limit = r.limit;
+  }
+  return out;
+}
+
 }  // namespace
 
 webui::Snapshot DaemonWebUiSource::Collect() {
@@ -90,6 +113,8 @@ webui::Snapshot DaemonWebUiSource::Collect() {
     snap.gpus.push_back(std::move(r));
   }
   for (const auto& s : daemon_.Slices()) snap.workloads.push_back(ToWorkload(s, node));
+  snap.quotas = QuotaRowsOf(daemon_.QuotaRows());
+  const std::map<int64_t, std::string> quota_waits = daemon_.QuotaWaits();
   const std::string head_reason = daemon_.QueueReason();
   int32_t pos = 1;
   for (const auto& q : daemon_.Queue()) {
@@ -109,6 +134,12 @@ webui::Snapshot DaemonWebUiSource::Collect() {
     p.reason = pos == 1 ? head_reason
                         : "behind " + std::to_string(pos - 1) + " earlier request" +
                               (pos == 2 ? "" : "s") + " (first in, first out)";
+    // A request over its owner's quota is passed over (later ones may go first): it waits for
+    // that quota, named in the reason, not for the GPUs.
+    if (auto it = quota_waits.find(q.ticket); it != quota_waits.end()) {
+      p.reason = it->second;
+      p.quota = true;
+    }
     snap.pending.push_back(std::move(p));
     ++pos;
   }

@@ -156,6 +156,8 @@ json GpuJson(const Snapshot& s, size_t i) {
           {"holders", holders}};
 }
 
+}  // namespace
+
 json PendingItemJson(const PendingRow& p) {
   return {{"id", p.id},
           {"kind", p.kind},
@@ -168,12 +170,12 @@ json PendingItemJson(const PendingRow& p) {
           {"cores", p.cores},
           {"position", p.position},
           {"since_unix", p.since_unix},
-          {"reason", p.reason}};
+          {"reason", p.reason},
+          {"quota", p.quota}};
 }
 
-}  // namespace
-
-StatusOr<Query> ParseQuery(const std::multimap<std::string, std::string>& params) {
+StatusOr<Query> ParseQuery(const std::multimap<std::string, std::string>& params,
+                           std::string_view route) {
   Query q;
   for (const auto& [k, v] : params) {
     if (v.size() > kMaxParamLen) {
@@ -211,8 +213,23 @@ StatusOr<Query> ParseQuery(const std::multimap<std::string, std::string>& params
                                                 "unhealthy", "running", "throttled"};
   static const std::set<std::string> kSorts = {"",    "node", "free",   "used",
                                                "age", "name", "memory", "util"};
-  if (!kStates.count(q.state)) return InvalidArgument("unknown state \"" + q.state + "\"");
-  if (!kSorts.count(q.sort)) return InvalidArgument("unknown sort \"" + q.sort + "\"");
+  // Quotas belong to namespaces, users and groups, not to nodes or cards: a node or type
+  // filter there would silently show everything, so it is refused.
+  static const std::set<std::string> kQuotaStates = {"", "near"};
+  static const std::set<std::string> kQuotaSorts = {"", "name", "used"};
+  const bool quotas = route == "quotas";
+  if (quotas && !q.node.empty())
+    return InvalidArgument("parameter \"node\" does not apply to quotas");
+  if (quotas && !q.type.empty())
+    return InvalidArgument("parameter \"type\" does not apply to quotas");
+  if (!(quotas ? kQuotaStates : kStates).count(q.state)) {
+    return InvalidArgument("unknown state \"" + q.state + "\"" +
+                           (quotas ? " for quotas (near)" : ""));
+  }
+  if (!(quotas ? kQuotaSorts : kSorts).count(q.sort)) {
+    return InvalidArgument("unknown sort \"" + q.sort + "\"" +
+                           (quotas ? " for quotas (name, used)" : ""));
+  }
   q.page_size = std::min(q.page_size, kMaxPageSize);
   return q;
 }
@@ -288,6 +305,14 @@ json OverviewJson(const Snapshot& s, const Query& q) {
   j["workloads"] = {{"total", workloads}, {"throttled", throttled}};
   j["pending"] = {{"total", pending_total}, {"items", pending}};
   j["idle_cards"] = {{"total", idle}, {"items", idle_items}};
+  // The quotas' summary comes from the quotas endpoint itself, so the two never disagree.
+  Query all;
+  all.ns = q.ns;
+  all.page_size = 1;
+  const json quotas = QuotasJson(s, all);
+  j["quotas"] = {{"total", quotas["total"]},
+                 {"near", quotas["near"]},
+                 {"waiting", quotas["waiting"]["total"]}};
   return j;
 }
 

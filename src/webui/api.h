@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -28,16 +29,24 @@ struct Query {
 
 inline constexpr int64_t kMaxPageSize = 500;
 
-// Parameters as the HTTP layer decoded them. Errors: kInvalidArgument naming the parameter
-// (unknown parameter, value too long, page not a positive number, unknown state or sort).
-StatusOr<Query> ParseQuery(const std::multimap<std::string, std::string>& params);
+// Parameters as the HTTP layer decoded them, for the endpoint `route` ("quotas" takes its own
+// states and sorts and no node or GPU type; every other endpoint the common set). Errors:
+// kInvalidArgument naming the parameter (unknown parameter, value too long, page not a positive
+// number, unknown state or sort, a parameter the endpoint does not take).
+StatusOr<Query> ParseQuery(const std::multimap<std::string, std::string>& params,
+                           std::string_view route = "");
 
 nlohmann::json MetaJson(const Snapshot& s);
+nlohmann::json PendingItemJson(const PendingRow& p);
 nlohmann::json OverviewJson(const Snapshot& s, const Query& q);
 nlohmann::json NodesJson(const Snapshot& s, const Query& q);
 nlohmann::json GpusJson(const Snapshot& s, const Query& q);
 nlohmann::json WorkloadsJson(const Snapshot& s, const Query& q);
 nlohmann::json PendingJson(const Snapshot& s, const Query& q);
+// A page of quota rows (filtered by namespace, owner substring q, state "near": a dimension at
+// 90 % or more of its ceiling; sorted by kind and owner, or "used": fullest first) and the
+// requests a quota holds back (`waiting`, at most 50, same namespace and q filters).
+nlohmann::json QuotasJson(const Snapshot& s, const Query& q);
 // Errors: kNotFound.
 StatusOr<nlohmann::json> GpuDetailJson(const Snapshot& s, const std::string& uuid);
 StatusOr<nlohmann::json> WorkloadDetailJson(const Snapshot& s, const std::string& id);

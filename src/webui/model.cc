@@ -107,6 +107,7 @@ void Finish(Snapshot& s, const Snapshot* previous) {
   for (const auto& g : s.gpus) types.insert(g.type);
   for (const auto& w : s.workloads) namespaces.insert(w.ns);
   for (const auto& p : s.pending) namespaces.insert(p.ns);
+  for (const auto& q : s.quotas) namespaces.insert(q.ns);
   s.types.assign(types.begin(), types.end());
   s.namespaces.assign(namespaces.begin(), namespaces.end());
 }

@@ -74,6 +74,30 @@ struct PendingRow {
   int32_t position = 0;  // queue position (single host), 0 when unordered
   int64_t since_unix = 0;
   std::string reason;  // "0/1 nodes fit: 1 insufficient GPU memory"
+  // Held back by a quota (its user's, group's or namespace's): `reason` names the quota.
+  bool quota = false;
+};
+
+// One dimension of a quota: what the owner's slices hold and the ceiling.
+struct QuotaUse {
+  int64_t used = 0;
+  int64_t limit = -1;  // negative: this dimension has no ceiling
+};
+
+// One owner's quota: a Kubernetes namespace (limits.nvidia.com/* of its ResourceQuotas), or a
+// user or group of `hami serve` (--user-quota, --group-quota).
+struct QuotaRow {
+  std::string kind;     // "namespace" | "user" | "group"
+  std::string owner;    // the namespace, or the rule's name ("alice", "1001")
+  std::string ns;       // the namespace its workloads show under (a host's jobs: "hami-run")
+  QuotaUse memory_mib;  // MiB as the user wrote the ceiling (memoryFactor taken out)
+  QuotaUse cores;       // percent points of a card, summed over slices
+  QuotaUse gpus;        // slices' cards (vGPUs)
+};
+
+// How the quota's three dimensions are written where they are configured.
+struct QuotaNames {
+  std::string memory = "gpumem", cores = "gpucores", gpus = "gpus";
 };
 
 // Per node aggregates (derived by Finish()).
@@ -96,6 +120,11 @@ struct Snapshot {
   std::vector<GpuRow> gpus;
   std::vector<WorkloadRow> workloads;
   std::vector<PendingRow> pending;
+  // Quotas in force (sorted by kind then owner by the provider). `quotas_enforced` false: the
+  // source does not enforce quotas at all (the scheduler runs with quotas off).
+  std::vector<QuotaRow> quotas;
+  bool quotas_enforced = true;
+  QuotaNames quota_names;
 
   // Derived by Finish().
   std::vector<NodeRow> nodes;  // sorted by name

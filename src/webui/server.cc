@@ -135,9 +135,9 @@ static void Redact(json& j, const Viewer& v) {
 
 Reply WebUi::Api(const std::string& route, const std::multimap<std::string, std::string>& params,
                  const Viewer& viewer) {
-  auto q = ParseQuery(params);
-  if (!q.ok()) return ErrorReply(q.status());
   auto [head, rest] = SplitFirst(route);
+  auto q = ParseQuery(params, head);
+  if (!q.ok()) return ErrorReply(q.status());
   if (head == "history") {
     auto [kind, id] = SplitFirst(rest);
     if ((kind != "gpu" && kind != "workload") || id.empty()) {
@@ -181,6 +181,7 @@ Reply WebUi::Compute(const Snapshot& s, const std::string& head, const std::stri
   if (head == "overview" && rest.empty()) return JsonReply(200, OverviewJson(s, q));
   if (head == "nodes" && rest.empty()) return JsonReply(200, NodesJson(s, q));
   if (head == "pending" && rest.empty()) return JsonReply(200, PendingJson(s, q));
+  if (head == "quotas" && rest.empty()) return JsonReply(200, QuotasJson(s, q));
   if (head == "gpus") {
     if (rest.empty()) return JsonReply(200, GpusJson(s, q));
     auto j = GpuDetailJson(s, rest);

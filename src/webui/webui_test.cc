@@ -187,6 +187,106 @@ TEST(WebUiApi, WorkloadsFilterSortAndDetail) {
   EXPECT_EQ((*g)["workloads"][0]["id"], "w2");
 }
 
+// Sample() plus quotas: team-a at 95 % of its memory ceiling (near), team-b with a card
+// ceiling only, team-c (no pods) with a ceiling of 0; one pending pod held by team-a's quota.
+Snapshot WithQuotas() {
+  Snapshot s = Sample();
+  QuotaRow a{"namespace", "team-a", "team-a", {38912, 40960}, {130, 300}, {}};
+  QuotaRow b{"namespace", "team-b", "team-b", {}, {}, {1, 4}};
+  QuotaRow c{"namespace", "team-c", "team-c", {}, {}, {0, 0}};
+  s.quotas = {a, b, c};
+  s.quota_names = {"limits.nvidia.com/gpumem", "limits.nvidia.com/gpucores",
+                   "limits.nvidia.com/gpu"};
+  PendingRow held;
+  held.id = "p2";
+  held.ns = "team-a";
+  held.name = "held";
+  held.memory_mib = 4096;
+  held.reason = "namespace team-a would exceed its gpumem quota: 38/40 GiB used, 4 GiB asked";
+  held.quota = true;
+  s.pending.push_back(held);
+  Finish(s, nullptr);
+  return s;
+}
+
+TEST(WebUiQuotas, NoQuotasConfiguredIsAnEmptyAnswerNotAnError) {
+  Snapshot s = Sample();
+  json j = QuotasJson(s, *ParseQuery({}, "quotas"));
+  EXPECT_EQ(j["mode"], "cluster");
+  EXPECT_EQ(j["enforced"], true);
+  EXPECT_EQ(j["configured"], 0);
+  EXPECT_EQ(j["near"], 0);
+  EXPECT_EQ(j["total"], 0);
+  EXPECT_EQ(j["items"], json::array());
+  // The pod waiting for GPU memory is not waiting for a quota.
+  EXPECT_EQ(j["waiting"]["total"], 0);
+  EXPECT_EQ(j["resources"]["memory"], "gpumem");  // a host's words unless the source says
+  json o = OverviewJson(s, Query{});
+  EXPECT_EQ(o["quotas"], json({{"total", 0}, {"near", 0}, {"waiting", 0}}));
+  s.quotas_enforced = false;
+  EXPECT_EQ(QuotasJson(s, Query{})["enforced"], false);
+}
+
+TEST(WebUiQuotas, RowsCarryUsedLimitAndNearAndTheHeldRequests) {
+  Snapshot s = WithQuotas();
+  json j = QuotasJson(s, *ParseQuery({}, "quotas"));
+  EXPECT_EQ(j["configured"], 3);
+  EXPECT_EQ(j["total"], 3);
+  EXPECT_EQ(j["near"], 1);  // team-a's memory at 95 %; team-c's ceiling of 0 with 0 used is not
+  EXPECT_EQ(j["resources"]["gpus"], "limits.nvidia.com/gpu");
+  const json& a = j["items"][0];
+  EXPECT_EQ(a["kind"], "namespace");
+  EXPECT_EQ(a["owner"], "team-a");
+  EXPECT_EQ(a["memory"],
+            json({{"used", 38912}, {"limit", 40960}, {"fraction", 0.95}, {"near", true}}));
+  EXPECT_EQ(a["cores"],
+            json({{"used", 130}, {"limit", 300}, {"fraction", 0.433}, {"near", false}}));
+  EXPECT_TRUE(a["gpus"].is_null());  // no ceiling is not a ceiling of 0
+  EXPECT_EQ(a["fraction"], 0.95);
+  EXPECT_EQ(a["near"], true);
+  EXPECT_EQ(j["items"][1]["gpus"]["used"], 1);
+  EXPECT_EQ(j["items"][1]["near"], false);
+  EXPECT_EQ(j["items"][2]["gpus"]["limit"], 0);
+  ASSERT_EQ(j["waiting"]["total"], 1);
+  EXPECT_EQ(j["waiting"]["items"][0]["name"], "held");
+  EXPECT_EQ(j["waiting"]["items"][0]["quota"], true);
+  EXPECT_NE(j["waiting"]["items"][0]["reason"].get<std::string>().find("gpumem quota"),
+            std::string::npos);
+  // A namespace with a quota but no pod is still a filter choice.
+  EXPECT_NE(std::find(s.namespaces.begin(), s.namespaces.end(), "team-c"), s.namespaces.end());
+  // The overview's summary is the endpoint's.
+  EXPECT_EQ(OverviewJson(s, Query{})["quotas"], json({{"total", 3}, {"near", 1}, {"waiting", 1}}));
+}
+
+TEST(WebUiQuotas, FiltersSortAndPages) {
+  Snapshot s = WithQuotas();
+  s.quotas[2].gpus = {1, 0};  // something held under a ceiling of 0: full
+  auto ask = [&](std::multimap<std::string, std::string> params) {
+    auto q = ParseQuery(params, "quotas");
+    EXPECT_TRUE(q.ok()) << q.status().ToString();
+    return QuotasJson(s, *q);
+  };
+  json near = ask({{"state", "near"}});
+  ASSERT_EQ(near["total"], 2);
+  EXPECT_EQ(near["items"][0]["owner"], "team-a");
+  EXPECT_EQ(near["items"][1]["owner"], "team-c");
+  EXPECT_EQ(near["items"][1]["gpus"]["fraction"], 1);
+  json used = ask({{"sort", "used"}});
+  EXPECT_EQ(used["items"][0]["owner"], "team-c");  // 100 % before 95 % before 25 %
+  EXPECT_EQ(used["items"][1]["owner"], "team-a");
+  EXPECT_EQ(used["items"][2]["owner"], "team-b");
+  json ns = ask({{"namespace", "team-b"}});
+  ASSERT_EQ(ns["total"], 1);
+  EXPECT_EQ(ns["items"][0]["owner"], "team-b");
+  EXPECT_EQ(ns["waiting"]["total"], 0);  // team-a's held pod is not team-b's
+  EXPECT_EQ(ask({{"q", "TEAM-C"}})["total"], 1);
+  json page2 = ask({{"page", "2"}, {"page_size", "2"}});
+  EXPECT_EQ(page2["total"], 3);
+  ASSERT_EQ(page2["items"].size(), 1u);
+  EXPECT_EQ(page2["items"][0]["owner"], "team-c");
+  EXPECT_EQ(ask({{"page", "9"}})["items"], json::array());
+}
+
 TEST(WebUiHistory, FineTierKeepsRecentSamplesAndMarksGaps) {
   History h({5, 100});
   Snapshot s = Sample();
@@ -376,6 +476,36 @@ TEST(WebUiServer, GateRefusesOrRedactsApiButNotThePage) {
   EXPECT_NE(alice->body.find("secret.py"), std::string::npos);  // not served from bob's cache
   srv.stop();
   th.join();
+}
+
+TEST(WebUiQuotas, BadParametersAreNamed400s) {
+  WebUi ui(std::make_unique<FixedProvider>(WithQuotas()));
+  struct Case {
+    std::multimap<std::string, std::string> params;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{{"node", "n1"}}, "parameter \"node\" does not apply to quotas"},
+      {{{"type", "A100"}}, "parameter \"type\" does not apply to quotas"},
+      {{{"state", "idle"}}, "unknown state \"idle\" for quotas (near)"},
+      {{{"sort", "age"}}, "unknown sort \"age\" for quotas (name, used)"},
+      {{{"page", "0"}}, "parameter \"page\" must be a positive number, got \"0\""},
+      {{{"limit", "5"}}, "unknown parameter \"limit\""},
+      {{{"q", std::string(300, 'x')}}, "parameter \"q\" is longer than 253 characters"},
+  };
+  for (const auto& c : cases) {
+    Reply r = ui.Handle("/ui/api/quotas", c.params);
+    EXPECT_EQ(r.status, 400) << c.message;
+    json e = json::parse(r.body);
+    EXPECT_EQ(e["error"]["code"], "INVALID_ARGUMENT");
+    EXPECT_EQ(e["error"]["message"], c.message);
+  }
+  // "near" is the quotas' own state: the other lists still refuse it.
+  EXPECT_EQ(ui.Handle("/ui/api/gpus", {{"state", "near"}}).status, 400);
+  EXPECT_EQ(ui.Handle("/ui/api/quotas/team-a", {}).status, 404);
+  Reply ok = ui.Handle("/ui/api/quotas", {{"state", "near"}, {"sort", "used"}});
+  ASSERT_EQ(ok.status, 200);
+  EXPECT_EQ(json::parse(ok.body)["total"], 1);
 }
 
 }  // namespace

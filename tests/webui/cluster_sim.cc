@@ -2,7 +2,11 @@
 // the API-server double with N GPU nodes, the real extender placing pods (filter + bind, the
 // simulated kubelet serving Allocate), pods that cannot fit left pending, a fake node-monitor
 // /metrics with per-pod use, and ClusterWebUiSource + WebUi on one HTTP port.
-// Usage: webui_cluster_sim --nodes N [--gpus 8] [--pods P] [--pending K] --port-file FILE
+// With --quota 1: ResourceQuotas for team-a (GPU memory, compute, cards) and team-b (cards),
+// created before the pods so the extender places under them, and one team-a pod left pending
+// by its quota.
+// Usage: webui_cluster_sim --nodes N [--gpus 8] [--pods P] [--pending K] [--quota 1]
+//        --port-file FILE
 #include <httplib.h>
 #include <signal.h>
 
@@ -29,6 +33,7 @@ std::atomic<bool> g_stop{false};
 
 struct Args {
   int nodes = 10, gpus = 8, pods = 0, pending = 3;
+  bool quota = false;
   std::string port_file;
 };
 
@@ -45,6 +50,8 @@ Args Parse(int argc, char** argv) {
       a.pods = std::atoi(v.c_str());
     else if (k == "--pending")
       a.pending = std::atoi(v.c_str());
+    else if (k == "--quota")
+      a.quota = v == "1";
     else if (k == "--port-file")
       a.port_file = v;
     else {
@@ -147,6 +154,22 @@ int main(int argc, char** argv) {
   kt::SimKubelet kubelet(kubelet_client.get());
   kubelet.Start();
 
+  if (a.quota) {
+    auto quota = [&](const std::string& ns, const Json& hard) {
+      (void)api.Create("resourcequotas", {{"apiVersion", "v1"},
+                                          {"kind", "ResourceQuota"},
+                                          {"metadata", {{"namespace", ns}, {"name", "gpu"}}},
+                                          {"spec", {{"hard", hard}}}});
+    };
+    quota("team-a", {{"limits.nvidia.com/gpumem", "73728"},
+                     {"limits.nvidia.com/gpucores", "200"},
+                     {"limits.nvidia.com/gpu", "10"}});
+    quota("team-b", {{"limits.nvidia.com/gpu", "20"}});
+    // The extender must see the quotas before it places the first pod.
+    for (int i = 0; i < 100 && ext.QuotaSnapshot().size() < 4; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
   const char* teams[] = {"team-a", "team-b", "research", "inference"};
   int placed = 0;
   for (int i = 0; i < a.pods; ++i) {
@@ -165,6 +188,10 @@ int main(int argc, char** argv) {
       continue;
     }
     (void)api.Create("pods", GpuPod(teams[i % 4], "too-big-" + std::to_string(i), 1, 200000, 0));
+  }
+  if (a.quota) {  // fits a card, not team-a's memory quota
+    Json held = GpuPod("team-a", "over-quota", 1, 8192, 10);
+    if (auto c = api.Create("pods", held); c.ok()) (void)Schedule(ext, api, *c, a.nodes, 0);
   }
 
   httplib::Server srv;

@@ -13,8 +13,44 @@ const { check } = L;
 const SHOTS = process.env.SHOT_DIR || path.join(os.tmpdir(), 'webui-shots');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'webui-cluster-'));
 
+// The Quotas view against the ResourceQuotas of the simulated cluster (cluster_sim --quota 1):
+// team-a holds 68 of its 72 GiB (highlighted), 130 of 200 % compute, 7 of 10 GPUs; team-b 7 of
+// 20 GPUs; team-a's 8 GiB pod waits for the quota with the extender's reason.
+async function quotaView(page, base) {
+  const api = await L.getJSON(base + '/ui/api/quotas');
+  await page.goto(base + '/ui/#/quotas', { waitUntil: 'networkidle0' });
+  await page.waitForSelector('tr[data-quota]');
+  const rows = await page.$$eval('tr[data-quota]', r => r.map(e => [e.dataset.quota, e.className]));
+  check(JSON.stringify(rows) === JSON.stringify([['namespace/team-a', 'near'], ['namespace/team-b', '']]),
+        'quotas: one row per namespace with a quota, team-a highlighted (over 90 %)', rows);
+  const a = api.items[0];
+  check(a.memory.used === 69632 && a.memory.limit === 73728 && a.cores.used === 130 && a.cores.limit === 200 &&
+        a.gpus.used === 7 && a.gpus.limit === 10, 'quotas API: team-a\'s usage rebuilt from its placed pods', a);
+  const cell = async (row, dim) => page.$eval(`tr[data-quota="${row}"] td[data-dim="${dim}"] .bartext`, e => e.textContent.trim());
+  check(await cell('namespace/team-a', 'memory') === '68.0 GiB / 72.0 GiB (94 %)', 'team-a memory shows 68.0 GiB / 72.0 GiB (94 %)', await cell('namespace/team-a', 'memory'));
+  check(await cell('namespace/team-a', 'cores') === '130 % / 200 % (65 %)', 'team-a compute shows 130 % / 200 %', await cell('namespace/team-a', 'cores'));
+  check(await cell('namespace/team-a', 'gpus') === '7 / 10 (70 %)', 'team-a GPUs show 7 / 10', await cell('namespace/team-a', 'gpus'));
+  check(await cell('namespace/team-b', 'gpus') === '7 / 20 (35 %)' &&
+        (await page.$eval('tr[data-quota="namespace/team-b"] td[data-dim="memory"]', e => e.textContent.trim())) === 'no limit',
+        'team-b: GPUs 7 / 20, memory without a limit says so');
+  const label = await page.$eval('tr[data-quota="namespace/team-a"] td[data-dim="memory"] [role="img"]', e => e.getAttribute('aria-label'));
+  check(label === 'Memory quota of team-a: 68.0 GiB of 72.0 GiB used (94 %, near the limit)', 'the bar\'s label says the numbers', label);
+  const reasons = await L.texts(page, 'td.reason');
+  check(reasons.length === 1 && reasons[0] === 'namespace team-a would exceed its gpumem quota: 68/72 GiB used, 8 GiB asked' &&
+        api.waiting.items[0].reason === reasons[0], 'the pod held by the quota is listed with the named reason', reasons);
+  await L.axeCheck(page, 'cluster quotas');
+  await L.shot(page, SHOTS, 'cluster-quotas');
+  await page.goto(base + '/ui/#/quotas?state=near', { waitUntil: 'networkidle0' });
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-quota]').length === 1, { timeout: 5000 });
+  check(await page.$eval('.tabs a[aria-current="true"]', e => e.textContent).then(t => t.startsWith('Near limit')),
+        'the "Near limit" tab from the URL shows only team-a');
+  const bad = await fetch(base + '/ui/api/quotas?node=gpu-node-0001');
+  const body = await bad.json();
+  check(bad.status === 400 && body.error.message === 'parameter "node" does not apply to quotas', 'a node filter on quotas is a named 400', body);
+}
+
 (async () => {
-  L.start(process.env.CLUSTER_SIM, ['--nodes', '10', '--pods', '24', '--pending', '3',
+  L.start(process.env.CLUSTER_SIM, ['--nodes', '10', '--pods', '24', '--pending', '3', '--quota', '1',
                                     '--port-file', path.join(work, 'port')],
           { log: path.join(work, 'sim.log') });
   const port = await L.waitFor(() => {
@@ -38,8 +74,10 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'webui-cluster-'));
           'cluster overview: the 24 pods the extender placed', [await val('workloads-total'), o.workloads.total]);
     check(await val('mem-allocated') === L.fmtMiB(o.memory.allocated_mib), 'cluster overview: allocated memory matches the API');
     const reasons = await L.texts(page, 'td.reason');
-    check(reasons.length === 3 && reasons.some(r => /0\/10 nodes fit: 10 insufficient GPU memory/.test(r)) &&
-          reasons.some(r => /V100/.test(r)), 'pending pods show the engine\'s named reasons', reasons);
+    check(reasons.length === 4 && reasons.some(r => /0\/10 nodes fit: 10 insufficient GPU memory/.test(r)) &&
+          reasons.some(r => /V100/.test(r)) && reasons.some(r => /namespace team-a would exceed its gpumem quota/.test(r)),
+          'pending pods show the engine\'s named reasons (one held by its namespace\'s quota)', reasons);
+    check(await val('quotas-total') === '2', 'cluster overview: 2 namespaces with a GPU quota', await val('quotas-total').catch(() => null));
     await L.axeCheck(page, 'cluster overview');
     await L.shot(page, SHOTS, 'cluster-overview');
 
@@ -86,6 +124,7 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'webui-cluster-'));
     await page.waitForSelector('.chart canvas', { timeout: 15000 });
     await L.axeCheck(page, 'cluster GPU detail');
     await L.shot(page, SHOTS, 'cluster-gpu');
+    await quotaView(page, base);
     check(page.problems.length === 0, 'no console errors, page errors or failed requests (cluster)', page.problems);
   } finally {
     await browser.close();

@@ -4,6 +4,7 @@
 // URLs and keyboard navigation, runs axe-core, and saves a screenshot of each view.
 // Env: HAMI_BIN, VGPU_PROBE, LIBVGPU, FAKEGPU_LIB_DIR, SHOT_DIR, CHROMIUM.
 'use strict';
+const { execSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -18,32 +19,33 @@ const SHOTS = process.env.SHOT_DIR || path.join(os.tmpdir(), 'webui-shots');
 const A100 = 'NVIDIA A100-SXM4-40GB';
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'webui-host-'));
 
-async function startServe() {
-  fs.writeFileSync(path.join(work, 'fakegpu.conf'),
+async function startServe(dir = work, extra = []) {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'fakegpu.conf'),
     'uuid=GPU-5e1f0000-0000-4000-8000-000000000001 name=NVIDIA H100 80GB HBM3 mem=80g\n' +
     'uuid=GPU-5e1f0000-0000-4000-8000-000000000002 name=NVIDIA A100-SXM4-40GB mem=40g\n');
-  const env = { FAKEGPU_STATE: path.join(work, 'fakegpu.state'),
+  const env = { FAKEGPU_STATE: path.join(dir, 'fakegpu.state'),
                 HAMI_FAKEGPU_LIB_DIR: process.env.FAKEGPU_LIB_DIR };
   // The API on a Unix socket (hami run uses it) and, opted in, on loopback TCP with a token
   // (the browser's way in).
-  L.start(HAMI, ['serve', '--state-dir', path.join(work, 'state'), '--listen', path.join(work, 'hami.sock'),
-                 '--listen-tcp', '127.0.0.1:0', '--token-file', path.join(work, 'api.token'),
-                 '--port-file', path.join(work, 'port'), '--fake', '--fake-config',
-                 path.join(work, 'fakegpu.conf'), '--libvgpu', process.env.LIBVGPU,
-                 '--gpu-policy', 'binpack', '--reap-interval-ms', '100'],
-          { env, log: path.join(work, 'serve.log') });
+  L.start(HAMI, ['serve', '--state-dir', path.join(dir, 'state'), '--listen', path.join(dir, 'hami.sock'),
+                 '--listen-tcp', '127.0.0.1:0', '--token-file', path.join(dir, 'api.token'),
+                 '--port-file', path.join(dir, 'port'), '--fake', '--fake-config',
+                 path.join(dir, 'fakegpu.conf'), '--libvgpu', process.env.LIBVGPU,
+                 '--gpu-policy', 'binpack', '--reap-interval-ms', '100', ...extra],
+          { env, log: path.join(dir, 'serve.log') });
   const port = await L.waitFor(() => {
-    try { return fs.readFileSync(path.join(work, 'port'), 'utf8').trim(); } catch { return ''; }
+    try { return fs.readFileSync(path.join(dir, 'port'), 'utf8').trim(); } catch { return ''; }
   }, 15000);
-  if (!port) throw new Error('hami serve did not start: ' + fs.readFileSync(path.join(work, 'serve.log'), 'utf8'));
-  L.auth.token = fs.readFileSync(path.join(work, 'api.token'), 'utf8').trim();
+  if (!port) throw new Error('hami serve did not start: ' + fs.readFileSync(path.join(dir, 'serve.log'), 'utf8'));
+  L.auth.token = fs.readFileSync(path.join(dir, 'api.token'), 'utf8').trim();
   L.auth.base = 'http://127.0.0.1:' + port;
-  return { addr: '127.0.0.1:' + port, sock: 'unix:' + path.join(work, 'hami.sock'), env };
+  return { addr: '127.0.0.1:' + port, sock: 'unix:' + path.join(dir, 'hami.sock'), env, dir };
 }
 
 function run(srv, args, log) {
   return L.start(HAMI, ['run', '-q', ...args], { env: { ...srv.env, HAMI_ADDR: srv.sock },
-                                               log: path.join(work, log) });
+                                               log: path.join(srv.dir, log) });
 }
 
 async function overviewMatchesApi(page, base) {
@@ -186,6 +188,67 @@ async function keyboard(browser, base) {
   await page.close();
 }
 
+// No quota configured: the Quotas view says so and how to configure one.
+async function quotaEmpty(page, base) {
+  await page.goto(base + '/ui/#/quotas', { waitUntil: 'networkidle0' });
+  await page.waitForSelector('[data-k="quota-empty"]');
+  const text = await page.$eval('[data-k="quota-empty"]', e => e.textContent.replace(/\s+/g, ' ').trim());
+  check(text.startsWith('No GPU quotas are configured.') && text.includes('--user-quota'),
+        'quotas: without a quota the view says none is configured and how to add one', text);
+  check((await L.getJSON(base + '/ui/api/quotas')).configured === 0, 'quotas API: none configured');
+  check((await page.$$('input[name="node"], select[name="type"]')).length === 0,
+        'the quota view offers no node or GPU type filter (they do not select quotas)');
+  await L.axeCheck(page, 'quotas (none configured)');
+  await L.shot(page, SHOTS, 'host-quotas-empty');
+}
+
+// A second daemon with a quota for this user (12 GiB, 100 % compute, 3 cards) and one for its
+// group (8 cards): two jobs hold 11 GiB and 90 % (both at or over 90 %: highlighted) and a third
+// of 2 GiB waits for the user's memory quota with the daemon's reason.
+async function quotaView(browser) {
+  // By name where the passwd and group databases have one (as an administrator writes them).
+  const name = cmd => { try { return execSync(cmd, { encoding: 'utf8' }).trim(); } catch { return ''; } };
+  const uid = name('id -un') || String(process.getuid()), gid = name('id -gn') || String(process.getgid());
+  const srv = await startServe(path.join(work, 'quota'),
+    ['--user-quota', uid + ':gpumem=12g,gpucores=100,gpus=3', '--group-quota', gid + ':gpus=8']);
+  const base = 'http://' + srv.addr;
+  run(srv, ['--gpu-type', 'H100', '--gpumem', '4g', '--gpucores', '30', '--', PROBE, 'hold', '256', '600'], 'q1.log');
+  run(srv, ['--gpu-type', 'H100', '--gpumem', '7g', '--gpucores', '60', '--', PROBE, 'hold', '256', '600'], 'q2.log');
+  await L.waitFor(async () => (await L.getJSON(base + '/v1/slices')).slices.length === 2, 15000);
+  run(srv, ['--gpumem', '2g', '--', PROBE, 'hold', '256', '600'], 'q3.log');
+  const api = await L.waitFor(async () => {
+    const q = await L.getJSON(base + '/ui/api/quotas');
+    return q.waiting.total === 1 ? q : null;
+  }, 15000, 100);
+  check(!!api, 'setup: 2 jobs hold part of the quota, a third waits for it', api);
+  if (!api) return;
+  const page = await L.newPage(browser);
+  await page.goto(base + '/ui/#/quotas', { waitUntil: 'networkidle0' });
+  await page.waitForSelector('tr[data-quota]');
+  const rows = await page.$$eval('tr[data-quota]', r => r.map(e => [e.dataset.quota, e.className]));
+  check(JSON.stringify(rows) === JSON.stringify([['user/' + uid, 'near'], ['group/' + gid, '']]),
+        'quotas: the user row (highlighted) and the group row', rows);
+  const cell = async dim => page.$eval(`tr[data-quota="user/${uid}"] td[data-dim="${dim}"] .bartext`, e => e.textContent.trim());
+  check(await cell('memory') === '11.0 GiB / 12.0 GiB (92 %)', 'user memory: 11.0 GiB / 12.0 GiB (92 %)', await cell('memory'));
+  check(await cell('cores') === '90 % / 100 % (90 %)', 'user compute: 90 % / 100 % (90 %)', await cell('cores'));
+  check(await cell('gpus') === '2 / 3 (67 %)', 'user GPUs: 2 / 3', await cell('gpus'));
+  const u = api.items[0];
+  check(u.memory.used === 11264 && u.memory.limit === 12288 && u.memory.near && u.cores.near && !u.gpus.near,
+        'quotas API: used / limit per dimension, memory and compute near', u);
+  check(await page.$eval(`tr[data-quota="user/${uid}"] .pill`, e => e.textContent) === 'near limit', 'the user row says "near limit"');
+  const reasons = await L.texts(page, 'td.reason');
+  const want = 'user ' + uid + ' would exceed its gpumem quota: 11/12 GiB used, 2 GiB asked';
+  check(reasons.length === 1 && reasons[0] === want && api.waiting.items[0].reason === want,
+        'the queued request shows the quota it waits for', reasons);
+  await L.axeCheck(page, 'quotas');
+  await L.shot(page, SHOTS, 'host-quotas');
+  await page.goto(base + '/ui/', { waitUntil: 'networkidle0' });
+  await page.waitForSelector('[data-k="quotas-total"]');
+  check(await page.$eval('[data-k="quotas-total"]', e => e.textContent.trim()) === '2', 'overview: 2 quotas, linked to the view');
+  check(page.problems.length === 0, 'no console errors on the quota views', page.problems);
+  await page.close();
+}
+
 (async () => {
   const srv = await startServe();
   const base = 'http://' + srv.addr;
@@ -209,9 +272,11 @@ async function keyboard(browser, base) {
     await overviewMatchesApi(page, base);
     await views(page, base);
     await filtersAndUrls(browser, page, base);
+    await quotaEmpty(page, base);
     check(page.problems.length === 0, 'no console errors, page errors or failed requests on any view', page.problems);
     await keyboard(browser, base);
     await tokenFlow(browser, base);
+    await quotaView(browser);  // last: it points L.auth at a second daemon
   } finally {
     await browser.close();
   }

@@ -1,8 +1,11 @@
 #include "k8s/webui/cluster_source.h"
 
+#include <cmath>
 #include <ctime>
 
+#include "k8s/extender/quotas.h"
 #include "sched/node_codec.h"
+#include "sched/quota_filter.h"
 
 namespace hami::k8s {
 namespace {
@@ -76,6 +79,15 @@ void ClusterWebUiSource::Start() {
   ph.on_update = [this](const Json&, const Json& p) { UpsertPod(p); };
   ph.on_delete = [this](const Json& p) { DeletePod(p); };
   pods_ = std::make_unique<Reflector>(client_, Resource::Pods(), ListOptions{}, ph);
+  if (opts_.quotas) {
+    ReflectorHandlers qh;
+    qh.on_add = [this](const Json& q) { UpsertQuota(q); };
+    qh.on_update = [this](const Json&, const Json& q) { UpsertQuota(q); };
+    qh.on_delete = [this](const Json& q) { DeleteQuota(q); };
+    quota_objects_ =
+        std::make_unique<Reflector>(client_, Resource::ResourceQuotas(), ListOptions{}, qh);
+    quota_objects_->Start();
+  }
   nodes_->Start();
   pods_->Start();
   {
@@ -96,10 +108,27 @@ void ClusterWebUiSource::Stop() {
   if (scraper_.joinable()) scraper_.join();
   if (nodes_) nodes_->Stop();
   if (pods_) pods_->Stop();
+  if (quota_objects_) quota_objects_->Stop();
 }
 
 bool ClusterWebUiSource::WaitReady(std::chrono::milliseconds timeout) {
-  return nodes_ && pods_ && nodes_->WaitForSync(timeout) && pods_->WaitForSync(timeout);
+  return nodes_ && pods_ && nodes_->WaitForSync(timeout) && pods_->WaitForSync(timeout) &&
+         (!quota_objects_ || quota_objects_->WaitForSync(timeout));
+}
+
+void ClusterWebUiSource::UpsertQuota(const Json& quota) {
+  if (!opts_.quotas) return;  // not enforced: nothing to show or to wait for
+  // Fail closed as the extender does: an unreadable value shows (and is enforced) as 0.
+  sched::QuotaLimits limits = QuotaLimitsOrClosed(quota, opts_.names, opts_.memory_factor, nullptr);
+  std::lock_guard<std::mutex> lock(mu_);
+  quotas_.SetLimits(QuotaNamespace(quota), QuotaName(quota), limits);
+  for (auto& [uid, p] : pending_) p.reason_at = {};  // reasons may change now
+}
+
+void ClusterWebUiSource::DeleteQuota(const Json& quota) {
+  std::lock_guard<std::mutex> lock(mu_);
+  quotas_.RemoveLimits(QuotaNamespace(quota), QuotaName(quota));
+  for (auto& [uid, p] : pending_) p.reason_at = {};
 }
 
 void ClusterWebUiSource::UpsertNode(const Json& node) {
@@ -163,6 +192,7 @@ void ClusterWebUiSource::UpsertPod(const Json& pod) {
   std::lock_guard<std::mutex> lock(mu_);
   if (placed) {
     if (state_.AddPlacement(uid, node, **placement).ok()) {
+      quotas_.AddUsage(uid, MetaString(pod, "namespace"), sched::PlacementQuotaUsage(**placement));
       placed_[uid] = PlacedPod{MetaString(pod, "namespace"),
                                MetaString(pod, "name"),
                                node,
@@ -172,6 +202,7 @@ void ClusterWebUiSource::UpsertPod(const Json& pod) {
     }
   } else if (placed_.erase(uid)) {
     (void)state_.RemovePlacement(uid);
+    quotas_.RemoveUsage(uid);
   }
   if (waiting) {
     PendingPod& p = pending_[uid];
@@ -195,6 +226,7 @@ void ClusterWebUiSource::DeletePod(const Json& pod) {
   const std::string uid = MetaString(pod, "uid");
   std::lock_guard<std::mutex> lock(mu_);
   if (placed_.erase(uid)) (void)state_.RemovePlacement(uid);
+  quotas_.RemoveUsage(uid);
   pending_.erase(uid);
   monitor_pods_.erase(uid);
 }
@@ -239,12 +271,24 @@ void ClusterWebUiSource::FillPending(webui::Snapshot& snap) {
       if (p.valid && budget > 0 && (p.reason.empty() || now - p.reason_at > opts_.reason_ttl)) {
         --budget;
         p.request.uid = uid;
-        auto fr = engine_.Filter(state_, p.request);
-        p.reason = fr.ok()
-                       ? (fr->summary.fitting > 0 ? "fits " + std::to_string(fr->summary.fitting) +
-                                                        " node(s) now; waiting for kube-scheduler"
-                                                  : fr->summary.message)
-                       : fr.status().message();
+        // Under the namespace's quota, as the extender filters: a pod that fits some node but
+        // not its quota waits for the quota, and the reason names it.
+        std::string quota_reason;
+        auto fr = sched::FilterUnderQuota(engine_, state_, p.request, std::nullopt,
+                                          {opts_.quotas ? &quotas_ : nullptr, p.ns}, &quota_reason);
+        p.quota = fr.ok() && fr->summary.fitting == 0 && !quota_reason.empty();
+        if (p.quota) {
+          // The extender refuses a pod over its quota before looking at the cards; a pod that
+          // fits no node even without it waits for GPUs (freeing quota would not help), and
+          // the engine's reason says why.
+          auto plain = engine_.Filter(state_, p.request);
+          if (plain.ok() && plain->summary.fitting == 0) fr = std::move(plain), p.quota = false;
+        }
+        p.reason = !fr.ok()                  ? fr.status().message()
+                   : p.quota                 ? quota_reason
+                   : fr->summary.fitting > 0 ? "fits " + std::to_string(fr->summary.fitting) +
+                                                   " node(s) now; waiting for kube-scheduler"
+                                             : fr->summary.message;
         p.reason_at = now;
       }
     }
@@ -255,6 +299,7 @@ void ClusterWebUiSource::FillPending(webui::Snapshot& snap) {
     r.name = p.name;
     r.since_unix = p.created_unix;
     r.reason = p.reason.empty() ? "not evaluated yet" : p.reason;
+    r.quota = p.quota;
     Summarise(p.request, r);
     snap.pending.push_back(std::move(r));
   }
@@ -324,7 +369,35 @@ webui::Snapshot ClusterWebUiSource::Collect() {
     snap.workloads.push_back(std::move(w));
   }
   FillPending(snap);
+  FillQuotas(snap);
   return snap;
+}
+
+// Called with mu_ held. QuotaBook rows (one per bounded dimension, by namespace) as one row
+// per namespace, memory in the MiB the ResourceQuota gives (the book counts MiB x
+// memoryFactor, as placements do).
+void ClusterWebUiSource::FillQuotas(webui::Snapshot& snap) const {
+  snap.quotas_enforced = opts_.quotas;
+  snap.quota_names.memory = QuotaKey(opts_.names, sched::QuotaDim::kMemory);
+  snap.quota_names.cores = QuotaKey(opts_.names, sched::QuotaDim::kCores);
+  snap.quota_names.gpus = QuotaKey(opts_.names, sched::QuotaDim::kCards);
+  const double factor = opts_.memory_factor > 0 ? opts_.memory_factor : 1;
+  for (const auto& r : quotas_.Snapshot()) {
+    if (snap.quotas.empty() || snap.quotas.back().owner != r.owner) {
+      webui::QuotaRow q;
+      q.kind = "namespace";
+      q.owner = r.owner;
+      q.ns = r.owner;
+      snap.quotas.push_back(std::move(q));
+    }
+    webui::QuotaRow& q = snap.quotas.back();
+    if (r.dim == sched::QuotaDim::kMemory) {
+      q.memory_mib = {static_cast<int64_t>(std::llround(static_cast<double>(r.used) / factor)),
+                      static_cast<int64_t>(std::llround(static_cast<double>(r.limit) / factor))};
+    } else {
+      (r.dim == sched::QuotaDim::kCores ? q.cores : q.gpus) = {r.used, r.limit};
+    }
+  }
 }
 
 }  // namespace hami::k8s

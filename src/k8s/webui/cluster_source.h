@@ -18,6 +18,7 @@
 #include "k8s/client/reflector.h"
 #include "k8s/extender/pod_request.h"
 #include "sched/engine.h"
+#include "sched/quota.h"
 #include "webui/model.h"
 #include "webui/prom_scrape.h"
 
@@ -41,6 +42,9 @@ struct ClusterSourceOptions {
   // over every node); a reason is reused for reason_ttl.
   size_t reasons_per_collect = 50;
   std::chrono::milliseconds reason_ttl{10000};
+  // HAMi's GPU quotas (ExtenderOptions::quotas): watch ResourceQuotas, show them with their
+  // usage, and name a quota as the reason a pending pod waits.
+  bool quotas = true;
 };
 
 class ClusterWebUiSource : public webui::DataProvider {
@@ -59,6 +63,8 @@ class ClusterWebUiSource : public webui::DataProvider {
   void DeleteNode(const Json& node);
   void UpsertPod(const Json& pod);
   void DeletePod(const Json& pod);
+  void UpsertQuota(const Json& quota);  // a ResourceQuota
+  void DeleteQuota(const Json& quota);
   // Replaces the live use (the scraper calls it; tests may too).
   void SetUsage(webui::MonitorUsage usage);
 
@@ -73,12 +79,14 @@ class ClusterWebUiSource : public webui::DataProvider {
     int64_t created_unix = 0;
     sched::PodRequest request;
     bool valid = false;  // the request parsed
+    bool quota = false;  // the reason is its namespace's quota
     std::string reason;
     std::chrono::steady_clock::time_point reason_at{};
   };
   void ScrapeLoop();
   std::vector<std::string> MonitorUrls() const;
   void FillPending(webui::Snapshot& snap);
+  void FillQuotas(webui::Snapshot& snap) const;
 
   ClusterSourceOptions opts_;
   KubeClient* client_;
@@ -91,8 +99,11 @@ class ClusterWebUiSource : public webui::DataProvider {
   std::unordered_map<std::string, PlacedPod> placed_;  // uid ->
   std::map<std::string, PendingPod> pending_;          // uid -> (ordered for stable pages)
   webui::MonitorUsage usage_;
+  // The namespaces' quotas and what placed pods hold against them, kept from the same objects
+  // and by the same rules as the extender's book (so also rebuilt from pods after a restart).
+  sched::QuotaBook quotas_{"namespace"};
 
-  std::unique_ptr<Reflector> nodes_, pods_;
+  std::unique_ptr<Reflector> nodes_, pods_, quota_objects_;
   std::thread scraper_;
   std::mutex scrape_mu_;
   std::condition_variable scrape_cv_;

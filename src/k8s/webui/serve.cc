@@ -59,6 +59,7 @@ StatusOr<std::unique_ptr<SchedulerWebUi>> SchedulerWebUi::FromEnv(KubeClient* cl
   so.memory_factor = options.memory_factor;
   so.sched = options.sched;
   so.scheduler_name = options.scheduler_name;
+  so.quotas = options.quotas;
   if (const std::string mp = Env("HAMI_WEBUI_MONITOR_PORT"); !mp.empty()) {
     char* end = nullptr;
     long v = std::strtol(mp.c_str(), &end, 10);

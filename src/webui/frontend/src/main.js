@@ -5,7 +5,7 @@ import { useState, useEffect } from 'preact/hooks';
 import htm from 'htm';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
-import { fmtMiB, fmtPct, fmtAge, Bar, SliceBar } from './widgets.js';
+import { fmtMiB, fmtPct, fmtAge, Bar, SliceBar, QuotaBar } from './widgets.js';
 import { Chart } from './chart.js';
 
 const html = htm.bind(h);
@@ -69,7 +69,7 @@ function apiUrl(path, params) {
 
 // ---- shell ----
 const VIEWS = [['overview', 'Overview'], ['nodes', 'Nodes'], ['gpus', 'GPUs'],
-               ['workloads', 'Workloads']];
+               ['workloads', 'Workloads'], ['quotas', 'Quotas']];
 
 // Options with `selected` set on the current one (a `value` on the select is not reapplied by
 // preact when the DOM already reads "" for a value no option had); a value from a shared URL
@@ -91,16 +91,18 @@ function FilterBar({ meta, route }) {
   };
   const [node, setNode] = useState(f.node || '');
   useEffect(() => setNode(f.node || ''), [f.node]);
+  // Quotas belong to namespaces, users and groups: node and GPU type do not select them.
+  const cards = route.view !== 'quotas';
   return html`<form class="filters" role="search" aria-label="Filters"
       onSubmit=${e => { e.preventDefault(); set('node', node.trim()); }}>
-    <label>Node <input name="node" value=${node} placeholder="any" size="14"
-      onInput=${e => setNode(e.target.value)} onChange=${e => set('node', e.target.value.trim())} /></label>
+    ${cards && html`<label>Node <input name="node" value=${node} placeholder="any" size="14"
+      onInput=${e => setNode(e.target.value)} onChange=${e => set('node', e.target.value.trim())} /></label>`}
     <label>Namespace <select name="namespace" onChange=${e => set('namespace', e.target.value)}>
       ${choices(meta.namespaces, f.namespace)}
     </select></label>
-    <label>GPU type <select name="type" onChange=${e => set('type', e.target.value)}>
+    ${cards && html`<label>GPU type <select name="type" onChange=${e => set('type', e.target.value)}>
       ${choices(meta.types, f.type, v => 'contains "' + v + '"')}
-    </select></label>
+    </select></label>`}
     ${(f.node || f.namespace || f.type || f.q || f.state) && html`
       <a class="clear" href=${href(route.view, route.arg, {})}>Clear filters</a>`}
   </form>`;
@@ -121,7 +123,7 @@ function App() {
   const f = filtersOf(route.params);
   const keep = { node: f.node, namespace: f.namespace, type: f.type };
   const View = { overview: Overview, nodes: Nodes, gpus: Gpus, workloads: Workloads,
-                 gpu: GpuDetail, workload: WorkloadDetail }[route.view] || NotFound;
+                 quotas: Quotas, gpu: GpuDetail, workload: WorkloadDetail }[route.view] || NotFound;
   const active = route.view === 'gpu' ? 'gpus' : route.view === 'workload' ? 'workloads' : route.view;
   useEffect(() => {
     const name = VIEWS.find(v => v[0] === active);
@@ -187,6 +189,9 @@ function Overview({ f, poll }) {
       <${Stat} k="workloads-total" label="Workloads" value=${html`<a href=${href('workloads', '', keep)}>${d.workloads.total}</a>`}
         sub=${html`<a href=${href('workloads', '', { ...keep, state: 'throttled' })}>${d.workloads.throttled} at compute limit</a>`} />
       <${Stat} k="pending-total" label="Pending" value=${d.pending.total} sub="waiting for a GPU" />
+      ${d.quotas && d.quotas.total > 0 && html`<${Stat} k="quotas-total" label="Quotas"
+        value=${html`<a href=${href('quotas', '', { namespace: f.namespace })}>${d.quotas.total}</a>`}
+        sub=${html`<a href=${href('quotas', '', { namespace: f.namespace, state: 'near' })}>${d.quotas.near} near limit</a>${d.quotas.waiting ? ', ' + d.quotas.waiting + ' waiting' : ''}`} />`}
     </section>
     <section class="totals" aria-label="Memory and compute">
       <div><h2>Memory</h2>
@@ -212,8 +217,8 @@ function Overview({ f, poll }) {
     </section>`;
 }
 
-function PendingTable({ items }) {
-  return html`<table><caption class="sr">Requests waiting for a GPU and why</caption><thead><tr>
+function PendingTable({ items, caption = 'Requests waiting for a GPU and why' }) {
+  return html`<table><caption class="sr">${caption}</caption><thead><tr>
     <th scope="col">Request</th><th scope="col">Namespace / user</th><th scope="col">Asks for</th>
     <th scope="col">Waiting</th><th scope="col">Why it waits</th></tr></thead><tbody>
     ${items.map(p => html`<tr data-pending=${p.id}><td>${p.position ? '#' + p.position + ' ' : ''}${p.name}</td>
@@ -313,6 +318,51 @@ function Workloads({ route, f, poll }) {
     <${Search} route=${route} f=${f} label="Name, command or user contains" />
     ${!d ? html`<${Loading} state=${st} />` : html`<${WorkloadRows} items=${d.items} /><${Pager} d=${d} route=${route} f=${f} />`}
     ${pend.data && pend.data.total > 0 && html`<h2>Pending</h2><${PendingTable} items=${pend.data.items} />`}`;
+}
+
+const OWNER = { namespace: 'namespace', user: 'user', group: 'group' };
+const fmtCores = v => v + ' %';
+const fmtCount = v => String(v);
+
+// Where quotas come from, for the empty state: the words of the configuration itself.
+function NoQuotas({ d }) {
+  const r = d.resources;
+  return html`<div class="empty" role="status" data-k="quota-empty"><p><b>No GPU quotas are configured.</b></p>
+    ${d.mode === 'host'
+      // One line: htm drops whitespace that holds a line break, and the words would run together.
+      ? html`<p>Give <code>hami serve</code> per-user or per-group limits with <code>--user-quota</code>, <code>--group-quota</code> or <code>--quota-file</code> (<code>${r.memory}</code>, <code>${r.cores}</code>, <code>${r.gpus}</code>).</p>`
+      : html`<p>Add <code>${r.memory}</code>, <code>${r.cores}</code> or <code>${r.gpus}</code> to a namespace's ResourceQuota.</p>`}</div>`;
+}
+
+function Quotas({ route, f, poll }) {
+  const st = usePoll(apiUrl('quotas', { namespace: f.namespace, q: f.q, state: f.state, sort: f.sort, page: f.page }), poll);
+  const d = st.data;
+  if (!d) return html`<h1>Quotas</h1><${Loading} state=${st} />`;
+  if (!d.enforced) {
+    return html`<h1>Quotas</h1><p class="empty" role="status" data-k="quota-empty">This scheduler does not enforce GPU quotas (turned off in its configuration).</p>`;
+  }
+  const r = d.resources;
+  return html`<h1>Quotas</h1>
+    ${d.configured === 0 ? html`<${NoQuotas} d=${d} />` : html`
+    <${StateTabs} route=${route} f=${f} states=${[['', 'All'], ['near', 'Near limit (90 % or more)']]} />
+    <${Search} route=${route} f=${f} label=${d.mode === 'host' ? 'User or group contains' : 'Namespace contains'} />
+    <table class="list quotatable"><caption class="sr">GPU quotas: used and limit of each</caption><thead><tr>
+      <th scope="col">${d.mode === 'host' ? 'User / group' : 'Namespace'}</th>
+      <th scope="col">Memory (${r.memory})</th><th scope="col">Compute (${r.cores})</th>
+      <th scope="col">GPUs (${r.gpus})</th><th scope="col">Status</th></tr></thead><tbody>
+      ${d.items.map(q => html`<tr data-quota=${q.kind + '/' + q.owner} class=${q.near ? 'near' : ''}>
+        <td><span class="kind">${OWNER[q.kind] || q.kind}</span> ${q.kind === 'namespace'
+          ? html`<a href=${href('workloads', '', { namespace: q.owner })}>${q.owner}</a>` : q.owner}</td>
+        <td data-dim="memory"><${QuotaBar} label=${'Memory quota of ' + q.owner} u=${q.memory} fmt=${fmtMiB} /></td>
+        <td data-dim="cores"><${QuotaBar} label=${'Compute quota of ' + q.owner} u=${q.cores} fmt=${fmtCores} /></td>
+        <td data-dim="gpus"><${QuotaBar} label=${'GPU quota of ' + q.owner} u=${q.gpus} fmt=${fmtCount} /></td>
+        <td>${q.near ? html`<span class="pill near">near limit</span>` : html`<span class="pill ok">${fmtPct(q.fraction)} used</span>`}</td></tr>`)}
+    </tbody></table><${Pager} d=${d} route=${route} f=${f} />`}
+    <section aria-labelledby="waiting-h"><h2 id="waiting-h">Waiting for a quota</h2>
+      ${d.waiting.total === 0 ? html`<p class="muted">No request is waiting for a quota.</p>` : html`
+      <${PendingTable} items=${d.waiting.items} caption="Requests waiting for a quota and the quota they wait for" />
+      ${d.waiting.total > d.waiting.items.length && html`<p class="muted">${d.waiting.total - d.waiting.items.length} more not shown.</p>`}`}
+    </section>`;
 }
 
 function RangePicker({ route, f }) {

@@ -61,3 +61,15 @@ export function SliceBar({ g, what, wide }) {
     </div><span class="bartext">${mem ? fmtMiB(g.allocated_mib) + ' of ' + fmtMiB(total) : g.allocated_cores + ' %'}
       ${free > 0 ? html` · <span class="muted">${mem ? fmtMiB(free) : free + ' %'} free</span>` : ''}</span></div>`;
 }
+
+// One dimension of a quota: used against the ceiling, red at 90 % or more (the text says it
+// too, so colour is never the only sign). `u` null: this dimension has no ceiling.
+export function QuotaBar({ label, u, fmt }) {
+  if (u == null) return html`<span class="muted">no limit</span>`;
+  const share = fmtPct(u.fraction);
+  const aria = label + ': ' + fmt(u.used) + ' of ' + fmt(u.limit) + ' used (' + share +
+    (u.near ? ', near the limit' : '') + ')';
+  return html`<div class="barwrap"><div class=${'bar quota' + (u.near ? ' near' : '')} role="img" aria-label=${aria} title=${aria}>
+      <div class="fill" style=${{ width: pct(u.limit > 0 ? u.used : (u.used > 0 ? 1 : 0), u.limit > 0 ? u.limit : 1) }}></div></div>
+    <span class="bartext">${fmt(u.used)} / ${fmt(u.limit)} <span class=${u.near ? 'bad' : 'muted'}>(${share})</span></span></div>`;
+}
