@@ -91,7 +91,8 @@ TEST(NodeChartRender, HamiValuesFileRendersAsIsWithHamiMeaning) {
   auto ea = Args(ext);
   for (const char* a : {"--metrics-bind-address=:9395", "--leader-elect", "--debug", "-v=4",
                         "--scheduler-name=hami-scheduler", "--node-scheduler-policy=binpack",
-                        "--gpu-scheduler-policy=spread"})
+                        "--gpu-scheduler-policy=spread", "--node-lock=auto",
+                        "--node-lock-expire=5m"})  // HAMi's nodeLockExpire
     EXPECT_TRUE(Has(ea, a)) << a;
   EXPECT_FALSE(Has(ea, "--force-overwrite-default-scheduler=false"));
   YAML::Node svc = o.Find("Service", "hami-scheduler");
@@ -158,6 +159,8 @@ scheduler:
   metricsBindAddress: "127.0.0.1:9500"
   leaderElect: false
   forceOverwriteDefaultScheduler: false
+  nodeLock: hami
+  nodeLockExpire: 90s
   kubeQPS: "50"
   defaultSchedulerPolicy:
     nodeSchedulerPolicy: spread
@@ -189,7 +192,8 @@ devicePlugin:
   auto ea = Args(ext);
   for (const char* a : {"--metrics-bind-address=127.0.0.1:9500", "--scheduler-name=my-scheduler",
                         "--node-scheduler-policy=spread", "--gpu-scheduler-policy=binpack",
-                        "--force-overwrite-default-scheduler=false", "--kube-qps=50"})
+                        "--force-overwrite-default-scheduler=false", "--kube-qps=50",
+                        "--node-lock=hami", "--node-lock-expire=90s"})
     EXPECT_TRUE(Has(ea, a)) << a;
   EXPECT_FALSE(Has(ea, "--leader-elect"));
   EXPECT_TRUE(Has(Args(Container(spec, "kube-scheduler")), "--leader-elect=false"));
