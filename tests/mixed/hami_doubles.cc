@@ -11,20 +11,6 @@ using k8s::PatchType;
 using k8s::Resource;
 using namespace std::chrono_literals;
 
-std::vector<std::string> SplitSegments(const std::string& a) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : a) {
-    if (c == ';') {
-      out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  return out;
-}
-
 static std::vector<std::string> Split(const std::string& s, char sep) {
   std::vector<std::string> out(1);
   for (char c : s) {
@@ -119,7 +105,7 @@ void SimHamiPlugin::Loop() {
 
 void SimHamiPlugin::Admit(const Json& pod) {
   std::string node = pod["spec"]["nodeName"];
-  auto expected = SplitSegments(Annotation(pod, kAllocated));
+  auto expected = k8s::testing::Segments(Annotation(pod, kAllocated));
   std::vector<bool> gpu;
   for (const char* which : {"initContainers", "containers"}) {
     if (!pod["spec"].contains(which)) continue;
@@ -169,7 +155,7 @@ StatusOr<std::pair<std::string, std::string>> SimHamiPlugin::Allocate(const std:
   auto pod = PendingPod(node);
   if (!pod.ok()) return pod.status();
   std::string ns = MetaString(*pod, "namespace"), name = MetaString(*pod, "name");
-  auto segs = SplitSegments(Annotation(*pod, kToAllocate));
+  auto segs = k8s::testing::Segments(Annotation(*pod, kToAllocate));
   std::string served;
   bool left = false;
   for (auto& s : segs) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "k8s/client/kube_client.h"
+#include "k8s/testing/sim_kubelet.h"  // Segments
 #include "k8s/client/reflector.h"
 
 namespace hami::mixed {
@@ -108,7 +109,5 @@ class SimHamiScheduler {
   std::map<std::string, std::unique_ptr<std::mutex>> node_mu_;
 };
 
-// Splits an annotation into its container segments (without the trailing ';').
-std::vector<std::string> SplitSegments(const std::string& annotation);
 
 }  // namespace hami::mixed

@@ -332,7 +332,7 @@ void MixedTest::RunHamiSchedulerWithOurPlugin(bool stale) {
         if (node.empty() || done.count(uid)) continue;
         done.insert(uid);
         any = true;
-        auto expected = SplitSegments(Annotation(pod, kAllocated));
+        auto expected = k8s::testing::Segments(Annotation(pod, kAllocated));
         for (std::size_t c = 0; c < pod["spec"]["containers"].size(); ++c) {
           int count =
               std::stoi(pod["spec"]["containers"][c]["resources"]["limits"]["nvidia.com/gpu"]
