@@ -147,6 +147,17 @@ TEST_F(ApiTest, GrantListReleaseThroughClient) {
     EXPECT_NE(metrics->body.find(name), std::string::npos) << name;
   }
   EXPECT_NE(metrics->body.find("} 2147483648\n"), std::string::npos);
+  // Compute series in percent, as HAMi's scheduler exports them (a card is 100).
+  std::string body = metrics->body;
+  auto value_of = [&](const std::string& prefix) {
+    size_t at = body.find(prefix);
+    if (at == std::string::npos) return std::string("missing");
+    size_t sp = body.find("} ", at), nl = body.find('\n', at);
+    return body.substr(sp + 2, nl - sp - 2);
+  };
+  EXPECT_EQ(value_of("hami_gpu_core_allocated_ratio{"), "25") << body;
+  EXPECT_EQ(value_of("hami_gpu_core_limit_ratio{"), "100") << body;
+  EXPECT_EQ(value_of("hami_vgpu_core_allocated_ratio{"), "25") << body;
 
   auto del = (*client)->CallOk("DELETE", "/v1/slices/" + slice["name"].get<std::string>());
   ASSERT_TRUE(del.ok()) << del.status().ToString();

@@ -32,16 +32,16 @@ void GpuSeries(TextWriter& out, const std::string& node, const std::vector<GpuVi
   out.Family("hami_gpu_memory_limit_bytes", "gauge", "Device memory of the GPU.");
   for (const auto& g : gpus)
     out.Sample("hami_gpu_memory_limit_bytes", GpuLabels(node, g), g.memory_mib * kMiB);
-  out.Family("hami_gpu_core_limit_ratio", "gauge", "Compute of the GPU (1 = whole card).");
-  for (const auto& g : gpus) out.Sample("hami_gpu_core_limit_ratio", GpuLabels(node, g), 1);
+  out.Family("hami_gpu_core_limit_ratio", "gauge", "Compute of the GPU in percent (100 = card).");
+  for (const auto& g : gpus) out.Sample("hami_gpu_core_limit_ratio", GpuLabels(node, g), 100);
   out.Family("hami_gpu_memory_allocated_bytes", "gauge", "Device memory allocated to slices.");
   for (const auto& g : gpus) {
     out.Sample("hami_gpu_memory_allocated_bytes", GpuLabels(node, g), g.usage.used_mem_mib * kMiB);
   }
   out.Family("hami_gpu_core_allocated_ratio", "gauge",
-             "Compute allocated to slices (1 = whole card).");
+             "Compute allocated to slices in percent (100 = card).");
   for (const auto& g : gpus) {
-    out.Sample("hami_gpu_core_allocated_ratio", GpuLabels(node, g), g.usage.used_cores / 100.0);
+    out.Sample("hami_gpu_core_allocated_ratio", GpuLabels(node, g), g.usage.used_cores);
   }
   out.Family("hami_gpu_shared_count", "gauge", "Slices sharing the GPU.");
   for (const auto& g : gpus)
@@ -67,7 +67,7 @@ Labels SliceLabels(const Slice& s, size_t i) {
 
 void SliceSeries(TextWriter& out, const std::vector<SliceUse>& acc) {
   out.Family("hami_vgpu_memory_allocated_bytes", "gauge", "Device memory allocated to the slice.");
-  out.Family("hami_vgpu_core_allocated_ratio", "gauge", "Compute allocated to the slice.");
+  out.Family("hami_vgpu_core_allocated_ratio", "gauge", "Compute allocated to the slice (percent).");
   out.Family("hami_vgpu_memory_limit_bytes", "gauge", "Memory limit of the slice on the device.");
   out.Family("hami_vgpu_memory_used_bytes", "gauge",
              "Device memory the slice's processes use (from the accounting file).");
@@ -85,7 +85,7 @@ void SliceSeries(TextWriter& out, const std::vector<SliceUse>& acc) {
           used = static_cast<double>(u->used_bytes);
       }
       out.Sample("hami_vgpu_memory_allocated_bytes", pod, limit);
-      out.Sample("hami_vgpu_core_allocated_ratio", pod, dev.cores / 100.0);
+      out.Sample("hami_vgpu_core_allocated_ratio", pod, dev.cores);
       out.Sample("hami_vgpu_memory_limit_bytes", SliceLabels(*s, i), limit);
       out.Sample("hami_vgpu_memory_used_bytes", SliceLabels(*s, i), used);
     }

@@ -29,16 +29,18 @@ void GpuSeries(TextWriter& out, const std::vector<GpuRow>& rows) {
   for (const auto& r : rows) {
     out.Sample("hami_gpu_memory_limit_bytes", r.labels, double(r.info.memory_mib) * kMiB);
   }
-  out.Family("hami_gpu_core_limit_ratio", "gauge", "Schedulable compute of a GPU (1 = card).");
+  out.Family("hami_gpu_core_limit_ratio", "gauge",
+             "Schedulable compute of a GPU in percent (100 = card, as HAMi).");
   for (const auto& r : rows)
-    out.Sample("hami_gpu_core_limit_ratio", r.labels, r.info.cores / 100.0);
+    out.Sample("hami_gpu_core_limit_ratio", r.labels, r.info.cores);
   out.Family("hami_gpu_memory_allocated_bytes", "gauge", "Device memory allocated to pods.");
   for (const auto& r : rows) {
     out.Sample("hami_gpu_memory_allocated_bytes", r.labels, double(r.usage.used_mem_mib) * kMiB);
   }
-  out.Family("hami_gpu_core_allocated_ratio", "gauge", "Compute allocated to pods (1 = card).");
+  out.Family("hami_gpu_core_allocated_ratio", "gauge",
+             "Compute allocated to pods in percent (100 = card, as HAMi).");
   for (const auto& r : rows) {
-    out.Sample("hami_gpu_core_allocated_ratio", r.labels, r.usage.used_cores / 100.0);
+    out.Sample("hami_gpu_core_allocated_ratio", r.labels, r.usage.used_cores);
   }
   out.Family("hami_gpu_shared_count", "gauge", "Containers sharing a GPU.");
   for (const auto& r : rows) out.Sample("hami_gpu_shared_count", r.labels, r.usage.used_slices);
@@ -119,7 +121,7 @@ std::string Extender::Metrics() const {
              "Device memory allocated to one container on one GPU.");
   TextWriter cores_out;
   cores_out.Family("hami_vgpu_core_allocated_ratio", "gauge",
-                   "Compute allocated to one container on one GPU (1 = card).");
+                   "Compute allocated to one container on one GPU in percent (100 = card).");
   std::sort(pods.begin(), pods.end(), [](const auto& a, const auto& b) {
     return std::tie(a.second.ns, a.second.name, a.first) <
            std::tie(b.second.ns, b.second.name, b.first);
@@ -133,7 +135,7 @@ std::string Extender::Metrics() const {
                           {"device_uuid", d.uuid},
                           {"node", rec.node}};
         out.Sample("hami_vgpu_memory_allocated_bytes", l, double(d.used_mem_mib) * kMiB);
-        cores_out.Sample("hami_vgpu_core_allocated_ratio", l, d.used_cores / 100.0);
+        cores_out.Sample("hami_vgpu_core_allocated_ratio", l, d.used_cores);
       }
     }
   }

@@ -415,7 +415,7 @@ TEST_F(ExtenderTest, MetricsUseSpecNamesAndLabels) {
             std::string::npos)
       << m;
   EXPECT_NE(m.find("hami_vgpu_core_allocated_ratio{namespace=\"ns\",pod=\"a\",container_index="
-                   "\"0\",device_uuid=\"GPU-n2-0\",node=\"n2\"} 0.25"),
+                   "\"0\",device_uuid=\"GPU-n2-0\",node=\"n2\"} 25"),  // percent, as HAMi
             std::string::npos);
   EXPECT_NE(m.find("hami_gpu_shared_count{node=\"n2\",device_uuid=\"GPU-n2-0\",device_index=\"0\","
                    "device_type=\"NVIDIA-NVIDIA A100-SXM4-80GB\"} 1"),
