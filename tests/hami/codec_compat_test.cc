@@ -3,6 +3,9 @@
 // Every row of testdata/{register,pod_devices,node_lock,device_config}.json is one test case.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "compat_util.h"
 #include "deviceplugin/devices.h"
 #include "sched/annotation.h"
@@ -128,7 +131,7 @@ std::vector<sched::ContainerDevices> Containers(const Json& j) {
 void CheckPodAnnotation(const Sample& s, const std::string& annotation,
                         const std::vector<sched::ContainerDevices>& want, bool ok,
                         const std::string& reencode) {
-  auto sched = sched::DecodePlacement(annotation, 0);
+  auto sched = sched::DecodePlacement(annotation, s.data.value("num_init", 0));
   auto plugin = deviceplugin::ParsePodDevices(annotation);
   if (!ok) {
     EXPECT_FALSE(sched.ok()) << Where(s) << ": the scheduler decoded it, HAMi refuses it";
@@ -292,6 +295,50 @@ TEST_P(NodeConfigFile, ResolvesForTheNode) {
 INSTANTIATE_TEST_SUITE_P(Hami, NodeConfigFile,
                          ::testing::ValuesIn(LoadTable("device_config.json", "nodeconfig")),
                          [](const auto& i) { return ParamName(i.param); });
+
+// ---- the tables and the documentation agree ----------------------------------------------
+
+// Every documented difference names a section of docs/hami-compatibility.md that exists, and
+// the page lists the suite; a row cannot claim a difference the page does not carry.
+TEST(Suite, DifferencesPointAtTheCompatibilityPage) {
+  std::ifstream in(HAMI_COMPAT_DOC);
+  ASSERT_TRUE(in) << HAMI_COMPAT_DOC;
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string doc = text.str();
+  EXPECT_NE(doc.find("## Compatibility suite (tests/hami)"), std::string::npos);
+  const std::pair<const char*, const char*> tables[] = {
+      {"register.json", "decode"},          {"register.json", "encode"},
+      {"pod_devices.json", "container"},    {"pod_devices.json", "pod"},
+      {"node_lock.json", "parse"},          {"device_config.json", "device_config"},
+      {"device_config.json", "nodeconfig"}, {"admission.json", "review"},
+      {"extender.json", "request"}};
+  int rows = 0, differs = 0;
+  const std::string cite = "docs/hami-compatibility.md, '";
+  for (const auto& [file, table] : tables) {
+    for (const Sample& s : LoadTable(file, table)) {
+      HAMI_COMPAT_LOADED(s);
+      ++rows;
+      if (!s.data.contains("expect_differs")) continue;
+      ++differs;
+      std::string why = s.data["expect_differs"].get<std::string>();
+      auto at = why.find(cite);
+      if (at == std::string::npos) {  // "as '<other sample>'": the reason is that row's
+        EXPECT_EQ(why.rfind("as '", 0), 0u) << Where(s) << ": no section cited";
+        continue;
+      }
+      std::string section = why.substr(at + cite.size());
+      section = section.substr(0, section.find('\''));
+      EXPECT_NE(doc.find("## " + section), std::string::npos)
+          << Where(s) << ": docs/hami-compatibility.md has no section '" << section << "'";
+    }
+  }
+  // The counts the page quotes.
+  EXPECT_NE(doc.find(std::to_string(rows) + " samples, " + std::to_string(differs) +
+                     " of them documented differences"),
+            std::string::npos)
+      << rows << " samples, " << differs << " differences: update the page's suite section";
+}
 
 }  // namespace
 }  // namespace hami::compat

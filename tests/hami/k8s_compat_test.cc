@@ -187,8 +187,8 @@ TEST_P(ExtenderRequest, AnswersInTheShapeKubeSchedulerReads) {
     const Json& annos = (*pod)["metadata"]["annotations"];
     ASSERT_TRUE(annos.contains(sched::kDevicesToAllocateAnnotation)) << pod->dump();
     // HAMi's device plugin reads it with its own rules: UUID, type, memory, cores per device.
-    auto placed = sched::DecodePlacement(
-        annos[sched::kDevicesToAllocateAnnotation].get<std::string>(), 0);
+    auto placed =
+        sched::DecodePlacement(annos[sched::kDevicesToAllocateAnnotation].get<std::string>(), 0);
     ASSERT_TRUE(placed.ok()) << placed.status().ToString();
     const Json& wc = want["to_allocate"];
     ASSERT_EQ(placed->containers.size(), wc.size()) << Where(s);
@@ -198,6 +198,9 @@ TEST_P(ExtenderRequest, AnswersInTheShapeKubeSchedulerReads) {
         EXPECT_EQ(placed->containers[c][d].uuid, wc[c][d][0].get<std::string>());
         EXPECT_EQ(placed->containers[c][d].used_mem_mib, wc[c][d][1].get<int64_t>());
         EXPECT_EQ(placed->containers[c][d].used_cores, wc[c][d][2].get<int32_t>());
+        if (wc[c][d].size() > 3) {
+          EXPECT_EQ(placed->containers[c][d].type, wc[c][d][3].get<std::string>()) << Where(s);
+        }
       }
     }
     EXPECT_EQ((*pod)["spec"].value("nodeName", ""), "node-01") << "the binding was not written";
