@@ -16,17 +16,6 @@
 namespace hami::compat {
 namespace {
 
-// A row whose file could not be loaded fails here instead of vanishing.
-#define HAMI_COMPAT_LOADED(s) \
-  ASSERT_FALSE((s).data.contains("load_error")) << (s).data["load_error"].get<std::string>()
-
-// A documented difference must say why; the expectation checked is then ours.
-void CheckDiffers(const Sample& s) {
-  if (!s.data.contains("expect_differs")) return;
-  EXPECT_FALSE(s.data["expect_differs"].get<std::string>().empty()) << Where(s);
-  EXPECT_TRUE(s.data.contains("hami")) << Where(s) << ": a difference must record HAMi's outcome";
-}
-
 // ---- 1. node register annotation -------------------------------------------------------
 
 class RegisterDecode : public ::testing::TestWithParam<Sample> {};

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <gtest/gtest.h>
+
 namespace hami::compat {
 
 namespace {
@@ -64,6 +66,12 @@ const Json* GoField(const Json& obj, const std::string& key) {
     if (same) return &*it;
   }
   return nullptr;
+}
+
+void CheckDiffers(const Sample& s) {
+  if (!s.data.contains("expect_differs")) return;
+  EXPECT_FALSE(s.data["expect_differs"].get<std::string>().empty()) << Where(s);
+  EXPECT_TRUE(s.data.contains("hami")) << Where(s) << ": a difference must record HAMi's outcome";
 }
 
 }  // namespace hami::compat

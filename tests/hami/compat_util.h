@@ -34,9 +34,15 @@ std::string Where(const Sample& s);
 // fields when it decodes (kube-scheduler reads the extender's answers that way); null if none.
 const Json* GoField(const Json& obj, const std::string& key);
 
-}  // namespace hami::compat
+// A documented difference must say why and record HAMi's outcome; the expectation the test then
+// checks is this project's (GoogleTest failures, no return value).
+void CheckDiffers(const Sample& s);
 
 // Prints a sample as its location in failure output instead of its bytes.
-namespace hami::compat {
 inline void PrintTo(const Sample& s, std::ostream* os) { *os << Where(s); }
+
 }  // namespace hami::compat
+
+// A row whose file could not be loaded fails here instead of vanishing.
+#define HAMI_COMPAT_LOADED(s) \
+  ASSERT_FALSE((s).data.contains("load_error")) << (s).data["load_error"].get<std::string>()

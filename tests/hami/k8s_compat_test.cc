@@ -19,15 +19,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-#define HAMI_COMPAT_LOADED(s) \
-  ASSERT_FALSE((s).data.contains("load_error")) << (s).data["load_error"].get<std::string>()
-
-void CheckDiffers(const Sample& s) {
-  if (!s.data.contains("expect_differs")) return;
-  EXPECT_FALSE(s.data["expect_differs"].get<std::string>().empty()) << Where(s);
-  EXPECT_TRUE(s.data.contains("hami")) << Where(s) << ": a difference must record HAMi's outcome";
-}
-
 // ---- 4. admission reviews ----------------------------------------------------------------
 
 k8s::WebhookOptions WebhookFrom(const Json& o) {
