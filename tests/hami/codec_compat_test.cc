@@ -331,3 +331,21 @@ TEST(Suite, DifferencesPointAtTheCompatibilityPage) {
 
 }  // namespace
 }  // namespace hami::compat
+
+namespace hami::compat {
+namespace {
+
+// A table that cannot be read becomes one failing row, never zero rows (which would pass).
+TEST(Suite, UnreadableTablesBecomeAFailingRow) {
+  for (const auto& [file, table] :
+       {std::pair{"no-such-file.json", "decode"}, std::pair{"register.json", "no_such_table"}}) {
+    auto rows = LoadTable(file, table);
+    ASSERT_EQ(rows.size(), 1u) << file << ":" << table;
+    EXPECT_EQ(rows[0].name, "load_error");
+    EXPECT_TRUE(rows[0].data.contains("load_error"));
+  }
+  EXPECT_GT(LoadTable("register.json", "decode").size(), 1u);
+}
+
+}  // namespace
+}  // namespace hami::compat
