@@ -81,10 +81,9 @@ StatusOr<std::vector<ContainerDevices>> DecodeContainerDevices(std::string_view 
       int n = 0;
       while (true) {
         size_t comma = dev.find(',', fpos);
-        if (n == 4) {
-          return InvalidArgument(dwhere + ": " + Quote(dev) +
-                                 " has more than 4 fields (want UUID,Type,mem,cores)");
-        }
+        // Fields after the fourth are ignored, as HAMi's DecodeContainerDevices does since
+        // v2.10 ("extra optional fields"); the four read here are still checked strictly.
+        if (n == 4) break;
         f[n++] = dev.substr(fpos, comma == std::string_view::npos ? comma : comma - fpos);
         if (comma == std::string_view::npos) break;
         fpos = comma + 1;

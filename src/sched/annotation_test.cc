@@ -60,7 +60,7 @@ TEST(Annotation, StrictDecodeErrorsNameThePart) {
       {"GPU-1,NVIDIA,1,1:", "container 0: segment 'GPU-1,NVIDIA,1,1:' does not end with ';'"},
       {";GPU-1,NVIDIA,1,1;", "container 1 device 0: 'GPU-1,NVIDIA,1,1' does not end with ':'"},
       {"GPU-1,NVIDIA,1:;", "container 0 device 0: 'GPU-1,NVIDIA,1' has 3 fields"},
-      {"GPU-1,NVIDIA,1,1,1:;", "has more than 4 fields"},
+      {"GPU-1,NVIDIA,1,x,extra:;", "cores 'x'"},  // extras never hide a bad field
       {",NVIDIA,1,1:;", "empty UUID"},
       {"GPU-1,,1,1:;", "empty type"},
       {"GPU-1,NVIDIA,abc,1:;", "memory 'abc' is not a MiB count"},

@@ -149,6 +149,10 @@ StatusOr<std::vector<GpuInfo>> DecodeText(std::string_view text) {
     if (end == std::string_view::npos)
       return InvalidArgument(where + ": " + Quote(text.substr(pos)) + " does not end with ':'");
     std::string_view dev = text.substr(pos, end - pos);
+    if (dev.empty()) {  // ":" or "::": no device, as HAMi's DecodeNodeDevices reads it
+      pos = end + 1;
+      continue;
+    }
     std::vector<std::string_view> f;
     size_t fpos = 0;
     while (true) {

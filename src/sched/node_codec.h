@@ -21,7 +21,8 @@ std::string EncodeNodeRegister(const std::vector<GpuInfo>& gpus);
 // Accepts the JSON list (first non-blank character '[') or the legacy text form. JSON: id,
 // count, devmem, devcore and type are required; HAMi writes every key with Go's omitempty, so
 // a missing health means false, a missing index or numa 0, a missing or empty mode
-// "hami-core"; unknown keys (devicevendor, custominfo, migtemplate...) are ignored. Errors:
+// "hami-core"; unknown keys (devicevendor, custominfo, migtemplate...) are ignored. Text: empty
+// segments (":", "::") are no device, as in HAMi's DecodeNodeDevices; "" is no GPU. Errors:
 // kInvalidArgument naming the device (position and id when known) and the field: malformed
 // JSON/text, wrong JSON types, negative or zero count/devmem/devcore, unknown mode, duplicate
 // id, id or type not UTF-8.
