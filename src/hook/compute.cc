@@ -77,7 +77,8 @@ __attribute__((destructor)) void PrintStats() {
           "hami-compute-stats unmeasured=%llu overlap_ms=%.1f host_ms=%.1f host_extra_ms=%.1f "
           "charged_ms=%.1f wall_ms=%.1f\n",
           static_cast<unsigned long long>(g_stats.fast), g_stats.overlap_ns / 1e6,
-          g_stats.host_ns / 1e6, g_stats.host_extra_ns / 1e6, charged / 1e6, (Mono() - g_stats.t_init) / 1e6);
+          g_stats.host_ns / 1e6, g_stats.host_extra_ns / 1e6, charged / 1e6,
+          (Mono() - g_stats.t_init) / 1e6);
   for (CtxState* c : g_ctx) {
     if (!c) continue;
     int shown = 0;
@@ -380,7 +381,7 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   t_last_slot = slot;
   st_t0 = t0;
   st = Stash{true, c,    slot, start,     prev,  bucket,  idle, est,
-             excl, kind, sig,  c->resets, probe, sampled, app, pace};
+             excl, kind, sig,  c->resets, probe, sampled, app,  pace};
   pthread_mutex_unlock(&g_mu);
 }
 

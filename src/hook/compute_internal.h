@@ -93,7 +93,7 @@ struct Stats {
   uint64_t host_extra_ns;     // host time charged beyond the GPU time (windows)
   uint64_t host_ns;           // application host time of admitted launches (windows)
   uint64_t pace_stretches, pace_charged_ns, pace_drain_ns, pace_wait_ns;  // section 1b
-  uint64_t t_init;            // CLOCK_MONOTONIC at ComputeInit (charge / wall at exit)
+  uint64_t t_init;  // CLOCK_MONOTONIC at ComputeInit (charge / wall at exit)
 };
 extern Stats g_stats;
 
@@ -188,10 +188,10 @@ struct PaceState {
   CUstream streams[kPaceStreams];  // streams launched on in the stretch, to drain at its end
   CtxState* ctxs[kPaceStreams];
   int nstreams;
-  uint64_t sum_est;  // atomic: the launches' estimated GPU time in the stretch
-  uint64_t t_last;   // atomic: the stretch's last launch (CLOCK_MONOTONIC)
-  uint64_t raw, cor;  // under g_mu: sampled launches' measured and full-duty time
-  double factor;      // the last full-duty factor (0: none yet, i.e. 1)
+  uint64_t sum_est;       // atomic: the launches' estimated GPU time in the stretch
+  uint64_t t_last;        // atomic: the stretch's last launch (CLOCK_MONOTONIC)
+  uint64_t raw, cor;      // under g_mu: sampled launches' measured and full-duty time
+  double factor;          // the last full-duty factor (0: none yet, i.e. 1)
   uint64_t others_until;  // another process of the container launched: no pace mode till then
 };
 

@@ -94,8 +94,7 @@ bool Throttling(DevLimiter* d, uint64_t now) {
 namespace {
 // A launch's relation to the probes (under g_mu): in the settled part of one, near one, or not.
 uint8_t ClassAt(const DevLimiter* d, uint64_t now) {
-  if (now < d->probe_end)
-    return now >= d->probe_start + Cfg().probe_ns * 2 / 3 ? kSettled : kNear;
+  if (now < d->probe_end) return now >= d->probe_start + Cfg().probe_ns * 2 / 3 ? kSettled : kNear;
   return d->probe_id && now < d->probe_end + kAfterProbeNs ? kNear : kOutside;
 }
 }  // namespace

@@ -287,9 +287,10 @@ int Serve(const ServeFlags& f) {
   log::Info("listening on unix:{} (mode {:03o}; metrics at /metrics)", sock->path,
             static_cast<unsigned>(SocketMode()));
   if (tcp) {
-    log::Info("and on http://{}:{} for holders of the token in {} (\"Authorization: Bearer "
-              "<token>\")",
-              tcp->host, *bound, token_file);
+    log::Info(
+        "and on http://{}:{} for holders of the token in {} (\"Authorization: Bearer "
+        "<token>\")",
+        tcp->host, *bound, token_file);
   }
   d.StartReaper();
   server.Start();

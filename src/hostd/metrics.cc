@@ -67,7 +67,8 @@ Labels SliceLabels(const Slice& s, size_t i) {
 
 void SliceSeries(TextWriter& out, const std::vector<SliceUse>& acc) {
   out.Family("hami_vgpu_memory_allocated_bytes", "gauge", "Device memory allocated to the slice.");
-  out.Family("hami_vgpu_core_allocated_ratio", "gauge", "Compute allocated to the slice (percent).");
+  out.Family("hami_vgpu_core_allocated_ratio", "gauge",
+             "Compute allocated to the slice (percent).");
   out.Family("hami_vgpu_memory_limit_bytes", "gauge", "Memory limit of the slice on the device.");
   out.Family("hami_vgpu_memory_used_bytes", "gauge",
              "Device memory the slice's processes use (from the accounting file).");

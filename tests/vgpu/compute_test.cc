@@ -165,8 +165,8 @@ TEST_F(ComputeTest, LaunchBoundLoopIsLimitedInThroughput) {
   // a Python loop would do): host time is a large part of the loop. At 30 % the loop must run
   // at 30 % of its unlimited rate, not at the rate a busy-time limiter (300 us of GPU per
   // iteration) would allow, which leaves the GPU busy well under 30 % of the time.
-  std::vector<std::string> loop = {"loop",    "--kernel-us", "300", "--sync",      "1",  "--host-us",
-                                   "100",     "--seconds",   "1.5", "--warmup-ms", "300"};
+  std::vector<std::string> loop = {"loop", "--kernel-us", "300", "--sync",      "1",  "--host-us",
+                                   "100",  "--seconds",   "1.5", "--warmup-ms", "300"};
   Result unlimited = Probe(loop, ContainerEnv("n", ""));
   Result r = Probe(loop, ContainerEnv("a", "30"));
   double pct = 100 * Rate(r) / Rate(unlimited);
@@ -288,7 +288,8 @@ TEST_F(ComputeTest, PaceModeRunsStretchesAloneAndStepsAsideForASecondProcess) {
   };
   long iters = atol(alone.Get("iters").c_str());
   EXPECT_GT(count(alone.err, "pace_stretches="), 50) << alone.err;
-  EXPECT_GT(count(alone.err, "unmeasured="), iters / 2) << "stretches run unmeasured: " << alone.err;
+  EXPECT_GT(count(alone.err, "unmeasured="), iters / 2)
+      << "stretches run unmeasured: " << alone.err;
   // (Its throughput share is checked on the loops above; this host-bound loop's unlimited rate
   // swings with the test machine's load.) The GPU is never held above the limit.
   EXPECT_LT(Share(alone), 50 + 8) << alone.out;

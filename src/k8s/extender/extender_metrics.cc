@@ -31,8 +31,7 @@ void GpuSeries(TextWriter& out, const std::vector<GpuRow>& rows) {
   }
   out.Family("hami_gpu_core_limit_ratio", "gauge",
              "Schedulable compute of a GPU in percent (100 = card, as HAMi).");
-  for (const auto& r : rows)
-    out.Sample("hami_gpu_core_limit_ratio", r.labels, r.info.cores);
+  for (const auto& r : rows) out.Sample("hami_gpu_core_limit_ratio", r.labels, r.info.cores);
   out.Family("hami_gpu_memory_allocated_bytes", "gauge", "Device memory allocated to pods.");
   for (const auto& r : rows) {
     out.Sample("hami_gpu_memory_allocated_bytes", r.labels, double(r.usage.used_mem_mib) * kMiB);
