@@ -30,6 +30,9 @@ struct AccountingDevice {
   uint64_t context_bytes = 0;
   uint64_t module_bytes = 0;
   uint64_t buffer_bytes = 0;  // HAMi-core's data_size
+  // HAMi-core: sum of the live processes' device_util[].sm_util (percent, as HAMi's monitor
+  // exports it); meaningful only with has_memory_split (our file has busy_ns_total instead).
+  uint64_t sm_util_percent = 0;
 };
 
 struct AccountingSnapshot {

@@ -25,7 +25,7 @@ Status Bad(const std::string& what) { return InvalidArgument("HAMi-core region: 
 
 // Sums of one device column over the live process slots.
 struct Column {
-  uint64_t total = 0, context = 0, module = 0, data = 0;
+  uint64_t total = 0, context = 0, module = 0, data = 0, sm_util = 0;
   uint32_t holders = 0;
 };
 
@@ -38,6 +38,9 @@ Column SumColumn(const unsigned char* b, int32_t proc_num, std::size_t dev) {
     c.context = AddSat(c.context, Load<uint64_t>(b, m + kDevMemOffContext));
     c.module = AddSat(c.module, Load<uint64_t>(b, m + kDevMemOffModule));
     c.data = AddSat(c.data, Load<uint64_t>(b, m + kDevMemOffData));
+    c.sm_util = AddSat(c.sm_util,
+                       Load<uint64_t>(b, kOffProcs + std::size_t(p) * kSlotSize + kSlotOffDevUtil +
+                                             dev * kDevUtilSize + kDevUtilOffSm));
     if (total > 0) ++c.holders;
   }
   return c;
@@ -113,6 +116,7 @@ StatusOr<AccountingSnapshot> ParseRegion(const void* data, std::size_t size) {
     d.context_bytes = c.context;
     d.module_bytes = c.module;
     d.buffer_bytes = c.data;
+    d.sm_util_percent = c.sm_util;
     s.devices.push_back(std::move(d));
   }
   return s;

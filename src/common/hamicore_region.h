@@ -38,6 +38,9 @@ inline constexpr std::size_t kDevMemOffContext = 0;
 inline constexpr std::size_t kDevMemOffModule = 8;
 inline constexpr std::size_t kDevMemOffData = 16;
 inline constexpr std::size_t kDevMemOffTotal = 32;
+inline constexpr std::size_t kSlotOffDevUtil = 1160;
+inline constexpr std::size_t kDevUtilSize = 48;  // dec_util, enc_util, sm_util, unused[3]
+inline constexpr std::size_t kDevUtilOffSm = 16;
 inline constexpr std::size_t kSlotSize = 1960;
 // Trailer: proc_num i32, utilization_switch i32, recent_kernel i32, priority i32,
 // last_kernel_time i64 (time(NULL): seconds), 32 bytes; the region is 2008952 bytes.
@@ -54,10 +57,10 @@ bool LooksLikeRegion(const void* data, std::size_t size);
 
 // Parses a HAMi-core region into the monitor's snapshot: per device (uuids[i] non-empty, i <
 // device_num) the uuid, limit[i], sm_limit[i], used = sum over procs[0..proc_num) of
-// used[i].total, the context/module/data split, processes holding memory on it, the region's
-// priority and last kernel time. Errors: kInvalidArgument naming the check (flag, unsupported
-// version "major.minor", the v0 layout, size, device_num > 16, proc_num outside 0..1024, uuid not
-// terminated or not printable).
+// used[i].total, the context/module/data split, the summed sm_util, processes holding memory on it,
+// the region's priority and last kernel time. Errors: kInvalidArgument naming the check (flag,
+// unsupported version "major.minor", the v0 layout, size, device_num > 16, proc_num outside
+// 0..1024, uuid not terminated or not printable).
 StatusOr<AccountingSnapshot> ParseRegion(const void* data, std::size_t size);
 
 }  // namespace hami::accounting::hamicore

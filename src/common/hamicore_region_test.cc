@@ -24,7 +24,10 @@ HamiCoreRegion TwoDevicesThreeProcs() {
   r.Proc(1, 11, 0, 300, 0, 5000);
   r.Proc(1, 11, 1, 100, 0, 7);
   r.Proc(2, 12, 1, 0, 0, 0);  // live, no memory
+  r.SmUtil(0, 0, 25);
+  r.SmUtil(1, 0, 30);
   r.Proc(3, 13, 0, 999, 999, 999);  // beyond proc_num: a stale slot, not counted
+  r.SmUtil(3, 0, 99);
   r.ProcNum(3);
   r.Priority(1);
   r.LastKernelTime(1'700'000'000);
@@ -47,6 +50,7 @@ TEST(HamiCoreRegion, ParsesTheRegionIntoASnapshot) {
   EXPECT_EQ(a.context_bytes, 600u);
   EXPECT_EQ(a.module_bytes, 20u);
   EXPECT_EQ(a.buffer_bytes, 6000u);
+  EXPECT_EQ(a.sm_util_percent, 55u);
   EXPECT_EQ(a.priority, 1u);
   EXPECT_EQ(a.last_kernel_ns, 1'700'000'000ull * 1'000'000'000ull);
   const AccountingDevice& b = s->devices[1];
@@ -56,6 +60,7 @@ TEST(HamiCoreRegion, ParsesTheRegionIntoASnapshot) {
   EXPECT_EQ(b.processes, 1u);
   EXPECT_EQ(b.context_bytes, 100u);
   EXPECT_EQ(b.buffer_bytes, 7u);
+  EXPECT_EQ(b.sm_util_percent, 0u);
 }
 
 TEST(HamiCoreRegion, OurOwnFileStillParsesWithoutASplit) {

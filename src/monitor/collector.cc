@@ -312,7 +312,7 @@ Collector::DeviceSample Collector::Sample(const ContainerView& v, std::size_t i,
                                           const std::string& uuid, uint64_t now_ns,
                                           std::chrono::steady_clock::time_point now) {
   DeviceSample out;
-  uint64_t last_ns = 0, busy = 0;
+  uint64_t last_ns = 0, busy = 0, sm_util = 0;
   for (const auto& snap : v.accounting) {
     for (const auto& d : snap.devices) {
       if (d.uuid != uuid) continue;
@@ -325,6 +325,7 @@ Collector::DeviceSample Collector::Sample(const ContainerView& v, std::size_t i,
         out.context_bytes += d.context_bytes;
         out.module_bytes += d.module_bytes;
         out.buffer_bytes += d.buffer_bytes;
+        sm_util += d.sm_util_percent;
       }
     }
   }
@@ -346,6 +347,10 @@ Collector::DeviceSample Collector::Sample(const ContainerView& v, std::size_t i,
   } else {
     busy_[bkey] = {busy, now, 0};
   }
+  // HAMi-core keeps no busy time; HAMi's monitor exports the processes' summed sm_util (which
+  // HAMi-core's utilisation watcher writes), bounded here to the metric's 0..100.
+  if (out.has_split && busy == 0)
+    out.ratio = static_cast<double>(std::min<uint64_t>(sm_util, 100)) / 100;
   if (last_ns != 0) {
     out.last_kernel_s = now_ns > last_ns ? static_cast<double>(now_ns - last_ns) / 1e9 : 0.0;
   }
@@ -370,10 +375,14 @@ std::vector<Family> Collector::ContainerFamilies(const std::vector<ContainerView
              "Container device memory context size in bytes.",
              "gauge",
              {}};
-  Family mod{
-      "hami_vgpu_memory_module_bytes", "Container device memory module size in bytes.", "gauge", {}};
-  Family buf{
-      "hami_vgpu_memory_buffer_bytes", "Container device memory buffer size in bytes.", "gauge", {}};
+  Family mod{"hami_vgpu_memory_module_bytes",
+             "Container device memory module size in bytes.",
+             "gauge",
+             {}};
+  Family buf{"hami_vgpu_memory_buffer_bytes",
+             "Container device memory buffer size in bytes.",
+             "gauge",
+             {}};
   const uint64_t now_ns = RealtimeNs();
   const auto now = std::chrono::steady_clock::now();
   std::set<std::string> seen_keys;

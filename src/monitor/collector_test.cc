@@ -550,6 +550,8 @@ TEST_F(CollectorTest, HamiCoreRegionGivesHamiSeriesAndTheMemorySplit) {
   r.Device(0, kGpuB, 2ull << 30, 40);
   r.Proc(0, 7, 0, 1ull << 20, 2ull << 20, 100ull << 20);
   r.Proc(1, 8, 0, 1ull << 20, 0, 20ull << 20);
+  r.SmUtil(0, 0, 30);
+  r.SmUtil(1, 0, 12);
   r.ProcNum(2);
   r.Priority(0);
   r.LastKernelTime(static_cast<int64_t>(NowNs() / 1'000'000'000ull) - 3);
@@ -564,19 +566,19 @@ TEST_F(CollectorTest, HamiCoreRegionGivesHamiSeriesAndTheMemorySplit) {
   const std::string l = std::string("{namespace=\"ml\",pod=\"train-hc\",container=\"main\",") +
                         "vdevice_index=\"0\",device_uuid=\"" + kGpuB + "\",zone=\"vGPU\"} ";
   const uint64_t used = (1ull << 20) * 2 + (2ull << 20) + (120ull << 20);
-  for (const auto& [name, value] :
-       std::vector<std::pair<std::string, uint64_t>>{
+  for (const auto& [name, value] : std::vector<std::pair<std::string, uint64_t>>{
            {"hami_vgpu_memory_used_bytes", used},
            {"hami_container_device_memory_bytes", used},
            {"hami_vgpu_memory_limit_bytes", 2ull << 30},
            {"hami_vgpu_memory_context_bytes", 2ull << 20},
            {"hami_vgpu_memory_module_bytes", 2ull << 20},
            {"hami_vgpu_memory_buffer_bytes", 120ull << 20}}) {
-    EXPECT_NE(text.find(name + l + std::to_string(value) + "\n"), std::string::npos)
-        << name << "\n"
-        << text;
+    EXPECT_NE(text.find(name + l + std::to_string(value) + "\n"), std::string::npos) << name << "\n"
+                                                                                     << text;
   }
   EXPECT_NE(text.find("hami_container_last_kernel_elapsed_seconds" + l), std::string::npos);
+  EXPECT_NE(text.find("hami_container_device_utilization_ratio" + l + "42\n"), std::string::npos)
+      << text;
   EXPECT_EQ(c.corrupt_files_total(), 0u);
   // Our own libvgpu.so's container: used bytes, no split series.
   EXPECT_NE(text.find("hami_vgpu_memory_used_bytes{namespace=\"team-a\",pod=\"ours\""),

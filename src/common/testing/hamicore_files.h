@@ -42,6 +42,10 @@ class HamiCoreRegion {
     Put<uint64_t>(m + 32, context + module + data);
     Put<int32_t>(s + 1928, 1);  // status
   }
+  // procs[slot].device_util[dev].sm_util (percent).
+  void SmUtil(std::size_t slot, std::size_t dev, uint64_t percent) {
+    Put<uint64_t>(1856 + slot * 1960 + 1160 + dev * 48 + 16, percent);
+  }
   void ProcNum(int32_t n) { Put<int32_t>(2008896, n); }
   void Priority(int32_t p) { Put<int32_t>(2008908, p); }
   void LastKernelTime(int64_t seconds) { Put<int64_t>(2008912, seconds); }
