@@ -49,7 +49,8 @@ struct AccountingSnapshot {
 // or not printable).
 StatusOr<AccountingSnapshot> ParseAccounting(const void* data, std::size_t size);
 // Our layout first (magic "HMAIVGPU"), else HAMi-core's shared region (its initialized_flag;
-// hamicore_region.h), else ParseAccounting's "bad magic". Errors: as the parser chosen.
+// hamicore_region.h), else ParseAccounting's "bad magic". Errors: as the parser chosen;
+// kNotFound for a HAMi-core-sized file whose initialized_flag is still 0 (being set up).
 StatusOr<AccountingSnapshot> ParseAnyAccounting(const void* data, std::size_t size);
 // Reads the file through common::ReadFileBounded (no mmap: a truncating writer cannot SIGBUS us;
 // no links followed, a FIFO never blocks). Errors: kNotFound when it does not exist (no CUDA

@@ -79,6 +79,18 @@ TEST(HamiCoreRegion, NeitherLayoutIsTheExistingBadMagicError) {
   EXPECT_NE(s.status().message().find("bad magic"), std::string::npos) << s.status().ToString();
 }
 
+// HAMi-core sizes the file before it sets the flag: not initialised yet reads as "no file yet"
+// (skipped silently), not as a corrupt file; any other zero-flag content is still an error.
+TEST(HamiCoreRegion, ARegionNotYetInitialisedIsNotFound) {
+  std::string zeros(hami::testing::HamiCoreRegion::kSize, '\0');
+  auto s = ParseAnyAccounting(zeros.data(), zeros.size());
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kNotFound) << s.status().ToString();
+  auto t = ParseAnyAccounting(zeros.data(), zeros.size() - 8);
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(HamiCoreRegion, NotATimestampLeavesNoLastKernel) {
   HamiCoreRegion r = TwoDevicesThreeProcs();
   r.LastKernelTime(-5);
