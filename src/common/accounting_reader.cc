@@ -7,6 +7,7 @@
 
 #include "abi/vgpu_shm.h"
 #include "common/file_reader.h"
+#include "common/hamicore_region.h"
 
 namespace hami::accounting {
 
@@ -88,15 +89,33 @@ StatusOr<AccountingSnapshot> ParseAccounting(const void* data, std::size_t size)
   return s;
 }
 
+StatusOr<AccountingSnapshot> ParseAnyAccounting(const void* data, std::size_t size) {
+  uint64_t magic = 0;
+  if (size >= sizeof(magic)) std::memcpy(&magic, data, sizeof(magic));
+  if (magic != HAMI_SHM_MAGIC && hamicore::LooksLikeRegion(data, size)) {
+    return hamicore::ParseRegion(data, size);
+  }
+  // HAMi-core sizes its region before it sets initialized_flag (under its lock): a file of
+  // exactly that size whose flag is still 0 is "no process initialised it yet", as a missing
+  // file is, not a corrupt one.
+  if (size == hamicore::kRegionSize) {
+    int32_t flag = 0;
+    std::memcpy(&flag, data, sizeof(flag));
+    if (flag == 0 && magic == 0) return NotFound("HAMi-core region not initialised yet");
+  }
+  return ParseAccounting(data, size);
+}
+
 StatusOr<AccountingSnapshot> ReadAccountingFile(const std::string& path) {
   // The file lives in a tenant-writable directory: no links, no FIFOs, a bounded read of a
-  // header plus the slots a file can claim (a longer file's tail is never looked at).
+  // header plus the slots a file can claim (a longer file's tail is never looked at). The bound
+  // also covers HAMi-core's region (about 2 MB).
   common::ReadFileOptions o;
   o.allow_truncate = true;
   auto bytes = common::ReadFileBounded(
       path, HAMI_SHM_HEADER_SIZE + std::size_t{HAMI_SHM_SLOT_SIZE} * 65536, o);
   if (!bytes.ok()) return bytes.status();
-  auto r = ParseAccounting(bytes->data(), bytes->size());
+  auto r = ParseAnyAccounting(bytes->data(), bytes->size());
   if (!r.ok()) return Status(r.status().code(), path + ": " + r.status().message());
   return r;
 }

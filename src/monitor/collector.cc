@@ -312,7 +312,7 @@ Collector::DeviceSample Collector::Sample(const ContainerView& v, std::size_t i,
                                           const std::string& uuid, uint64_t now_ns,
                                           std::chrono::steady_clock::time_point now) {
   DeviceSample out;
-  uint64_t last_ns = 0, busy = 0;
+  uint64_t last_ns = 0, busy = 0, sm_util = 0;
   for (const auto& snap : v.accounting) {
     for (const auto& d : snap.devices) {
       if (d.uuid != uuid) continue;
@@ -320,6 +320,13 @@ Collector::DeviceSample Collector::Sample(const ContainerView& v, std::size_t i,
       if (d.limit_bytes != 0) out.limit_bytes = d.limit_bytes;
       last_ns = std::max(last_ns, d.last_kernel_ns);
       busy += d.busy_ns_total;
+      if (d.has_memory_split) {
+        out.has_split = true;
+        out.context_bytes += d.context_bytes;
+        out.module_bytes += d.module_bytes;
+        out.buffer_bytes += d.buffer_bytes;
+        sm_util += d.sm_util_percent;
+      }
     }
   }
   // The allocation is authoritative for the limit (the file may not exist yet).
@@ -340,6 +347,10 @@ Collector::DeviceSample Collector::Sample(const ContainerView& v, std::size_t i,
   } else {
     busy_[bkey] = {busy, now, 0};
   }
+  // HAMi-core keeps no busy time; HAMi's monitor exports the processes' summed sm_util (which
+  // HAMi-core's utilisation watcher writes), bounded here to the metric's 0..100.
+  if (out.has_split && busy == 0)
+    out.ratio = static_cast<double>(std::min<uint64_t>(sm_util, 100)) / 100;
   if (last_ns != 0) {
     out.last_kernel_s = now_ns > last_ns ? static_cast<double>(now_ns - last_ns) / 1e9 : 0.0;
   }
@@ -359,6 +370,19 @@ std::vector<Family> Collector::ContainerFamilies(const std::vector<ContainerView
               "Seconds since last kernel execution in container.",
               "gauge",
               {}};
+  // HAMi-core's per-kind split; only HAMi-core regions have one (our file keeps one total).
+  Family ctx{"hami_vgpu_memory_context_bytes",
+             "Container device memory context size in bytes.",
+             "gauge",
+             {}};
+  Family mod{"hami_vgpu_memory_module_bytes",
+             "Container device memory module size in bytes.",
+             "gauge",
+             {}};
+  Family buf{"hami_vgpu_memory_buffer_bytes",
+             "Container device memory buffer size in bytes.",
+             "gauge",
+             {}};
   const uint64_t now_ns = RealtimeNs();
   const auto now = std::chrono::steady_clock::now();
   std::set<std::string> seen_keys;
@@ -378,12 +402,24 @@ std::vector<Family> Collector::ContainerFamilies(const std::vector<ContainerView
       limit.samples.push_back({l, static_cast<double>(d.limit_bytes)});
       util.samples.push_back({l, 100 * d.ratio});
       if (d.last_kernel_s) last.samples.push_back({l, *d.last_kernel_s});
+      if (d.has_split) {
+        ctx.samples.push_back({l, static_cast<double>(d.context_bytes)});
+        mod.samples.push_back({l, static_cast<double>(d.module_bytes)});
+        buf.samples.push_back({l, static_cast<double>(d.buffer_bytes)});
+      }
     }
   }
   for (auto it = busy_.begin(); it != busy_.end();) {
     it = seen_keys.count(it->first) ? std::next(it) : busy_.erase(it);
   }
-  return {std::move(used), std::move(limit), std::move(mem), std::move(util), std::move(last)};
+  std::vector<Family> out;
+  for (Family* f : {&used, &limit, &mem, &util, &last}) out.push_back(std::move(*f));
+  // The split families only when some container has a HAMi-core region: no empty families
+  // (and no HELP lines) on a node of our own libvgpu.so.
+  for (Family* f : {&ctx, &mod, &buf}) {
+    if (!f->samples.empty()) out.push_back(std::move(*f));
+  }
+  return out;
 }
 
 std::vector<Family> Collector::Collect() {

@@ -84,6 +84,9 @@ class Collector {
     uint64_t used_bytes = 0, limit_bytes = 0;
     double ratio = 0;  // share of the GPU's time since the previous scrape, 0..1
     std::optional<double> last_kernel_s;
+    // HAMi-core's context/module/data split, when a HAMi-core region holds the device.
+    bool has_split = false;
+    uint64_t context_bytes = 0, module_bytes = 0, buffer_bytes = 0;
   };
   std::vector<Family> HostFamilies();
   // hami_host_gpu_{temperature_celsius,power_usage_watts,ecc_errors_total} of one GPU.

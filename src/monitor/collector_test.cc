@@ -18,6 +18,7 @@
 #include "common/hook_layout.h"
 #include "common/pod_meta.h"
 #include "common/testing/accounting_files.h"
+#include "common/testing/hamicore_files.h"
 #include "gpu/fake_backend.h"
 #include "k8s/client/http_kube_client.h"
 #include "k8s/testing/fake_apiserver.h"
@@ -527,6 +528,77 @@ TEST_F(CollectorTest, ContainerMemoryTotalsWithoutAnInventedBreakdown) {
                              "hami_vgpu_memory_buffer_bytes", "context=", "offset="}) {
     EXPECT_EQ(text.find(absent), std::string::npos) << absent;
   }
+}
+
+class FixedPods final : public PodResolver {
+ public:
+  std::optional<PodRef> Lookup(const std::string& pod_uid) override {
+    if (pod_uid == "uid-hc") return PodRef{"ml", "train-hc"};
+    return std::nullopt;
+  }
+};
+
+// Next to HAMi-core (HAMi's device plugin and libvgpu.so), a container directory holds
+// HAMi-core's region under the name HAMi's device plugin gave it: the monitor reads it, names
+// the pod through the resolver and exports HAMi's series, with the context/module/buffer split
+// that only HAMi-core's region has (our own file's container gets none).
+TEST_F(CollectorTest, HamiCoreRegionGivesHamiSeriesAndTheMemorySplit) {
+  const std::string ctr_dir = dir_ + "/vgpu/containers/uid-hc_main";
+  fs::create_directories(ctr_dir);
+  testing::HamiCoreRegion r;
+  r.DeviceNum(1);
+  r.Device(0, kGpuB, 2ull << 30, 40);
+  r.Proc(0, 7, 0, 1ull << 20, 2ull << 20, 100ull << 20);
+  r.Proc(1, 8, 0, 1ull << 20, 0, 20ull << 20);
+  r.SmUtil(0, 0, 30);
+  r.SmUtil(1, 0, 12);
+  r.ProcNum(2);
+  r.Priority(0);
+  r.LastKernelTime(static_cast<int64_t>(NowNs() / 1'000'000'000ull) - 3);
+  testing::WriteFile(ctr_dir + "/4b1c7e0a-1f7e-4c5e-9d0b-0a9d5c1e2f3a.cache", r.bytes());
+  Allocate("ours", std::string(kGpuA) + ",NVIDIA,1000,30:;", 1);
+  testing::WriteFile(CacheDir("ours") + "/vgpu.cache",
+                     testing::AccountingBytes({{kGpuA, 1000ull << 20, 9ull << 20, 0, 0, 0}}, 1));
+  FixedPods pods;
+  Collector c(opts_, &gpus_);
+  c.set_pod_resolver(&pods);
+  const std::string text = c.MetricsText();
+  const std::string l = std::string("{namespace=\"ml\",pod=\"train-hc\",container=\"main\",") +
+                        "vdevice_index=\"0\",device_uuid=\"" + kGpuB + "\",zone=\"vGPU\"} ";
+  const uint64_t used = (1ull << 20) * 2 + (2ull << 20) + (120ull << 20);
+  for (const auto& [name, value] : std::vector<std::pair<std::string, uint64_t>>{
+           {"hami_vgpu_memory_used_bytes", used},
+           {"hami_container_device_memory_bytes", used},
+           {"hami_vgpu_memory_limit_bytes", 2ull << 30},
+           {"hami_vgpu_memory_context_bytes", 2ull << 20},
+           {"hami_vgpu_memory_module_bytes", 2ull << 20},
+           {"hami_vgpu_memory_buffer_bytes", 120ull << 20}}) {
+    EXPECT_NE(text.find(name + l + std::to_string(value) + "\n"), std::string::npos) << name << "\n"
+                                                                                     << text;
+  }
+  EXPECT_NE(text.find("hami_container_last_kernel_elapsed_seconds" + l), std::string::npos);
+  EXPECT_NE(text.find("hami_container_device_utilization_ratio" + l + "42\n"), std::string::npos)
+      << text;
+  EXPECT_EQ(c.corrupt_files_total(), 0u);
+  // Our own libvgpu.so's container: used bytes, no split series.
+  EXPECT_NE(text.find("hami_vgpu_memory_used_bytes{namespace=\"team-a\",pod=\"ours\""),
+            std::string::npos);
+  EXPECT_EQ(text.find("hami_vgpu_memory_context_bytes{namespace=\"team-a\""), std::string::npos);
+}
+
+// A hostile HAMi-core region (a tenant writes it) is skipped and counted, never trusted.
+TEST_F(CollectorTest, HostileHamiCoreRegionIsCountedCorrupt) {
+  const std::string ctr_dir = dir_ + "/vgpu/containers/uid-hc_main";
+  fs::create_directories(ctr_dir);
+  testing::HamiCoreRegion r;
+  r.DeviceNum(1);
+  r.Device(0, kGpuB, 2ull << 30, 0);
+  r.ProcNum(100000);
+  testing::WriteFile(ctr_dir + "/x.cache", r.bytes());
+  Collector c(opts_, nullptr);
+  const std::string text = c.MetricsText();
+  EXPECT_EQ(c.corrupt_files_total(), 1u);
+  EXPECT_EQ(text.find("hami_vgpu_memory_used_bytes{"), std::string::npos) << text;
 }
 
 }  // namespace
