@@ -98,10 +98,8 @@ StatusOr<AccountingSnapshot> ParseAnyAccounting(const void* data, std::size_t si
   // HAMi-core sizes its region before it sets initialized_flag (under its lock): a file of
   // exactly that size whose flag is still 0 is "no process initialised it yet", as a missing
   // file is, not a corrupt one.
-  if (size == hamicore::kRegionSize) {
-    int32_t flag = 0;
-    std::memcpy(&flag, data, sizeof(flag));
-    if (flag == 0 && magic == 0) return NotFound("HAMi-core region not initialised yet");
+  if (size == hamicore::kRegionSize && magic == 0) {
+    return NotFound("HAMi-core region not initialised yet");
   }
   return ParseAccounting(data, size);
 }

@@ -103,7 +103,6 @@ void Close(CtxState* c, DevLimiter* d, uint64_t now) {
   double f = Cfg().power ? FullDutyFactor(c, d) : 1.0;
   uint64_t charge = static_cast<uint64_t>(static_cast<double>(end - p->on_start) * f);
   BucketCorrect(d->clock, static_cast<int64_t>(charge), d->limit);
-  if (d->shm) __atomic_fetch_add(&d->shm->limiter_state[kLimiterLaunches], 1, __ATOMIC_RELAXED);
   if (Cfg().stats) {
     ++g_stats.pace_stretches;
     g_stats.pace_charged_ns += charge;

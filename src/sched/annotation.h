@@ -22,9 +22,10 @@ StatusOr<std::string> EncodeContainerDevices(const std::vector<ContainerDevices>
 StatusOr<std::string> EncodePlacement(const PodPlacement& placement);
 
 // Strict: every segment must end with ';', every device with ':', a device has at least four
-// fields (later ones are ignored, as HAMi v2.10+ does), UUID and type are non-empty, memory and cores are plain decimal integers that fit
-// (cores <= 100 x 100). The empty string is zero containers. Errors: kInvalidArgument naming
-// the container (0-based segment), the device and the bad part.
+// fields (later ones are ignored, as HAMi v2.10+ does), UUID and type are non-empty, memory and
+// cores are plain decimal integers that fit (cores <= 100 x 100). The empty string is zero
+// containers. Errors: kInvalidArgument naming the container (0-based segment), the device and the
+// bad part.
 StatusOr<std::vector<ContainerDevices>> DecodeContainerDevices(std::string_view text);
 // As above and wraps the result with `num_init` leading init containers (kInvalidArgument when
 // there are fewer segments than that).

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "k8s/client/kube_client.h"
-#include "k8s/testing/sim_kubelet.h"  // Segments
 #include "k8s/client/reflector.h"
+#include "k8s/testing/sim_kubelet.h"  // Segments
 
 namespace hami::mixed {
 
@@ -108,6 +108,5 @@ class SimHamiScheduler {
   std::mutex nodes_mu_;
   std::map<std::string, std::unique_ptr<std::mutex>> node_mu_;
 };
-
 
 }  // namespace hami::mixed

@@ -80,8 +80,8 @@ TEST_F(MultiGpuTest, EachCardOfASliceHoldsItsOwnCapConcurrently) {
 // A limits file binds each limit to a UUID: when CUDA_VISIBLE_DEVICES lists the cards the
 // other way round, ordinal 0 is card 1 and gets card 1's limit.
 TEST_F(MultiGpuTest, LimitsFollowTheCardsUuidWhenVisibleDevicesAreReordered) {
-  std::ofstream(dir_ + "/limits") << "CUDA_DEVICE_MEMORY_LIMIT_0=2g\nCUDA_DEVICE_UUID_0="
-                                  << kUuid0 << "\nCUDA_DEVICE_MEMORY_LIMIT_1=6g\n"
+  std::ofstream(dir_ + "/limits") << "CUDA_DEVICE_MEMORY_LIMIT_0=2g\nCUDA_DEVICE_UUID_0=" << kUuid0
+                                  << "\nCUDA_DEVICE_MEMORY_LIMIT_1=6g\n"
                                   << "CUDA_DEVICE_UUID_1=" << kUuid1 << "\n";
   ASSERT_EQ(chmod((dir_ + "/limits").c_str(), 0444), 0);
   Env env = SliceEnv();
