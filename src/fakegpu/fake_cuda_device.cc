@@ -48,6 +48,10 @@ CUresult cuInit(unsigned int flags) {
   if (const char* o = getenv("FAKEGPU_STREAM_OVERLAP")) d.stream_overlap = strcmp(o, "1") == 0;
   if (const char* m = getenv("FAKEGPU_LAZY_MODULE_MIB"))
     d.lazy_module_bytes = strtoull(m, nullptr, 10) << 20;
+  if (const char* g = getenv("FAKEGPU_COPY_GBPS")) {
+    double v = strtod(g, nullptr);
+    if (v > 0) d.copy_gbps = v;
+  }
   if (const char* w = getenv("FAKEGPU_POWER_WINDOW_US"))
     d.power_window_ns = strtoull(w, nullptr, 10) * 1000;
   d.initialized = true;

@@ -169,6 +169,20 @@ void ScheduleLocked(Stream* s, Ctx* c, uint64_t duration) {
   c->tail = std::max(c->tail, end);
 }
 
+CUresult CopyAsyncCommon(uint64_t bytes, CUstream stream) {
+  Lock l(D().mu);
+  if (!D().initialized) return CUDA_ERROR_NOT_INITIALIZED;
+  Stream* s;
+  Ctx* c;
+  if (CUresult r = ResolveStreamLocked(stream, &s, &c); r != CUDA_SUCCESS) return r;
+  // A copy engine, not the SMs: after the stream's previous work, for bytes / rate.
+  uint64_t dur = static_cast<uint64_t>(static_cast<double>(bytes) / D().copy_gbps);
+  uint64_t end = std::max(MonotonicNs(), TailOf(s, c)) + dur;
+  if (s) s->tail = std::max(s->tail, end);
+  c->tail = std::max(c->tail, end);
+  return CUDA_SUCCESS;
+}
+
 // Lazy loading: the first launch of a kernel in a context takes its module's memory.
 CUresult LoadModuleLocked(Kernel* k, Ctx* c) {
   if (k->loaded || D().lazy_module_bytes == 0) return CUDA_SUCCESS;

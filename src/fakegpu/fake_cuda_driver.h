@@ -118,6 +118,9 @@ struct Driver {
   // FAKEGPU_LAZY_MODULE_MIB: device memory a kernel's module takes at its first launch in a
   // context, as CUDA's lazy loading does (CUDA_MODULE_LOADING=LAZY, the default since 12.2).
   uint64_t lazy_module_bytes = 0;
+  // FAKEGPU_COPY_GBPS: asynchronous copies and memsets run on a copy engine at this rate
+  // (GB/s, default 25): they take stream time but no SM time.
+  double copy_gbps = 25.0;
 };
 
 // Leaked on purpose (no destructor ordering at exit). A forked child starts afresh, like a
@@ -161,6 +164,8 @@ void DeactivateLocked(Ctx* c);
 CUresult ResolveStreamLocked(CUstream h, Stream** s, Ctx** c);
 inline uint64_t TailOf(Stream* s, Ctx* c) { return s ? s->tail : c->tail; }
 void ScheduleLocked(Stream* s, Ctx* c, uint64_t duration);
+// An asynchronous copy or memset of `bytes` on `stream` (copy engine time only).
+CUresult CopyAsyncCommon(uint64_t bytes, CUstream stream);
 CUresult LaunchCommon(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
                       unsigned bz, CUstream stream);
 CUresult GraphLaunchCommon(CUgraphExec exec, CUstream stream);

@@ -15,6 +15,44 @@ extern "C" {
 
 // ---- launches ----
 
+// Asynchronous copies and memsets (no data moves: only their time on the stream).
+CUresult cuMemcpyAsync(CUdeviceptr, CUdeviceptr, size_t n, CUstream s) {
+  return CopyAsyncCommon(n, s);
+}
+CUresult cuMemcpyAsync_ptsz(CUdeviceptr, CUdeviceptr, size_t n, CUstream s) {
+  return CopyAsyncCommon(n, s);
+}
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr, const void*, size_t n, CUstream s) {
+  return CopyAsyncCommon(n, s);
+}
+CUresult cuMemcpyHtoDAsync_v2_ptsz(CUdeviceptr, const void*, size_t n, CUstream s) {
+  return CopyAsyncCommon(n, s);
+}
+CUresult cuMemcpyDtoHAsync_v2(void*, CUdeviceptr, size_t n, CUstream s) {
+  return CopyAsyncCommon(n, s);
+}
+CUresult cuMemcpyDtoHAsync_v2_ptsz(void*, CUdeviceptr, size_t n, CUstream s) {
+  return CopyAsyncCommon(n, s);
+}
+CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr, CUdeviceptr, size_t n, CUstream s) {
+  return CopyAsyncCommon(n, s);
+}
+CUresult cuMemcpyDtoDAsync_v2_ptsz(CUdeviceptr, CUdeviceptr, size_t n, CUstream s) {
+  return CopyAsyncCommon(n, s);
+}
+CUresult cuMemsetD8Async(CUdeviceptr, unsigned char, size_t n, CUstream s) {
+  return CopyAsyncCommon(n, s);
+}
+CUresult cuMemsetD8Async_ptsz(CUdeviceptr, unsigned char, size_t n, CUstream s) {
+  return CopyAsyncCommon(n, s);
+}
+CUresult cuMemsetD32Async(CUdeviceptr, unsigned int, size_t n, CUstream s) {
+  return CopyAsyncCommon(4 * static_cast<uint64_t>(n), s);
+}
+CUresult cuMemsetD32Async_ptsz(CUdeviceptr, unsigned int, size_t n, CUstream s) {
+  return CopyAsyncCommon(4 * static_cast<uint64_t>(n), s);
+}
+
 CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,
                         unsigned int bx, unsigned int by, unsigned int bz, unsigned int,
                         CUstream stream, void**, void**) {
@@ -101,6 +139,7 @@ CUresult cuStreamSynchronize(CUstream stream) {
   TrimDeviceLocked(phys);
   return CUDA_SUCCESS;
 }
+CUresult cuStreamSynchronize_ptsz(CUstream stream) { return cuStreamSynchronize(stream); }
 
 CUresult cuStreamQuery(CUstream stream) {
   Lock l(D().mu);

@@ -69,9 +69,10 @@ __attribute__((destructor)) void PrintStats() {
   if (g_stats.pace_stretches)
     fprintf(stderr,
             "hami-compute-stats pace_stretches=%llu pace_charged_ms=%.1f pace_wait_ms=%.1f "
-            "pace_drain_ms=%.1f\n",
+            "pace_drain_ms=%.1f pace_tail_uncharged_ms=%.1f pace_copies=%llu\n",
             static_cast<unsigned long long>(g_stats.pace_stretches), g_stats.pace_charged_ns / 1e6,
-            g_stats.pace_wait_ns / 1e6, g_stats.pace_drain_ns / 1e6);
+            g_stats.pace_wait_ns / 1e6, g_stats.pace_drain_ns / 1e6,
+            g_stats.pace_tail_free_ns / 1e6, static_cast<unsigned long long>(g_stats.pace_copies));
   uint64_t charged = g_stats.charge[0] + g_stats.charge[1] + g_stats.host_extra_ns;
   fprintf(stderr,
           "hami-compute-stats unmeasured=%llu overlap_ms=%.1f host_ms=%.1f host_extra_ms=%.1f "
@@ -231,9 +232,10 @@ __thread bool t_pace_sample;  // the launch being sampled runs in pace mode (sec
 // alone, for the estimates); the others add their estimate to the busy counter, which the
 // monitor and the NVML comparison read. True when the launch needs nothing more; otherwise
 // *current is the launching context.
-bool Unmeasured(int ki, CUstream stream, uint64_t now, bool* sampled, CUcontext* current) {
+// The calling thread's current context and its limiter state (null: none, or not usable).
+CtxState* CurrentCtx(CUcontext* current) {
   CUcontext ctx = nullptr;
-  if (g_cuda.cuCtxGetCurrent(&ctx) != CUDA_SUCCESS || ctx == nullptr) return true;
+  if (g_cuda.cuCtxGetCurrent(&ctx) != CUDA_SUCCESS || ctx == nullptr) return nullptr;
   *current = ctx;
   CtxState* c = t_ctx_state;
   if (ctx != t_ctx || !c) {
@@ -243,7 +245,12 @@ bool Unmeasured(int ki, CUstream stream, uint64_t now, bool* sampled, CUcontext*
     t_ctx = ctx;
     t_ctx_state = c;
   }
-  if (!c || c->broken) return true;
+  return c && !c->broken ? c : nullptr;
+}
+
+bool Unmeasured(int ki, CUstream stream, uint64_t now, bool* sampled, CUcontext* current) {
+  CtxState* c = CurrentCtx(current);
+  if (!c) return true;
   DevLimiter* d = DevOf(c);
   if (!d || g_prio_explicit) return false;
   t_pace_sample = false;
@@ -329,6 +336,29 @@ void ComputeInit() {
   VGPU_LOG(kLogInfo, "compute: limiter on (policy %d, priority %d)",
            static_cast<int>(g_state.cfg.policy), g_priority);
   __atomic_store_n(&g_compute_enabled, true, __ATOMIC_RELEASE);
+}
+
+void ComputeBeforeCopy(CUstream stream) {
+  if (g_prio_explicit) return;
+  CUcontext ctx = nullptr;
+  CtxState* c = CurrentCtx(&ctx);
+  DevLimiter* d = c ? DevOf(c) : nullptr;
+  if (!d) return;
+  uint64_t now = Mono();
+  // Only pace mode holds copies: per-launch accounting limits kernels alone (section 1b).
+  if (!Throttling(d, now) || !PaceApplies(d) || OthersOfContainer(d, now) || Capturing(stream))
+    return;
+  PaceGate(c, d, stream, now, true);
+  PaceLaunched(d, 0, now);
+  if (Cfg().stats) ++g_stats.pace_copies;
+}
+
+void ComputeAfterSync() {
+  if (g_prio_explicit || !Cfg().pace) return;
+  CUcontext ctx = nullptr;
+  CtxState* c = CurrentCtx(&ctx);
+  DevLimiter* d = c ? DevOf(c) : nullptr;
+  if (d && d->limit) __atomic_store_n(&d->pace.t_last, Mono(), __ATOMIC_RELAXED);
 }
 
 void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {

@@ -18,6 +18,12 @@ void ComputeInit();
 // May block the calling thread to keep the container within its share. `sig` identifies the
 // launch (function and shape, or graph) so repeated launches can be compared.
 void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig);
+// An asynchronous copy or memset on `stream`: in pace mode (docs/compute-limiter.md,
+// section 1b) it waits for the open stretch like a launch, and its stream is drained with it.
+void ComputeBeforeCopy(CUstream stream);
+// A synchronisation returned: in pace mode the wait was the application running its work
+// (section 1b: a stretch whose closing launch comes late is otherwise taken for a pause).
+void ComputeAfterSync();
 // Records a launch that has been submitted (for the limiter's accounting of GPU time).
 void ComputeAfterLaunch(CUstream stream, LaunchKind kind, CUresult result);
 

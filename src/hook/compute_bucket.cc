@@ -47,6 +47,19 @@ uint64_t UpdateEstimate(uint64_t est_ns, uint64_t sample_ns) {
   return est_ns - est_ns / 8 + sample_ns / 8;
 }
 
+uint64_t PaceChargeEnd(const PaceStretch& s, uint64_t late_ns) {
+  uint64_t last = s.last < s.on_start ? s.on_start : s.last;
+  uint64_t ran = last - s.on_start;
+  uint64_t busy_until = last + (s.sum_est > ran ? s.sum_est - ran : 0);
+  uint64_t held = busy_until > s.on_end ? busy_until : s.on_end;
+  uint64_t end = s.now <= held + late_ns ? s.now : held;
+  uint64_t gpu_end = s.on_start + s.sum_est;
+  uint64_t tail_end = s.done < gpu_end ? s.done : gpu_end;
+  if (tail_end > end) end = tail_end;
+  if (s.copies_done > end) end = s.copies_done;
+  return end;
+}
+
 }  // namespace hami::vgpu
 
 namespace hami::vgpu {

@@ -57,6 +57,23 @@ inline uint64_t WindowExtra(uint64_t host_ns, uint64_t gpu_ns) {
 // Exponentially weighted estimate of the next launch's GPU time (weight 1/8 to the sample).
 uint64_t UpdateEstimate(uint64_t est_ns, uint64_t sample_ns);
 
+// A pace-mode stretch (docs/compute-limiter.md, section 1b), CLOCK_MONOTONIC instants.
+struct PaceStretch {
+  uint64_t on_start, on_end;  // the stretch as opened
+  uint64_t last;              // its last launch (or copy)
+  uint64_t sum_est;           // its launches' estimated GPU time
+  uint64_t now;               // the launch that closes it
+  uint64_t done;              // its queued work was seen finished (0: nothing was queued)
+  uint64_t copies_done;       // ... that of the streams that only copied (0: none queued)
+};
+// Where the charge of a stretch ends (it starts at on_start). The application ran until `now`,
+// unless `now` came more than late_ns after the stretch and its estimated GPU work: it paused,
+// and only those count. Work still queued at `now` counts as far as the stretch's estimated
+// GPU work reaches (a loop whose GPU ran behind its host: until its queue ran dry; one whose
+// GPU idled for part of the stretch would, unthrottled, have run that tail while its host went
+// on). Copies have no estimate: they count until they finished.
+uint64_t PaceChargeEnd(const PaceStretch& s, uint64_t late_ns);
+
 }  // namespace hami::vgpu
 
 namespace hami::vgpu {

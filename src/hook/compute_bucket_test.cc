@@ -115,6 +115,41 @@ TEST(ComputeBucket, EstimateFollowsSamples) {
   EXPECT_NEAR(static_cast<double>(e), 1600, 20);
 }
 
+// A pace-mode stretch from 100 to 105 ms (docs/compute-limiter.md, section 1b).
+TEST(ComputeBucket, PaceChargeCountsTheHostWindowAndOnlyTheEstimatedTail) {
+  const uint64_t t0 = 100 * kMs, late = 2 * kMs;
+  PaceStretch s{t0, t0 + 5 * kMs, t0 + 5 * kMs, 0, t0 + 5 * kMs + kMs / 10, 0, 0};
+  // Host-bound (3 ms of GPU work in a 5 ms stretch): the 0.5 ms still queued at the closing
+  // launch would have overlapped the host's next work: the charge is the host window.
+  s.sum_est = 3 * kMs;
+  s.done = s.now + kMs / 2;
+  EXPECT_EQ(PaceChargeEnd(s, late), s.now);
+  // GPU-bound (the queue ran behind all along: 6.5 ms of work): charged until it ran dry.
+  s.sum_est = 6500 * kMs / 1000;
+  s.done = t0 + 6400 * kMs / 1000;
+  EXPECT_EQ(PaceChargeEnd(s, late), s.done);
+  // The estimate reaches past the drain: no more than the drain.
+  s.sum_est = 9 * kMs;
+  EXPECT_EQ(PaceChargeEnd(s, late), s.done);
+  // Between the two: as far as the estimated work reaches.
+  s.sum_est = 5300 * kMs / 1000;
+  EXPECT_EQ(PaceChargeEnd(s, late), t0 + s.sum_est);
+  // Copies have no estimate: a copy-only stream counts until its copies finished.
+  s.sum_est = 3 * kMs;
+  s.done = s.copies_done = t0 + 7 * kMs;
+  EXPECT_EQ(PaceChargeEnd(s, late), s.copies_done);
+  // The closing launch came long after the stretch and its work: the application paused,
+  // only the stretch counts (a stretch ended by its estimated work at 106 ms here).
+  s.copies_done = 0;
+  s.done = 0;
+  s.sum_est = 6 * kMs;
+  s.last = t0 + 4 * kMs;
+  s.now = t0 + 50 * kMs;
+  EXPECT_EQ(PaceChargeEnd(s, late), t0 + 6 * kMs);
+  s.sum_est = 0;
+  EXPECT_EQ(PaceChargeEnd(s, late), s.on_end);
+}
+
 TEST(ComputeBucket, ToleranceAdmitsOverlappingLaunchesWithoutRaisingTheShare) {
   // Two streams queue 1 ms kernels at 50 %: with a tolerance of one scaled charge the second
   // launch goes at once (they can overlap); over time the share is unchanged.

@@ -52,6 +52,7 @@ bool LoadComputeConfig(const char* (*getenv)(const char* name), ComputeConfig* o
   *out = ComputeConfig{};
   out->turns = out->power = out->pace = true;
   out->pace_on_ns = 5 * kMs;
+  out->pace_off_ns = 5 * kMs;
   out->max_turn_ns = 20 * kMs;
   out->turn_overlap_ns = 200 * kUs;
   out->probe_ns = 200 * kMs;
@@ -71,6 +72,9 @@ bool LoadComputeConfig(const char* (*getenv)(const char* name), ComputeConfig* o
     return false;
   if ((v = get("HAMI_COMPUTE_PACE_MS")) &&
       !Range("HAMI_COMPUTE_PACE_MS", v, 1, 100, kMs, &out->pace_on_ns, err, errlen))
+    return false;
+  if ((v = get("HAMI_COMPUTE_PACE_OFF_MS")) &&
+      !Range("HAMI_COMPUTE_PACE_OFF_MS", v, 0, 50, kMs, &out->pace_off_ns, err, errlen))
     return false;
   if ((v = get("HAMI_COMPUTE_MAX_TURN_US")) &&
       !Range("HAMI_COMPUTE_MAX_TURN_US", v, 1000, 30000, kUs, &out->max_turn_ns, err, errlen))

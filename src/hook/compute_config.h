@@ -18,6 +18,7 @@ struct ComputeConfig {
   bool stats;                 // HAMI_COMPUTE_STATS: counters to stderr at exit
   bool pace;                  // HAMI_COMPUTE_PACE: alone on the card, duty-cycle (section 1b)
   uint64_t pace_on_ns;        // HAMI_COMPUTE_PACE_MS, 1..100: length of one running stretch
+  uint64_t pace_off_ns;       // HAMI_COMPUTE_PACE_OFF_MS, 0..50: shortest pause after one
   char board_dir[1024];       // HAMI_COMPUTE_BOARD_DIR ("" = abi::kDefaultBoardDir)
   char contention_dir[1024];  // HAMI_CONTENTION_DIR ("" = next to libvgpu.so)
 };

@@ -28,6 +28,7 @@ TEST_F(ComputeConfigTest, DefaultsWhenUnsetOrEmpty) {
   EXPECT_TRUE(c_.turns && c_.power && c_.pace);
   EXPECT_FALSE(c_.stats);
   EXPECT_EQ(c_.pace_on_ns, 5000000u);
+  EXPECT_EQ(c_.pace_off_ns, 5000000u);
   EXPECT_EQ(c_.max_turn_ns, 20000000u);
   EXPECT_EQ(c_.turn_overlap_ns, 200000u);
   EXPECT_EQ(c_.probe_ns, 200000000u);
@@ -37,21 +38,17 @@ TEST_F(ComputeConfigTest, DefaultsWhenUnsetOrEmpty) {
 }
 
 TEST_F(ComputeConfigTest, ParsesEveryVariable) {
-  g_env = {{"HAMI_COMPUTE_TURNS", "0"},
-           {"HAMI_COMPUTE_POWER", "false"},
-           {"HAMI_COMPUTE_STATS", "1"},
-           {"HAMI_COMPUTE_PACE", "off"},
-           {"HAMI_COMPUTE_PACE_MS", "100"},
-           {"HAMI_COMPUTE_MAX_TURN_US", "5000"},
-           {"HAMI_COMPUTE_TURN_OVERLAP_US", "0"},
-           {"HAMI_COMPUTE_PROBE_MS", "30"},
-           {"HAMI_COMPUTE_PROBE_EVERY_S", "3600"},
-           {"HAMI_COMPUTE_BOARD_DIR", "/b"},
-           {"HAMI_CONTENTION_DIR", "/c/d"}};
+  g_env = {{"HAMI_COMPUTE_TURNS", "0"},          {"HAMI_COMPUTE_POWER", "false"},
+           {"HAMI_COMPUTE_STATS", "1"},          {"HAMI_COMPUTE_PACE", "off"},
+           {"HAMI_COMPUTE_PACE_MS", "100"},      {"HAMI_COMPUTE_PACE_OFF_MS", "0"},
+           {"HAMI_COMPUTE_MAX_TURN_US", "5000"}, {"HAMI_COMPUTE_TURN_OVERLAP_US", "0"},
+           {"HAMI_COMPUTE_PROBE_MS", "30"},      {"HAMI_COMPUTE_PROBE_EVERY_S", "3600"},
+           {"HAMI_COMPUTE_BOARD_DIR", "/b"},     {"HAMI_CONTENTION_DIR", "/c/d"}};
   ASSERT_TRUE(Load()) << err_;
   EXPECT_FALSE(c_.turns || c_.power || c_.pace);
   EXPECT_TRUE(c_.stats);
   EXPECT_EQ(c_.pace_on_ns, 100000000u);
+  EXPECT_EQ(c_.pace_off_ns, 0u);
   EXPECT_EQ(c_.max_turn_ns, 5000000u);
   EXPECT_EQ(c_.turn_overlap_ns, 0u);
   EXPECT_EQ(c_.probe_ns, 30000000u);
@@ -65,7 +62,8 @@ TEST_F(ComputeConfigTest, BadValuesAreNamedErrors) {
       {"HAMI_COMPUTE_TURNS", "yes please"},  {"HAMI_COMPUTE_TURNS", "2"},
       {"HAMI_COMPUTE_POWER", "-1"},          {"HAMI_COMPUTE_STATS", "verbose"},
       {"HAMI_COMPUTE_PACE", "sometimes"},    {"HAMI_COMPUTE_PACE_MS", "0"},
-      {"HAMI_COMPUTE_PACE_MS", "101"},       {"HAMI_COMPUTE_MAX_TURN_US", "999"},
+      {"HAMI_COMPUTE_PACE_MS", "101"},       {"HAMI_COMPUTE_PACE_OFF_MS", "51"},
+      {"HAMI_COMPUTE_PACE_OFF_MS", "-1"},    {"HAMI_COMPUTE_MAX_TURN_US", "999"},
       {"HAMI_COMPUTE_MAX_TURN_US", "30001"}, {"HAMI_COMPUTE_TURN_OVERLAP_US", "1001"},
       {"HAMI_COMPUTE_PROBE_MS", "29"},       {"HAMI_COMPUTE_PROBE_MS", "2e2"},
       {"HAMI_COMPUTE_PROBE_EVERY_S", "0"},   {"HAMI_COMPUTE_BOARD_DIR", "relative"},

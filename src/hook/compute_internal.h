@@ -64,6 +64,7 @@ inline constexpr uint64_t kProbeRetryNs = 5000 * kMs;  // another process on the
 inline constexpr int kPaceStreams = 8;
 inline constexpr uint64_t kPaceLateNs = 2 * kMs;
 inline constexpr uint64_t kPaceDrainMaxNs = 100 * kMs;  // longest wait for a stretch's work
+inline constexpr uint64_t kPaceMaxOnNs = 100 * kMs;     // longest stretch
 
 inline uint64_t Mono() {
   timespec ts;
@@ -92,8 +93,9 @@ struct Stats {
   uint64_t fast, overlap_ns;  // launches not measured (unthrottled); overlap not charged
   uint64_t host_extra_ns;     // host time charged beyond the GPU time (windows)
   uint64_t host_ns;           // application host time of admitted launches (windows)
-  uint64_t pace_stretches, pace_charged_ns, pace_drain_ns, pace_wait_ns;  // section 1b
-  uint64_t t_init;  // CLOCK_MONOTONIC at ComputeInit (charge / wall at exit)
+  uint64_t pace_stretches, pace_charged_ns, pace_drain_ns, pace_wait_ns, pace_tail_free_ns;
+  uint64_t pace_copies;  // asynchronous copies and memsets that passed the pace gate
+  uint64_t t_init;       // CLOCK_MONOTONIC at ComputeInit (charge / wall at exit)
 };
 extern Stats g_stats;
 
@@ -185,8 +187,9 @@ struct PaceState {
   uint64_t on_end;     // atomic: launches before it go straight through
   uint32_t gen;        // atomic: stretch number (the threads' stream notes)
   bool probe;          // the open stretch is a power probe: not charged
-  CUstream streams[kPaceStreams];  // streams launched on in the stretch, to drain at its end
+  CUstream streams[kPaceStreams];  // streams launched or copied on in the stretch, to drain
   CtxState* ctxs[kPaceStreams];
+  bool kernels[kPaceStreams];  // a kernel or graph went to the stream (else: only copies)
   int nstreams;
   uint64_t sum_est;       // atomic: the launches' estimated GPU time in the stretch
   uint64_t t_last;        // atomic: the stretch's last launch (CLOCK_MONOTONIC)
@@ -309,9 +312,13 @@ uint8_t ProbeClass(DevLimiter* d, uint64_t now);
 inline bool PaceApplies(const DevLimiter* d) {
   return Cfg().pace && d->limit && !d->contended && !g_prio_explicit;
 }
-// Lets a launch on `stream` through: at once inside the open stretch, else after closing it
-// (drain, charge) and waiting for the bucket to open the next.
-void PaceGate(CtxState* c, DevLimiter* d, CUstream stream, uint64_t now);
+// Lets a launch (or, `copy`, an asynchronous copy or memset) on `stream` through: at once
+// inside the open stretch, else after closing it (drain, charge) and waiting for the bucket
+// to open the next.
+void PaceGate(CtxState* c, DevLimiter* d, CUstream stream, uint64_t now, bool copy = false);
+// The length of a stretch at `limit_pct`: Cfg().pace_on_ns, or longer at high limits so that
+// the pause after it is at least Cfg().pace_off_ns (at most kPaceMaxOnNs).
+uint64_t PaceStretchNs(uint32_t limit_pct);
 // Whether another process of the container launched throttled work on the device in the
 // last second (pace mode charges one process's stretches: it needs to be the only one).
 // Stamps this process's presence in the accounting file at most every 10 ms.

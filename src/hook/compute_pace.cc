@@ -18,28 +18,38 @@ constexpr unsigned kEventDisableTiming = 0x2;  // CU_EVENT_DISABLE_TIMING: a che
 
 __thread CUstream t_note_stream;  // the stream this thread last noted, and in which stretch
 __thread uint32_t t_note_gen = ~0u;
+__thread bool t_note_kernel;  // ... and whether a kernel was noted on it
 
-// Remembers `stream` as one to drain at the end of the stretch (once per thread and stream).
-void NoteStream(CtxState* c, PaceState* p, CUstream stream) {
+// Remembers `stream` as one to drain at the end of the stretch (once per thread and stream,
+// and once more when the first kernel follows copies).
+void NoteStream(CtxState* c, PaceState* p, CUstream stream, bool kernel) {
   uint32_t gen = __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE);
-  if (stream == t_note_stream && gen == t_note_gen) return;
+  if (stream == t_note_stream && gen == t_note_gen && (t_note_kernel || !kernel)) return;
   pthread_mutex_lock(&p->mu);
-  bool known = false;
-  for (int i = 0; i < p->nstreams && !known; ++i)
-    known = p->streams[i] == stream && p->ctxs[i] == c;
-  if (!known && p->nstreams < kPaceStreams) {  // more streams: the extra ones are not drained
-    p->streams[p->nstreams] = stream;
-    p->ctxs[p->nstreams++] = c;
+  int i = 0;
+  while (i < p->nstreams && !(p->streams[i] == stream && p->ctxs[i] == c)) ++i;
+  if (i == p->nstreams && p->nstreams < kPaceStreams) {  // more: the extra ones are not drained
+    p->streams[i] = stream;
+    p->ctxs[i] = c;
+    p->kernels[i] = false;
+    ++p->nstreams;
   }
+  if (i < p->nstreams) p->kernels[i] = p->kernels[i] || kernel;
   t_note_stream = stream;
   t_note_gen = p->gen;
+  t_note_kernel = i < p->nstreams ? p->kernels[i] : kernel;
   pthread_mutex_unlock(&p->mu);
 }
 
-// Waits until the work queued in the stretch on the context's noted streams has run. Returns
-// when it finished (CLOCK_MONOTONIC), or 0 when nothing was left to wait for.
-uint64_t Drain(CtxState* c, PaceState* p, uint64_t now) {
-  bool recorded[kPaceStreams] = {};
+// When the stretch's queued work finished (CLOCK_MONOTONIC, as first seen by polling): all of
+// it, and that on streams that only copied (0: nothing was left to wait for).
+struct Drained {
+  uint64_t done, copies_done;
+};
+
+// Waits until the work queued in the stretch on the context's noted streams has run.
+Drained Drain(CtxState* c, PaceState* p, uint64_t now) {
+  bool pending[kPaceStreams] = {};
   int n = 0;
   for (int i = 0; i < p->nstreams; ++i) {
     if (p->ctxs[i] != c || Capturing(p->streams[i])) continue;  // another context: not ours
@@ -48,25 +58,33 @@ uint64_t Drain(CtxState* c, PaceState* p, uint64_t now) {
       c->pace_ev[i] = nullptr;
       continue;
     }
-    recorded[i] = g_cuda.cuEventRecord(c->pace_ev[i], p->streams[i]) == CUDA_SUCCESS;
-    n += recorded[i];
+    pending[i] = g_cuda.cuEventRecord(c->pace_ev[i], p->streams[i]) == CUDA_SUCCESS;
+    n += pending[i];
   }
-  if (n == 0) return 0;
+  Drained r{0, 0};
   // Polled, not cuEventSynchronize: the wait is bounded (work that waits on something this
   // process has not done yet, e.g. a kernel spinning on a flag another thread sets, would
   // never finish while that thread waits for us); what runs on is charged to the next stretch.
-  bool waited = false;
+  // All streams in turn, so that each one's end is seen when it comes.
   uint64_t t = now;
-  for (int i = 0; i < p->nstreams; ++i) {
-    while (recorded[i] && g_cuda.cuEventQuery(c->pace_ev[i]) == CUDA_ERROR_NOT_READY) {
-      waited = true;
-      t = Mono();
-      if (t - now >= kPaceDrainMaxNs) return t;
+  while (n > 0) {
+    for (int i = 0; i < p->nstreams; ++i) {
+      if (!pending[i] || g_cuda.cuEventQuery(c->pace_ev[i]) == CUDA_ERROR_NOT_READY) continue;
+      pending[i] = false;
+      --n;
+      if (t == now) continue;  // done before the first look: nothing to wait for
+      r.done = t;
+      if (!p->kernels[i]) r.copies_done = t;
+    }
+    if (n == 0) break;
+    t = Mono();
+    if (t - now >= kPaceDrainMaxNs) {
+      r.done = t;
+      break;
     }
   }
-  t = Mono();
-  if (Cfg().stats && waited) g_stats.pace_drain_ns += t - now;
-  return waited ? t : 0;
+  if (Cfg().stats && r.done) g_stats.pace_drain_ns += r.done - now;
+  return r;
 }
 
 // The factor by which the stretch's work is slower at full duty than at the share
@@ -87,25 +105,24 @@ double FullDutyFactor(CtxState* c, DevLimiter* d) {
 void Close(CtxState* c, DevLimiter* d, uint64_t now) {
   PaceState* p = &d->pace;
   if (p->probe) return;  // a probe runs unthrottled and is not charged (section 6)
-  // The stretch's GPU work ran at least until its last launch plus what was queued beyond the
-  // time that had passed (estimated), and the application waited for it or ran on until this
-  // launch, unless this launch came late: it paused, and only the stretch and its work count.
-  // Work still queued now runs until the drain returns.
-  uint64_t last = __atomic_load_n(&p->t_last, __ATOMIC_RELAXED);
-  uint64_t sum = __atomic_load_n(&p->sum_est, __ATOMIC_RELAXED);
-  if (last < p->on_start) last = p->on_start;
-  uint64_t ran = last - p->on_start;
-  uint64_t busy_until = last + (sum > ran ? sum - ran : 0);
-  uint64_t held = busy_until > p->on_end ? busy_until : p->on_end;
-  uint64_t end = now <= held + kPaceLateNs ? now : held;
-  uint64_t done = Drain(c, p, now);
-  if (done > end) end = done;
+  PaceStretch st{p->on_start,
+                 p->on_end,
+                 __atomic_load_n(&p->t_last, __ATOMIC_RELAXED),
+                 __atomic_load_n(&p->sum_est, __ATOMIC_RELAXED),
+                 now,
+                 0,
+                 0};
+  Drained dr = Drain(c, p, now);
+  st.done = dr.done;
+  st.copies_done = dr.copies_done;
+  uint64_t end = PaceChargeEnd(st, kPaceLateNs);
   double f = Cfg().power ? FullDutyFactor(c, d) : 1.0;
   uint64_t charge = static_cast<uint64_t>(static_cast<double>(end - p->on_start) * f);
   BucketCorrect(d->clock, static_cast<int64_t>(charge), d->limit);
   if (Cfg().stats) {
     ++g_stats.pace_stretches;
     g_stats.pace_charged_ns += charge;
+    if (dr.done > end) g_stats.pace_tail_free_ns += dr.done - end;
   }
 }
 
@@ -131,7 +148,7 @@ void Open(CtxState* c, DevLimiter* d, uint64_t now) {
         __atomic_fetch_add(&d->shm->limiter_state[kLimiterThrottled], now - t0, __ATOMIC_RELAXED);
       if (Cfg().stats) g_stats.pace_wait_ns += now - t0;
     }
-    end = now + Cfg().pace_on_ns;
+    end = now + PaceStretchNs(d->limit);
   }
   p->on_start = now;
   p->nstreams = 0;
@@ -154,7 +171,16 @@ bool OthersOfContainer(DevLimiter* d, uint64_t now) {
   return now < d->pace.others_until;
 }
 
-void PaceGate(CtxState* c, DevLimiter* d, CUstream stream, uint64_t now) {
+uint64_t PaceStretchNs(uint32_t limit_pct) {
+  uint64_t on = Cfg().pace_on_ns;
+  if (limit_pct == 0 || limit_pct >= 100) return on;
+  // on / (on + off) = limit: off >= pace_off_ns needs on >= pace_off_ns * limit / (100 - limit)
+  uint64_t need = Cfg().pace_off_ns * limit_pct / (100 - limit_pct);
+  if (need > on) on = need;
+  return on < kPaceMaxOnNs ? on : kPaceMaxOnNs;  // pace_on_ns is at most kPaceMaxOnNs too
+}
+
+void PaceGate(CtxState* c, DevLimiter* d, CUstream stream, uint64_t now, bool copy) {
   PaceState* p = &d->pace;
   if (now >= __atomic_load_n(&p->on_end, __ATOMIC_ACQUIRE)) {
     RelaxedCapture relaxed;
@@ -166,7 +192,7 @@ void PaceGate(CtxState* c, DevLimiter* d, CUstream stream, uint64_t now) {
     }
     pthread_mutex_unlock(&p->mu);
   }
-  NoteStream(c, p, stream);
+  NoteStream(c, p, stream, !copy);
 }
 
 }  // namespace hami::vgpu::climit

@@ -129,3 +129,64 @@ CUresult Hook_cuGraphLaunch_ptsz(CUgraphExec exec, CUstream stream) noexcept {
 }
 
 }  // namespace hami::vgpu
+
+// Asynchronous copies and memsets: only pace mode holds them (ComputeBeforeCopy); and
+// synchronisations, which pace mode counts as the application running (ComputeAfterSync).
+namespace hami::vgpu {
+namespace {
+
+template <typename Call>
+inline CUresult Copy(CUstream stream, Call call, bool per_thread = false) {
+  if (__builtin_expect(!g_compute_enabled, 1)) return call();
+  if (per_thread && stream == nullptr)
+    stream = reinterpret_cast<CUstream>(static_cast<uintptr_t>(2));  // CU_STREAM_PER_THREAD
+  ComputeBeforeCopy(stream);
+  return call();
+}
+
+}  // namespace
+
+#define HAMI_COPY_HOOK(name, dst_t, src_t, per_thread)                             \
+  CUresult Hook_##name(dst_t dst, src_t src, size_t n, CUstream stream) noexcept { \
+    return Copy(                                                                   \
+        stream, [&] { return g_cuda.name(dst, src, n, stream); }, per_thread);     \
+  }
+HAMI_COPY_HOOK(cuMemcpyAsync, CUdeviceptr, CUdeviceptr, false)
+HAMI_COPY_HOOK(cuMemcpyAsync_ptsz, CUdeviceptr, CUdeviceptr, true)
+HAMI_COPY_HOOK(cuMemcpyHtoDAsync_v2, CUdeviceptr, const void*, false)
+HAMI_COPY_HOOK(cuMemcpyHtoDAsync_v2_ptsz, CUdeviceptr, const void*, true)
+HAMI_COPY_HOOK(cuMemcpyDtoHAsync_v2, void*, CUdeviceptr, false)
+HAMI_COPY_HOOK(cuMemcpyDtoHAsync_v2_ptsz, void*, CUdeviceptr, true)
+HAMI_COPY_HOOK(cuMemcpyDtoDAsync_v2, CUdeviceptr, CUdeviceptr, false)
+HAMI_COPY_HOOK(cuMemcpyDtoDAsync_v2_ptsz, CUdeviceptr, CUdeviceptr, true)
+HAMI_COPY_HOOK(cuMemsetD8Async, CUdeviceptr, unsigned char, false)
+HAMI_COPY_HOOK(cuMemsetD8Async_ptsz, CUdeviceptr, unsigned char, true)
+HAMI_COPY_HOOK(cuMemsetD32Async, CUdeviceptr, unsigned int, false)
+HAMI_COPY_HOOK(cuMemsetD32Async_ptsz, CUdeviceptr, unsigned int, true)
+#undef HAMI_COPY_HOOK
+
+CUresult Hook_cuCtxSynchronize() noexcept {
+  CUresult r = g_cuda.cuCtxSynchronize();
+  if (__builtin_expect(g_compute_enabled, 0)) ComputeAfterSync();
+  return r;
+}
+
+CUresult Hook_cuStreamSynchronize(CUstream stream) noexcept {
+  CUresult r = g_cuda.cuStreamSynchronize(stream);
+  if (__builtin_expect(g_compute_enabled, 0)) ComputeAfterSync();
+  return r;
+}
+
+CUresult Hook_cuStreamSynchronize_ptsz(CUstream stream) noexcept {
+  CUresult r = g_cuda.cuStreamSynchronize_ptsz(stream);
+  if (__builtin_expect(g_compute_enabled, 0)) ComputeAfterSync();
+  return r;
+}
+
+CUresult Hook_cuEventSynchronize(CUevent event) noexcept {
+  CUresult r = g_cuda.cuEventSynchronize(event);
+  if (__builtin_expect(g_compute_enabled, 0)) ComputeAfterSync();
+  return r;
+}
+
+}  // namespace hami::vgpu

@@ -5,7 +5,7 @@
 //   compute_probe loop     --kernel-us K --seconds S [--warmup-ms W] [--sync N]
 //                          [--path kernel|ptsz|ex|ex_ptsz|coop|coop_ptsz|graph]
 //                          [--graph-count C] [--stream default|new] [--host-us H]
-//                          [--launch-gap-us G] [--streams N]
+//                          [--launch-gap-us G] [--streams N] [--copy-kib B]
 //   compute_probe requests --kernel-us K --per-request R --gap-us G --seconds S [--warmup-ms W]
 //
 // loop: own GPU time (launches x kernel time) over wall time after the warm-up, iterations
@@ -15,7 +15,10 @@
 // --launch-gap-us G spins G us before every launch (a framework's per-launch host work: with
 // short kernels the GPU idles between them, the loop is launch-bound);
 // --streams N launches round-robin on N new streams (with FAKEGPU_STREAM_OVERLAP=1 their
-// kernels run concurrently) and synchronises the context.
+// kernels run concurrently) and synchronises the context;
+// --copy-kib B queues an asynchronous B KiB host-to-device copy on a copy stream before every
+// launch (input prefetch; on the fake a copy engine moves FAKEGPU_COPY_GBPS) and synchronises
+// the context.
 // requests: R launches then a synchronize, then G us idle; latency percentiles.
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +64,7 @@ struct Opts {
   uint64_t host_us = 0;
   uint64_t launch_gap_us = 0;
   int streams = 1;
+  uint64_t copy_kib = 0;
 };
 
 Opts Parse(int argc, char** argv) {
@@ -96,6 +100,8 @@ Opts Parse(int argc, char** argv) {
       o.launch_gap_us = strtoull(v.c_str(), nullptr, 10);
     else if (k == "--streams")
       o.streams = std::max(1, atoi(v.c_str()));
+    else if (k == "--copy-kib")
+      o.copy_kib = strtoull(v.c_str(), nullptr, 10);
     else {
       fprintf(stderr, "unknown option %s\n", k.c_str());
       exit(2);
@@ -107,7 +113,9 @@ Opts Parse(int argc, char** argv) {
 CUfunction g_fn;
 CUgraphExec g_graph;
 CUstream g_stream = nullptr;
-std::vector<CUstream> g_streams;  // --streams N > 1
+std::vector<CUstream> g_streams;   // --streams N > 1
+CUstream g_copy_stream = nullptr;  // --copy-kib
+CUdeviceptr g_copy_dst = 0;
 
 void Spin(uint64_t us) {
   uint64_t until = Now() + us * 1000;
@@ -149,7 +157,8 @@ uint64_t LaunchOnce(const Opts& o) {
 }
 
 void Sync() {
-  CHECK(g_stream && g_streams.empty() ? cuStreamSynchronize(g_stream) : cuCtxSynchronize());
+  CHECK(g_stream && g_streams.empty() && !g_copy_stream ? cuStreamSynchronize(g_stream)
+                                                        : cuCtxSynchronize());
 }
 
 uint64_t Pct(std::vector<uint64_t> v, double q) {
@@ -179,6 +188,12 @@ int main(int argc, char** argv) {
     g_streams.push_back(s);
   }
 
+  static char host_src[1];  // the fake moves no data
+  if (o.copy_kib) {
+    CHECK(cuStreamCreate(&g_copy_stream, 0));
+    CHECK(cuMemAlloc_v2(&g_copy_dst, o.copy_kib << 10));
+  }
+
   const uint64_t t_start = Now();
   const uint64_t t_measure = t_start + o.warmup_ms * 1000000ull;
   const uint64_t t_end = t_measure + static_cast<uint64_t>(o.seconds * 1e9);
@@ -197,6 +212,8 @@ int main(int argc, char** argv) {
       if (measuring && now >= t_end) break;
       if (o.launch_gap_us) Spin(o.launch_gap_us);
       if (!g_streams.empty()) g_stream = g_streams[iters % g_streams.size()];
+      if (o.copy_kib)
+        CHECK(cuMemcpyHtoDAsync_v2(g_copy_dst, host_src, o.copy_kib << 10, g_copy_stream));
       uint64_t l0 = Now();
       gpu_us += LaunchOnce(o);
       in_launch_ns += Now() - l0;
