@@ -10,7 +10,9 @@ Run from the repository root:  python3 bench/gpu/workload_suite.py [CASE ...]
 Cases: sweep (the table above), stats (each workload at 50 % with the limiter's counters,
 HAMI_COMPUTE_STATS=1), profile (native: launches, kernel time and kernel-busy time per
 iteration, torch.profiler), overhead (bench/gpu/compute_limits.py's no-limit launch
-overhead), limits (compute_limits.py's kernel cases). Default: sweep.
+overhead), limits (compute_limits.py's kernel cases), noise (native only: NOISE_PROCS processes
+per workload, each measuring NOISE_REPEAT windows in turn, alternately unpinned and pinned with
+taskset to NOISE_CPUS: is the spread between processes or in time?). Default: sweep.
 Environment: WL=comma list of workloads, SUITE_SECONDS (per workload, default 1.5),
 SUITE_ORDER (the environments in turn, default N,10,30,N,50,D,N,70,90,N,D), SUITE_ALT_LIB
 (another libvgpu.so, for configurations named like 50@alt), STATS_CFGS (default 50), STATS_WL,
@@ -127,6 +129,34 @@ def case_stats(wls):
                    ct.stats_of(err) + " " + extra, None)
 
 
+def case_noise(wls):
+    procs = int(os.environ.get("NOISE_PROCS", "4"))
+    repeat = int(os.environ.get("NOISE_REPEAT", "4"))
+    cpus = os.environ.get("NOISE_CPUS", "2,3")
+    got = {}  # (wl, pinned) -> list of per-process window rates
+    for i in range(2 * procs):
+        pinned = i % 2 == 1
+        argv = [sys.executable, WL_SCRIPT, "run", ",".join(wls), "--seconds", str(SECONDS),
+                "--repeat", str(repeat)]
+        if pinned:
+            argv = ["taskset", "-c", cpus] + argv
+        p = cl.sh(argv, env=cl.native_env(), timeout=60 + 15 * repeat * len(wls), check=False)
+        wins = {}
+        for line in p.stdout.splitlines():
+            kv = cl.parse_kv(line)
+            if "wl" in kv and "iters_per_s" in kv:
+                wins.setdefault(kv["wl"], []).append(float(kv["iters_per_s"]))
+        for wl, v in wins.items():
+            got.setdefault((wl, pinned), []).append(v)
+    for (wl, pinned), runs in sorted(got.items()):
+        meds = [statistics.median(v) for v in runs]
+        within = max(max(v) / min(v) for v in runs)
+        cl.row(f"{wl}: native, {'pinned to ' + cpus if pinned else 'unpinned'}",
+               "process medians " + " ".join(f"{m:.1f}" for m in meds) +
+               f" (spread {max(meds) / min(meds):.2f}x; widest in one process {within:.2f}x)",
+               None)
+
+
 def case_profile(wls):
     p = cl.sh([sys.executable, WL_SCRIPT, "profile", ",".join(wls)], env=cl.native_env(),
               timeout=60 + 20 * len(wls), check=False)
@@ -160,6 +190,7 @@ def main():
     wls = [w for w in os.environ.get("WL", ",".join(ALL)).split(",") if w]
     bad = [w for w in wls if w not in ALL]
     cases = {"sweep": case_sweep, "stats": case_stats, "profile": case_profile,
+             "noise": case_noise,
              "overhead": lambda _: cl.case_overhead(), "limits": lambda _: cl.case_limits()}
     unknown = [a for a in args if a not in cases]
     if bad or unknown:

@@ -1,8 +1,9 @@
 """Realistic PyTorch workloads for the compute limiter (issue 17), one process running several
 of them in turn so that one environment (native, or libvgpu.so at a limit) is set up once.
 
-  python3 workloads.py run WL[,WL...] [--seconds S] [--warmup-s W]
-      prints `wl=NAME iters=N wall_s=T iters_per_s=R` per workload
+  python3 workloads.py run WL[,WL...] [--seconds S] [--warmup-s W] [--repeat R]
+      prints `wl=NAME iters=N wall_s=T iters_per_s=R` per workload (R windows in turn: one
+      line each, with `rep=i`)
   python3 workloads.py profile WL[,WL...]
       native only: per iteration, launches, summed kernel time, kernel-busy time (the union of
       kernel intervals over all streams) and wall time, from torch.profiler
@@ -239,6 +240,7 @@ def main():
     ap.add_argument("workloads")
     ap.add_argument("--seconds", type=float, default=1.5)
     ap.add_argument("--warmup-s", type=float, default=0.5)
+    ap.add_argument("--repeat", type=int, default=1)
     a = ap.parse_args()
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = True
@@ -248,9 +250,10 @@ def main():
         if a.mode == "profile":
             profile(name, step, sync_every)
         else:
-            iters, wall = measure(step, sync_every, a.seconds, a.warmup_s)
-            print(f"wl={name} iters={iters} wall_s={wall:.4f} iters_per_s={iters / wall:.3f}",
-                  flush=True)
+            for rep in range(a.repeat):
+                iters, wall = measure(step, sync_every, a.seconds, a.warmup_s if rep == 0 else 0)
+                print(f"wl={name} rep={rep} iters={iters} wall_s={wall:.4f} "
+                      f"iters_per_s={iters / wall:.3f}", flush=True)
         del step
         torch.cuda.synchronize()
         torch.cuda.empty_cache()
