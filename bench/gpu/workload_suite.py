@@ -15,7 +15,10 @@ per workload, each measuring NOISE_REPEAT windows in turn, alternately unpinned 
 taskset to NOISE_CPUS: is the spread between processes or in time?). Default: sweep.
 Environment: WL=comma list of workloads, SUITE_SECONDS (per workload, default 1.5),
 SUITE_ORDER (the environments in turn, default N,10,30,N,50,D,N,70,90,N,D), SUITE_ALT_LIB
-(another libvgpu.so, for configurations named like 50@alt), STATS_CFGS (default 50), STATS_WL,
+(another libvgpu.so, for configurations named like 50@alt; 50@p0 = HAMI_COMPUTE_POWER=0),
+SUITE_CPUS (default 2,3: every run pinned there with taskset, since unpinned host-bound runs
+differed by up to 1.5x between processes on the H100 machine; "" = unpinned), STATS_CFGS
+(default 50), STATS_WL,
 HAMI_COMPUTE_* settings pass through to the libvgpu.so runs.
 `python3 bench/gpu/workload_suite.py selftest` checks the pure-Python parts without a GPU.
 """
@@ -42,12 +45,24 @@ def parse_cfg(c):
     return (base if base in ("N", "D") else int(base)) if "@" not in c else c
 
 
+CPUS = os.environ.get("SUITE_CPUS", "2,3")
+
+
+def pinned(argv):
+    return (["taskset", "-c", CPUS] + argv) if CPUS else argv
+
+
 if os.environ.get("SUITE_ORDER"):  # e.g. N,50,D,N for a quick look; 50@alt = ALT_LIB
     ORDER = [parse_cfg(c) for c in os.environ["SUITE_ORDER"].split(",")]
 SECONDS = float(os.environ.get("SUITE_SECONDS", "1.5"))
 
 
 def env_for(cfg):
+    if isinstance(cfg, str) and cfg.endswith("@p0"):
+        base = cfg[:-3]
+        env = env_for(base if base == "D" else int(base))
+        env["HAMI_COMPUTE_POWER"] = "0"
+        return env
     if isinstance(cfg, str) and cfg.endswith("@alt"):
         base = cfg[:-4]
         env = env_for(base if base == "D" else int(base))
@@ -64,7 +79,7 @@ def env_for(cfg):
 def run_all(cfg, wls, extra_env=None):
     env = env_for(cfg)
     env.update(extra_env or {})
-    p = cl.sh([sys.executable, WL_SCRIPT, "run", ",".join(wls), "--seconds", str(SECONDS)],
+    p = cl.sh(pinned([sys.executable, WL_SCRIPT, "run", ",".join(wls), "--seconds", str(SECONDS)]),
               env=env, timeout=60 + 15 * len(wls), check=False)
     rates = {}
     for line in p.stdout.splitlines():
@@ -124,7 +139,8 @@ def case_stats(wls):
         for wl in os.environ.get("STATS_WL", ",".join(wls)).split(","):
             rates, err = run_all(cfg, [wl], {"HAMI_COMPUTE_STATS": "1"})
             extra = " ".join(ln.split(" ", 1)[1] for ln in err.splitlines()
-                             if ln.startswith("hami-compute-stats unmeasured"))
+                             if ln.startswith(("hami-compute-stats unmeasured",
+                                               "hami-compute-stats pace_")))
             cl.row(f"{wl} at {cfg}: limiter counters", f"{rates.get(wl, 0):.1f} it/s; " +
                    ct.stats_of(err) + " " + extra, None)
 
@@ -179,6 +195,8 @@ def selftest():
     assert e["GPU_CORE_UTILIZATION_POLICY"] == "default" and e["CUDA_DEVICE_SM_LIMIT"] == "50"
     assert env_for(30)["GPU_CORE_UTILIZATION_POLICY"] == "force"
     assert parse_cfg("50") == 50 and parse_cfg("D") == "D" and parse_cfg("50@alt") == "50@alt"
+    assert env_for("50@p0")["HAMI_COMPUTE_POWER"] == "0"
+    assert env_for("50@p0")["CUDA_DEVICE_SM_LIMIT"] == "50"
     print("selftest ok")
 
 

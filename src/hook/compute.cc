@@ -391,9 +391,11 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   if (c->tail - c->head >= kRing || c->nfree + (kEvents - c->nev) < 4) Poll(c, true);
   int16_t prev = c->streams[slot].last_end;
   Ref(c, prev);  // held until the launch is queued: another thread may replace last_end
-  // Idle before our sleep is idle now; else ask the GPU.
-  bool idle = prev < 0 || (prev == entry_end && idle_at_entry) ||
-              g_cuda.cuEventQuery(c->ev[prev].ev) != CUDA_ERROR_NOT_READY;
+  // Idle before our sleep is idle now; else ask the GPU. A sample's previous measured launch
+  // may be long past (the ones in between had no events): ask the stream itself.
+  bool idle = sampled ? g_cuda.cuStreamQuery(stream) != CUDA_ERROR_NOT_READY
+                      : prev < 0 || (prev == entry_end && idle_at_entry) ||
+                            g_cuda.cuEventQuery(c->ev[prev].ev) != CUDA_ERROR_NOT_READY;
   int16_t start = -1;
   if (!RecordStart(c, stream, &start)) {
     Unref(c, prev);
@@ -445,6 +447,7 @@ void ComputeAfterLaunch(CUstream stream, LaunchKind kind, CUresult result) {
     p.from = st.start;  // keeps the reference AllocEvent gave it
     p.prev = -1;
     p.mode = st.idle && !st.plain ? kStart : kBusy;
+    p.idle = st.idle;
     Unref(c, st.prev);
   }
   Ref(c, end);  // one for the ring, one (from AllocEvent) for the stream's last_end

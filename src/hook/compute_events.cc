@@ -106,8 +106,13 @@ uint64_t ChargeOf(CtxState* c, const Pending& p, uint64_t kernel) {
   // Alone on the card: learn the work's time at full duty and charge that.
   if (Cfg().power && d && d->limit && !d->contended) {
     uint64_t key = p.sig;
+    // A probe's references come from launches queued behind other work only: on an idle
+    // stream the span also holds the host's submission (tens of us), which a probe, whose every
+    // launch is measured and whose host is slowed by that, meets more often than the normal
+    // samples; short kernels then looked up to 1.85x slower at full duty (gpt_small on the
+    // H100) and every stretch was charged more.
     if (p.probe == kSettled) {
-      if (!d->probe_discarded) c->power.Probe(key, charge, d->probe_id);
+      if (!d->probe_discarded && !p.idle) c->power.Probe(key, charge, d->probe_id);
     } else {
       if (p.probe == kOutside) c->power.Normal(key, charge);
       uint64_t corrected = c->power.Correct(key, charge);

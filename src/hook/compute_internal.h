@@ -116,6 +116,7 @@ struct Pending {
   int16_t prev;  // unused (-1)
   int16_t end;
   uint8_t mode;  // kBusy or kStart
+  bool idle;     // queued on an idle stream: the span also holds the host's submission
   bool bucket;   // est was pre-charged to the bucket
   uint8_t kind;
   uint64_t est;
