@@ -14,6 +14,7 @@ overhead), limits (compute_limits.py's kernel cases), noise (native only: NOISE_
 per workload, each measuring NOISE_REPEAT windows in turn, alternately unpinned and pinned with
 taskset to NOISE_CPUS: is the spread between processes or in time?). Default: sweep.
 Environment: WL=comma list of workloads, SUITE_SECONDS (per workload, default 1.5),
+SUITE_SECONDS is tripled at 10 % (pace mode's period is 200 ms there),
 SUITE_ORDER (the environments in turn, default N,10,30,N,50,D,N,70,90,N,D), SUITE_ALT_LIB
 (another libvgpu.so, for configurations named like 50@alt; 50@p0 = HAMI_COMPUTE_POWER=0),
 SUITE_CPUS (default 2,3: every run pinned there with taskset, since unpinned host-bound runs
@@ -76,10 +77,18 @@ def env_for(cfg):
     return cl.hooked_env(cfg, policy="force", board=board)
 
 
+def seconds_for(cfg):
+    """Below 30 %, pace mode's period (a 20 ms stretch, then 180 ms off at 10 %) is long: the
+    window grows so that it holds a dozen periods."""
+    lim = cfg if isinstance(cfg, int) else (int(cfg.split("@")[0]) if cfg[0].isdigit() else 100)
+    return SECONDS * max(1.0, 30.0 / lim)
+
+
 def run_all(cfg, wls, extra_env=None):
     env = env_for(cfg)
     env.update(extra_env or {})
-    p = cl.sh(pinned([sys.executable, WL_SCRIPT, "run", ",".join(wls), "--seconds", str(SECONDS)]),
+    p = cl.sh(pinned([sys.executable, WL_SCRIPT, "run", ",".join(wls), "--seconds",
+                      f"{seconds_for(cfg):.2f}"]),
               env=env, timeout=60 + 15 * len(wls), check=False)
     rates = {}
     for line in p.stdout.splitlines():
@@ -196,6 +205,8 @@ def selftest():
     assert env_for(30)["GPU_CORE_UTILIZATION_POLICY"] == "force"
     assert parse_cfg("50") == 50 and parse_cfg("D") == "D" and parse_cfg("50@alt") == "50@alt"
     assert env_for("50@p0")["HAMI_COMPUTE_POWER"] == "0"
+    assert seconds_for("N") == SECONDS and seconds_for(50) == SECONDS
+    assert seconds_for(10) == 3 * SECONDS and seconds_for("10@p0") == 3 * SECONDS
     assert env_for("50@p0")["CUDA_DEVICE_SM_LIMIT"] == "50"
     print("selftest ok")
 

@@ -51,8 +51,8 @@ bool LoadComputeConfig(const char* (*getenv)(const char* name), ComputeConfig* o
                        size_t errlen) {
   *out = ComputeConfig{};
   out->turns = out->power = out->pace = true;
-  out->pace_on_ns = 5 * kMs;
-  out->pace_off_ns = 5 * kMs;
+  out->pace_on_ns = 20 * kMs;
+  out->pace_off_ns = 10 * kMs;
   out->max_turn_ns = 20 * kMs;
   out->turn_overlap_ns = 200 * kUs;
   out->probe_ns = 200 * kMs;

@@ -27,8 +27,8 @@ TEST_F(ComputeConfigTest, DefaultsWhenUnsetOrEmpty) {
   ASSERT_TRUE(Load()) << err_;
   EXPECT_TRUE(c_.turns && c_.power && c_.pace);
   EXPECT_FALSE(c_.stats);
-  EXPECT_EQ(c_.pace_on_ns, 5000000u);
-  EXPECT_EQ(c_.pace_off_ns, 5000000u);
+  EXPECT_EQ(c_.pace_on_ns, 20000000u);
+  EXPECT_EQ(c_.pace_off_ns, 10000000u);
   EXPECT_EQ(c_.max_turn_ns, 20000000u);
   EXPECT_EQ(c_.turn_overlap_ns, 200000u);
   EXPECT_EQ(c_.probe_ns, 200000000u);

@@ -312,6 +312,7 @@ TEST_F(ComputeTest, PaceModeRunsStretchesAloneAndStepsAsideForASecondProcess) {
                                    "16",   "--seconds",   "1.5", "--warmup-ms",     "300"};
   Env e = ContainerEnv("pace", "50");
   e["HAMI_COMPUTE_STATS"] = "1";
+  e["HAMI_COMPUTE_PACE_MS"] = "5";  // many stretches in the window
   e["HAMI_COMPUTE_POWER"] = "0";
   Result alone = Probe(gaps, e);
   auto count = [](const std::string& err, const char* key) {
