@@ -17,7 +17,7 @@ Environment: WL=comma list of workloads, SUITE_SECONDS (per workload, default 1.
 SUITE_SECONDS is tripled at 10 % (pace mode's period is 200 ms there),
 SUITE_ORDER (the environments in turn, default N,10,30,N,50,D,N,70,90,N,D), SUITE_ALT_LIB
 (another libvgpu.so, for configurations named like 50@alt; 50@p0 = HAMI_COMPUTE_POWER=0),
-SUITE_CPUS (default 2,3: every run pinned there with taskset, since unpinned host-bound runs
+SUITE_CPUS (default 2-5: every run pinned there with taskset, since unpinned host-bound runs
 differed by up to 1.5x between processes on the H100 machine; "" = unpinned), STATS_CFGS
 (default 50), STATS_WL,
 HAMI_COMPUTE_* settings pass through to the libvgpu.so runs.
@@ -46,7 +46,7 @@ def parse_cfg(c):
     return (base if base in ("N", "D") else int(base)) if "@" not in c else c
 
 
-CPUS = os.environ.get("SUITE_CPUS", "2,3")
+CPUS = os.environ.get("SUITE_CPUS", "2-5")
 
 
 def pinned(argv):
