@@ -165,28 +165,26 @@ HAMI_COPY_HOOK(cuMemsetD32Async, CUdeviceptr, unsigned int, false)
 HAMI_COPY_HOOK(cuMemsetD32Async_ptsz, CUdeviceptr, unsigned int, true)
 #undef HAMI_COPY_HOOK
 
+namespace {
+template <typename Call>
+inline CUresult Synchronized(Call call) {
+  CUresult r = call();
+  if (__builtin_expect(g_compute_enabled, 0)) ComputeAfterSync();
+  return r;
+}
+}  // namespace
+
 CUresult Hook_cuCtxSynchronize() noexcept {
-  CUresult r = g_cuda.cuCtxSynchronize();
-  if (__builtin_expect(g_compute_enabled, 0)) ComputeAfterSync();
-  return r;
+  return Synchronized([] { return g_cuda.cuCtxSynchronize(); });
 }
-
 CUresult Hook_cuStreamSynchronize(CUstream stream) noexcept {
-  CUresult r = g_cuda.cuStreamSynchronize(stream);
-  if (__builtin_expect(g_compute_enabled, 0)) ComputeAfterSync();
-  return r;
+  return Synchronized([&] { return g_cuda.cuStreamSynchronize(stream); });
 }
-
 CUresult Hook_cuStreamSynchronize_ptsz(CUstream stream) noexcept {
-  CUresult r = g_cuda.cuStreamSynchronize_ptsz(stream);
-  if (__builtin_expect(g_compute_enabled, 0)) ComputeAfterSync();
-  return r;
+  return Synchronized([&] { return g_cuda.cuStreamSynchronize_ptsz(stream); });
 }
-
 CUresult Hook_cuEventSynchronize(CUevent event) noexcept {
-  CUresult r = g_cuda.cuEventSynchronize(event);
-  if (__builtin_expect(g_compute_enabled, 0)) ComputeAfterSync();
-  return r;
+  return Synchronized([&] { return g_cuda.cuEventSynchronize(event); });
 }
 
 }  // namespace hami::vgpu
