@@ -141,7 +141,7 @@ uint64_t PowerRefs::Correct(uint64_t sig, uint64_t ns) const {
   double ref = static_cast<double>(e->probe_sum) / e->probe_n;
   double ratio = ref / static_cast<double>(e->normal);
   if (ratio < kMinRatio) return ns;
-  if (ratio > kMaxRatio) ratio = kMaxRatio;
+  if (ratio > kMaxRatio) return ns;  // the probe saw other work under this signature
   double raised = static_cast<double>(ns) < ref ? ref : static_cast<double>(ns);
   double bound = static_cast<double>(ns) * ratio;
   return static_cast<uint64_t>(raised < bound ? raised : bound);

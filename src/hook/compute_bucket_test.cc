@@ -220,24 +220,28 @@ TEST(ComputePowerRefs, ChargesTheProbesFullDutyTime) {
   for (int i = 0; i < 3; ++i) p.Probe(5, 1020, 2);
   EXPECT_EQ(p.Correct(5, 1000), 1000u);
   // A probe that turned out not to be alone on the card is forgotten.
-  for (int i = 0; i < 3; ++i) p.Probe(5, 1500, 3);
-  EXPECT_EQ(p.Correct(5, 1000), 1500u);
+  for (int i = 0; i < 3; ++i) p.Probe(5, 1300, 3);
+  EXPECT_EQ(p.Correct(5, 1000), 1300u);
   p.Discard(3);
   EXPECT_EQ(p.Correct(5, 1000), 1000u);
-  // A ratio beyond kMaxRatio is capped.
+  // A ratio beyond kMaxRatio is not a lower clock but other work under the same signature
+  // (a kernel of another workload of the process, with other data): no correction. Capped,
+  // it charged an eager decoder 1.6x after a training loop's probe (H100, issue 17).
   for (int i = 0; i < 3; ++i) p.Probe(5, 5000, 4);
-  EXPECT_EQ(p.Correct(5, 1000), static_cast<uint64_t>(1000 * PowerRefs::kMaxRatio));
+  EXPECT_EQ(p.Correct(5, 1000), 1000u);
+  for (int i = 0; i < 3; ++i) p.Probe(5, 1390, 5);
+  EXPECT_EQ(p.Correct(5, 1000), 1390u) << "just within kMaxRatio";
 }
 
 TEST(ComputePowerRefs, NormalTimeFollowsTheRecentCharges) {
   static PowerRefs p;
   p = PowerRefs{};
-  for (int i = 0; i < 3; ++i) p.Probe(9, 1500, 1);
+  for (int i = 0; i < 3; ++i) p.Probe(9, 1300, 1);
   p.Normal(9, 1000);
-  EXPECT_EQ(p.Correct(9, 1000), 1500u);
+  EXPECT_EQ(p.Correct(9, 1000), 1300u);
   // The work got slower for good (more data): the normal time follows, the ratio shrinks.
-  for (int i = 0; i < 64; ++i) p.Normal(9, 1960);
-  EXPECT_EQ(p.Correct(9, 1960), 1960u);
+  for (int i = 0; i < 64; ++i) p.Normal(9, 1700);
+  EXPECT_EQ(p.Correct(9, 1700), 1700u);
 }
 
 }  // namespace
