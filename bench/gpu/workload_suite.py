@@ -117,12 +117,18 @@ def summarise(results, wls):
     return out
 
 
+def save(results, summary=None):
+    with open(os.path.join(cl.OUT, "workload_suite.json"), "w") as f:
+        json.dump({"order": ORDER, "results": results, "summary": summary}, f, indent=1)
+
+
 def case_sweep(wls):
     results = []
     for cfg in ORDER:
         rates, _ = run_all(cfg, wls)
         results.append((cfg, rates))
         print(f"  {cfg}: " + " ".join(f"{k}={v:.1f}" for k, v in rates.items()), flush=True)
+        save(results)  # a call cut short by its time limit keeps what it measured
     summary = summarise(results, wls)
     for wl, s in summary.items():
         for c in sorted((c for c in s["pct"] if isinstance(c, str) and c != "D"), key=str):
@@ -138,8 +144,7 @@ def case_sweep(wls):
         d = s["pct"].get("D")
         cl.row(f"{wl}: % of native, default policy at 50 % alone",
                "-" if d is None else f"{d:.1f}", d is not None and d >= 98.0)
-    with open(os.path.join(cl.OUT, "workload_suite.json"), "w") as f:
-        json.dump({"order": ORDER, "results": results, "summary": summary}, f, indent=1)
+    save(results, summary)
 
 
 def case_stats(wls):
