@@ -21,7 +21,8 @@ SUITE_CPUS (default 2-5: every run pinned there with taskset, since unpinned hos
 differed by up to 1.5x between processes on the H100 machine; "" = unpinned), STATS_CFGS
 (default 50), STATS_WL,
 HAMI_COMPUTE_* settings pass through to the libvgpu.so runs.
-`python3 bench/gpu/workload_suite.py selftest` checks the pure-Python parts without a GPU.
+`python3 bench/gpu/workload_suite.py selftest` checks the pure-Python parts without a GPU;
+`python3 bench/gpu/workload_suite.py summary FILE` prints the table of a saved (even partial) sweep.
 """
 import json
 import os
@@ -129,6 +130,11 @@ def case_sweep(wls):
         results.append((cfg, rates))
         print(f"  {cfg}: " + " ".join(f"{k}={v:.1f}" for k, v in rates.items()), flush=True)
         save(results)  # a call cut short by its time limit keeps what it measured
+    save(results, report(results, wls))
+
+
+def report(results, wls):
+    """Table rows (cl.row) of a sweep's results; returns the summary."""
     summary = summarise(results, wls)
     for wl, s in summary.items():
         for c in sorted((c for c in s["pct"] if isinstance(c, str) and c != "D"), key=str):
@@ -144,7 +150,18 @@ def case_sweep(wls):
         d = s["pct"].get("D")
         cl.row(f"{wl}: % of native, default policy at 50 % alone",
                "-" if d is None else f"{d:.1f}", d is not None and d >= 98.0)
-    save(results, summary)
+    return summary
+
+
+def summary_of(path):
+    """The table of a saved (possibly partial) sweep: workload_suite.py summary FILE."""
+    with open(path) as f:
+        saved = json.load(f)
+    results = [(parse_cfg(str(c)), r) for c, r in saved["results"]]
+    wls = [w for w in ALL if any(w in r for _, r in results)]
+    report(results, wls)
+    for c, r, s in cl.rows:
+        print(f"{c}  [{s}] {r}")
 
 
 def case_stats(wls):
@@ -220,6 +237,9 @@ def main():
     args = sys.argv[1:]
     if args == ["selftest"]:
         selftest()
+        return
+    if len(args) == 2 and args[0] == "summary":
+        summary_of(args[1])
         return
     wls = [w for w in os.environ.get("WL", ",".join(ALL)).split(",") if w]
     bad = [w for w in wls if w not in ALL]
