@@ -248,6 +248,13 @@ CtxState* CurrentCtx(CUcontext* current) {
   return c && !c->broken ? c : nullptr;
 }
 
+// The limiter state of the calling thread's current context and its device (null: none).
+DevLimiter* CurrentDev(CtxState** c) {
+  CUcontext ctx = nullptr;
+  *c = CurrentCtx(&ctx);
+  return *c ? DevOf(*c) : nullptr;
+}
+
 bool Unmeasured(int ki, CUstream stream, uint64_t now, bool* sampled, CUcontext* current) {
   CtxState* c = CurrentCtx(current);
   if (!c) return true;
@@ -340,9 +347,8 @@ void ComputeInit() {
 
 void ComputeBeforeCopy(CUstream stream) {
   if (g_prio_explicit) return;
-  CUcontext ctx = nullptr;
-  CtxState* c = CurrentCtx(&ctx);
-  DevLimiter* d = c ? DevOf(c) : nullptr;
+  CtxState* c = nullptr;
+  DevLimiter* d = CurrentDev(&c);
   if (!d) return;
   uint64_t now = Mono();
   // Only pace mode holds copies: per-launch accounting limits kernels alone (section 1b).
@@ -355,9 +361,8 @@ void ComputeBeforeCopy(CUstream stream) {
 
 void ComputeAfterSync() {
   if (g_prio_explicit || !Cfg().pace) return;
-  CUcontext ctx = nullptr;
-  CtxState* c = CurrentCtx(&ctx);
-  DevLimiter* d = c ? DevOf(c) : nullptr;
+  CtxState* c = nullptr;
+  DevLimiter* d = CurrentDev(&c);
   if (d && d->limit) __atomic_store_n(&d->pace.t_last, Mono(), __ATOMIC_RELAXED);
 }
 
