@@ -290,18 +290,21 @@ Family Collector::MigFamily(const std::vector<ContainerView>& views) {
   // A container whose slice is a MIG device (its allocation or accounting file names the
   // "MIG-..." UUID): NVML knows the device's GPU, profile and instances.
   if (gpus_ == nullptr) return info;
+  std::vector<std::vector<std::string>> orders;
+  orders.reserve(views.size());
   bool any = false;
   for (const auto& v : views) {
-    for (const auto& uuid : DeviceOrder(v)) any = any || uuid.starts_with("MIG-");
+    orders.push_back(DeviceOrder(v));
+    for (const auto& uuid : orders.back()) any = any || uuid.starts_with("MIG-");
   }
   if (!any) return info;  // no NVML walk over every GPU's MIG slots on every scrape
   auto migs = gpus_->MigDevices();
   if (!migs.ok()) return info;
-  for (const auto& v : views) {
-    const std::vector<std::string> order = DeviceOrder(v);
-    for (std::size_t i = 0; i < order.size(); ++i) {
+  for (std::size_t k = 0; k < views.size(); ++k) {
+    const ContainerView& v = views[k];
+    for (std::size_t i = 0; i < orders[k].size(); ++i) {
       for (const auto& m : *migs) {
-        if (m.uuid == order[i]) add(v.ns, v.pod, v.container, static_cast<int>(i), m);
+        if (m.uuid == orders[k][i]) add(v.ns, v.pod, v.container, static_cast<int>(i), m);
       }
     }
   }
