@@ -20,6 +20,12 @@ using sched::kNodeLockAnnotation;
 
 namespace {
 constexpr char kHandshakeAnnotation[] = "hami.io/node-handshake";
+
+// A handshake of our plugin this recent (either way: clocks differ) says it serves the node.
+bool HandshakeFresh(std::chrono::system_clock::time_point t,
+                    std::chrono::system_clock::time_point now) {
+  return now - t <= kOurHandshakeFresh && t - now <= kOurHandshakeFresh;
+}
 }  // namespace
 
 StatusOr<NodeLockMode> ParseNodeLockMode(const std::string& text) {
@@ -50,7 +56,7 @@ std::optional<std::chrono::system_clock::time_point> OurPluginHandshake(const Js
 
 bool NodeRunsOurDevicePlugin(const Json& node, std::chrono::system_clock::time_point now) {
   auto t = OurPluginHandshake(node);
-  return t && now - *t <= kOurHandshakeFresh && *t - now <= kOurHandshakeFresh;
+  return t && HandshakeFresh(*t, now);
 }
 
 bool Extender::WantsHamiLock(const std::string& node) {
@@ -59,8 +65,7 @@ bool Extender::WantsHamiLock(const std::string& node) {
   std::lock_guard<std::mutex> l(lock_mu_);
   auto it = node_ours_.find(node);
   if (it == node_ours_.end() || !it->second) return true;
-  auto now = std::chrono::system_clock::now();
-  return now - *it->second > kOurHandshakeFresh || *it->second - now > kOurHandshakeFresh;
+  return !HandshakeFresh(*it->second, std::chrono::system_clock::now());
 }
 
 // Whether a lock found on the node may be replaced, and why (for the log). HAMi's LockNode
