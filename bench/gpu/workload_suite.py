@@ -19,13 +19,14 @@ SUITE_ORDER (the environments in turn, default N,10,30,N,50,D,N,70,90,N,D), SUIT
 (another libvgpu.so, for configurations named like 50@alt; 50@p0 = HAMI_COMPUTE_POWER=0),
 SUITE_CPUS (default 2-5: every run pinned there with taskset, since unpinned host-bound runs
 differed by up to 1.5x between processes on the H100 machine; "" = unpinned), STATS_CFGS
-(default 50), STATS_WL,
+(default 50), STATS_WL, STATS_TOGETHER (1: the stats workloads in one process),
 HAMI_COMPUTE_* settings pass through to the libvgpu.so runs.
 `python3 bench/gpu/workload_suite.py selftest` checks the pure-Python parts without a GPU;
 `python3 bench/gpu/workload_suite.py summary FILE` prints the table of a saved (even partial) sweep.
 """
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -85,20 +86,21 @@ def seconds_for(cfg):
     return SECONDS * max(1.0, 30.0 / lim)
 
 
-def run_all(cfg, wls, extra_env=None):
+def run_all(cfg, wls, extra_env=None, with_kv=False):
     env = env_for(cfg)
     env.update(extra_env or {})
     p = cl.sh(pinned([sys.executable, WL_SCRIPT, "run", ",".join(wls), "--seconds",
                       f"{seconds_for(cfg):.2f}"]),
               env=env, timeout=60 + 15 * len(wls), check=False)
-    rates = {}
+    rates, kvs = {}, {}
     for line in p.stdout.splitlines():
         kv = cl.parse_kv(line)
         if "wl" in kv and "iters_per_s" in kv:
             rates[kv["wl"]] = float(kv["iters_per_s"])
+            kvs[kv["wl"]] = kv
     if p.returncode != 0:
         cl.log(f"config {cfg}: rc={p.returncode}")
-    return rates, p.stderr
+    return (rates, p.stderr, kvs) if with_kv else (rates, p.stderr)
 
 
 def summarise(results, wls):
@@ -164,16 +166,43 @@ def summary_of(path):
         print(f"{c}  [{s}] {r}")
 
 
+def events_in_window(err, t0_ms, wall_s):
+    """libvgpu.so's timed log lines (power probes, contention changes: '... at T ms
+    (CLOCK_MONOTONIC)'), each as 'what@offset' in ms from the measured window's start."""
+    out = []
+    for line in err.splitlines():
+        m = re.search(r"compute: (.*?) at (\d+) ms", line)
+        if m:
+            c = re.search(r"contended=\d", m.group(1))
+            what = c.group(0) if c else re.sub(r"\s+", "_", m.group(1))[:40]
+            off = int(m.group(2)) - t0_ms
+            where = "in" if 0 <= off <= wall_s * 1000 else "out"
+            out.append(f"{what}@{off:+.0f}ms({where})")
+    return " ".join(out)
+
+
 def case_stats(wls):
+    """Each workload alone in a process, with the limiter's counters and its timed events
+    (power probes, contention changes) placed against the measured window; STATS_TOGETHER=1:
+    the workloads in one process, as in a sweep (counters for the whole process)."""
     import compute_tuning as ct
+    chosen = os.environ.get("STATS_WL", ",".join(wls)).split(",")
+    groups = [chosen] if os.environ.get("STATS_TOGETHER") == "1" else [[w] for w in chosen]
     for cfg in [parse_cfg(c) for c in os.environ.get("STATS_CFGS", "50").split(",")]:
-        for wl in os.environ.get("STATS_WL", ",".join(wls)).split(","):
-            rates, err = run_all(cfg, [wl], {"HAMI_COMPUTE_STATS": "1"})
+        for group in groups:
+            rates, err, kvs = run_all(cfg, group, {"HAMI_COMPUTE_STATS": "1",
+                                                   "LIBCUDA_LOG_LEVEL": "3"}, with_kv=True)
             extra = " ".join(ln.split(" ", 1)[1] for ln in err.splitlines()
                              if ln.startswith(("hami-compute-stats unmeasured",
                                                "hami-compute-stats pace_")))
-            cl.row(f"{wl} at {cfg}: limiter counters", f"{rates.get(wl, 0):.1f} it/s; " +
-                   ct.stats_of(err) + " " + extra, None)
+            cl.row(f"{'+'.join(group)} at {cfg}: limiter counters", ct.stats_of(err) + " " +
+                   extra, None)
+            for wl in group:
+                kv = kvs.get(wl, {})
+                timed = events_in_window(err, float(kv.get("t0_ms", 0)),
+                                         float(kv.get("wall_s", 0)))
+                cl.row(f"{wl} at {cfg}", f"{rates.get(wl, 0):.1f} it/s" +
+                       (", events " + timed if timed else ""), None)
 
 
 def case_noise(wls):
@@ -230,6 +259,13 @@ def selftest():
     assert seconds_for("N") == SECONDS and seconds_for(50) == SECONDS
     assert seconds_for(10) == 3 * SECONDS and seconds_for("10@p0") == 3 * SECONDS
     assert env_for("50@p0")["CUDA_DEVICE_SM_LIMIT"] == "50"
+    err = ("[HAMI-vgpu pid 7] INFO: compute: power probe 1 at 10250 ms (CLOCK_MONOTONIC)\n"
+           "[HAMI-vgpu pid 7] INFO: compute: power probe put off at 9000 ms: not alone\n"
+           "[HAMI-vgpu pid 7] INFO: compute: GPU /x/GPU-1 contended=1 at 10900 ms (CLOCK_...)\n")
+    assert events_in_window(err, 10000, 0.8) == ("power_probe_1@+250ms(in) "
+                                                 "power_probe_put_off@-1000ms(out) "
+                                                 "contended=1@+900ms(out)"), \
+        events_in_window(err, 1e4, .8)
     print("selftest ok")
 
 

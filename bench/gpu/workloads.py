@@ -201,7 +201,7 @@ def measure(step, sync_every, seconds, warmup_s):
             if time.monotonic() >= t_end:
                 break
     wall = time.monotonic() - t0
-    return iters, wall
+    return iters, wall, t0
 
 
 def union_us(intervals):
@@ -253,9 +253,11 @@ def main():
             profile(name, step, sync_every)
         else:
             for rep in range(a.repeat):
-                iters, wall = measure(step, sync_every, a.seconds, a.warmup_s if rep == 0 else 0)
+                iters, wall, t0 = measure(step, sync_every, a.seconds,
+                                          a.warmup_s if rep == 0 else 0)
+                # t0_ms: the window's start on CLOCK_MONOTONIC, as libvgpu.so's log lines give it
                 print(f"wl={name} rep={rep} iters={iters} wall_s={wall:.4f} "
-                      f"iters_per_s={iters / wall:.3f}", flush=True)
+                      f"iters_per_s={iters / wall:.3f} t0_ms={t0 * 1000:.0f}", flush=True)
         del step
         torch.cuda.synchronize()
         torch.cuda.empty_cache()

@@ -173,12 +173,11 @@ void MarkLaunched(DevLimiter* d, uint64_t est, uint64_t now) {
     d->last_mark = now;
     d->board.MarkActive(g_container_id, now);
   }
-  if (d->shm) {
-    uint64_t rt = Realtime();
-    if (rt - d->last_kernel_rt >= kMs) {
-      d->last_kernel_rt = rt;
-      __atomic_store_n(&d->shm->last_kernel_ns, rt, __ATOMIC_RELAXED);
-    }
+  // The wall-clock stamp for the monitor, at most once per ms: reading the clock costs more
+  // than the rest of an unthrottled launch's bookkeeping.
+  if (d->shm && now - d->last_kernel_mono >= kMs) {
+    d->last_kernel_mono = now;
+    __atomic_store_n(&d->shm->last_kernel_ns, Realtime(), __ATOMIC_RELAXED);
   }
 }
 
@@ -264,7 +263,7 @@ bool Unmeasured(int ki, CUstream stream, uint64_t now, bool* sampled, CUcontext*
   if (Throttling(d, now)) {
     bool others = OthersOfContainer(d, now);  // also tells them about us
     if (others || !PaceApplies(d)) return false;
-    PaceGate(c, d, stream, now);  // pace mode (section 1b): sampled like the default policy
+    now = PaceGate(c, d, stream, now);  // pace mode (section 1b): sampled like `default`
     t_pace_sample = true;
   }
   uint64_t est = c->est[ki];
@@ -354,8 +353,7 @@ void ComputeBeforeCopy(CUstream stream) {
   // Only pace mode holds copies: per-launch accounting limits kernels alone (section 1b).
   if (!Throttling(d, now) || !PaceApplies(d) || OthersOfContainer(d, now) || Capturing(stream))
     return;
-  PaceGate(c, d, stream, now, true);
-  PaceLaunched(d, 0, now);
+  PaceLaunched(d, 0, PaceGate(c, d, stream, now, true));
   if (Cfg().stats) ++g_stats.pace_copies;
 }
 

@@ -47,6 +47,17 @@ uint64_t UpdateEstimate(uint64_t est_ns, uint64_t sample_ns) {
   return est_ns - est_ns / 8 + sample_ns / 8;
 }
 
+uint64_t PaceLateNs(uint64_t learned_ns, uint64_t min_ns, uint64_t max_ns) {
+  uint64_t late = learned_ns + learned_ns / 4;
+  if (late > max_ns) late = max_ns;
+  return late > min_ns ? late : min_ns;
+}
+
+uint64_t PaceLearnGap(uint64_t learned_ns, uint64_t stretch_ns) {
+  uint64_t decayed = learned_ns - learned_ns / 8;
+  return stretch_ns > decayed ? stretch_ns : decayed;
+}
+
 uint64_t PaceChargeEnd(const PaceStretch& s, uint64_t late_ns) {
   uint64_t last = s.last < s.on_start ? s.on_start : s.last;
   uint64_t ran = last - s.on_start;

@@ -73,6 +73,16 @@ struct PaceStretch {
 // GPU idled for part of the stretch would, unthrottled, have run that tail while its host went
 // on). Copies have no estimate: they count until they finished.
 uint64_t PaceChargeEnd(const PaceStretch& s, uint64_t late_ns);
+// How late after a stretch the next launch may come and the time until it still count as the
+// application running: the longest host gap between its launches seen inside recent stretches
+// (`learned_ns`, where it ran unthrottled), with a quarter more for jitter, at least `min_ns`
+// and at most `max_ns` (the stretch's length: no longer gap can be seen inside one). A loop
+// that works on the host for 4 ms after each synchronise is charged those 4 ms; a launch later
+// than that comes after a pause, which is not.
+uint64_t PaceLateNs(uint64_t learned_ns, uint64_t min_ns, uint64_t max_ns);
+// The learned host gap after a stretch whose longest gap between launches was `stretch_ns`:
+// a longer one is taken at once, a shorter one lowers it by an eighth per stretch.
+uint64_t PaceLearnGap(uint64_t learned_ns, uint64_t stretch_ns);
 
 }  // namespace hami::vgpu
 

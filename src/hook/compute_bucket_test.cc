@@ -150,6 +150,34 @@ TEST(ComputeBucket, PaceChargeCountsTheHostWindowAndOnlyTheEstimatedTail) {
   EXPECT_EQ(PaceChargeEnd(s, late), s.on_end);
 }
 
+// How late a closing launch may come and still be the application running (section 1b).
+TEST(ComputeBucket, PaceLearnsTheLoopsHostGapsAndTakesLongerOnesForPauses) {
+  const uint64_t min = 2 * kMs, on = 20 * kMs;
+  EXPECT_EQ(PaceLateNs(0, min, on), min) << "nothing learned: the floor";
+  EXPECT_EQ(PaceLateNs(4 * kMs, min, on), 5 * kMs) << "a 4 ms gap, a quarter more";
+  EXPECT_EQ(PaceLateNs(30 * kMs, min, on), on) << "no gap longer than the stretch is seen";
+  // A loop that computes 4 ms on the host after each synchronise: learned at once.
+  uint64_t g = PaceLearnGap(0, 4 * kMs);
+  EXPECT_EQ(g, 4 * kMs);
+  // Stretches without such a gap lower it slowly (a loop whose synchronise falls in every
+  // other stretch keeps most of it), a longer one raises it at once.
+  g = PaceLearnGap(g, kMs / 10);
+  EXPECT_EQ(g, 3500 * kMs / 1000);
+  g = PaceLearnGap(g, 0);
+  EXPECT_GT(g, 3 * kMs);
+  EXPECT_EQ(PaceLearnGap(g, 6 * kMs), 6 * kMs);
+  for (int i = 0; i < 64; ++i) g = PaceLearnGap(g, 0);
+  EXPECT_LT(PaceLateNs(g, min, on), min + 1) << "a loop that stopped those gaps: the floor again";
+  // Charged with the learned bound: a closing launch 4.5 ms after the synchronise that ended
+  // the stretch's work counts as running; one 30 ms after it is a pause.
+  const uint64_t t0 = 100 * kMs;
+  PaceStretch s{t0, t0 + on, t0 + 21 * kMs, 0, t0 + 25500 * kMs / 1000, 0, 0};
+  EXPECT_EQ(PaceChargeEnd(s, PaceLateNs(4 * kMs, min, on)), s.now);
+  EXPECT_EQ(PaceChargeEnd(s, min), s.last) << "before: the 4.5 ms were free";
+  s.now = t0 + 51 * kMs;
+  EXPECT_EQ(PaceChargeEnd(s, PaceLateNs(4 * kMs, min, on)), s.last);
+}
+
 TEST(ComputeBucket, ToleranceAdmitsOverlappingLaunchesWithoutRaisingTheShare) {
   // Two streams queue 1 ms kernels at 50 %: with a tolerance of one scaled charge the second
   // launch goes at once (they can overlap); over time the share is unchanged.

@@ -62,7 +62,7 @@ inline constexpr uint64_t kProbeRetryNs = 5000 * kMs;  // another process on the
 // stretch a launch still counts as the application running on (its host time up to that
 // launch is charged; a later one means it paused, and only the stretch is charged).
 inline constexpr int kPaceStreams = 8;
-inline constexpr uint64_t kPaceLateNs = 2 * kMs;
+inline constexpr uint64_t kPaceLateNs = 2 * kMs;        // at least; PaceLateNs learns the loop's
 inline constexpr uint64_t kPaceDrainMaxNs = 100 * kMs;  // longest wait for a stretch's work
 inline constexpr uint64_t kPaceMaxOnNs = 100 * kMs;     // longest stretch
 
@@ -194,6 +194,8 @@ struct PaceState {
   int nstreams;
   uint64_t sum_est;       // atomic: the launches' estimated GPU time in the stretch
   uint64_t t_last;        // atomic: the stretch's last launch (CLOCK_MONOTONIC)
+  uint64_t gap_max;       // atomic: the longest host gap between two launches in the stretch
+  uint64_t gap_learned;   // PaceLearnGap over the past stretches (PaceLateNs)
   uint64_t raw, cor;      // under g_mu: sampled launches' measured and full-duty time
   double factor;          // the last full-duty factor (0: none yet, i.e. 1)
   uint64_t others_until;  // another process of the container launched: no pace mode till then
@@ -218,7 +220,7 @@ struct DevLimiter {
   int nvml_hits;
   uint64_t local_busy;  // busy ns when there is no accounting file
   uint64_t last_mark;
-  uint64_t last_kernel_rt;
+  uint64_t last_kernel_mono;  // CLOCK_MONOTONIC of the last stamp of shm->last_kernel_ns
   // Power probes (under g_mu): the current or last probe, the next one (0: not planned);
   // whether the last one was checked after its end, and discarded (another process showed up).
   uint64_t probe_start, probe_end, next_probe;
@@ -315,8 +317,8 @@ inline bool PaceApplies(const DevLimiter* d) {
 }
 // Lets a launch (or, `copy`, an asynchronous copy or memset) on `stream` through: at once
 // inside the open stretch, else after closing it (drain, charge) and waiting for the bucket
-// to open the next.
-void PaceGate(CtxState* c, DevLimiter* d, CUstream stream, uint64_t now, bool copy = false);
+// to open the next. Returns the time after the gate (`now`, or later when it waited).
+uint64_t PaceGate(CtxState* c, DevLimiter* d, CUstream stream, uint64_t now, bool copy = false);
 // The length of a stretch at `limit_pct`: Cfg().pace_on_ns, or longer at high limits so that
 // the pause after it is at least Cfg().pace_off_ns (at most kPaceMaxOnNs).
 uint64_t PaceStretchNs(uint32_t limit_pct);
@@ -324,10 +326,17 @@ uint64_t PaceStretchNs(uint32_t limit_pct);
 // last second (pace mode charges one process's stretches: it needs to be the only one).
 // Stamps this process's presence in the accounting file at most every 10 ms.
 bool OthersOfContainer(DevLimiter* d, uint64_t now);
-// Counts a launch of the stretch (its estimated GPU time, when it came).
+// Counts a launch of the stretch (its estimated GPU time, when it came) and the host gap
+// since the stretch's previous launch, copy or synchronise.
 inline void PaceLaunched(DevLimiter* d, uint64_t est, uint64_t now) {
-  __atomic_fetch_add(&d->pace.sum_est, est, __ATOMIC_RELAXED);
-  __atomic_store_n(&d->pace.t_last, now, __ATOMIC_RELAXED);
+  PaceState* p = &d->pace;
+  __atomic_fetch_add(&p->sum_est, est, __ATOMIC_RELAXED);
+  uint64_t prev = __atomic_exchange_n(&p->t_last, now, __ATOMIC_RELAXED);
+  if (now <= prev) return;
+  uint64_t gap = now - prev, cur = __atomic_load_n(&p->gap_max, __ATOMIC_RELAXED);
+  while (gap > cur && !__atomic_compare_exchange_n(&p->gap_max, &cur, gap, true, __ATOMIC_RELAXED,
+                                                   __ATOMIC_RELAXED)) {
+  }
 }
 
 // compute_admit.cc: waits until the launch may go (priority, turns, bucket). Returns whether

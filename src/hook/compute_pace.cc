@@ -115,7 +115,12 @@ void Close(CtxState* c, DevLimiter* d, uint64_t now) {
   Drained dr = Drain(c, p, now);
   st.done = dr.done;
   st.copies_done = dr.copies_done;
-  uint64_t end = PaceChargeEnd(st, kPaceLateNs);
+  // The loop's own host gaps (seen inside the stretches, where it runs as unlimited) are its
+  // work, not pauses: after a synchronise a training step may compute on the host for a few
+  // ms before its next launch, and those ms, free, gave it up to 1.25x its share.
+  p->gap_learned = PaceLearnGap(p->gap_learned, __atomic_load_n(&p->gap_max, __ATOMIC_RELAXED));
+  uint64_t late = PaceLateNs(p->gap_learned, kPaceLateNs, p->on_end - p->on_start);
+  uint64_t end = PaceChargeEnd(st, late);
   double f = Cfg().power ? FullDutyFactor(c, d) : 1.0;
   uint64_t charge = static_cast<uint64_t>(static_cast<double>(end - p->on_start) * f);
   BucketCorrect(d->clock, static_cast<int64_t>(charge), d->limit);
@@ -154,6 +159,7 @@ void Open(CtxState* c, DevLimiter* d, uint64_t now) {
   p->nstreams = 0;
   __atomic_store_n(&p->sum_est, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&p->t_last, now, __ATOMIC_RELAXED);
+  __atomic_store_n(&p->gap_max, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&p->gen, p->gen + 1, __ATOMIC_RELEASE);
   __atomic_store_n(&p->on_end, end, __ATOMIC_RELEASE);
 }
@@ -180,7 +186,7 @@ uint64_t PaceStretchNs(uint32_t limit_pct) {
   return on < kPaceMaxOnNs ? on : kPaceMaxOnNs;  // pace_on_ns is at most kPaceMaxOnNs too
 }
 
-void PaceGate(CtxState* c, DevLimiter* d, CUstream stream, uint64_t now, bool copy) {
+uint64_t PaceGate(CtxState* c, DevLimiter* d, CUstream stream, uint64_t now, bool copy) {
   PaceState* p = &d->pace;
   if (now >= __atomic_load_n(&p->on_end, __ATOMIC_ACQUIRE)) {
     RelaxedCapture relaxed;
@@ -191,8 +197,10 @@ void PaceGate(CtxState* c, DevLimiter* d, CUstream stream, uint64_t now, bool co
       Open(c, d, Mono());
     }
     pthread_mutex_unlock(&p->mu);
+    now = Mono();
   }
   NoteStream(c, p, stream, !copy);
+  return now;
 }
 
 }  // namespace hami::vgpu::climit

@@ -84,7 +84,8 @@ bool Throttling(DevLimiter* d, uint64_t now) {
     // estimate missed (while not throttled most launches are counted, not measured).
     if (!c && d->nvml && d->limit) c = NvmlSeesOthers(d, now) && !AloneOnCard(d);
     if (c != d->contended)
-      VGPU_LOG(kLogInfo, "compute: GPU %s contended=%d", d->contention_path, c ? 1 : 0);
+      VGPU_LOG(kLogInfo, "compute: GPU %s contended=%d at %llu ms (CLOCK_MONOTONIC)",
+               d->contention_path, c ? 1 : 0, static_cast<unsigned long long>(now / kMs));
     d->contended = c;
   }
   if (d->limit == 0) return false;
@@ -118,9 +119,12 @@ uint8_t PowerProbeStep(DevLimiter* d, CtxState* c, uint64_t now, bool* probing) 
         ++d->probe_id;
         d->probe_checked = d->probe_discarded = false;
         if (Cfg().stats) ++g_stats.probes;
-        VGPU_LOG(kLogDebug, "compute: power probe %u", d->probe_id);
+        VGPU_LOG(kLogInfo, "compute: power probe %u at %llu ms (CLOCK_MONOTONIC)", d->probe_id,
+                 static_cast<unsigned long long>(now / kMs));
       } else {
         d->next_probe = now + kProbeRetryNs;
+        VGPU_LOG(kLogInfo, "compute: power probe put off at %llu ms: not alone on the card",
+                 static_cast<unsigned long long>(now / kMs));
       }
     }
   }

@@ -304,6 +304,36 @@ TEST_F(ComputeTest, ShortKernelsWithHostGapsKeepTheShareOfThroughput) {
   }
 }
 
+// A training step's shape: 10 ms of kernels, a synchronise, then host work before the next
+// launch (4 ms, the GPU idle meanwhile). In pace mode a stretch usually ends while the loop
+// waits in that synchronise; its host work then ran into the pause. Taken for a pause (the
+// closing launch came more than 2 ms late) it was free: 35.6 % of unlimited throughput at 30
+// (37.4 with 8 ms). Pace mode learns the loop's host gaps inside its stretches and charges
+// them. A loop that really pauses (100 ms after each step, like a server between requests) is
+// still not charged for its pauses: it uses less than its share and runs at its own pace.
+TEST_F(ComputeTest, HostWorkAfterASynchroniseIsChargedAndPausesAreNot) {
+  auto loop = [](const char* host_us) {
+    return std::vector<std::string>{"loop",  "--kernel-us", "500", "--sync",      "20", "--host-us",
+                                    host_us, "--seconds",   "2",   "--warmup-ms", "400"};
+  };
+  auto env = [&](const std::string& limit) {
+    Env e = ContainerEnv("h" + limit, limit);
+    e["HAMI_COMPUTE_POWER"] = "0";
+    return e;
+  };
+  for (const char* host : {"4000", "8000"}) {
+    Result unlimited = Probe(loop(host), env(""));
+    Result held = Probe(loop(host), env("30"));
+    double pct = 100 * Rate(held) / Rate(unlimited);
+    printf("%s us of host work after each synchronise, at 30 %%: %.1f %% of unlimited\n", host,
+           pct);
+    EXPECT_NEAR(pct, 30, 4) << host << held.out << unlimited.out;
+  }
+  Result unlimited = Probe(loop("100000"), env(""));
+  Result held = Probe(loop("100000"), env("30"));
+  EXPECT_GT(100 * Rate(held) / Rate(unlimited), 85) << held.out << unlimited.out;
+}
+
 // Pace mode (docs/compute-limiter.md, section 1b): alone on the card under `force`, the loop
 // runs untouched in stretches (most launches unmeasured) and the stretches are charged; a
 // second process of the same container switches both back to per-launch accounting.
