@@ -23,7 +23,6 @@ inline constexpr uint64_t kMaxGapNs = 250000;       // idle gaps shorter than th
 inline constexpr uint64_t kSleepChunkNs = 2 * kMs;  // re-check period while throttled
 inline constexpr uint64_t kContendedWindowNs = 1000 * kMs;
 inline constexpr uint64_t kContentionCheckNs = 100 * kMs;
-inline constexpr uint64_t kAloneKeepNs = 1000 * kMs;  // NVML's process list, trusted this long
 inline constexpr uint64_t kPrioRecentNs =
     1000 * kMs;                                    // a higher priority counts as present this long
 inline constexpr uint64_t kPrioGraceNs = 1 * kMs;  // quiet time after its estimated work ends
@@ -228,7 +227,6 @@ struct DevLimiter {
   uint32_t probe_id;
   bool probe_checked, probe_discarded;
   nvmlDevice_t nvml_card;  // for AloneOnCard
-  uint64_t alone_until;    // policy default: NVML listed no other process (Throttling)
   PaceState pace;
 };
 

@@ -82,12 +82,7 @@ bool Throttling(DevLimiter* d, uint64_t now) {
     // NVML's device utilisation above our own busy share means someone else computes, unless
     // NVML lists no other process on the card: then it is our own work that the busy
     // estimate missed (while not throttled most launches are counted, not measured).
-    // The process list is the slowest NVML query and this is a launching thread: a card found
-    // to be ours alone stays so for kAloneKeepNs (the board sees libvgpu neighbours at once).
-    if (!c && d->nvml && d->limit && NvmlSeesOthers(d, now) && now >= d->alone_until) {
-      c = !AloneOnCard(d);
-      if (!c) d->alone_until = now + kAloneKeepNs;
-    }
+    if (!c && d->nvml && d->limit) c = NvmlSeesOthers(d, now) && !AloneOnCard(d);
     if (c != d->contended)
       VGPU_LOG(kLogInfo, "compute: GPU %s contended=%d at %llu ms (CLOCK_MONOTONIC)",
                d->contention_path, c ? 1 : 0, static_cast<unsigned long long>(now / kMs));
