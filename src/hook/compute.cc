@@ -260,10 +260,11 @@ bool Unmeasured(int ki, CUstream stream, uint64_t now, bool* sampled, CUcontext*
   DevLimiter* d = DevOf(c);
   if (!d || g_prio_explicit) return false;
   t_pace_sample = false;
+  uint64_t gated = now;  // pace mode: when the launch passed the gate (a stretch's host gaps)
   if (Throttling(d, now)) {
     bool others = OthersOfContainer(d, now);  // also tells them about us
     if (others || !PaceApplies(d)) return false;
-    now = PaceGate(c, d, stream, now);  // pace mode (section 1b): sampled like `default`
+    gated = PaceGate(c, d, stream, now);  // pace mode (section 1b): sampled like `default`
     t_pace_sample = true;
   }
   uint64_t est = c->est[ki];
@@ -271,7 +272,7 @@ bool Unmeasured(int ki, CUstream stream, uint64_t now, bool* sampled, CUcontext*
   if (t_pace_sample) {
     // Pace mode: one sample per kSampleNs (its launches come in bursts), every launch of a
     // power probe (the probe's reference times, section 6).
-    PaceLaunched(d, est, now);
+    PaceLaunched(d, est, gated);
     skip = est && now - c->last_sample < kSampleNs && now >= d->probe_end;
   } else {
     skip = est && __atomic_add_fetch(&c->since_sample, 1, __ATOMIC_RELAXED) < c->sample_every;
