@@ -203,9 +203,7 @@ TEST_F(CollectorTest, HamiWrittenContainerDirectoriesGetPodLabelsFromTheApi) {
                           {"spec", {{"nodeName", "node-1"}, {"containers", {{{"name", "c"}}}}}}});
   ASSERT_TRUE(pod.ok()) << pod.status().ToString();
   const std::string uid = (*pod)["metadata"]["uid"].get<std::string>();
-  k8s::ClientConfig cfg;
-  cfg.server = api.url();
-  cfg.qps = 0;
+  k8s::ClientConfig cfg = api.client_config();
   auto client = k8s::HttpKubeClient::Create(cfg);
   ASSERT_TRUE(client.ok()) << client.status().ToString();
   KubePodResolver pods(std::move(*client), "node-1");
@@ -463,9 +461,7 @@ TEST_F(CollectorTest, MigDeviceInfoFromHamisPodAnnotation) {
                                    {"initContainers", {{{"name", "init"}}}},
                                    {"containers", {{{"name", "train"}}}}}}});
   ASSERT_TRUE(pod.ok()) << pod.status().ToString();
-  k8s::ClientConfig cfg;
-  cfg.server = api.url();
-  cfg.qps = 0;
+  k8s::ClientConfig cfg = api.client_config();
   auto client = k8s::HttpKubeClient::Create(cfg);
   ASSERT_TRUE(client.ok());
   KubePodResolver pods(std::move(*client), "node-1");

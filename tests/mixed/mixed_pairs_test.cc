@@ -82,9 +82,7 @@ class MixedTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(api_.Start().ok());
     api_.set_bookmark_interval(200ms);
-    k8s::ClientConfig cfg;
-    cfg.server = api_.url();
-    cfg.qps = 0;
+    k8s::ClientConfig cfg = api_.client_config();
     cfg_ = cfg;
     client_ = HttpKubeClient::Create(cfg).value();
     node_client_ = HttpKubeClient::Create(cfg).value();

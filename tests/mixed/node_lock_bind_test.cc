@@ -26,9 +26,7 @@ class NodeLockBindTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(api_.Start().ok());
-    k8s::ClientConfig cfg;
-    cfg.server = api_.url();
-    cfg.qps = 0;
+    k8s::ClientConfig cfg = api_.client_config();
     client_ = k8s::HttpKubeClient::Create(cfg).value();
     opts_.reaper_interval = 20ms;
     opts_.record_events = false;

@@ -295,9 +295,7 @@ class HamiDashboardTest : public ::testing::Test {
     gpus[0].uuid = kGpu0;
     gpus[1].uuid = kGpu1;
     EXPECT_TRUE(api.Create("nodes", k8s::testing::MakeNode("node-1", gpus)).ok());
-    k8s::ClientConfig cfg;
-    cfg.server = api.url();
-    cfg.qps = 0;
+    k8s::ClientConfig cfg = api.client_config();
     auto client = k8s::HttpKubeClient::Create(cfg);
     EXPECT_TRUE(client.ok());
     std::string text;

@@ -140,9 +140,7 @@ int main(int argc, char** argv) {
   kt::FakeApiServer api;
   if (!api.Start().ok()) return 1;
   for (int i = 0; i < a.nodes; ++i) (void)api.Create("nodes", Node(i, a.gpus));
-  hami::k8s::ClientConfig cfg;
-  cfg.server = api.url();
-  cfg.qps = 0;
+  hami::k8s::ClientConfig cfg = api.client_config();
   auto client = hami::k8s::HttpKubeClient::Create(cfg).value();
   auto kubelet_client = hami::k8s::HttpKubeClient::Create(cfg).value();
   auto ui_client = hami::k8s::HttpKubeClient::Create(cfg).value();

@@ -292,9 +292,7 @@ int Run(Bench& B) {
   if (B.api == "http") {
     B.fake = std::make_unique<testing::FakeApiServer>();
     if (!B.fake->Start().ok()) return 1;
-    ClientConfig cfg;
-    cfg.server = B.fake->url();
-    cfg.qps = 0;
+    ClientConfig cfg = B.fake->client_config();
     B.client = HttpKubeClient::Create(cfg).value();
   } else {
     auto m = std::make_unique<MemKubeClient>();

@@ -29,9 +29,7 @@ class ClientTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(server_.Start().ok());
     server_.set_bookmark_interval(std::chrono::milliseconds(100));
-    ClientConfig cfg;
-    cfg.server = server_.url();
-    cfg.qps = 0;
+    ClientConfig cfg = server_.client_config();
     auto c = HttpKubeClient::Create(cfg);
     ASSERT_TRUE(c.ok()) << c.status().ToString();
     client_ = std::move(*c);

@@ -28,9 +28,7 @@ class ExtenderTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(api_.Start().ok());
     api_.set_bookmark_interval(200ms);
-    ClientConfig cfg;
-    cfg.server = api_.url();
-    cfg.qps = 0;
+    ClientConfig cfg = api_.client_config();
     client_ = HttpKubeClient::Create(cfg).value();
     opts_.reaper_interval = 20ms;
   }

@@ -653,6 +653,12 @@ std::string FakeApiServer::url() const {
   return "http://127.0.0.1:" + std::to_string(state_->port);
 }
 int FakeApiServer::port() const { return state_->port; }
+ClientConfig FakeApiServer::client_config() const {
+  ClientConfig cfg;
+  cfg.server = url();
+  cfg.qps = 0;
+  return cfg;
+}
 
 template <typename F>
 static auto Guard(F&& f) -> decltype(f()) {

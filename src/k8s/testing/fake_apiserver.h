@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "k8s/client/client_config.h"
 
 namespace hami::k8s::testing {
 
@@ -35,6 +36,8 @@ class FakeApiServer {
   void Stop();
   std::string url() const;  // "http://127.0.0.1:<port>"
   int port() const;
+  // A client configuration for this server: its url(), no client-side rate limit.
+  ClientConfig client_config() const;
 
   // Store access without HTTP, with the same semantics and watch events as the REST calls.
   // `plural` is "pods", "nodes", "namespaces", "events" or "resourcequotas".

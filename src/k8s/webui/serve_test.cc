@@ -151,9 +151,7 @@ TEST(SchedulerWebUi, ServesTheClusterFromWatches) {
   ASSERT_TRUE(api.Create("resourcequotas",
                          ResourceQuota("team-a", "gpu", {{"limits.nvidia.com/gpumem", "1024"}}))
                   .ok());
-  ClientConfig cfg;
-  cfg.server = api.url();
-  cfg.qps = 0;
+  ClientConfig cfg = api.client_config();
   auto client = HttpKubeClient::Create(cfg).value();
   setenv("HAMI_WEBUI_LISTEN", "127.0.0.1:0", 1);
   auto ui = SchedulerWebUi::FromEnv(client.get(), ExtenderOptions{});

@@ -107,9 +107,7 @@ class HttpAttack : public ::testing::Test {
   // Starts the API-server double, an extender with four nodes and the server under attack.
   void Start(HttpServerOptions so) {
     ASSERT_TRUE(api_.Start().ok());
-    ClientConfig cfg;
-    cfg.server = api_.url();
-    cfg.qps = 0;
+    ClientConfig cfg = api_.client_config();
     client_ = HttpKubeClient::Create(cfg).value();
     ExtenderOptions eo;
     eo.record_events = false;
