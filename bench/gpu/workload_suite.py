@@ -86,7 +86,8 @@ def seconds_for(cfg):
     return SECONDS * max(1.0, 30.0 / lim)
 
 
-def run_all(cfg, wls, extra_env=None, with_kv=False):
+def run_all(cfg, wls, extra_env=None):
+    """Rates per workload, the process's stderr, and each workload's result line."""
     env = env_for(cfg)
     env.update(extra_env or {})
     p = cl.sh(pinned([sys.executable, WL_SCRIPT, "run", ",".join(wls), "--seconds",
@@ -100,7 +101,7 @@ def run_all(cfg, wls, extra_env=None, with_kv=False):
             kvs[kv["wl"]] = kv
     if p.returncode != 0:
         cl.log(f"config {cfg}: rc={p.returncode}")
-    return (rates, p.stderr, kvs) if with_kv else (rates, p.stderr)
+    return rates, p.stderr, kvs
 
 
 def summarise(results, wls):
@@ -128,7 +129,7 @@ def save(results, summary=None):
 def case_sweep(wls):
     results = []
     for cfg in ORDER:
-        rates, _ = run_all(cfg, wls)
+        rates, _, _ = run_all(cfg, wls)
         results.append((cfg, rates))
         print(f"  {cfg}: " + " ".join(f"{k}={v:.1f}" for k, v in rates.items()), flush=True)
         save(results)  # a call cut short by its time limit keeps what it measured
@@ -191,7 +192,7 @@ def case_stats(wls):
     for cfg in [parse_cfg(c) for c in os.environ.get("STATS_CFGS", "50").split(",")]:
         for group in groups:
             rates, err, kvs = run_all(cfg, group, {"HAMI_COMPUTE_STATS": "1",
-                                                   "LIBCUDA_LOG_LEVEL": "3"}, with_kv=True)
+                                                   "LIBCUDA_LOG_LEVEL": "3"})
             extra = " ".join(ln.split(" ", 1)[1] for ln in err.splitlines()
                              if ln.startswith(("hami-compute-stats unmeasured",
                                                "hami-compute-stats pace_")))

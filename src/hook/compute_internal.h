@@ -62,7 +62,7 @@ inline constexpr uint64_t kProbeRetryNs = 5000 * kMs;  // another process on the
 // stretch a launch still counts as the application running on (its host time up to that
 // launch is charged; a later one means it paused, and only the stretch is charged).
 inline constexpr int kPaceStreams = 8;
-inline constexpr uint64_t kPaceLateNs = 2 * kMs;        // at least; PaceLateNs learns the loop's
+inline constexpr uint64_t kPaceLateNs = 2 * kMs;        // PaceLateNs's floor
 inline constexpr uint64_t kPaceDrainMaxNs = 100 * kMs;  // longest wait for a stretch's work
 inline constexpr uint64_t kPaceMaxOnNs = 100 * kMs;     // longest stretch
 
@@ -328,15 +328,15 @@ uint64_t PaceStretchNs(uint32_t limit_pct);
 bool OthersOfContainer(DevLimiter* d, uint64_t now);
 // Counts a launch of the stretch (its estimated GPU time, when it came) and the host gap
 // since the stretch's previous launch, copy or synchronise.
+// Plain loads and stores: threads racing here only misplace a gap, and the launch path gets
+// no second locked instruction.
 inline void PaceLaunched(DevLimiter* d, uint64_t est, uint64_t now) {
   PaceState* p = &d->pace;
   __atomic_fetch_add(&p->sum_est, est, __ATOMIC_RELAXED);
-  uint64_t prev = __atomic_exchange_n(&p->t_last, now, __ATOMIC_RELAXED);
-  if (now <= prev) return;
-  uint64_t gap = now - prev, cur = __atomic_load_n(&p->gap_max, __ATOMIC_RELAXED);
-  while (gap > cur && !__atomic_compare_exchange_n(&p->gap_max, &cur, gap, true, __ATOMIC_RELAXED,
-                                                   __ATOMIC_RELAXED)) {
-  }
+  uint64_t prev = __atomic_load_n(&p->t_last, __ATOMIC_RELAXED);
+  __atomic_store_n(&p->t_last, now, __ATOMIC_RELAXED);
+  if (now > prev && now - prev > __atomic_load_n(&p->gap_max, __ATOMIC_RELAXED))
+    __atomic_store_n(&p->gap_max, now - prev, __ATOMIC_RELAXED);
 }
 
 // compute_admit.cc: waits until the launch may go (priority, turns, bucket). Returns whether
