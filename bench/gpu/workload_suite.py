@@ -15,8 +15,10 @@ per workload, each measuring NOISE_REPEAT windows in turn, alternately unpinned 
 taskset to NOISE_CPUS: is the spread between processes or in time?). Default: sweep.
 Environment: WL=comma list of workloads, SUITE_SECONDS (per workload, default 1.5),
 SUITE_SECONDS is tripled at 10 % (pace mode's period is 200 ms there),
-SUITE_ORDER (the environments in turn, default N,10,30,N,50,D,N,70,90,N,D), SUITE_ALT_LIB
-(another libvgpu.so, for configurations named like 50@alt; 50@p0 = HAMI_COMPUTE_POWER=0),
+SUITE_ORDER (the environments in turn, default N,10,30,N,50,D,N,70,90,N,D; H = libvgpu.so
+without a compute limit), SUITE_ALT_LIB (another libvgpu.so, for configurations named like
+50@alt; 50@p0 = HAMI_COMPUTE_POWER=0), SUITE_VARIANTS ("s=VAR=value,...;t=...": 50@s sets
+those variables),
 SUITE_CPUS (default 2-5: every run pinned there with taskset, since unpinned host-bound runs
 differed by up to 1.5x between processes on the H100 machine; "" = unpinned), STATS_CFGS
 (default 50), STATS_WL, STATS_TOGETHER (1: the stats workloads in one process),
@@ -45,7 +47,28 @@ ALT_LIB = os.environ.get("SUITE_ALT_LIB")  # another libvgpu.so build, configs "
 
 def parse_cfg(c):
     base = c.split("@")[0]
-    return (base if base in ("N", "D") else int(base)) if "@" not in c else c
+    return (base if base in ("N", "D", "H") else int(base)) if "@" not in c else c
+
+
+def parse_variants(text):
+    """SUITE_VARIANTS="s=HAMI_COMPUTE_PACE_SPIN_US=1000;x=A=1,B=2": configuration suffixes
+    (30@s) that set libvgpu.so variables for an A/B in one call."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        name, _, assigns = part.partition("=")
+        if not name or name in ("p0", "alt") or not assigns:
+            raise ValueError(f"SUITE_VARIANTS: bad entry {part!r} (want name=VAR=value,...)")
+        env = {}
+        for a in assigns.split(","):
+            k, eq, v = a.partition("=")
+            if not eq or not k:
+                raise ValueError(f"SUITE_VARIANTS: bad assignment {a!r} in {part!r}")
+            env[k] = v
+        out[name] = env
+    return out
+
+
+VARIANTS = parse_variants(os.environ.get("SUITE_VARIANTS", ""))
 
 
 CPUS = os.environ.get("SUITE_CPUS", "2-5")
@@ -61,19 +84,26 @@ SECONDS = float(os.environ.get("SUITE_SECONDS", "1.5"))
 
 
 def env_for(cfg):
-    if isinstance(cfg, str) and cfg.endswith("@p0"):
-        base = cfg[:-3]
-        env = env_for(base if base == "D" else int(base))
-        env["HAMI_COMPUTE_POWER"] = "0"
-        return env
-    if isinstance(cfg, str) and cfg.endswith("@alt"):
-        base = cfg[:-4]
-        env = env_for(base if base == "D" else int(base))
-        env["LD_PRELOAD"] = ALT_LIB
+    """N: native; H: libvgpu.so with no compute limit; D: policy default at 50 %; a number:
+    policy force at that limit; <cfg>@p0 (no power probes), <cfg>@alt (SUITE_ALT_LIB),
+    <cfg>@<name> (SUITE_VARIANTS)."""
+    if isinstance(cfg, str) and "@" in cfg:
+        base, var = cfg.split("@", 1)
+        env = env_for(parse_cfg(base))
+        if var == "p0":
+            env["HAMI_COMPUTE_POWER"] = "0"
+        elif var == "alt":
+            env["LD_PRELOAD"] = ALT_LIB
+        elif var in VARIANTS:
+            env.update(VARIANTS[var])
+        else:
+            raise ValueError(f"configuration {cfg}: no variant {var!r} in SUITE_VARIANTS")
         return env
     if cfg == "N":
         return cl.native_env()
     board = tempfile.mkdtemp(prefix="hami-board-")  # no earlier run looks like a neighbour
+    if cfg == "H":
+        return cl.hooked_env(None, policy=None, board=board)
     if cfg == "D":
         return cl.hooked_env(50, policy="default", board=board)
     return cl.hooked_env(cfg, policy="force", board=board)
@@ -260,6 +290,19 @@ def selftest():
     assert seconds_for("N") == SECONDS and seconds_for(50) == SECONDS
     assert seconds_for(10) == 3 * SECONDS and seconds_for("10@p0") == 3 * SECONDS
     assert env_for("50@p0")["CUDA_DEVICE_SM_LIMIT"] == "50"
+    h = env_for("H")
+    assert "CUDA_DEVICE_SM_LIMIT" not in h and h["LD_PRELOAD"] and parse_cfg("H") == "H"
+    v = parse_variants("s=HAMI_COMPUTE_PACE_SPIN_US=1000; x=A=1,B=")
+    assert v == {"s": {"HAMI_COMPUTE_PACE_SPIN_US": "1000"}, "x": {"A": "1", "B": ""}}, v
+    for bad in ("s", "p0=A=1", "s=A"):
+        try:
+            parse_variants(bad)
+            raise AssertionError(f"accepted {bad!r}")
+        except ValueError:
+            pass
+    VARIANTS.update(v)
+    assert env_for("30@s")["HAMI_COMPUTE_PACE_SPIN_US"] == "1000"
+    assert env_for("30@s")["CUDA_DEVICE_SM_LIMIT"] == "30"
     err = ("[HAMI-vgpu pid 7] INFO: compute: power probe 1 at 10250 ms (CLOCK_MONOTONIC)\n"
            "[HAMI-vgpu pid 7] INFO: compute: power probe put off at 9000 ms: not alone\n"
            "[HAMI-vgpu pid 7] INFO: compute: GPU /x/GPU-1 contended=1 at 10900 ms (CLOCK_...)\n")

@@ -73,6 +73,13 @@ __attribute__((destructor)) void PrintStats() {
             static_cast<unsigned long long>(g_stats.pace_stretches), g_stats.pace_charged_ns / 1e6,
             g_stats.pace_wait_ns / 1e6, g_stats.pace_drain_ns / 1e6,
             g_stats.pace_tail_free_ns / 1e6, static_cast<unsigned long long>(g_stats.pace_copies));
+  if (g_stats.pace_bin_n[0]) {
+    fprintf(stderr, "hami-compute-stats pace_launches_per_ms=");
+    for (int k = 0; k < kPaceBins && g_stats.pace_bin_n[k]; ++k)
+      fprintf(stderr, "%s%.1f", k ? "," : "",
+              static_cast<double>(g_stats.pace_bin[k]) / static_cast<double>(g_stats.pace_bin_n[k]));
+    fprintf(stderr, "\n");
+  }
   uint64_t charged = g_stats.charge[0] + g_stats.charge[1] + g_stats.host_extra_ns;
   fprintf(stderr,
           "hami-compute-stats unmeasured=%llu overlap_ms=%.1f host_ms=%.1f host_extra_ms=%.1f "
@@ -273,6 +280,10 @@ bool Unmeasured(int ki, CUstream stream, uint64_t now, bool* sampled, CUcontext*
     // Pace mode: one sample per kSampleNs (its launches come in bursts), every launch of a
     // power probe (the probe's reference times, section 6).
     PaceLaunched(d, est, gated);
+    if (Cfg().stats && !d->pace.probe) {
+      uint64_t k = (gated - d->pace.on_start) / kMs;  // racy reads: statistics only
+      if (k < kPaceBins) ++g_stats.pace_bin[k];
+    }
     skip = est && now - c->last_sample < kSampleNs && now >= d->probe_end;
   } else {
     skip = est && __atomic_add_fetch(&c->since_sample, 1, __ATOMIC_RELAXED) < c->sample_every;

@@ -125,6 +125,8 @@ void Close(CtxState* c, DevLimiter* d, uint64_t now) {
   uint64_t charge = static_cast<uint64_t>(static_cast<double>(end - p->on_start) * f);
   BucketCorrect(d->clock, static_cast<int64_t>(charge), d->limit);
   if (Cfg().stats) {
+    uint64_t len_ms = (p->on_end - p->on_start) / kMs;
+    for (uint64_t k = 0; k < len_ms && k < kPaceBins; ++k) ++g_stats.pace_bin_n[k];
     ++g_stats.pace_stretches;
     g_stats.pace_charged_ns += charge;
     if (dr.done > end) g_stats.pace_tail_free_ns += dr.done - end;
@@ -144,7 +146,11 @@ void Open(CtxState* c, DevLimiter* d, uint64_t now) {
     for (;;) {
       uint64_t wait = BucketAdmit(d->clock, now, 0, bp);
       if (wait == 0) break;
-      SleepNs(wait < kSleepChunkNs ? wait : kSleepChunkNs);
+      // The pause's last pace_spin_ns are spun: a host woken from a long sleep runs the
+      // loop slower for its first ms (the stretch's restart cost, section 1b).
+      uint64_t spin = Cfg().pace_spin_ns;
+      if (wait > spin)
+        SleepNs(wait - spin < kSleepChunkNs ? wait - spin : kSleepChunkNs);
       now = Mono();
       if (!Throttling(d, now) || !PaceApplies(d)) break;  // policy or contention changed
     }
