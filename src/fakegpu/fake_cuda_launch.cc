@@ -53,6 +53,21 @@ CUresult cuMemsetD32Async_ptsz(CUdeviceptr, unsigned int, size_t n, CUstream s) 
   return CopyAsyncCommon(4 * static_cast<uint64_t>(n), s);
 }
 
+CUresult cuMemcpy2DAsync_v2(const CUDA_MEMCPY2D* p, CUstream s) {
+  if (p == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  return CopyAsyncCommon(static_cast<uint64_t>(p->WidthInBytes) * p->Height, s);
+}
+CUresult cuMemcpy2DAsync_v2_ptsz(const CUDA_MEMCPY2D* p, CUstream s) {
+  return cuMemcpy2DAsync_v2(p, s);
+}
+CUresult cuMemcpy3DAsync_v2(const CUDA_MEMCPY3D* p, CUstream s) {
+  if (p == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  return CopyAsyncCommon(static_cast<uint64_t>(p->WidthInBytes) * p->Height * p->Depth, s);
+}
+CUresult cuMemcpy3DAsync_v2_ptsz(const CUDA_MEMCPY3D* p, CUstream s) {
+  return cuMemcpy3DAsync_v2(p, s);
+}
+
 CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,
                         unsigned int bx, unsigned int by, unsigned int bz, unsigned int,
                         CUstream stream, void**, void**) {

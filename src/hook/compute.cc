@@ -76,8 +76,9 @@ __attribute__((destructor)) void PrintStats() {
   if (g_stats.pace_bin_n[0]) {
     fprintf(stderr, "hami-compute-stats pace_launches_per_ms=");
     for (int k = 0; k < kPaceBins && g_stats.pace_bin_n[k]; ++k)
-      fprintf(stderr, "%s%.1f", k ? "," : "",
-              static_cast<double>(g_stats.pace_bin[k]) / static_cast<double>(g_stats.pace_bin_n[k]));
+      fprintf(
+          stderr, "%s%.1f", k ? "," : "",
+          static_cast<double>(g_stats.pace_bin[k]) / static_cast<double>(g_stats.pace_bin_n[k]));
     fprintf(stderr, "\n");
   }
   uint64_t charged = g_stats.charge[0] + g_stats.charge[1] + g_stats.host_extra_ns;

@@ -65,7 +65,7 @@ inline constexpr int kPaceStreams = 8;
 inline constexpr uint64_t kPaceLateNs = 2 * kMs;        // PaceLateNs's floor
 inline constexpr uint64_t kPaceDrainMaxNs = 100 * kMs;  // longest wait for a stretch's work
 inline constexpr uint64_t kPaceMaxOnNs = 100 * kMs;     // longest stretch
-inline constexpr int kPaceBins = 32;                     // HAMI_COMPUTE_STATS: ms per stretch
+inline constexpr int kPaceBins = 32;                    // HAMI_COMPUTE_STATS: ms per stretch
 
 inline uint64_t Mono() {
   timespec ts;
@@ -99,7 +99,7 @@ struct Stats {
   // Launches by ms since their stretch opened, and the stretches that lasted past each ms:
   // the loop's pace through a stretch (its restart cost after a pause).
   uint64_t pace_bin[kPaceBins], pace_bin_n[kPaceBins];
-  uint64_t t_init;       // CLOCK_MONOTONIC at ComputeInit (charge / wall at exit)
+  uint64_t t_init;  // CLOCK_MONOTONIC at ComputeInit (charge / wall at exit)
 };
 extern Stats g_stats;
 

@@ -149,8 +149,7 @@ void Open(CtxState* c, DevLimiter* d, uint64_t now) {
       // The pause's last pace_spin_ns are spun: a host woken from a long sleep runs the
       // loop slower for its first ms (the stretch's restart cost, section 1b).
       uint64_t spin = Cfg().pace_spin_ns;
-      if (wait > spin)
-        SleepNs(wait - spin < kSleepChunkNs ? wait - spin : kSleepChunkNs);
+      if (wait > spin) SleepNs(wait - spin < kSleepChunkNs ? wait - spin : kSleepChunkNs);
       now = Mono();
       if (!Throttling(d, now) || !PaceApplies(d)) break;  // policy or contention changed
     }

@@ -165,6 +165,17 @@ HAMI_COPY_HOOK(cuMemsetD32Async, CUdeviceptr, unsigned int, false)
 HAMI_COPY_HOOK(cuMemsetD32Async_ptsz, CUdeviceptr, unsigned int, true)
 #undef HAMI_COPY_HOOK
 
+#define HAMI_COPY_ND_HOOK(name, param_t, per_thread)                    \
+  CUresult Hook_##name(const param_t* copy, CUstream stream) noexcept { \
+    return Copy(                                                        \
+        stream, [&] { return g_cuda.name(copy, stream); }, per_thread); \
+  }
+HAMI_COPY_ND_HOOK(cuMemcpy2DAsync_v2, CUDA_MEMCPY2D, false)
+HAMI_COPY_ND_HOOK(cuMemcpy2DAsync_v2_ptsz, CUDA_MEMCPY2D, true)
+HAMI_COPY_ND_HOOK(cuMemcpy3DAsync_v2, CUDA_MEMCPY3D, false)
+HAMI_COPY_ND_HOOK(cuMemcpy3DAsync_v2_ptsz, CUDA_MEMCPY3D, true)
+#undef HAMI_COPY_ND_HOOK
+
 namespace {
 template <typename Call>
 inline CUresult Synchronized(Call call) {

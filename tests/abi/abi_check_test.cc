@@ -21,6 +21,11 @@ TEST(AbiCheck, StructLayoutsAndEnumValuesMatchTheToolkit) {
   EXPECT_EQ(a.launch_config_stream_off, b.launch_config_stream_off);
   EXPECT_EQ(a.launch_config_attrs_off, b.launch_config_attrs_off);
   EXPECT_EQ(a.uuid_size, b.uuid_size);
+  EXPECT_EQ(a.memcpy2d_size, b.memcpy2d_size);
+  EXPECT_EQ(a.memcpy2d_width_off, b.memcpy2d_width_off);
+  EXPECT_EQ(a.memcpy3d_size, b.memcpy3d_size);
+  EXPECT_EQ(a.memcpy3d_width_off, b.memcpy3d_width_off);
+  EXPECT_EQ(a.memcpy3d_depth_off, b.memcpy3d_depth_off);
   for (int i = 0; i < 12; ++i) EXPECT_EQ(a.values[i], b.values[i]) << "enum value #" << i;
 }
 

@@ -10,6 +10,7 @@ struct Layout {
   size_t alloc_prop_size, alloc_prop_location_off, alloc_prop_flags_off;
   size_t launch_config_size, launch_config_stream_off, launch_config_attrs_off;
   size_t uuid_size;
+  size_t memcpy2d_size, memcpy2d_width_off, memcpy3d_size, memcpy3d_width_off, memcpy3d_depth_off;
   long values[12];  // enum values in a fixed order, see layout_*.cc
 };
 Layout OurLayout();

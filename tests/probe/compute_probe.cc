@@ -5,7 +5,7 @@
 //   compute_probe loop     --kernel-us K --seconds S [--warmup-ms W] [--sync N]
 //                          [--path kernel|ptsz|ex|ex_ptsz|coop|coop_ptsz|graph]
 //                          [--graph-count C] [--stream default|new] [--host-us H]
-//                          [--launch-gap-us G] [--streams N] [--copy-kib B]
+//                          [--launch-gap-us G] [--streams N] [--copy-kib B] [--copy-dims 1|2|3]
 //   compute_probe requests --kernel-us K --per-request R --gap-us G --seconds S [--warmup-ms W]
 //
 // loop: own GPU time (launches x kernel time) over wall time after the warm-up, iterations
@@ -18,7 +18,7 @@
 // kernels run concurrently) and synchronises the context;
 // --copy-kib B queues an asynchronous B KiB host-to-device copy on a copy stream before every
 // launch (input prefetch; on the fake a copy engine moves FAKEGPU_COPY_GBPS) and synchronises
-// the context.
+// the context; --copy-dims 2 or 3 makes it a cuMemcpy2DAsync / cuMemcpy3DAsync of 1 KiB rows.
 // requests: R launches then a synchronize, then G us idle; latency percentiles.
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +65,7 @@ struct Opts {
   uint64_t launch_gap_us = 0;
   int streams = 1;
   uint64_t copy_kib = 0;
+  int copy_dims = 1;  // 1: cuMemcpyHtoDAsync_v2; 2, 3: the 2D / 3D asynchronous copy
 };
 
 Opts Parse(int argc, char** argv) {
@@ -102,6 +103,8 @@ Opts Parse(int argc, char** argv) {
       o.streams = std::max(1, atoi(v.c_str()));
     else if (k == "--copy-kib")
       o.copy_kib = strtoull(v.c_str(), nullptr, 10);
+    else if (k == "--copy-dims" && (v == "1" || v == "2" || v == "3"))
+      o.copy_dims = atoi(v.c_str());
     else {
       fprintf(stderr, "unknown option %s\n", k.c_str());
       exit(2);
@@ -120,6 +123,37 @@ CUdeviceptr g_copy_dst = 0;
 void Spin(uint64_t us) {
   uint64_t until = Now() + us * 1000;
   while (Now() < until) {
+  }
+}
+
+// The --copy-kib copy before a launch: one asynchronous host-to-device copy of B KiB, flat or
+// as 1 KiB rows (2D), or as 1 KiB rows in slices of 16 (3D).
+void CopyOnce(const Opts& o, const void* host_src) {
+  const size_t row = 1024, rows = o.copy_kib;
+  if (o.copy_dims == 2) {
+    CUDA_MEMCPY2D c = {};
+    c.srcMemoryType = CU_MEMORYTYPE_HOST;
+    c.srcHost = host_src;
+    c.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+    c.dstDevice = g_copy_dst;
+    c.dstPitch = row;
+    c.WidthInBytes = row;
+    c.Height = rows;
+    CHECK(cuMemcpy2DAsync_v2(&c, g_copy_stream));
+  } else if (o.copy_dims == 3) {
+    CUDA_MEMCPY3D c = {};
+    c.srcMemoryType = CU_MEMORYTYPE_HOST;
+    c.srcHost = host_src;
+    c.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+    c.dstDevice = g_copy_dst;
+    c.dstPitch = row;
+    c.dstHeight = 16;
+    c.WidthInBytes = row;
+    c.Height = 16;
+    c.Depth = rows / 16;
+    CHECK(cuMemcpy3DAsync_v2(&c, g_copy_stream));
+  } else {
+    CHECK(cuMemcpyHtoDAsync_v2(g_copy_dst, host_src, o.copy_kib << 10, g_copy_stream));
   }
 }
 
@@ -212,8 +246,7 @@ int main(int argc, char** argv) {
       if (measuring && now >= t_end) break;
       if (o.launch_gap_us) Spin(o.launch_gap_us);
       if (!g_streams.empty()) g_stream = g_streams[iters % g_streams.size()];
-      if (o.copy_kib)
-        CHECK(cuMemcpyHtoDAsync_v2(g_copy_dst, host_src, o.copy_kib << 10, g_copy_stream));
+      if (o.copy_kib) CopyOnce(o, host_src);
       uint64_t l0 = Now();
       gpu_us += LaunchOnce(o);
       in_launch_ns += Now() - l0;

@@ -248,6 +248,8 @@ TEST_F(ComputeTest, OverlappingStreamsAreChargedTheirUnionAndKeepTheShare) {
 //   the synchronize is the loop running, not a pause. Taken for a pause (the closing launch
 //   came late), it was not charged: 69 % at 40 %.
 // (The H100's `streams` workload, whose 64 MiB copies were neither, ran at 102 % at 90 %.)
+// The same with 2D and 3D copies (cuMemcpy2DAsync, cuMemcpy3DAsync), which ran on through
+// the pauses before they passed the gate too.
 TEST_F(ComputeTest, CopyBoundLoopsKeepTheirShareInPaceMode) {
   auto env = [&](const std::string& limit) {
     Env e = ContainerEnv("c" + limit, limit);
@@ -255,16 +257,21 @@ TEST_F(ComputeTest, CopyBoundLoopsKeepTheirShareInPaceMode) {
     e["HAMI_COMPUTE_STATS"] = "1";
     return e;
   };
-  for (auto [kib, sync] : {std::pair{"51200", "1"}, std::pair{"12800", "8"}}) {
-    std::vector<std::string> copies = {"loop", "--kernel-us", "100", "--copy-kib",  kib,  "--sync",
-                                       sync,   "--seconds",   "2",   "--warmup-ms", "400"};
+  struct Case {
+    const char *kib, *sync, *dims;
+  };
+  for (auto [kib, sync, dims] : {Case{"51200", "1", "1"}, Case{"12800", "8", "1"},
+                                 Case{"51200", "1", "2"}, Case{"12800", "8", "3"}}) {
+    std::vector<std::string> copies = {
+        "loop",   "--kernel-us", "100",       "--copy-kib", kib,           "--copy-dims", dims,
+        "--sync", sync,          "--seconds", "2",          "--warmup-ms", "400"};
     Result unlimited = Probe(copies, env(""));
     ASSERT_LT(Share(unlimited), 40) << "copy-bound: the SMs idle. " << unlimited.out;
     Result held = Probe(copies, env("40"));
     double pct = 100 * Rate(held) / Rate(unlimited);
-    printf("copies of %s KiB, sync every %s, at 40 %%: %.1f %% of unlimited throughput\n", kib,
-           sync, pct);
-    EXPECT_NEAR(pct, 40, 7) << kib << held.out << held.err << unlimited.out;
+    printf("%sD copies of %s KiB, sync every %s, at 40 %%: %.1f %% of unlimited throughput\n", dims,
+           kib, sync, pct);
+    EXPECT_NEAR(pct, 40, 7) << dims << "D " << kib << held.out << held.err << unlimited.out;
     EXPECT_NE(held.err.find("pace_copies="), std::string::npos) << held.err;
     EXPECT_EQ(held.err.find("pace_copies=0\n"), std::string::npos)
         << "copies pass the gate: " << held.err;
