@@ -69,10 +69,12 @@ __attribute__((destructor)) void PrintStats() {
   if (g_stats.pace_stretches)
     fprintf(stderr,
             "hami-compute-stats pace_stretches=%llu pace_charged_ms=%.1f pace_wait_ms=%.1f "
-            "pace_drain_ms=%.1f pace_tail_uncharged_ms=%.1f pace_copies=%llu\n",
+            "pace_drain_ms=%.1f pace_tail_uncharged_ms=%.1f pace_copies=%llu "
+            "pace_restart_credit_ms=%.1f\n",
             static_cast<unsigned long long>(g_stats.pace_stretches), g_stats.pace_charged_ns / 1e6,
             g_stats.pace_wait_ns / 1e6, g_stats.pace_drain_ns / 1e6,
-            g_stats.pace_tail_free_ns / 1e6, static_cast<unsigned long long>(g_stats.pace_copies));
+            g_stats.pace_tail_free_ns / 1e6, static_cast<unsigned long long>(g_stats.pace_copies),
+            g_stats.pace_restart_ns / 1e6);
   if (g_stats.pace_bin_n[0]) {
     fprintf(stderr, "hami-compute-stats pace_launches_per_ms=");
     for (int k = 0; k < kPaceBins && g_stats.pace_bin_n[k]; ++k)
@@ -282,7 +284,7 @@ bool Unmeasured(int ki, CUstream stream, uint64_t now, bool* sampled, CUcontext*
     // power probe (the probe's reference times, section 6).
     PaceLaunched(d, est, gated);
     if (Cfg().stats && !d->pace.probe) {
-      uint64_t k = (gated - d->pace.on_start) / kMs;  // racy reads: statistics only
+      uint64_t k = (gated - __atomic_load_n(&d->pace.on_start, __ATOMIC_RELAXED)) / kMs;
       if (k < kPaceBins) ++g_stats.pace_bin[k];
     }
     skip = est && now - c->last_sample < kSampleNs && now >= d->probe_end;

@@ -58,6 +58,28 @@ uint64_t PaceLearnGap(uint64_t learned_ns, uint64_t stretch_ns) {
   return stretch_ns > decayed ? stretch_ns : decayed;
 }
 
+bool PaceRestartLoss(uint64_t n_early, uint64_t n_late, uint64_t early_ns, uint64_t len_ns,
+                     int64_t* loss_ns) {
+  if (early_ns == 0 || len_ns < 3 * early_ns || n_late < 32) return false;
+  // At the rest's pace, n_early launches take n_early * (len - early) / n_late ns.
+  double took = static_cast<double>(n_early) * static_cast<double>(len_ns - early_ns) /
+                static_cast<double>(n_late);
+  double loss = static_cast<double>(early_ns) - took;
+  double bound = static_cast<double>(len_ns);  // a burst of many early launches: bounded
+  *loss_ns = static_cast<int64_t>(loss < -bound ? -bound : loss);
+  return true;
+}
+
+int64_t PaceLearnRestart(int64_t learned_ns, int64_t loss_ns) {
+  return learned_ns + (loss_ns - learned_ns) / 8;
+}
+
+uint64_t PaceRestartCredit(int64_t learned_ns, uint64_t max_ns) {
+  if (learned_ns <= 0) return 0;
+  uint64_t c = static_cast<uint64_t>(learned_ns);
+  return c < max_ns ? c : max_ns;
+}
+
 uint64_t PaceChargeEnd(const PaceStretch& s, uint64_t late_ns) {
   uint64_t last = s.last < s.on_start ? s.on_start : s.last;
   uint64_t ran = last - s.on_start;

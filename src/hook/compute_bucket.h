@@ -83,6 +83,19 @@ uint64_t PaceLateNs(uint64_t learned_ns, uint64_t min_ns, uint64_t max_ns);
 // The learned host gap after a stretch whose longest gap between launches was `stretch_ns`:
 // a longer one is taken at once, a shorter one lowers it by an eighth per stretch.
 uint64_t PaceLearnGap(uint64_t learned_ns, uint64_t stretch_ns);
+// The loop's pace lost at the start of a stretch, signed (a loop woken from a pause may run
+// its first ms slower than it runs on): the time the `n_early` launches of the first
+// `early_ns` would have taken at the pace of the `n_late` launches of the rest of the stretch
+// (`len_ns` in all), less `early_ns`, negated. False (nothing learned) when the stretch is
+// shorter than three times `early_ns` or its rest held fewer than 32 launches.
+bool PaceRestartLoss(uint64_t n_early, uint64_t n_late, uint64_t early_ns, uint64_t len_ns,
+                     int64_t* loss_ns);
+// The learned restart loss after a stretch that lost `loss_ns` (weight 1/8), and the credit
+// it gives a stretch's charge: the learned loss when positive, at most `max_ns`. Averaged
+// over stretches, a loop that resumes with a burst (a queue refilled, a step launched right
+// after its synchronise) shows a negative loss and gets nothing.
+int64_t PaceLearnRestart(int64_t learned_ns, int64_t loss_ns);
+uint64_t PaceRestartCredit(int64_t learned_ns, uint64_t max_ns);
 
 }  // namespace hami::vgpu
 

@@ -178,6 +178,39 @@ TEST(ComputeBucket, PaceLearnsTheLoopsHostGapsAndTakesLongerOnesForPauses) {
   EXPECT_EQ(PaceChargeEnd(s, PaceLateNs(4 * kMs, min, on)), s.last);
 }
 
+TEST(ComputeBucket, PaceLearnsTheRestartLossOfALoopWokenFromAPause) {
+  const uint64_t early = 5 * kMs, len = 20 * kMs;
+  int64_t loss = 0;
+  // 10 launches per ms all through: nothing lost.
+  ASSERT_TRUE(PaceRestartLoss(50, 150, early, len, &loss));
+  EXPECT_EQ(loss, 0);
+  // 35 in the first 5 ms at 10 per ms after: 1.5 ms lost.
+  ASSERT_TRUE(PaceRestartLoss(35, 150, early, len, &loss));
+  EXPECT_EQ(loss, 1500 * static_cast<int64_t>(kMs) / 1000);
+  // A burst at the start (a queue refilled): negative, bounded by the stretch.
+  ASSERT_TRUE(PaceRestartLoss(100, 150, early, len, &loss));
+  EXPECT_EQ(loss, -5 * static_cast<int64_t>(kMs));
+  ASSERT_TRUE(PaceRestartLoss(100000, 150, early, len, &loss));
+  EXPECT_EQ(loss, -static_cast<int64_t>(len));
+  // Too little to tell: a short stretch, or few launches after the start.
+  EXPECT_FALSE(PaceRestartLoss(35, 150, early, 14 * kMs, &loss));
+  EXPECT_FALSE(PaceRestartLoss(2, 31, early, len, &loss));
+  EXPECT_FALSE(PaceRestartLoss(2, 100, 0, len, &loss));
+
+  // Learned over stretches: a steady loss of 1.5 ms is approached and credited (at most the
+  // bound); a loop that alternates bursts and slow starts averages out and gets nothing.
+  int64_t learned = 0;
+  for (int i = 0; i < 64; ++i) learned = PaceLearnRestart(learned, 1500 * kMs / 1000);
+  EXPECT_NEAR(static_cast<double>(PaceRestartCredit(learned, early / 2)), 1.5e6, 2e4);
+  EXPECT_EQ(PaceRestartCredit(learned, kMs), kMs) << "bounded";
+  int64_t mixed = 0;
+  for (int i = 0; i < 64; ++i)
+    mixed = PaceLearnRestart(
+        mixed, i % 2 ? 1500 * static_cast<int64_t>(kMs) / 1000 : -3 * static_cast<int64_t>(kMs));
+  EXPECT_EQ(PaceRestartCredit(mixed, early / 2), 0u);
+  EXPECT_EQ(PaceRestartCredit(-1, early), 0u);
+}
+
 TEST(ComputeBucket, ToleranceAdmitsOverlappingLaunchesWithoutRaisingTheShare) {
   // Two streams queue 1 ms kernels at 50 %: with a tolerance of one scaled charge the second
   // launch goes at once (they can overlap); over time the share is unchanged.

@@ -76,6 +76,9 @@ bool LoadComputeConfig(const char* (*getenv)(const char* name), ComputeConfig* o
   if ((v = get("HAMI_COMPUTE_PACE_OFF_MS")) &&
       !Range("HAMI_COMPUTE_PACE_OFF_MS", v, 0, 50, kMs, &out->pace_off_ns, err, errlen))
     return false;
+  if ((v = get("HAMI_COMPUTE_PACE_RESTART")) &&
+      !Flag("HAMI_COMPUTE_PACE_RESTART", v, &out->pace_restart, err, errlen))
+    return false;
   if ((v = get("HAMI_COMPUTE_PACE_SPIN_US")) &&
       !Range("HAMI_COMPUTE_PACE_SPIN_US", v, 0, 5000, kUs, &out->pace_spin_ns, err, errlen))
     return false;

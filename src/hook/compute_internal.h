@@ -65,6 +65,7 @@ inline constexpr int kPaceStreams = 8;
 inline constexpr uint64_t kPaceLateNs = 2 * kMs;        // PaceLateNs's floor
 inline constexpr uint64_t kPaceDrainMaxNs = 100 * kMs;  // longest wait for a stretch's work
 inline constexpr uint64_t kPaceMaxOnNs = 100 * kMs;     // longest stretch
+inline constexpr uint64_t kPaceEarlyNs = 5 * kMs;       // a stretch's restart (PaceRestartLoss)
 inline constexpr int kPaceBins = 32;                    // HAMI_COMPUTE_STATS: ms per stretch
 
 inline uint64_t Mono() {
@@ -95,7 +96,8 @@ struct Stats {
   uint64_t host_extra_ns;     // host time charged beyond the GPU time (windows)
   uint64_t host_ns;           // application host time of admitted launches (windows)
   uint64_t pace_stretches, pace_charged_ns, pace_drain_ns, pace_wait_ns, pace_tail_free_ns;
-  uint64_t pace_copies;  // asynchronous copies and memsets that passed the pace gate
+  uint64_t pace_copies;      // asynchronous copies and memsets that passed the pace gate
+  uint64_t pace_restart_ns;  // restart credit given to stretches (PaceRestartCredit)
   // Launches by ms since their stretch opened, and the stretches that lasted past each ms:
   // the loop's pace through a stretch (its restart cost after a pause).
   uint64_t pace_bin[kPaceBins], pace_bin_n[kPaceBins];
@@ -188,7 +190,7 @@ struct CtxState {
 // stretch waits for the bucket. Fields under `mu` unless marked.
 struct PaceState {
   pthread_mutex_t mu;  // closing and opening stretches; zero is PTHREAD_MUTEX_INITIALIZER
-  uint64_t on_start;   // 0: no stretch open yet
+  uint64_t on_start;   // 0: no stretch open yet; stored atomically (read by launches)
   uint64_t on_end;     // atomic: launches before it go straight through
   uint32_t gen;        // atomic: stretch number (the threads' stream notes)
   bool probe;          // the open stretch is a power probe: not charged
@@ -196,13 +198,15 @@ struct PaceState {
   CtxState* ctxs[kPaceStreams];
   bool kernels[kPaceStreams];  // a kernel or graph went to the stream (else: only copies)
   int nstreams;
-  uint64_t sum_est;       // atomic: the launches' estimated GPU time in the stretch
-  uint64_t t_last;        // atomic: the stretch's last launch (CLOCK_MONOTONIC)
-  uint64_t gap_max;       // atomic: the longest host gap between two launches in the stretch
-  uint64_t gap_learned;   // PaceLearnGap over the past stretches (PaceLateNs)
-  uint64_t raw, cor;      // under g_mu: sampled launches' measured and full-duty time
-  double factor;          // the last full-duty factor (0: none yet, i.e. 1)
-  uint64_t others_until;  // another process of the container launched: no pace mode till then
+  uint64_t sum_est;         // atomic: the launches' estimated GPU time in the stretch
+  uint64_t t_last;          // atomic: the stretch's last launch (CLOCK_MONOTONIC)
+  uint64_t gap_max;         // atomic: the longest host gap between two launches in the stretch
+  uint64_t gap_learned;     // PaceLearnGap over the past stretches (PaceLateNs)
+  uint64_t n_early, n_all;  // atomic: launches (and copies) in its first kPaceEarlyNs, and all
+  int64_t restart_learned;  // PaceLearnRestart over the past stretches (PaceRestartCredit)
+  uint64_t raw, cor;        // under g_mu: sampled launches' measured and full-duty time
+  double factor;            // the last full-duty factor (0: none yet, i.e. 1)
+  uint64_t others_until;    // another process of the container launched: no pace mode till then
 };
 
 struct DevLimiter {
@@ -330,13 +334,18 @@ uint64_t PaceStretchNs(uint32_t limit_pct);
 // last second (pace mode charges one process's stretches: it needs to be the only one).
 // Stamps this process's presence in the accounting file at most every 10 ms.
 bool OthersOfContainer(DevLimiter* d, uint64_t now);
-// Counts a launch of the stretch (its estimated GPU time, when it came) and the host gap
-// since the stretch's previous launch, copy or synchronise.
+// Counts a launch of the stretch (its estimated GPU time, when it came, whether in the
+// stretch's first kPaceEarlyNs) and the host gap since the stretch's previous launch, copy or
+// synchronise.
 // Plain loads and stores: threads racing here only misplace a gap, and the launch path gets
 // no second locked instruction.
 inline void PaceLaunched(DevLimiter* d, uint64_t est, uint64_t now) {
   PaceState* p = &d->pace;
   __atomic_fetch_add(&p->sum_est, est, __ATOMIC_RELAXED);
+  if (now - __atomic_load_n(&p->on_start, __ATOMIC_RELAXED) < kPaceEarlyNs)
+    __atomic_store_n(&p->n_early, __atomic_load_n(&p->n_early, __ATOMIC_RELAXED) + 1,
+                     __ATOMIC_RELAXED);
+  __atomic_store_n(&p->n_all, __atomic_load_n(&p->n_all, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
   uint64_t prev = __atomic_load_n(&p->t_last, __ATOMIC_RELAXED);
   __atomic_store_n(&p->t_last, now, __ATOMIC_RELAXED);
   if (now > prev && now - prev > __atomic_load_n(&p->gap_max, __ATOMIC_RELAXED))

@@ -121,14 +121,28 @@ void Close(CtxState* c, DevLimiter* d, uint64_t now) {
   p->gap_learned = PaceLearnGap(p->gap_learned, __atomic_load_n(&p->gap_max, __ATOMIC_RELAXED));
   uint64_t late = PaceLateNs(p->gap_learned, kPaceLateNs, p->on_end - p->on_start);
   uint64_t end = PaceChargeEnd(st, late);
+  // A loop woken from the pause runs its first ms slower than it runs on (host and GPU come
+  // back from idle): that loss, learned from its launches' pace, is not its work.
+  uint64_t credit = 0;
+  if (Cfg().pace_restart) {
+    uint64_t n_all = __atomic_load_n(&p->n_all, __ATOMIC_RELAXED);
+    uint64_t n_early = __atomic_load_n(&p->n_early, __ATOMIC_RELAXED);
+    int64_t loss = 0;
+    if (n_early <= n_all &&
+        PaceRestartLoss(n_early, n_all - n_early, kPaceEarlyNs, p->on_end - p->on_start, &loss))
+      p->restart_learned = PaceLearnRestart(p->restart_learned, loss);
+    credit = PaceRestartCredit(p->restart_learned, kPaceEarlyNs / 2);
+    if (credit > (end - p->on_start) / 4) credit = (end - p->on_start) / 4;
+  }
   double f = Cfg().power ? FullDutyFactor(c, d) : 1.0;
-  uint64_t charge = static_cast<uint64_t>(static_cast<double>(end - p->on_start) * f);
+  uint64_t charge = static_cast<uint64_t>(static_cast<double>(end - p->on_start - credit) * f);
   BucketCorrect(d->clock, static_cast<int64_t>(charge), d->limit);
   if (Cfg().stats) {
     uint64_t len_ms = (p->on_end - p->on_start) / kMs;
     for (uint64_t k = 0; k < len_ms && k < kPaceBins; ++k) ++g_stats.pace_bin_n[k];
     ++g_stats.pace_stretches;
     g_stats.pace_charged_ns += charge;
+    g_stats.pace_restart_ns += credit;
     if (dr.done > end) g_stats.pace_tail_free_ns += dr.done - end;
   }
 }
@@ -160,8 +174,10 @@ void Open(CtxState* c, DevLimiter* d, uint64_t now) {
     }
     end = now + PaceStretchNs(d->limit);
   }
-  p->on_start = now;
+  __atomic_store_n(&p->on_start, now, __ATOMIC_RELAXED);
   p->nstreams = 0;
+  __atomic_store_n(&p->n_early, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&p->n_all, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&p->sum_est, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&p->t_last, now, __ATOMIC_RELAXED);
   __atomic_store_n(&p->gap_max, 0, __ATOMIC_RELAXED);
