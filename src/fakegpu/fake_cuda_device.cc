@@ -52,6 +52,9 @@ CUresult cuInit(unsigned int flags) {
     double v = strtod(g, nullptr);
     if (v > 0) d.copy_gbps = v;
   }
+  if (const char* w = getenv("FAKEGPU_WAKE_US")) d.wake_ns = strtoull(w, nullptr, 10) * 1000;
+  if (const char* w = getenv("FAKEGPU_WAKE_IDLE_MS"))
+    d.wake_idle_ns = strtoull(w, nullptr, 10) * 1000000;
   if (const char* w = getenv("FAKEGPU_POWER_WINDOW_US"))
     d.power_window_ns = strtoull(w, nullptr, 10) * 1000;
   d.initialized = true;

@@ -162,6 +162,10 @@ void ScheduleLocked(Stream* s, Ctx* c, uint64_t duration) {
   uint64_t tail = TailOf(s, c);
   if (duration)
     duration = static_cast<uint64_t>(static_cast<double>(duration) * PowerFactor(c->phys));
+  if (duration && D().wake_ns) {
+    uint64_t now = MonotonicNs(), busy = D().state->BusyUntil(c->phys);
+    if (busy + D().wake_idle_ns <= std::max(now, tail)) duration += D().wake_ns;
+  }
   uint64_t end = duration ? D().state->Schedule(c->phys, duration, tail, D().owner, D().switch_ns,
                                                 D().stream_overlap)
                           : std::max(MonotonicNs(), tail);

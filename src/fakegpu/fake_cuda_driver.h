@@ -121,6 +121,11 @@ struct Driver {
   // FAKEGPU_COPY_GBPS: asynchronous copies and memsets run on a copy engine at this rate
   // (GB/s, default 25): they take stream time but no SM time.
   double copy_gbps = 25.0;
+  // FAKEGPU_WAKE_US: a kernel queued on a device idle for FAKEGPU_WAKE_IDLE_MS (default 5)
+  // or more runs this much longer, as a card (clocks) and host (caches) woken from idle run
+  // their first work slower (0: none).
+  uint64_t wake_ns = 0;
+  uint64_t wake_idle_ns = 5000000;
 };
 
 // Leaked on purpose (no destructor ordering at exit). A forked child starts afresh, like a
