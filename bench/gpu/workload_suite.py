@@ -51,7 +51,7 @@ def parse_cfg(c):
 
 
 def parse_variants(text):
-    """SUITE_VARIANTS="s=HAMI_COMPUTE_PACE_SPIN_US=1000;x=A=1,B=2": configuration suffixes
+    """SUITE_VARIANTS="r=HAMI_COMPUTE_PACE_RESTART=0;x=A=1,B=2": configuration suffixes
     (30@s) that set libvgpu.so variables for an A/B in one call."""
     out = {}
     for part in filter(None, (p.strip() for p in text.split(";"))):
@@ -292,8 +292,8 @@ def selftest():
     assert env_for("50@p0")["CUDA_DEVICE_SM_LIMIT"] == "50"
     h = env_for("H")
     assert "CUDA_DEVICE_SM_LIMIT" not in h and h["LD_PRELOAD"] and parse_cfg("H") == "H"
-    v = parse_variants("s=HAMI_COMPUTE_PACE_SPIN_US=1000; x=A=1,B=")
-    assert v == {"s": {"HAMI_COMPUTE_PACE_SPIN_US": "1000"}, "x": {"A": "1", "B": ""}}, v
+    v = parse_variants("s=HAMI_COMPUTE_PACE_MS=10; x=A=1,B=")
+    assert v == {"s": {"HAMI_COMPUTE_PACE_MS": "10"}, "x": {"A": "1", "B": ""}}, v
     for bad in ("s", "p0=A=1", "s=A"):
         try:
             parse_variants(bad)
@@ -301,7 +301,7 @@ def selftest():
         except ValueError:
             pass
     VARIANTS.update(v)
-    assert env_for("30@s")["HAMI_COMPUTE_PACE_SPIN_US"] == "1000"
+    assert env_for("30@s")["HAMI_COMPUTE_PACE_MS"] == "10"
     assert env_for("30@s")["CUDA_DEVICE_SM_LIMIT"] == "30"
     err = ("[HAMI-vgpu pid 7] INFO: compute: power probe 1 at 10250 ms (CLOCK_MONOTONIC)\n"
            "[HAMI-vgpu pid 7] INFO: compute: power probe put off at 9000 ms: not alone\n"

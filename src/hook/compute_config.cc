@@ -50,7 +50,7 @@ bool Dir(const char* name, const char* v, char* out, size_t n, char* err, size_t
 bool LoadComputeConfig(const char* (*getenv)(const char* name), ComputeConfig* out, char* err,
                        size_t errlen) {
   *out = ComputeConfig{};
-  out->turns = out->power = out->pace = true;
+  out->turns = out->power = out->pace = out->pace_restart = true;
   out->pace_on_ns = 20 * kMs;
   out->pace_off_ns = 10 * kMs;
   out->max_turn_ns = 20 * kMs;
@@ -78,9 +78,6 @@ bool LoadComputeConfig(const char* (*getenv)(const char* name), ComputeConfig* o
     return false;
   if ((v = get("HAMI_COMPUTE_PACE_RESTART")) &&
       !Flag("HAMI_COMPUTE_PACE_RESTART", v, &out->pace_restart, err, errlen))
-    return false;
-  if ((v = get("HAMI_COMPUTE_PACE_SPIN_US")) &&
-      !Range("HAMI_COMPUTE_PACE_SPIN_US", v, 0, 5000, kUs, &out->pace_spin_ns, err, errlen))
     return false;
   if ((v = get("HAMI_COMPUTE_MAX_TURN_US")) &&
       !Range("HAMI_COMPUTE_MAX_TURN_US", v, 1000, 30000, kUs, &out->max_turn_ns, err, errlen))

@@ -160,10 +160,7 @@ void Open(CtxState* c, DevLimiter* d, uint64_t now) {
     for (;;) {
       uint64_t wait = BucketAdmit(d->clock, now, 0, bp);
       if (wait == 0) break;
-      // The pause's last pace_spin_ns are spun: a host woken from a long sleep runs the
-      // loop slower for its first ms (the stretch's restart cost, section 1b).
-      uint64_t spin = Cfg().pace_spin_ns;
-      if (wait > spin) SleepNs(wait - spin < kSleepChunkNs ? wait - spin : kSleepChunkNs);
+      SleepNs(wait < kSleepChunkNs ? wait : kSleepChunkNs);
       now = Mono();
       if (!Throttling(d, now) || !PaceApplies(d)) break;  // policy or contention changed
     }

@@ -355,7 +355,6 @@ TEST_F(ComputeTest, ALoopThatRestartsSlowlyAfterEachPauseKeepsItsShare) {
   auto env = [&](const std::string& limit) {
     Env e = ContainerEnv("w" + limit, limit);
     e["HAMI_COMPUTE_POWER"] = "0";
-    e["HAMI_COMPUTE_PACE_RESTART"] = "1";
     e["FAKEGPU_WAKE_US"] = "2000";
     return e;
   };
