@@ -52,7 +52,7 @@ def parse_cfg(c):
 
 def parse_variants(text):
     """SUITE_VARIANTS="r=HAMI_COMPUTE_PACE_RESTART=0;x=A=1,B=2": configuration suffixes
-    (30@s) that set libvgpu.so variables for an A/B in one call."""
+    (30@r) that set libvgpu.so variables for an A/B in one call."""
     out = {}
     for part in filter(None, (p.strip() for p in text.split(";"))):
         name, _, assigns = part.partition("=")

@@ -282,11 +282,8 @@ bool Unmeasured(int ki, CUstream stream, uint64_t now, bool* sampled, CUcontext*
   if (t_pace_sample) {
     // Pace mode: one sample per kSampleNs (its launches come in bursts), every launch of a
     // power probe (the probe's reference times, section 6).
-    PaceLaunched(d, est, gated);
-    if (Cfg().stats && !d->pace.probe) {
-      uint64_t k = (gated - __atomic_load_n(&d->pace.on_start, __ATOMIC_RELAXED)) / kMs;
-      if (k < kPaceBins) ++g_stats.pace_bin[k];
-    }
+    uint64_t since = PaceLaunched(d, est, gated);
+    if (Cfg().stats && !d->pace.probe && since / kMs < kPaceBins) ++g_stats.pace_bin[since / kMs];
     skip = est && now - c->last_sample < kSampleNs && now >= d->probe_end;
   } else {
     skip = est && __atomic_add_fetch(&c->since_sample, 1, __ATOMIC_RELAXED) < c->sample_every;

@@ -336,13 +336,14 @@ uint64_t PaceStretchNs(uint32_t limit_pct);
 bool OthersOfContainer(DevLimiter* d, uint64_t now);
 // Counts a launch of the stretch (its estimated GPU time, when it came, whether in the
 // stretch's first kPaceEarlyNs) and the host gap since the stretch's previous launch, copy or
-// synchronise.
+// synchronise. Returns the time since the stretch opened.
 // Plain loads and stores: threads racing here only misplace a gap, and the launch path gets
 // no second locked instruction.
-inline void PaceLaunched(DevLimiter* d, uint64_t est, uint64_t now) {
+inline uint64_t PaceLaunched(DevLimiter* d, uint64_t est, uint64_t now) {
   PaceState* p = &d->pace;
   __atomic_fetch_add(&p->sum_est, est, __ATOMIC_RELAXED);
-  if (now - __atomic_load_n(&p->on_start, __ATOMIC_RELAXED) < kPaceEarlyNs)
+  uint64_t since = now - __atomic_load_n(&p->on_start, __ATOMIC_RELAXED);
+  if (since < kPaceEarlyNs)
     __atomic_store_n(&p->n_early, __atomic_load_n(&p->n_early, __ATOMIC_RELAXED) + 1,
                      __ATOMIC_RELAXED);
   __atomic_store_n(&p->n_all, __atomic_load_n(&p->n_all, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
@@ -350,6 +351,7 @@ inline void PaceLaunched(DevLimiter* d, uint64_t est, uint64_t now) {
   __atomic_store_n(&p->t_last, now, __ATOMIC_RELAXED);
   if (now > prev && now - prev > __atomic_load_n(&p->gap_max, __ATOMIC_RELAXED))
     __atomic_store_n(&p->gap_max, now - prev, __ATOMIC_RELAXED);
+  return since;
 }
 
 // compute_admit.cc: waits until the launch may go (priority, turns, bucket). Returns whether

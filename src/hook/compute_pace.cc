@@ -131,8 +131,9 @@ void Close(CtxState* c, DevLimiter* d, uint64_t now) {
     if (n_early <= n_all &&
         PaceRestartLoss(n_early, n_all - n_early, kPaceEarlyNs, p->on_end - p->on_start, &loss))
       p->restart_learned = PaceLearnRestart(p->restart_learned, loss);
-    credit = PaceRestartCredit(p->restart_learned, kPaceEarlyNs / 2);
-    if (credit > (end - p->on_start) / 4) credit = (end - p->on_start) / 4;
+    uint64_t quarter = (end - p->on_start) / 4;
+    credit = PaceRestartCredit(p->restart_learned,
+                               quarter < kPaceEarlyNs / 2 ? quarter : kPaceEarlyNs / 2);
   }
   double f = Cfg().power ? FullDutyFactor(c, d) : 1.0;
   uint64_t charge = static_cast<uint64_t>(static_cast<double>(end - p->on_start - credit) * f);

@@ -130,26 +130,23 @@ void Spin(uint64_t us) {
 // as 1 KiB rows (2D), or as 1 KiB rows in slices of 16 (3D).
 void CopyOnce(const Opts& o, const void* host_src) {
   const size_t row = 1024, rows = o.copy_kib;
+  auto host_to_device_rows = [&](auto* c, size_t height) {  // the fields 2D and 3D share
+    c->srcMemoryType = CU_MEMORYTYPE_HOST;
+    c->srcHost = host_src;
+    c->dstMemoryType = CU_MEMORYTYPE_DEVICE;
+    c->dstDevice = g_copy_dst;
+    c->dstPitch = row;
+    c->WidthInBytes = row;
+    c->Height = height;
+  };
   if (o.copy_dims == 2) {
     CUDA_MEMCPY2D c = {};
-    c.srcMemoryType = CU_MEMORYTYPE_HOST;
-    c.srcHost = host_src;
-    c.dstMemoryType = CU_MEMORYTYPE_DEVICE;
-    c.dstDevice = g_copy_dst;
-    c.dstPitch = row;
-    c.WidthInBytes = row;
-    c.Height = rows;
+    host_to_device_rows(&c, rows);
     CHECK(cuMemcpy2DAsync_v2(&c, g_copy_stream));
   } else if (o.copy_dims == 3) {
     CUDA_MEMCPY3D c = {};
-    c.srcMemoryType = CU_MEMORYTYPE_HOST;
-    c.srcHost = host_src;
-    c.dstMemoryType = CU_MEMORYTYPE_DEVICE;
-    c.dstDevice = g_copy_dst;
-    c.dstPitch = row;
+    host_to_device_rows(&c, 16);
     c.dstHeight = 16;
-    c.WidthInBytes = row;
-    c.Height = 16;
     c.Depth = rows / 16;
     CHECK(cuMemcpy3DAsync_v2(&c, g_copy_stream));
   } else {
