@@ -7,7 +7,8 @@ alternating triples, and prints the medians and ratios to native.
 Run from the repository root on a GPU machine:
     python3 bench/gpu/overhead_ab.py OLD_SOURCE_TREE [ROUNDS]
 OLD_SOURCE_TREE is a checkout of the earlier commit (e.g. `git archive <rev> | tar -x -C DIR`);
-the current tree is the other build.
+the current tree is the other build. OVERHEAD_AB_SM_LIMIT=50 adds a 50 % compute limit under
+the default policy (alone on the card it must not throttle: issue 17's cost of `default`).
 """
 import os
 import statistics
@@ -25,12 +26,14 @@ def main():
     old_build = os.path.join(mi.ROOT, "build-gpu-old")
     mi.sh(f"cmake -S {old_src} -B {old_build} -DHAMI_HOOK_ONLY=ON -DCMAKE_BUILD_TYPE=Release "
           f"> /dev/null && cmake --build {old_build} -j8 --target vgpu > /dev/null")
+    sm = os.environ.get("OVERHEAD_AB_SM_LIMIT")
+    compute = {"CUDA_DEVICE_SM_LIMIT": sm, "GPU_CORE_UTILIZATION_POLICY": "default"} if sm else {}
     libs = {"native": None, "old": os.path.join(old_build, "lib", "libvgpu.so"), "new": mi.LIB}
     runs = {k: [] for k in libs}
     for i in range(rounds):
         order = list(libs) if i % 2 == 0 else list(reversed(list(libs)))
         for name in order:
-            env = dict(os.environ) if libs[name] is None else mi.hooked_env("70g")
+            env = dict(os.environ) if libs[name] is None else mi.hooked_env("70g", **compute)
             if libs[name]:
                 env["LD_PRELOAD"] = libs[name]
             p = mi.sh([mi.OVERHEAD], env=env)

@@ -179,13 +179,14 @@ bool Throttle(CtxState* c, DevLimiter* d, int slot, int ki, uint64_t t0, uint64_
 // the last-kernel time in the accounting file (at most every 1 ms).
 void MarkLaunched(DevLimiter* d, uint64_t est, uint64_t now) {
   if (Cfg().turns && d->contended) d->board.TurnLaunched(g_container_id, now, est);
-  if (now - d->last_mark >= kMarkActiveNs) {
+  // Comparisons that hold when `now` is the coarse clock and the stamp came from Mono().
+  if (now >= d->last_mark + kMarkActiveNs) {
     d->last_mark = now;
     d->board.MarkActive(g_container_id, now);
   }
   // The wall-clock stamp for the monitor, at most once per ms: reading the clock costs more
   // than the rest of an unthrottled launch's bookkeeping.
-  if (d->shm && now - d->last_kernel_mono >= kMs) {
+  if (d->shm && now >= d->last_kernel_mono + kMs) {
     d->last_kernel_mono = now;
     __atomic_store_n(&d->shm->last_kernel_ns, Realtime(), __ATOMIC_RELAXED);
   }
@@ -230,6 +231,31 @@ bool RecordEnd(CtxState* c, const Stash& st, CUstream stream, CUresult result, i
   return false;
 }
 
+// The estimated GPU time of this thread's counted (unmeasured) launches not yet added to the
+// accounting file's busy counter: added at most every kMs (coarse clock), at a change of
+// device, and at exit, so that a counted launch costs no locked instruction.
+__thread DevLimiter* t_busy_dev;
+__thread uint64_t t_busy_ns;
+__thread uint64_t t_busy_since;
+
+void FlushBusy() {
+  DevLimiter* d = t_busy_dev;
+  if (d && d->shm && t_busy_ns)
+    __atomic_fetch_add(&d->shm->busy_ns_total, t_busy_ns, __ATOMIC_RELAXED);
+  t_busy_ns = 0;
+}
+
+void CountBusy(DevLimiter* d, uint64_t est, uint64_t now) {
+  if (d != t_busy_dev || now >= t_busy_since + kMs) {
+    FlushBusy();
+    t_busy_dev = d;
+    t_busy_since = now;
+  }
+  t_busy_ns += est;
+}
+
+__attribute__((destructor)) void FlushBusyAtExit() { FlushBusy(); }
+
 __thread int t_last_slot = -1;  // stream slot of this thread's last measured launch
 __thread uint64_t st_t0;        // when that launch entered ComputeBeforeLaunch
 __thread CUcontext t_ctx;       // the calling thread's last context and its state
@@ -264,14 +290,21 @@ DevLimiter* CurrentDev(CtxState** c) {
   return *c ? DevOf(*c) : nullptr;
 }
 
-bool Unmeasured(int ki, CUstream stream, uint64_t now, bool* sampled, CUcontext* current) {
+bool Unmeasured(int ki, CUstream stream, uint64_t* t0, bool* sampled, CUcontext* current) {
   CtxState* c = CurrentCtx(current);
   if (!c) return true;
   DevLimiter* d = DevOf(c);
-  if (!d || g_prio_explicit) return false;
+  if (!d || g_prio_explicit) {
+    *t0 = Mono();
+    return false;
+  }
   t_pace_sample = false;
+  // Unthrottled launches that are only counted need no more than the coarse clock; a
+  // throttled or measured one reads the precise clock.
+  uint64_t now = MonoCoarse();
   uint64_t gated = now;  // pace mode: when the launch passed the gate (a stretch's host gaps)
   if (Throttling(d, now)) {
+    now = gated = *t0 = Mono();
     bool others = OthersOfContainer(d, now);  // also tells them about us
     if (others || !PaceApplies(d)) return false;
     gated = PaceGate(c, d, stream, now);  // pace mode (section 1b): sampled like `default`
@@ -286,20 +319,26 @@ bool Unmeasured(int ki, CUstream stream, uint64_t now, bool* sampled, CUcontext*
     if (Cfg().stats && !d->pace.probe && since / kMs < kPaceBins) ++g_stats.pace_bin[since / kMs];
     skip = est && now - c->last_sample < kSampleNs && now >= d->probe_end;
   } else {
-    skip = est && __atomic_add_fetch(&c->since_sample, 1, __ATOMIC_RELAXED) < c->sample_every;
+    // A cadence, not a count: threads racing here at worst sample one launch early or late,
+    // and the launch path gets no locked instruction.
+    uint32_t n = __atomic_load_n(&c->since_sample, __ATOMIC_RELAXED) + 1;
+    __atomic_store_n(&c->since_sample, n, __ATOMIC_RELAXED);
+    skip = est && n < c->sample_every;
   }
   if (skip) {
     d->local_busy += est;
-    if (d->shm) __atomic_fetch_add(&d->shm->busy_ns_total, est, __ATOMIC_RELAXED);
+    CountBusy(d, est, now);
     if (Cfg().stats) ++g_stats.fast;
     MarkLaunched(d, est, now);
     return true;
   }
   // Measure this one; aim at one measurement per kSampleNs.
+  if (!t_pace_sample) now = Mono();
+  *t0 = now;
   uint64_t since = now - c->last_sample;
   if (since < kSampleNs && c->sample_every < kMaxSampleEvery) c->sample_every *= 2;
   if (since > 4 * kSampleNs && c->sample_every > 1) c->sample_every /= 2;
-  c->since_sample = 0;
+  __atomic_store_n(&c->since_sample, 0, __ATOMIC_RELAXED);
   c->last_sample = now;
   *sampled = true;
   return false;
@@ -361,10 +400,10 @@ void ComputeBeforeCopy(CUstream stream) {
   CtxState* c = nullptr;
   DevLimiter* d = CurrentDev(&c);
   if (!d) return;
-  uint64_t now = Mono();
   // Only pace mode holds copies: per-launch accounting limits kernels alone (section 1b).
-  if (!Throttling(d, now) || !PaceApplies(d) || OthersOfContainer(d, now) || Capturing(stream))
-    return;
+  if (!Throttling(d, MonoCoarse()) || !PaceApplies(d)) return;
+  uint64_t now = Mono();
+  if (OthersOfContainer(d, now) || Capturing(stream)) return;
   PaceLaunched(d, 0, PaceGate(c, d, stream, now, true));
   if (Cfg().stats) ++g_stats.pace_copies;
 }
@@ -373,17 +412,19 @@ void ComputeAfterSync() {
   if (g_prio_explicit || !Cfg().pace) return;
   CtxState* c = nullptr;
   DevLimiter* d = CurrentDev(&c);
-  if (d && d->limit) __atomic_store_n(&d->pace.t_last, Mono(), __ATOMIC_RELAXED);
+  // Only an open stretch reads it (and each stretch starts it afresh): unthrottled, nothing to do.
+  if (d && d->limit && (g_state.cfg.policy == CorePolicy::kForce || d->contended))
+    __atomic_store_n(&d->pace.t_last, Mono(), __ATOMIC_RELAXED);
 }
 
 void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   Stash& st = t_stash;
   st.active = false;
-  uint64_t t0 = Mono();
+  uint64_t t0 = 0;
   const int ki = static_cast<int>(kind);
   bool sampled = false;
   CUcontext ctx = nullptr;
-  if (Unmeasured(ki, stream, t0, &sampled, &ctx) || Capturing(stream)) return;
+  if (Unmeasured(ki, stream, &t0, &sampled, &ctx) || Capturing(stream)) return;
   RelaxedCapture relaxed;
   CtxState* c = nullptr;
   int slot = 0;

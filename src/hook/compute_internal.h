@@ -73,6 +73,13 @@ inline uint64_t Mono() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
+// CLOCK_MONOTONIC_COARSE: the same clock at tick resolution (a few ms, never ahead of Mono()),
+// for a fifth of the cost; what an unthrottled launch needs (contention checks, marks).
+inline uint64_t MonoCoarse() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
 inline uint64_t Realtime() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/accounting_reader.h"
 #include "vgpu/process.h"
 
 namespace hami::testing {
@@ -428,6 +429,25 @@ TEST_F(ComputeTest, DefaultPolicyThrottlesOnlyUnderContention) {
   Result ra = a.get(), rb = b.get();
   EXPECT_NEAR(Share(ra), 30, 8) << ra.out << rb.out;
   EXPECT_NEAR(Share(rb), 50, 10) << ra.out << rb.out;
+}
+
+TEST_F(ComputeTest, DefaultPolicyAloneCountsItsGpuTimeInTheAccountingFile) {
+  // Unthrottled, launches are counted rather than measured: each thread adds their estimated
+  // GPU time to the container's busy counter (the monitor's utilisation, the NVML comparison
+  // of policy default) once per ms and at exit, not at every launch. The counter must still
+  // hold the GPU time the process ran.
+  Result r =
+      Probe({"loop", "--kernel-us", "200", "--sync", "8", "--seconds", "1", "--warmup-ms", "0"},
+            ContainerEnv("a", "50", "default"));
+  EXPECT_GT(Share(r), 85) << "alone: not limited. " << r.out;
+  auto snap = accounting::ReadAccountingFile(dir_ + "/a.cache");
+  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  const accounting::AccountingDevice* d = snap->Find(kUuid0);
+  ASSERT_NE(d, nullptr);
+  double busy_ms = static_cast<double>(d->busy_ns_total) / 1e6;
+  double gpu_ms = atof(r.Get("gpu_us").c_str()) / 1e3;
+  EXPECT_GT(busy_ms, 0.85 * gpu_ms) << r.out;
+  EXPECT_LT(busy_ms, 1.15 * gpu_ms) << r.out;
 }
 
 TEST_F(ComputeTest, DefaultPolicySeesANeighbourWithoutLibvgpuThroughNvml) {
