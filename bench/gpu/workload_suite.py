@@ -4,7 +4,8 @@ Each environment is one process running every workload in turn (a few seconds ea
 native runs alternate with libvgpu.so at 10/30/50/70/90 % under GPU_CORE_UTILIZATION_POLICY=
 force and at 50 % under the default policy alone on the card (which must not throttle). The
 throughput of each workload is reported as a percentage of the median of the native runs of
-the same invocation.
+the same invocation. `D` runs log libvgpu.so's contention switches (LIBCUDA_LOG_LEVEL=3), and
+the table says when the policy saw contention in a workload's window (then it was throttled).
 
 Run from the repository root:  python3 bench/gpu/workload_suite.py [CASE ...]
 Cases: sweep (the table above), stats (each workload at 50 % with the limiter's counters,
