@@ -413,8 +413,7 @@ void ComputeAfterSync() {
   CtxState* c = nullptr;
   DevLimiter* d = CurrentDev(&c);
   // Only an open stretch reads it (and each stretch starts it afresh): unthrottled, nothing to do.
-  if (d && d->limit && (g_state.cfg.policy == CorePolicy::kForce || d->contended))
-    __atomic_store_n(&d->pace.t_last, Mono(), __ATOMIC_RELAXED);
+  if (d && ThrottledNow(d)) __atomic_store_n(&d->pace.t_last, Mono(), __ATOMIC_RELAXED);
 }
 
 void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {

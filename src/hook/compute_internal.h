@@ -326,6 +326,10 @@ uint8_t PowerProbeStep(DevLimiter* d, CtxState* c, uint64_t now, bool* probing);
 uint8_t ProbeClass(DevLimiter* d, uint64_t now);
 
 // compute_pace.cc: pace mode (section 1b).
+// Whether the policy throttles `d` as of its last contention check (Throttling refreshes it).
+inline bool ThrottledNow(const DevLimiter* d) {
+  return d->limit && (g_state.cfg.policy == CorePolicy::kForce || d->contended);
+}
 // Whether a throttled launch on `d` goes through pace mode rather than per-launch admission.
 inline bool PaceApplies(const DevLimiter* d) {
   return Cfg().pace && d->limit && !d->contended && !g_prio_explicit;

@@ -88,8 +88,7 @@ bool Throttling(DevLimiter* d, uint64_t now) {
                d->contention_path, c ? 1 : 0, static_cast<unsigned long long>(now / kMs));
     d->contended = c;
   }
-  if (d->limit == 0) return false;
-  return g_state.cfg.policy == CorePolicy::kForce || d->contended;
+  return ThrottledNow(d);
 }
 
 namespace {

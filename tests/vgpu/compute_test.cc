@@ -54,6 +54,14 @@ class ComputeTest : public ::testing::Test {
     if (!policy.empty()) e["GPU_CORE_UTILIZATION_POLICY"] = policy;
     return e;
   }
+  // The pace-mode shapes: a container of its own per limit ("<tag><limit>"), no power probe
+  // (none inside a measured window), and `extra` variables.
+  Env ShapeEnv(const std::string& tag, const std::string& limit, const Env& extra = {}) {
+    Env e = ContainerEnv(tag + limit, limit);
+    e["HAMI_COMPUTE_POWER"] = "0";
+    for (const auto& [k, v] : extra) e[k] = v;
+    return e;
+  }
   Result Probe(const std::vector<std::string>& args, const Env& env) {
     std::vector<std::string> argv{COMPUTE_PROBE};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -222,10 +230,7 @@ TEST_F(ComputeTest, OverlappingStreamsAreChargedTheirUnionAndKeepTheShare) {
   std::vector<std::string> two = {"loop", "--kernel-us", "1000", "--sync",      "8",  "--streams",
                                   "2",    "--seconds",   "2",    "--warmup-ms", "400"};
   auto env = [&](const std::string& limit) {
-    Env e = ContainerEnv("s" + limit, limit);
-    e["FAKEGPU_STREAM_OVERLAP"] = "1";
-    e["HAMI_COMPUTE_POWER"] = "0";  // no probe inside the window
-    return e;
+    return ShapeEnv("s", limit, {{"FAKEGPU_STREAM_OVERLAP", "1"}});
   };
   Result unlimited = Probe(two, env(""));
   ASSERT_GT(Share(unlimited), 150) << "the streams overlap: " << unlimited.out;
@@ -253,10 +258,7 @@ TEST_F(ComputeTest, OverlappingStreamsAreChargedTheirUnionAndKeepTheShare) {
 // the pauses before they passed the gate too.
 TEST_F(ComputeTest, CopyBoundLoopsKeepTheirShareInPaceMode) {
   auto env = [&](const std::string& limit) {
-    Env e = ContainerEnv("c" + limit, limit);
-    e["HAMI_COMPUTE_POWER"] = "0";
-    e["HAMI_COMPUTE_STATS"] = "1";
-    return e;
+    return ShapeEnv("c", limit, {{"HAMI_COMPUTE_STATS", "1"}});
   };
   struct Case {
     const char *kib, *sync, *dims;
@@ -289,11 +291,7 @@ TEST_F(ComputeTest, CopyBoundLoopsKeepTheirShareInPaceMode) {
 TEST_F(ComputeTest, ShortKernelsWithHostGapsKeepTheShareOfThroughput) {
   std::vector<std::string> gaps = {"loop", "--kernel-us", "40", "--launch-gap-us", "60", "--sync",
                                    "2000", "--seconds",   "2",  "--warmup-ms",     "400"};
-  auto env = [&](const std::string& limit) {
-    Env e = ContainerEnv("g" + limit, limit);
-    e["HAMI_COMPUTE_POWER"] = "0";
-    return e;
-  };
+  auto env = [&](const std::string& limit) { return ShapeEnv("g", limit); };
   Result unlimited = Probe(gaps, env(""));
   // Host gaps past the limiter's 250 us bound are idle time by design; a machine that
   // starves the loop that long cannot show this case.
@@ -325,11 +323,7 @@ TEST_F(ComputeTest, HostWorkAfterASynchroniseIsChargedAndPausesAreNot) {
     return std::vector<std::string>{"loop",  "--kernel-us", "500", "--sync",      "20", "--host-us",
                                     host_us, "--seconds",   "2",   "--warmup-ms", "400"};
   };
-  auto env = [&](const std::string& limit) {
-    Env e = ContainerEnv("h" + limit, limit);
-    e["HAMI_COMPUTE_POWER"] = "0";
-    return e;
-  };
+  auto env = [&](const std::string& limit) { return ShapeEnv("h", limit); };
   for (const char* host : {"4000", "8000"}) {
     Result unlimited = Probe(loop(host), env(""));
     Result held = Probe(loop(host), env("30"));
@@ -354,10 +348,7 @@ TEST_F(ComputeTest, ALoopThatRestartsSlowlyAfterEachPauseKeepsItsShare) {
   std::vector<std::string> decode = {"loop", "--kernel-us", "50", "--sync",      "1",  "--host-us",
                                      "200",  "--seconds",   "2",  "--warmup-ms", "400"};
   auto env = [&](const std::string& limit) {
-    Env e = ContainerEnv("w" + limit, limit);
-    e["HAMI_COMPUTE_POWER"] = "0";
-    e["FAKEGPU_WAKE_US"] = "2000";
-    return e;
+    return ShapeEnv("w", limit, {{"FAKEGPU_WAKE_US", "2000"}});
   };
   Result unlimited = Probe(decode, env(""));
   Result held = Probe(decode, env("30"));
