@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <charconv>
 #include <chrono>
@@ -34,6 +35,13 @@ StatusOr<std::unique_ptr<ApiClient>> ApiClient::Make(const std::string& address,
   return c;
 }
 
+namespace {
+bool IsSocket(const std::string& path) {
+  struct stat st {};
+  return lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+}
+}  // namespace
+
 StatusOr<ApiReply> ApiClient::Call(const std::string& method, const std::string& path,
                                    const nlohmann::json* body) {
   if (method != "GET" && method != "POST" && method != "DELETE") {
@@ -43,7 +51,8 @@ StatusOr<ApiReply> ApiClient::Call(const std::string& method, const std::string&
   std::string payload = body ? body->dump() : "";
   // Transport failures are retried: every call of the API is safe to repeat (slice requests
   // carry a request_id the daemon deduplicates on).
-  for (int attempt = 0; attempt < 4; ++attempt) {
+  constexpr int kAttempts = 6;  // 1.5 s of pauses in all
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
     if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
     httplib::Client cli(host_, unix_ ? 80 : port_);
     if (unix_) cli.set_address_family(AF_UNIX);
@@ -59,8 +68,12 @@ StatusOr<ApiReply> ApiClient::Call(const std::string& method, const std::string&
       res = cli.Delete(path);
     }
     // 503: this user has too many connections open right now; try again shortly.
-    if (res && res->status == 503 && attempt < 3) continue;
-    if (res || res.error() == httplib::Error::Connection) break;  // refused: no daemon
+    if (res && res->status == 503 && attempt < kAttempts - 1) continue;
+    if (res) break;
+    // A refused connection means no daemon, unless its socket is there: a unix socket whose
+    // queue of unaccepted connections is full (someone floods it) refuses at once too, and
+    // frees up as the daemon accepts and turns the flood away.
+    if (res.error() == httplib::Error::Connection && !(unix_ && IsSocket(host_))) break;
   }
   if (!res) {
     return Unavailable("cannot reach the hami daemon at " + address_ + ": " +

@@ -141,7 +141,9 @@ Status PeerServer::BindUnix(const std::string& path, mode_t mode) {
     close(fd);
     return Unavailable("cannot listen on " + path + ": " + std::strerror(err));
   }
-  if (chmod(path.c_str(), mode) != 0 || ::listen(fd, 128) != 0) {
+  // The longest queue the kernel allows: a full one refuses every newcomer at once, and the
+  // accept loop turns a flooding user's extra connections away (503) only once it took them.
+  if (chmod(path.c_str(), mode) != 0 || ::listen(fd, SOMAXCONN) != 0) {
     err = errno;
     close(fd);
     unlink(path.c_str());

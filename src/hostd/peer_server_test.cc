@@ -3,13 +3,21 @@
 // and per-user limits of the Daemon. tests/security/hostd runs the attacks as other uids.
 #include "hostd/peer_server.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <thread>
+#include <vector>
 
+#include "hostd/client.h"
 #include "hostd/daemon.h"
 #include "hostd/limits.h"
 #include "hostd/slice_files.h"
@@ -226,6 +234,76 @@ TEST(OwnershipTest, NonRootDaemonServesOnlyItsOwnUser) {
   ASSERT_TRUE(d.ok());
   auto r = (*d)->Request(Req(static_cast<uint32_t>(geteuid()) + 1, 1024));
   EXPECT_EQ(r.status().code(), StatusCode::kPermissionDenied);
+}
+
+// A unix socket whose queue of unaccepted connections is full refuses a newcomer at once,
+// just as a socket with no daemon behind it does. The client must wait for the daemon to
+// drain a flood instead of reporting "no daemon" (the CI flake of ConnectionFlood...).
+TEST(ClientTest, AFullConnectionQueueIsWaitedOutNotTakenForNoDaemon) {
+  TempDirGuard dir("backlog");
+  const std::string path = dir.path + "/d.sock";
+  int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(lfd, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::memcpy(a.sun_path, path.c_str(), path.size());
+  ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(listen(lfd, 0), 0);
+  std::vector<int> fillers;  // fill the queue until the kernel refuses
+  for (int i = 0; i < 64; ++i) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+      ASSERT_EQ(errno, EAGAIN) << std::strerror(errno);
+      close(fd);
+      break;
+    }
+    fillers.push_back(fd);
+  }
+  ASSERT_FALSE(fillers.empty());
+  ASSERT_LT(fillers.size(), 64u) << "the queue never filled";
+  // The "daemon" starts accepting 250 ms later: it drops connections that send nothing and
+  // answers the first request it reads.
+  std::thread daemon([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    for (;;) {
+      int c = accept(lfd, nullptr, nullptr);
+      if (c < 0) return;
+      pollfd p{c, POLLIN, 0};
+      std::string req;
+      char buf[4096];
+      while (poll(&p, 1, 100) > 0) {
+        ssize_t n = read(c, buf, sizeof(buf));
+        if (n <= 0) break;
+        req.append(buf, static_cast<size_t>(n));
+        if (req.find("\r\n\r\n") != std::string::npos) break;
+      }
+      if (req.rfind("GET /v1/gpus ", 0) == 0) {
+        const std::string ok =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n"
+            "Connection: close\r\n\r\n{\"ok\":true}";
+        (void)!write(c, ok.data(), ok.size());
+        close(c);
+        return;
+      }
+      close(c);
+    }
+  });
+  auto client = ApiClient::Make("unix:" + path);
+  ASSERT_TRUE(client.ok());
+  auto r = (*client)->Call("GET", "/v1/gpus");
+  shutdown(lfd, SHUT_RDWR);  // ends an accept still waiting (when the call gave up)
+  daemon.join();
+  for (int fd : fillers) close(fd);
+  close(lfd);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->http, 200);
+  EXPECT_EQ(r->body["ok"], true);
+  // No socket at all is still "no daemon", with the hint.
+  auto none = ApiClient::Make("unix:" + dir.path + "/none.sock");
+  auto nr = (*none)->Call("GET", "/v1/gpus");
+  ASSERT_FALSE(nr.ok());
+  EXPECT_EQ(nr.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(nr.status().message().find("is `hami serve` running?"), std::string::npos);
 }
 
 }  // namespace
