@@ -132,7 +132,7 @@ bool Accounting::MapFile(const char* path, char* err, size_t errlen) {
   const size_t expected = ShmFileSize(HAMI_SHM_DEFAULT_SLOTS);
   bool fresh = false;
   size_t size = 0;
-  if (fstat(fd_, &st) != 0) {
+  if (StatFd(fd_, &st) != 0) {
     bad = "stat failed";
   } else {
     fresh = st.st_size == 0;

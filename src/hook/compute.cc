@@ -9,6 +9,7 @@
 // ring of pending measurements is full). This file: initialisation and the launch path;
 // the measurements, policy and admission live in compute_events/policy/admit.cc.
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,7 +234,8 @@ bool RecordEnd(CtxState* c, const Stash& st, CUstream stream, CUresult result, i
 
 // The estimated GPU time of this thread's counted (unmeasured) launches not yet added to the
 // accounting file's busy counter: added at most every kMs (coarse clock), at a change of
-// device, and at exit, so that a counted launch costs no locked instruction.
+// device, and when the thread or the process exits, so that a counted launch costs no locked
+// instruction.
 __thread DevLimiter* t_busy_dev;
 __thread uint64_t t_busy_ns;
 __thread uint64_t t_busy_since;
@@ -245,8 +247,21 @@ void FlushBusy() {
   t_busy_ns = 0;
 }
 
+// A thread's first counted launch registers a key whose destructor flushes at the thread's
+// exit (a server's short-lived worker threads would otherwise take up to a flush period of
+// GPU time each with them). The main thread's exit is the library destructor's.
+pthread_key_t g_busy_key;
+bool g_busy_key_ok;
+void FlushBusyAtThreadExit(void*) { FlushBusy(); }
+void MakeBusyKey() { g_busy_key_ok = pthread_key_create(&g_busy_key, FlushBusyAtThreadExit) == 0; }
+
 void CountBusy(DevLimiter* d, uint64_t est, uint64_t now) {
   if (d != t_busy_dev || now >= t_busy_since + kMs) {
+    if (!t_busy_dev) {
+      static pthread_once_t once = PTHREAD_ONCE_INIT;
+      pthread_once(&once, MakeBusyKey);
+      if (g_busy_key_ok) pthread_setspecific(g_busy_key, &t_busy_ns);  // any non-null value
+    }
     FlushBusy();
     t_busy_dev = d;
     t_busy_since = now;
@@ -359,7 +374,7 @@ void ComputeInit() {
   g_prio_explicit = g_state.cfg.priority_set;
   SetDirs();
   struct stat st;
-  if (g_state.accounting && stat(g_state.cfg.shm_path, &st) == 0)
+  if (g_state.accounting && StatPath(g_state.cfg.shm_path, &st) == 0)
     g_container_id = (static_cast<uint64_t>(st.st_dev) << 40) ^ static_cast<uint64_t>(st.st_ino);
   else
     g_container_id = (1ull << 62) | static_cast<uint64_t>(getpid());

@@ -50,7 +50,7 @@ bool Board::Open(const char* dir, const char* uuid, char* err, size_t errlen) {
   }
   fchmod(fd, 0666);  // independent of the process umask, which is never changed
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (StatFd(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     snprintf(err, errlen, "%s is not a regular file", path);
     close(fd);
     return false;

@@ -466,7 +466,7 @@ bool LoadConfig(const ConfigSource& src, Config* out, char* err, size_t errlen) 
   struct stat st;
   // lstat: whatever sits at the fixed path (a dangling link, a FIFO) is the file and is
   // refused by LoadFile, never a reason to fall back to the tenant's environment.
-  if (src.fixed_limits_path && lstat(src.fixed_limits_path, &st) == 0) {
+  if (src.fixed_limits_path && LstatPath(src.fixed_limits_path, &st) == 0) {
     file = src.fixed_limits_path;
   } else {
     const char* f = src.getenv("HAMI_LIMITS_FILE");

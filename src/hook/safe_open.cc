@@ -24,7 +24,7 @@ int SafeOpen(const char* path, const SafeOpenOptions& opt, const char* what, cha
     int e = errno;
     struct stat lst;
     // ELOOP on Linux; other kernels (gVisor) answer a link in a sticky directory otherwise.
-    if (e == ELOOP || (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode))) {
+    if (e == ELOOP || (LstatPath(path, &lst) == 0 && S_ISLNK(lst.st_mode))) {
       snprintf(err, errlen, "%s %s is a symbolic link; refused (it could point anywhere)", what,
                path);
     } else {
@@ -36,7 +36,7 @@ int SafeOpen(const char* path, const SafeOpenOptions& opt, const char* what, cha
   const char* bad = nullptr;
   char why[160] = {};
   uid_t euid = geteuid();
-  if (fstat(fd, &st) != 0) {
+  if (StatFd(fd, &st) != 0) {
     snprintf(why, sizeof(why), "stat failed: %s", strerror(errno));
   } else if (!S_ISREG(st.st_mode)) {
     bad = "is not a regular file (a FIFO, device, socket or directory); refused";

@@ -6,6 +6,7 @@
 //                          [--path kernel|ptsz|ex|ex_ptsz|coop|coop_ptsz|graph]
 //                          [--graph-count C] [--stream default|new] [--host-us H]
 //                          [--launch-gap-us G] [--streams N] [--copy-kib B] [--copy-dims 1|2|3]
+//                          [--batch-threads 1]
 //   compute_probe requests --kernel-us K --per-request R --gap-us G --seconds S [--warmup-ms W]
 //
 // loop: own GPU time (launches x kernel time) over wall time after the warm-up, iterations
@@ -18,7 +19,9 @@
 // kernels run concurrently) and synchronises the context;
 // --copy-kib B queues an asynchronous B KiB host-to-device copy on a copy stream before every
 // launch (input prefetch; on the fake a copy engine moves FAKEGPU_COPY_GBPS) and synchronises
-// the context; --copy-dims 2 or 3 makes it a cuMemcpy2DAsync / cuMemcpy3DAsync of 1 KiB rows.
+// the context; --copy-dims 2 or 3 makes it a cuMemcpy2DAsync / cuMemcpy3DAsync of 1 KiB rows;
+// --batch-threads 1 runs each batch of --sync launches and its synchronise on a new thread that
+// then exits (a server's short-lived worker threads).
 // requests: R launches then a synchronize, then G us idle; latency percentiles.
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +30,7 @@
 
 #include <algorithm>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "abi/cuda_api.h"
@@ -66,6 +70,7 @@ struct Opts {
   int streams = 1;
   uint64_t copy_kib = 0;
   int copy_dims = 1;  // 1: cuMemcpyHtoDAsync_v2; 2, 3: the 2D / 3D asynchronous copy
+  bool batch_threads = false;
 };
 
 Opts Parse(int argc, char** argv) {
@@ -105,6 +110,8 @@ Opts Parse(int argc, char** argv) {
       o.copy_kib = strtoull(v.c_str(), nullptr, 10);
     else if (k == "--copy-dims" && (v == "1" || v == "2" || v == "3"))
       o.copy_dims = atoi(v.c_str());
+    else if (k == "--batch-threads" && (v == "0" || v == "1"))
+      o.batch_threads = v == "1";
     else {
       fprintf(stderr, "unknown option %s\n", k.c_str());
       exit(2);
@@ -241,6 +248,16 @@ int main(int argc, char** argv) {
         t0 = Now();
       }
       if (measuring && now >= t_end) break;
+      if (o.batch_threads) {
+        std::thread worker([&] {
+          CHECK(cuCtxSetCurrent(ctx));
+          for (int i = 0; i < std::max(1, o.sync); ++i, ++iters) gpu_us += LaunchOnce(o);
+          Sync();
+        });
+        worker.join();
+        if (o.host_us) Spin(o.host_us);
+        continue;
+      }
       if (o.launch_gap_us) Spin(o.launch_gap_us);
       if (!g_streams.empty()) g_stream = g_streams[iters % g_streams.size()];
       if (o.copy_kib) CopyOnce(o, host_src);

@@ -441,6 +441,24 @@ TEST_F(ComputeTest, DefaultPolicyAloneCountsItsGpuTimeInTheAccountingFile) {
   EXPECT_LT(busy_ms, 1.15 * gpu_ms) << r.out;
 }
 
+TEST_F(ComputeTest, ShortLivedThreadsCountTheirGpuTimeInTheAccountingFile) {
+  // Each batch of 8 launches and its synchronise runs on a thread that exits at once: the
+  // launches of one batch fall inside one flush period, so a thread that took its unflushed
+  // count with it would leave the busy counter near zero.
+  Result r = Probe({"loop", "--kernel-us", "200", "--sync", "8", "--batch-threads", "1",
+                    "--seconds", "1", "--warmup-ms", "0"},
+                   ContainerEnv("a", "50", "default"));
+  auto snap = accounting::ReadAccountingFile(dir_ + "/a.cache");
+  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  const accounting::AccountingDevice* d = snap->Find(kUuid0);
+  ASSERT_NE(d, nullptr);
+  double busy_ms = static_cast<double>(d->busy_ns_total) / 1e6;
+  double gpu_ms = atof(r.Get("gpu_us").c_str()) / 1e3;
+  EXPECT_GT(gpu_ms, 100) << r.out;
+  EXPECT_GT(busy_ms, 0.85 * gpu_ms) << r.out;
+  EXPECT_LT(busy_ms, 1.15 * gpu_ms) << r.out;
+}
+
 TEST_F(ComputeTest, DefaultPolicySeesANeighbourWithoutLibvgpuThroughNvml) {
   // The neighbour marks nothing anywhere (no libvgpu, no monitor); the GPU's utilisation
   // above the container's own busy time gives it away. Unthrottled, the container would get
