@@ -37,9 +37,9 @@ HAMI_GLIBC_PIN(pthread_cond_broadcast, GLIBC_2 .3.2);
 #undef HAMI_GLIBC_PIN
 
 extern "C" {
-int __xstat(int ver, const char* path, struct stat* st);
-int __lxstat(int ver, const char* path, struct stat* st);
-int __fxstat(int ver, int fd, struct stat* st);
+int __xstat(int ver, const char* path, struct stat* st) __THROW;
+int __lxstat(int ver, const char* path, struct stat* st) __THROW;
+int __fxstat(int ver, int fd, struct stat* st) __THROW;
 }
 
 namespace hami::vgpu {
