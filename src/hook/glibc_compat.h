@@ -17,23 +17,23 @@
 #include <sys/stat.h>
 
 #if defined(__x86_64__) && defined(__GLIBC__)
-#define HAMI_GLIBC_PIN(sym, ver) __asm__(".symver " #sym "," #sym "@" #ver)
-HAMI_GLIBC_PIN(dlopen, GLIBC_2 .2.5);
-HAMI_GLIBC_PIN(dlerror, GLIBC_2 .2.5);
-HAMI_GLIBC_PIN(dladdr, GLIBC_2 .2.5);
-HAMI_GLIBC_PIN(dlvsym, GLIBC_2 .2.5);
-HAMI_GLIBC_PIN(pthread_once, GLIBC_2 .2.5);
-HAMI_GLIBC_PIN(pthread_key_create, GLIBC_2 .2.5);
-HAMI_GLIBC_PIN(pthread_setspecific, GLIBC_2 .2.5);
-HAMI_GLIBC_PIN(pthread_mutex_trylock, GLIBC_2 .2.5);
-HAMI_GLIBC_PIN(pthread_mutex_timedlock, GLIBC_2 .2.5);
-HAMI_GLIBC_PIN(pthread_mutexattr_init, GLIBC_2 .2.5);
-HAMI_GLIBC_PIN(pthread_mutexattr_destroy, GLIBC_2 .2.5);
-HAMI_GLIBC_PIN(pthread_mutexattr_setpshared, GLIBC_2 .2.5);
-HAMI_GLIBC_PIN(pthread_mutexattr_setrobust, GLIBC_2 .12);
-HAMI_GLIBC_PIN(pthread_mutex_consistent, GLIBC_2 .12);
-HAMI_GLIBC_PIN(pthread_cond_wait, GLIBC_2 .3.2);
-HAMI_GLIBC_PIN(pthread_cond_broadcast, GLIBC_2 .3.2);
+#define HAMI_GLIBC_PIN(sym, ver) __asm__(".symver " #sym "," #sym "@" ver)
+HAMI_GLIBC_PIN(dlopen, "GLIBC_2.2.5");
+HAMI_GLIBC_PIN(dlerror, "GLIBC_2.2.5");
+HAMI_GLIBC_PIN(dladdr, "GLIBC_2.2.5");
+HAMI_GLIBC_PIN(dlvsym, "GLIBC_2.2.5");
+HAMI_GLIBC_PIN(pthread_once, "GLIBC_2.2.5");
+HAMI_GLIBC_PIN(pthread_key_create, "GLIBC_2.2.5");
+HAMI_GLIBC_PIN(pthread_setspecific, "GLIBC_2.2.5");
+HAMI_GLIBC_PIN(pthread_mutex_trylock, "GLIBC_2.2.5");
+HAMI_GLIBC_PIN(pthread_mutex_timedlock, "GLIBC_2.2.5");
+HAMI_GLIBC_PIN(pthread_mutexattr_init, "GLIBC_2.2.5");
+HAMI_GLIBC_PIN(pthread_mutexattr_destroy, "GLIBC_2.2.5");
+HAMI_GLIBC_PIN(pthread_mutexattr_setpshared, "GLIBC_2.2.5");
+HAMI_GLIBC_PIN(pthread_mutexattr_setrobust, "GLIBC_2.12");
+HAMI_GLIBC_PIN(pthread_mutex_consistent, "GLIBC_2.12");
+HAMI_GLIBC_PIN(pthread_cond_wait, "GLIBC_2.3.2");
+HAMI_GLIBC_PIN(pthread_cond_broadcast, "GLIBC_2.3.2");
 #undef HAMI_GLIBC_PIN
 
 extern "C" {
