@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "glibc_compat.h"
 #include "log.h"
 #include "safe_open.h"
 

@@ -19,6 +19,7 @@
 #include "abi/node_layout.h"
 #include "compute.h"
 #include "compute_internal.h"
+#include "glibc_compat.h"
 #include "log.h"
 #include "real.h"
 #include "state.h"

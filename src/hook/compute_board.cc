@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "glibc_compat.h"
+
 namespace hami::vgpu {
 namespace {
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "abi/units.h"
+#include "glibc_compat.h"
 #include "safe_open.h"
 
 namespace hami::vgpu {

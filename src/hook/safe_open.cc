@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "glibc_compat.h"
+
 namespace hami::vgpu {
 
 const char* OwnershipProblem(uid_t uid, mode_t mode, uid_t euid) {
