@@ -68,23 +68,16 @@ inline constexpr uint64_t kPaceMaxOnNs = 100 * kMs;     // longest stretch
 inline constexpr uint64_t kPaceEarlyNs = 5 * kMs;       // a stretch's restart (PaceRestartLoss)
 inline constexpr int kPaceBins = 32;                    // HAMI_COMPUTE_STATS: ms per stretch
 
-inline uint64_t Mono() {
+inline uint64_t ClockNs(clockid_t id) {
   timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(id, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
+inline uint64_t Mono() { return ClockNs(CLOCK_MONOTONIC); }
 // CLOCK_MONOTONIC_COARSE: the same clock at tick resolution (a few ms, never ahead of Mono()),
 // for a fifth of the cost; what an unthrottled launch needs (contention checks, marks).
-inline uint64_t MonoCoarse() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-inline uint64_t Realtime() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
+inline uint64_t MonoCoarse() { return ClockNs(CLOCK_MONOTONIC_COARSE); }
+inline uint64_t Realtime() { return ClockNs(CLOCK_REALTIME); }
 inline void SleepNs(uint64_t ns) {
   timespec ts{static_cast<time_t>(ns / 1000000000ull), static_cast<long>(ns % 1000000000ull)};
   nanosleep(&ts, nullptr);

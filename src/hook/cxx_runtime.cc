@@ -5,7 +5,6 @@
 // local to the library (exports.map): the application keeps its own operator new.
 #include <pthread.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -13,9 +12,11 @@
 #include <cstddef>
 #include <new>
 
+#include "log.h"
+
 namespace {
 [[noreturn]] void Die(const char* what) {
-  fprintf(stderr, "[HAMI-vgpu pid %d] FATAL: %s\n", static_cast<int>(getpid()), what);
+  VGPU_LOG(hami::vgpu::kLogError, "FATAL: %s", what);
   abort();
 }
 }  // namespace
@@ -25,8 +26,8 @@ void __throw_bad_alloc() { Die("out of memory"); }
 void __throw_bad_array_new_length() { Die("bad array length"); }
 void __throw_length_error(const char* what) { Die(what); }
 void __throw_system_error(int err) {
-  fprintf(stderr, "[HAMI-vgpu pid %d] system error %d\n", static_cast<int>(getpid()), err);
-  Die("system error in a lock");
+  VGPU_LOG(hami::vgpu::kLogError, "system error %d in a lock", err);
+  Die("system error");
 }
 }  // namespace std
 

@@ -77,7 +77,7 @@ TEST(CxxRuntimeTest, NewOfZeroBytesGivesDistinctPointers) {
   EXPECT_NE(a, nullptr);
   EXPECT_NE(a, b);
   ::operator delete(a);
-  ::operator delete(b, std::size_t{0});
+  ::operator delete (b, std::size_t{0});
 }
 
 }  // namespace

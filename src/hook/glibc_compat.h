@@ -4,38 +4,19 @@
 // than the image's glibc has, ld.so refuses to start the program ("version `GLIBC_2.36' not
 // found (required by libvgpu.so)"; through /etc/ld.so.preload, no program of the container
 // starts). So the library asks for nothing newer than glibc 2.17 (RHEL/CentOS 7):
-//  - the functions glibc 2.34 moved from libdl and libpthread into libc are bound to their
-//    original versions, needed from libdl.so.2 / libpthread.so.0 (linked against stand-ins,
-//    glibc_stubs/): new glibc's libc.so.6 still exports those versions for old programs;
-//  - stat, fstat and lstat (exported only since 2.33) go through __xstat and friends;
+//  - the functions glibc 2.34 moved from libdl and libpthread into libc are linked against
+//    stand-ins of the old libdl.so.2 / libpthread.so.0 (glibc_stubs/, CMakeLists.txt), which
+//    define them at their original versions: the library needs them from there, where old
+//    glibc keeps them (new glibc's libc.so.6 still exports those versions for old programs);
+//  - stat, fstat and lstat (exported only since 2.33) go through __xstat and friends (here);
 //  - libstdc++'s runtime is not linked in (cxx_runtime.cc: it needs glibc 2.32-2.36).
-// Force-included (-include) into every object of libvgpu.so; tests/compat/glibc_floor.py
-// checks the built library (ctest), tests/compat/old_glibc_load.sh loads it under glibc
-// 2.23-2.35 (by hand). On other architectures or C libraries this pins nothing.
+// tests/compat/glibc_floor.py checks the built library (ctest), tests/compat/old_glibc_load.sh
+// loads it under glibc 2.23-2.35 (by hand). Only x86-64 glibc is handled.
 #pragma once
 
 #include <sys/stat.h>
 
 #if defined(__x86_64__) && defined(__GLIBC__)
-#define HAMI_GLIBC_PIN(sym, ver) __asm__(".symver " #sym "," #sym "@" ver)
-HAMI_GLIBC_PIN(dlopen, "GLIBC_2.2.5");
-HAMI_GLIBC_PIN(dlerror, "GLIBC_2.2.5");
-HAMI_GLIBC_PIN(dladdr, "GLIBC_2.2.5");
-HAMI_GLIBC_PIN(dlvsym, "GLIBC_2.2.5");
-HAMI_GLIBC_PIN(pthread_once, "GLIBC_2.2.5");
-HAMI_GLIBC_PIN(pthread_key_create, "GLIBC_2.2.5");
-HAMI_GLIBC_PIN(pthread_setspecific, "GLIBC_2.2.5");
-HAMI_GLIBC_PIN(pthread_mutex_trylock, "GLIBC_2.2.5");
-HAMI_GLIBC_PIN(pthread_mutex_timedlock, "GLIBC_2.2.5");
-HAMI_GLIBC_PIN(pthread_mutexattr_init, "GLIBC_2.2.5");
-HAMI_GLIBC_PIN(pthread_mutexattr_destroy, "GLIBC_2.2.5");
-HAMI_GLIBC_PIN(pthread_mutexattr_setpshared, "GLIBC_2.2.5");
-HAMI_GLIBC_PIN(pthread_mutexattr_setrobust, "GLIBC_2.12");
-HAMI_GLIBC_PIN(pthread_mutex_consistent, "GLIBC_2.12");
-HAMI_GLIBC_PIN(pthread_cond_wait, "GLIBC_2.3.2");
-HAMI_GLIBC_PIN(pthread_cond_broadcast, "GLIBC_2.3.2");
-#undef HAMI_GLIBC_PIN
-
 extern "C" {
 int __xstat(int ver, const char* path, struct stat* st) __THROW;
 int __lxstat(int ver, const char* path, struct stat* st) __THROW;
