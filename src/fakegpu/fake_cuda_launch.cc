@@ -67,6 +67,60 @@ CUresult cuMemcpy3DAsync_v2(const CUDA_MEMCPY3D* p, CUstream s) {
 CUresult cuMemcpy3DAsync_v2_ptsz(const CUDA_MEMCPY3D* p, CUstream s) {
   return cuMemcpy3DAsync_v2(p, s);
 }
+CUresult cuMemcpy3DPeerAsync(const CUDA_MEMCPY3D_PEER* p, CUstream s) {
+  if (p == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  return CopyAsyncCommon(static_cast<uint64_t>(p->WidthInBytes) * p->Height * p->Depth, s);
+}
+CUresult cuMemcpy3DPeerAsync_ptsz(const CUDA_MEMCPY3D_PEER* p, CUstream s) {
+  return cuMemcpy3DPeerAsync(p, s);
+}
+CUresult cuMemcpyPeerAsync(CUdeviceptr, CUcontext, CUdeviceptr, CUcontext, size_t n, CUstream s) {
+  return CopyAsyncCommon(n, s);
+}
+CUresult cuMemcpyPeerAsync_ptsz(CUdeviceptr, CUcontext, CUdeviceptr, CUcontext, size_t n,
+                                CUstream s) {
+  return CopyAsyncCommon(n, s);
+}
+CUresult cuMemcpyHtoAAsync_v2(CUarray, size_t, const void*, size_t n, CUstream s) {
+  return CopyAsyncCommon(n, s);
+}
+CUresult cuMemcpyHtoAAsync_v2_ptsz(CUarray, size_t, const void*, size_t n, CUstream s) {
+  return CopyAsyncCommon(n, s);
+}
+CUresult cuMemcpyAtoHAsync_v2(void*, CUarray, size_t, size_t n, CUstream s) {
+  return CopyAsyncCommon(n, s);
+}
+CUresult cuMemcpyAtoHAsync_v2_ptsz(void*, CUarray, size_t, size_t n, CUstream s) {
+  return CopyAsyncCommon(n, s);
+}
+CUresult cuMemsetD16Async(CUdeviceptr, unsigned short, size_t n, CUstream s) {
+  return CopyAsyncCommon(2 * static_cast<uint64_t>(n), s);
+}
+CUresult cuMemsetD16Async_ptsz(CUdeviceptr, unsigned short, size_t n, CUstream s) {
+  return CopyAsyncCommon(2 * static_cast<uint64_t>(n), s);
+}
+// 2D memsets: `width` elements of 1, 2 or 4 bytes in each of `height` rows.
+CUresult cuMemsetD2D8Async(CUdeviceptr, size_t, unsigned char, size_t w, size_t h, CUstream s) {
+  return CopyAsyncCommon(static_cast<uint64_t>(w) * h, s);
+}
+CUresult cuMemsetD2D8Async_ptsz(CUdeviceptr, size_t, unsigned char, size_t w, size_t h,
+                                CUstream s) {
+  return CopyAsyncCommon(static_cast<uint64_t>(w) * h, s);
+}
+CUresult cuMemsetD2D16Async(CUdeviceptr, size_t, unsigned short, size_t w, size_t h, CUstream s) {
+  return CopyAsyncCommon(2 * static_cast<uint64_t>(w) * h, s);
+}
+CUresult cuMemsetD2D16Async_ptsz(CUdeviceptr, size_t, unsigned short, size_t w, size_t h,
+                                 CUstream s) {
+  return CopyAsyncCommon(2 * static_cast<uint64_t>(w) * h, s);
+}
+CUresult cuMemsetD2D32Async(CUdeviceptr, size_t, unsigned int, size_t w, size_t h, CUstream s) {
+  return CopyAsyncCommon(4 * static_cast<uint64_t>(w) * h, s);
+}
+CUresult cuMemsetD2D32Async_ptsz(CUdeviceptr, size_t, unsigned int, size_t w, size_t h,
+                                 CUstream s) {
+  return CopyAsyncCommon(4 * static_cast<uint64_t>(w) * h, s);
+}
 
 CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,
                         unsigned int bx, unsigned int by, unsigned int bz, unsigned int,

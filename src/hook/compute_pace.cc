@@ -185,15 +185,36 @@ void Open(CtxState* c, DevLimiter* d, uint64_t now) {
 
 }  // namespace
 
+namespace {
+uint64_t PresencePid() { return static_cast<uint64_t>(getpid()) & 0xffffff; }
+}  // namespace
+
 bool OthersOfContainer(DevLimiter* d, uint64_t now) {
   if (!d->shm) return false;
   uint64_t* word = &d->shm->limiter_state[kLimiterPresence];
   uint64_t v = __atomic_load_n(word, __ATOMIC_RELAXED);
-  static const uint64_t me = static_cast<uint64_t>(getpid()) & 0xffffff;
+  static const uint64_t me = PresencePid();
   uint64_t ms = now / kMs, pid = v & 0xffffff, t = v >> 24;
   if (v && pid != me && ms < t + 1000) d->pace.others_until = now + 1000 * kMs;
   if (pid != me || ms >= t + 10) __atomic_store_n(word, (ms << 24) | me, __ATOMIC_RELAXED);
   return now < d->pace.others_until;
+}
+
+// A process that exits takes its presence stamp with it (if it is still the last one): the
+// container's next process, started within the second, would otherwise take it for a
+// neighbour and spend its first second in per-launch accounting, its copies not held (a
+// script running short jobs one after another). A process killed outright leaves its stamp,
+// and the next one waits out the second as before: the safe side, since a pid of another
+// pid namespace cannot be checked for life.
+__attribute__((destructor)) void ClearPresenceAtExit() {
+  const uint64_t me = PresencePid();
+  for (int i = 0; i < g_state.ndev && i < kMaxDevices; ++i) {
+    if (!g_dev[i].shm) continue;
+    uint64_t* word = &g_dev[i].shm->limiter_state[kLimiterPresence];
+    uint64_t v = __atomic_load_n(word, __ATOMIC_RELAXED);
+    if (v && (v & 0xffffff) == me)
+      __atomic_compare_exchange_n(word, &v, 0, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+  }
 }
 
 uint64_t PaceStretchNs(uint32_t limit_pct) {

@@ -26,6 +26,9 @@ TEST(AbiCheck, StructLayoutsAndEnumValuesMatchTheToolkit) {
   EXPECT_EQ(a.memcpy3d_size, b.memcpy3d_size);
   EXPECT_EQ(a.memcpy3d_width_off, b.memcpy3d_width_off);
   EXPECT_EQ(a.memcpy3d_depth_off, b.memcpy3d_depth_off);
+  EXPECT_EQ(a.memcpy3d_peer_size, b.memcpy3d_peer_size);
+  EXPECT_EQ(a.memcpy3d_peer_dst_context_off, b.memcpy3d_peer_dst_context_off);
+  EXPECT_EQ(a.memcpy3d_peer_depth_off, b.memcpy3d_peer_depth_off);
   for (int i = 0; i < 12; ++i) EXPECT_EQ(a.values[i], b.values[i]) << "enum value #" << i;
 }
 

@@ -11,6 +11,7 @@ struct Layout {
   size_t launch_config_size, launch_config_stream_off, launch_config_attrs_off;
   size_t uuid_size;
   size_t memcpy2d_size, memcpy2d_width_off, memcpy3d_size, memcpy3d_width_off, memcpy3d_depth_off;
+  size_t memcpy3d_peer_size, memcpy3d_peer_dst_context_off, memcpy3d_peer_depth_off;
   long values[12];  // enum values in a fixed order, see layout_*.cc
 };
 Layout OurLayout();

@@ -6,6 +6,7 @@
 //                          [--path kernel|ptsz|ex|ex_ptsz|coop|coop_ptsz|graph]
 //                          [--graph-count C] [--stream default|new] [--host-us H]
 //                          [--launch-gap-us G] [--streams N] [--copy-kib B] [--copy-dims 1|2|3]
+//                          [--copy-op copy|peer|peer3d|htoa|memset16|memset2d]
 //                          [--batch-threads 1]
 //   compute_probe requests --kernel-us K --per-request R --gap-us G --seconds S [--warmup-ms W]
 //
@@ -20,6 +21,8 @@
 // --copy-kib B queues an asynchronous B KiB host-to-device copy on a copy stream before every
 // launch (input prefetch; on the fake a copy engine moves FAKEGPU_COPY_GBPS) and synchronises
 // the context; --copy-dims 2 or 3 makes it a cuMemcpy2DAsync / cuMemcpy3DAsync of 1 KiB rows;
+// --copy-op peer|peer3d|htoa|memset16|memset2d makes it a cuMemcpyPeerAsync,
+// cuMemcpy3DPeerAsync, cuMemcpyHtoAAsync, cuMemsetD16Async or cuMemsetD2D32Async of B KiB;
 // --batch-threads 1 runs each batch of --sync launches and its synchronise on a new thread that
 // then exits (a server's short-lived worker threads).
 // requests: R launches then a synchronize, then G us idle; latency percentiles.
@@ -69,7 +72,8 @@ struct Opts {
   uint64_t launch_gap_us = 0;
   int streams = 1;
   uint64_t copy_kib = 0;
-  int copy_dims = 1;  // 1: cuMemcpyHtoDAsync_v2; 2, 3: the 2D / 3D asynchronous copy
+  int copy_dims = 1;             // 1: cuMemcpyHtoDAsync_v2; 2, 3: the 2D / 3D asynchronous copy
+  std::string copy_op = "copy";  // or peer, peer3d, htoa, memset16, memset2d
   bool batch_threads = false;
 };
 
@@ -110,6 +114,9 @@ Opts Parse(int argc, char** argv) {
       o.copy_kib = strtoull(v.c_str(), nullptr, 10);
     else if (k == "--copy-dims" && (v == "1" || v == "2" || v == "3"))
       o.copy_dims = atoi(v.c_str());
+    else if (k == "--copy-op" && (v == "copy" || v == "peer" || v == "peer3d" || v == "htoa" ||
+                                  v == "memset16" || v == "memset2d"))
+      o.copy_op = v;
     else if (k == "--batch-threads" && (v == "0" || v == "1"))
       o.batch_threads = v == "1";
     else {
@@ -126,6 +133,7 @@ CUstream g_stream = nullptr;
 std::vector<CUstream> g_streams;   // --streams N > 1
 CUstream g_copy_stream = nullptr;  // --copy-kib
 CUdeviceptr g_copy_dst = 0;
+CUcontext g_ctx = nullptr;
 
 void Spin(uint64_t us) {
   uint64_t until = Now() + us * 1000;
@@ -146,7 +154,27 @@ void CopyOnce(const Opts& o, const void* host_src) {
     c->WidthInBytes = row;
     c->Height = height;
   };
-  if (o.copy_dims == 2) {
+  const size_t bytes = o.copy_kib << 10;
+  if (o.copy_op == "peer") {
+    CHECK(cuMemcpyPeerAsync(g_copy_dst, g_ctx, g_copy_dst, g_ctx, bytes, g_copy_stream));
+  } else if (o.copy_op == "peer3d") {
+    CUDA_MEMCPY3D_PEER c = {};
+    c.srcMemoryType = c.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+    c.srcDevice = c.dstDevice = g_copy_dst;
+    c.srcContext = c.dstContext = g_ctx;
+    c.srcPitch = c.dstPitch = row;
+    c.srcHeight = c.dstHeight = 16;
+    c.WidthInBytes = row;
+    c.Height = 16;
+    c.Depth = rows / 16;
+    CHECK(cuMemcpy3DPeerAsync(&c, g_copy_stream));
+  } else if (o.copy_op == "htoa") {  // the fake keeps no arrays: only the copy's time counts
+    CHECK(cuMemcpyHtoAAsync_v2(nullptr, 0, host_src, bytes, g_copy_stream));
+  } else if (o.copy_op == "memset16") {
+    CHECK(cuMemsetD16Async(g_copy_dst, 0, bytes / 2, g_copy_stream));
+  } else if (o.copy_op == "memset2d") {  // 1 KiB rows of 32-bit values
+    CHECK(cuMemsetD2D32Async(g_copy_dst, row, 0, row / 4, rows, g_copy_stream));
+  } else if (o.copy_dims == 2) {
     CUDA_MEMCPY2D c = {};
     host_to_device_rows(&c, rows);
     CHECK(cuMemcpy2DAsync_v2(&c, g_copy_stream));
@@ -157,7 +185,7 @@ void CopyOnce(const Opts& o, const void* host_src) {
     c.Depth = rows / 16;
     CHECK(cuMemcpy3DAsync_v2(&c, g_copy_stream));
   } else {
-    CHECK(cuMemcpyHtoDAsync_v2(g_copy_dst, host_src, o.copy_kib << 10, g_copy_stream));
+    CHECK(cuMemcpyHtoDAsync_v2(g_copy_dst, host_src, bytes, g_copy_stream));
   }
 }
 
@@ -214,9 +242,8 @@ int main(int argc, char** argv) {
   CUdevice dev;
   // PROBE_DEVICE: the visible ordinal to run on (multi-card tests), 0 by default.
   CHECK(cuDeviceGet(&dev, getenv("PROBE_DEVICE") ? atoi(getenv("PROBE_DEVICE")) : 0));
-  CUcontext ctx;
-  CHECK(cuDevicePrimaryCtxRetain(&ctx, dev));
-  CHECK(cuCtxSetCurrent(ctx));
+  CHECK(cuDevicePrimaryCtxRetain(&g_ctx, dev));
+  CHECK(cuCtxSetCurrent(g_ctx));
   CHECK(fakegpuKernelCreate(&g_fn, o.kernel_us * 1000));
   CHECK(fakegpuGraphCreate(&g_graph, g_fn, o.graph_count));
   if (o.stream == "new") CHECK(cuStreamCreate(&g_stream, 0));
@@ -250,7 +277,7 @@ int main(int argc, char** argv) {
       if (measuring && now >= t_end) break;
       if (o.batch_threads) {
         std::thread worker([&] {
-          CHECK(cuCtxSetCurrent(ctx));
+          CHECK(cuCtxSetCurrent(g_ctx));
           for (int i = 0; i < std::max(1, o.sync); ++i, ++iters) gpu_us += LaunchOnce(o);
           Sync();
         });
