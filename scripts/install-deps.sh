@@ -14,8 +14,9 @@ command -v node >/dev/null || pkgs+=(nodejs)
 command -v npm >/dev/null || pkgs+=(npm)
 # clang + compiler-rt: the libFuzzer targets scripts/fuzz.sh builds and runs.
 # chromium: the web UI's browser tests (tests/webui)
+# g++-aarch64-linux-gnu: libvgpu.so's glibc floor checked on an aarch64 cross build
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(prometheus clang-format clang libclang-rt-dev chromium)
+  pkgs+=(prometheus clang-format clang libclang-rt-dev chromium g++-aarch64-linux-gnu)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

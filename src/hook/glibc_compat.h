@@ -11,12 +11,13 @@
 //  - stat, fstat and lstat (exported only since 2.33) go through __xstat and friends (here);
 //  - libstdc++'s runtime is not linked in (cxx_runtime.cc: it needs glibc 2.32-2.36).
 // tests/compat/glibc_floor.py checks the built library (ctest), tests/compat/old_glibc_load.sh
-// loads it under glibc 2.23-2.35 (by hand). Only x86-64 glibc is handled.
+// loads it under glibc 2.23-2.35 (by hand). x86-64 and aarch64 glibc are handled (on aarch64
+// every version named here is GLIBC_2.17, its first; tests/compat/aarch64_floor.sh).
 #pragma once
 
 #include <sys/stat.h>
 
-#if defined(__x86_64__) && defined(__GLIBC__)
+#if (defined(__x86_64__) || defined(__aarch64__)) && defined(__GLIBC__)
 extern "C" {
 int __xstat(int ver, const char* path, struct stat* st) __THROW;
 int __lxstat(int ver, const char* path, struct stat* st) __THROW;
@@ -24,7 +25,12 @@ int __fxstat(int ver, int fd, struct stat* st) __THROW;
 }
 
 namespace hami::vgpu {
-inline constexpr int kStatVer = 1;  // _STAT_VER_LINUX: the kernel's struct stat on x86-64
+// _STAT_VER: the kernel's struct stat, 1 on x86-64; 0 on aarch64 (the generic layout).
+#if defined(__x86_64__)
+inline constexpr int kStatVer = 1;
+#else
+inline constexpr int kStatVer = 0;
+#endif
 inline int StatPath(const char* path, struct stat* st) { return __xstat(kStatVer, path, st); }
 inline int LstatPath(const char* path, struct stat* st) { return __lxstat(kStatVer, path, st); }
 inline int StatFd(int fd, struct stat* st) { return __fxstat(kStatVer, fd, st); }

@@ -15,12 +15,16 @@ Usage: python3 tests/compat/glibc_floor.py path/to/libvgpu.so  (exit 1 with the 
        python3 tests/compat/glibc_floor.py selftest
 """
 import os
+import platform
 import re
 import subprocess
 import sys
 
 FLOOR = tuple(int(x) for x in os.environ.get("HAMI_GLIBC_FLOOR", "2.17").split("."))
-ALLOWED_NEEDED = {"libc.so.6", "libdl.so.2", "libpthread.so.0", "ld-linux-x86-64.so.2"}
+ALLOWED_NEEDED = {"libc.so.6", "libdl.so.2", "libpthread.so.0", "ld-linux-x86-64.so.2",
+                  "ld-linux-aarch64.so.1"}
+# readelf's name of each machine the library is built for, as platform.machine() says it.
+READELF_MACHINE = {"x86_64": "Advanced Micro Devices X86-64", "aarch64": "AArch64"}
 # pthread_* that libc.so.6 itself exported before glibc 2.34 (forwarders): libc may provide them.
 OLD_LIBC_PTHREAD = re.compile(
     r"pthread_(mutex_(lock|unlock|init|destroy)|cond_\w+|condattr_\w+|attr_\w+|self|equal|exit|"
@@ -100,6 +104,12 @@ def check(lib):
     bad = problems(needs, syms, needed_libs(run("readelf", "-d", lib)))
     if not needs:
         bad.append("no version needs found (readelf output not understood)")
+    machine = re.search(r"Machine:\s+(.+)", run("readelf", "-h", lib)).group(1).strip()
+    if machine != READELF_MACHINE.get(platform.machine()):
+        # A cross build (cmake/aarch64-linux-gnu.cmake): checked above, loaded elsewhere
+        # (tests/compat/old_glibc_load.sh under qemu).
+        print(f"{lib}: built for {machine}, not loaded on this {platform.machine()} machine")
+        return bad, needs
     env = dict(os.environ, LD_PRELOAD=os.path.abspath(lib), LD_BIND_NOW="1")
     p = subprocess.run(["/bin/true"], env=env, capture_output=True, text=True)
     if p.returncode != 0 or p.stderr.strip():
@@ -139,6 +149,16 @@ def selftest():
     assert "pthread_mutex_lock" not in text and "pthread_once" not in text, text
     assert problems({2: ("libc.so.6", "GLIBC_2.2.5"), 5: ("libstdc++.so.6", "GLIBCXX_3.4.30")},
                     [], [])[0].startswith("needs version GLIBCXX_3.4.30")
+    # aarch64: every old version is GLIBC_2.17, its first glibc.
+    arm_needs = {2: ("libc.so.6", "GLIBC_2.17"), 3: ("libpthread.so.0", "GLIBC_2.17"),
+                 4: ("libc.so.6", "GLIBC_2.34")}
+    arm = problems(arm_needs, [("pthread_once", "GLIBC_2.17", 3), ("dlopen", "GLIBC_2.17", 2),
+                               ("pthread_mutex_lock", "GLIBC_2.17", 2), ("stat", "GLIBC_2.33", 4)],
+                   ["libc.so.6", "libpthread.so.0", "ld-linux-aarch64.so.1"])
+    text = "\n".join(arm)
+    assert len(arm) == 2, arm
+    assert "GLIBC_2.34 of libc.so.6 (above 2.17) for stat" in text, text
+    assert "dlopen@GLIBC_2.17 is needed from libc.so.6" in text, text
     print("selftest ok")
 
 
