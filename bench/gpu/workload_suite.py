@@ -10,7 +10,11 @@ native rate drifts within a call). `D` runs log libvgpu.so's contention switches
 window (then it was throttled).
 
 Run from the repository root:  python3 bench/gpu/workload_suite.py [CASE ...]
-Cases: sweep (the table above), stats (each workload at 50 % with the limiter's counters,
+Cases: sweep (the table above), turns (warm processes take turns on the card, one at a time:
+two natives and one per configuration of TURN_ORDER, default N,10,N,30,N,50,N,D,N,70,N,90,
+for TURN_ROUNDS rounds, default 3; each limited window against the native windows next to it,
+seconds apart: for the host-bound workloads whose pace drifts between processes; see
+case_turns), stats (each workload at 50 % with the limiter's counters,
 HAMI_COMPUTE_STATS=1), profile (native: launches, kernel time and kernel-busy time per
 iteration, torch.profiler), overhead (bench/gpu/compute_limits.py's no-limit launch
 overhead), limits (compute_limits.py's kernel cases), noise (native only: NOISE_PROCS processes
@@ -41,7 +45,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compute_limits as cl  # noqa: E402
 
-WL_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workloads.py")
+WL_SCRIPT = os.environ.get("SUITE_WL_SCRIPT") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "workloads.py")  # another: tests of the suite
 ALL = ["gpt_small", "gpt_large", "dec1_eager", "dec1_graph", "dec32_eager", "dec32_graph",
        "cnn", "streams"]
 # Native runs alternate with the limited ones (N = native, D = default policy at 50 %).
@@ -210,6 +215,110 @@ def case_sweep(wls):
         print(f"  {cfg}: " + " ".join(f"{k}={v:.1f}" for k, v in rates.items()), flush=True)
         save(results, contended=contended)  # a call cut short keeps what it measured
     save(results, report(results, wls, contended), contended)
+
+
+TURN_ORDER = [parse_cfg(c) for c in
+              os.environ.get("TURN_ORDER", "N,10,N,30,N,50,N,D,N,70,N,90").split(",")]
+
+
+class Turner:
+    """One warm `workloads.py serve` process of a configuration; its stdout read by a thread."""
+
+    def __init__(self, cfg, wl, name):
+        import queue
+        import subprocess
+        import threading
+        env = env_for(cfg)
+        if is_default(cfg):
+            env["LIBCUDA_LOG_LEVEL"] = "3"
+        self.cfg, self.lines = cfg, queue.Queue()
+        self.err = tempfile.TemporaryFile(mode="w+")
+        argv = pinned([sys.executable, WL_SCRIPT, "serve", wl])
+        cl.log(f"$ [{name}] {' '.join(argv)}")
+        self.p = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=self.err, text=True)
+        threading.Thread(target=lambda: [self.lines.put(ln) for ln in self.p.stdout],
+                         daemon=True).start()
+
+    def line(self, timeout):
+        import queue
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise RuntimeError(f"{self.cfg}: no answer in {timeout:.0f} s") from None
+
+    def go(self, wl, seconds, warm):
+        self.p.stdin.write(f"go {wl} {seconds:.2f} {warm:.2f}\n")
+        self.p.stdin.flush()
+        kv = cl.parse_kv(self.line(seconds + warm + 60))
+        if "iters_per_s" not in kv:
+            raise RuntimeError(f"{self.cfg}: {kv}")
+        return kv
+
+    def stderr(self):
+        self.err.seek(0)
+        return self.err.read()
+
+    def close(self):
+        try:
+            self.p.stdin.write("quit\n")
+            self.p.stdin.close()
+            self.p.wait(timeout=30)
+        except Exception:  # noqa: BLE001
+            self.p.kill()
+
+
+def case_turns(wls):
+    """Warm processes take turns on the card, one at a time: per workload two native processes
+    and one per configuration of TURN_ORDER, then TURN_ROUNDS rounds of that order, each turn
+    TURN_WARM_S of warm-up (the limiter's banked burst, 30 ms, is spent in it) and a measured
+    window. The natives alternate between the two processes, and every limited turn is
+    compared with the native turns next to it: host drift slower than a few seconds cancels,
+    and no process start or model set-up sits between a limited window and its natives. A D
+    turn waits TURN_GAP_S first (NVML's utilisation still shows the previous turn's work for up
+    to a second, which the default policy takes for a neighbour). The idle processes hold
+    contexts on the card, so the limited ones make no power probes (docs/compute-limiter.md,
+    section 6): for work that is not power-bound (the host-bound decoders)."""
+    rounds = int(os.environ.get("TURN_ROUNDS", "3"))
+    warm = float(os.environ.get("TURN_WARM_S", "0.5"))
+    gap = float(os.environ.get("TURN_GAP_S", "1.0"))
+    saved = {}
+    for wl in wls:
+        procs = {"N0": Turner("N", wl, "N0"), "N1": Turner("N", wl, "N1")}
+        for cfg in TURN_ORDER:
+            if cfg != "N" and str(cfg) not in procs:
+                procs[str(cfg)] = Turner(cfg, wl, str(cfg))
+        results, contended, n = [], {}, 0
+        try:
+            for t in procs.values():
+                if t.line(300).strip() != "ready":
+                    raise RuntimeError(f"{t.cfg}: did not start: {t.stderr()[-300:]}")
+            for _ in range(rounds):
+                for cfg in TURN_ORDER:
+                    if cfg == "N":
+                        t, n = procs[f"N{n % 2}"], n + 1
+                    else:
+                        t = procs[str(cfg)]
+                    if is_default(cfg):
+                        time.sleep(gap)
+                    kv = t.go(wl, seconds_for(cfg), warm)
+                    if is_default(cfg):
+                        contended[str(len(results))] = {"kv": kv, "proc": str(cfg)}
+                    results.append((cfg, {wl: float(kv["iters_per_s"])}))
+                print(f"  {wl}: " + " ".join(f"{c}={r[wl]:.1f}" for c, r in
+                                             results[-len(TURN_ORDER):]), flush=True)
+        except Exception as e:  # noqa: BLE001
+            cl.row(f"{wl}: turns", f"error: {e}"[:400], False)
+        finally:
+            for t in procs.values():
+                t.close()
+        flags = {k: contended_windows(procs[v["proc"]].stderr(), {wl: v["kv"]})
+                 for k, v in contended.items()}
+        if results:
+            saved[wl] = {"results": results, "contended": flags,
+                         "summary": report(results, [wl], flags)}
+        with open(os.path.join(cl.OUT, "workload_turns.json"), "w") as f:
+            json.dump({"order": TURN_ORDER, "rounds": rounds, "workloads": saved}, f, indent=1)
 
 
 def report(results, wls, contended=None):
@@ -385,7 +494,51 @@ def selftest():
     d_row = [r for c, r, _ in cl.rows if "default policy" in c][0]
     assert "contention in 1 of 2 runs" in d_row, d_row
     cl.rows = saved_rows
+    turns_selftest()
     print("selftest ok")
+
+
+FAKE_SERVE = r"""
+import math, os, sys, time
+lim, pol = os.environ.get("CUDA_DEVICE_SM_LIMIT"), os.environ.get("GPU_CORE_UTILIZATION_POLICY")
+share = 1.0 if not lim or pol == "default" else int(lim) / 100
+print("ready", flush=True)
+for line in sys.stdin:
+    f = line.split()
+    if not f or f[0] == "quit":
+        break
+    t = time.monotonic()
+    time.sleep(float(f[2]))
+    rate = 100 * (2 + math.sin(t * 0.5)) * share  # the host's pace drifts 3x within seconds
+    print(f"wl={f[1]} rep=0 iters=1 wall_s={f[2]} iters_per_s={rate:.4f} t0_ms={t * 1000:.0f}",
+          flush=True)
+"""
+
+
+def turns_selftest():
+    """case_turns against a stand-in for workloads.py serve whose rate drifts with time."""
+    global WL_SCRIPT, SECONDS, CPUS
+    saved = (WL_SCRIPT, SECONDS, CPUS, cl.OUT, list(cl.rows), dict(os.environ))
+    tmp = tempfile.mkdtemp(prefix="turns-selftest-")
+    try:
+        WL_SCRIPT, SECONDS, CPUS, cl.OUT = os.path.join(tmp, "serve.py"), 0.05, "", tmp
+        with open(WL_SCRIPT, "w") as f:
+            f.write(FAKE_SERVE)
+        os.environ.update(TURN_ROUNDS="2", TURN_WARM_S="0", TURN_GAP_S="0")
+        case_turns(["dec1_eager"])
+        with open(os.path.join(tmp, "workload_turns.json")) as f:
+            got = json.load(f)["workloads"]["dec1_eager"]
+        assert len(got["results"]) == 2 * len(TURN_ORDER), got["results"]
+        pct = got["summary"]["dec1_eager"]["pct"]
+        for lim in (10, 30, 50, 70, 90):
+            assert abs(pct[str(lim)] - lim) < 0.03 * lim, pct
+        assert abs(pct["D"] - 100) < 3, pct
+        assert set(got["contended"]) and not any(v["dec1_eager"] for v in got["contended"].values())
+    finally:
+        WL_SCRIPT, SECONDS, CPUS, cl.OUT = saved[:4]
+        cl.rows[:] = saved[4]
+        os.environ.clear()
+        os.environ.update(saved[5])
 
 
 def main():
@@ -399,7 +552,7 @@ def main():
     wls = [w for w in os.environ.get("WL", ",".join(ALL)).split(",") if w]
     bad = [w for w in wls if w not in ALL]
     cases = {"sweep": case_sweep, "stats": case_stats, "profile": case_profile,
-             "noise": case_noise,
+             "noise": case_noise, "turns": case_turns,
              "overhead": lambda _: cl.case_overhead(), "limits": lambda _: cl.case_limits()}
     unknown = [a for a in args if a not in cases]
     if bad or unknown:

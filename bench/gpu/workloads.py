@@ -4,6 +4,10 @@ of them in turn so that one environment (native, or libvgpu.so at a limit) is se
   python3 workloads.py run WL[,WL...] [--seconds S] [--warmup-s W] [--repeat R]
       prints `wl=NAME iters=N wall_s=T iters_per_s=R` per workload (R windows in turn: one
       line each, with `rep=i`)
+  python3 workloads.py serve WL[,WL...]
+      sets the workloads up, prints `ready`, then measures one window per line on stdin
+      (`go WL SECONDS WARMUP_S`), printing the `run` line for each, until `quit` or EOF: one
+      warm process that takes turns with others (workload_suite.py turns)
   python3 workloads.py profile WL[,WL...]
       native only: per iteration, launches, summed kernel time, kernel-busy time (the union of
       kernel intervals over all streams) and wall time, from torch.profiler
@@ -21,6 +25,7 @@ Workloads (an iteration is one training step, one decoded token, one pipeline st
 """
 import argparse
 import math
+import sys
 import time
 
 import torch
@@ -234,9 +239,29 @@ def profile(name, step, sync_every, iters=8):
           f"wall_us={wall * 1e6 / iters:.0f}", flush=True)
 
 
+def serve(names):
+    steps = {}
+    for name in names:
+        torch.manual_seed(0)
+        steps[name] = WORKLOADS[name]()
+    torch.cuda.synchronize()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        f = line.split()
+        if not f or f[0] == "quit":
+            break
+        if f[0] != "go" or len(f) != 4 or f[1] not in steps:
+            print(f"error=bad_command line={line.strip()!r}", flush=True)
+            continue
+        step, sync_every = steps[f[1]]
+        iters, wall, t0 = measure(step, sync_every, float(f[2]), float(f[3]))
+        print(f"wl={f[1]} rep=0 iters={iters} wall_s={wall:.4f} "
+              f"iters_per_s={iters / wall:.3f} t0_ms={t0 * 1000:.0f}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["run", "profile"])
+    ap.add_argument("mode", choices=["run", "profile", "serve"])
     ap.add_argument("workloads")
     ap.add_argument("--seconds", type=float, default=1.5)
     ap.add_argument("--warmup-s", type=float, default=0.5)
@@ -246,6 +271,9 @@ def main():
     # (ResNet-50 steps differed by 1.5x between native runs of one invocation on the H100).
     torch.backends.cudnn.benchmark = False
     torch.backends.cuda.matmul.allow_tf32 = True
+    if a.mode == "serve":
+        serve(a.workloads.split(","))
+        return
     for name in a.workloads.split(","):
         torch.manual_seed(0)
         step, sync_every = WORKLOADS[name]()
