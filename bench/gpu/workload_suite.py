@@ -315,6 +315,11 @@ def case_turns(wls):
         flags = {k: contended_windows(procs[v["proc"]].stderr(), {wl: v["kv"]})
                  for k, v in contended.items()}
         if results:
+            nat = [r[wl] for c, r in results if c == "N"]
+            n0, n1 = nat[0::2], nat[1::2]
+            if n0 and n1:  # how far two processes of one configuration differ
+                cl.row(f"{wl}: native processes N0 / N1 (median it/s)",
+                       f"{statistics.median(n0):.1f} / {statistics.median(n1):.1f}", None)
             saved[wl] = {"results": results, "contended": flags,
                          "summary": report(results, [wl], flags)}
         with open(os.path.join(cl.OUT, "workload_turns.json"), "w") as f:
