@@ -237,15 +237,21 @@ class Turner:
         cl.log(f"$ [{name}] {' '.join(argv)}")
         self.p = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=self.err, text=True)
-        threading.Thread(target=lambda: [self.lines.put(ln) for ln in self.p.stdout],
-                         daemon=True).start()
+        def read():
+            for ln in self.p.stdout:
+                self.lines.put(ln)
+            self.lines.put(None)  # the process ended
+        threading.Thread(target=read, daemon=True).start()
 
     def line(self, timeout):
         import queue
         try:
-            return self.lines.get(timeout=timeout)
+            ln = self.lines.get(timeout=timeout)
         except queue.Empty:
             raise RuntimeError(f"{self.cfg}: no answer in {timeout:.0f} s") from None
+        if ln is None:
+            raise RuntimeError(f"{self.cfg}: the process ended: {self.stderr()[-300:]}")
+        return ln
 
     def go(self, wl, seconds, warm):
         self.p.stdin.write(f"go {wl} {seconds:.2f} {warm:.2f}\n")
