@@ -36,10 +36,13 @@ HAMI_COMPUTE_* settings pass through to the libvgpu.so runs.
 import json
 import math
 import os
+import queue
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -225,9 +228,6 @@ class Turner:
     """One warm `workloads.py serve` process of a configuration; its stdout read by a thread."""
 
     def __init__(self, cfg, wl, name):
-        import queue
-        import subprocess
-        import threading
         env = env_for(cfg)
         if is_default(cfg):
             env["LIBCUDA_LOG_LEVEL"] = "3"
@@ -244,7 +244,6 @@ class Turner:
         threading.Thread(target=read, daemon=True).start()
 
     def line(self, timeout):
-        import queue
         try:
             ln = self.lines.get(timeout=timeout)
         except queue.Empty:

@@ -77,49 +77,49 @@ CUresult cuMemcpy3DPeerAsync_ptsz(const CUDA_MEMCPY3D_PEER* p, CUstream s) {
 CUresult cuMemcpyPeerAsync(CUdeviceptr, CUcontext, CUdeviceptr, CUcontext, size_t n, CUstream s) {
   return CopyAsyncCommon(n, s);
 }
-CUresult cuMemcpyPeerAsync_ptsz(CUdeviceptr, CUcontext, CUdeviceptr, CUcontext, size_t n,
-                                CUstream s) {
-  return CopyAsyncCommon(n, s);
+CUresult cuMemcpyPeerAsync_ptsz(CUdeviceptr d, CUcontext dc, CUdeviceptr src, CUcontext sc,
+                                size_t n, CUstream s) {
+  return cuMemcpyPeerAsync(d, dc, src, sc, n, s);
 }
 CUresult cuMemcpyHtoAAsync_v2(CUarray, size_t, const void*, size_t n, CUstream s) {
   return CopyAsyncCommon(n, s);
 }
-CUresult cuMemcpyHtoAAsync_v2_ptsz(CUarray, size_t, const void*, size_t n, CUstream s) {
-  return CopyAsyncCommon(n, s);
+CUresult cuMemcpyHtoAAsync_v2_ptsz(CUarray a, size_t o, const void* h, size_t n, CUstream s) {
+  return cuMemcpyHtoAAsync_v2(a, o, h, n, s);
 }
 CUresult cuMemcpyAtoHAsync_v2(void*, CUarray, size_t, size_t n, CUstream s) {
   return CopyAsyncCommon(n, s);
 }
-CUresult cuMemcpyAtoHAsync_v2_ptsz(void*, CUarray, size_t, size_t n, CUstream s) {
-  return CopyAsyncCommon(n, s);
+CUresult cuMemcpyAtoHAsync_v2_ptsz(void* h, CUarray a, size_t o, size_t n, CUstream s) {
+  return cuMemcpyAtoHAsync_v2(h, a, o, n, s);
 }
 CUresult cuMemsetD16Async(CUdeviceptr, unsigned short, size_t n, CUstream s) {
   return CopyAsyncCommon(2 * static_cast<uint64_t>(n), s);
 }
-CUresult cuMemsetD16Async_ptsz(CUdeviceptr, unsigned short, size_t n, CUstream s) {
-  return CopyAsyncCommon(2 * static_cast<uint64_t>(n), s);
+CUresult cuMemsetD16Async_ptsz(CUdeviceptr d, unsigned short v, size_t n, CUstream s) {
+  return cuMemsetD16Async(d, v, n, s);
 }
 // 2D memsets: `width` elements of 1, 2 or 4 bytes in each of `height` rows.
 CUresult cuMemsetD2D8Async(CUdeviceptr, size_t, unsigned char, size_t w, size_t h, CUstream s) {
   return CopyAsyncCommon(static_cast<uint64_t>(w) * h, s);
 }
-CUresult cuMemsetD2D8Async_ptsz(CUdeviceptr, size_t, unsigned char, size_t w, size_t h,
-                                CUstream s) {
-  return CopyAsyncCommon(static_cast<uint64_t>(w) * h, s);
-}
 CUresult cuMemsetD2D16Async(CUdeviceptr, size_t, unsigned short, size_t w, size_t h, CUstream s) {
-  return CopyAsyncCommon(2 * static_cast<uint64_t>(w) * h, s);
-}
-CUresult cuMemsetD2D16Async_ptsz(CUdeviceptr, size_t, unsigned short, size_t w, size_t h,
-                                 CUstream s) {
   return CopyAsyncCommon(2 * static_cast<uint64_t>(w) * h, s);
 }
 CUresult cuMemsetD2D32Async(CUdeviceptr, size_t, unsigned int, size_t w, size_t h, CUstream s) {
   return CopyAsyncCommon(4 * static_cast<uint64_t>(w) * h, s);
 }
-CUresult cuMemsetD2D32Async_ptsz(CUdeviceptr, size_t, unsigned int, size_t w, size_t h,
+CUresult cuMemsetD2D8Async_ptsz(CUdeviceptr d, size_t p, unsigned char v, size_t w, size_t h,
+                                CUstream s) {
+  return cuMemsetD2D8Async(d, p, v, w, h, s);
+}
+CUresult cuMemsetD2D16Async_ptsz(CUdeviceptr d, size_t p, unsigned short v, size_t w, size_t h,
                                  CUstream s) {
-  return CopyAsyncCommon(4 * static_cast<uint64_t>(w) * h, s);
+  return cuMemsetD2D16Async(d, p, v, w, h, s);
+}
+CUresult cuMemsetD2D32Async_ptsz(CUdeviceptr d, size_t p, unsigned int v, size_t w, size_t h,
+                                 CUstream s) {
+  return cuMemsetD2D32Async(d, p, v, w, h, s);
 }
 
 CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,

@@ -2,6 +2,7 @@
 // allocates or locks; with no limit in force the cost is one branch.
 #include <stdint.h>
 
+#include "abi/cuda_proc.h"
 #include "compute.h"
 #include "hooks.h"
 #include "real.h"
@@ -136,7 +137,7 @@ namespace hami::vgpu {
 namespace {
 
 template <typename Call>
-inline CUresult Copy(CUstream stream, Call call, bool per_thread = false) {
+inline CUresult Copy(CUstream stream, Call call, bool per_thread) {
   if (__builtin_expect(!g_compute_enabled, 1)) return call();
   if (per_thread && stream == nullptr)
     stream = reinterpret_cast<CUstream>(static_cast<uintptr_t>(2));  // CU_STREAM_PER_THREAD
@@ -146,88 +147,15 @@ inline CUresult Copy(CUstream stream, Call call, bool per_thread = false) {
 
 }  // namespace
 
-#define HAMI_COPY_HOOK(name, dst_t, src_t, per_thread)                             \
-  CUresult Hook_##name(dst_t dst, src_t src, size_t n, CUstream stream) noexcept { \
-    return Copy(                                                                   \
-        stream, [&] { return g_cuda.name(dst, src, n, stream); }, per_thread);     \
+// One hook per row of the copy list, each through the gate; the _ptsz forms name the
+// per-thread default stream with a null stream.
+#define HAMI_CU(name, params, args, base, since, role)                                      \
+  CUresult Hook_##name params noexcept {                                                    \
+    return Copy(                                                                            \
+        stream, [&] { return g_cuda.name args; }, abi::CuRole::role == abi::CuRole::kPtsz); \
   }
-HAMI_COPY_HOOK(cuMemcpyAsync, CUdeviceptr, CUdeviceptr, false)
-HAMI_COPY_HOOK(cuMemcpyAsync_ptsz, CUdeviceptr, CUdeviceptr, true)
-HAMI_COPY_HOOK(cuMemcpyHtoDAsync_v2, CUdeviceptr, const void*, false)
-HAMI_COPY_HOOK(cuMemcpyHtoDAsync_v2_ptsz, CUdeviceptr, const void*, true)
-HAMI_COPY_HOOK(cuMemcpyDtoHAsync_v2, void*, CUdeviceptr, false)
-HAMI_COPY_HOOK(cuMemcpyDtoHAsync_v2_ptsz, void*, CUdeviceptr, true)
-HAMI_COPY_HOOK(cuMemcpyDtoDAsync_v2, CUdeviceptr, CUdeviceptr, false)
-HAMI_COPY_HOOK(cuMemcpyDtoDAsync_v2_ptsz, CUdeviceptr, CUdeviceptr, true)
-HAMI_COPY_HOOK(cuMemsetD8Async, CUdeviceptr, unsigned char, false)
-HAMI_COPY_HOOK(cuMemsetD8Async_ptsz, CUdeviceptr, unsigned char, true)
-HAMI_COPY_HOOK(cuMemsetD32Async, CUdeviceptr, unsigned int, false)
-HAMI_COPY_HOOK(cuMemsetD32Async_ptsz, CUdeviceptr, unsigned int, true)
-
-#define HAMI_COPY_ND_HOOK(name, param_t, per_thread)                    \
-  CUresult Hook_##name(const param_t* copy, CUstream stream) noexcept { \
-    return Copy(                                                        \
-        stream, [&] { return g_cuda.name(copy, stream); }, per_thread); \
-  }
-HAMI_COPY_ND_HOOK(cuMemcpy2DAsync_v2, CUDA_MEMCPY2D, false)
-HAMI_COPY_ND_HOOK(cuMemcpy2DAsync_v2_ptsz, CUDA_MEMCPY2D, true)
-HAMI_COPY_ND_HOOK(cuMemcpy3DAsync_v2, CUDA_MEMCPY3D, false)
-HAMI_COPY_ND_HOOK(cuMemcpy3DAsync_v2_ptsz, CUDA_MEMCPY3D, true)
-
-HAMI_COPY_ND_HOOK(cuMemcpy3DPeerAsync, CUDA_MEMCPY3D_PEER, false)
-HAMI_COPY_ND_HOOK(cuMemcpy3DPeerAsync_ptsz, CUDA_MEMCPY3D_PEER, true)
-#undef HAMI_COPY_ND_HOOK
-
-HAMI_COPY_HOOK(cuMemsetD16Async, CUdeviceptr, unsigned short, false)
-HAMI_COPY_HOOK(cuMemsetD16Async_ptsz, CUdeviceptr, unsigned short, true)
-#undef HAMI_COPY_HOOK
-
-#define HAMI_MEMSET_2D_HOOK(name, value_t, per_thread)                                            \
-  CUresult Hook_##name(CUdeviceptr dst, size_t pitch, value_t value, size_t width, size_t height, \
-                       CUstream stream) noexcept {                                                \
-    return Copy(                                                                                  \
-        stream, [&] { return g_cuda.name(dst, pitch, value, width, height, stream); },            \
-        per_thread);                                                                              \
-  }
-HAMI_MEMSET_2D_HOOK(cuMemsetD2D8Async, unsigned char, false)
-HAMI_MEMSET_2D_HOOK(cuMemsetD2D8Async_ptsz, unsigned char, true)
-HAMI_MEMSET_2D_HOOK(cuMemsetD2D16Async, unsigned short, false)
-HAMI_MEMSET_2D_HOOK(cuMemsetD2D16Async_ptsz, unsigned short, true)
-HAMI_MEMSET_2D_HOOK(cuMemsetD2D32Async, unsigned int, false)
-HAMI_MEMSET_2D_HOOK(cuMemsetD2D32Async_ptsz, unsigned int, true)
-#undef HAMI_MEMSET_2D_HOOK
-
-#define HAMI_PEER_HOOK(name, per_thread)                                                       \
-  CUresult Hook_##name(CUdeviceptr dst, CUcontext dst_ctx, CUdeviceptr src, CUcontext src_ctx, \
-                       size_t bytes, CUstream stream) noexcept {                               \
-    return Copy(                                                                               \
-        stream, [&] { return g_cuda.name(dst, dst_ctx, src, src_ctx, bytes, stream); },        \
-        per_thread);                                                                           \
-  }
-HAMI_PEER_HOOK(cuMemcpyPeerAsync, false)
-HAMI_PEER_HOOK(cuMemcpyPeerAsync_ptsz, true)
-#undef HAMI_PEER_HOOK
-
-#define HAMI_ARRAY_HOOK(name, dst_t, src_t, per_thread)                                    \
-  CUresult Hook_##name(dst_t dst, src_t src, size_t offset, size_t bytes,                  \
-                       CUstream stream) noexcept {                                         \
-    return Copy(                                                                           \
-        stream, [&] { return g_cuda.name(dst, src, offset, bytes, stream); }, per_thread); \
-  }
-HAMI_ARRAY_HOOK(cuMemcpyAtoHAsync_v2, void*, CUarray, false)
-HAMI_ARRAY_HOOK(cuMemcpyAtoHAsync_v2_ptsz, void*, CUarray, true)
-#undef HAMI_ARRAY_HOOK
-
-CUresult Hook_cuMemcpyHtoAAsync_v2(CUarray dst, size_t offset, const void* src, size_t bytes,
-                                   CUstream stream) noexcept {
-  return Copy(stream, [&] { return g_cuda.cuMemcpyHtoAAsync_v2(dst, offset, src, bytes, stream); });
-}
-CUresult Hook_cuMemcpyHtoAAsync_v2_ptsz(CUarray dst, size_t offset, const void* src, size_t bytes,
-                                        CUstream stream) noexcept {
-  return Copy(
-      stream, [&] { return g_cuda.cuMemcpyHtoAAsync_v2_ptsz(dst, offset, src, bytes, stream); },
-      true);
-}
+#include "abi/cuda_copy_hooks.def"
+#undef HAMI_CU
 
 namespace {
 template <typename Call>
