@@ -125,6 +125,14 @@ void DeactivateLocked(Ctx* c) {
       ++it;
     }
   }
+  for (auto it = d.events.begin(); it != d.events.end();) {
+    if ((*it)->ctx == c) {
+      delete *it;
+      it = d.events.erase(it);
+    } else {
+      ++it;
+    }
+  }
   d.state->Uncharge(c->phys, d.cfg.devices[c->phys].ctx_mem + c->module_bytes);
   c->module_bytes = 0;
   for (Kernel* k : d.kernels) k->loaded = false;  // (one context per process in the tests)

@@ -48,6 +48,7 @@ struct Event {
   unsigned flags;
   bool recorded;
   uint64_t t;
+  Ctx* ctx;  // destroyed with it, as the driver's events are
 };
 struct Pool {
   int phys;

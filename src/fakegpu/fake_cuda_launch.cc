@@ -223,8 +223,9 @@ CUresult cuEventCreate(CUevent* event, unsigned int flags) {
   Lock l(D().mu);
   REQUIRE_INIT();
   if (event == nullptr || (flags & ~0xFu)) return CUDA_ERROR_INVALID_VALUE;
-  if (CurrentLocked() == nullptr) return CUDA_ERROR_INVALID_CONTEXT;
-  auto* e = new Event{flags, false, 0};
+  Ctx* c = CurrentLocked();
+  if (c == nullptr) return CUDA_ERROR_INVALID_CONTEXT;
+  auto* e = new Event{flags, false, 0, c};
   D().events.insert(e);
   *event = reinterpret_cast<CUevent>(e);
   return CUDA_SUCCESS;

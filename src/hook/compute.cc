@@ -68,6 +68,11 @@ __attribute__((destructor)) void PrintStats() {
           static_cast<unsigned long long>(g_stats.turn_waits), g_stats.turn_wait_ns / 1e6);
   fprintf(stderr, "hami-compute-stats probes=%llu power_extra_ms=%.1f\n",
           static_cast<unsigned long long>(g_stats.probes), g_stats.power_extra_ns / 1e6);
+  fprintf(stderr,
+          "hami-compute-stats ctx_restarts=%llu ctx_evictions=%llu stream_table_full=%llu\n",
+          static_cast<unsigned long long>(g_stats.ctx_restarts),
+          static_cast<unsigned long long>(g_stats.ctx_evictions),
+          static_cast<unsigned long long>(g_stats.stream_table_full));
   if (g_stats.pace_stretches)
     fprintf(stderr,
             "hami-compute-stats pace_stretches=%llu pace_charged_ms=%.1f pace_wait_ms=%.1f "
@@ -125,12 +130,12 @@ void SetDirs() {
 }
 
 // First part of a launch: the context's state, the stream's slot, completed measurements.
-// False when the context is not tracked or broken (its launches are not limited).
+// False when the context is not tracked (out of memory: its launches are not limited).
 bool Enter(CUcontext ctx, CUstream stream, CtxState** out, int* slot, bool* idle_at_entry,
            int16_t* entry_end, uint64_t* est, int ki) {
   pthread_mutex_lock(&g_mu);
   CtxState* c = FindCtx(ctx);
-  bool ok = c && !c->broken;
+  bool ok = c != nullptr;
   if (ok) {
     Poll(c, false);
     *est = c->est[ki];
@@ -289,14 +294,16 @@ CtxState* CurrentCtx(CUcontext* current) {
   if (g_cuda.cuCtxGetCurrent(&ctx) != CUDA_SUCCESS || ctx == nullptr) return nullptr;
   *current = ctx;
   CtxState* c = t_ctx_state;
-  if (ctx != t_ctx || !c) {
+  // The entry may have been given to another context since (its own was destroyed, or made
+  // room): look again.
+  if (ctx != t_ctx || !c || __atomic_load_n(&c->ctx, __ATOMIC_RELAXED) != ctx) {
     pthread_mutex_lock(&g_mu);
     c = FindCtx(ctx);
     pthread_mutex_unlock(&g_mu);
     t_ctx = ctx;
     t_ctx_state = c;
   }
-  return c && !c->broken ? c : nullptr;
+  return c;
 }
 
 // The limiter state of the calling thread's current context and its device (null: none).
@@ -409,6 +416,19 @@ void ComputeInit() {
   VGPU_LOG(kLogInfo, "compute: limiter on (policy %d, priority %d)",
            static_cast<int>(g_state.cfg.policy), g_priority);
   __atomic_store_n(&g_compute_enabled, true, __ATOMIC_RELEASE);
+}
+
+void ComputeContextGone(CUcontext ctx) {
+  pthread_mutex_lock(&g_mu);
+  for (CtxState* c : g_ctx)
+    if (c && c->ctx == ctx) DropCtx(c);
+  pthread_mutex_unlock(&g_mu);
+}
+
+void ComputeStreamGone(CUstream stream) {
+  pthread_mutex_lock(&g_mu);
+  ForgetStream(stream);
+  pthread_mutex_unlock(&g_mu);
 }
 
 void ComputeBeforeCopy(CUstream stream) {

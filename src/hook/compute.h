@@ -24,6 +24,10 @@ void ComputeBeforeCopy(CUstream stream);
 // A synchronisation returned: in pace mode the wait was the application running its work
 // (section 1b: a stretch whose closing launch comes late is otherwise taken for a pause).
 void ComputeAfterSync();
+// A context (cuCtxDestroy) or a stream (cuStreamDestroy) is about to be destroyed: its
+// pending launches are charged and its limiter state freed for others.
+void ComputeContextGone(CUcontext ctx);
+void ComputeStreamGone(CUstream stream);
 // Records a launch that has been submitted (for the limiter's accounting of GPU time).
 void ComputeAfterLaunch(CUstream stream, LaunchKind kind, CUresult result);
 

@@ -155,25 +155,42 @@ void Unref(CtxState* c, int i) {
   if (i >= 0 && --c->ev[i].refs == 0) c->free_list[c->nfree++] = i;
 }
 
-// The context's events stopped working (context destroyed and a new one at the same address,
-// or a reset): start over with fresh events. Pending measurements are charged as estimated.
-void ResetCtx(CtxState* c) {
-  for (int i = 0; i < c->nev; ++i) g_cuda.cuEventDestroy_v2(c->ev[i].ev);  // errors ignored
-  CUcontext ctx = c->ctx;
-  int ord = c->ord, resets = c->resets + 1;
-  uint64_t est[3] = {c->est[0], c->est[1], c->est[2]};
+namespace {
+
+// Empties `c` for `ctx` (null: a free entry) on device ordinal `ord`, keeping `est` if given.
+// A launch between its two halves sees `resets` change and records nothing into the new state.
+void StartOver(CtxState* c, CUcontext ctx, int ord, const uint64_t* est) {
+  int resets = c->resets + 1;
   memset(static_cast<void*>(c), 0, sizeof(*c));
   c->ctx = ctx;
   c->ord = ord;
   c->resets = resets;
   c->cover = c->cover_slot = -1;
   c->sample_every = 1;
-  memcpy(c->est, est, sizeof(est));
-  if (resets > 100) {
-    c->broken = true;
-    VGPU_LOG(kLogWarn, "compute: events keep failing in context %p; its launches are not limited",
-             static_cast<void*>(ctx));
-  }
+  if (est) memcpy(c->est, est, sizeof(c->est));
+}
+
+uint32_t g_evict_next;  // FindCtx: the entry that makes room next
+
+}  // namespace
+
+// The context's events stopped working (it was destroyed behind our back, e.g. a primary
+// context released or reset, and a new one came at the same address): start over with fresh
+// events, as often as it happens (a context that went unlimited after some number of restarts
+// was a way out of the limit). Pending measurements stay charged as estimated. The old handles
+// are not destroyed: they died with their context, and the driver may have given the same
+// values to the application's new events since.
+void ResetCtx(CtxState* c) {
+  if (Cfg().stats) ++g_stats.ctx_restarts;
+  StartOver(c, c->ctx, c->ord, c->est);
+}
+
+void DropCtx(CtxState* c) {
+  while (c->head != c->tail) Poll(c, true);
+  for (int i = 0; i < c->nev; ++i) g_cuda.cuEventDestroy_v2(c->ev[i].ev);
+  for (CUevent e : c->pace_ev)
+    if (e) g_cuda.cuEventDestroy_v2(e);
+  StartOver(c, nullptr, -1, nullptr);
 }
 
 // Charges every completed launch at the head of the ring. With `wait`, blocks on the head.
@@ -208,20 +225,38 @@ void Poll(CtxState* c, bool wait) {
 CtxState* FindCtx(CUcontext ctx) {
   for (int i = 0; i < kMaxCtx; ++i)
     if (g_ctx[i] && g_ctx[i]->ctx == ctx) return g_ctx[i];
-  for (int i = 0; i < kMaxCtx; ++i) {
-    if (g_ctx[i]) continue;
-    auto* c = static_cast<CtxState*>(calloc(1, sizeof(CtxState)));
-    if (!c) return nullptr;
-    c->ctx = ctx;
-    c->cover = c->cover_slot = -1;
-    c->sample_every = 1;
-    CUdevice dev = 0;
-    c->ord = g_cuda.cuCtxGetDevice(&dev) == CUDA_SUCCESS ? OrdinalOf(dev) : -1;
-    g_ctx[i] = c;
-    return c;
+  CtxState* c = nullptr;
+  for (int i = 0; i < kMaxCtx && !c; ++i) {
+    if (!g_ctx[i]) g_ctx[i] = static_cast<CtxState*>(calloc(1, sizeof(CtxState)));
+    if (g_ctx[i] && !g_ctx[i]->ctx) c = g_ctx[i];
   }
-  return nullptr;  // more contexts than we track: their launches are not limited
+  if (!c) {
+    // Every entry holds a live context: the next one in turn makes room, its pending launches
+    // charged first. A process that cycles through more contexts than that pays for new events
+    // now and then; none of its launches goes unlimited.
+    c = g_ctx[g_evict_next++ % kMaxCtx];
+    if (!c) return nullptr;  // out of memory
+    DropCtx(c);
+    if (Cfg().stats) ++g_stats.ctx_evictions;
+  }
+  CUdevice dev = 0;
+  StartOver(c, ctx, g_cuda.cuCtxGetDevice(&dev) == CUDA_SUCCESS ? OrdinalOf(dev) : -1, nullptr);
+  return c;
 }
+
+namespace {
+
+uint64_t StreamKey(CUstream s) {
+  uintptr_t v = reinterpret_cast<uintptr_t>(s);
+  if (v == 1) v = 0;  // CU_STREAM_LEGACY is the default stream
+  uint64_t key = v == 2 ? ((static_cast<uint64_t>(Tid()) << 2) | 2) : v;
+  return key + 1;
+}
+int StreamHome(uint64_t key) {
+  return static_cast<int>(static_cast<uint32_t>((key * 0x9E3779B97F4A7C15ull) >> 58));  // 6 bits
+}
+
+}  // namespace
 
 int OtherActiveStreams(CtxState* c, int slot, uint64_t now) {
   int n = 0;
@@ -234,29 +269,57 @@ int OtherActiveStreams(CtxState* c, int slot, uint64_t now) {
 }
 
 int StreamSlotOf(CtxState* c, CUstream s) {
-  uintptr_t v = reinterpret_cast<uintptr_t>(s);
-  if (v == 1) v = 0;  // CU_STREAM_LEGACY is the default stream
-  uint64_t key = v == 2 ? ((static_cast<uint64_t>(Tid()) << 2) | 2) : v;
-  key += 1;
-  uint32_t h = static_cast<uint32_t>((key * 0x9E3779B97F4A7C15ull) >> 58);  // 6 bits
+  const uint64_t key = StreamKey(s);
+  const int h = StreamHome(key);
+  int slot = -1;  // where a new stream goes: the first destroyed stream's slot, or a free one
   for (int i = 0; i < kStreams; ++i) {
-    StreamSlot& sl = c->streams[(h + i) % kStreams];
-    if (sl.key == key) return static_cast<int>((h + i) % kStreams);
+    int at = (h + i) % kStreams;
+    const StreamSlot& sl = c->streams[at];
+    if (sl.key == key) return at;
+    if (sl.key == kStreamGone && slot < 0) slot = at;
     if (sl.key == 0) {
-      sl.key = key;
-      sl.last_end = -1;
-      sl.last_after = 0;
-      return static_cast<int>((h + i) % kStreams);
+      if (slot < 0) slot = at;
+      break;
     }
   }
-  // Table full: reuse the home slot (its stream loses its chain, which only costs a start
-  // event on its next launch).
-  StreamSlot& sl = c->streams[h];
-  Unref(c, sl.last_end);
+  if (slot < 0) {
+    // Table full of live streams: reuse the home slot (its stream loses its chain, which only
+    // costs a start event on its next launch).
+    slot = h;
+    Unref(c, c->streams[slot].last_end);
+    if (Cfg().stats) ++g_stats.stream_table_full;
+  }
+  StreamSlot& sl = c->streams[slot];
   sl.key = key;
   sl.last_end = -1;
   sl.last_after = 0;
-  return static_cast<int>(h);
+  return slot;
+}
+
+void ForgetStream(CUstream s) {
+  uintptr_t v = reinterpret_cast<uintptr_t>(s);
+  if (v <= 2) return;  // the default streams are never destroyed
+  const uint64_t key = StreamKey(s);
+  const int h = StreamHome(key);
+  for (CtxState* c : g_ctx) {
+    if (!c || !c->ctx) continue;
+    for (int i = 0; i < kStreams; ++i) {
+      int at = (h + i) % kStreams;
+      StreamSlot& sl = c->streams[at];
+      if (sl.key == 0) break;
+      if (sl.key != key) continue;
+      Unref(c, sl.last_end);
+      sl.key = kStreamGone;
+      sl.last_end = -1;
+      sl.last_after = 0;
+      // Before a free slot, destroyed streams' slots end no lookup: free them back to front.
+      for (int j = at, n = 0; n < kStreams && c->streams[(j + 1) % kStreams].key == 0 &&
+                              c->streams[j].key == kStreamGone;
+           j = (j + kStreams - 1) % kStreams, ++n)
+        c->streams[j].key = 0;
+      break;
+    }
+  }
 }
 
 }  // namespace hami::vgpu::climit

@@ -28,7 +28,9 @@ inline constexpr uint64_t kPrioRecentNs =
 inline constexpr uint64_t kPrioGraceNs = 1 * kMs;  // quiet time after its estimated work ends
 inline constexpr uint64_t kMarkActiveNs = 10 * kMs;
 inline constexpr double kNvmlMarginPct = 20;  // device utilisation above our own share, in points
-inline constexpr int kMaxCtx = 8;
+// Contexts tracked per process; a process using more makes room by charging and forgetting
+// one of the others in turn (FindCtx).
+inline constexpr int kMaxCtx = 32;
 inline constexpr int kEvents = 512;
 inline constexpr int kRing = 128;
 inline constexpr int kStreams = 64;
@@ -96,8 +98,11 @@ struct Stats {
   uint64_t host_extra_ns;     // host time charged beyond the GPU time (windows)
   uint64_t host_ns;           // application host time of admitted launches (windows)
   uint64_t pace_stretches, pace_charged_ns, pace_drain_ns, pace_wait_ns, pace_tail_free_ns;
-  uint64_t pace_copies;      // asynchronous copies and memsets that passed the pace gate
-  uint64_t pace_restart_ns;  // restart credit given to stretches (PaceRestartCredit)
+  uint64_t pace_copies;        // asynchronous copies and memsets that passed the pace gate
+  uint64_t pace_restart_ns;    // restart credit given to stretches (PaceRestartCredit)
+  uint64_t ctx_restarts;       // contexts whose events died, started over (ResetCtx)
+  uint64_t ctx_evictions;      // tracked contexts forgotten to make room for another (FindCtx)
+  uint64_t stream_table_full;  // a new stream took another's slot: every slot was in use
   // Launches by ms since their stretch opened, and the stretches that lasted past each ms:
   // the loop's pace through a stretch (its restart cost after a pause).
   uint64_t pace_bin[kPaceBins], pace_bin_n[kPaceBins];
@@ -139,6 +144,10 @@ struct Pending {
 // (kSettled: a reference sample).
 enum Probe : uint8_t { kOutside, kNear, kSettled };
 
+// StreamSlot::key of a destroyed stream's slot: free for a new stream, but not the end of a
+// lookup (the table is open-addressed).
+inline constexpr uint64_t kStreamGone = ~0ull;
+
 struct StreamSlot {
   uint64_t key;  // 0 = free; else stream handle (+ thread for the per-thread stream) + 1
   int16_t last_end;
@@ -149,10 +158,9 @@ struct StreamSlot {
 };
 
 struct CtxState {
-  CUcontext ctx;
+  CUcontext ctx;  // null: a free entry (its context was destroyed or made room for another)
   int ord;
-  bool broken;  // reset too often: launches in this context go unlimited
-  int resets;
+  int resets;  // times started over (a launch's Stash from before is stale)
   EventSlot ev[kEvents];
   int nev;
   int free_list[kEvents];
@@ -299,6 +307,9 @@ int AllocEvent(CtxState* c);
 void Ref(CtxState* c, int i);
 void Unref(CtxState* c, int i);
 void ResetCtx(CtxState* c);
+// Charges what `c` has pending (waiting for it: the context is alive), destroys its events
+// and frees the entry.
+void DropCtx(CtxState* c);
 inline bool Dead(CUresult r) {
   return r == CUDA_ERROR_INVALID_HANDLE || r == CUDA_ERROR_INVALID_CONTEXT;
 }
@@ -306,6 +317,8 @@ inline DevLimiter* DevOf(CtxState* c) { return c->ord >= 0 ? &g_dev[c->ord] : nu
 void Poll(CtxState* c, bool wait);
 CtxState* FindCtx(CUcontext ctx);
 int StreamSlotOf(CtxState* c, CUstream s);
+// Frees the slot of a stream that is being destroyed, in every context.
+void ForgetStream(CUstream s);
 // Other streams of the context with a launch of ours in the last kActiveStreamNs (at most 3).
 int OtherActiveStreams(CtxState* c, int slot, uint64_t now);
 

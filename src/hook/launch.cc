@@ -166,6 +166,17 @@ inline CUresult Synchronized(Call call) {
 }
 }  // namespace
 
+// The compute limiter forgets a destroyed stream (its table of streams would fill up with
+// them: a server that takes a new stream per request).
+CUresult Hook_cuStreamDestroy_v2(CUstream stream) noexcept {
+  if (__builtin_expect(g_compute_enabled, 0)) ComputeStreamGone(stream);
+  return g_cuda.cuStreamDestroy_v2(stream);
+}
+CUresult Hook_cuStreamDestroy(CUstream stream) noexcept {
+  if (__builtin_expect(g_compute_enabled, 0)) ComputeStreamGone(stream);
+  return g_cuda.cuStreamDestroy(stream);
+}
+
 CUresult Hook_cuCtxSynchronize() noexcept {
   return Synchronized([] { return g_cuda.cuCtxSynchronize(); });
 }

@@ -3,6 +3,7 @@
 // device, and a primary-context reset drops everything of that device (docs/accounting.md).
 #include <unistd.h>
 
+#include "compute.h"
 #include "hooks.h"
 #include "memory_internal.h"
 
@@ -185,6 +186,7 @@ CUresult Hook_cuCtxCreate_v4(CUcontext* pctx, CUctxCreateParams* params, unsigne
 }
 
 CUresult Hook_cuCtxDestroy_v2(CUcontext ctx) noexcept {
+  if (__builtin_expect(g_compute_enabled, 0)) ComputeContextGone(ctx);
   if (!g_state.accounting) return g_cuda.cuCtxDestroy_v2(ctx);
   return Uncharged(kContext, reinterpret_cast<uint64_t>(ctx), [](uint64_t k) {
     return g_cuda.cuCtxDestroy_v2(reinterpret_cast<CUcontext>(k));
@@ -192,6 +194,7 @@ CUresult Hook_cuCtxDestroy_v2(CUcontext ctx) noexcept {
 }
 
 CUresult Hook_cuCtxDestroy(CUcontext ctx) noexcept {
+  if (__builtin_expect(g_compute_enabled, 0)) ComputeContextGone(ctx);
   if (!g_state.accounting) return g_cuda.cuCtxDestroy(ctx);
   return Uncharged(kContext, reinterpret_cast<uint64_t>(ctx),
                    [](uint64_t k) { return g_cuda.cuCtxDestroy(reinterpret_cast<CUcontext>(k)); });

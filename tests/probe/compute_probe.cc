@@ -7,7 +7,8 @@
 //                          [--graph-count C] [--stream default|new] [--host-us H]
 //                          [--launch-gap-us G] [--streams N] [--copy-kib B] [--copy-dims 1|2|3]
 //                          [--copy-op copy|peer|peer3d|htoa|memset16|memset2d]
-//                          [--batch-threads 1]
+//                          [--batch-threads 1] [--contexts N] [--ctx-churn N]
+//                          [--primary-restarts N] [--stream-churn 1]
 //   compute_probe requests --kernel-us K --per-request R --gap-us G --seconds S [--warmup-ms W]
 //
 // loop: own GPU time (launches x kernel time) over wall time after the warm-up, iterations
@@ -24,7 +25,16 @@
 // --copy-op peer|peer3d|htoa|memset16|memset2d makes it a cuMemcpyPeerAsync,
 // cuMemcpy3DPeerAsync, cuMemcpyHtoAAsync, cuMemsetD16Async or cuMemsetD2D32Async of B KiB;
 // --batch-threads 1 runs each batch of --sync launches and its synchronise on a new thread that
-// then exits (a server's short-lived worker threads).
+// then exits (a server's short-lived worker threads);
+// --contexts N first launches one kernel in each of N-1 new contexts, then runs the loop in
+// another new one (a process with many contexts);
+// --ctx-churn N first creates a context, launches one kernel in it, synchronises and destroys
+// it, N times, then runs the loop in a context created after that;
+// --primary-restarts N first releases the primary context (so that it is destroyed with
+// everything in it), retains it again and launches one kernel in it, N times, then runs the
+// loop in it;
+// --stream-churn 1 runs each batch of --sync launches on a new stream, destroyed after the
+// batch's synchronise (a server's stream per request).
 // requests: R launches then a synchronize, then G us idle; latency percentiles.
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +85,10 @@ struct Opts {
   int copy_dims = 1;             // 1: cuMemcpyHtoDAsync_v2; 2, 3: the 2D / 3D asynchronous copy
   std::string copy_op = "copy";  // or peer, peer3d, htoa, memset16, memset2d
   bool batch_threads = false;
+  int contexts = 1;
+  int ctx_churn = 0;
+  int primary_restarts = 0;
+  bool stream_churn = false;
 };
 
 Opts Parse(int argc, char** argv) {
@@ -119,6 +133,14 @@ Opts Parse(int argc, char** argv) {
       o.copy_op = v;
     else if (k == "--batch-threads" && (v == "0" || v == "1"))
       o.batch_threads = v == "1";
+    else if (k == "--contexts")
+      o.contexts = std::max(1, atoi(v.c_str()));
+    else if (k == "--ctx-churn")
+      o.ctx_churn = atoi(v.c_str());
+    else if (k == "--primary-restarts")
+      o.primary_restarts = atoi(v.c_str());
+    else if (k == "--stream-churn" && (v == "0" || v == "1"))
+      o.stream_churn = v == "1";
     else {
       fprintf(stderr, "unknown option %s\n", k.c_str());
       exit(2);
@@ -227,6 +249,31 @@ void Sync() {
                                                         : cuCtxSynchronize());
 }
 
+// --ctx-churn: contexts created, used once and destroyed before the loop, which then runs in
+// a context created after them.
+void ChurnContexts(const Opts& o, CUdevice dev) {
+  for (int i = 0; i < o.ctx_churn; ++i) {
+    CUcontext c;
+    CHECK(cuCtxCreate_v2(&c, 0, dev));
+    CHECK(cuLaunchKernel(g_fn, 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr));
+    CHECK(cuCtxSynchronize());
+    CHECK(cuCtxDestroy_v2(c));
+  }
+  CHECK(cuCtxCreate_v2(&g_ctx, 0, dev));
+}
+
+// --primary-restarts: the primary context released to nothing and retained again (the same
+// handle, a new context behind it), with one launch each time.
+void RestartThePrimaryContext(const Opts& o, CUdevice dev) {
+  for (int i = 0; i < o.primary_restarts; ++i) {
+    CHECK(cuDevicePrimaryCtxRelease_v2(dev));
+    CHECK(cuDevicePrimaryCtxRetain(&g_ctx, dev));
+    CHECK(cuCtxSetCurrent(g_ctx));
+    CHECK(cuLaunchKernel(g_fn, 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr));
+    CHECK(cuCtxSynchronize());
+  }
+}
+
 uint64_t Pct(std::vector<uint64_t> v, double q) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -246,7 +293,16 @@ int main(int argc, char** argv) {
   CHECK(cuCtxSetCurrent(g_ctx));
   CHECK(fakegpuKernelCreate(&g_fn, o.kernel_us * 1000));
   CHECK(fakegpuGraphCreate(&g_graph, g_fn, o.graph_count));
-  if (o.stream == "new") CHECK(cuStreamCreate(&g_stream, 0));
+  if (o.ctx_churn) ChurnContexts(o, dev);
+  if (o.primary_restarts) RestartThePrimaryContext(o, dev);
+  for (int i = 0; o.contexts > 1 && i < o.contexts; ++i) {
+    CHECK(cuCtxCreate_v2(&g_ctx, 0, dev));
+    if (i == o.contexts - 1) break;
+    CHECK(cuLaunchKernel(g_fn, 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr));
+    CHECK(cuCtxSynchronize());
+  }
+  CHECK(cuCtxSetCurrent(g_ctx));
+  if (o.stream == "new" || o.stream_churn) CHECK(cuStreamCreate(&g_stream, 0));
   for (int i = 0; o.streams > 1 && i < o.streams; ++i) {
     CUstream s;
     CHECK(cuStreamCreate(&s, 0));
@@ -295,6 +351,10 @@ int main(int argc, char** argv) {
       if (++since_sync >= static_cast<uint64_t>(o.sync > 0 ? o.sync : 64)) {
         Sync();
         since_sync = 0;
+        if (o.stream_churn) {
+          CHECK(cuStreamDestroy_v2(g_stream));
+          CHECK(cuStreamCreate(&g_stream, 0));
+        }
         if (o.host_us) Spin(o.host_us);
       }
     }

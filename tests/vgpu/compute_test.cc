@@ -182,6 +182,55 @@ INSTANTIATE_TEST_SUITE_P(AllPaths, ComputePathTest,
                          ::testing::Values("kernel", "ptsz", "ex", "ex_ptsz", "coop", "coop_ptsz",
                                            "graph", "graph_ptsz"));
 
+// A tenant does not get out of its share by how it uses contexts. Each case ran unlimited
+// (99.8 % of the GPU at 30) before the limiter followed contexts through their lifetimes:
+//  - contexts 40: one launch in each of 39 contexts, then the loop in a 40th. The limiter
+//    tracked 8 per process; the others' launches were not limited. Now it tracks 32, and a
+//    context beyond them takes the place of another after that one's launches are charged.
+//  - ctx-churn 300: 300 contexts created, used once and destroyed, then the loop in a new one
+//    at the same address. The limiter found its state for the old one there, with dead events,
+//    and started it over; after 100 restarts it gave up and let the context run unlimited. Now
+//    cuCtxDestroy frees the state, and
+//  - primary-restarts 300: the primary context released to nothing and retained 300 times (the
+//    same handle, its events dead each time) is started over as often as that happens.
+TEST_F(ComputeTest, ContextChurnDoesNotLiftTheLimit) {
+  const std::vector<std::vector<std::string>> cases = {
+      {"--contexts", "40"}, {"--ctx-churn", "300"}, {"--primary-restarts", "300"}};
+  for (const char* pace : {"0", "1"}) {  // per-launch accounting; pace mode
+    for (const auto& extra : cases) {
+      std::vector<std::string> args = {"loop",      "--kernel-us", "2000",        "--sync", "12",
+                                       "--seconds", "1",           "--warmup-ms", "300"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      // No power probe: its 200 ms unthrottled would fall into the short window.
+      Result r = Probe(args, ShapeEnv(std::string("p") + pace, "30",
+                                      {{"HAMI_COMPUTE_PACE", pace}, {"HAMI_COMPUTE_STATS", "1"}}));
+      printf("%s %s at 30 %%, pace %s: %.1f %% of the GPU\n", extra[0].c_str(), extra[1].c_str(),
+             pace, Share(r));
+      EXPECT_NEAR(Share(r), 30, 8) << extra[0] << " pace " << pace << r.out << r.err;
+      if (extra[0] == "--contexts") {
+        EXPECT_NE(r.err.find("ctx_evictions=8 "), std::string::npos) << "40 = 32 + 8" << r.err;
+      }
+      if (extra[0] == "--primary-restarts") {
+        EXPECT_EQ(r.err.find("ctx_restarts=0 "), std::string::npos) << "events died" << r.err;
+      }
+    }
+  }
+}
+
+// A server that takes a new stream per request and destroys it after: the limiter's table of
+// streams (64 per context) frees a destroyed stream's entry, so it never fills up (a full
+// table made every new stream's first launch scan it all and take another stream's place).
+TEST_F(ComputeTest, DestroyedStreamsLeaveTheStreamTable) {
+  std::vector<std::string> args = {"loop", "--kernel-us", "500", "--sync",         "4", "--seconds",
+                                   "1",    "--warmup-ms", "200", "--stream-churn", "1"};
+  Result r =
+      Probe(args, ShapeEnv("s", "40", {{"HAMI_COMPUTE_STATS", "1"}, {"HAMI_COMPUTE_PACE", "0"}}));
+  EXPECT_GT(atof(r.Get("iters").c_str()), 4 * 100)
+      << "more streams than the table holds: " << r.out;
+  EXPECT_NE(r.err.find("stream_table_full=0\n"), std::string::npos) << r.err;
+  EXPECT_NEAR(Share(r), 40, 8) << r.out;
+}
+
 TEST_F(ComputeTest, LaunchBoundLoopIsLimitedInThroughput) {
   // 300 us kernels, a synchronize after each and 100 us of the application's own CPU work (as
   // a Python loop would do): host time is a large part of the loop. At 30 % the loop must run
