@@ -11,8 +11,9 @@ Builds libvgpu.so and bench/gpu/compute_load.cu on the GPU host, then measures:
   - launch overhead with libvgpu loaded and no limit, against native (bench/gpu/overhead.cu).
 
 Run from the repository root:  python3 bench/gpu/compute_limits.py [case ...]
-Cases: limits torch multi priority overhead green (default: all; green = CUDA green contexts
-splitting the SMs 30/70 in one process, reported for comparison, not judged). Logs and JSON under $OUT (or
+Cases: limits torch multi priority overhead green contexts (default: all; green = CUDA green
+contexts splitting the SMs 30/70 in one process, reported for comparison, not judged;
+contexts = a loop at 30 % after 35 other contexts, and after 40 churned ones). Logs and JSON under $OUT (or
 ./out); the table goes to stdout. `python3 bench/gpu/compute_limits.py selftest` checks the
 pure-Python parts without a GPU.
 """
@@ -91,8 +92,8 @@ def build():
     sh(f"cmake -S {ROOT} -B {BUILD} -DHAMI_HOOK_ONLY=ON -DCMAKE_BUILD_TYPE=Release > /dev/null && "
        f"cmake --build {BUILD} -j8 --target vgpu > /dev/null")
     src = os.path.join(ROOT, "bench", "gpu", "compute_load.cu")
-    if sh(f"nvcc -O2 -arch=native -o {LOAD} {src}", check=False).returncode != 0:
-        sh(f"nvcc -O2 -o {LOAD} {src}")
+    if sh(f"nvcc -O2 -arch=native -o {LOAD} {src} -lcuda", check=False).returncode != 0:
+        sh(f"nvcc -O2 -o {LOAD} {src} -lcuda")
     sh(f"nvcc -O2 -o {OVERHEAD} {ROOT}/bench/gpu/overhead.cu")
 
 
@@ -194,6 +195,23 @@ def case_limits():
                 [LOAD, "loop", "--work", work_20us, "--sync", "1"] + secs)
     limit_sweep("(d) CUDA graph of 10 x 200 us kernels",
                 [LOAD, "graph", "--work", work_200us, "--graph-kernels", "10"] + secs)
+
+
+def case_contexts():
+    """Issue 17: a tenant's ways around a per-context limiter, at 30 % (force): one kernel in
+    each of 35 contexts, then the loop in a 36th (beyond the 32 the limiter tracks); 40 contexts
+    created, used once and destroyed, then the loop in a new one. Before 40b1b55 the limiter
+    tracked 8 contexts and did not limit the others."""
+    work = calibrate(1000)
+    secs = ["--seconds", str(SECONDS), "--warmup-ms", "500"]
+    for label, extra in [("36 contexts, the loop in the last", ["--contexts", "36"]),
+                         ("40 contexts churned, the loop in a new one", ["--ctx-churn", "40"])]:
+        argv = [LOAD, "loop", "--work", work, "--sync", "4"] + extra + secs
+        native = fnum(run_kv(argv, native_env()), "iters_per_s")
+        kv = run_kv(argv, hooked_env(30, board=tempfile.mkdtemp(prefix="hami-board-")))
+        pct = 100.0 * fnum(kv, "iters_per_s") / native
+        row(f"{label}: % of unlimited at 30", f"{pct:.1f} (unlimited {native:.1f} it/s)",
+            verdict(pct, 30))
 
 
 def case_torch():
@@ -345,7 +363,8 @@ def main():
         selftest()
         return
     cases = {"limits": case_limits, "torch": case_torch, "multi": case_multi,
-             "priority": case_priority, "overhead": case_overhead, "green": case_green}
+             "priority": case_priority, "overhead": case_overhead, "green": case_green,
+             "contexts": case_contexts}
     unknown = [a for a in args if a not in cases]
     if unknown:
         print(f"unknown case(s) {unknown}; known: {' '.join(cases)}", file=sys.stderr)

@@ -7,9 +7,14 @@
 //   compute_load requests --kernel-us K --per-request R --gap-us G --seconds S [--warmup-ms W]
 //   compute_load calibrate --kernel-us K        (prints the work count for K us)
 //
+// --contexts N: first one kernel in each of N-1 new contexts (driver API), then everything in
+// another new one; --ctx-churn N: first N contexts created, used once and destroyed, then
+// everything in a new one (a tenant's ways around a per-context limiter, issue 17).
+//
 // --work N skips calibration (the script calibrates once, unlimited, and passes N to every
 // run so limited and unlimited runs do identical work). --start-at: CLOCK_REALTIME ms at which
 // the measurement window opens (aligns several processes).
+#include <cuda.h>
 #include <cuda_runtime.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +61,40 @@ struct Opts {
   double kernel_us = 1000, seconds = 3, warmup_ms = 500, start_at = 0, gap_us = 10000;
   int sync = 4, graph_kernels = 10, per_request = 10;
   long long work = 0;
+  int contexts = 1, ctx_churn = 0;
 };
+
+#define CU(x)                                                             \
+  do {                                                                    \
+    CUresult r_ = (x);                                                    \
+    if (r_ != CUDA_SUCCESS) {                                             \
+      fprintf(stderr, "%s failed: %d\n", #x, static_cast<int>(r_));       \
+      printf("error=%d\n", static_cast<int>(r_));                         \
+      exit(3);                                                            \
+    }                                                                     \
+  } while (0)
+
+static void NewContext(CUcontext* c) {
+#if CUDA_VERSION >= 13000
+  CU(cuCtxCreate(c, nullptr, 0, 0));
+#else
+  CU(cuCtxCreate(c, 0, 0));
+#endif
+}
+
+// --contexts / --ctx-churn: leaves the last new context current; the runtime then uses it.
+static void SetUpContexts(const Opts& o) {
+  if (o.contexts <= 1 && o.ctx_churn == 0) return;
+  CU(cuInit(0));
+  CUcontext c;
+  for (int i = 0; i < o.contexts - 1 + o.ctx_churn; ++i) {
+    NewContext(&c);
+    Work<<<1, 32>>>(nullptr, 1);
+    CK(cudaDeviceSynchronize());
+    if (i >= o.contexts - 1) CU(cuCtxDestroy(c));  // the churned ones
+  }
+  NewContext(&c);
+}
 
 static int g_blocks = 0;
 static float* g_out = nullptr;
@@ -112,11 +150,14 @@ int main(int argc, char** argv) {
     else if (k == "--per-request") o.per_request = atoi(v);
     else if (k == "--gap-us") o.gap_us = atof(v);
     else if (k == "--work") o.work = atoll(v);
+    else if (k == "--contexts") o.contexts = atoi(v);
+    else if (k == "--ctx-churn") o.ctx_churn = atoi(v);
     else {
       fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
     }
   }
+  SetUpContexts(o);
   int sms = 0;
   CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   g_blocks = sms * 4;  // every SM busy
