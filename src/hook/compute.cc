@@ -477,6 +477,10 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
     bucket = Throttle(c, d, slot, ki, t0, &est, &probe);
 
   pthread_mutex_lock(&g_mu);
+  if (c->ctx != ctx) {  // made room for another context meanwhile: charged at the estimate
+    pthread_mutex_unlock(&g_mu);
+    return;
+  }
   // Too many launches in flight: wait for the oldest (bounds what a burst can queue before
   // its cost is known).
   if (c->tail - c->head >= kRing || c->nfree + (kEvents - c->nev) < 4) Poll(c, true);
