@@ -218,9 +218,42 @@ void Collector::AppendTelemetry(const gpu::GpuInfo& g, const Labels& l, std::vec
   }
 }
 
-std::vector<Family> Collector::HostFamilies() {
+std::map<std::string, uint64_t> Collector::AccountedBytes(const std::vector<ContainerView>& views) {
+  std::map<std::string, uint64_t> out;
+  const auto add = [&](const std::string& uuid, uint64_t bytes) {
+    uint64_t& sum = out[uuid];
+    sum = bytes > UINT64_MAX - sum ? UINT64_MAX : sum + bytes;
+  };
+  bool mig = false;
+  for (const auto& v : views) {
+    for (const auto& snap : v.accounting) {
+      for (const auto& d : snap.devices) {
+        add(d.uuid, d.used_bytes);
+        mig = mig || d.uuid.starts_with("MIG-");
+      }
+    }
+  }
+  if (mig && gpus_ != nullptr) {
+    if (auto migs = gpus_->MigDevices(); migs.ok()) {
+      for (const auto& m : *migs) {
+        auto it = out.find(m.uuid);
+        if (it != out.end()) add(m.parent_uuid, it->second);
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<Family> Collector::HostFamilies(const std::vector<ContainerView>& views) {
   Family host_mem{
       "hami_host_gpu_memory_used_bytes", "GPU device memory usage in bytes (NVML).", "gauge", {}};
+  // What the slices do not explain: processes without libvgpu.so (or that go around it, which
+  // an in-process library cannot stop) and the driver's own reservation.
+  Family unaccounted{"hami_host_gpu_memory_unaccounted_bytes",
+                     "GPU device memory in use (NVML) beyond what the containers' accounting "
+                     "files account for.",
+                     "gauge",
+                     {}};
   Family host_util{"hami_host_gpu_utilization_ratio",
                    "GPU core utilization ratio (0-100), as HAMi reports it (NVML).",
                    "gauge",
@@ -238,6 +271,7 @@ std::vector<Family> Collector::HostFamilies() {
       // A gauge, as HAMi types it, though the count only grows.
       {"hami_host_gpu_ecc_errors_total", "Lifetime aggregate ECC errors (NVML).", "gauge", {}}};
   if (gpus_ != nullptr) {
+    const std::map<std::string, uint64_t> accounted = AccountedBytes(views);
     if (auto list = gpus_->ListGpus(); list.ok()) {
       for (const auto& g : *list) {
         auto u = gpus_->Usage(g.uuid);
@@ -248,13 +282,18 @@ std::vector<Family> Collector::HostFamilies() {
                     {"device_index", std::to_string(g.index)},
                     {"device_type", sched::NormalizeGpuType(g.name)}};
         host_mem.samples.push_back({l, static_cast<double>(u->memory_used_bytes)});
+        auto a = accounted.find(g.uuid);
+        const uint64_t acc = a == accounted.end() ? 0 : a->second;
+        unaccounted.samples.push_back(
+            {l, static_cast<double>(u->memory_used_bytes > acc ? u->memory_used_bytes - acc : 0)});
         host_util.samples.push_back({l, static_cast<double>(u->utilization_percent)});
         host_mc.samples.push_back({l, static_cast<double>(u->memory_utilization_percent)});
         AppendTelemetry(g, l, sensors);
       }
     }
   }
-  std::vector<Family> out{std::move(host_mem), std::move(host_util), std::move(host_mc)};
+  std::vector<Family> out{std::move(host_mem), std::move(host_util), std::move(host_mc),
+                          std::move(unaccounted)};
   for (auto& f : sensors) out.push_back(std::move(f));
   return out;
 }
@@ -431,7 +470,7 @@ std::vector<Family> Collector::Collect() {
   Family build{"hami_build_info", "Build information of the HAMi component.", "gauge", {}};
   build.samples.push_back({{{"component", "vgpu-monitor"}, {"version", opts_.version}}, 1});
   out.push_back(std::move(build));
-  std::vector<Family> hami = HostFamilies();
+  std::vector<Family> hami = HostFamilies(views);
   for (auto& f : ContainerFamilies(views)) hami.push_back(std::move(f));
   hami.push_back(MigFamily(views));
   // HAMi registers its collector through a registerer that adds zone="vGPU" to every series.

@@ -88,7 +88,10 @@ class Collector {
     bool has_split = false;
     uint64_t context_bytes = 0, module_bytes = 0, buffer_bytes = 0;
   };
-  std::vector<Family> HostFamilies();
+  std::vector<Family> HostFamilies(const std::vector<ContainerView>& views);
+  // Per GPU UUID, the device memory the containers' accounting files account for (a MIG
+  // slice's counts for its GPU); sums saturate (the files are the tenants').
+  std::map<std::string, uint64_t> AccountedBytes(const std::vector<ContainerView>& views);
   // hami_host_gpu_{temperature_celsius,power_usage_watts,ecc_errors_total} of one GPU.
   void AppendTelemetry(const gpu::GpuInfo& g, const Labels& l, std::vector<Family>& out);
   // hami_mig_device_info: MIG devices the containers use (NVML), and the MIG allocations HAMi's

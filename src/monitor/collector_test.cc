@@ -135,6 +135,50 @@ TEST_F(CollectorTest, AccountingFileFillsUsageAndCorruptFilesAreCountedAndSkippe
   EXPECT_EQ(c.corrupt_files_total(), 1u);
 }
 
+// NVML's used memory beyond what the slices' accounting files account for: a process without
+// libvgpu.so, or one that went around it. A tenant's file claiming more than the GPU has
+// cannot make the sum wrap (it saturates, and the gauge stops at 0).
+TEST_F(CollectorTest, UnaccountedMemoryIsNvmlUseBeyondTheSlicesFiles) {
+  Allocate("llm-0", std::string(kGpuA) + ",NVIDIA,3000,30:;", 1);
+  Allocate("llm-1", std::string(kGpuA) + ",NVIDIA,1000,10:;", 1);
+  Allocate("llm-2", std::string(kGpuB) + ",NVIDIA,1000,10:;", 1);
+  const uint64_t now = NowNs();
+  testing::WriteFile(
+      CacheDir("llm-0") + "/vgpu.cache",
+      testing::AccountingBytes({{kGpuA, 3000ull << 20, 777ull << 20, now, 0, 0}}, 1));
+  testing::WriteFile(
+      CacheDir("llm-1") + "/vgpu.cache",
+      testing::AccountingBytes({{kGpuA, 1000ull << 20, 200ull << 20, now, 0, 0}}, 1));
+  gpus_.SetUsage(kGpuB, {1ull << 30, 0, 0});
+  testing::WriteFile(CacheDir("llm-2") + "/vgpu.cache",
+                     testing::AccountingBytes({{kGpuB, 1000ull << 20, UINT64_MAX, now, 0, 0},
+                                               {kGpuB, 1000ull << 20, UINT64_MAX, now, 0, 0}},
+                                              1));
+  Collector c(opts_, &gpus_);
+  const std::string text = c.MetricsText();
+  const auto series = [](const char* uuid, const char* index) {
+    return std::string("hami_host_gpu_memory_unaccounted_bytes{node=\"node-1\",device_uuid=\"") +
+           uuid + "\",device_index=\"" + index +
+           "\",device_type=\"NVIDIA-Tesla V100-SXM2-16GB\",zone=\"vGPU\"} ";
+  };
+  EXPECT_NE(text.find(series(kGpuA, "0") + std::to_string((5ull << 30) - (977ull << 20)) + "\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(series(kGpuB, "1") + "0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("# TYPE hami_host_gpu_memory_unaccounted_bytes gauge\n"), std::string::npos);
+  // A MIG slice's memory is its GPU's.
+  const std::string mig = "MIG-aaaaaaaa-0000-0000-0000-00000000a001";
+  Allocate("mig-0", mig + ",NVIDIA,5120,0:;", 1);
+  gpus_.SetMigDevices({{mig, kGpuA, "1g.5gb", 7, 0}});
+  testing::WriteFile(CacheDir("mig-0") + "/vgpu.cache",
+                     testing::AccountingBytes({{mig, 5120ull << 20, 1000ull << 20, now, 0, 0}}, 1));
+  const std::string with_mig = c.MetricsText();
+  EXPECT_NE(
+      with_mig.find(series(kGpuA, "0") + std::to_string((5ull << 30) - (1977ull << 20)) + "\n"),
+      std::string::npos)
+      << with_mig;
+}
+
 TEST_F(CollectorTest, UtilizationComesFromBusyTimeBetweenScrapes) {
   Allocate("llm-0", std::string(kGpuA) + ",NVIDIA,3000,30:;", 1);
   const std::string cache = CacheDir("llm-0") + "/vgpu.cache";
