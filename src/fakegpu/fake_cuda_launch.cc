@@ -122,6 +122,29 @@ CUresult cuMemsetD2D32Async_ptsz(CUdeviceptr d, size_t p, unsigned int v, size_t
   return cuMemsetD2D32Async(d, p, v, w, h, s);
 }
 
+// The deprecated launches: the block shape (cuFuncSetBlockShape) does not change a fake
+// kernel's duration.
+CUresult cuLaunch(CUfunction f) { return LaunchCommon(f, 1, 1, 1, 1, 1, 1, nullptr); }
+CUresult cuLaunchGrid(CUfunction f, int w, int h) {
+  if (w <= 0 || h <= 0) return CUDA_ERROR_INVALID_VALUE;
+  return LaunchCommon(f, static_cast<unsigned>(w), static_cast<unsigned>(h), 1, 1, 1, 1, nullptr);
+}
+CUresult cuLaunchGridAsync(CUfunction f, int w, int h, CUstream stream) {
+  if (w <= 0 || h <= 0) return CUDA_ERROR_INVALID_VALUE;
+  return LaunchCommon(f, static_cast<unsigned>(w), static_cast<unsigned>(h), 1, 1, 1, 1, stream);
+}
+CUresult cuLaunchCooperativeKernelMultiDevice(CUDA_LAUNCH_PARAMS* list, unsigned int n,
+                                              unsigned int) {
+  if (list == nullptr || n == 0) return CUDA_ERROR_INVALID_VALUE;
+  for (unsigned i = 0; i < n; ++i) {
+    const CUDA_LAUNCH_PARAMS& p = list[i];
+    CUresult r = LaunchCommon(p.function, p.gridDimX, p.gridDimY, p.gridDimZ, p.blockDimX,
+                              p.blockDimY, p.blockDimZ, p.hStream);
+    if (r != CUDA_SUCCESS) return r;
+  }
+  return CUDA_SUCCESS;
+}
+
 CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,
                         unsigned int bx, unsigned int by, unsigned int bz, unsigned int,
                         CUstream stream, void**, void**) {

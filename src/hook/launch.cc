@@ -5,6 +5,7 @@
 #include "abi/cuda_proc.h"
 #include "compute.h"
 #include "hooks.h"
+#include "log.h"
 #include "real.h"
 #include "state.h"
 
@@ -111,6 +112,46 @@ CUresult Hook_cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned
                                                      params);
       },
       true);
+}
+
+// The deprecated launches run on the legacy default stream (cuLaunch, cuLaunchGrid) or the
+// one given; their block shape was set beforehand, so the signature has the grid alone.
+CUresult Hook_cuLaunch(CUfunction f) noexcept {
+  return Launch(
+      nullptr, LaunchKind::kKernel, [&] { return KernelSig(f, 1, 1, 1, 0, 0, 0, 0); },
+      [&] { return g_cuda.cuLaunch(f); });
+}
+
+CUresult Hook_cuLaunchGrid(CUfunction f, int w, int h) noexcept {
+  return Launch(
+      nullptr, LaunchKind::kKernel,
+      [&] {
+        return KernelSig(f, static_cast<unsigned>(w), static_cast<unsigned>(h), 1, 0, 0, 0, 0);
+      },
+      [&] { return g_cuda.cuLaunchGrid(f, w, h); });
+}
+
+CUresult Hook_cuLaunchGridAsync(CUfunction f, int w, int h, CUstream stream) noexcept {
+  return Launch(
+      stream, LaunchKind::kKernel,
+      [&] {
+        return KernelSig(f, static_cast<unsigned>(w), static_cast<unsigned>(h), 1, 0, 0, 0, 0);
+      },
+      [&] { return g_cuda.cuLaunchGridAsync(f, w, h, stream); });
+}
+
+// One cooperative launch over several devices at once (deprecated since CUDA 11.3): the
+// limiter admits a launch in the calling thread's context, which this call does not have to
+// be in, so with a compute limit or priority in force it is refused (the application can use
+// cuLaunchCooperativeKernel per device) rather than run unlimited.
+CUresult Hook_cuLaunchCooperativeKernelMultiDevice(CUDA_LAUNCH_PARAMS* list, unsigned n,
+                                                   unsigned flags) noexcept {
+  if (__builtin_expect(!g_compute_enabled, 1))
+    return g_cuda.cuLaunchCooperativeKernelMultiDevice(list, n, flags);
+  VGPU_LOG(kLogWarn,
+           "cuLaunchCooperativeKernelMultiDevice refused under a compute limit; launch with "
+           "cuLaunchCooperativeKernel on each device");
+  return CUDA_ERROR_NOT_SUPPORTED;
 }
 
 CUresult Hook_cuGraphLaunch(CUgraphExec exec, CUstream stream) noexcept {

@@ -29,6 +29,9 @@ TEST(AbiCheck, StructLayoutsAndEnumValuesMatchTheToolkit) {
   EXPECT_EQ(a.memcpy3d_peer_size, b.memcpy3d_peer_size);
   EXPECT_EQ(a.memcpy3d_peer_dst_context_off, b.memcpy3d_peer_dst_context_off);
   EXPECT_EQ(a.memcpy3d_peer_depth_off, b.memcpy3d_peer_depth_off);
+  EXPECT_EQ(a.launch_params_size, b.launch_params_size);
+  EXPECT_EQ(a.launch_params_stream_off, b.launch_params_stream_off);
+  EXPECT_EQ(a.launch_params_args_off, b.launch_params_args_off);
   for (int i = 0; i < 12; ++i) EXPECT_EQ(a.values[i], b.values[i]) << "enum value #" << i;
 }
 

@@ -3,7 +3,8 @@
 // libvgpu.so against the fake driver (src/fakegpu); prints key=value lines for the tests.
 //
 //   compute_probe loop     --kernel-us K --seconds S [--warmup-ms W] [--sync N]
-//                          [--path kernel|ptsz|ex|ex_ptsz|coop|coop_ptsz|graph]
+//                          [--path kernel|ptsz|ex|ex_ptsz|coop|coop_ptsz|graph|launch|grid|
+//                                  grid_async|multi_device]
 //                          [--graph-count C] [--stream default|new] [--host-us H]
 //                          [--launch-gap-us G] [--streams N] [--copy-kib B] [--copy-dims 1|2|3]
 //                          [--copy-op copy|peer|peer3d|htoa|memset16|memset2d]
@@ -231,6 +232,15 @@ uint64_t LaunchOnce(const Opts& o) {
     CHECK(cuLaunchCooperativeKernel(g_fn, 1, 1, 1, 32, 1, 1, 0, g_stream, nullptr));
   } else if (p == "coop_ptsz") {
     CHECK(cuLaunchCooperativeKernel_ptsz(g_fn, 1, 1, 1, 32, 1, 1, 0, g_stream, nullptr));
+  } else if (p == "launch") {  // the deprecated launches
+    CHECK(cuLaunch(g_fn));
+  } else if (p == "grid") {
+    CHECK(cuLaunchGrid(g_fn, 1, 1));
+  } else if (p == "grid_async") {
+    CHECK(cuLaunchGridAsync(g_fn, 1, 1, g_stream));
+  } else if (p == "multi_device") {
+    CUDA_LAUNCH_PARAMS lp = {g_fn, 1, 1, 1, 32, 1, 1, 0, g_stream, nullptr};
+    CHECK(cuLaunchCooperativeKernelMultiDevice(&lp, 1, 0));
   } else if (p == "graph") {
     CHECK(cuGraphLaunch(g_graph, g_stream));
     return o.kernel_us * o.graph_count;

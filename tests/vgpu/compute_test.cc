@@ -180,7 +180,25 @@ TEST_P(ComputePathTest, EveryLaunchPathIsThrottled) {
 }
 INSTANTIATE_TEST_SUITE_P(AllPaths, ComputePathTest,
                          ::testing::Values("kernel", "ptsz", "ex", "ex_ptsz", "coop", "coop_ptsz",
-                                           "graph", "graph_ptsz"));
+                                           "graph", "graph_ptsz", "launch", "grid", "grid_async"));
+
+// cuLaunchCooperativeKernelMultiDevice (deprecated) launches on several devices at once, which
+// the limiter cannot admit in the caller's context: under a limit it is refused with
+// CUDA_ERROR_NOT_SUPPORTED (it ran unlimited before); without one it passes through.
+TEST_F(ComputeTest, MultiDeviceCooperativeLaunchIsRefusedUnderALimit) {
+  std::vector<std::string> args = {"loop", "--kernel-us", "2000",        "--sync",
+                                   "4",    "--seconds",   "0.3",         "--warmup-ms",
+                                   "50",   "--path",      "multi_device"};
+  std::vector<std::string> argv{COMPUTE_PROBE};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Result limited = RunProcess(argv, ContainerEnv("a", "30"), 60);
+  EXPECT_EQ(limited.exit_code, 3) << limited.out << limited.err;
+  EXPECT_EQ(limited.Get("error"), "801") << "CUDA_ERROR_NOT_SUPPORTED " << limited.out;
+  EXPECT_NE(limited.err.find("cuLaunchCooperativeKernelMultiDevice refused"), std::string::npos)
+      << limited.err;
+  Result free = Probe(args, ContainerEnv("n", ""));
+  EXPECT_GT(atof(free.Get("iters").c_str()), 0) << "every launch went through: " << free.out;
+}
 
 // A tenant does not get out of its share by how it uses contexts. Each case ran unlimited
 // (99.8 % of the GPU at 30) before the limiter followed contexts through their lifetimes:
