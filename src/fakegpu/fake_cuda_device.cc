@@ -237,6 +237,39 @@ CUresult cuCtxSetCurrent(CUcontext ctx) {
   return CUDA_SUCCESS;
 }
 
+// Stack size, printf FIFO and malloc heap take device memory at once, beyond their defaults
+// (the stack for every resident thread); the other limits take none.
+CUresult cuCtxSetLimit(CUlimit limit, size_t value) {
+  Lock l(D().mu);
+  REQUIRE_INIT();
+  Ctx* c = CurrentLocked();
+  if (c == nullptr) return CUDA_ERROR_INVALID_CONTEXT;
+  if (limit > CU_LIMIT_PERSISTING_L2_CACHE_SIZE) return CUDA_ERROR_INVALID_VALUE;
+  if (limit > CU_LIMIT_MALLOC_HEAP_SIZE) return CUDA_SUCCESS;
+  uint64_t next[3] = {c->limits[0], c->limits[1], c->limits[2]};
+  next[limit] = value;
+  const uint64_t bytes = (next[0] > 1024 ? (next[0] - 1024) * kResidentThreads : 0) +
+                         (next[1] > (1ull << 20) ? next[1] - (1ull << 20) : 0) +
+                         (next[2] > (8ull << 20) ? next[2] - (8ull << 20) : 0);
+  if (bytes > c->limit_bytes && !ChargeLocked(c->phys, bytes - c->limit_bytes))
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  if (bytes < c->limit_bytes) D().state->Uncharge(c->phys, c->limit_bytes - bytes);
+  c->limit_bytes = bytes;
+  c->limits[limit] = value;
+  return CUDA_SUCCESS;
+}
+
+CUresult cuCtxGetLimit(size_t* value, CUlimit limit) {
+  Lock l(D().mu);
+  REQUIRE_INIT();
+  if (value == nullptr || limit > CU_LIMIT_PERSISTING_L2_CACHE_SIZE)
+    return CUDA_ERROR_INVALID_VALUE;
+  Ctx* c = CurrentLocked();
+  if (c == nullptr) return CUDA_ERROR_INVALID_CONTEXT;
+  *value = limit <= CU_LIMIT_MALLOC_HEAP_SIZE ? c->limits[limit] : 0;
+  return CUDA_SUCCESS;
+}
+
 CUresult cuCtxGetDevice(CUdevice* dev) {
   Lock l(D().mu);
   REQUIRE_INIT();

@@ -39,7 +39,13 @@ struct Ctx {
   int refs;
   uint64_t tail;          // completion time of the context's latest work (legacy default stream)
   uint64_t module_bytes;  // lazily loaded module memory (FAKEGPU_LAZY_MODULE_MIB)
+  // cuCtxSetLimit: stack size, printf FIFO, malloc heap (bytes), and the device memory their
+  // growth beyond the defaults holds.
+  uint64_t limits[3] = {1024, 1ull << 20, 8ull << 20};
+  uint64_t limit_bytes = 0;
 };
+// Resident threads a stack size is reserved for (an H100's 132 SMs x 2048 threads).
+inline constexpr uint64_t kResidentThreads = 132 * 2048;
 struct Stream {
   Ctx* ctx;
   uint64_t tail;

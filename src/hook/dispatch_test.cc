@@ -36,6 +36,7 @@ TEST(DispatchTest, MustBeHookedIsEveryLimitRelevantBaseName) {
                                           "cuLaunchGridAsync",
                                           "cuLaunchCooperativeKernelMultiDevice",
                                           "cuCtxCreate",
+                                          "cuCtxSetLimit",
                                           "cuDevicePrimaryCtxRetain",
                                           "cuDevicePrimaryCtxRelease",
                                           "cuDevicePrimaryCtxReset"};

@@ -185,6 +185,45 @@ CUresult Hook_cuCtxCreate_v4(CUcontext* pctx, CUctxCreateParams* params, unsigne
   return CreateContext(pctx, dev, [&] { return g_cuda.cuCtxCreate_v4(pctx, params, flags, dev); });
 }
 
+// A stack size (for every resident thread: 64 KiB on an H100 is about 17 GiB), printf FIFO or
+// malloc heap is device memory the driver reserves at once, with no allocation call to hook.
+// Measured like a context creation (what the driver holds for this process, else the device's
+// use, around the call); over the limit the old value is put back and the call fails with
+// CUDA_ERROR_OUT_OF_MEMORY. Lowering it gives back what raising it was charged.
+CUresult Hook_cuCtxSetLimit(CUlimit limit, size_t value) noexcept {
+  CUresult refuse;
+  Gate gate = MemGate(&refuse);
+  if (gate == Gate::kRefuse) return refuse;
+  int ord = CurrentOrdinal();
+  if (gate == Gate::kPassThrough || ord < 0) return g_cuda.cuCtxSetLimit(limit, value);
+  size_t old = 0;
+  const bool restorable = g_cuda.cuCtxGetLimit(&old, limit) == CUDA_SUCCESS;
+  const char* uuid = g_state.dev[ord].uuid;
+  uint64_t before = 0, after = 0;
+  g_state.acct.LockCreation();
+  const bool exact = ProcessUsed(ord, &before);
+  bool measured = exact || NvmlUsed(uuid, &before);
+  CUresult r = g_cuda.cuCtxSetLimit(limit, value);
+  if (r == CUDA_SUCCESS && measured)
+    measured = exact ? ProcessUsed(ord, &after) : NvmlUsed(uuid, &after);
+  g_state.acct.UnlockCreation();
+  if (r != CUDA_SUCCESS || !measured) return r;
+  if (after > before) {
+    if (!Reserve(ord, after - before)) {
+      if (restorable) g_cuda.cuCtxSetLimit(limit, old);
+      VGPU_LOG(kLogError,
+               "cuCtxSetLimit(%d, %zu) on device %d takes %llu MiB, over the %llu MiB limit", limit,
+               value, ord, static_cast<unsigned long long>((after - before) >> 20),
+               static_cast<unsigned long long>(g_state.dev[ord].limit >> 20));
+      return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    AddDriverOverhead(ord, after - before);
+  } else if (before > after) {
+    ReturnDriverOverhead(ord, before - after);
+  }
+  return r;
+}
+
 CUresult Hook_cuCtxDestroy_v2(CUcontext ctx) noexcept {
   if (__builtin_expect(g_compute_enabled, 0)) ComputeContextGone(ctx);
   if (!g_state.accounting) return g_cuda.cuCtxDestroy_v2(ctx);

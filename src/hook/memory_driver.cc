@@ -114,6 +114,19 @@ bool SyncDriverOverhead(int ord, bool force) {
   return fits;
 }
 
+void AddDriverOverhead(int ord, uint64_t bytes) {
+  __atomic_add_fetch(&g_overhead[ord], bytes, __ATOMIC_RELAXED);
+}
+
+void ReturnDriverOverhead(int ord, uint64_t bytes) {
+  uint64_t cur = __atomic_load_n(&g_overhead[ord], __ATOMIC_RELAXED), take;
+  do {
+    take = bytes < cur ? bytes : cur;
+  } while (take && !__atomic_compare_exchange_n(&g_overhead[ord], &cur, cur - take, true,
+                                                __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+  if (take) Release(ord, take);
+}
+
 uint64_t TakeDriverOverhead(int ord) {
   return __atomic_exchange_n(&g_overhead[ord], 0, __ATOMIC_RELAXED);
 }

@@ -75,5 +75,9 @@ void ReconcileAllPools();
 // ---- memory_context.cc --------------------------------------------------------------------
 // Everything a process charged on a device, dropped when its primary context goes.
 void ReleaseDevice(int ord);
+// Memory the driver holds for this process beyond the hooks' own charges (charged already):
+// adds to it, or gives back up to `bytes` of it (released from the container).
+void AddDriverOverhead(int ord, uint64_t bytes);
+void ReturnDriverOverhead(int ord, uint64_t bytes);
 
 }  // namespace hami::vgpu

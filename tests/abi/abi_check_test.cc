@@ -32,7 +32,7 @@ TEST(AbiCheck, StructLayoutsAndEnumValuesMatchTheToolkit) {
   EXPECT_EQ(a.launch_params_size, b.launch_params_size);
   EXPECT_EQ(a.launch_params_stream_off, b.launch_params_stream_off);
   EXPECT_EQ(a.launch_params_args_off, b.launch_params_args_off);
-  for (int i = 0; i < 12; ++i) EXPECT_EQ(a.values[i], b.values[i]) << "enum value #" << i;
+  for (int i = 0; i < 14; ++i) EXPECT_EQ(a.values[i], b.values[i]) << "enum value #" << i;
 }
 
 }  // namespace

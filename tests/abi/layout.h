@@ -13,7 +13,7 @@ struct Layout {
   size_t memcpy2d_size, memcpy2d_width_off, memcpy3d_size, memcpy3d_width_off, memcpy3d_depth_off;
   size_t memcpy3d_peer_size, memcpy3d_peer_dst_context_off, memcpy3d_peer_depth_off;
   size_t launch_params_size, launch_params_stream_off, launch_params_args_off;
-  long values[12];  // enum values in a fixed order, see layout_*.cc
+  long values[14];  // enum values in a fixed order, see layout_*.cc
 };
 Layout OurLayout();
 Layout ToolkitLayout();

@@ -136,6 +136,34 @@ void PrintInfo() {
          dev_total / kMiB);
 }
 
+// What the (fake) driver holds for this process, whatever libvgpu believes.
+void PrintDriverHeld() {
+  using MemUsageFn = CUresult (*)(CUdevice, uint64_t*, uint64_t*);
+  if (auto usage = reinterpret_cast<MemUsageFn>(dlsym(RTLD_DEFAULT, "fakegpuMemUsage"))) {
+    CUdevice dev;
+    uint64_t process = 0;
+    if (cuCtxGetDevice(&dev) == CUDA_SUCCESS && usage(dev, &process, nullptr) == CUDA_SUCCESS)
+      printf("driver_process_mib=%llu\n", static_cast<unsigned long long>(process / kMiB));
+  }
+}
+
+// stack KIB: the per-thread stack size raised to KIB (device memory for every resident thread),
+// then back to 1 KiB; the result and the memory views after each.
+int Stack(size_t kib) {
+  CUresult r = cuCtxSetLimit(CU_LIMIT_STACK_SIZE, kib * 1024);
+  size_t now = 0;
+  CHECK(cuCtxGetLimit(&now, CU_LIMIT_STACK_SIZE));
+  printf("set_result=%d stack_bytes=%zu\n", static_cast<int>(r), now);
+  PrintInfo();
+  PrintDriverHeld();
+  fflush(stdout);
+  CHECK(cuCtxSetLimit(CU_LIMIT_STACK_SIZE, 1024));
+  size_t free = 0, total = 0;
+  CHECK(cuMemGetInfo_v2(&free, &total));
+  printf("after_reset_free_mib=%zu\n", free / kMiB);
+  return 0;
+}
+
 int Fill(const std::string& path, size_t chunk_mib, bool free_after, bool wait_stdin) {
   std::vector<Alloc> held;
   CUresult last = CUDA_SUCCESS;
@@ -342,6 +370,7 @@ int main(int argc, char** argv) {
     return Fill(argv[2], strtoull(argv[3], nullptr, 10), argc >= 5 && !strcmp(argv[4], "free"),
                 argc >= 5 && !strcmp(argv[4], "wait"));
   if (cmd == "legacy") return Legacy();
+  if (cmd == "stack" && argc >= 3) return Stack(strtoull(argv[2], nullptr, 10));
   if (cmd == "churn" && argc >= 3) return Churn(strtoull(argv[2], nullptr, 10));
   if (cmd == "hold" && argc >= 4) return Hold(strtoull(argv[2], nullptr, 10), atoi(argv[3]));
   fprintf(stderr, "bad arguments\n");

@@ -297,5 +297,30 @@ TEST_F(IsolationTest, LegacyAllocationIsRefusedUnderALimit) {
   EXPECT_EQ(r.GetInt("legacy_alloc"), 801) << r.out << r.err;
 }
 
+// The per-thread stack size is device memory for every resident thread, reserved by
+// cuCtxSetLimit with no allocation call (on the fake: 132 SMs x 2048 threads, so 32 KiB is
+// about 8 GiB). Under a 4 GiB cap, 2 KiB (264 MiB more) is charged and given back when it is
+// lowered again; 32 KiB is refused with CUDA_ERROR_OUT_OF_MEMORY and the old size stays (the
+// driver took 8 GiB past the cap before).
+TEST_F(IsolationTest, StackSizeIsChargedAndRefusedOverTheCap) {
+  Result base = Probe({"info"}, ContainerEnv("4g"));
+  ASSERT_EQ(base.exit_code, 0) << base.out << base.err;
+  const long free0 = base.GetInt("free_mib");
+  Result fits = Probe({"stack", "2"}, ContainerEnv("4g"));
+  ASSERT_EQ(fits.exit_code, 0) << fits.out << fits.err;
+  EXPECT_EQ(fits.GetInt("set_result"), 0) << fits.out;
+  EXPECT_EQ(fits.GetInt("stack_bytes"), 2048) << fits.out;
+  EXPECT_EQ(fits.GetInt("free_mib"), free0 - 264) << "the stack is charged: " << fits.out;
+  EXPECT_EQ(fits.GetInt("after_reset_free_mib"), free0) << "and given back: " << fits.out;
+  Result over = Probe({"stack", "32"}, ContainerEnv("4g"));
+  ASSERT_EQ(over.exit_code, 0) << over.out << over.err;
+  EXPECT_EQ(over.GetInt("set_result"), 2) << "CUDA_ERROR_OUT_OF_MEMORY: " << over.out;
+  EXPECT_EQ(over.GetInt("stack_bytes"), 1024) << "the old size is back: " << over.out;
+  EXPECT_EQ(over.GetInt("free_mib"), free0) << over.out;
+  EXPECT_LT(over.GetInt("driver_process_mib"), 4096) << "the driver holds it no more: " << over.out;
+  EXPECT_NE(over.err.find("cuCtxSetLimit(0, 32768) on device 0 takes 8184 MiB"), std::string::npos)
+      << over.err;
+}
+
 }  // namespace
 }  // namespace hami::testing
