@@ -145,6 +145,31 @@ def probe_cases():
         p.returncode == 0)
 
 
+def probe_kv(args, env):
+    p = sh([PROBE] + args, env=env, check=False)
+    return dict(x.split("=", 1) for x in p.stdout.split() if "=" in x)
+
+
+def stack_case():
+    """cuCtxSetLimit(CU_LIMIT_STACK_SIZE): device memory for every resident thread, reserved
+    with no allocation call. Native: what 64 KiB takes; under a 4 GiB cap it must be refused
+    (CUDA_ERROR_OUT_OF_MEMORY = 2) with the old size back, and 2 KiB charged."""
+    native_env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    base = int(probe_kv(["info"], native_env).get("free_mib", -1))
+    n = probe_kv(["stack", "64"], native_env)
+    took = base - int(n.get("free_mib", base))
+    h = probe_kv(["stack", "64"], hooked_env("4g"))
+    small_base = int(probe_kv(["info"], hooked_env("4g")).get("free_mib", -1))
+    small = probe_kv(["stack", "2"], hooked_env("4g"))
+    charged = small_base - int(small.get("free_mib", small_base))
+    row("cuCtxSetLimit stack 64 KiB under a 4g cap",
+        f"native: result {n.get('set_result')}, device free fell {took} MiB; libvgpu: result "
+        f"{h.get('set_result')}, stack {h.get('stack_bytes')} B; 2 KiB charged {charged} MiB, "
+        f"given back {int(small.get('after_reset_free_mib', -1)) == small_base}",
+        h.get("set_result") == "2" and h.get("stack_bytes") == "1024" and
+        (took <= 4096 or charged > 0))
+
+
 def overhead_case():
     native, hooked = [], []
     for i in range(11):
@@ -168,7 +193,8 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     build()
     sh("nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader")
-    cases = (nvidia_smi_case, torch_cases, two_process_case, probe_cases, overhead_case)
+    cases = (nvidia_smi_case, torch_cases, two_process_case, probe_cases, stack_case,
+             overhead_case)
     only = sys.argv[1:]
     for case in cases:
         if only and case.__name__ not in only:
