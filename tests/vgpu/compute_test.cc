@@ -380,9 +380,15 @@ TEST_F(ComputeTest, EveryAsyncCopyAndMemsetWaitsForTheStretchInPaceMode) {
   };
   Result unlimited = Probe(args("copy"), env(""));
   ASSERT_LT(Share(unlimited), 40) << "copy-bound: the SMs idle. " << unlimited.out;
-  for (const char* op : {"memset16", "peer", "peer3d", "htoa", "memset2d"}) {
-    Result held = Probe(args(op), env("40"));
-    double pct = 100 * Rate(held) / Rate(unlimited);
+  // The faster of two unlimited runs, one before and one after the held ones: a reference
+  // slowed by a busy host (CI's two cores also building) made a held loop read 75 %.
+  double reference = Rate(unlimited);
+  std::vector<std::pair<const char*, Result>> held_runs;
+  for (const char* op : {"memset16", "peer", "peer3d", "htoa", "memset2d"})
+    held_runs.emplace_back(op, Probe(args(op), env("40")));
+  reference = std::max(reference, Rate(Probe(args("copy"), env(""))));
+  for (const auto& [op, held] : held_runs) {
+    double pct = 100 * Rate(held) / reference;
     printf("%s of 50 MiB, sync every 1, at 40 %%: %.1f %% of unlimited throughput\n", op, pct);
     EXPECT_NEAR(pct, 40, 7) << op << held.out << held.err << unlimited.out;
     EXPECT_NE(held.err.find("pace_copies="), std::string::npos) << op << held.err;
