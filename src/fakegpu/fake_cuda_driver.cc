@@ -100,39 +100,25 @@ void TrimDeviceLocked(int phys) {
 // arrays and streams with it).
 void DeactivateLocked(Ctx* c) {
   Driver& d = D();
-  for (auto it = d.allocs.begin(); it != d.allocs.end();) {
-    if (it->second.ctx == c) {
-      d.state->Uncharge(it->second.phys, it->second.charged);
-      it = d.allocs.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  for (auto it = d.arrays.begin(); it != d.arrays.end();) {
-    if (it->second.ctx == c) {
-      d.state->Uncharge(it->second.phys, it->second.charged);
-      delete static_cast<ArrayObj*>(it->first);
-      it = d.arrays.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  for (auto it = d.streams.begin(); it != d.streams.end();) {
-    if ((*it)->ctx == c) {
-      delete *it;
-      it = d.streams.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  for (auto it = d.events.begin(); it != d.events.end();) {
-    if ((*it)->ctx == c) {
-      delete *it;
-      it = d.events.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  std::erase_if(d.allocs, [&](const auto& a) {
+    if (a.second.ctx != c) return false;
+    d.state->Uncharge(a.second.phys, a.second.charged);
+    return true;
+  });
+  std::erase_if(d.arrays, [&](const auto& a) {
+    if (a.second.ctx != c) return false;
+    d.state->Uncharge(a.second.phys, a.second.charged);
+    delete static_cast<ArrayObj*>(a.first);
+    return true;
+  });
+  // Handles the context owned (std::erase_if calls the test once per element).
+  const auto owned = [c](auto* obj) {
+    if (obj->ctx != c) return false;
+    delete obj;
+    return true;
+  };
+  std::erase_if(d.streams, owned);
+  std::erase_if(d.events, owned);
   d.state->Uncharge(c->phys, d.cfg.devices[c->phys].ctx_mem + c->module_bytes + c->limit_bytes);
   c->module_bytes = 0;
   c->limit_bytes = 0;

@@ -176,14 +176,7 @@ int Fill(const std::string& path, size_t chunk_mib, bool free_after, bool wait_s
   printf("path=%s allocated_mib=%zu stop_error=%d\n", path.c_str(), held.size() * chunk_mib,
          static_cast<int>(last));
   PrintInfo();
-  // What the (fake) driver holds for this process at the cap, whatever libvgpu believes.
-  using MemUsageFn = CUresult (*)(CUdevice, uint64_t*, uint64_t*);
-  if (auto usage = reinterpret_cast<MemUsageFn>(dlsym(RTLD_DEFAULT, "fakegpuMemUsage"))) {
-    CUdevice dev;
-    uint64_t process = 0;
-    if (cuCtxGetDevice(&dev) == CUDA_SUCCESS && usage(dev, &process, nullptr) == CUDA_SUCCESS)
-      printf("driver_process_mib=%llu\n", static_cast<unsigned long long>(process / kMiB));
-  }
+  PrintDriverHeld();  // at the cap
   fflush(stdout);
   if (wait_stdin) {  // hold everything until the parent closes our stdin
     char buf[64];
