@@ -1,6 +1,7 @@
 // The compute limiter's measurements: a per-context pool of CUDA events, the ring of launches
 // whose GPU time is not yet known, per-stream chains, and the charge of each completed launch
 // (docs/compute-limiter.md, section 1). Everything here runs under g_mu.
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,7 +269,32 @@ int OtherActiveStreams(CtxState* c, int slot, uint64_t now) {
   return n;
 }
 
+namespace {
+
+// Per-thread default streams have no destroy call: a thread's slot goes when the thread exits
+// (a server with a thread per request and _ptsz launches would fill the table otherwise).
+pthread_key_t g_ptsz_key;
+bool g_ptsz_key_ok;
+__thread bool t_ptsz_noted;
+void ForgetThreadStream(void*) {
+  pthread_mutex_lock(&g_mu);
+  ForgetStream(reinterpret_cast<CUstream>(static_cast<uintptr_t>(2)));
+  pthread_mutex_unlock(&g_mu);
+}
+void MakePtszKey() { g_ptsz_key_ok = pthread_key_create(&g_ptsz_key, ForgetThreadStream) == 0; }
+
+void NoteThreadStream() {
+  if (t_ptsz_noted) return;
+  t_ptsz_noted = true;
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, MakePtszKey);
+  if (g_ptsz_key_ok) pthread_setspecific(g_ptsz_key, &t_ptsz_noted);  // any non-null value
+}
+
+}  // namespace
+
 int StreamSlotOf(CtxState* c, CUstream s) {
+  if (reinterpret_cast<uintptr_t>(s) == 2) NoteThreadStream();
   const uint64_t key = StreamKey(s);
   const int h = StreamHome(key);
   int slot = -1;  // where a new stream goes: the first destroyed stream's slot, or a free one
@@ -298,8 +324,8 @@ int StreamSlotOf(CtxState* c, CUstream s) {
 
 void ForgetStream(CUstream s) {
   uintptr_t v = reinterpret_cast<uintptr_t>(s);
-  if (v <= 2) return;  // the default streams are never destroyed
-  const uint64_t key = StreamKey(s);
+  if (v < 2) return;                  // the legacy default stream is never destroyed
+  const uint64_t key = StreamKey(s);  // CU_STREAM_PER_THREAD (2): the calling thread's
   const int h = StreamHome(key);
   for (CtxState* c : g_ctx) {
     if (!c || !c->ctx) continue;

@@ -317,7 +317,8 @@ inline DevLimiter* DevOf(CtxState* c) { return c->ord >= 0 ? &g_dev[c->ord] : nu
 void Poll(CtxState* c, bool wait);
 CtxState* FindCtx(CUcontext ctx);
 int StreamSlotOf(CtxState* c, CUstream s);
-// Frees the slot of a stream that is being destroyed, in every context.
+// Frees the slot of a stream that is being destroyed, in every context (CU_STREAM_PER_THREAD:
+// the calling thread's, at its exit).
 void ForgetStream(CUstream s);
 // Other streams of the context with a launch of ours in the last kActiveStreamNs (at most 3).
 int OtherActiveStreams(CtxState* c, int slot, uint64_t now);

@@ -235,9 +235,10 @@ TEST_F(ComputeTest, ContextChurnDoesNotLiftTheLimit) {
   }
 }
 
-// A server that takes a new stream per request and destroys it after: the limiter's table of
-// streams (64 per context) frees a destroyed stream's entry, so it never fills up (a full
-// table made every new stream's first launch scan it all and take another stream's place).
+// A server that takes a new stream per request and destroys it after, or a new thread with its
+// per-thread default stream: the limiter's table of streams (64 per context) frees a destroyed
+// stream's entry and an exited thread's, so it never fills up (a full table made every new
+// stream's first launch scan it all and take another stream's place).
 TEST_F(ComputeTest, DestroyedStreamsLeaveTheStreamTable) {
   std::vector<std::string> args = {"loop", "--kernel-us", "500", "--sync",         "4", "--seconds",
                                    "1",    "--warmup-ms", "200", "--stream-churn", "1"};
@@ -247,6 +248,17 @@ TEST_F(ComputeTest, DestroyedStreamsLeaveTheStreamTable) {
       << "more streams than the table holds: " << r.out;
   EXPECT_NE(r.err.find("stream_table_full=0\n"), std::string::npos) << r.err;
   EXPECT_NEAR(Share(r), 40, 8) << r.out;
+  // A thread per batch launching on its per-thread default stream (no destroy call): each
+  // thread's slot goes at its exit.
+  std::vector<std::string> threads = {
+      "loop", "--kernel-us",     "500", "--sync", "4",   "--seconds", "1", "--warmup-ms",
+      "200",  "--batch-threads", "1",   "--path", "ptsz"};
+  Result t = Probe(threads,
+                   ShapeEnv("t", "40", {{"HAMI_COMPUTE_STATS", "1"}, {"HAMI_COMPUTE_PACE", "0"}}));
+  EXPECT_GT(atof(t.Get("iters").c_str()), 4 * 100)
+      << "more threads than the table holds: " << t.out;
+  EXPECT_NE(t.err.find("stream_table_full=0\n"), std::string::npos) << t.err;
+  EXPECT_NEAR(Share(t), 40, 8) << t.out;
 }
 
 TEST_F(ComputeTest, LaunchBoundLoopIsLimitedInThroughput) {
