@@ -315,10 +315,7 @@ int StreamSlotOf(CtxState* c, CUstream s) {
     Unref(c, c->streams[slot].last_end);
     if (Cfg().stats) ++g_stats.stream_table_full;
   }
-  StreamSlot& sl = c->streams[slot];
-  sl.key = key;
-  sl.last_end = -1;
-  sl.last_after = 0;
+  c->streams[slot] = StreamSlot{key, -1, 0, 0, 0, 0};  // nothing of a previous stream's
   return slot;
 }
 
