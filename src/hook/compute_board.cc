@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,16 +22,18 @@ int Clamp(int prio) {
   return prio < 0 ? 0 : (prio >= kBoardPriorities ? kBoardPriorities - 1 : prio);
 }
 
+// A whole signed decimal of n characters (not strtoll: see src/hook/glibc_compat.h).
 bool ParseLong(const char* s, size_t n, long long* out) {
-  if (n == 0 || n > 20) return false;
-  char buf[24];
-  memcpy(buf, s, n);
-  buf[n] = 0;
-  char* end = nullptr;
-  errno = 0;
-  long long v = strtoll(buf, &end, 10);
-  if (errno != 0 || end != buf + n) return false;
-  *out = v;
+  size_t i = n > 0 && (s[0] == '-' || s[0] == '+') ? 1 : 0;
+  if (n == i || n > 20) return false;
+  unsigned long long v = 0;
+  for (; i < n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    unsigned d = static_cast<unsigned>(s[i] - '0');
+    if (v > (static_cast<unsigned long long>(LLONG_MAX) - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  *out = s[0] == '-' ? -static_cast<long long>(v) : static_cast<long long>(v);
   return true;
 }
 

@@ -40,9 +40,11 @@ int ParseVisibleDevices(const char* value, VisibleToken (&out)[kMaxDevices]) {
       t.is_uuid = true;
       snprintf(t.uuid, sizeof(t.uuid), "%s", tok);
     } else {
-      char* end = nullptr;
-      long idx = strtol(tok, &end, 10);
-      if (end == tok || idx < 0) break;
+      // Leading digits, as strtol would read them (not called: see src/hook/glibc_compat.h).
+      long idx = -1;
+      for (const char* p = tok; *p >= '0' && *p <= '9' && idx < 1000000; ++p)
+        idx = (idx < 0 ? 0 : idx * 10) + (*p - '0');
+      if (idx < 0 || idx >= 1000000) break;  // not an index: the list ends here, as in CUDA
       t.index = idx;
     }
     ++n;

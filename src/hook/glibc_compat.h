@@ -9,7 +9,10 @@
 //    define them at their original versions: the library needs them from there, where old
 //    glibc keeps them (new glibc's libc.so.6 still exports those versions for old programs);
 //  - stat, fstat and lstat (exported only since 2.33) go through __xstat and friends (here);
-//  - libstdc++'s runtime is not linked in (cxx_runtime.cc: it needs glibc 2.32-2.36).
+//  - libstdc++'s runtime is not linked in (cxx_runtime.cc: it needs glibc 2.32-2.36);
+//  - no strtol/strtoll/strtoul/strtoull/sscanf family: glibc 2.38+ headers turn them into
+//    __isoc23_* (GLIBC_2.38) in C++ (_GNU_SOURCE), which a build on Ubuntu 24.04 showed on
+//    the H100 machine; numbers are parsed by hand (tests/compat/glibc_floor.py refuses them).
 // tests/compat/glibc_floor.py checks the built library (ctest), tests/compat/old_glibc_load.sh
 // loads it under glibc 2.23-2.35 (by hand). x86-64 and aarch64 glibc are handled (on aarch64
 // every version named here is GLIBC_2.17, its first; tests/compat/aarch64_floor.sh).

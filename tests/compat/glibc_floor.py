@@ -9,7 +9,10 @@ loaded at all, and the program runs with no limits. This checks the built librar
     libpthread.so.0, where glibc before 2.34 keeps them (needed from libc.so.6, old ld.so
     refuses the library: "symbol pthread_setspecific version GLIBC_2.2.5 not defined in
     file libc.so.6");
-  - it loads with every symbol bound at once (LD_BIND_NOW) into a program on this machine.
+  - it loads with every symbol bound at once (LD_BIND_NOW) into a program on this machine;
+  - its sources (src/hook) call none of the functions glibc 2.38+ headers redirect to
+    __isoc23_* (GLIBC_2.38) in C++: strtol and friends, atoi/atol/atoll, the scanf family.
+    A build on this machine's older glibc cannot show that; one on Ubuntu 24.04 did.
 
 Usage: python3 tests/compat/glibc_floor.py path/to/libvgpu.so  (exit 1 with the reasons)
        python3 tests/compat/glibc_floor.py selftest
@@ -97,11 +100,40 @@ def problems(needs, syms, needed):
     return bad
 
 
+HOOK_SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "src", "hook")
+C23_REDIRECTED = re.compile(r"\b(strto(l|ll|ul|ull|imax|umax)|atoi|atol|atoll|v?f?scanf|v?sscanf)"
+                            r"\s*\(")
+
+
+def c23_calls(text, name):
+    """Calls of C23-redirected functions in one source text (comments ignored)."""
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        code = line.split("//")[0]
+        m = C23_REDIRECTED.search(code)
+        if m:
+            out.append(f"{name}:{n} calls {m.group(1)} (glibc 2.38+ headers make it "
+                       f"__isoc23_{m.group(1)}@GLIBC_2.38; parse by hand)")
+    return out
+
+
+def source_problems(src=HOOK_SRC):
+    bad = []
+    for root, _, files in os.walk(src):
+        for f in sorted(files):
+            if f.endswith((".cc", ".h", ".c")):
+                path = os.path.join(root, f)
+                with open(path, encoding="utf-8") as fh:
+                    bad += c23_calls(fh.read(), os.path.relpath(path, os.path.dirname(src)))
+    return bad
+
+
 def check(lib):
     run = lambda *a: subprocess.run(a, capture_output=True, text=True, check=True).stdout  # noqa
     needs = version_needs(run("readelf", "-V", "--wide", lib))
     syms = undefined_symbols(run("readelf", "--dyn-syms", "-W", lib))
-    bad = problems(needs, syms, needed_libs(run("readelf", "-d", lib)))
+    bad = problems(needs, syms, needed_libs(run("readelf", "-d", lib))) + source_problems()
     if not needs:
         bad.append("no version needs found (readelf output not understood)")
     machine = re.search(r"Machine:\s+(.+)", run("readelf", "-h", lib)).group(1).strip()
@@ -159,6 +191,9 @@ def selftest():
     assert len(arm) == 2, arm
     assert "GLIBC_2.34 of libc.so.6 (above 2.17) for stat" in text, text
     assert "dlopen@GLIBC_2.17 is needed from libc.so.6" in text, text
+    c23 = c23_calls("long v = strtol(s, &e, 10);\n// strtoll(x) in a comment\nint n = "
+                    "sscanf(b, \"%d\", &k);\nmy_strtol(1);\n", "x.cc")
+    assert len(c23) == 2 and c23[0].startswith("x.cc:1 calls strtol") and "x.cc:3" in c23[1], c23
     print("selftest ok")
 
 
