@@ -12,7 +12,8 @@ window (then it was throttled).
 Run from the repository root:  python3 bench/gpu/workload_suite.py [CASE ...]
 Cases: sweep (the table above), turns (warm processes take turns on the card, one at a time:
 two natives and one per configuration of TURN_ORDER, default N,10,N,30,N,50,N,D,N,70,N,90,
-for TURN_ROUNDS rounds, default 3; each limited window against the native windows next to it,
+for TURN_ROUNDS rounds, default 3; TURN_GAP_S before D, default 2.5; each limited window
+against the native windows next to it,
 seconds apart: for the host-bound workloads whose pace drifts between processes; see
 case_turns), stats (each workload at 50 % with the limiter's counters,
 HAMI_COMPUTE_STATS=1), profile (native: launches, kernel time and kernel-busy time per
@@ -280,13 +281,14 @@ def case_turns(wls):
     window. The natives alternate between the two processes, and every limited turn is
     compared with the native turns next to it: host drift slower than a few seconds cancels,
     and no process start or model set-up sits between a limited window and its natives. A D
-    turn waits TURN_GAP_S first (NVML's utilisation still shows the previous turn's work for up
-    to a second, which the default policy takes for a neighbour). The idle processes hold
+    turn waits TURN_GAP_S (default 2.5 s) first: NVML's utilisation still shows the previous
+    turn's work for a while, which the default policy takes for a neighbour (with 1 s, every D
+    turn on the H100 saw contention and ran at about 75 %). The idle processes hold
     contexts on the card, so the limited ones make no power probes (docs/compute-limiter.md,
     section 6): for work that is not power-bound (the host-bound decoders)."""
     rounds = int(os.environ.get("TURN_ROUNDS", "3"))
     warm = float(os.environ.get("TURN_WARM_S", "0.5"))
-    gap = float(os.environ.get("TURN_GAP_S", "1.0"))
+    gap = float(os.environ.get("TURN_GAP_S", "2.5"))
     saved = {}
     for wl in wls:
         procs = {"N0": Turner("N", wl, "N0"), "N1": Turner("N", wl, "N1")}

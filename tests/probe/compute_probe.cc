@@ -389,7 +389,8 @@ int main(int argc, char** argv) {
       Sync();
       uint64_t b = Now();
       if (a >= t_measure) lat.push_back((b - a) / 1000);
-      timespec ts{0, static_cast<long>(o.gap_us * 1000)};
+      timespec ts{static_cast<time_t>(o.gap_us / 1000000),
+                  static_cast<long>(o.gap_us % 1000000 * 1000)};  // tv_nsec < 1 s, or EINVAL
       nanosleep(&ts, nullptr);
     }
     uint64_t sum = 0;

@@ -586,6 +586,33 @@ TEST_F(ComputeTest, DefaultPolicySeesANeighbourWithoutLibvgpuThroughNvml) {
   EXPECT_NEAR(Share(r), 30, 8) << r.out;
 }
 
+// Policy default, the only one computing on the card, next to a process that holds a context
+// but idles (a neighbour's idle notebook): a server's 200 ms bursts after 1 s pauses are not
+// throttled. The NVML check compares the card's utilisation over its last sample period with
+// the container's own busy time since its oldest check, which after a pause is seconds old:
+// its own resumed work must not pass for someone else's. (The probe's pauses of a second or
+// more were no pauses before: nanosleep refused a tv_nsec of 1e9 and up.)
+TEST_F(ComputeTest, DefaultPolicyDoesNotThrottleABurstAfterAPause) {
+  Env plain = ContainerEnv("plain", "", "");
+  plain.erase("LD_PRELOAD");
+  auto idle = ProbeAsync({"requests", "--kernel-us", "10", "--per-request", "1", "--gap-us",
+                          "3000000", "--seconds", "12", "--warmup-ms", "0"},
+                         plain);
+  const std::vector<std::string> bursts = {"requests", "--kernel-us", "2000",    "--per-request",
+                                           "100",      "--gap-us",    "1000000", "--seconds",
+                                           "4.5",      "--warmup-ms", "1200"};
+  Result free = Probe(bursts, ContainerEnv("n", ""));
+  Result d = Probe(bursts, ContainerEnv("d", "50", "default"));
+  idle.get();
+  const double p50_free = atof(free.Get("p50_us").c_str());
+  const double p50_d = atof(d.Get("p50_us").c_str());
+  printf(
+      "200 ms bursts after 1 s pauses, default policy at 50 %%: p50 %.0f ms, unlimited %.0f ms\n",
+      p50_d / 1e3, p50_free / 1e3);
+  EXPECT_GT(p50_free, 150000) << free.out;
+  EXPECT_LT(p50_d, 1.15 * p50_free) << d.out << d.err << free.out;
+}
+
 TEST_F(ComputeTest, DefaultPolicyFollowsTheMonitorsContentionFile) {
   mkdir((dir_ + "/contention").c_str(), 0755);
   timespec ts;
