@@ -246,11 +246,11 @@ CUresult cuCtxSetLimit(CUlimit limit, size_t value) {
   if (c == nullptr) return CUDA_ERROR_INVALID_CONTEXT;
   if (limit > CU_LIMIT_PERSISTING_L2_CACHE_SIZE) return CUDA_ERROR_INVALID_VALUE;
   if (limit > CU_LIMIT_MALLOC_HEAP_SIZE) return CUDA_SUCCESS;
-  uint64_t next[3] = {c->limits[0], c->limits[1], c->limits[2]};
-  next[limit] = value;
-  const uint64_t bytes = (next[0] > 1024 ? (next[0] - 1024) * kResidentThreads : 0) +
-                         (next[1] > (1ull << 20) ? next[1] - (1ull << 20) : 0) +
-                         (next[2] > (8ull << 20) ? next[2] - (8ull << 20) : 0);
+  uint64_t bytes = 0;  // what the three take beyond their defaults, with the new value
+  for (int i = 0; i < 3; ++i) {
+    const uint64_t v = i == static_cast<int>(limit) ? value : c->limits[i];
+    bytes += (v > kLimitDefaults[i] ? v - kLimitDefaults[i] : 0) * (i == 0 ? kResidentThreads : 1);
+  }
   if (bytes > c->limit_bytes && !ChargeLocked(c->phys, bytes - c->limit_bytes))
     return CUDA_ERROR_OUT_OF_MEMORY;
   if (bytes < c->limit_bytes) D().state->Uncharge(c->phys, c->limit_bytes - bytes);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -122,9 +123,7 @@ void DeactivateLocked(Ctx* c) {
   d.state->Uncharge(c->phys, d.cfg.devices[c->phys].ctx_mem + c->module_bytes + c->limit_bytes);
   c->module_bytes = 0;
   c->limit_bytes = 0;
-  c->limits[0] = 1024;
-  c->limits[1] = 1ull << 20;
-  c->limits[2] = 8ull << 20;
+  memcpy(c->limits, kLimitDefaults, sizeof(kLimitDefaults));
   for (Kernel* k : d.kernels) k->loaded = false;  // (one context per process in the tests)
   c->active = false;
   c->refs = 0;

@@ -31,6 +31,10 @@ constexpr uint64_t kPitchAlign = 512;
 
 inline uint64_t RoundUp(uint64_t v, uint64_t a) { return v % a ? v + (a - v % a) : v; }
 
+// cuCtxSetLimit's stack size, printf FIFO and malloc heap: their defaults, and the resident
+// threads a stack size is reserved for (an H100's 132 SMs x 2048 threads).
+inline constexpr uint64_t kLimitDefaults[3] = {1024, 1ull << 20, 8ull << 20};
+inline constexpr uint64_t kResidentThreads = 132 * 2048;
 struct Ctx {
   int ordinal;
   int phys;  // config index = state-file device
@@ -41,11 +45,9 @@ struct Ctx {
   uint64_t module_bytes;  // lazily loaded module memory (FAKEGPU_LAZY_MODULE_MIB)
   // cuCtxSetLimit: stack size, printf FIFO, malloc heap (bytes), and the device memory their
   // growth beyond the defaults holds.
-  uint64_t limits[3] = {1024, 1ull << 20, 8ull << 20};
+  uint64_t limits[3] = {kLimitDefaults[0], kLimitDefaults[1], kLimitDefaults[2]};
   uint64_t limit_bytes = 0;
 };
-// Resident threads a stack size is reserved for (an H100's 132 SMs x 2048 threads).
-inline constexpr uint64_t kResidentThreads = 132 * 2048;
 struct Stream {
   Ctx* ctx;
   uint64_t tail;

@@ -48,6 +48,11 @@ inline uint64_t ExSig(const CUlaunchConfig* c, CUfunction f) {
                    c->blockDimZ, c->sharedMemBytes);
 }
 
+// A deprecated launch's block shape was set beforehand (cuFuncSetBlockShape): the grid alone.
+inline uint64_t GridSig(CUfunction f, int w, int h) {
+  return KernelSig(f, static_cast<unsigned>(w), static_cast<unsigned>(h), 1, 0, 0, 0, 0);
+}
+
 inline void AfterGraph(CUresult r) {
   // Graph memory nodes allocate when the graph runs: charge what the driver reserved.
   if (r == CUDA_SUCCESS &&
@@ -115,28 +120,22 @@ CUresult Hook_cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned
 }
 
 // The deprecated launches run on the legacy default stream (cuLaunch, cuLaunchGrid) or the
-// one given; their block shape was set beforehand, so the signature has the grid alone.
+// one given.
 CUresult Hook_cuLaunch(CUfunction f) noexcept {
   return Launch(
-      nullptr, LaunchKind::kKernel, [&] { return KernelSig(f, 1, 1, 1, 0, 0, 0, 0); },
+      nullptr, LaunchKind::kKernel, [&] { return GridSig(f, 1, 1); },
       [&] { return g_cuda.cuLaunch(f); });
 }
 
 CUresult Hook_cuLaunchGrid(CUfunction f, int w, int h) noexcept {
   return Launch(
-      nullptr, LaunchKind::kKernel,
-      [&] {
-        return KernelSig(f, static_cast<unsigned>(w), static_cast<unsigned>(h), 1, 0, 0, 0, 0);
-      },
+      nullptr, LaunchKind::kKernel, [&] { return GridSig(f, w, h); },
       [&] { return g_cuda.cuLaunchGrid(f, w, h); });
 }
 
 CUresult Hook_cuLaunchGridAsync(CUfunction f, int w, int h, CUstream stream) noexcept {
   return Launch(
-      stream, LaunchKind::kKernel,
-      [&] {
-        return KernelSig(f, static_cast<unsigned>(w), static_cast<unsigned>(h), 1, 0, 0, 0, 0);
-      },
+      stream, LaunchKind::kKernel, [&] { return GridSig(f, w, h); },
       [&] { return g_cuda.cuLaunchGridAsync(f, w, h, stream); });
 }
 

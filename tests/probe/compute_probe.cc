@@ -259,14 +259,19 @@ void Sync() {
                                                         : cuCtxSynchronize());
 }
 
+// One kernel in the current context, waited for (the context is in use).
+void LaunchOnceAndWait() {
+  CHECK(cuLaunchKernel(g_fn, 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr));
+  CHECK(cuCtxSynchronize());
+}
+
 // --ctx-churn: contexts created, used once and destroyed before the loop, which then runs in
 // a context created after them.
 void ChurnContexts(const Opts& o, CUdevice dev) {
   for (int i = 0; i < o.ctx_churn; ++i) {
     CUcontext c;
     CHECK(cuCtxCreate_v2(&c, 0, dev));
-    CHECK(cuLaunchKernel(g_fn, 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr));
-    CHECK(cuCtxSynchronize());
+    LaunchOnceAndWait();
     CHECK(cuCtxDestroy_v2(c));
   }
   CHECK(cuCtxCreate_v2(&g_ctx, 0, dev));
@@ -279,8 +284,7 @@ void RestartThePrimaryContext(const Opts& o, CUdevice dev) {
     CHECK(cuDevicePrimaryCtxRelease_v2(dev));
     CHECK(cuDevicePrimaryCtxRetain(&g_ctx, dev));
     CHECK(cuCtxSetCurrent(g_ctx));
-    CHECK(cuLaunchKernel(g_fn, 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr));
-    CHECK(cuCtxSynchronize());
+    LaunchOnceAndWait();
   }
 }
 
@@ -308,8 +312,7 @@ int main(int argc, char** argv) {
   for (int i = 0; o.contexts > 1 && i < o.contexts; ++i) {
     CHECK(cuCtxCreate_v2(&g_ctx, 0, dev));
     if (i == o.contexts - 1) break;
-    CHECK(cuLaunchKernel(g_fn, 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr));
-    CHECK(cuCtxSynchronize());
+    LaunchOnceAndWait();
   }
   CHECK(cuCtxSetCurrent(g_ctx));
   if (o.stream == "new" || o.stream_churn) CHECK(cuStreamCreate(&g_stream, 0));
