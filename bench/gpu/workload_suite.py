@@ -12,7 +12,7 @@ window (then it was throttled).
 Run from the repository root:  python3 bench/gpu/workload_suite.py [CASE ...]
 Cases: sweep (the table above), turns (warm processes take turns on the card, one at a time:
 two natives and one per configuration of TURN_ORDER, default N,10,N,30,N,50,N,D,N,70,N,90,
-for TURN_ROUNDS rounds, default 3; TURN_GAP_S before D, default 2.5; each limited window
+for TURN_ROUNDS rounds, default 3; TURN_GAP_S before each turn, default 2.5; each limited window
 against the native windows next to it,
 seconds apart: for the host-bound workloads whose pace drifts between processes; see
 case_turns), stats (each workload at 50 % with the limiter's counters,
@@ -230,8 +230,10 @@ class Turner:
 
     def __init__(self, cfg, wl, name):
         env = env_for(cfg)
-        if is_default(cfg):
+        if cfg != "N":  # contention switches, timed: a window that was contended says so
             env["LIBCUDA_LOG_LEVEL"] = "3"
+            if os.environ.get("TURN_STATS") == "1":  # the limiter's counters, at the end
+                env["HAMI_COMPUTE_STATS"] = "1"
         self.cfg, self.lines = cfg, queue.Queue()
         self.err = tempfile.TemporaryFile(mode="w+")
         argv = pinned([sys.executable, WL_SCRIPT, "serve", wl])
@@ -280,10 +282,15 @@ def case_turns(wls):
     TURN_WARM_S of warm-up (the limiter's banked burst, 30 ms, is spent in it) and a measured
     window. The natives alternate between the two processes, and every limited turn is
     compared with the native turns next to it: host drift slower than a few seconds cancels,
-    and no process start or model set-up sits between a limited window and its natives. A D
+    and no process start or model set-up sits between a limited window and its natives. Every
     turn waits TURN_GAP_S (default 2.5 s) first: NVML's utilisation still shows the previous
-    turn's work for a while, which the default policy takes for a neighbour (with 1 s, every D
-    turn on the H100 saw contention and ran at about 75 %). The idle processes hold
+    turn's work for a while, which the policy rightly takes for a neighbour (a D turn
+    throttles, a force turn leaves pace mode for per-launch accounting); with 1 s before D
+    turns and none before the others, every D turn on the H100 saw contention and ran at
+    about 75 %. The natives wait as long, so that all start from the same idle card. The
+    libvgpu.so processes log their contention switches (and with TURN_STATS=1 the limiter's
+    counters at their end; every process's stderr is kept in $OUT), and a window that saw
+    contention is counted in the table. The idle processes hold
     contexts on the card, so the limited ones make no power probes (docs/compute-limiter.md,
     section 6): for work that is not power-bound (the host-bound decoders)."""
     rounds = int(os.environ.get("TURN_ROUNDS", "3"))
@@ -306,10 +313,9 @@ def case_turns(wls):
                         t, n = procs[f"N{n % 2}"], n + 1
                     else:
                         t = procs[str(cfg)]
-                    if is_default(cfg):
-                        time.sleep(gap)
+                    time.sleep(gap)
                     kv = t.go(wl, seconds_for(cfg), warm)
-                    if is_default(cfg):
+                    if cfg != "N":
                         contended[str(len(results))] = {"kv": kv, "proc": str(cfg)}
                     results.append((cfg, {wl: float(kv["iters_per_s"])}))
                 print(f"  {wl}: " + " ".join(f"{c}={r[wl]:.1f}" for c, r in
@@ -317,8 +323,10 @@ def case_turns(wls):
         except Exception as e:  # noqa: BLE001
             cl.row(f"{wl}: turns", f"error: {e}"[:400], False)
         finally:
-            for t in procs.values():
+            for name, t in procs.items():
                 t.close()
+                with open(os.path.join(cl.OUT, f"turns_{wl}_{name}.err"), "w") as f:
+                    f.write(t.stderr())
         flags = {k: contended_windows(procs[v["proc"]].stderr(), {wl: v["kv"]})
                  for k, v in contended.items()}
         if results:
@@ -345,12 +353,16 @@ def report(results, wls, contended=None):
         got = [(l, p) for l, p in zip(cl.LIMITS, limits) if p is not None]
         worst = max((abs(p - l) for l, p in got), default=float("nan"))
         lo, hi = s["native_spread"]
+        forced = [contended[k].get(wl) for k in contended
+                  if results[int(k)][0] in cl.LIMITS and wl in contended[k]]
+        f_seen = (f"; contention seen in {sum(forced)} of {len(forced)} windows"
+                  if any(forced) else "")
         all_med = " / ".join("-" if s["pct_all"].get(l) is None else f"{s['pct_all'][l]:.1f}"
                              for l in cl.LIMITS)
         cl.row(f"{wl}: % of native at 10/30/50/70/90 (force)",
                " / ".join("-" if p is None else f"{p:.1f}" for p in limits) +
                f"  (native {s['native']:.1f} it/s [{lo:.1f}-{hi:.1f}], worst {worst:.1f} pts;"
-               f" against the median native {all_med})",
+               f" against the median native {all_med}{f_seen})",
                len(got) == len(cl.LIMITS) and worst <= cl.TOLERANCE)
         d = s["pct"].get("D")
         runs = [contended[k].get(wl) for k in contended
@@ -505,6 +517,10 @@ def selftest():
     report(res2, ["a"], {"1": {"a": True}, "2": {"a": False}})
     d_row = [r for c, r, _ in cl.rows if "default policy" in c][0]
     assert "contention in 1 of 2 runs" in d_row, d_row
+    res3 = [("N", {"a": 100.0}), (30, {"a": 30.0}), (50, {"a": 50.0}), ("N", {"a": 100.0})]
+    report(res3, ["a"], {"1": {"a": True}, "2": {"a": False}})
+    f_row = [r for c, r, _ in cl.rows if "10/30/50/70/90" in c][-1]
+    assert "contention seen in 1 of 2 windows" in f_row, f_row
     cl.rows = saved_rows
     turns_selftest()
     print("selftest ok")

@@ -77,11 +77,11 @@ __attribute__((destructor)) void PrintStats() {
     fprintf(stderr,
             "hami-compute-stats pace_stretches=%llu pace_charged_ms=%.1f pace_wait_ms=%.1f "
             "pace_drain_ms=%.1f pace_tail_uncharged_ms=%.1f pace_copies=%llu "
-            "pace_restart_credit_ms=%.1f\n",
+            "pace_restart_credit_ms=%.1f pace_ran_ms=%.1f pace_est_ms=%.1f\n",
             static_cast<unsigned long long>(g_stats.pace_stretches), g_stats.pace_charged_ns / 1e6,
             g_stats.pace_wait_ns / 1e6, g_stats.pace_drain_ns / 1e6,
             g_stats.pace_tail_free_ns / 1e6, static_cast<unsigned long long>(g_stats.pace_copies),
-            g_stats.pace_restart_ns / 1e6);
+            g_stats.pace_restart_ns / 1e6, g_stats.pace_ran_ns / 1e6, g_stats.pace_est_ns / 1e6);
   if (g_stats.pace_bin_n[0]) {
     fprintf(stderr, "hami-compute-stats pace_launches_per_ms=");
     for (int k = 0; k < kPaceBins && g_stats.pace_bin_n[k]; ++k)

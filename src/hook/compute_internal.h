@@ -28,6 +28,9 @@ inline constexpr uint64_t kPrioRecentNs =
 inline constexpr uint64_t kPrioGraceNs = 1 * kMs;  // quiet time after its estimated work ends
 inline constexpr uint64_t kMarkActiveNs = 10 * kMs;
 inline constexpr double kNvmlMarginPct = 20;  // device utilisation above our own share, in points
+// The window of the container's own share that NVML's utilisation is compared with.
+inline constexpr uint64_t kNvmlSpanMinNs = 300 * kMs;
+inline constexpr uint64_t kNvmlSpanMaxNs = 1200 * kMs;
 // Contexts tracked per process; a process using more makes room by charging and forgetting
 // one of the others in turn (FindCtx).
 inline constexpr int kMaxCtx = 32;
@@ -100,6 +103,8 @@ struct Stats {
   uint64_t pace_stretches, pace_charged_ns, pace_drain_ns, pace_wait_ns, pace_tail_free_ns;
   uint64_t pace_copies;        // asynchronous copies and memsets that passed the pace gate
   uint64_t pace_restart_ns;    // restart credit given to stretches (PaceRestartCredit)
+  uint64_t pace_ran_ns;        // stretches from their start to the launch that ended them
+  uint64_t pace_est_ns;        // the stretches' launches' estimated GPU time (sum_est)
   uint64_t ctx_restarts;       // contexts whose events died, started over (ResetCtx)
   uint64_t ctx_evictions;      // tracked contexts forgotten to make room for another (FindCtx)
   uint64_t stream_table_full;  // a new stream took another's slot: every slot was in use

@@ -144,6 +144,8 @@ void Close(CtxState* c, DevLimiter* d, uint64_t now) {
     ++g_stats.pace_stretches;
     g_stats.pace_charged_ns += charge;
     g_stats.pace_restart_ns += credit;
+    g_stats.pace_ran_ns += now - p->on_start;
+    g_stats.pace_est_ns += st.sum_est;
     if (dr.done > end) g_stats.pace_tail_free_ns += dr.done - end;
   }
 }

@@ -14,17 +14,33 @@ namespace {
 // Device utilisation (NVML) well above what the container itself used over about the same
 // window means someone else is computing on the GPU. Two checks in a row, to ride out NVML's
 // sampling lag when the container itself stops.
+//
+// The container's share is taken over the last 0.3-1.2 s: from the oldest of the last 8
+// checks that is not older than that. Checks happen at launches, so after a pause the ring
+// holds checks from before it; compared with one of those, the container's own share read
+// as its work spread over the pause (1 % after 40 s idle) while NVML showed its work of the
+// last moments, and a process that resumed next to idle neighbours holding contexts took its
+// own work for a neighbour's for most of a second.
 bool NvmlSeesOthers(DevLimiter* d, uint64_t now) {
   uint64_t busy =
       d->shm ? __atomic_load_n(&d->shm->busy_ns_total, __ATOMIC_RELAXED) : d->local_busy;
-  // Ring of the last 8 checks (~0.8 s): compare with the oldest one.
-  bool have = d->snap_n >= 4;
-  int oi = d->snap_n < 8 ? 0 : d->snap_n % 8;
-  uint64_t t_old = d->snap_t[oi], b_old = d->snap_busy[oi];
+  int n = d->snap_n < 8 ? d->snap_n : 8;
+  uint64_t t_old = 0, b_old = 0;
+  for (int k = n; k >= 1; --k) {  // oldest first
+    int i = (d->snap_n - k) % 8;
+    if (now > d->snap_t[i] && now - d->snap_t[i] <= kNvmlSpanMaxNs) {
+      t_old = d->snap_t[i];
+      b_old = d->snap_busy[i];
+      break;
+    }
+  }
   d->snap_t[d->snap_n % 8] = now;
   d->snap_busy[d->snap_n % 8] = busy;
-  ++d->snap_n;
-  if (!have || now <= t_old) return false;
+  d->snap_n = d->snap_n < 15 ? d->snap_n + 1 : 8;  // past 8: the ring's order, no overflow
+  if (t_old == 0 || now - t_old < kNvmlSpanMinNs || busy < b_old) {
+    d->nvml_hits = 0;
+    return false;
+  }
   double ours = 100.0 * static_cast<double>(busy - b_old) / static_cast<double>(now - t_old);
   nvmlUtilization_t u;
   if (g_nvml.nvmlDeviceGetUtilizationRates(d->nvml, &u) != NVML_SUCCESS) return false;

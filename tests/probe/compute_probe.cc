@@ -11,6 +11,7 @@
 //                          [--batch-threads 1] [--contexts N] [--ctx-churn N]
 //                          [--primary-restarts N] [--stream-churn 1]
 //   compute_probe requests --kernel-us K --per-request R --gap-us G --seconds S [--warmup-ms W]
+//                          [--sync N]
 //
 // loop: own GPU time (launches x kernel time) over wall time after the warm-up, iterations
 // per second, and the share of wall time spent outside launch calls; --sync N synchronises after
@@ -36,7 +37,8 @@
 // loop in it;
 // --stream-churn 1 runs each batch of --sync launches on a new stream, destroyed after the
 // batch's synchronise (a server's stream per request).
-// requests: R launches then a synchronize, then G us idle; latency percentiles.
+// requests: R launches then a synchronize, then G us idle; latency percentiles (--sync N: a
+// synchronise after every N launches of a request too, a request of dependent steps).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -388,7 +390,10 @@ int main(int argc, char** argv) {
     for (;;) {
       uint64_t a = Now();
       if (a >= t_end) break;
-      for (int i = 0; i < o.per_request; ++i) LaunchOnce(o);
+      for (int i = 0; i < o.per_request; ++i) {
+        LaunchOnce(o);
+        if (o.sync > 0 && (i + 1) % o.sync == 0) Sync();  // a request of dependent steps
+      }
       Sync();
       uint64_t b = Now();
       if (a >= t_measure) lat.push_back((b - a) / 1000);
