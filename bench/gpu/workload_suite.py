@@ -15,7 +15,9 @@ two natives and one per configuration of TURN_ORDER, default N,10,N,30,N,50,N,D,
 for TURN_ROUNDS rounds, default 3; TURN_GAP_S before each turn, default 2.5; each limited window
 against the native windows next to it,
 seconds apart: for the host-bound workloads whose pace drifts between processes; see
-case_turns), stats (each workload at 50 % with the limiter's counters,
+case_turns), flips (one libvgpu.so process per workload, its share changed between windows
+through its limits file, each limited window against its own unlimited windows; see
+case_flips), stats (each workload at 50 % with the limiter's counters,
 HAMI_COMPUTE_STATS=1), profile (native: launches, kernel time and kernel-busy time per
 iteration, torch.profiler), overhead (bench/gpu/compute_limits.py's no-limit launch
 overhead), limits (compute_limits.py's kernel cases), noise (native only: NOISE_PROCS processes
@@ -228,8 +230,8 @@ TURN_ORDER = [parse_cfg(c) for c in
 class Turner:
     """One warm `workloads.py serve` process of a configuration; its stdout read by a thread."""
 
-    def __init__(self, cfg, wl, name):
-        env = env_for(cfg)
+    def __init__(self, cfg, wl, name, env=None):
+        env = env or env_for(cfg)
         if cfg != "N":  # contention switches, timed: a window that was contended says so
             env["LIBCUDA_LOG_LEVEL"] = "3"
             if os.environ.get("TURN_STATS") == "1":  # the limiter's counters, at the end
@@ -339,6 +341,87 @@ def case_turns(wls):
                          "summary": report(results, [wl], flags)}
         with open(os.path.join(cl.OUT, "workload_turns.json"), "w") as f:
             json.dump({"order": TURN_ORDER, "rounds": rounds, "workloads": saved}, f, indent=1)
+
+
+FLIP_ORDER = os.environ.get("FLIP_ORDER", "N,U,10,U,30,U,50,N,U,70,U,90,U").split(",")
+
+
+def write_limits(path, limit):
+    """The whole limits file, replaced at once (libvgpu.so reads it again when it changed)."""
+    tmp = path + ".new"
+    with open(tmp, "w") as f:
+        f.write(f"CUDA_DEVICE_SM_LIMIT={limit}\n")
+    os.chmod(tmp, 0o644)
+    os.rename(tmp, path)
+
+
+def case_flips(wls):
+    """One libvgpu.so process per workload whose compute share is changed between windows
+    through its limits file (docs/limits-file.md, "Changing the compute share"): every limited
+    window is compared with the unlimited windows (U: share lifted, limiter on) of the very same
+    process seconds before and after it. No second process, so no difference in cuDNN's
+    algorithms, memory placement or CPU between the windows compared (cnn's processes differ
+    by up to 1.24x natively). Two native processes take turns too (N): U against N is what
+    the library costs when it does not throttle. FLIP_ORDER (default
+    N,U,10,U,30,U,50,N,U,70,U,90,U) for TURN_ROUNDS rounds; before every window TURN_GAP_S
+    (default 1.5 s; the file is looked at every 0.5 s) and TURN_WARM_S of warm-up."""
+    rounds = int(os.environ.get("TURN_ROUNDS", "3"))
+    warm = float(os.environ.get("TURN_WARM_S", "0.5"))
+    gap = float(os.environ.get("TURN_GAP_S", "1.5"))
+    saved = {}
+    for wl in wls:
+        limits = os.path.join(tempfile.mkdtemp(prefix="hami-flips-"), "vgpu.limits")
+        write_limits(limits, 50)
+        env = env_for(50)
+        env.pop("CUDA_DEVICE_SM_LIMIT", None)
+        env.update(HAMI_LIMITS_FILE=limits, LIBCUDA_LOG_LEVEL="3")
+        procs = {"N0": Turner("N", wl, "N0"), "N1": Turner("N", wl, "N1"),
+                 "F": Turner(50, wl, "F", env)}
+        results, n = [], 0  # (label, {wl: rate}); label N, U or a limit
+        try:
+            for t in procs.values():
+                if t.line(300).strip() != "ready":
+                    raise RuntimeError(f"{t.cfg}: did not start: {t.stderr()[-300:]}")
+            for _ in range(rounds):
+                for c in FLIP_ORDER:
+                    if c == "N":
+                        t, n = procs[f"N{n % 2}"], n + 1
+                    else:
+                        t = procs["F"]
+                        write_limits(limits, 0 if c == "U" else int(c))
+                    time.sleep(gap)
+                    kv = t.go(wl, seconds_for(parse_cfg(c) if c not in ("N", "U") else "N"), warm)
+                    results.append((c if c in ("N", "U") else int(c), {wl: float(kv["iters_per_s"])}))
+                print(f"  {wl}: " + " ".join(f"{c}={r[wl]:.1f}" for c, r in
+                                             results[-len(FLIP_ORDER):]), flush=True)
+        except Exception as e:  # noqa: BLE001
+            cl.row(f"{wl}: flips", f"error: {e}"[:400], False)
+        finally:
+            for name, t in procs.items():
+                t.close()
+                with open(os.path.join(cl.OUT, f"flips_{wl}_{name}.err"), "w") as f:
+                    f.write(t.stderr())
+        if not results:
+            continue
+        # Limited windows against the same process's unlimited windows next to them ...
+        own = summarise([("N" if c == "U" else c, r) for c, r in results if c != "N"], [wl])
+        # ... and the unlimited windows against the natives next to them.
+        cost = summarise([("H" if c == "U" else c, r) for c, r in results if c in ("N", "U")],
+                         [wl])
+        if wl in own:
+            pct = [own[wl]["pct"].get(l) for l in cl.LIMITS]
+            got = [(l, p) for l, p in zip(cl.LIMITS, pct) if p is not None]
+            worst = max((abs(p - l) for l, p in got), default=float("nan"))
+            cl.row(f"{wl}: % of its own unlimited windows at 10/30/50/70/90 (force, one process)",
+                   " / ".join("-" if p is None else f"{p:.1f}" for p in pct) +
+                   f"  (unlimited {own[wl]['native']:.1f} it/s, worst {worst:.1f} pts)",
+                   len(got) == len(cl.LIMITS) and worst <= cl.TOLERANCE)
+        if wl in cost and "H" in cost[wl]["pct"]:
+            cl.row(f"{wl}: its unlimited windows, % of native",
+                   f"{cost[wl]['pct']['H']:.1f} (native {cost[wl]['native']:.1f} it/s)", None)
+        saved[wl] = {"results": results, "own": own.get(wl), "cost": cost.get(wl)}
+        with open(os.path.join(cl.OUT, "workload_flips.json"), "w") as f:
+            json.dump({"order": FLIP_ORDER, "rounds": rounds, "workloads": saved}, f, indent=1)
 
 
 def report(results, wls, contended=None):
@@ -523,6 +606,7 @@ def selftest():
     assert "contention seen in 1 of 2 windows" in f_row, f_row
     cl.rows = saved_rows
     turns_selftest()
+    flips_selftest()
     print("selftest ok")
 
 
@@ -535,12 +619,42 @@ for line in sys.stdin:
     f = line.split()
     if not f or f[0] == "quit":
         break
+    if os.environ.get("HAMI_LIMITS_FILE"):  # flips: the share its limits file says now
+        with open(os.environ["HAMI_LIMITS_FILE"]) as lf:
+            v = int(lf.read().split("=")[1])
+        share = v / 100 if v else 1.0
     t = time.monotonic()
     time.sleep(float(f[2]))
     rate = 100 * (2 + math.sin(t * 0.5)) * share  # the host's pace drifts 3x within seconds
     print(f"wl={f[1]} rep=0 iters=1 wall_s={f[2]} iters_per_s={rate:.4f} t0_ms={t * 1000:.0f}",
           flush=True)
 """
+
+
+def flips_selftest():
+    """case_flips against the drifting stand-in, which reads its share from its limits file."""
+    global WL_SCRIPT, SECONDS, CPUS
+    saved = (WL_SCRIPT, SECONDS, CPUS, cl.OUT, list(cl.rows), dict(os.environ))
+    tmp = tempfile.mkdtemp(prefix="flips-selftest-")
+    try:
+        WL_SCRIPT, SECONDS, CPUS, cl.OUT = os.path.join(tmp, "serve.py"), 0.05, "", tmp
+        with open(WL_SCRIPT, "w") as f:
+            f.write(FAKE_SERVE)
+        os.environ.update(TURN_ROUNDS="2", TURN_WARM_S="0", TURN_GAP_S="0")
+        case_flips(["dec1_eager"])
+        with open(os.path.join(tmp, "workload_flips.json")) as f:
+            got = json.load(f)["workloads"]["dec1_eager"]
+        assert len(got["results"]) == 2 * len(FLIP_ORDER), got["results"]
+        for lim in (10, 30, 50, 70, 90):
+            assert abs(got["own"]["pct"][str(lim)] - lim) < 0.03 * lim, got["own"]
+        assert abs(got["cost"]["pct"]["H"] - 100) < 3, got["cost"]
+        row = [r for c, r, _ in cl.rows if "own unlimited windows" in c]
+        assert row and "worst" in row[0], cl.rows
+    finally:
+        WL_SCRIPT, SECONDS, CPUS, cl.OUT = saved[:4]
+        cl.rows[:] = saved[4]
+        os.environ.clear()
+        os.environ.update(saved[5])
 
 
 def turns_selftest():
@@ -580,7 +694,7 @@ def main():
     wls = [w for w in os.environ.get("WL", ",".join(ALL)).split(",") if w]
     bad = [w for w in wls if w not in ALL]
     cases = {"sweep": case_sweep, "stats": case_stats, "profile": case_profile,
-             "noise": case_noise, "turns": case_turns,
+             "noise": case_noise, "turns": case_turns, "flips": case_flips,
              "overhead": lambda _: cl.case_overhead(), "limits": lambda _: cl.case_limits()}
     unknown = [a for a in args if a not in cases]
     if bad or unknown:

@@ -31,6 +31,8 @@ inline constexpr double kNvmlMarginPct = 20;  // device utilisation above our ow
 // The window of the container's own share that NVML's utilisation is compared with.
 inline constexpr uint64_t kNvmlSpanMinNs = 300 * kMs;
 inline constexpr uint64_t kNvmlSpanMaxNs = 1200 * kMs;
+// How often the limits file is looked at for a new compute share (a stat; read on a change).
+inline constexpr uint64_t kReloadCheckNs = 500 * kMs;
 // Contexts tracked per process; a process using more makes room by charging and forgetting
 // one of the others in turn (FindCtx).
 inline constexpr int kMaxCtx = 32;
@@ -223,8 +225,9 @@ struct PaceState {
 };
 
 struct DevLimiter {
-  uint32_t limit;   // 1..99, 0 = none
-  uint64_t* clock;  // bucket clock (accounting file, or local_clock)
+  uint32_t limit;          // 1..99, 0 = none; stored atomically (the limits file may change it)
+  uint64_t limit_changed;  // atomic: CLOCK_MONOTONIC of the last change (ApplySmLimits)
+  uint64_t* clock;         // bucket clock (accounting file, or local_clock)
   uint64_t local_clock;
   hami_shm_device* shm;
   Board board;

@@ -105,6 +105,9 @@ double FullDutyFactor(CtxState* c, DevLimiter* d) {
 void Close(CtxState* c, DevLimiter* d, uint64_t now) {
   PaceState* p = &d->pace;
   if (p->probe) return;  // a probe runs unthrottled and is not charged (section 6)
+  // A stretch open across a change of the share (the limits file) is dropped, not charged:
+  // it may have run unlimited for seconds in between, and its launches were not all seen.
+  if (p->on_start <= __atomic_load_n(&d->limit_changed, __ATOMIC_RELAXED)) return;
   PaceStretch st{p->on_start,
                  p->on_end,
                  __atomic_load_n(&p->t_last, __ATOMIC_RELAXED),

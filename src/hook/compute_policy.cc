@@ -2,9 +2,13 @@
 // GPU, seen on the board, in the monitor's contention file or through NVML) and the power
 // probes that learn what work costs at full duty alone on the card (docs/compute-limiter.md,
 // sections 3 and 6).
+#include <pthread.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "compute_internal.h"
+#include "device_map.h"
+#include "glibc_compat.h"
 #include "log.h"
 #include "real.h"
 
@@ -68,6 +72,67 @@ bool AloneOnCard(DevLimiter* d) {
          count <= 1;
 }
 
+// The limits file as last read: a change of its identity, size or times makes it read again.
+struct FileStamp {
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  timespec mtim, ctim;
+};
+pthread_mutex_t g_reload_mu = PTHREAD_MUTEX_INITIALIZER;
+uint64_t g_next_reload;  // written under g_reload_mu
+FileStamp g_seen;        // under g_reload_mu
+bool g_seen_ok;          // under g_reload_mu
+
+bool SameFile(const FileStamp& a, const struct stat& st) {
+  return a.dev == st.st_dev && a.ino == st.st_ino && a.size == st.st_size &&
+         a.mtim.tv_sec == st.st_mtim.tv_sec && a.mtim.tv_nsec == st.st_mtim.tv_nsec &&
+         a.ctim.tv_sec == st.st_ctim.tv_sec && a.ctim.tv_nsec == st.st_ctim.tv_nsec;
+}
+
+// Applies the SM limits of the limits file as it reads now. One that cannot be read or
+// parsed changes nothing: the share stays as it was, never lifted by a broken file.
+void ApplySmLimits(uint64_t now) {
+  uint32_t sm[kMaxDevices] = {};
+  char err[1400];
+  if (!ReloadSmLimits(g_state.cfg, sm, err, sizeof(err))) {
+    VGPU_LOG(kLogWarn, "compute: %s; the compute share stays as it was", err);
+    return;
+  }
+  for (int i = 0; i < g_state.ndev; ++i) {
+    DeviceState& ds = g_state.dev[i];
+    uint32_t l = sm[ConfigIndexFor(g_state.cfg, i, ds.uuid)];
+    uint32_t lim = (l > 0 && l < 100) ? l : 0;
+    DevLimiter* d = &g_dev[i];
+    if (lim == d->limit) continue;
+    VGPU_LOG(kLogInfo, "compute: device %d share %u%% -> %u%% (limits file) at %llu ms", i,
+             d->limit, lim, static_cast<unsigned long long>(now / kMs));
+    __atomic_store_n(&d->limit_changed, now, __ATOMIC_RELAXED);
+    __atomic_store_n(&d->limit, lim, __ATOMIC_RELAXED);
+    ds.sm_limit = l;
+    if (g_state.accounting && ds.entry >= 0)
+      g_state.acct.SetDeviceInfo(ds.entry, ds.limit, l,
+                                 static_cast<uint32_t>(g_state.cfg.priority));
+  }
+}
+
+// The node agent changes a running slice's compute share by rewriting its limits file: looked
+// at every kReloadCheckNs (a stat), read again when it changed.
+void ReloadLimitsIfChanged(uint64_t now) {
+  if (!g_state.cfg.from_file || now < __atomic_load_n(&g_next_reload, __ATOMIC_RELAXED)) return;
+  if (pthread_mutex_trylock(&g_reload_mu) != 0) return;  // another thread is at it
+  if (now >= g_next_reload) {
+    __atomic_store_n(&g_next_reload, now + kReloadCheckNs, __ATOMIC_RELAXED);
+    struct stat st;
+    if (LstatPath(g_state.cfg.limits_file, &st) == 0 && !(g_seen_ok && SameFile(g_seen, st))) {
+      g_seen = FileStamp{st.st_dev, st.st_ino, st.st_size, st.st_mtim, st.st_ctim};
+      g_seen_ok = true;
+      ApplySmLimits(now);
+    }
+  }
+  pthread_mutex_unlock(&g_reload_mu);
+}
+
 }  // namespace
 
 void OpenBoard(int ord, DevLimiter* d) {
@@ -83,6 +148,7 @@ void OpenBoard(int ord, DevLimiter* d) {
 bool Throttling(DevLimiter* d, uint64_t now) {
   if (now >= d->next_check) {
     d->next_check = now + kContentionCheckNs;
+    ReloadLimitsIfChanged(now);
     bool c = d->board.OthersActive(g_container_id, now, kContendedWindowNs);
     ContentionInfo ci;
     bool higher = false;

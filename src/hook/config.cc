@@ -366,7 +366,8 @@ T Tighter(T a, T b) {
 void Combine(const Values& fv, const Values& env, Config* out) {
   for (int i = 0; i < kMaxDevices; ++i) {
     out->mem_limit[i] = Tighter(MemFor(fv, i), MemFor(env, i));
-    out->sm_limit[i] = Tighter(SmFor(fv, i), SmFor(env, i));
+    out->env_sm_limit[i] = SmFor(env, i);
+    out->sm_limit[i] = Tighter(SmFor(fv, i), out->env_sm_limit[i]);
     if (fv.uuid_set[i]) {
       memcpy(out->uuid[i], fv.uuid[i], sizeof(out->uuid[i]));
       out->have_uuids = true;
@@ -482,6 +483,29 @@ bool LoadConfig(const ConfigSource& src, Config* out, char* err, size_t errlen) 
   }
 
   Combine(fv, env, out);
+  return true;
+}
+
+bool ReloadSmLimits(const Config& start, uint32_t (&sm_limit)[kMaxDevices], char* err,
+                    size_t errlen) {
+  if (!start.from_file || start.limits_file[0] == '\0') {
+    snprintf(err, errlen, "no limits file was read at start");
+    return false;
+  }
+  char buf[kMaxLimitsFileBytes + 1];
+  size_t len = 0;
+  if (!ReadLimitsFile(start.limits_file, buf, sizeof(buf), &len, err, errlen)) return false;
+  Values fv;
+  if (!ParseLimitsBuffer(start.limits_file, buf, len, &fv, err, errlen)) return false;
+  for (int i = 0; i < kMaxDevices; ++i) {
+    bool had = start.uuid[i][0] != '\0';
+    if (fv.uuid_set[i] != had || (had && strcmp(fv.uuid[i], start.uuid[i]) != 0)) {
+      snprintf(err, errlen, "limits file %s: CUDA_DEVICE_UUID_%d differs from the one at start",
+               start.limits_file, i);
+      return false;
+    }
+  }
+  for (int i = 0; i < kMaxDevices; ++i) sm_limit[i] = Tighter(SmFor(fv, i), start.env_sm_limit[i]);
   return true;
 }
 

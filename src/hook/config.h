@@ -35,6 +35,8 @@ struct Config {
   char shm_path[1024];
   char limits_file[1024];
   ComputeConfig compute;  // the compute limiter's tunables (compute_config.h)
+  // The environment's SM limits (0: none), kept for ReloadSmLimits: it may only tighten.
+  uint32_t env_sm_limit[kMaxDevices];
   // CUDA_VISIBLE_DEVICES, read once (the NVML path maps devices without CUDA).
   bool visible_devices_set;
   char visible_devices[2048];
@@ -64,6 +66,16 @@ bool LoadConfig(const ConfigSource& src, Config* out, char* err, size_t errlen);
 // Parses limits-file text (at most 16383 bytes) as LoadConfig parses the file, with no
 // environment: the same named errors. For the fuzzer and tests.
 bool ParseLimitsText(const char* text, size_t len, Config* out, char* err, size_t errlen);
+
+// The SM limits of the limits file chosen at start (start.limits_file), read again while
+// the process runs: the node agent resizes a running slice's compute share by rewriting it.
+// The same checks as at start (no link, owner root or this user, not group/world-writable,
+// no unknown or duplicate key); combined with the environment as at start (which may only
+// tighten). Memory limits, policy and priority apply at start only. False with a named error
+// when the file cannot be read or parsed or names other device UUIDs than at start; the
+// caller then keeps the limits it has (docs/limits-file.md, "Changing the compute share").
+bool ReloadSmLimits(const Config& start, uint32_t (&sm_limit)[kMaxDevices], char* err,
+                    size_t errlen);
 
 // Integer in [lo, hi].
 bool ParseInt(const char* s, long lo, long hi, long* out);

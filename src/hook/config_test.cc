@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -159,6 +160,55 @@ TEST_F(ConfigTest, FixedPathWinsOverEnvironmentPath) {
   ASSERT_TRUE(Load(fixed.c_str())) << err_;
   EXPECT_EQ(cfg_.mem_limit[0], 1ull << 30);
   EXPECT_STREQ(cfg_.limits_file, fixed.c_str());
+}
+
+// The SM limits read again from the file chosen at start (a running slice resized by the node
+// agent): the file's new values, the environment still only tightening, and a file that
+// cannot be used (broken, other UUIDs, made writable by others) an error, so that the caller
+// keeps its limits.
+TEST_F(ConfigTest, ReloadReadsTheSmLimitsOfTheFileChosenAtStart) {
+  std::string path = WriteFile("CUDA_DEVICE_SM_LIMIT=30\nCUDA_DEVICE_SM_LIMIT_1=60\n");
+  chmod(path.c_str(), 0644);
+  env_["HAMI_LIMITS_FILE"] = path;
+  env_["CUDA_DEVICE_SM_LIMIT_1"] = "50";
+  ASSERT_TRUE(Load()) << err_;
+  EXPECT_EQ(cfg_.sm_limit[0], 30u);
+  EXPECT_EQ(cfg_.sm_limit[1], 50u);
+  uint32_t sm[kMaxDevices] = {};
+  ASSERT_TRUE(ReloadSmLimits(cfg_, sm, err_, sizeof(err_))) << err_;
+  EXPECT_EQ(sm[0], 30u);
+  EXPECT_EQ(sm[1], 50u);
+
+  auto rewrite = [&](const char* text) {
+    FILE* f = fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    fputs(text, f);
+    fclose(f);
+  };
+  rewrite("CUDA_DEVICE_SM_LIMIT=70\nCUDA_DEVICE_SM_LIMIT_1=40\nCUDA_DEVICE_MEMORY_LIMIT=1g\n");
+  ASSERT_TRUE(ReloadSmLimits(cfg_, sm, err_, sizeof(err_))) << err_;
+  EXPECT_EQ(sm[0], 70u);
+  EXPECT_EQ(sm[1], 40u);  // the file's 40 is tighter than the environment's 50
+  EXPECT_EQ(sm[2], 70u);
+  rewrite("CUDA_DEVICE_SM_LIMIT=0\n");
+  ASSERT_TRUE(ReloadSmLimits(cfg_, sm, err_, sizeof(err_))) << err_;
+  EXPECT_EQ(sm[0], 0u);   // the node agent lifted it
+  EXPECT_EQ(sm[1], 50u);  // the environment's limit stays
+
+  rewrite("CUDA_DEVICE_SM_LIMIT=seventy\n");
+  EXPECT_FALSE(ReloadSmLimits(cfg_, sm, err_, sizeof(err_)));
+  EXPECT_NE(std::string(err_).find("CUDA_DEVICE_SM_LIMIT"), std::string::npos) << err_;
+  rewrite("CUDA_DEVICE_UUID_0=GPU-other\nCUDA_DEVICE_SM_LIMIT=10\n");
+  EXPECT_FALSE(ReloadSmLimits(cfg_, sm, err_, sizeof(err_)));
+  EXPECT_NE(std::string(err_).find("differs from the one at start"), std::string::npos) << err_;
+  rewrite("CUDA_DEVICE_SM_LIMIT=90\n");
+  chmod(path.c_str(), 0666);
+  EXPECT_FALSE(ReloadSmLimits(cfg_, sm, err_, sizeof(err_)));
+  EXPECT_NE(std::string(err_).find("writable by group or others"), std::string::npos) << err_;
+
+  Config env_only;
+  memset(&env_only, 0, sizeof(env_only));
+  EXPECT_FALSE(ReloadSmLimits(env_only, sm, err_, sizeof(err_)));
 }
 
 TEST_F(ConfigTest, BrokenLimitsFileFailsClosedWithLine) {

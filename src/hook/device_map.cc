@@ -6,13 +6,24 @@
 
 namespace hami::vgpu {
 
+namespace {
+int UuidIndex(const Config& c, const char* uuid) {
+  for (int j = 0; j < kMaxDevices; ++j)
+    if (c.uuid[j][0] && strcmp(c.uuid[j], uuid) == 0) return j;
+  return -1;
+}
+}  // namespace
+
 DeviceLimit LimitForDevice(const Config& c, int ordinal, const char* uuid) {
   if (!c.have_uuids) return DeviceLimit{c.mem_limit[ordinal], c.sm_limit[ordinal], true};
-  for (int j = 0; j < kMaxDevices; ++j) {
-    if (c.uuid[j][0] && strcmp(c.uuid[j], uuid) == 0)
-      return DeviceLimit{c.mem_limit[j], c.sm_limit[j], true};
-  }
+  int j = UuidIndex(c, uuid);
+  if (j >= 0) return DeviceLimit{c.mem_limit[j], c.sm_limit[j], true};
   return DeviceLimit{1, c.sm_limit[ordinal], false};
+}
+
+int ConfigIndexFor(const Config& c, int ordinal, const char* uuid) {
+  int j = c.have_uuids ? UuidIndex(c, uuid) : -1;
+  return j >= 0 ? j : ordinal;
 }
 
 bool LimitForConfiguredUuid(const Config& c, const char* uuid, uint64_t* limit) {

@@ -21,6 +21,11 @@ struct DeviceLimit {
 // gets limit 1 (nothing fits) and allocated = false.
 DeviceLimit LimitForDevice(const Config& c, int ordinal, const char* uuid);
 
+// The configuration index (of Config's per-device arrays) that applies to visible ordinal
+// `ordinal` with UUID `uuid`: the ordinal itself when the limits file names no UUIDs, else the
+// index naming that UUID, or the ordinal when none does.
+int ConfigIndexFor(const Config& c, int ordinal, const char* uuid);
+
 // The memory limit the limits file binds to `uuid`; false when the file names no UUIDs or
 // not this one.
 bool LimitForConfiguredUuid(const Config& c, const char* uuid, uint64_t* limit);

@@ -11,7 +11,7 @@
 //                          [--batch-threads 1] [--contexts N] [--ctx-churn N]
 //                          [--primary-restarts N] [--stream-churn 1]
 //   compute_probe requests --kernel-us K --per-request R --gap-us G --seconds S [--warmup-ms W]
-//                          [--sync N]
+//                          [--request-sync N]
 //
 // loop: own GPU time (launches x kernel time) over wall time after the warm-up, iterations
 // per second, and the share of wall time spent outside launch calls; --sync N synchronises after
@@ -37,11 +37,16 @@
 // loop in it;
 // --stream-churn 1 runs each batch of --sync launches on a new stream, destroyed after the
 // batch's synchronise (a server's stream per request).
-// requests: R launches then a synchronize, then G us idle; latency percentiles (--sync N: a
-// synchronise after every N launches of a request too, a request of dependent steps).
+// requests: R launches then a synchronize, then G us idle; latency percentiles
+// (--request-sync N: a synchronise after every N launches of a request too, dependent steps).
+// --phase-limits FILE:L1,L2,... (loop): before each phase writes CUDA_DEVICE_SM_LIMIT=Li into
+// the limits file FILE (a new file renamed over it), then warms up and measures a window as
+// above, printing phase=i limit=Li before the window's line: a running process's share
+// changed by its limits file.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <algorithm>
@@ -92,6 +97,9 @@ struct Opts {
   int ctx_churn = 0;
   int primary_restarts = 0;
   bool stream_churn = false;
+  int request_sync = 0;    // requests: synchronise after every N launches too (0: at the end)
+  std::string phase_file;  // loop: the limits file rewritten before each phase
+  std::vector<int> phase_limits;
 };
 
 Opts Parse(int argc, char** argv) {
@@ -142,7 +150,22 @@ Opts Parse(int argc, char** argv) {
       o.ctx_churn = atoi(v.c_str());
     else if (k == "--primary-restarts")
       o.primary_restarts = atoi(v.c_str());
-    else if (k == "--stream-churn" && (v == "0" || v == "1"))
+    else if (k == "--request-sync")
+      o.request_sync = atoi(v.c_str());
+    else if (k == "--phase-limits") {
+      size_t colon = v.rfind(':');
+      if (colon == std::string::npos) {
+        fprintf(stderr, "--phase-limits wants FILE:L1,L2,...\n");
+        exit(2);
+      }
+      o.phase_file = v.substr(0, colon);
+      for (size_t at = colon + 1; at <= v.size();) {
+        size_t comma = v.find(',', at);
+        o.phase_limits.push_back(atoi(v.substr(at, comma - at).c_str()));
+        if (comma == std::string::npos) break;
+        at = comma + 1;
+      }
+    } else if (k == "--stream-churn" && (v == "0" || v == "1"))
       o.stream_churn = v == "1";
     else {
       fprintf(stderr, "unknown option %s\n", k.c_str());
@@ -150,6 +173,18 @@ Opts Parse(int argc, char** argv) {
     }
   }
   return o;
+}
+
+// --phase-limits: the whole limits file, replaced at once (a reader never sees half of it).
+void WriteLimits(const std::string& path, int limit) {
+  std::string tmp = path + ".new";
+  FILE* f = fopen(tmp.c_str(), "w");
+  if (!f || fchmod(fileno(f), 0644) != 0 ||  // never group-writable: it would be refused
+      fprintf(f, "CUDA_DEVICE_SM_LIMIT=%d\n", limit) < 0 || fclose(f) != 0 ||
+      rename(tmp.c_str(), path.c_str()) != 0) {
+    fprintf(stderr, "cannot write %s\n", path.c_str());
+    exit(1);
+  }
 }
 
 CUfunction g_fn;
@@ -330,10 +365,14 @@ int main(int argc, char** argv) {
     CHECK(cuMemAlloc_v2(&g_copy_dst, o.copy_kib << 10));
   }
 
-  const uint64_t t_start = Now();
-  const uint64_t t_measure = t_start + o.warmup_ms * 1000000ull;
-  const uint64_t t_end = t_measure + static_cast<uint64_t>(o.seconds * 1e9);
-  if (o.mode == "loop") {
+  const size_t phases = o.phase_limits.empty() ? 1 : o.phase_limits.size();
+  for (size_t ph = 0; o.mode == "loop" && ph < phases; ++ph) {
+    uint64_t t_start = Now(), t_measure = t_start + o.warmup_ms * 1000000ull;
+    uint64_t t_end = t_measure + static_cast<uint64_t>(o.seconds * 1e9);
+    if (!o.phase_limits.empty()) {
+      WriteLimits(o.phase_file, o.phase_limits[ph]);
+      printf("phase=%zu limit=%d\n", ph, o.phase_limits[ph]);
+    }
     uint64_t gpu_us = 0, iters = 0, since_sync = 0, in_launch_ns = 0;
     bool measuring = false;
     uint64_t t0 = t_start;
@@ -385,14 +424,19 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(iters), static_cast<unsigned long long>(gpu_us), wall,
         100.0 * static_cast<double>(gpu_us) / 1e6 / wall, static_cast<double>(iters) / wall,
         100.0 * (1.0 - static_cast<double>(in_launch_ns) / 1e9 / wall));
+    fflush(stdout);
+  }
+  if (o.mode == "loop") {
   } else if (o.mode == "requests") {
+    const uint64_t t_measure = Now() + o.warmup_ms * 1000000ull;
+    const uint64_t t_end = t_measure + static_cast<uint64_t>(o.seconds * 1e9);
     std::vector<uint64_t> lat;
     for (;;) {
       uint64_t a = Now();
       if (a >= t_end) break;
       for (int i = 0; i < o.per_request; ++i) {
         LaunchOnce(o);
-        if (o.sync > 0 && (i + 1) % o.sync == 0) Sync();  // a request of dependent steps
+        if (o.request_sync > 0 && (i + 1) % o.request_sync == 0) Sync();  // dependent steps
       }
       Sync();
       uint64_t b = Now();

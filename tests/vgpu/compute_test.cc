@@ -13,6 +13,7 @@
 
 #include <fstream>
 #include <future>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -623,6 +624,38 @@ TEST_F(ComputeTest, DefaultPolicyDoesNotThrottleABurstAfterAPause) {
   EXPECT_GT(p50_free, 700000) << free.out;
   EXPECT_LT(p50_d, 1.15 * p50_free) << d.out << d.err << free.out;
   EXPECT_EQ(d.err.find("contended=1"), std::string::npos) << d.err;
+}
+
+// The node agent changes a running slice's compute share by rewriting its limits file
+// (docs/limits-file.md, "Changing the compute share"): one process, its share changed between
+// windows (the file is looked at every 0.5 s; 0.8 s of warm-up before each window). A file
+// that no longer parses changes nothing: the share stays, it is not lifted.
+TEST_F(ComputeTest, ARunningProcessFollowsItsLimitsFile) {
+  const std::string file = dir_ + "/vgpu.limits";
+  std::ofstream(file) << "CUDA_DEVICE_SM_LIMIT=30\n";
+  ASSERT_EQ(chmod(file.c_str(), 0644), 0);
+  Env e = ContainerEnv("f", "", "force");
+  e["HAMI_LIMITS_FILE"] = file;
+  e["HAMI_COMPUTE_POWER"] = "0";
+  e["LIBCUDA_LOG_LEVEL"] = "3";
+  Result r = Probe({"loop", "--kernel-us", "1000", "--seconds", "0.8", "--warmup-ms", "800",
+                    "--phase-limits", file + ":30,70,-1,0,30"},
+                   e);
+  std::vector<double> shares;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    size_t at = line.find("share_pct=");
+    if (at != std::string::npos) shares.push_back(atof(line.c_str() + at + 10));
+  }
+  ASSERT_EQ(shares.size(), 5u) << r.out << r.err;
+  printf("shares at 30, 70, 70 (broken file), unlimited, 30: %.1f %.1f %.1f %.1f %.1f\n", shares[0],
+         shares[1], shares[2], shares[3], shares[4]);
+  EXPECT_NEAR(shares[0], 30, 5) << r.out;
+  EXPECT_NEAR(shares[1], 70, 7) << r.out;
+  EXPECT_NEAR(shares[2], 70, 7) << r.out << r.err;
+  EXPECT_GT(shares[3], 85) << r.out;  // unlimited: the whole fake GPU, less host load
+  EXPECT_NEAR(shares[4], 30, 5) << r.out;
+  EXPECT_NE(r.err.find("the compute share stays as it was"), std::string::npos) << r.err;
 }
 
 TEST_F(ComputeTest, DefaultPolicyFollowsTheMonitorsContentionFile) {
