@@ -278,6 +278,20 @@ class Turner:
             self.p.kill()
 
 
+def wait_ready(procs):
+    for t in procs.values():
+        if t.line(300).strip() != "ready":
+            raise RuntimeError(f"{t.cfg}: did not start: {t.stderr()[-300:]}")
+
+
+def close_all(procs, prefix):
+    """Ends the processes, keeping each one's stderr as $OUT/<prefix>_<name>.err."""
+    for name, t in procs.items():
+        t.close()
+        with open(os.path.join(cl.OUT, f"{prefix}_{name}.err"), "w") as f:
+            f.write(t.stderr())
+
+
 def case_turns(wls):
     """Warm processes take turns on the card, one at a time: per workload two native processes
     and one per configuration of TURN_ORDER, then TURN_ROUNDS rounds of that order, each turn
@@ -306,9 +320,7 @@ def case_turns(wls):
                 procs[str(cfg)] = Turner(cfg, wl, str(cfg))
         results, contended, n = [], {}, 0
         try:
-            for t in procs.values():
-                if t.line(300).strip() != "ready":
-                    raise RuntimeError(f"{t.cfg}: did not start: {t.stderr()[-300:]}")
+            wait_ready(procs)
             for _ in range(rounds):
                 for cfg in TURN_ORDER:
                     if cfg == "N":
@@ -325,10 +337,7 @@ def case_turns(wls):
         except Exception as e:  # noqa: BLE001
             cl.row(f"{wl}: turns", f"error: {e}"[:400], False)
         finally:
-            for name, t in procs.items():
-                t.close()
-                with open(os.path.join(cl.OUT, f"turns_{wl}_{name}.err"), "w") as f:
-                    f.write(t.stderr())
+            close_all(procs, f"turns_{wl}")
         flags = {k: contended_windows(procs[v["proc"]].stderr(), {wl: v["kv"]})
                  for k, v in contended.items()}
         if results:
@@ -379,9 +388,7 @@ def case_flips(wls):
                  "F": Turner(50, wl, "F", env)}
         results, n = [], 0  # (label, {wl: rate}); label N, U or a limit
         try:
-            for t in procs.values():
-                if t.line(300).strip() != "ready":
-                    raise RuntimeError(f"{t.cfg}: did not start: {t.stderr()[-300:]}")
+            wait_ready(procs)
             for _ in range(rounds):
                 for c in FLIP_ORDER:
                     if c == "N":
@@ -397,10 +404,7 @@ def case_flips(wls):
         except Exception as e:  # noqa: BLE001
             cl.row(f"{wl}: flips", f"error: {e}"[:400], False)
         finally:
-            for name, t in procs.items():
-                t.close()
-                with open(os.path.join(cl.OUT, f"flips_{wl}_{name}.err"), "w") as f:
-                    f.write(t.stderr())
+            close_all(procs, f"flips_{wl}")
         if not results:
             continue
         # Limited windows against the same process's unlimited windows next to them ...
@@ -631,56 +635,47 @@ for line in sys.stdin:
 """
 
 
-def flips_selftest():
-    """case_flips against the drifting stand-in, which reads its share from its limits file."""
+def against_stand_in(case, json_name):
+    """Runs case(["dec1_eager"]) against FAKE_SERVE (two rounds, no pauses, no warm-up); returns
+    what it saved for dec1_eager in json_name and the table rows it made."""
     global WL_SCRIPT, SECONDS, CPUS
     saved = (WL_SCRIPT, SECONDS, CPUS, cl.OUT, list(cl.rows), dict(os.environ))
-    tmp = tempfile.mkdtemp(prefix="flips-selftest-")
+    tmp = tempfile.mkdtemp(prefix="suite-selftest-")
     try:
         WL_SCRIPT, SECONDS, CPUS, cl.OUT = os.path.join(tmp, "serve.py"), 0.05, "", tmp
         with open(WL_SCRIPT, "w") as f:
             f.write(FAKE_SERVE)
         os.environ.update(TURN_ROUNDS="2", TURN_WARM_S="0", TURN_GAP_S="0")
-        case_flips(["dec1_eager"])
-        with open(os.path.join(tmp, "workload_flips.json")) as f:
-            got = json.load(f)["workloads"]["dec1_eager"]
-        assert len(got["results"]) == 2 * len(FLIP_ORDER), got["results"]
-        for lim in (10, 30, 50, 70, 90):
-            assert abs(got["own"]["pct"][str(lim)] - lim) < 0.03 * lim, got["own"]
-        assert abs(got["cost"]["pct"]["H"] - 100) < 3, got["cost"]
-        row = [r for c, r, _ in cl.rows if "own unlimited windows" in c]
-        assert row and "worst" in row[0], cl.rows
+        case(["dec1_eager"])
+        with open(os.path.join(tmp, json_name)) as f:
+            return json.load(f)["workloads"]["dec1_eager"], list(cl.rows)
     finally:
         WL_SCRIPT, SECONDS, CPUS, cl.OUT = saved[:4]
         cl.rows[:] = saved[4]
         os.environ.clear()
         os.environ.update(saved[5])
+
+
+def flips_selftest():
+    """case_flips against the drifting stand-in, which reads its share from its limits file."""
+    got, rows = against_stand_in(case_flips, "workload_flips.json")
+    assert len(got["results"]) == 2 * len(FLIP_ORDER), got["results"]
+    for lim in (10, 30, 50, 70, 90):
+        assert abs(got["own"]["pct"][str(lim)] - lim) < 0.03 * lim, got["own"]
+    assert abs(got["cost"]["pct"]["H"] - 100) < 3, got["cost"]
+    row = [r for c, r, _ in rows if "own unlimited windows" in c]
+    assert row and "worst" in row[0], rows
 
 
 def turns_selftest():
     """case_turns against a stand-in for workloads.py serve whose rate drifts with time."""
-    global WL_SCRIPT, SECONDS, CPUS
-    saved = (WL_SCRIPT, SECONDS, CPUS, cl.OUT, list(cl.rows), dict(os.environ))
-    tmp = tempfile.mkdtemp(prefix="turns-selftest-")
-    try:
-        WL_SCRIPT, SECONDS, CPUS, cl.OUT = os.path.join(tmp, "serve.py"), 0.05, "", tmp
-        with open(WL_SCRIPT, "w") as f:
-            f.write(FAKE_SERVE)
-        os.environ.update(TURN_ROUNDS="2", TURN_WARM_S="0", TURN_GAP_S="0")
-        case_turns(["dec1_eager"])
-        with open(os.path.join(tmp, "workload_turns.json")) as f:
-            got = json.load(f)["workloads"]["dec1_eager"]
-        assert len(got["results"]) == 2 * len(TURN_ORDER), got["results"]
-        pct = got["summary"]["dec1_eager"]["pct"]
-        for lim in (10, 30, 50, 70, 90):
-            assert abs(pct[str(lim)] - lim) < 0.03 * lim, pct
-        assert abs(pct["D"] - 100) < 3, pct
-        assert set(got["contended"]) and not any(v["dec1_eager"] for v in got["contended"].values())
-    finally:
-        WL_SCRIPT, SECONDS, CPUS, cl.OUT = saved[:4]
-        cl.rows[:] = saved[4]
-        os.environ.clear()
-        os.environ.update(saved[5])
+    got, _ = against_stand_in(case_turns, "workload_turns.json")
+    assert len(got["results"]) == 2 * len(TURN_ORDER), got["results"]
+    pct = got["summary"]["dec1_eager"]["pct"]
+    for lim in (10, 30, 50, 70, 90):
+        assert abs(pct[str(lim)] - lim) < 0.03 * lim, pct
+    assert abs(pct["D"] - 100) < 3, pct
+    assert set(got["contended"]) and not any(v["dec1_eager"] for v in got["contended"].values())
 
 
 def main():
