@@ -62,7 +62,7 @@ ALT_LIB = os.environ.get("SUITE_ALT_LIB")  # another libvgpu.so build, configs "
 
 def parse_cfg(c):
     base = c.split("@")[0]
-    return (base if base in ("N", "D", "H") else int(base)) if "@" not in c else c
+    return (base if base in ("N", "D", "H", "U") else int(base)) if "@" not in c else c
 
 
 def parse_variants(text):
@@ -292,6 +292,27 @@ def close_all(procs, prefix):
             f.write(t.stderr())
 
 
+def take_turns(procs, order, rounds, wl, gap, warm, proc_of, before=None):
+    """`rounds` rounds of `order`: each turn waits `gap` s, calls before(cfg), then runs a
+    window of `wl` in its process (natives alternate between N0 and N1, any other cfg in
+    proc_of(cfg)); yields (cfg, the window's result line) and prints each round's rates."""
+    n = 0
+    for _ in range(rounds):
+        rates = []
+        for cfg in order:
+            if cfg == "N":
+                t, n = procs[f"N{n % 2}"], n + 1
+            else:
+                t = proc_of(cfg)
+            if before:
+                before(cfg)
+            time.sleep(gap)
+            kv = t.go(wl, seconds_for(cfg), warm)
+            rates.append(f"{cfg}={float(kv['iters_per_s']):.1f}")
+            yield cfg, kv
+        print(f"  {wl}: " + " ".join(rates), flush=True)
+
+
 def case_turns(wls):
     """Warm processes take turns on the card, one at a time: per workload two native processes
     and one per configuration of TURN_ORDER, then TURN_ROUNDS rounds of that order, each turn
@@ -318,22 +339,14 @@ def case_turns(wls):
         for cfg in TURN_ORDER:
             if cfg != "N" and str(cfg) not in procs:
                 procs[str(cfg)] = Turner(cfg, wl, str(cfg))
-        results, contended, n = [], {}, 0
+        results, contended = [], {}
         try:
             wait_ready(procs)
-            for _ in range(rounds):
-                for cfg in TURN_ORDER:
-                    if cfg == "N":
-                        t, n = procs[f"N{n % 2}"], n + 1
-                    else:
-                        t = procs[str(cfg)]
-                    time.sleep(gap)
-                    kv = t.go(wl, seconds_for(cfg), warm)
-                    if cfg != "N":
-                        contended[str(len(results))] = {"kv": kv, "proc": str(cfg)}
-                    results.append((cfg, {wl: float(kv["iters_per_s"])}))
-                print(f"  {wl}: " + " ".join(f"{c}={r[wl]:.1f}" for c, r in
-                                             results[-len(TURN_ORDER):]), flush=True)
+            for cfg, kv in take_turns(procs, TURN_ORDER, rounds, wl, gap, warm,
+                                      lambda c: procs[str(c)]):
+                if cfg != "N":
+                    contended[str(len(results))] = {"kv": kv, "proc": str(cfg)}
+                results.append((cfg, {wl: float(kv["iters_per_s"])}))
         except Exception as e:  # noqa: BLE001
             cl.row(f"{wl}: turns", f"error: {e}"[:400], False)
         finally:
@@ -352,7 +365,8 @@ def case_turns(wls):
             json.dump({"order": TURN_ORDER, "rounds": rounds, "workloads": saved}, f, indent=1)
 
 
-FLIP_ORDER = os.environ.get("FLIP_ORDER", "N,U,10,U,30,U,50,N,U,70,U,90,U").split(",")
+FLIP_ORDER = [parse_cfg(c) for c in
+              os.environ.get("FLIP_ORDER", "N,U,10,U,30,U,50,N,U,70,U,90,U").split(",")]
 
 
 def write_limits(path, limit):
@@ -386,21 +400,15 @@ def case_flips(wls):
         env.update(HAMI_LIMITS_FILE=limits, LIBCUDA_LOG_LEVEL="3")
         procs = {"N0": Turner("N", wl, "N0"), "N1": Turner("N", wl, "N1"),
                  "F": Turner(50, wl, "F", env)}
-        results, n = [], 0  # (label, {wl: rate}); label N, U or a limit
+        results = []  # (label, {wl: rate}); label N, U or a limit
         try:
             wait_ready(procs)
-            for _ in range(rounds):
-                for c in FLIP_ORDER:
-                    if c == "N":
-                        t, n = procs[f"N{n % 2}"], n + 1
-                    else:
-                        t = procs["F"]
-                        write_limits(limits, 0 if c == "U" else int(c))
-                    time.sleep(gap)
-                    kv = t.go(wl, seconds_for(parse_cfg(c) if c not in ("N", "U") else "N"), warm)
-                    results.append((c if c in ("N", "U") else int(c), {wl: float(kv["iters_per_s"])}))
-                print(f"  {wl}: " + " ".join(f"{c}={r[wl]:.1f}" for c, r in
-                                             results[-len(FLIP_ORDER):]), flush=True)
+            def set_share(c):
+                if c != "N":
+                    write_limits(limits, 0 if c == "U" else c)
+            for c, kv in take_turns(procs, FLIP_ORDER, rounds, wl, gap, warm, lambda _: procs["F"],
+                                    set_share):
+                results.append((c, {wl: float(kv["iters_per_s"])}))
         except Exception as e:  # noqa: BLE001
             cl.row(f"{wl}: flips", f"error: {e}"[:400], False)
         finally:

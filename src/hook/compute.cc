@@ -392,7 +392,7 @@ void ComputeInit() {
   for (int i = 0; i < g_state.ndev; ++i) {
     DevLimiter* d = &g_dev[i];
     uint32_t l = g_state.dev[i].sm_limit;
-    d->limit = (l > 0 && l < 100) ? l : 0;
+    d->limit = LimiterShare(l);
     d->clock = &d->local_clock;
     d->shm = nullptr;
     if (g_state.accounting && g_state.dev[i].entry >= 0) {

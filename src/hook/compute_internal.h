@@ -342,6 +342,10 @@ uint8_t ProbeClass(DevLimiter* d, uint64_t now);
 
 // compute_pace.cc: pace mode (section 1b).
 // Whether the policy throttles `d` as of its last contention check (Throttling refreshes it).
+// The limiter's share for a configured SM limit: 1..99, else none (0 and 100 limit nothing).
+inline uint32_t LimiterShare(uint32_t sm_limit) {
+  return sm_limit > 0 && sm_limit < 100 ? sm_limit : 0;
+}
 inline bool ThrottledNow(const DevLimiter* d) {
   return d->limit && (g_state.cfg.policy == CorePolicy::kForce || d->contended);
 }

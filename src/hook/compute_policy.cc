@@ -102,7 +102,7 @@ void ApplySmLimits(uint64_t now) {
   for (int i = 0; i < g_state.ndev; ++i) {
     DeviceState& ds = g_state.dev[i];
     uint32_t l = sm[ConfigIndexFor(g_state.cfg, i, ds.uuid)];
-    uint32_t lim = (l > 0 && l < 100) ? l : 0;
+    uint32_t lim = LimiterShare(l);
     DevLimiter* d = &g_dev[i];
     if (lim == d->limit) continue;
     VGPU_LOG(kLogInfo, "compute: device %d share %u%% -> %u%% (limits file) at %llu ms", i,

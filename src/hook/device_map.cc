@@ -27,14 +27,9 @@ int ConfigIndexFor(const Config& c, int ordinal, const char* uuid) {
 }
 
 bool LimitForConfiguredUuid(const Config& c, const char* uuid, uint64_t* limit) {
-  if (!c.have_uuids) return false;
-  for (int j = 0; j < kMaxDevices; ++j) {
-    if (c.uuid[j][0] && strcmp(c.uuid[j], uuid) == 0) {
-      *limit = c.mem_limit[j];
-      return true;
-    }
-  }
-  return false;
+  int j = c.have_uuids ? UuidIndex(c, uuid) : -1;
+  if (j >= 0) *limit = c.mem_limit[j];
+  return j >= 0;
 }
 
 int ParseVisibleDevices(const char* value, VisibleToken (&out)[kMaxDevices]) {

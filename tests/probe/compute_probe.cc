@@ -426,8 +426,7 @@ int main(int argc, char** argv) {
         100.0 * (1.0 - static_cast<double>(in_launch_ns) / 1e9 / wall));
     fflush(stdout);
   }
-  if (o.mode == "loop") {
-  } else if (o.mode == "requests") {
+  if (o.mode == "requests") {
     const uint64_t t_measure = Now() + o.warmup_ms * 1000000ull;
     const uint64_t t_end = t_measure + static_cast<uint64_t>(o.seconds * 1e9);
     std::vector<uint64_t> lat;
@@ -452,7 +451,7 @@ int main(int argc, char** argv) {
            static_cast<unsigned long long>(Pct(lat, 0.5)),
            static_cast<unsigned long long>(Pct(lat, 0.9)),
            static_cast<unsigned long long>(Pct(lat, 0.99)));
-  } else {
+  } else if (o.mode != "loop") {
     fprintf(stderr, "unknown mode %s\n", o.mode.c_str());
     return 2;
   }
