@@ -111,9 +111,12 @@ uint64_t ChargeOf(CtxState* c, const Pending& p, uint64_t kernel) {
     // stream the span also holds the host's submission (tens of us), which a probe, whose every
     // launch is measured and whose host is slowed by that, meets more often than the normal
     // samples; short kernels then looked up to 1.85x slower at full duty (gpt_small on the
-    // H100) and every stretch was charged more.
+    // H100) and every stretch was charged more. A launch long enough that its submission is
+    // noise is a sample on an idle stream too: work that synchronises every launch (a CUDA
+    // graph replayed and synchronised each iteration) has no other samples.
     if (p.probe == kSettled) {
-      if (!d->probe_discarded && !p.idle) c->power.Probe(key, charge, d->probe_id);
+      if (!d->probe_discarded && (!p.idle || charge >= kIdleProbeSampleNs))
+        c->power.Probe(key, charge, d->probe_id);
     } else {
       if (p.probe == kOutside) c->power.Normal(key, charge);
       uint64_t corrected = c->power.Correct(key, charge);

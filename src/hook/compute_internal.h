@@ -33,6 +33,9 @@ inline constexpr uint64_t kNvmlSpanMinNs = 300 * kMs;
 inline constexpr uint64_t kNvmlSpanMaxNs = 1200 * kMs;
 // How often the limits file is looked at for a new compute share (a stat; read on a change).
 inline constexpr uint64_t kReloadCheckNs = 500 * kMs;
+// A power probe's launch on an idle stream is a sample from this length on: its span also
+// holds the host's submission (tens of us), under 2 % of it (section 6).
+inline constexpr uint64_t kIdleProbeSampleNs = 2 * kMs;
 // Contexts tracked per process; a process using more makes room by charging and forgetting
 // one of the others in turn (FindCtx).
 inline constexpr int kMaxCtx = 32;
