@@ -387,7 +387,9 @@ def case_flips(wls):
     by up to 1.24x natively). Two native processes take turns too (N): U against N is what
     the library costs when it does not throttle. FLIP_ORDER (default
     N,U,10,U,30,U,50,N,U,70,U,90,U) for TURN_ROUNDS rounds; before every window TURN_GAP_S
-    (default 1.5 s; the file is looked at every 0.5 s) and TURN_WARM_S of warm-up."""
+    (default 1.5 s; the file is looked at every 0.5 s) and TURN_WARM_S of warm-up. With
+    TURN_STATS=1 the limited process prints pace mode's counters at every share change, and a
+    row per share says what pace mode did there (pace_rows)."""
     rounds = int(os.environ.get("TURN_ROUNDS", "3"))
     warm = float(os.environ.get("TURN_WARM_S", "0.5"))
     gap = float(os.environ.get("TURN_GAP_S", "1.5"))
@@ -398,6 +400,8 @@ def case_flips(wls):
         env = env_for(50)
         env.pop("CUDA_DEVICE_SM_LIMIT", None)
         env.update(HAMI_LIMITS_FILE=limits, LIBCUDA_LOG_LEVEL="3")
+        if os.environ.get("TURN_STATS") == "1":  # the pace counters of every share period
+            env["HAMI_COMPUTE_STATS"] = "1"
         procs = {"N0": Turner("N", wl, "N0"), "N1": Turner("N", wl, "N1"),
                  "F": Turner(50, wl, "F", env)}
         results = []  # (label, {wl: rate}); label N, U or a limit
@@ -431,9 +435,39 @@ def case_flips(wls):
         if wl in cost and "H" in cost[wl]["pct"]:
             cl.row(f"{wl}: its unlimited windows, % of native",
                    f"{cost[wl]['pct']['H']:.1f} (native {cost[wl]['native']:.1f} it/s)", None)
+        pace_rows(wl, procs["F"].stderr())
         saved[wl] = {"results": results, "own": own.get(wl), "cost": cost.get(wl)}
         with open(os.path.join(cl.OUT, "workload_flips.json"), "w") as f:
             json.dump({"order": FLIP_ORDER, "rounds": rounds, "workloads": saved}, f, indent=1)
+
+
+def pace_by_share(err):
+    """libvgpu.so's pace-mode counters per share (HAMI_COMPUTE_STATS=1 prints those of a share
+    when the limits file changes it: 'hami-compute-stats share=30% pace_stretches=...'), summed
+    over the periods at that share: {share: {counter: value}}."""
+    out = {}
+    for m in re.finditer(r"hami-compute-stats share=(\d+)% (pace_stretches=.*)", err):
+        kv = out.setdefault(int(m.group(1)), {})
+        for k, v in re.findall(r"(\w+)=([\d.]+)", m.group(2)):
+            kv[k] = kv.get(k, 0.0) + float(v)
+    return out
+
+
+def pace_rows(wl, err):
+    """One table row per share of what pace mode did there: the duty it charged (charged /
+    (charged + paused)), the stretches' wall time against their charge and against their
+    launches' estimated GPU time, and per stretch the restart credit and the drain."""
+    for share, kv in sorted(pace_by_share(err).items()):
+        n, ch, wait = kv.get("pace_stretches", 0), kv.get("pace_charged_ms", 0), kv.get(
+            "pace_wait_ms", 0)
+        if not n or not ch:
+            continue
+        cl.row(f"{wl}: pace mode at {share} %",
+               f"{int(n)} stretches, duty charged {100 * ch / (ch + wait):.1f} %, ran / charged "
+               f"{kv.get('pace_ran_ms', 0) / ch:.3f}, est / ran "
+               f"{kv.get('pace_est_ms', 0) / max(kv.get('pace_ran_ms', 0), 1e-9):.3f}, per "
+               f"stretch: credit {kv.get('pace_restart_credit_ms', 0) / n:.2f} ms, drain "
+               f"{kv.get('pace_drain_ms', 0) / n:.2f} ms", None)
 
 
 def report(results, wls, contended=None):
@@ -619,6 +653,7 @@ def selftest():
     cl.rows = saved_rows
     turns_selftest()
     flips_selftest()
+    pace_selftest()
     print("selftest ok")
 
 
@@ -673,6 +708,22 @@ def flips_selftest():
     assert abs(got["cost"]["pct"]["H"] - 100) < 3, got["cost"]
     row = [r for c, r, _ in rows if "own unlimited windows" in c]
     assert row and "worst" in row[0], rows
+
+
+def pace_selftest():
+    err = ("x\nhami-compute-stats share=30% pace_stretches=10 pace_charged_ms=200.0 "
+           "pace_wait_ms=466.7 pace_ran_ms=210.0 pace_est_ms=190.0 pace_restart_credit_ms=5.0\n"
+           "hami-compute-stats share=0% pace_stretches=0\n"
+           "hami-compute-stats share=30% pace_stretches=10 pace_charged_ms=200.0 "
+           "pace_wait_ms=466.7 pace_ran_ms=210.0 pace_est_ms=190.0\n"
+           "hami-compute-stats pace_stretches=3 pace_charged_ms=60.0\n")
+    got = pace_by_share(err)
+    assert set(got) == {0, 30}, got
+    assert got[30]["pace_stretches"] == 20 and abs(got[30]["pace_charged_ms"] - 400) < 1e-9, got
+    n = len(cl.rows)
+    pace_rows("w", err)
+    assert len(cl.rows) == n + 1 and "duty charged 30.0 %" in cl.rows[-1][1], cl.rows[n:]
+    del cl.rows[n:]
 
 
 def turns_selftest():

@@ -42,6 +42,37 @@ char g_contention_dir[1024];
 __thread Stash t_stash;
 ExchangeModeFn g_exchange_mode = nullptr;
 
+void PrintPaceCounters(const char* label) {
+  if (g_stats.pace_stretches)
+    fprintf(stderr,
+            "hami-compute-stats %space_stretches=%llu pace_charged_ms=%.1f pace_wait_ms=%.1f "
+            "pace_drain_ms=%.1f pace_tail_uncharged_ms=%.1f pace_copies=%llu "
+            "pace_restart_credit_ms=%.1f pace_ran_ms=%.1f pace_est_ms=%.1f\n",
+            label, static_cast<unsigned long long>(g_stats.pace_stretches),
+            g_stats.pace_charged_ns / 1e6, g_stats.pace_wait_ns / 1e6, g_stats.pace_drain_ns / 1e6,
+            g_stats.pace_tail_free_ns / 1e6, static_cast<unsigned long long>(g_stats.pace_copies),
+            g_stats.pace_restart_ns / 1e6, g_stats.pace_ran_ns / 1e6, g_stats.pace_est_ns / 1e6);
+  if (g_stats.pace_bin_n[0]) {
+    fprintf(stderr, "hami-compute-stats %space_launches_per_ms=", label);
+    for (int k = 0; k < kPaceBins && g_stats.pace_bin_n[k]; ++k)
+      fprintf(
+          stderr, "%s%.1f", k ? "," : "",
+          static_cast<double>(g_stats.pace_bin[k]) / static_cast<double>(g_stats.pace_bin_n[k]));
+    fprintf(stderr, "\n");
+  }
+}
+
+void PacePeriodStats(uint32_t share_pct) {
+  char label[32];
+  snprintf(label, sizeof(label), "share=%u%% ", share_pct);
+  PrintPaceCounters(label);
+  g_stats.pace_stretches = g_stats.pace_charged_ns = g_stats.pace_drain_ns = 0;
+  g_stats.pace_wait_ns = g_stats.pace_tail_free_ns = g_stats.pace_copies = 0;
+  g_stats.pace_restart_ns = g_stats.pace_ran_ns = g_stats.pace_est_ns = 0;
+  memset(g_stats.pace_bin, 0, sizeof(g_stats.pace_bin));
+  memset(g_stats.pace_bin_n, 0, sizeof(g_stats.pace_bin_n));
+}
+
 }  // namespace climit
 
 namespace {
@@ -73,23 +104,7 @@ __attribute__((destructor)) void PrintStats() {
           static_cast<unsigned long long>(g_stats.ctx_restarts),
           static_cast<unsigned long long>(g_stats.ctx_evictions),
           static_cast<unsigned long long>(g_stats.stream_table_full));
-  if (g_stats.pace_stretches)
-    fprintf(stderr,
-            "hami-compute-stats pace_stretches=%llu pace_charged_ms=%.1f pace_wait_ms=%.1f "
-            "pace_drain_ms=%.1f pace_tail_uncharged_ms=%.1f pace_copies=%llu "
-            "pace_restart_credit_ms=%.1f pace_ran_ms=%.1f pace_est_ms=%.1f\n",
-            static_cast<unsigned long long>(g_stats.pace_stretches), g_stats.pace_charged_ns / 1e6,
-            g_stats.pace_wait_ns / 1e6, g_stats.pace_drain_ns / 1e6,
-            g_stats.pace_tail_free_ns / 1e6, static_cast<unsigned long long>(g_stats.pace_copies),
-            g_stats.pace_restart_ns / 1e6, g_stats.pace_ran_ns / 1e6, g_stats.pace_est_ns / 1e6);
-  if (g_stats.pace_bin_n[0]) {
-    fprintf(stderr, "hami-compute-stats pace_launches_per_ms=");
-    for (int k = 0; k < kPaceBins && g_stats.pace_bin_n[k]; ++k)
-      fprintf(
-          stderr, "%s%.1f", k ? "," : "",
-          static_cast<double>(g_stats.pace_bin[k]) / static_cast<double>(g_stats.pace_bin_n[k]));
-    fprintf(stderr, "\n");
-  }
+  PrintPaceCounters("");
   uint64_t charged = g_stats.charge[0] + g_stats.charge[1] + g_stats.host_extra_ns;
   fprintf(stderr,
           "hami-compute-stats unmeasured=%llu overlap_ms=%.1f host_ms=%.1f host_extra_ms=%.1f "

@@ -119,6 +119,11 @@ struct Stats {
   uint64_t t_init;  // CLOCK_MONOTONIC at ComputeInit (charge / wall at exit)
 };
 extern Stats g_stats;
+// The pace-mode counters on stderr, after `label` (e.g. "share=30% ", or "").
+void PrintPaceCounters(const char* label);
+// With HAMI_COMPUTE_STATS=1, when the limits file changes the share: the pace-mode counters
+// gathered at the share `share_pct` that ends, then started over (one period per share).
+void PacePeriodStats(uint32_t share_pct);
 
 struct EventSlot {
   CUevent ev;

@@ -107,6 +107,7 @@ void ApplySmLimits(uint64_t now) {
     if (lim == d->limit) continue;
     VGPU_LOG(kLogInfo, "compute: device %d share %u%% -> %u%% (limits file) at %llu ms", i,
              d->limit, lim, static_cast<unsigned long long>(now / kMs));
+    if (Cfg().stats) PacePeriodStats(d->limit);
     __atomic_store_n(&d->limit_changed, now, __ATOMIC_RELAXED);
     __atomic_store_n(&d->limit, lim, __ATOMIC_RELAXED);
     ds.sm_limit = l;

@@ -664,6 +664,7 @@ TEST_F(ComputeTest, ARunningProcessFollowsItsLimitsFile) {
   e["HAMI_LIMITS_FILE"] = file;
   e["HAMI_COMPUTE_POWER"] = "0";
   e["LIBCUDA_LOG_LEVEL"] = "3";
+  e["HAMI_COMPUTE_STATS"] = "1";  // the pace counters of each share, at its change
   Result r = Probe({"loop", "--kernel-us", "1000", "--seconds", "0.8", "--warmup-ms", "800",
                     "--phase-limits", file + ":30,70,-1,0,30"},
                    e);
@@ -682,6 +683,20 @@ TEST_F(ComputeTest, ARunningProcessFollowsItsLimitsFile) {
   EXPECT_GT(shares[3], 85) << r.out;  // unlimited: the whole fake GPU, less host load
   EXPECT_NEAR(shares[4], 30, 5) << r.out;
   EXPECT_NE(r.err.find("the compute share stays as it was"), std::string::npos) << r.err;
+  // The counters of the stretches run at 30 %, then those at 70 % (through the broken file),
+  // each printed when its share ended and started over: the 30 % period paused longer.
+  auto pace = [&](const std::string& share, const char* key) {
+    size_t at = r.err.find("hami-compute-stats share=" + share + "% pace_stretches=");
+    if (at == std::string::npos) return -1.0;
+    size_t k = r.err.find(key, at);
+    return k == std::string::npos ? -1.0 : atof(r.err.c_str() + k + strlen(key));
+  };
+  double wait30 = pace("30", "pace_wait_ms="), ran30 = pace("30", "pace_ran_ms=");
+  double wait70 = pace("70", "pace_wait_ms="), ran70 = pace("70", "pace_ran_ms=");
+  ASSERT_GT(ran30, 0) << r.err;
+  ASSERT_GT(ran70, 0) << r.err;
+  EXPECT_GT(wait30 / ran30, 1.5) << "30 %: about 2.3 ms paused per ms run. " << r.err;
+  EXPECT_LT(wait70 / ran70, 0.8) << "70 %: about 0.43 ms paused per ms run. " << r.err;
 }
 
 TEST_F(ComputeTest, DefaultPolicyFollowsTheMonitorsContentionFile) {
