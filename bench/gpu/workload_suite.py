@@ -405,6 +405,7 @@ def case_flips(wls):
         procs = {"N0": Turner("N", wl, "N0"), "N1": Turner("N", wl, "N1"),
                  "F": Turner(50, wl, "F", env)}
         results = []  # (label, {wl: rate}); label N, U or a limit
+        limited_kvs = []  # the limited windows' lines: was their policy contended?
         try:
             wait_ready(procs)
             def set_share(c):
@@ -413,6 +414,8 @@ def case_flips(wls):
             for c, kv in take_turns(procs, FLIP_ORDER, rounds, wl, gap, warm, lambda _: procs["F"],
                                     set_share):
                 results.append((c, {wl: float(kv["iters_per_s"])}))
+                if c in cl.LIMITS:
+                    limited_kvs.append(kv)
         except Exception as e:  # noqa: BLE001
             cl.row(f"{wl}: flips", f"error: {e}"[:400], False)
         finally:
@@ -424,19 +427,23 @@ def case_flips(wls):
         # ... and the unlimited windows against the natives next to them.
         cost = summarise([("H" if c == "U" else c, r) for c, r in results if c in ("N", "U")],
                          [wl])
+        f_err = procs["F"].stderr()
+        seen = [contended_windows(f_err, {wl: kv}).get(wl, False) for kv in limited_kvs]
         if wl in own:
             pct = [own[wl]["pct"].get(l) for l in cl.LIMITS]
             got = [(l, p) for l, p in zip(cl.LIMITS, pct) if p is not None]
             worst = max((abs(p - l) for l, p in got), default=float("nan"))
             cl.row(f"{wl}: % of its own unlimited windows at 10/30/50/70/90 (force, one process)",
                    " / ".join("-" if p is None else f"{p:.1f}" for p in pct) +
-                   f"  (unlimited {own[wl]['native']:.1f} it/s, worst {worst:.1f} pts)",
+                   f"  (unlimited {own[wl]['native']:.1f} it/s, worst {worst:.1f} pts; "
+                   f"contention seen in {sum(seen)} of {len(seen)} windows)",
                    len(got) == len(cl.LIMITS) and worst <= cl.TOLERANCE)
         if wl in cost and "H" in cost[wl]["pct"]:
             cl.row(f"{wl}: its unlimited windows, % of native",
                    f"{cost[wl]['pct']['H']:.1f} (native {cost[wl]['native']:.1f} it/s)", None)
-        pace_rows(wl, procs["F"].stderr())
-        saved[wl] = {"results": results, "own": own.get(wl), "cost": cost.get(wl)}
+        pace_rows(wl, f_err)
+        saved[wl] = {"results": results, "own": own.get(wl), "cost": cost.get(wl),
+                     "contended": seen}
         with open(os.path.join(cl.OUT, "workload_flips.json"), "w") as f:
             json.dump({"order": FLIP_ORDER, "rounds": rounds, "workloads": saved}, f, indent=1)
 
@@ -708,6 +715,7 @@ def flips_selftest():
     assert abs(got["cost"]["pct"]["H"] - 100) < 3, got["cost"]
     row = [r for c, r, _ in rows if "own unlimited windows" in c]
     assert row and "worst" in row[0], rows
+    assert got["contended"] == [False] * 10 and "seen in 0 of 10" in row[0], (got, row)
 
 
 def pace_selftest():
