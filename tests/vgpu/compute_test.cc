@@ -63,6 +63,17 @@ class ComputeTest : public ::testing::Test {
     for (const auto& [k, v] : extra) e[k] = v;
     return e;
   }
+  // A power-capped card (FAKEGPU_POWER_SLOWDOWN 1.25) with power probes on or off (`power`):
+  // probes of 300 ms, whose settled third (100 ms) holds at least one burst of a loop that
+  // queues 16 kernels of 4 ms at a time, and end before a 400 ms warm-up does.
+  Env PowerEnv(const std::string& container, const std::string& limit, const char* power) {
+    Env e = ContainerEnv(container, limit);
+    e["FAKEGPU_POWER_SLOWDOWN"] = "1.25";
+    e["HAMI_COMPUTE_POWER"] = power;
+    e["HAMI_COMPUTE_PROBE_MS"] = "300";
+    e["HAMI_COMPUTE_STATS"] = "1";
+    return e;
+  }
   Result Probe(const std::vector<std::string>& args, const Env& env) {
     std::vector<std::string> argv{COMPUTE_PROBE};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -294,14 +305,7 @@ TEST_F(ComputeTest, PowerBoundWorkIsHeldToItsShareOfUnlimitedThroughput) {
   // limiter's probes learn the slowdown and charge it: 40 % of the unlimited throughput.
   // share_pct counts nominal kernel time, i.e. work done.
   auto env = [&](const std::string& limit, const char* power) {
-    Env e = ContainerEnv(std::string("p") + power, limit);
-    e["FAKEGPU_POWER_SLOWDOWN"] = "1.25";
-    e["HAMI_COMPUTE_POWER"] = power;
-    // A probe whose settled third (100 ms) holds at least one burst of this loop's launches
-    // (16 kernels of 4 ms queued at a time); it still ends before the 400 ms warm-up does.
-    e["HAMI_COMPUTE_PROBE_MS"] = "300";
-    e["HAMI_COMPUTE_STATS"] = "1";
-    return e;
+    return PowerEnv(std::string("p") + power, limit, power);
   };
   Result unlimited = Probe(kLoop, env("", "1"));
   Result held = Probe(kLoop, env("40", "1"));
@@ -323,16 +327,8 @@ TEST_F(ComputeTest, PowerBoundLaunchesEachSynchronisedAreHeldToTheirShare) {
   // submission is noise (4 ms here, 6.5 ms the graph) are samples too.
   std::vector<std::string> each = {"loop",      "--kernel-us", "4000",        "--sync", "1",
                                    "--seconds", "1.5",         "--warmup-ms", "400"};
-  auto env = [&](const std::string& limit, const char* power) {
-    Env e = ContainerEnv(std::string("q") + power, limit);
-    e["FAKEGPU_POWER_SLOWDOWN"] = "1.25";
-    e["HAMI_COMPUTE_POWER"] = power;
-    e["HAMI_COMPUTE_PROBE_MS"] = "300";
-    e["HAMI_COMPUTE_STATS"] = "1";
-    return e;
-  };
-  Result unlimited = Probe(each, env("", "1"));
-  Result held = Probe(each, env("40", "1"));
+  Result unlimited = Probe(each, PowerEnv("q", "", "1"));
+  Result held = Probe(each, PowerEnv("q", "40", "1"));
   double u = Share(unlimited);
   printf("synchronised launches, nominal work share: unlimited %.1f, 40 %% with probes %.1f\n", u,
          Share(held));
