@@ -387,12 +387,15 @@ def case_flips(wls):
     by up to 1.24x natively). Two native processes take turns too (N): U against N is what
     the library costs when it does not throttle. FLIP_ORDER (default
     N,U,10,U,30,U,50,N,U,70,U,90,U) for TURN_ROUNDS rounds; before every window TURN_GAP_S
-    (default 1.5 s; the file is looked at every 0.5 s) and TURN_WARM_S of warm-up. With
+    (default 0.6 s: the file is looked at every 0.5 s while the process launches, so the first
+    launch after the pause reads it; under `force` NVML's utilisation plays no part, and with
+    no other libvgpu.so process nothing else signals contention; 1.5 s in the fourteenth
+    session's run) and TURN_WARM_S of warm-up. With
     TURN_STATS=1 the limited process prints pace mode's counters at every share change, and a
     row per share says what pace mode did there (pace_rows)."""
     rounds = int(os.environ.get("TURN_ROUNDS", "3"))
     warm = float(os.environ.get("TURN_WARM_S", "0.5"))
-    gap = float(os.environ.get("TURN_GAP_S", "1.5"))
+    gap = float(os.environ.get("TURN_GAP_S", "0.6"))
     saved = {}
     for wl in wls:
         limits = os.path.join(tempfile.mkdtemp(prefix="hami-flips-"), "vgpu.limits")
