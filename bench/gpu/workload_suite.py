@@ -402,9 +402,7 @@ def case_flips(wls):
         write_limits(limits, 50)
         env = env_for(50)
         env.pop("CUDA_DEVICE_SM_LIMIT", None)
-        env.update(HAMI_LIMITS_FILE=limits, LIBCUDA_LOG_LEVEL="3")
-        if os.environ.get("TURN_STATS") == "1":  # the pace counters of every share period
-            env["HAMI_COMPUTE_STATS"] = "1"
+        env["HAMI_LIMITS_FILE"] = limits  # Turner adds the log level and TURN_STATS's counters
         procs = {"N0": Turner("N", wl, "N0"), "N1": Turner("N", wl, "N1"),
                  "F": Turner(50, wl, "F", env)}
         results = []  # (label, {wl: rate}); label N, U or a limit

@@ -42,35 +42,35 @@ char g_contention_dir[1024];
 __thread Stash t_stash;
 ExchangeModeFn g_exchange_mode = nullptr;
 
+namespace {
+// The pace-mode counters on stderr, after `label` (e.g. "share=30% ", or "").
 void PrintPaceCounters(const char* label) {
-  if (g_stats.pace_stretches)
+  if (g_stats.pace.stretches)
     fprintf(stderr,
             "hami-compute-stats %space_stretches=%llu pace_charged_ms=%.1f pace_wait_ms=%.1f "
             "pace_drain_ms=%.1f pace_tail_uncharged_ms=%.1f pace_copies=%llu "
             "pace_restart_credit_ms=%.1f pace_ran_ms=%.1f pace_est_ms=%.1f\n",
-            label, static_cast<unsigned long long>(g_stats.pace_stretches),
-            g_stats.pace_charged_ns / 1e6, g_stats.pace_wait_ns / 1e6, g_stats.pace_drain_ns / 1e6,
-            g_stats.pace_tail_free_ns / 1e6, static_cast<unsigned long long>(g_stats.pace_copies),
-            g_stats.pace_restart_ns / 1e6, g_stats.pace_ran_ns / 1e6, g_stats.pace_est_ns / 1e6);
-  if (g_stats.pace_bin_n[0]) {
+            label, static_cast<unsigned long long>(g_stats.pace.stretches),
+            g_stats.pace.charged_ns / 1e6, g_stats.pace.wait_ns / 1e6, g_stats.pace.drain_ns / 1e6,
+            g_stats.pace.tail_free_ns / 1e6, static_cast<unsigned long long>(g_stats.pace.copies),
+            g_stats.pace.restart_ns / 1e6, g_stats.pace.ran_ns / 1e6, g_stats.pace.est_ns / 1e6);
+  if (g_stats.pace.bin_n[0]) {
     fprintf(stderr, "hami-compute-stats %space_launches_per_ms=", label);
-    for (int k = 0; k < kPaceBins && g_stats.pace_bin_n[k]; ++k)
+    for (int k = 0; k < kPaceBins && g_stats.pace.bin_n[k]; ++k)
       fprintf(
           stderr, "%s%.1f", k ? "," : "",
-          static_cast<double>(g_stats.pace_bin[k]) / static_cast<double>(g_stats.pace_bin_n[k]));
+          static_cast<double>(g_stats.pace.bin[k]) / static_cast<double>(g_stats.pace.bin_n[k]));
     fprintf(stderr, "\n");
   }
 }
+
+}  // namespace
 
 void PacePeriodStats(uint32_t share_pct) {
   char label[32];
   snprintf(label, sizeof(label), "share=%u%% ", share_pct);
   PrintPaceCounters(label);
-  g_stats.pace_stretches = g_stats.pace_charged_ns = g_stats.pace_drain_ns = 0;
-  g_stats.pace_wait_ns = g_stats.pace_tail_free_ns = g_stats.pace_copies = 0;
-  g_stats.pace_restart_ns = g_stats.pace_ran_ns = g_stats.pace_est_ns = 0;
-  memset(g_stats.pace_bin, 0, sizeof(g_stats.pace_bin));
-  memset(g_stats.pace_bin_n, 0, sizeof(g_stats.pace_bin_n));
+  g_stats.pace = Stats::Pace{};
 }
 
 }  // namespace climit
@@ -354,7 +354,7 @@ bool Unmeasured(int ki, CUstream stream, uint64_t* t0, bool* sampled, CUcontext*
     // Pace mode: one sample per kSampleNs (its launches come in bursts), every launch of a
     // power probe (the probe's reference times, section 6).
     uint64_t since = PaceLaunched(d, est, gated);
-    if (Cfg().stats && !d->pace.probe && since / kMs < kPaceBins) ++g_stats.pace_bin[since / kMs];
+    if (Cfg().stats && !d->pace.probe && since / kMs < kPaceBins) ++g_stats.pace.bin[since / kMs];
     skip = est && now - c->last_sample < kSampleNs && now >= d->probe_end;
   } else {
     // A cadence, not a count: threads racing here at worst sample one launch early or late,
@@ -456,7 +456,7 @@ void ComputeBeforeCopy(CUstream stream) {
   uint64_t now = Mono();
   if (OthersOfContainer(d, now) || Capturing(stream)) return;
   PaceLaunched(d, 0, PaceGate(c, d, stream, now, true));
-  if (Cfg().stats) ++g_stats.pace_copies;
+  if (Cfg().stats) ++g_stats.pace.copies;
 }
 
 void ComputeAfterSync() {

@@ -105,22 +105,22 @@ struct Stats {
   uint64_t fast, overlap_ns;  // launches not measured (unthrottled); overlap not charged
   uint64_t host_extra_ns;     // host time charged beyond the GPU time (windows)
   uint64_t host_ns;           // application host time of admitted launches (windows)
-  uint64_t pace_stretches, pace_charged_ns, pace_drain_ns, pace_wait_ns, pace_tail_free_ns;
-  uint64_t pace_copies;        // asynchronous copies and memsets that passed the pace gate
-  uint64_t pace_restart_ns;    // restart credit given to stretches (PaceRestartCredit)
-  uint64_t pace_ran_ns;        // stretches from their start to the launch that ended them
-  uint64_t pace_est_ns;        // the stretches' launches' estimated GPU time (sum_est)
+  struct Pace {  // pace mode's counters (started over at a share change: PacePeriodStats)
+    uint64_t stretches, charged_ns, drain_ns, wait_ns, tail_free_ns;
+    uint64_t copies;      // asynchronous copies and memsets that passed the pace gate
+    uint64_t restart_ns;  // restart credit given to stretches (PaceRestartCredit)
+    uint64_t ran_ns;      // stretches from their start to the launch that ended them
+    uint64_t est_ns;      // the stretches' launches' estimated GPU time (sum_est)
+    // Launches by ms since their stretch opened, and the stretches that lasted past each ms:
+    // the loop's pace through a stretch (its restart cost after a pause).
+    uint64_t bin[kPaceBins], bin_n[kPaceBins];
+  } pace;
   uint64_t ctx_restarts;       // contexts whose events died, started over (ResetCtx)
   uint64_t ctx_evictions;      // tracked contexts forgotten to make room for another (FindCtx)
   uint64_t stream_table_full;  // a new stream took another's slot: every slot was in use
-  // Launches by ms since their stretch opened, and the stretches that lasted past each ms:
-  // the loop's pace through a stretch (its restart cost after a pause).
-  uint64_t pace_bin[kPaceBins], pace_bin_n[kPaceBins];
-  uint64_t t_init;  // CLOCK_MONOTONIC at ComputeInit (charge / wall at exit)
+  uint64_t t_init;             // CLOCK_MONOTONIC at ComputeInit (charge / wall at exit)
 };
 extern Stats g_stats;
-// The pace-mode counters on stderr, after `label` (e.g. "share=30% ", or "").
-void PrintPaceCounters(const char* label);
 // With HAMI_COMPUTE_STATS=1, when the limits file changes the share: the pace-mode counters
 // gathered at the share `share_pct` that ends, then started over (one period per share).
 void PacePeriodStats(uint32_t share_pct);

@@ -83,7 +83,7 @@ Drained Drain(CtxState* c, PaceState* p, uint64_t now) {
       break;
     }
   }
-  if (Cfg().stats && r.done) g_stats.pace_drain_ns += r.done - now;
+  if (Cfg().stats && r.done) g_stats.pace.drain_ns += r.done - now;
   return r;
 }
 
@@ -143,13 +143,13 @@ void Close(CtxState* c, DevLimiter* d, uint64_t now) {
   BucketCorrect(d->clock, static_cast<int64_t>(charge), d->limit);
   if (Cfg().stats) {
     uint64_t len_ms = (p->on_end - p->on_start) / kMs;
-    for (uint64_t k = 0; k < len_ms && k < kPaceBins; ++k) ++g_stats.pace_bin_n[k];
-    ++g_stats.pace_stretches;
-    g_stats.pace_charged_ns += charge;
-    g_stats.pace_restart_ns += credit;
-    g_stats.pace_ran_ns += now - p->on_start;
-    g_stats.pace_est_ns += st.sum_est;
-    if (dr.done > end) g_stats.pace_tail_free_ns += dr.done - end;
+    for (uint64_t k = 0; k < len_ms && k < kPaceBins; ++k) ++g_stats.pace.bin_n[k];
+    ++g_stats.pace.stretches;
+    g_stats.pace.charged_ns += charge;
+    g_stats.pace.restart_ns += credit;
+    g_stats.pace.ran_ns += now - p->on_start;
+    g_stats.pace.est_ns += st.sum_est;
+    if (dr.done > end) g_stats.pace.tail_free_ns += dr.done - end;
   }
 }
 
@@ -173,7 +173,7 @@ void Open(CtxState* c, DevLimiter* d, uint64_t now) {
     if (now > t0) {
       if (d->shm)
         __atomic_fetch_add(&d->shm->limiter_state[kLimiterThrottled], now - t0, __ATOMIC_RELAXED);
-      if (Cfg().stats) g_stats.pace_wait_ns += now - t0;
+      if (Cfg().stats) g_stats.pace.wait_ns += now - t0;
     }
     end = now + PaceStretchNs(d->limit);
   }
