@@ -32,7 +32,9 @@ those variables),
 SUITE_CPUS (default 2-5: every run pinned there with taskset, since unpinned host-bound runs
 differed by up to 1.5x between processes on the H100 machine; "" = unpinned), STATS_CFGS
 (default 50), STATS_WL, STATS_TOGETHER (1: the stats workloads in one process),
-HAMI_COMPUTE_* settings pass through to the libvgpu.so runs.
+HAMI_COMPUTE_* settings pass through to the libvgpu.so runs; flips samples the card's SM
+clock and power with nvidia-smi (CLOCKS_MS, default 20; 0 = off; CLOCKS_CPUS, default 0,1) and
+prints them per configuration.
 `python3 bench/gpu/workload_suite.py selftest` checks the pure-Python parts without a GPU;
 `python3 bench/gpu/workload_suite.py summary FILE` prints the table of a saved (even partial) sweep.
 """
@@ -41,6 +43,7 @@ import math
 import os
 import queue
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -292,6 +295,88 @@ def close_all(procs, prefix):
             f.write(t.stderr())
 
 
+class GpuClocks:
+    """The card's SM clock, memory clock and power draw, sampled by `nvidia-smi -lms` every
+    CLOCKS_MS ms (default 20; 0 = off) in the background, pinned to CLOCKS_CPUS (default 0,1:
+    away from the workloads' CPUs): per measured window the mean and lowest SM clock and the
+    mean power. Tells whether a card runs its work at a lower clock in pace mode's rhythm than
+    unlimited (dec1_eager's launches took 1.8x their usual GPU time at 50 % on one H100)."""
+
+    def __init__(self, argv=None):
+        self.samples = []  # (CLOCK_MONOTONIC s, sm MHz, mem MHz, W)
+        self.p = None
+        ms = int(os.environ.get("CLOCKS_MS", "20"))
+        if argv is None:
+            if ms <= 0 or not shutil.which("nvidia-smi"):
+                return
+            argv = ["nvidia-smi", "--query-gpu=timestamp,clocks.sm,clocks.mem,power.draw",
+                    "--format=csv,noheader,nounits", f"-lms={ms}"]
+            cpus = os.environ.get("CLOCKS_CPUS", "0,1")
+            if cpus and shutil.which("taskset"):
+                argv = ["taskset", "-c", cpus] + argv
+        # nvidia-smi stamps each sample with the local wall clock; the windows are on
+        # CLOCK_MONOTONIC: the offset between the two, taken now.
+        self.offset = time.time() - time.monotonic()
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                  text=True)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for ln in self.p.stdout:
+            got = self.parse(ln, self.offset)
+            if got:
+                self.samples.append(got)
+
+    @staticmethod
+    def parse(line, offset):
+        """'2026/12/07 12:00:00.123, 1980, 2619, 312.45' -> (monotonic s, 1980, 2619, 312.45);
+        None for anything else ('[N/A]', a header)."""
+        parts = [x.strip() for x in line.split(",")]
+        if len(parts) != 4:
+            return None
+        try:
+            stamp, frac = (parts[0].split(".") + ["0"])[:2]
+            wall = time.mktime(time.strptime(stamp, "%Y/%m/%d %H:%M:%S")) + float("0." + frac)
+            return (wall - offset, float(parts[1]), float(parts[2]), float(parts[3]))
+        except ValueError:
+            return None
+
+    def window(self, kv):
+        """{'sm_mhz', 'sm_min_mhz', 'watts', 'n'} of the samples inside the window of a result
+        line (t0_ms, wall_s), or None without samples there."""
+        if "t0_ms" not in kv or "wall_s" not in kv:
+            return None
+        t0 = float(kv["t0_ms"]) / 1000
+        t1 = t0 + float(kv["wall_s"])
+        got = [x for x in list(self.samples) if t0 <= x[0] <= t1]
+        if not got:
+            return None
+        return {"sm_mhz": statistics.mean(x[1] for x in got),
+                "sm_min_mhz": min(x[1] for x in got),
+                "mem_mhz": statistics.mean(x[2] for x in got),
+                "watts": statistics.mean(x[3] for x in got), "n": len(got)}
+
+    def close(self):
+        if self.p:
+            self.p.kill()
+            self.p.wait()
+
+
+def clock_rows(wl, windows):
+    """One row of the SM clock per configuration: [(cfg, GpuClocks.window or None)]."""
+    by = {}
+    for c, w in windows:
+        if w:
+            by.setdefault(str(c), []).append(w)
+    if not by:
+        return
+    cl.row(f"{wl}: GPU clock in its windows, median MHz (lowest sample) / W",
+           ", ".join(f"{c} {statistics.median(w['sm_mhz'] for w in ws):.0f} "
+                     f"({min(w['sm_min_mhz'] for w in ws):.0f}) / "
+                     f"{statistics.median(w['watts'] for w in ws):.0f}"
+                     for c, ws in by.items()), None)
+
+
 def take_turns(procs, order, rounds, wl, gap, warm, proc_of, before=None):
     """`rounds` rounds of `order`: each turn waits `gap` s, calls before(cfg), then runs a
     window of `wl` in its process (natives alternate between N0 and N1, any other cfg in
@@ -407,6 +492,7 @@ def case_flips(wls):
                  "F": Turner(50, wl, "F", env)}
         results = []  # (label, {wl: rate}); label N, U or a limit
         limited_kvs = []  # the limited windows' lines: was their policy contended?
+        clocks, windows = GpuClocks(), []  # the card's clock in each window
         try:
             wait_ready(procs)
             def set_share(c):
@@ -415,12 +501,14 @@ def case_flips(wls):
             for c, kv in take_turns(procs, FLIP_ORDER, rounds, wl, gap, warm, lambda _: procs["F"],
                                     set_share):
                 results.append((c, {wl: float(kv["iters_per_s"])}))
+                windows.append((c, clocks.window(kv)))
                 if c in cl.LIMITS:
                     limited_kvs.append(kv)
         except Exception as e:  # noqa: BLE001
             cl.row(f"{wl}: flips", f"error: {e}"[:400], False)
         finally:
             close_all(procs, f"flips_{wl}")
+            clocks.close()
         if not results:
             continue
         # Limited windows against the same process's unlimited windows next to them ...
@@ -443,8 +531,9 @@ def case_flips(wls):
             cl.row(f"{wl}: its unlimited windows, % of native",
                    f"{cost[wl]['pct']['H']:.1f} (native {cost[wl]['native']:.1f} it/s)", None)
         pace_rows(wl, f_err)
+        clock_rows(wl, windows)
         saved[wl] = {"results": results, "own": own.get(wl), "cost": cost.get(wl),
-                     "contended": seen}
+                     "contended": seen, "clocks": windows}
         with open(os.path.join(cl.OUT, "workload_flips.json"), "w") as f:
             json.dump({"order": FLIP_ORDER, "rounds": rounds, "workloads": saved}, f, indent=1)
 
@@ -663,6 +752,7 @@ def selftest():
     turns_selftest()
     flips_selftest()
     pace_selftest()
+    clocks_selftest()
     print("selftest ok")
 
 
@@ -718,6 +808,38 @@ def flips_selftest():
     row = [r for c, r, _ in rows if "own unlimited windows" in c]
     assert row and "worst" in row[0], rows
     assert got["contended"] == [False] * 10 and "seen in 0 of 10" in row[0], (got, row)
+
+
+def clocks_selftest():
+    off = time.time() - time.monotonic()
+    now = time.time()
+    def stamp(t):
+        return time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(t)) + f".{int(t % 1 * 1000):03d}"
+    lines = [f"{stamp(now + 0.1 * i)}, {1980 - 100 * (i % 2)}, 2619, {300 + i}.5\n"
+             for i in range(10)] + ["[N/A], [N/A]\n"]
+    got = [GpuClocks.parse(ln, off) for ln in lines]
+    assert got[-1] is None and all(got[:-1]), got
+    assert abs(got[3][0] - (now + 0.3 - off)) < 0.002 and got[3][1] == 1880 and got[3][3] == 303.5
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.writelines(lines)
+    c = GpuClocks(["cat", f.name])
+    c.p.wait()
+    for _ in range(100):
+        if len(c.samples) == 10:
+            break
+        time.sleep(0.01)
+    os.unlink(f.name)
+    t0 = now - off + 0.25  # the samples at +0.3 .. +0.6 s
+    w = c.window({"t0_ms": f"{t0 * 1000:.0f}", "wall_s": "0.4"})
+    assert w and w["n"] == 4 and w["sm_min_mhz"] == 1880 and abs(w["sm_mhz"] - 1930) < 1e-9, w
+    assert c.window({"t0_ms": "1", "wall_s": "0.1"}) is None and c.window({}) is None
+    n = len(cl.rows)
+    clock_rows("w", [(50, w), ("U", None), (50, w)])
+    assert len(cl.rows) == n + 1 and "50 1930 (1880) / 305" in cl.rows[-1][1], cl.rows[n:]
+    clock_rows("w", [("U", None)])
+    assert len(cl.rows) == n + 1
+    del cl.rows[n:]
+    c.close()
 
 
 def pace_selftest():
