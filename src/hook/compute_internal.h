@@ -77,9 +77,11 @@ inline constexpr uint64_t kProbeRetryNs = 5000 * kMs;  // another process on the
 inline constexpr uint64_t kRecentComputeUs = 1000000;
 inline constexpr uint64_t kProbeCheckNs = 300 * kMs;
 inline constexpr uint64_t kProbeCheckMaxNs = 5000 * kMs;
-// NVML per-process utilisation samples read at once (a stack buffer, at probe decisions and
-// contention checks only): a second of samples of a dozen processes that compute.
-inline constexpr unsigned kUtilSamples = 64;
+// NVML per-process utilisation samples read at once (a stack buffer of 4 KiB, at probe
+// decisions and contention checks only). The H100's driver (580) returns one sample per
+// process, its latest, but asks for room for 72 when asked how many (utilization NULL): a
+// buffer it finds too small would read as "cannot tell".
+inline constexpr unsigned kUtilSamples = 128;
 // Pace mode (section 1b): streams whose work a stretch drains, and how late after the end of a
 // stretch a launch still counts as the application running on (its host time up to that
 // launch is charged; a later one means it paused, and only the stretch is charged).
