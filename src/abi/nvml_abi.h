@@ -53,6 +53,18 @@ typedef struct nvmlProcessInfo_st {
   unsigned int computeInstanceId;
 } nvmlProcessInfo_t;
 
+// One process's utilization over one of the driver's sample periods
+// (nvmlDeviceGetProcessUtilization): percent of the period its work ran on the SMs, in
+// the memory, encoder and decoder; timeStamp in microseconds of CLOCK_REALTIME.
+typedef struct nvmlProcessUtilizationSample_st {
+  unsigned int pid;
+  unsigned long long timeStamp;
+  unsigned int smUtil;
+  unsigned int memUtil;
+  unsigned int encUtil;
+  unsigned int decUtil;
+} nvmlProcessUtilizationSample_t;
+
 typedef struct nvmlUtilization_st {
   unsigned int gpu;
   unsigned int memory;

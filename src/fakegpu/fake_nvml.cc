@@ -2,6 +2,7 @@
 // config and shared state file as the fake libcuda.so.1. Like real NVML it enumerates every
 // device and ignores CUDA_VISIBLE_DEVICES.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -27,6 +28,10 @@ namespace {
 constexpr const char* kDriverVersion = "580.65.06";
 constexpr int kCudaDriverVersion = 13000;
 constexpr uint64_t kUtilWindowNs = 100000000ull;  // NVML-like sample period
+// Per-process utilization (nvmlDeviceGetProcessUtilization): the sample period unless
+// FAKEGPU_PROCESS_SAMPLE_MS says otherwise, and how many periods the driver keeps.
+constexpr uint64_t kProcessSampleNs = 100000000ull;
+constexpr uint64_t kKeptSamplePeriods = 50;
 constexpr unsigned kNotAvailable = 0xFFFFFFFFu;
 
 struct nvmlDeviceSlot {
@@ -49,6 +54,7 @@ struct Nvml {
   nvmlDeviceSlot devs[kMaxDevices];
   nvmlDeviceSlot migs[kMaxDevices][kMaxMigDevices];  // MIG device handles
   std::unordered_set<EventSet*> sets;
+  uint64_t process_sample_ns = kProcessSampleNs;  // 0: per-process utilization not supported
 };
 
 Nvml& N() {
@@ -74,6 +80,9 @@ nvmlReturn_t InitCommon() {
     }
     n.cfg = std::move(*cfg);
     n.state = std::move(*st);
+    n.process_sample_ns = kProcessSampleNs;
+    if (const char* ms = getenv("FAKEGPU_PROCESS_SAMPLE_MS"))
+      n.process_sample_ns = strtoull(ms, nullptr, 10) * 1000000ull;
     for (int i = 0; i < kMaxDevices; ++i) {
       n.devs[i].index = i;
       for (int k = 0; k < kMaxMigDevices; ++k) n.migs[i][k].index = i * kMaxMigDevices + k;
@@ -300,6 +309,53 @@ nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device, unsign
     infos[k].gpuInstanceId = kNotAvailable;
     infos[k].computeInstanceId = kNotAvailable;
   }
+  *count = n;
+  return NVML_SUCCESS;
+}
+
+// As the driver samples it: per sample period (FAKEGPU_PROCESS_SAMPLE_MS, periods of
+// CLOCK_MONOTONIC), one sample for each process whose work ran in it, smUtil the percent of the
+// period it ran. A period is published once it is over (NVML's samples lag by up to one
+// period) and stamped with its end in microseconds of CLOCK_REALTIME; only samples stamped
+// after last_seen are returned, from the last kKeptSamplePeriods periods. None:
+// NVML_ERROR_NOT_FOUND. samples NULL or *count too small: NVML_ERROR_INSUFFICIENT_SIZE with
+// the number needed in *count.
+nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t device,
+                                             nvmlProcessUtilizationSample_t* samples,
+                                             unsigned int* count, unsigned long long last_seen) {
+  NVML_DEVICE(device, i);
+  if (count == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  const uint64_t period = N().process_sample_ns;
+  if (period == 0) return NVML_ERROR_NOT_SUPPORTED;
+  timespec rt;
+  clock_gettime(CLOCK_REALTIME, &rt);
+  const uint64_t now = MonotonicNs();
+  const uint64_t real_ns = static_cast<uint64_t>(rt.tv_sec) * 1000000000ull + rt.tv_nsec;
+  const uint64_t last_end = now / period * period;
+  std::vector<nvmlProcessUtilizationSample_t> out;
+  for (uint64_t k = kKeptSamplePeriods; k-- > 0;) {
+    if (last_end < (k + 1) * period) continue;
+    const uint64_t end = last_end - k * period;
+    const unsigned long long stamp = (real_ns - (now - end)) / 1000;
+    if (stamp <= last_seen) continue;
+    for (const ProcessBusy& p : N().state->BusyByProcess(i, end - period, end)) {
+      nvmlProcessUtilizationSample_t s{};
+      s.pid = static_cast<unsigned>(p.pid);
+      s.timeStamp = stamp;
+      s.smUtil = static_cast<unsigned>((p.busy_ns * 100 + period / 2) / period);
+      out.push_back(s);
+    }
+  }
+  const unsigned n = static_cast<unsigned>(out.size());
+  if (n == 0) {
+    *count = 0;
+    return NVML_ERROR_NOT_FOUND;
+  }
+  if (samples == nullptr || n > *count) {
+    *count = n;
+    return NVML_ERROR_INSUFFICIENT_SIZE;
+  }
+  std::copy(out.begin(), out.end(), samples);
   *count = n;
   return NVML_SUCCESS;
 }

@@ -1,15 +1,36 @@
 // The fake libnvidia-ml.so.1: device identity, memory and processes seen through the shared
-// state, reference-counted init, and XID events when a device turns unhealthy.
+// state, per-process utilization, reference-counted init, and XID events when a device turns
+// unhealthy.
+#include <time.h>
+
 #include <gtest/gtest.h>
 
 #include "abi/cuda_api.h"
 #include "abi/nvml_api.h"
+#include "fakegpu/fakegpu_test_api.h"
 #include "fakegpu/test_util.h"
 
 namespace hami::fakegpu::testing {
 namespace {
 
 constexpr uint64_t kMiB = 1ull << 20;
+constexpr uint64_t kMs = 1000000;
+
+uint64_t RealtimeUs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000ull + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
+
+// A process with a context (and memory, so that NVML lists it) on device 0.
+void HoldContext() {
+  CUcontext ctx;
+  CUdeviceptr p;
+  ASSERT_EQ(cuInit(0), CUDA_SUCCESS);
+  ASSERT_EQ(cuDevicePrimaryCtxRetain(&ctx, 0), CUDA_SUCCESS);
+  ASSERT_EQ(cuCtxSetCurrent(ctx), CUDA_SUCCESS);
+  ASSERT_EQ(cuMemAlloc_v2(&p, 64 * kMiB), CUDA_SUCCESS);
+}
 
 nvmlDevice_t Dev(unsigned i) {
   nvmlDevice_t d = nullptr;
@@ -137,6 +158,84 @@ TEST_F(FakeNvmlTest, MemoryAndProcessesFollowOtherProcesses) {
     EXPECT_EQ(nvmlDeviceGetComputeRunningProcesses_v3(Dev(0), &count, nullptr), NVML_SUCCESS);
     EXPECT_EQ(count, 0u);
   });
+}
+
+// Per-process utilization tells a process that computes from one that only holds a context:
+// the busy one has a sample per 100 ms period its work ran in, with the percent of it; the
+// idle one none. Timestamps are CLOCK_REALTIME microseconds of each period's end, as the real
+// driver's, and a period shows only once it is over.
+TEST_F(FakeNvmlTest, ProcessUtilizationShowsOnlyTheProcessThatComputed) {
+  Pipe ready, done;
+  pid_t busy = Spawn([&] {
+    HoldContext();
+    CUfunction k;
+    ASSERT_EQ(fakegpuKernelCreate(&k, 10 * kMs), CUDA_SUCCESS);
+    for (int i = 0; i < 30; ++i)
+      ASSERT_EQ(cuLaunchKernel(k, 1, 1, 1, 1, 1, 1, 0, nullptr, nullptr, nullptr), CUDA_SUCCESS);
+    ASSERT_EQ(cuCtxSynchronize(), CUDA_SUCCESS);
+    ready.Send(RealtimeUs());
+    done.Recv();
+  });
+  pid_t idle = Spawn([&] {
+    HoldContext();
+    ready.Send(0);
+    done.Recv();
+  });
+  uint64_t worked_until = std::max(ready.Recv(), ready.Recv());
+  ExpectChildOk([&] {
+    ASSERT_EQ(nvmlInit_v2(), NVML_SUCCESS);
+    nvmlDevice_t d = Dev(0);
+    unsigned count = 4;
+    nvmlProcessInfo_t infos[4];
+    ASSERT_EQ(nvmlDeviceGetComputeRunningProcesses_v3(d, &count, infos), NVML_SUCCESS);
+    EXPECT_EQ(count, 2u) << "both hold a context";
+    timespec pause{0, 250 * static_cast<long>(kMs)};  // the last busy period is published
+    nanosleep(&pause, nullptr);
+    const uint64_t since = RealtimeUs() - 2000000;
+    count = 0;
+    ASSERT_EQ(nvmlDeviceGetProcessUtilization(d, nullptr, &count, since),
+              NVML_ERROR_INSUFFICIENT_SIZE);
+    const unsigned needed = count;
+    EXPECT_GE(needed, 3u) << "300 ms of work spans at least three 100 ms periods";
+    nvmlProcessUtilizationSample_t s[64];
+    count = 1;
+    EXPECT_EQ(nvmlDeviceGetProcessUtilization(d, s, &count, since), NVML_ERROR_INSUFFICIENT_SIZE);
+    EXPECT_EQ(count, needed);
+    count = 64;
+    ASSERT_EQ(nvmlDeviceGetProcessUtilization(d, s, &count, since), NVML_SUCCESS);
+    ASSERT_EQ(count, needed);
+    unsigned sum = 0, top = 0;
+    unsigned long long last = 0;
+    for (unsigned i = 0; i < count; ++i) {
+      EXPECT_EQ(s[i].pid, static_cast<unsigned>(busy)) << "only the busy process computed";
+      EXPECT_NE(s[i].pid, static_cast<unsigned>(idle));
+      EXPECT_GT(s[i].timeStamp, since);
+      EXPECT_LE(s[i].timeStamp, RealtimeUs());
+      sum += s[i].smUtil;
+      top = std::max(top, s[i].smUtil);
+      last = std::max(last, s[i].timeStamp);
+    }
+    EXPECT_NEAR(sum, 300u, 2) << "300 ms of work in 100 ms periods";
+    EXPECT_EQ(top, 100u) << "a period inside the work was all its";
+    EXPECT_GE(last, worked_until - 100000) << "the period the work ended in is published";
+    // Nothing ran since the last sample: NVML's answer for no samples.
+    count = 64;
+    EXPECT_EQ(nvmlDeviceGetProcessUtilization(d, s, &count, last), NVML_ERROR_NOT_FOUND);
+    EXPECT_EQ(count, 0u);
+  });
+  // A driver or device without per-process utilization (FAKEGPU_PROCESS_SAMPLE_MS=0).
+  setenv("FAKEGPU_PROCESS_SAMPLE_MS", "0", 1);
+  ExpectChildOk([&] {
+    ASSERT_EQ(nvmlInit_v2(), NVML_SUCCESS);
+    unsigned count = 0;
+    EXPECT_EQ(nvmlDeviceGetProcessUtilization(Dev(0), nullptr, &count, 0),
+              NVML_ERROR_NOT_SUPPORTED);
+  });
+  unsetenv("FAKEGPU_PROCESS_SAMPLE_MS");
+  done.Send(1);
+  done.Send(1);
+  EXPECT_EQ(Wait(busy), 0);
+  EXPECT_EQ(Wait(idle), 0);
 }
 
 TEST_F(FakeNvmlTest, XidEventOnHealthChange) {

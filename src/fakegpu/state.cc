@@ -19,13 +19,14 @@ namespace hami::fakegpu {
 
 namespace {
 constexpr uint64_t kMagic = 0x31555047454B4146ull;  // "FAKEGPU1"
-constexpr uint32_t kVersion = 3;
+constexpr uint32_t kVersion = 4;                    // 4: busy runs carry their process
 constexpr int kSlots = 4096;
 constexpr int kRing = 1024;
 }  // namespace
 
 struct Interval {
   std::atomic<uint64_t> start, end;
+  std::atomic<int32_t> pid;  // whose work (NVML's PID), for per-process utilization
 };
 
 struct DeviceShared {
@@ -146,7 +147,7 @@ void ResetTimeline(DeviceShared& d) {
   d.busy_total.store(0);
   d.last_owner.store(0);
   d.switches.store(0);
-  for (Interval& e : d.ring) e.start.store(0), e.end.store(0);
+  for (Interval& e : d.ring) e.start.store(0), e.end.store(0), e.pid.store(0);
   d.ring_head.store(0);
 }
 
@@ -392,9 +393,19 @@ std::vector<ProcessUsage> SharedState::Processes(int dev) {
   return out;
 }
 
+int32_t SharedState::CallerPid() {
+  uint64_t self = static_cast<uint64_t>(getpid());
+  uint64_t v = run_pid_.load(std::memory_order_relaxed);
+  if (v >> 32 == self) return static_cast<int32_t>(v & 0xffffffffu);
+  int32_t host = HostPid();
+  run_pid_.store(self << 32 | static_cast<uint32_t>(host), std::memory_order_relaxed);
+  return host;
+}
+
 uint64_t SharedState::Schedule(int dev, uint64_t duration_ns, uint64_t not_before, uint64_t owner,
-                               uint64_t switch_ns, bool overlap_own) {
+                               uint64_t switch_ns, bool overlap_own, int32_t pid) {
   DeviceShared& d = f_->dev[dev];
+  if (pid == 0) pid = CallerPid();
   uint64_t now = std::max(MonotonicNs(), not_before);
   uint64_t old = d.busy_until.load();
   uint64_t start, end, until;
@@ -412,16 +423,18 @@ uint64_t SharedState::Schedule(int dev, uint64_t duration_ns, uint64_t not_befor
   if (owner != 0) d.last_owner.store(owner);
   if (sw) d.switches.fetch_add(1);
   d.busy_total.fetch_add(duration_ns);
-  // Record the busy run for utilization: extend the newest run when this kernel follows it
-  // directly (a saturated device keeps one entry), else start a new entry.
+  // Record the busy run for utilization: extend the newest run when this kernel of the same
+  // process follows it directly (a saturated device keeps one entry), else start a new entry.
   uint64_t head = d.ring_head.load();
   if (start == old && head > 0) {
+    Interval& last = d.ring[(head - 1) % kRing];
     uint64_t expect = start;
-    if (d.ring[(head - 1) % kRing].end.compare_exchange_strong(expect, end)) return end;
+    if (last.pid.load() == pid && last.end.compare_exchange_strong(expect, end)) return end;
   }
   Interval& e = d.ring[d.ring_head.fetch_add(1) % kRing];
   e.end.store(0);
   e.start.store(start);
+  e.pid.store(pid);
   e.end.store(end);
   return end;
 }
@@ -450,6 +463,28 @@ unsigned SharedState::Utilization(int dev, uint64_t now, uint64_t window) {
   }
   if (busy > window) busy = window;
   return static_cast<unsigned>((busy * 100 + window / 2) / window);
+}
+
+std::vector<ProcessBusy> SharedState::BusyByProcess(int dev, uint64_t from, uint64_t to) {
+  std::vector<ProcessBusy> out;
+  if (dev < 0 || dev >= kMaxDevices || to <= from) return out;
+  for (const Interval& e : f_->dev[dev].ring) {
+    uint64_t s = e.start.load(), t = e.end.load();
+    int32_t pid = e.pid.load();
+    if (t <= s) continue;
+    s = s > from ? s : from;
+    t = t < to ? t : to;
+    if (t <= s) continue;
+    auto it =
+        std::find_if(out.begin(), out.end(), [&](const ProcessBusy& p) { return p.pid == pid; });
+    if (it == out.end()) {
+      out.push_back({pid, t - s});
+    } else {
+      it->busy_ns += t - s;
+    }
+  }
+  for (ProcessBusy& p : out) p.busy_ns = std::min(p.busy_ns, to - from);
+  return out;
 }
 
 void SharedState::SetHealth(int dev, bool healthy, uint32_t xid) {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,12 @@ struct StateFile;  // the mmapped layout, private to state.cc
 struct ProcessUsage {
   pid_t pid;
   uint64_t used;
+};
+
+// Device time a process's work ran in a stretch of the timeline (per-process utilization).
+struct ProcessBusy {
+  int32_t pid;  // as NVML reports it (the host's PID namespace)
+  uint64_t busy_ns;
 };
 
 struct Health {
@@ -62,8 +69,9 @@ class SharedState {
   // by ContextSwitches. With `overlap_own` (FAKEGPU_STREAM_OVERLAP) work of the owner whose
   // kernels the device runs now starts at max(now, not_before) and runs alongside them, as
   // kernels of one context on several streams do on a GPU; other owners still wait.
+  // The busy run is recorded as work of process `pid` (NVML's PID; 0: the calling process).
   uint64_t Schedule(int dev, uint64_t duration_ns, uint64_t not_before = 0, uint64_t owner = 0,
-                    uint64_t switch_ns = 0, bool overlap_own = false);
+                    uint64_t switch_ns = 0, bool overlap_own = false, int32_t pid = 0);
   // When new work of `owner` can start on an idle stream: busy_until, or 0 when overlap_own
   // and the device runs that owner's work (see Schedule).
   uint64_t StartBound(int dev, uint64_t owner, bool overlap_own);
@@ -72,6 +80,10 @@ class SharedState {
   uint64_t BusyNsTotal(int dev);  // all work ever scheduled, including not yet run
   // Percent of [now - window, now] the device was busy (over the last 1024 busy runs).
   unsigned Utilization(int dev, uint64_t now_ns, uint64_t window_ns);
+  // How long the device ran each process's work in [from_ns, to_ns) (over the last 1024 busy
+  // runs; a process's overlapping runs, FAKEGPU_STREAM_OVERLAP, at most to_ns - from_ns): one
+  // entry per process that ran any, in no particular order.
+  std::vector<ProcessBusy> BusyByProcess(int dev, uint64_t from_ns, uint64_t to_ns);
 
   void SetHealth(int dev, bool healthy, uint32_t xid);
   Health GetHealth(int dev);
@@ -89,6 +101,7 @@ class SharedState {
   bool EnsureSlotLocked();
   bool OwnSlotValidLocked();
   uint32_t HwmLocked();
+  int32_t CallerPid();
 
   std::string path_;
   StateFile* f_;
@@ -96,6 +109,9 @@ class SharedState {
   int lock_fd_ = -1;      // our own open file description, holding the lock on our slot
   pid_t lock_pid_ = 0;    // process that opened lock_fd_ (a forked child must reopen)
   int32_t host_pid_ = 0;  // this process as NVML reports it (HostPid in state.cc)
+  // The same for the timeline (lock-free): (getpid() << 32) | host PID, learned at the first
+  // kernel of each process (a forked child learns its own).
+  std::atomic<uint64_t> run_pid_{0};
   int own_ = -1;
   uint64_t own_claim_ = 0;
 };

@@ -78,6 +78,32 @@ TEST_F(FakeGpuState, TimelineSerialisesAndMeasuresUtilization) {
   EXPECT_EQ(State().Utilization(1, e2, 10000000), 0u);
 }
 
+TEST_F(FakeGpuState, BusyRunsAreTheirProcesssWork) {
+  const uint64_t ms = 1000000;
+  uint64_t t0 = MonotonicNs();
+  State().Schedule(0, 10 * ms, 0, 7, 0, false, /*pid=*/7);
+  State().Schedule(0, 10 * ms, 0, 7, 0, false, 7);  // extends the run of pid 7
+  uint64_t end = State().Schedule(0, 5 * ms, 0, 9, 0, false, 9);
+  auto busy = State().BusyByProcess(0, t0, end);
+  ASSERT_EQ(busy.size(), 2u);
+  std::sort(busy.begin(), busy.end(), [](auto& a, auto& b) { return a.pid < b.pid; });
+  EXPECT_EQ(busy[0].pid, 7);
+  EXPECT_EQ(busy[0].busy_ns, 20 * ms);
+  EXPECT_EQ(busy[1].pid, 9);
+  EXPECT_EQ(busy[1].busy_ns, 5 * ms);
+  // A window over part of it; the device-wide utilization is their sum.
+  busy = State().BusyByProcess(0, end - 10 * ms, end);
+  ASSERT_EQ(busy.size(), 2u);
+  EXPECT_EQ(busy[0].busy_ns + busy[1].busy_ns, 10 * ms);
+  EXPECT_EQ(State().Utilization(0, end, 10 * ms), 100u);
+  EXPECT_TRUE(State().BusyByProcess(1, t0, end).empty());
+  // Without a pid the run is the calling process's.
+  uint64_t mine = State().Schedule(0, ms);
+  busy = State().BusyByProcess(0, end, mine);
+  ASSERT_EQ(busy.size(), 1u);
+  EXPECT_EQ(busy[0].pid, getpid());
+}
+
 TEST_F(FakeGpuState, OwnStreamsOverlapOnlyWithOverlapOn) {
   const uint64_t ms = 1000000;
   uint64_t t0 = MonotonicNs();

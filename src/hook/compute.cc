@@ -97,8 +97,9 @@ __attribute__((destructor)) void PrintStats() {
           static_cast<unsigned long long>(g_stats.waits), g_stats.wait_ns / 1e6,
           static_cast<unsigned long long>(g_stats.turns_taken),
           static_cast<unsigned long long>(g_stats.turn_waits), g_stats.turn_wait_ns / 1e6);
-  fprintf(stderr, "hami-compute-stats probes=%llu power_extra_ms=%.1f\n",
-          static_cast<unsigned long long>(g_stats.probes), g_stats.power_extra_ns / 1e6);
+  fprintf(stderr, "hami-compute-stats probes=%llu probes_discarded=%llu power_extra_ms=%.1f\n",
+          static_cast<unsigned long long>(g_stats.probes),
+          static_cast<unsigned long long>(g_stats.probes_discarded), g_stats.power_extra_ns / 1e6);
   fprintf(stderr,
           "hami-compute-stats ctx_restarts=%llu ctx_evictions=%llu stream_table_full=%llu\n",
           static_cast<unsigned long long>(g_stats.ctx_restarts),
@@ -187,7 +188,7 @@ bool Throttle(CtxState* c, DevLimiter* d, int slot, int ki, uint64_t t0, uint64_
     now = Mono();
   }
   // Power probe: alone on the card and limited, now and then run unthrottled for a moment.
-  if (Cfg().power && a.throttle && !d->contended) *probe = PowerProbeStep(d, c, now, &a.probing);
+  if (Cfg().power && a.throttle && !d->contended) *probe = PowerProbeStep(d, now, &a.probing);
   bool bucket = Admit(&a, &now, est);
   // Announce our work before it is queued (a lower priority checking between our launch and
   // an announcement after it would queue its own work behind ours).

@@ -142,21 +142,29 @@ uint64_t SoloTimes::Baseline(uint64_t sig) const {
 }
 
 void PowerRefs::Normal(uint64_t sig, uint64_t ns) {
-  const Entry fresh{sig, 0, 0, 0, 0, 1};
+  const Entry fresh{sig, 0, 0, 0, 0, 0, 0, 1};
   Entry* e = Lookup(e_, sig, &fresh);
   e->normal = e->normal ? UpdateEstimate(e->normal, ns) : ns;
 }
 
 void PowerRefs::Probe(uint64_t sig, uint64_t ns, uint32_t probe) {
-  const Entry fresh{sig, 0, 0, 0, 0, 1};
+  const Entry fresh{sig, 0, 0, 0, 0, 0, 0, 1};
   Entry* e = Lookup(e_, sig, &fresh);
   if (e->probe_id != probe) {
+    if (e->probe_id && e->probe_id <= confirmed_ && e->probe_n >= kMinProbeSamples) {
+      e->ref = e->probe_sum / e->probe_n;
+      e->ref_n = e->probe_n;
+    }
     e->probe_id = probe;
     e->probe_sum = 0;
     e->probe_n = 0;
   }
   e->probe_sum += ns;
   ++e->probe_n;
+}
+
+void PowerRefs::Confirm(uint32_t probe) {
+  if (probe > confirmed_) confirmed_ = probe;
 }
 
 void PowerRefs::Discard(uint32_t probe) {
@@ -168,10 +176,21 @@ void PowerRefs::Discard(uint32_t probe) {
   }
 }
 
+uint64_t PowerRefs::Reference(const Entry& e, uint32_t* n) const {
+  if (e.probe_id && e.probe_id <= confirmed_ && e.probe_n >= kMinProbeSamples) {
+    *n = e.probe_n;
+    return e.probe_sum / e.probe_n;
+  }
+  *n = e.ref_n;
+  return e.ref;
+}
+
 uint64_t PowerRefs::Correct(uint64_t sig, uint64_t ns) const {
   const Entry* e = Lookup(e_, sig, nullptr);
-  if (!e || e->probe_n < kMinProbeSamples || e->normal == 0 || ns == 0) return ns;
-  double ref = static_cast<double>(e->probe_sum) / e->probe_n;
+  uint32_t n = 0;
+  uint64_t r = e ? Reference(*e, &n) : 0;
+  if (r == 0 || e->normal == 0 || ns == 0) return ns;
+  double ref = static_cast<double>(r);
   double ratio = ref / static_cast<double>(e->normal);
   if (ratio < kMinRatio) return ns;
   if (ratio > kMaxRatio) return ns;  // the probe saw other work under this signature

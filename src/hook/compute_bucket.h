@@ -131,7 +131,11 @@ class SoloTimes {
 // throughput, so a launch is charged what it takes at full duty. That time is learned by
 // probes: short stretches at full duty alone on the card; their settled part (after the card
 // has reacted) gives each launch signature's reference time. Per signature: `normal`, an
-// average of the charges measured alone outside probes, and the last probe's mean.
+// average of the charges measured alone outside probes, the samples of the last probe, and the
+// mean of the last confirmed probe before it. A probe is confirmed (or discarded) only after
+// it ends, once NVML can tell whether another process computed during it: until then its
+// samples are not charged, the previous reference is; once confirmed, they are, including
+// samples of its launches that complete later.
 class PowerRefs {
  public:
   static constexpr int kSize = 1024;
@@ -143,20 +147,28 @@ class PowerRefs {
 
   // A charge measured alone on the card, outside a probe.
   void Normal(uint64_t sig, uint64_t ns);
-  // A charge measured in the settled part of probe number `probe` (1, 2, ...).
+  // A charge measured in the settled part of probe number `probe` (1, 2, ...). The first one
+  // of a new probe keeps the last probe's mean, when that was confirmed, as the reference.
   void Probe(uint64_t sig, uint64_t ns, uint32_t probe);
-  // The charge for a launch measured at `ns` alone on the card: when the probe found this
+  // Probe `probe` was alone on the card: its samples are the reference of every signature it
+  // has at least kMinProbeSamples of (the others keep theirs).
+  void Confirm(uint32_t probe);
+  // Forgets the samples of probe `probe` (another process computed during it); the references
+  // stay.
+  void Discard(uint32_t probe);
+  // The charge for a launch measured at `ns` alone on the card: when the reference found this
   // signature slower at full duty (reference r, normal n, r / n >= kMinRatio), ns raised to r
   // but by no more than the factor r / n (none beyond kMaxRatio), so a launch that is short
   // for another reason (less data) is not charged the full reference; ns otherwise.
   uint64_t Correct(uint64_t sig, uint64_t ns) const;
-  // Forgets the samples of probe `probe` (it turned out not to be alone on the card).
-  void Discard(uint32_t probe);
-  // f(sig, normal, reference, samples) for every signature with a probe sample (diagnostics).
+  // f(sig, normal, reference, samples) for every signature with a reference (diagnostics).
   template <class F>
   void ForEachProbed(F f) const {
-    for (const Entry& e : e_)
-      if (e.used && e.probe_n) f(e.sig, e.normal, e.probe_sum / e.probe_n, e.probe_n);
+    for (const Entry& e : e_) {
+      uint32_t n = 0;
+      uint64_t r = e.used ? Reference(e, &n) : 0;
+      if (r) f(e.sig, e.normal, r, n);
+    }
   }
 
  private:
@@ -164,9 +176,13 @@ class PowerRefs {
     uint64_t sig;
     uint64_t normal;     // 1/8-weighted average
     uint64_t probe_sum;  // charges of probe `probe_id`
-    uint32_t probe_n, probe_id, used;
+    uint64_t ref;        // mean of the last confirmed probe before it (0: none)
+    uint32_t probe_n, probe_id, ref_n, used;
   };
+  // The reference of an entry (0: none) and its samples.
+  uint64_t Reference(const Entry& e, uint32_t* n) const;
   Entry e_[kSize];
+  uint32_t confirmed_ = 0;  // the last probe confirmed
 };
 
 }  // namespace hami::vgpu

@@ -271,33 +271,62 @@ TEST(ComputePowerRefs, ChargesTheProbesFullDutyTime) {
   EXPECT_EQ(p.Correct(5, 1000), 1000u) << "no probe yet";
   p.Probe(5, 1200, 1);
   p.Probe(5, 1200, 1);
+  p.Confirm(1);
   EXPECT_EQ(p.Correct(5, 1000), 1000u) << "too few probe samples";
-  p.Probe(5, 1200, 1);
+  for (int i = 0; i < 3; ++i) p.Probe(5, 1200, 2);
+  EXPECT_EQ(p.Correct(5, 1000), 1000u) << "not confirmed yet: NVML may still show a neighbour";
+  p.Confirm(2);
   EXPECT_EQ(p.Correct(5, 1000), 1200u) << "at full duty the work takes 1.2x";
   EXPECT_EQ(p.Correct(5, 1250), 1250u) << "already slow (card at its cap): as measured";
   EXPECT_EQ(p.Correct(5, 500), 600u) << "a shorter launch is raised by the ratio only";
   EXPECT_EQ(p.Correct(6, 1000), 1000u) << "another signature";
-  // The next probe replaces the reference; a ratio within noise means no correction.
-  for (int i = 0; i < 3; ++i) p.Probe(5, 1020, 2);
+  // The next probe replaces the reference once confirmed; a ratio within noise means no
+  // correction.
+  for (int i = 0; i < 3; ++i) p.Probe(5, 1020, 3);
+  EXPECT_EQ(p.Correct(5, 1000), 1200u);
+  p.Confirm(3);
   EXPECT_EQ(p.Correct(5, 1000), 1000u);
-  // A probe that turned out not to be alone on the card is forgotten.
-  for (int i = 0; i < 3; ++i) p.Probe(5, 1300, 3);
+  // A probe during which another process computed is forgotten; the reference before it
+  // stays.
+  for (int i = 0; i < 3; ++i) p.Probe(5, 1300, 4);
+  p.Discard(4);
+  p.Confirm(4);  // (nothing left to confirm)
+  EXPECT_EQ(p.Correct(5, 1000), 1000u);
+  for (int i = 0; i < 3; ++i) p.Probe(5, 1300, 5);
+  p.Confirm(5);
   EXPECT_EQ(p.Correct(5, 1000), 1300u);
-  p.Discard(3);
-  EXPECT_EQ(p.Correct(5, 1000), 1000u);
+  for (int i = 0; i < 3; ++i) p.Probe(5, 1020, 6);
+  p.Discard(6);
+  EXPECT_EQ(p.Correct(5, 1000), 1300u) << "the last confirmed reference holds";
   // A ratio beyond kMaxRatio is not a lower clock but other work under the same signature
   // (a kernel of another workload of the process, with other data): no correction. Capped,
   // it charged an eager decoder 1.6x after a training loop's probe (H100, issue 17).
-  for (int i = 0; i < 3; ++i) p.Probe(5, 5000, 4);
+  for (int i = 0; i < 3; ++i) p.Probe(5, 5000, 7);
+  p.Confirm(7);
   EXPECT_EQ(p.Correct(5, 1000), 1000u);
-  for (int i = 0; i < 3; ++i) p.Probe(5, 1390, 5);
+  for (int i = 0; i < 3; ++i) p.Probe(5, 1390, 8);
+  p.Confirm(8);
   EXPECT_EQ(p.Correct(5, 1000), 1390u) << "just within kMaxRatio";
+}
+
+TEST(ComputePowerRefs, SamplesOfAConfirmedProbeThatCompleteLaterCount) {
+  static PowerRefs p;
+  p = PowerRefs{};
+  for (int i = 0; i < 8; ++i) p.Normal(3, 1000);
+  // Confirmed right after it ended, before its queued launches completed.
+  p.Probe(3, 1200, 1);
+  p.Confirm(1);
+  EXPECT_EQ(p.Correct(3, 1000), 1000u) << "too few samples yet";
+  p.Probe(3, 1200, 1);
+  p.Probe(3, 1200, 1);
+  EXPECT_EQ(p.Correct(3, 1000), 1200u);
 }
 
 TEST(ComputePowerRefs, NormalTimeFollowsTheRecentCharges) {
   static PowerRefs p;
   p = PowerRefs{};
   for (int i = 0; i < 3; ++i) p.Probe(9, 1300, 1);
+  p.Confirm(1);
   p.Normal(9, 1000);
   EXPECT_EQ(p.Correct(9, 1000), 1300u);
   // The work got slower for good (more data): the normal time follows, the ratio shrinks.

@@ -115,7 +115,7 @@ uint64_t ChargeOf(CtxState* c, const Pending& p, uint64_t kernel) {
     // noise is a sample on an idle stream too: work that synchronises every launch (a CUDA
     // graph replayed and synchronised each iteration) has no other samples.
     if (p.probe == kSettled) {
-      if (!d->probe_discarded && (!p.idle || charge >= kIdleProbeSampleNs))
+      if (d->probe_phase != kProbeDiscarded && (!p.idle || charge >= kIdleProbeSampleNs))
         c->power.Probe(key, charge, d->probe_id);
     } else {
       if (p.probe == kOutside) c->power.Normal(key, charge);

@@ -68,6 +68,20 @@ inline constexpr uint64_t kTurnBurstNs =
 inline constexpr uint64_t kFirstProbeNs = 50 * kMs;
 inline constexpr uint64_t kAfterProbeNs = 300 * kMs;   // the card is still slow: not "normal" yet
 inline constexpr uint64_t kProbeRetryNs = 5000 * kMs;  // another process on the card: ask again
+// "Alone on the card" (AloneOnCard) before a probe, when NVML lists other processes: none of
+// them computed in the last second by NVML's per-process utilisation (its samples lag a
+// sample period, 1/6 s to 1 s by product). After such a probe the same is asked for the
+// probe's time, kProbeCheckNs after its end (a sample period later), and not at all once
+// kProbeCheckMaxNs have passed (the driver keeps a limited number of samples): the probe is
+// then discarded.
+inline constexpr uint64_t kRecentComputeUs = 1000000;
+inline constexpr uint64_t kProbeCheckNs = 300 * kMs;
+inline constexpr uint64_t kProbeCheckMaxNs = 5000 * kMs;
+// NVML per-process utilisation samples read at once (a stack buffer of 4 KiB, at probe
+// decisions and contention checks only). The H100's driver (580) returns one sample per
+// process, its latest, but asks for room for 72 when asked how many (utilization NULL): a
+// buffer it finds too small would read as "cannot tell".
+inline constexpr unsigned kUtilSamples = 128;
 // Pace mode (section 1b): streams whose work a stretch drains, and how late after the end of a
 // stretch a launch still counts as the application running on (its host time up to that
 // launch is charged; a later one means it paused, and only the stretch is charged).
@@ -114,6 +128,7 @@ struct Stats {
   uint64_t waits, wait_ns;
   uint64_t turn_waits, turn_wait_ns, turns_taken;
   uint64_t probes, power_extra_ns;
+  uint64_t probes_discarded;  // another process computed during them (or NVML could not tell)
   uint64_t fast, overlap_ns;  // launches not measured (unthrottled); overlap not charged
   uint64_t host_extra_ns;     // host time charged beyond the GPU time (windows)
   uint64_t host_ns;           // application host time of admitted launches (windows)
@@ -170,6 +185,11 @@ struct Pending {
 // probe before the card has reacted or just after one (kNear: neither), in its settled part
 // (kSettled: a reference sample).
 enum Probe : uint8_t { kOutside, kNear, kSettled };
+
+// A power probe's check after its end (DevLimiter::probe_phase): running or ended unchecked,
+// waiting for NVML's per-process samples of its time, confirmed (its samples are charged,
+// also those that complete later) or discarded (they are dropped).
+enum ProbePhase : uint8_t { kProbeRan, kProbeAwaitingSamples, kProbeConfirmed, kProbeDiscarded };
 
 // StreamSlot::key of a destroyed stream's slot: free for a new stream, but not the end of a
 // lookup (the table is open-addressed).
@@ -265,11 +285,13 @@ struct DevLimiter {
   uint64_t local_busy;  // busy ns when there is no accounting file
   uint64_t last_mark;
   uint64_t last_kernel_mono;  // CLOCK_MONOTONIC of the last stamp of shm->last_kernel_ns
-  // Power probes (under g_mu): the current or last probe, the next one (0: not planned);
-  // whether the last one was checked after its end, and discarded (another process showed up).
+  // Power probes (under g_mu): the current or last probe, the next one (0: not planned); when
+  // the last one started in CLOCK_REALTIME microseconds (NVML's samples' clock), and how far
+  // its check has come (ProbePhase).
   uint64_t probe_start, probe_end, next_probe;
+  uint64_t probe_real_us;
   uint32_t probe_id;
-  bool probe_checked, probe_discarded;
+  uint8_t probe_phase;
   nvmlDevice_t nvml_card;  // for AloneOnCard
   PaceState pace;
 };
@@ -355,8 +377,10 @@ int OtherActiveStreams(CtxState* c, int slot, uint64_t now);
 void OpenBoard(int ord, DevLimiter* d);
 bool Throttling(DevLimiter* d, uint64_t now);
 // Plans and tracks power probes at a throttled launch; returns the launch's Probe class and
-// sets *probing while a probe runs (the launch is then not throttled).
-uint8_t PowerProbeStep(DevLimiter* d, CtxState* c, uint64_t now, bool* probing);
+// sets *probing while a probe runs (the launch is then not throttled). A probe's samples are
+// confirmed or discarded in every context on the device (PowerRefs) once NVML can tell
+// whether another process computed during it.
+uint8_t PowerProbeStep(DevLimiter* d, uint64_t now, bool* probing);
 // The Probe class of a launch at `now` without planning a probe (pace-mode samples).
 uint8_t ProbeClass(DevLimiter* d, uint64_t now);
 

@@ -154,10 +154,10 @@ void Close(CtxState* c, DevLimiter* d, uint64_t now) {
 }
 
 // Opens the next stretch: a power probe when one is due, else once the bucket admits.
-void Open(CtxState* c, DevLimiter* d, uint64_t now) {
+void Open(DevLimiter* d, uint64_t now) {
   PaceState* p = &d->pace;
   bool probing = false;
-  if (Cfg().power) PowerProbeStep(d, c, now, &probing);
+  if (Cfg().power) PowerProbeStep(d, now, &probing);
   p->probe = probing;
   uint64_t end = probing ? d->probe_end : 0;
   if (!probing) {
@@ -243,7 +243,7 @@ uint64_t PaceGate(CtxState* c, DevLimiter* d, CUstream stream, uint64_t now, boo
     uint64_t t = Mono();
     if (t >= p->on_end) {  // no other thread opened the next stretch meanwhile
       if (p->on_start) Close(c, d, t);
-      Open(c, d, Mono());
+      Open(d, Mono());
     }
     pthread_mutex_unlock(&p->mu);
     now = Mono();

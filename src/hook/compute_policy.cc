@@ -11,6 +11,7 @@
 #include "glibc_compat.h"
 #include "log.h"
 #include "real.h"
+#include "state.h"
 
 namespace hami::vgpu::climit {
 namespace {
@@ -52,25 +53,64 @@ bool NvmlSeesOthers(DevLimiter* d, uint64_t now) {
   return d->nvml_hits >= 2;
 }
 
-// Whether this process is the only one with a context on the card (NVML's process list), as
-// a power probe needs: any other process, of this container or another, with or without
-// libvgpu, shares the card's time and power. False when NVML cannot tell.
-bool AloneOnCard(DevLimiter* d) {
-  if (!d->nvml_card) {
-    int ord = static_cast<int>(d - g_dev);
-    if (!LoadRealNvml() || g_nvml.nvmlInit_v2() != NVML_SUCCESS ||
-        g_nvml.nvmlDeviceGetHandleByUUID(g_state.dev[ord].uuid, &d->nvml_card) != NVML_SUCCESS) {
-      d->nvml_card = nullptr;
-      return false;
-    }
+// NVML's handle of the card, opened at first use. False when NVML cannot be used.
+bool CardHandle(DevLimiter* d) {
+  if (d->nvml_card) return true;
+  int ord = static_cast<int>(d - g_dev);
+  if (!LoadRealNvml() || g_nvml.nvmlInit_v2() != NVML_SUCCESS ||
+      g_nvml.nvmlDeviceGetHandleByUUID(g_state.dev[ord].uuid, &d->nvml_card) != NVML_SUCCESS) {
+    d->nvml_card = nullptr;
+    return false;
   }
-  if (!g_nvml.nvmlDeviceGetComputeRunningProcesses_v3) return false;
+  return true;
+}
+
+// Whether no process but this one computed on the card since `since_us` (CLOCK_REALTIME,
+// microseconds), from NVML's per-process utilisation: every sample with SM time is ours. A
+// process that only holds a context (an idle notebook, a server between requests) has none.
+// False when NVML cannot tell: our PID as NVML knows it unknown (a PID namespace of our own
+// before a context creation taught it, a forked child), the call missing or failing (MIG,
+// vGPU, old drivers), or more samples than the buffer holds. The driver filters by
+// `since_us`; a driver that returned older samples as well would only make this false more
+// often. A process that computed and has exited counts too (it shares nothing any more, but
+// telling it apart would trust NVML's process list and its samples to name processes alike:
+// where they did not, every neighbour would look idle).
+bool OthersIdleSince(DevLimiter* d, uint64_t since_us) {
+  uint32_t self = DriverPid();
+  if (self == 0 || !CardHandle(d) || !g_nvml.nvmlDeviceGetProcessUtilization) return false;
+  nvmlProcessUtilizationSample_t s[kUtilSamples];
+  unsigned int n = kUtilSamples;
+  nvmlReturn_t r = g_nvml.nvmlDeviceGetProcessUtilization(d->nvml_card, s, &n, since_us);
+  if (r == NVML_ERROR_NOT_FOUND) return true;  // no samples: nobody computed since
+  if (r != NVML_SUCCESS || n > kUtilSamples) return false;
+  for (unsigned int i = 0; i < n; ++i)
+    if (s[i].smUtil > 0 && s[i].pid != self) return false;
+  return true;
+}
+
+// NVML's process list of the card: no other process has a context on it (kListedAlone),
+// others have (kOthersListed), or NVML cannot tell (kUnknown).
+enum class Listed : uint8_t { kUnknown, kListedAlone, kOthersListed };
+Listed ListedOnCard(DevLimiter* d) {
+  if (!CardHandle(d) || !g_nvml.nvmlDeviceGetComputeRunningProcesses_v3) return Listed::kUnknown;
   nvmlProcessInfo_t infos[4];
   unsigned int count = 4;
-  return g_nvml.nvmlDeviceGetComputeRunningProcesses_v3(d->nvml_card, &count, infos) ==
-             NVML_SUCCESS &&
-         count <= 1;
+  nvmlReturn_t r = g_nvml.nvmlDeviceGetComputeRunningProcesses_v3(d->nvml_card, &count, infos);
+  if (r == NVML_SUCCESS) return count <= 1 ? Listed::kListedAlone : Listed::kOthersListed;
+  return r == NVML_ERROR_INSUFFICIENT_SIZE ? Listed::kOthersListed : Listed::kUnknown;
 }
+
+// Whether the card is this process's alone since `since_us` (CLOCK_REALTIME, microseconds), as
+// a power probe needs: any other process that computes, of this container or another, with
+// or without libvgpu, shares the card's time and power. True when NVML lists no other process
+// with a context on the card, or when the others did not compute since `since_us`
+// (OthersIdleSince). False when NVML cannot tell.
+bool AloneOnCard(DevLimiter* d, uint64_t since_us) {
+  Listed l = ListedOnCard(d);
+  return l == Listed::kListedAlone || (l == Listed::kOthersListed && OthersIdleSince(d, since_us));
+}
+
+uint64_t RealtimeUs() { return Realtime() / 1000; }
 
 // The limits file as last read: a change of its identity, size or times makes it read again.
 struct FileStamp {
@@ -163,9 +203,11 @@ bool Throttling(DevLimiter* d, uint64_t now) {
     }
     d->monitor_higher = higher;
     // NVML's device utilisation above our own busy share means someone else computes, unless
-    // NVML lists no other process on the card: then it is our own work that the busy
-    // estimate missed (while not throttled most launches are counted, not measured).
-    if (!c && d->nvml && d->limit) c = NvmlSeesOthers(d, now) && !AloneOnCard(d);
+    // no other process computed on the card lately (none listed, or the others' per-process
+    // utilisation is nil): then it is our own work that the busy estimate missed (while not
+    // throttled most launches are counted, not measured).
+    if (!c && d->nvml && d->limit)
+      c = NvmlSeesOthers(d, now) && !AloneOnCard(d, RealtimeUs() - kRecentComputeUs);
     if (c != d->contended)
       VGPU_LOG(kLogInfo, "compute: GPU %s contended=%d at %llu ms (CLOCK_MONOTONIC)",
                d->contention_path, c ? 1 : 0, static_cast<unsigned long long>(now / kMs));
@@ -182,24 +224,62 @@ uint8_t ClassAt(const DevLimiter* d, uint64_t now) {
 }
 }  // namespace
 
-uint8_t PowerProbeStep(DevLimiter* d, CtxState* c, uint64_t now, bool* probing) {
+namespace {
+// Settles the last probe of `d` in every context on it: its samples become the reference
+// (`alone`), or are forgotten (another process computed during it). Under g_mu.
+void SettleProbe(DevLimiter* d, bool alone) {
+  d->probe_phase = alone ? kProbeConfirmed : kProbeDiscarded;
+  for (int i = 0; i < kMaxCtx; ++i) {
+    CtxState* c = g_ctx[i];
+    if (!c || !c->ctx || DevOf(c) != d) continue;
+    if (alone) {
+      c->power.Confirm(d->probe_id);
+    } else {
+      c->power.Discard(d->probe_id);
+    }
+  }
+  if (alone) return;
+  if (Cfg().stats) ++g_stats.probes_discarded;
+  VGPU_LOG(kLogInfo,
+           "compute: power probe %u discarded: another process computed during it (or NVML "
+           "could not tell)",
+           d->probe_id);
+}
+}  // namespace
+
+uint8_t PowerProbeStep(DevLimiter* d, uint64_t now, bool* probing) {
   uint8_t probe = kOutside;
   pthread_mutex_lock(&g_mu);
   if (now >= d->probe_end) {
     if (d->next_probe == 0) {
       d->next_probe = now + kFirstProbeNs;
-    } else if (d->probe_id && !d->probe_checked) {
-      // Another process that came during the probe shared the card: its samples are void.
-      d->probe_checked = true;
-      d->probe_discarded = !AloneOnCard(d);
-      if (d->probe_discarded) c->power.Discard(d->probe_id);
+    } else if (d->probe_id &&
+               (d->probe_phase == kProbeRan || d->probe_phase == kProbeAwaitingSamples)) {
+      // Another process that computed during the probe shared the card: its samples are
+      // void. Right after the probe, alone in NVML's process list, it is confirmed at once (a
+      // process that came and went during it is missed). Otherwise NVML's per-process samples
+      // of the probe's time tell, a sample period after its end (they come that late), also
+      // when this step comes late (contended meanwhile: the neighbour may have left the list
+      // since); much later the driver may no longer hold them, and it is discarded.
+      if (d->probe_phase == kProbeRan && now < d->probe_end + kProbeCheckNs) {
+        Listed l = ListedOnCard(d);
+        if (l == Listed::kOthersListed) {
+          d->probe_phase = kProbeAwaitingSamples;
+        } else {
+          SettleProbe(d, l == Listed::kListedAlone);
+        }
+      } else if (now >= d->probe_end + kProbeCheckNs) {
+        SettleProbe(d,
+                    now < d->probe_end + kProbeCheckMaxNs && OthersIdleSince(d, d->probe_real_us));
+      }
     } else if (now >= d->next_probe) {
-      if (AloneOnCard(d)) {
+      if (AloneOnCard(d, RealtimeUs() - kRecentComputeUs)) {
         d->probe_start = now;
         d->probe_end = now + Cfg().probe_ns;
+        d->probe_real_us = RealtimeUs();
         d->next_probe = now + Cfg().probe_every_ns;
         ++d->probe_id;
-        d->probe_checked = d->probe_discarded = false;
+        d->probe_phase = kProbeRan;
         if (Cfg().stats) ++g_stats.probes;
         VGPU_LOG(kLogInfo, "compute: power probe %u at %llu ms (CLOCK_MONOTONIC)", d->probe_id,
                  static_cast<unsigned long long>(now / kMs));

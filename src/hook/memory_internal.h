@@ -54,8 +54,6 @@ bool NvmlUsed(const char* uuid, uint64_t* used);
 // NVML's list of processes with a context on device `ord` (host PIDs). False when NVML or
 // the list is unavailable, or the list does not fit.
 bool DriverProcesses(int ord, nvmlProcessInfo_t (&infos)[kMaxProcs], unsigned* count);
-// This process's PID as NVML reports it; 0 while unknown.
-uint32_t DriverPid();
 // Records the PID NVML reports for this process (learned at a context creation).
 void LearnDriverPid(uint32_t pid);
 // Device memory the driver reports for this process on device `ord`. False when it cannot be

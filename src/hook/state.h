@@ -44,6 +44,10 @@ bool EnsureCudaDevices();
 int OrdinalOf(CUdevice d);
 // Visible ordinal of the calling thread's current context, or -1.
 int CurrentOrdinal();
+// This process's PID as NVML reports it: getpid() in the host's PID namespace; in a PID
+// namespace of its own, learned at a context creation (memory_context.cc); 0 while unknown
+// (memory_driver.cc).
+uint32_t DriverPid();
 // Memory limit for the physical GPU with this UUID (used by the NVML path, which may run
 // without CUDA); 0 = unlimited. *visible is set false when the UUID is not visible.
 uint64_t LimitForUuid(const char* uuid, bool* visible);

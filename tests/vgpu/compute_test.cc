@@ -4,6 +4,7 @@
 // Tolerances are wide enough for a loaded 2-core machine (the fake's host overhead is tens
 // of microseconds); the GPU benchmark (bench/gpu/compute_limits.py) checks the 3 points.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,11 @@ constexpr const char* kUuid1 = "GPU-11111111-2222-3333-4444-00000000c001";
 
 double Share(const Result& r) { return atof(r.Get("share_pct").c_str()); }
 double Rate(const Result& r) { return atof(r.Get("iters_per_s").c_str()); }
+// A counter of the limiter's HAMI_COMPUTE_STATS lines on stderr (`name=`), -1 when absent.
+long Stat(const Result& r, const std::string& name) {
+  size_t at = r.err.find(" " + name + "=");
+  return at == std::string::npos ? -1 : atol(r.err.c_str() + at + name.size() + 2);
+}
 
 class ComputeTest : public ::testing::Test {
  protected:
@@ -73,6 +79,33 @@ class ComputeTest : public ::testing::Test {
     e["HAMI_COMPUTE_PROBE_MS"] = "300";
     e["HAMI_COMPUTE_STATS"] = "1";
     return e;
+  }
+  // Contexts hold memory, as on a real card, so that NVML lists every process with one (the
+  // fake lists processes that hold memory).
+  void ListEveryContext() {
+    std::ofstream(dir_ + "/gpus.conf")
+        << "uuid=" << kUuid0 << " name=NVIDIA H100 mem=16g ctxmem=64m\n"
+        << "uuid=" << kUuid1 << " name=NVIDIA H100 mem=16g ctxmem=64m\n";
+  }
+  // A process without libvgpu next to the measured ones, until Stop: `kernel_us` of work every
+  // `gap_us` (by default 10 us every 3 s: it only holds its context, an idle notebook).
+  Child Neighbour(const std::string& kernel_us = "10", const std::string& gap_us = "3000000") {
+    Env plain = ContainerEnv("plain", "", "");
+    plain.erase("LD_PRELOAD");
+    return Start({COMPUTE_PROBE, "requests", "--kernel-us", kernel_us, "--per-request", "1",
+                  "--gap-us", gap_us, "--seconds", "120", "--warmup-ms", "0"},
+                 plain);
+  }
+  static void Stop(Child* c) {
+    kill(c->pid, SIGTERM);
+    c->Wait();
+  }
+  // The unlimited baseline of a power-bound loop, on a card of its own (the same model): its
+  // work shows in NVML's per-process samples of the shared card for a second after it ends.
+  Result UnlimitedPowerBound(const std::vector<std::string>& args, const std::string& container) {
+    Env e = PowerEnv(container, "", "1");
+    e["FAKEGPU_STATE"] = dir_ + "/solo.state";
+    return Probe(args, e);
   }
   Result Probe(const std::vector<std::string>& args, const Env& env) {
     std::vector<std::string> argv{COMPUTE_PROBE};
@@ -334,6 +367,112 @@ TEST_F(ComputeTest, PowerBoundLaunchesEachSynchronisedAreHeldToTheirShare) {
          Share(held));
   ASSERT_NEAR(u, 80, 6) << "the fake's power model slows a saturated card: " << unlimited.out;
   EXPECT_NEAR(100 * Share(held) / u, 40, 5) << held.out << held.err << unlimited.out;
+}
+
+// Power probes next to a process that only holds a context (an idle notebook, a server
+// between requests: the common case on a shared node). NVML lists it, so "alone on the card"
+// by the process list kept the probes off, and power-bound work ran at its time share (57 %
+// of unlimited at 50 % for a CUDA graph of matmuls on the H100). NVML's per-process
+// utilisation shows that it does not compute: the probes run and the work is held to its
+// share of its unlimited throughput. Without that view (a driver or device without
+// per-process utilisation, FAKEGPU_PROCESS_SAMPLE_MS=0) the process list decides, as before.
+TEST_F(ComputeTest, PowerProbesRunNextToAProcessThatOnlyHoldsAContext) {
+  ListEveryContext();
+  Child idle = Neighbour();
+  Result unlimited = UnlimitedPowerBound(kLoop, "i");  // meanwhile the neighbour starts
+  Result held = Probe(kLoop, PowerEnv("i", "40", "1"));
+  Env no_view = PowerEnv("i", "40", "1");
+  no_view["FAKEGPU_PROCESS_SAMPLE_MS"] = "0";
+  Result listed = Probe(kLoop, no_view);
+  Stop(&idle);
+  double u = Share(unlimited);
+  printf(
+      "next to an idle context: nominal work share unlimited %.1f, 40 %% %.1f (%ld probes), "
+      "by the process list alone %.1f (%ld probes)\n",
+      u, Share(held), Stat(held, "probes"), Share(listed), Stat(listed, "probes"));
+  ASSERT_NEAR(u, 80, 6) << "the fake's power model slows a saturated card: " << unlimited.out;
+  EXPECT_GE(Stat(held, "probes"), 1) << held.err;
+  EXPECT_EQ(Stat(held, "probes_discarded"), 0) << held.err;
+  EXPECT_NE(held.err.find("hami-compute-power key="), std::string::npos)
+      << "a confirmed reference: " << held.err;
+  EXPECT_NEAR(100 * Share(held) / u, 40, 5) << held.out << held.err << unlimited.out;
+  EXPECT_EQ(Stat(listed, "probes"), 0) << listed.err;
+  EXPECT_GT(100 * Share(listed) / u, 46) << "a plain time share runs above: " << listed.out;
+}
+
+// The process's PID as NVML knows it tells its own samples from a neighbour's. In a PID
+// namespace of its own a process learns it at its first context creation (the one PID that
+// joins NVML's process list across it, memory_context.cc; a limited process always has the
+// accounting file whose lock that needs): there too the probes run next to an idle context.
+// (/proc stays the host's, so the fake reports host PIDs as some real drivers do.) Where it
+// stays unknown (a forked child, two containers creating contexts at the same instant) the
+// process list decides, as without per-process utilisation (the test above).
+TEST_F(ComputeTest, PowerProbesRunNextToAnIdleContextInAPidNamespaceOfItsOwn) {
+  if (system("unshare -Urpf true >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "no unprivileged user/PID namespaces here";
+  ListEveryContext();
+  Child idle = Neighbour();
+  Result unlimited = UnlimitedPowerBound(kLoop, "n");  // meanwhile the neighbour starts
+  std::vector<std::string> argv{"/usr/bin/unshare", "-Urpf", COMPUTE_PROBE};
+  argv.insert(argv.end(), kLoop.begin(), kLoop.end());
+  Env e = PowerEnv("n", "40", "1");
+  e["LIBCUDA_LOG_LEVEL"] = "3";
+  Result held = RunProcess(argv, e, 60);
+  Stop(&idle);
+  ASSERT_EQ(held.exit_code, 0) << held.out << held.err;
+  double u = Share(unlimited);
+  printf(
+      "own PID namespace, next to an idle context: nominal work share unlimited %.1f, 40 %% "
+      "%.1f (%ld probes)\n",
+      u, Share(held), Stat(held, "probes"));
+  ASSERT_NEAR(u, 80, 6) << unlimited.out;
+  EXPECT_NE(held.err.find("to the driver"), std::string::npos) << "its PID learned: " << held.err;
+  EXPECT_GE(Stat(held, "probes"), 1) << held.err;
+  EXPECT_NEAR(100 * Share(held) / u, 40, 5) << held.out << held.err;
+}
+
+// Next to a process that computes (here 1 ms every 20 ms, too little for the contention check
+// to see it in the card's utilisation), no probe: its work would be in the probe's samples.
+TEST_F(ComputeTest, NoPowerProbeNextToANeighbourThatComputes) {
+  ListEveryContext();
+  Child busy = Neighbour("1000", "20000");
+  timespec start{0, 700 * 1000000L};  // the neighbour has computed for a while
+  nanosleep(&start, nullptr);
+  Env e = PowerEnv("c", "40", "1");
+  e["LIBCUDA_LOG_LEVEL"] = "3";
+  Result held = Probe(kLoop, e);
+  Stop(&busy);
+  EXPECT_EQ(Stat(held, "probes"), 0) << held.err;
+  EXPECT_NE(held.err.find("power probe put off"), std::string::npos) << held.err;
+}
+
+// A neighbour that starts computing during a probe (here 1 ms every 20 ms from the probe's
+// start on) voids its samples: NVML's per-process samples of the probe's time, read a sample
+// period after its end, show its work, and the probe is discarded (no reference).
+TEST_F(ComputeTest, APowerProbeANeighbourComputedDuringIsDiscarded) {
+  ListEveryContext();
+  Env e = PowerEnv("v", "40", "1");
+  e["HAMI_COMPUTE_PROBE_MS"] = "1000";
+  e["LIBCUDA_LOG_LEVEL"] = "3";
+  std::vector<std::string> argv{"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", COMPUTE_PROBE};
+  argv.insert(argv.end(), kLoop.begin(), kLoop.end());
+  Child held = Start(argv, e);
+  std::string out, line;
+  bool probing = false;
+  while (!probing && !(line = held.ReadLine(30000)).empty()) {
+    out += line + "\n";
+    probing = line.find("power probe 1 at") != std::string::npos;
+  }
+  ASSERT_TRUE(probing) << out;
+  Child busy = Neighbour("1000", "20000");
+  while (!(line = held.ReadLine(30000)).empty()) out += line + "\n";
+  Result r = held.Wait();
+  Stop(&busy);
+  out += r.out;
+  EXPECT_EQ(r.exit_code, 0) << out;
+  EXPECT_NE(out.find("power probe 1 discarded"), std::string::npos) << out;
+  EXPECT_NE(out.find("probes_discarded=1"), std::string::npos) << out;
+  EXPECT_EQ(out.find("hami-compute-power key="), std::string::npos) << "no reference: " << out;
 }
 
 // Several streams overlapping (FAKEGPU_STREAM_OVERLAP: one process's kernels on different
