@@ -79,9 +79,6 @@ bool LoadComputeConfig(const char* (*getenv)(const char* name), ComputeConfig* o
   if ((v = get("HAMI_COMPUTE_PACE_RESTART")) &&
       !Flag("HAMI_COMPUTE_PACE_RESTART", v, &out->pace_restart, err, errlen))
     return false;
-  if ((v = get("HAMI_COMPUTE_PACE_SPIN")) &&
-      !Flag("HAMI_COMPUTE_PACE_SPIN", v, &out->pace_spin, err, errlen))
-    return false;
   if ((v = get("HAMI_COMPUTE_MAX_TURN_US")) &&
       !Range("HAMI_COMPUTE_MAX_TURN_US", v, 1000, 30000, kUs, &out->max_turn_ns, err, errlen))
     return false;

@@ -106,18 +106,6 @@ inline void SleepNs(uint64_t ns) {
   timespec ts{static_cast<time_t>(ns / 1000000000ull), static_cast<long>(ns % 1000000000ull)};
   nanosleep(&ts, nullptr);
 }
-// Waits `ns` on the CPU instead of sleeping (HAMI_COMPUTE_PACE_SPIN): the thread stays on a core
-// that keeps its clock, as a loop waiting for the GPU in a spinning synchronise does.
-inline void SpinNs(uint64_t ns) {
-  uint64_t until = Mono() + ns;
-  while (Mono() < until) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-  }
-}
 // Tunables (compute_config.h), parsed once with the configuration.
 inline const ComputeConfig& Cfg() { return g_state.cfg.compute; }
 

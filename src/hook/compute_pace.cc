@@ -166,11 +166,7 @@ void Open(DevLimiter* d, uint64_t now) {
     for (;;) {
       uint64_t wait = BucketAdmit(d->clock, now, 0, bp);
       if (wait == 0) break;
-      uint64_t chunk = wait < kSleepChunkNs ? wait : kSleepChunkNs;
-      if (Cfg().pace_spin)
-        SpinNs(chunk);
-      else
-        SleepNs(chunk);
+      SleepNs(wait < kSleepChunkNs ? wait : kSleepChunkNs);
       now = Mono();
       if (!Throttling(d, now) || !PaceApplies(d)) break;  // policy or contention changed
     }
