@@ -531,6 +531,7 @@ def case_flips(wls):
             cl.row(f"{wl}: its unlimited windows, % of native",
                    f"{cost[wl]['pct']['H']:.1f} (native {cost[wl]['native']:.1f} it/s)", None)
         pace_rows(wl, f_err)
+        span_rows(wl, f_err)
         clock_rows(wl, windows)
         saved[wl] = {"results": results, "own": own.get(wl), "cost": cost.get(wl),
                      "contended": seen, "clocks": windows}
@@ -566,6 +567,31 @@ def pace_rows(wl, err):
                f"{kv.get('pace_est_ms', 0) / max(kv.get('pace_ran_ms', 0), 1e-9):.3f}, per "
                f"stretch: credit {kv.get('pace_restart_credit_ms', 0) / n:.2f} ms, drain "
                f"{kv.get('pace_drain_ms', 0) / n:.2f} ms", None)
+
+
+def span_rows(wl, err):
+    """One row: per share (U = 0 %, unlimited) the mean measured GPU span of the sampled
+    launches, queued behind others / on an idle stream, from the lines libvgpu.so prints at each
+    share change ('hami-compute-stats share=50% launches=... sampled_busy=... span_busy_us=...');
+    the first period (the start) left out. Longer spans in a limited share than unlimited: the
+    card (or the driver's submission) ran the loop's kernels slower in pace mode's rhythm."""
+    by = {}
+    pat = r"hami-compute-stats share=(\d+)% launches=(\d+) (.*)"
+    for m in list(re.finditer(pat, err))[1:]:
+        kv = dict((k, float(v)) for k, v in re.findall(r"(\w+)=([\d.]+)", m.group(3)))
+        acc = by.setdefault(int(m.group(1)), [0.0, 0.0, 0.0, 0.0, 0])
+        acc[0] += kv.get("sampled_busy", 0) * kv.get("span_busy_us", 0)
+        acc[1] += kv.get("sampled_busy", 0)
+        acc[2] += kv.get("sampled_start", 0) * kv.get("span_start_us", 0)
+        acc[3] += kv.get("sampled_start", 0)
+        acc[4] += int(m.group(2))
+    if not by:
+        return
+    def mean(total, n):
+        return f"{total / n:.1f}" if n else "-"
+    cl.row(f"{wl}: sampled launches' GPU span by share, us (queued / idle stream; launches)",
+           ", ".join(f"{'U' if sh == 0 else sh} {mean(a[0], a[1])} / {mean(a[2], a[3])}"
+                     f" ({a[4]})" for sh, a in sorted(by.items())), None)
 
 
 def report(results, wls, contended=None):
@@ -857,6 +883,18 @@ def pace_selftest():
     n = len(cl.rows)
     pace_rows("w", err)
     assert len(cl.rows) == n + 1 and "duty charged 30.0 %" in cl.rows[-1][1], cl.rows[n:]
+    del cl.rows[n:]
+    spans = ("hami-compute-stats share=50% launches=9 sampled_busy=1 span_busy_us=99.0 "
+             "sampled_start=0 span_start_us=0.00\n"  # the start's period: left out
+             "hami-compute-stats share=50% launches=900 sampled_busy=10 span_busy_us=10.00 "
+             "sampled_start=30 span_start_us=18.00\n"
+             "hami-compute-stats share=0% launches=1000 sampled_busy=20 span_busy_us=9.00 "
+             "sampled_start=0 span_start_us=0.00\n"
+             "hami-compute-stats share=50% launches=100 sampled_busy=10 span_busy_us=12.00 "
+             "sampled_start=10 span_start_us=14.00\n")
+    span_rows("w", spans)
+    assert len(cl.rows) == n + 1, cl.rows[n:]
+    assert cl.rows[-1][1] == "U 9.0 / - (1000), 50 11.0 / 17.0 (1000)", cl.rows[-1]
     del cl.rows[n:]
 
 

@@ -66,9 +66,36 @@ void PrintPaceCounters(const char* label) {
 
 }  // namespace
 
+namespace {
+// The launch counters when the current share began (PacePeriodStats).
+struct PeriodBase {
+  uint64_t fast, n[3], span[3];
+} g_period;
+}  // namespace
+
 void PacePeriodStats(uint32_t share_pct) {
   char label[32];
   snprintf(label, sizeof(label), "share=%u%% ", share_pct);
+  // Every share, limited or not: the launches and the measured GPU span of the sampled ones
+  // (queued behind others, and on an idle stream), to compare the loop's kernels in pace
+  // mode's stretches with the same loop's unlimited.
+  uint64_t n[3], span[3];
+  for (int m = 0; m < 3; ++m) {
+    n[m] = g_stats.n[m] - g_period.n[m];
+    span[m] = g_stats.span[m] - g_period.span[m];
+  }
+  fprintf(stderr,
+          "hami-compute-stats %slaunches=%llu sampled_busy=%llu span_busy_us=%.2f "
+          "sampled_start=%llu span_start_us=%.2f\n",
+          label, static_cast<unsigned long long>(g_stats.fast - g_period.fast + n[0] + n[1] + n[2]),
+          static_cast<unsigned long long>(n[kBusy]), n[kBusy] ? span[kBusy] / 1e3 / n[kBusy] : 0.0,
+          static_cast<unsigned long long>(n[kStart]),
+          n[kStart] ? span[kStart] / 1e3 / n[kStart] : 0.0);
+  g_period.fast = g_stats.fast;
+  for (int m = 0; m < 3; ++m) {
+    g_period.n[m] = g_stats.n[m];
+    g_period.span[m] = g_stats.span[m];
+  }
   PrintPaceCounters(label);
   g_stats.pace = Stats::Pace{};
 }

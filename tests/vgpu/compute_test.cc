@@ -832,6 +832,22 @@ TEST_F(ComputeTest, ARunningProcessFollowsItsLimitsFile) {
   ASSERT_GT(ran70, 0) << r.err;
   EXPECT_GT(wait30 / ran30, 1.5) << "30 %: about 2.3 ms paused per ms run. " << r.err;
   EXPECT_LT(wait70 / ran70, 0.8) << "70 %: about 0.43 ms paused per ms run. " << r.err;
+  // Every share's launches and the GPU span of its sampled ones, the unlimited one too: the
+  // fake's 1 ms kernels measure about 1 ms at 30 % and unlimited alike.
+  auto period = [&](const std::string& share, const char* key) {
+    size_t at = r.err.find("hami-compute-stats share=" + share + "% launches=");
+    if (at == std::string::npos) return -1.0;
+    size_t k = r.err.find(key, at);
+    return k == std::string::npos ? -1.0 : atof(r.err.c_str() + k + strlen(key));
+  };
+  for (const char* share : {"0", "30"}) {
+    EXPECT_GT(period(share, "launches="), 100) << share << " %: " << r.err;
+    double nb = period(share, "sampled_busy="), ns = period(share, "sampled_start=");
+    ASSERT_GT(nb + ns, 0) << share << " %: " << r.err;
+    double span =
+        (nb * period(share, "span_busy_us=") + ns * period(share, "span_start_us=")) / (nb + ns);
+    EXPECT_NEAR(span, 1000, 250) << share << " %: " << r.err;
+  }
 }
 
 TEST_F(ComputeTest, DefaultPolicyFollowsTheMonitorsContentionFile) {
