@@ -237,6 +237,11 @@ class Turner:
         env = env or env_for(cfg)
         if cfg != "N":  # contention switches, timed: a window that was contended says so
             env["LIBCUDA_LOG_LEVEL"] = "3"
+            # One power probe, at the start (50 ms into the first throttled launches, before
+            # any window): the idle natives no longer keep probes off (NVML's per-process
+            # utilisation), and a later one, 200 ms unthrottled and not charged, would land in
+            # some window and lift it (a 3 s window at 10 % by about 7 points).
+            env.setdefault("HAMI_COMPUTE_PROBE_EVERY_S", "3600")
             if os.environ.get("TURN_STATS") == "1":  # the limiter's counters, at the end
                 env["HAMI_COMPUTE_STATS"] = "1"
         self.cfg, self.lines = cfg, queue.Queue()
@@ -413,8 +418,9 @@ def case_turns(wls):
     libvgpu.so processes log their contention switches (and with TURN_STATS=1 the limiter's
     counters at their end; every process's stderr is kept in $OUT), and a window that saw
     contention is counted in the table. The idle processes hold
-    contexts on the card, so the limited ones make no power probes (docs/compute-limiter.md,
-    section 6): for work that is not power-bound (the host-bound decoders)."""
+    contexts on the card but compute nothing while another takes its turn, so a limited process
+    makes its power probe (docs/compute-limiter.md, section 6) next to them; one, at its start
+    (Turner sets HAMI_COMPUTE_PROBE_EVERY_S=3600 unless it is set)."""
     rounds = int(os.environ.get("TURN_ROUNDS", "3"))
     warm = float(os.environ.get("TURN_WARM_S", "0.5"))
     gap = float(os.environ.get("TURN_GAP_S", "2.5"))

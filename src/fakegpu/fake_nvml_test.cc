@@ -22,14 +22,14 @@ uint64_t RealtimeUs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000ull + static_cast<uint64_t>(ts.tv_nsec) / 1000;
 }
 
-// A process with a context (and memory, so that NVML lists it) on device 0.
-void HoldContext() {
+// A process with a context (and `bytes` of memory, so that NVML lists it) on device 0.
+void HoldContext(size_t bytes = 64 * kMiB) {
   CUcontext ctx;
   CUdeviceptr p;
   ASSERT_EQ(cuInit(0), CUDA_SUCCESS);
   ASSERT_EQ(cuDevicePrimaryCtxRetain(&ctx, 0), CUDA_SUCCESS);
   ASSERT_EQ(cuCtxSetCurrent(ctx), CUDA_SUCCESS);
-  ASSERT_EQ(cuMemAlloc_v2(&p, 64 * kMiB), CUDA_SUCCESS);
+  ASSERT_EQ(cuMemAlloc_v2(&p, bytes), CUDA_SUCCESS);
 }
 
 nvmlDevice_t Dev(unsigned i) {
@@ -108,12 +108,7 @@ TEST_F(FakeNvmlTest, DeviceIdentity) {
 TEST_F(FakeNvmlTest, MemoryAndProcessesFollowOtherProcesses) {
   Pipe ready, done;
   pid_t a = Spawn([&] {
-    CUcontext ctx;
-    CUdeviceptr p;
-    ASSERT_EQ(cuInit(0), CUDA_SUCCESS);
-    ASSERT_EQ(cuDevicePrimaryCtxRetain(&ctx, 0), CUDA_SUCCESS);
-    ASSERT_EQ(cuCtxSetCurrent(ctx), CUDA_SUCCESS);
-    ASSERT_EQ(cuMemAlloc_v2(&p, 1024 * kMiB), CUDA_SUCCESS);
+    HoldContext(1024 * kMiB);
     ready.Send(1);
     done.Recv();
   });
