@@ -815,7 +815,7 @@ TEST_F(ComputeTest, ARunningProcessFollowsItsLimitsFile) {
   EXPECT_NEAR(shares[0], 30, 5) << r.out;
   EXPECT_NEAR(shares[1], 70, 7) << r.out;
   EXPECT_NEAR(shares[2], 70, 7) << r.out << r.err;
-  EXPECT_GT(shares[3], 85) << r.out;  // unlimited: the whole fake GPU, less host load
+  EXPECT_GT(shares[3], 80) << r.out;  // unlimited: the whole fake GPU, less host load (>70+7)
   EXPECT_NEAR(shares[4], 30, 5) << r.out;
   EXPECT_NE(r.err.find("the compute share stays as it was"), std::string::npos) << r.err;
   // The counters of the stretches run at 30 %, then those at 70 % (through the broken file),
