@@ -545,16 +545,24 @@ def case_flips(wls):
             json.dump({"order": FLIP_ORDER, "rounds": rounds, "workloads": saved}, f, indent=1)
 
 
+def share_periods(err, first_key):
+    """(share, {counter: value}) of each line libvgpu.so prints for a share when the limits
+    file changes it (HAMI_COMPUTE_STATS=1: 'hami-compute-stats share=30% <first_key>=...'), in
+    order. The first period is left out: it holds the process's start and warm-up at its
+    starting share, not a window."""
+    pat = r"hami-compute-stats share=(\d+)% (" + first_key + r"=.*)"
+    for m in list(re.finditer(pat, err))[1:]:
+        yield int(m.group(1)), {k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", m.group(2))}
+
+
 def pace_by_share(err):
-    """libvgpu.so's pace-mode counters per share (HAMI_COMPUTE_STATS=1 prints those of a share
-    when the limits file changes it: 'hami-compute-stats share=30% pace_stretches=...'), summed
-    over the periods at that share: {share: {counter: value}}. The first period is left out: it
-    holds the process's start and warm-up at its starting share, not a window."""
+    """libvgpu.so's pace-mode counters per share, summed over the periods at that share:
+    {share: {counter: value}}."""
     out = {}
-    for m in list(re.finditer(r"hami-compute-stats share=(\d+)% (pace_stretches=.*)", err))[1:]:
-        kv = out.setdefault(int(m.group(1)), {})
-        for k, v in re.findall(r"(\w+)=([\d.]+)", m.group(2)):
-            kv[k] = kv.get(k, 0.0) + float(v)
+    for share, kv in share_periods(err, "pace_stretches"):
+        acc = out.setdefault(share, {})
+        for k, v in kv.items():
+            acc[k] = acc.get(k, 0.0) + v
     return out
 
 
@@ -582,15 +590,13 @@ def span_rows(wl, err):
     the first period (the start) left out. Longer spans in a limited share than unlimited: the
     card (or the driver's submission) ran the loop's kernels slower in pace mode's rhythm."""
     by = {}
-    pat = r"hami-compute-stats share=(\d+)% launches=(\d+) (.*)"
-    for m in list(re.finditer(pat, err))[1:]:
-        kv = dict((k, float(v)) for k, v in re.findall(r"(\w+)=([\d.]+)", m.group(3)))
-        acc = by.setdefault(int(m.group(1)), [0.0, 0.0, 0.0, 0.0, 0])
+    for share, kv in share_periods(err, "launches"):
+        acc = by.setdefault(share, [0.0, 0.0, 0.0, 0.0, 0])
         acc[0] += kv.get("sampled_busy", 0) * kv.get("span_busy_us", 0)
         acc[1] += kv.get("sampled_busy", 0)
         acc[2] += kv.get("sampled_start", 0) * kv.get("span_start_us", 0)
         acc[3] += kv.get("sampled_start", 0)
-        acc[4] += int(m.group(2))
+        acc[4] += int(kv["launches"])
     if not by:
         return
     def mean(total, n):

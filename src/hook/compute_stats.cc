@@ -29,13 +29,11 @@ void PrintPaceCounters(const char* label) {
   }
 }
 
-}  // namespace
-
-namespace {
 // The launch counters when the current share began (PacePeriodStats).
 struct PeriodBase {
   uint64_t fast, n[3], span[3];
 } g_period;
+
 }  // namespace
 
 void PacePeriodStats(uint32_t share_pct) {
