@@ -11,7 +11,8 @@ Builds libvgpu.so and bench/gpu/compute_load.cu on the GPU host, then measures:
   - launch overhead with libvgpu loaded and no limit, against native (bench/gpu/overhead.cu).
 
 Run from the repository root:  python3 bench/gpu/compute_limits.py [case ...]
-Cases: limits torch multi priority overhead green contexts (default: all; green = CUDA green
+Cases: limits torch multi priority overhead green contexts b (default: all but b; b = case (b)
+of limits alone; COMPUTE_LIMITS=50,90 picks the shares of every sweep; green = CUDA green
 contexts splitting the SMs 30/70 in one process, reported for comparison, not judged;
 contexts = a loop at 30 % after 35 other contexts, and after 40 churned ones). Logs and JSON under $OUT (or
 ./out); the table goes to stdout. `python3 bench/gpu/compute_limits.py selftest` checks the
@@ -34,7 +35,7 @@ LOAD = os.path.join(BUILD, "compute_load")
 OVERHEAD = os.path.join(BUILD, "overhead")
 GREEN = os.path.join(BUILD, "compute_green")
 TORCH_LOAD = os.path.join(ROOT, "bench", "gpu", "compute_torch.py")
-LIMITS = (10, 30, 50, 70, 90)
+LIMITS = tuple(int(x) for x in os.environ.get("COMPUTE_LIMITS", "10,30,50,70,90").split(","))
 SECONDS = float(os.environ.get("COMPUTE_BENCH_SECONDS", "3"))
 TOLERANCE = 3.0  # percentage points (issue 3)
 RUN_TIMEOUT = 90
@@ -182,6 +183,13 @@ def limit_sweep(label, argv, baseline_rate=None):
         " / ".join(f"{f:.1f}" for _, f in got) + f"  (unlimited {base:.1f} it/s, worst "
         f"{worst:.1f} pts)", worst <= TOLERANCE)
     return base, got
+
+
+def case_b():
+    """(b) alone: the loop that synchronises after every 20 us kernel."""
+    limit_sweep("(b) 20 us kernels, sync each",
+                [LOAD, "loop", "--work", calibrate(20), "--sync", "1", "--seconds", str(SECONDS),
+                 "--warmup-ms", "500"])
 
 
 def case_limits():
@@ -364,7 +372,7 @@ def main():
         return
     cases = {"limits": case_limits, "torch": case_torch, "multi": case_multi,
              "priority": case_priority, "overhead": case_overhead, "green": case_green,
-             "contexts": case_contexts}
+             "contexts": case_contexts, "b": case_b}
     unknown = [a for a in args if a not in cases]
     if unknown:
         print(f"unknown case(s) {unknown}; known: {' '.join(cases)}", file=sys.stderr)
@@ -382,7 +390,7 @@ def main():
         print(f"build failed: {e}", file=sys.stderr)
         sys.exit(1)
     for name, fn in cases.items():
-        if args and name not in args:
+        if (args and name not in args) or (not args and name == "b"):
             continue
         if time.monotonic() - t0 > BUDGET_S:
             row(name, f"skipped: the run passed its {BUDGET_S} s budget", None)
