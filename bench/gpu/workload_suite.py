@@ -458,6 +458,9 @@ def case_turns(wls):
 
 FLIP_ORDER = [parse_cfg(c) for c in
               os.environ.get("FLIP_ORDER", "N,U,10,U,30,U,50,N,U,70,U,90,U").split(",")]
+# The limited process's policy: force (default), or default: alone on the card its limited
+# windows must then run as fast as its unlimited ones (issue 17: within 2 %).
+FLIP_POLICY = os.environ.get("FLIP_POLICY", "force")
 
 
 def write_limits(path, limit):
@@ -481,7 +484,9 @@ def case_flips(wls):
     (default 0.6 s: the file is looked at every 0.5 s while the process launches, so the first
     launch after the pause reads it; under `force` NVML's utilisation plays no part, and with
     no other libvgpu.so process nothing else signals contention; 1.5 s in the fourteenth
-    session's run) and TURN_WARM_S of warm-up. With
+    session's run) and TURN_WARM_S of warm-up. FLIP_POLICY=default starts the limited process
+    under the default policy: alone on the card, its limited windows must run as fast as its
+    unlimited ones (within 2 %). With
     TURN_STATS=1 the limited process prints pace mode's counters at every share change, and a
     row per share says what pace mode did there (pace_rows)."""
     rounds = int(os.environ.get("TURN_ROUNDS", "3"))
@@ -493,6 +498,7 @@ def case_flips(wls):
         write_limits(limits, 50)
         env = env_for(50)
         env.pop("CUDA_DEVICE_SM_LIMIT", None)
+        env["GPU_CORE_UTILIZATION_POLICY"] = FLIP_POLICY
         env["HAMI_LIMITS_FILE"] = limits  # Turner adds the log level and TURN_STATS's counters
         procs = {"N0": Turner("N", wl, "N0"), "N1": Turner("N", wl, "N1"),
                  "F": Turner(50, wl, "F", env)}
@@ -524,7 +530,14 @@ def case_flips(wls):
                          [wl])
         f_err = procs["F"].stderr()
         seen = [contended_windows(f_err, {wl: kv}).get(wl, False) for kv in limited_kvs]
-        if wl in own:
+        if wl in own and FLIP_POLICY == "default":
+            got = sorted((l, p) for l, p in own[wl]["pct"].items() if isinstance(l, int))
+            cl.row(f"{wl}: % of its own unlimited windows, policy default alone on the card",
+                   " / ".join(f"{p:.1f} at {l}" for l, p in got) +
+                   f"  (unlimited {own[wl]['native']:.1f} it/s; target 100, within 2 %; "
+                   f"contention seen in {sum(seen)} of {len(seen)} windows)",
+                   bool(got) and all(abs(p - 100.0) <= 2.0 for _, p in got) and not any(seen))
+        elif wl in own:
             pct = [own[wl]["pct"].get(l) for l in cl.LIMITS]
             got = [(l, p) for l, p in zip(cl.LIMITS, pct) if p is not None]
             worst = max((abs(p - l) for l, p in got), default=float("nan"))
@@ -806,7 +819,7 @@ for line in sys.stdin:
     if os.environ.get("HAMI_LIMITS_FILE"):  # flips: the share its limits file says now
         with open(os.environ["HAMI_LIMITS_FILE"]) as lf:
             v = int(lf.read().split("=")[1])
-        share = v / 100 if v else 1.0
+        share = v / 100 if v and pol != "default" else 1.0  # default: nothing else on the card
     t = time.monotonic()
     time.sleep(float(f[2]))
     rate = 100 * (2 + math.sin(t * 0.5)) * share  # the host's pace drifts 3x within seconds
@@ -846,6 +859,15 @@ def flips_selftest():
     row = [r for c, r, _ in rows if "own unlimited windows" in c]
     assert row and "worst" in row[0], rows
     assert got["contended"] == [False] * 10 and "seen in 0 of 10" in row[0], (got, row)
+    global FLIP_POLICY  # the default policy alone on the card: limited windows at 100 %
+    try:
+        FLIP_POLICY = "default"
+        got, rows = against_stand_in(case_flips, "workload_flips.json")
+    finally:
+        FLIP_POLICY = "force"
+    assert all(abs(got["own"]["pct"][str(lim)] - 100) < 3 for lim in (10, 30, 50, 70, 90)), got
+    row = [(r, ok) for c, r, ok in rows if "policy default alone" in c]
+    assert row and row[0][1] and "100." in row[0][0] and "at 90" in row[0][0], rows
 
 
 def clocks_selftest():
