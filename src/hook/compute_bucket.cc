@@ -80,14 +80,25 @@ uint64_t PaceRestartCredit(int64_t learned_ns, uint64_t max_ns) {
   return c < max_ns ? c : max_ns;
 }
 
+uint32_t PaceLearnGpu(uint32_t learned_pm, uint64_t est_ns, uint64_t span_ns) {
+  if (span_ns == 0) return learned_pm;
+  double q = 1000.0 * static_cast<double>(est_ns) / static_cast<double>(span_ns);
+  uint32_t pm = q > 4000.0 ? 4000u : static_cast<uint32_t>(q);
+  if (learned_pm == 0) return pm;
+  int64_t l = static_cast<int64_t>(learned_pm);
+  l += (static_cast<int64_t>(pm) - l) / 8;
+  return static_cast<uint32_t>(l > 1 ? l : 1);
+}
+
 uint64_t PaceChargeEnd(const PaceStretch& s, uint64_t late_ns) {
   uint64_t last = s.last < s.on_start ? s.on_start : s.last;
   uint64_t ran = last - s.on_start;
   uint64_t busy_until = last + (s.sum_est > ran ? s.sum_est - ran : 0);
   uint64_t held = busy_until > s.on_end ? busy_until : s.on_end;
   uint64_t end = s.now <= held + late_ns ? s.now : held;
-  uint64_t gpu_end = s.on_start + s.sum_est;
-  uint64_t tail_end = s.done < gpu_end ? s.done : gpu_end;
+  uint64_t tail_end = s.done;
+  if (s.gpu_pm < kPaceGpuBusyPm && s.done > s.on_start)
+    tail_end = s.on_start + (s.done - s.on_start) * s.gpu_pm / kPaceGpuBusyPm;
   if (tail_end > end) end = tail_end;
   if (s.copies_done > end) end = s.copies_done;
   return end;

@@ -247,6 +247,7 @@ struct PaceState {
   uint64_t gap_learned;     // PaceLearnGap over the past stretches (PaceLateNs)
   uint64_t n_early, n_all;  // atomic: launches (and copies) in its first kPaceEarlyNs, and all
   int64_t restart_learned;  // PaceLearnRestart over the past stretches (PaceRestartCredit)
+  uint32_t gpu_learned;     // PaceLearnGpu over the past stretches (PaceChargeEnd)
   uint64_t raw, cor;        // under g_mu: sampled launches' measured and full-duty time
   double factor;            // the last full-duty factor (0: none yet, i.e. 1)
   uint64_t others_until;    // another process of the container launched: no pace mode till then

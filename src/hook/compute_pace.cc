@@ -114,10 +114,14 @@ void Close(CtxState* c, DevLimiter* d, uint64_t now) {
                  __atomic_load_n(&p->sum_est, __ATOMIC_RELAXED),
                  now,
                  0,
+                 0,
                  0};
   Drained dr = Drain(c, p, now);
   st.done = dr.done;
   st.copies_done = dr.copies_done;
+  p->gpu_learned =
+      PaceLearnGpu(p->gpu_learned, st.sum_est, (dr.done > now ? dr.done : now) - st.on_start);
+  st.gpu_pm = p->gpu_learned;
   // The loop's own host gaps (seen inside the stretches, where it runs as unlimited) are its
   // work, not pauses: after a synchronise a training step may compute on the host for a few
   // ms before its next launch, and those ms, free, gave it up to 1.25x its share.

@@ -9,7 +9,7 @@
 //                          [--launch-gap-us G] [--streams N] [--copy-kib B] [--copy-dims 1|2|3]
 //                          [--copy-op copy|peer|peer3d|htoa|memset16|memset2d]
 //                          [--batch-threads 1] [--contexts N] [--ctx-churn N]
-//                          [--primary-restarts N] [--stream-churn 1]
+//                          [--primary-restarts N] [--stream-churn 1] [--mix-us M]
 //   compute_probe requests --kernel-us K --per-request R --gap-us G --seconds S [--warmup-ms W]
 //                          [--request-sync N]
 //
@@ -36,7 +36,9 @@
 // everything in it), retains it again and launches one kernel in it, N times, then runs the
 // loop in it;
 // --stream-churn 1 runs each batch of --sync launches on a new stream, destroyed after the
-// batch's synchronise (a server's stream per request).
+// batch's synchronise (a server's stream per request);
+// --mix-us M (path kernel) makes each launch, at random (a fixed sequence), a kernel of K or of
+// M us: a training step's mix of short and long kernels.
 // requests: R launches then a synchronize, then G us idle; latency percentiles
 // (--request-sync N: a synchronise after every N launches of a request too, dependent steps).
 // --phase-limits FILE:L1,L2,... (loop): before each phase writes CUDA_DEVICE_SM_LIMIT=Li into
@@ -97,6 +99,7 @@ struct Opts {
   int ctx_churn = 0;
   int primary_restarts = 0;
   bool stream_churn = false;
+  uint64_t mix_us = 0;     // loop: half the launches, at random, run this long instead
   int request_sync = 0;    // requests: synchronise after every N launches too (0: at the end)
   std::string phase_file;  // loop: the limits file rewritten before each phase
   std::vector<int> phase_limits;
@@ -150,6 +153,8 @@ Opts Parse(int argc, char** argv) {
       o.ctx_churn = atoi(v.c_str());
     else if (k == "--primary-restarts")
       o.primary_restarts = atoi(v.c_str());
+    else if (k == "--mix-us")
+      o.mix_us = strtoull(v.c_str(), nullptr, 10);
     else if (k == "--request-sync")
       o.request_sync = atoi(v.c_str());
     else if (k == "--phase-limits") {
@@ -187,7 +192,7 @@ void WriteLimits(const std::string& path, int limit) {
   }
 }
 
-CUfunction g_fn;
+CUfunction g_fn, g_fn_mix;
 CUgraphExec g_graph;
 CUstream g_stream = nullptr;
 std::vector<CUstream> g_streams;   // --streams N > 1
@@ -252,7 +257,14 @@ void CopyOnce(const Opts& o, const void* host_src) {
 // One launch through `path`; returns the kernel time it queues, in us.
 uint64_t LaunchOnce(const Opts& o) {
   const std::string& p = o.path;
-  if (p == "kernel") {
+  if (p == "kernel" && o.mix_us) {
+    static uint32_t lcg = 12345;
+    lcg = lcg * 1664525u + 1013904223u;
+    bool other = (lcg >> 16) & 1;
+    CHECK(
+        cuLaunchKernel(other ? g_fn_mix : g_fn, 1, 1, 1, 32, 1, 1, 0, g_stream, nullptr, nullptr));
+    return other ? o.mix_us : o.kernel_us;
+  } else if (p == "kernel") {
     CHECK(cuLaunchKernel(g_fn, 1, 1, 1, 32, 1, 1, 0, g_stream, nullptr, nullptr));
   } else if (p == "ptsz") {
     CHECK(cuLaunchKernel_ptsz(g_fn, 1, 1, 1, 32, 1, 1, 0, g_stream, nullptr, nullptr));
@@ -343,6 +355,7 @@ int main(int argc, char** argv) {
   CHECK(cuDevicePrimaryCtxRetain(&g_ctx, dev));
   CHECK(cuCtxSetCurrent(g_ctx));
   CHECK(fakegpuKernelCreate(&g_fn, o.kernel_us * 1000));
+  if (o.mix_us) CHECK(fakegpuKernelCreate(&g_fn_mix, o.mix_us * 1000));
   CHECK(fakegpuGraphCreate(&g_graph, g_fn, o.graph_count));
   if (o.ctx_churn) ChurnContexts(o, dev);
   if (o.primary_restarts) RestartThePrimaryContext(o, dev);
