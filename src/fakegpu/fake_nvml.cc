@@ -297,7 +297,11 @@ nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device, unsign
                                                      nvmlProcessInfo_t* infos) {
   NVML_DEVICE(device, i);
   if (count == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
-  std::vector<ProcessUsage> procs = N().state->Processes(i);
+  // FAKEGPU_LIST_OWN_PIDNS=1: as NVML in a container, only the caller's PID namespace's
+  // processes (the per-process utilisation still covers every process on the card).
+  const char* own = getenv("FAKEGPU_LIST_OWN_PIDNS");
+  std::vector<ProcessUsage> procs =
+      N().state->Processes(i, own && strcmp(own, "1") == 0 ? SharedState::OwnPidNamespace() : 0);
   unsigned n = static_cast<unsigned>(procs.size());
   if (n > *count || (n > 0 && infos == nullptr)) {
     *count = n;

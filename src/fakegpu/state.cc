@@ -45,8 +45,8 @@ struct DeviceShared {
 // the kernel drops the lock when the process dies (before it becomes a zombie), whatever
 // its PID namespace, so liveness needs neither kill() nor /proc.
 struct Slot {
-  std::atomic<int32_t> pid;  // 0: free; display only
-  uint32_t pad;
+  std::atomic<int32_t> pid;     // 0: free; display only
+  uint32_t pidns;               // its PID namespace (OwnPidNamespace), set with pid
   std::atomic<uint64_t> claim;  // unique per claim, tells a re-claimed slot from ours
   std::atomic<uint64_t> used[kMaxDevices];
 };
@@ -324,6 +324,7 @@ bool SharedState::EnsureSlotLocked() {
     for (auto& u : s.used) u.store(0);
     own_claim_ = f_->claim_seq.fetch_add(1) + 1;
     s.claim.store(own_claim_);
+    s.pidns = OwnPidNamespace();
     s.pid.store(host_pid_);
     own_ = static_cast<int>(i);
     return true;
@@ -378,7 +379,12 @@ uint64_t SharedState::OwnUsed(int dev) {
   return v;
 }
 
-std::vector<ProcessUsage> SharedState::Processes(int dev) {
+uint32_t SharedState::OwnPidNamespace() {
+  struct stat st;
+  return stat("/proc/self/ns/pid", &st) == 0 ? static_cast<uint32_t>(st.st_ino) : 0;
+}
+
+std::vector<ProcessUsage> SharedState::Processes(int dev, uint32_t pidns) {
   std::vector<ProcessUsage> out;
   if (dev < 0 || dev >= kMaxDevices) return out;
   Lock();
@@ -387,7 +393,8 @@ std::vector<ProcessUsage> SharedState::Processes(int dev) {
   for (uint32_t i = 0; i < hwm; ++i) {
     pid_t pid = f_->slots[i].pid.load();
     uint64_t used = f_->slots[i].used[dev].load();
-    if (pid != 0 && used > 0) out.push_back({pid, used});
+    if (pid != 0 && used > 0 && (pidns == 0 || f_->slots[i].pidns == pidns))
+      out.push_back({pid, used});
   }
   Unlock();
   return out;

@@ -59,7 +59,10 @@ class SharedState {
   void Uncharge(int dev, uint64_t bytes);
   uint64_t DeviceUsed(int dev);
   uint64_t OwnUsed(int dev);
-  std::vector<ProcessUsage> Processes(int dev);  // live processes with use > 0
+  // Live processes with use > 0; with `pidns` nonzero only those of that PID namespace.
+  std::vector<ProcessUsage> Processes(int dev, uint32_t pidns = 0);
+  // This process's PID namespace (the low 32 bits of its inode; 0 when unknown).
+  static uint32_t OwnPidNamespace();
 
   // Kernel timeline (CLOCK_MONOTONIC ns). The device runs one kernel at a time for all
   // processes: Schedule reserves [max(now, busy_until, not_before), +duration) and returns

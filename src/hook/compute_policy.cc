@@ -65,27 +65,42 @@ bool CardHandle(DevLimiter* d) {
   return true;
 }
 
-// Whether no process but this one computed on the card since `since_us` (CLOCK_REALTIME,
-// microseconds), from NVML's per-process utilisation: every sample with SM time is ours. A
-// process that only holds a context (an idle notebook, a server between requests) has none.
-// False when NVML cannot tell: our PID as NVML knows it unknown (a PID namespace of our own
-// before a context creation taught it, a forked child), the call missing or failing (MIG,
-// vGPU, old drivers), or more samples than the buffer holds. The driver filters by
-// `since_us`; a driver that returned older samples as well would only make this false more
-// often. A process that computed and has exited counts too (it shares nothing any more, but
-// telling it apart would trust NVML's process list and its samples to name processes alike:
-// where they did not, every neighbour would look idle).
-bool OthersIdleSince(DevLimiter* d, uint64_t since_us) {
-  uint32_t self = DriverPid();
-  if (self == 0 || !CardHandle(d) || !g_nvml.nvmlDeviceGetProcessUtilization) return false;
+// NVML's per-process utilisation since `since_us` (CLOCK_REALTIME, microseconds): whether it
+// could tell (`known`), and whether a process other than this one had SM time (`others`): a
+// PID other than ours where NVML's name for our PID is known, else two PIDs or more. A process
+// that only holds a context (an idle notebook, a server between requests) has none. It cannot
+// tell where the call is missing or fails (MIG, vGPU, old drivers) or more samples come than
+// the buffer holds. The driver filters by `since_us`; a driver that returned older samples as
+// well would only make `others` true more often. A process that computed and has exited
+// counts too (it shares nothing any more, but telling it apart would trust NVML's process
+// list and its samples to name processes alike: where they did not, every neighbour would
+// look idle).
+struct Computing {
+  bool known, others;
+};
+Computing ComputingSince(DevLimiter* d, uint64_t since_us) {
+  if (!CardHandle(d) || !g_nvml.nvmlDeviceGetProcessUtilization) return {false, false};
   nvmlProcessUtilizationSample_t s[kUtilSamples];
   unsigned int n = kUtilSamples;
   nvmlReturn_t r = g_nvml.nvmlDeviceGetProcessUtilization(d->nvml_card, s, &n, since_us);
-  if (r == NVML_ERROR_NOT_FOUND) return true;  // no samples: nobody computed since
-  if (r != NVML_SUCCESS || n > kUtilSamples) return false;
-  for (unsigned int i = 0; i < n; ++i)
-    if (s[i].smUtil > 0 && s[i].pid != self) return false;
-  return true;
+  if (r == NVML_ERROR_NOT_FOUND) return {true, false};  // no samples: nobody computed since
+  if (r != NVML_SUCCESS || n > kUtilSamples) return {false, false};
+  uint32_t self = DriverPid(), first = 0;
+  for (unsigned int i = 0; i < n; ++i) {
+    if (s[i].smUtil == 0) continue;
+    if (self ? s[i].pid != self : first && s[i].pid != first) return {true, true};
+    first = s[i].pid;
+  }
+  return {true, false};
+}
+
+// Whether no process but this one computed on the card since `since_us`: every sample with SM
+// time is ours. False when NVML cannot tell, and where NVML's name for our PID is unknown (a
+// PID namespace of our own before a context creation taught it, a forked child).
+bool OthersIdleSince(DevLimiter* d, uint64_t since_us) {
+  if (DriverPid() == 0) return false;
+  Computing c = ComputingSince(d, since_us);
+  return c.known && !c.others;
 }
 
 // NVML's process list of the card: no other process has a context on it (kListedAlone),
@@ -102,12 +117,19 @@ Listed ListedOnCard(DevLimiter* d) {
 
 // Whether the card is this process's alone since `since_us` (CLOCK_REALTIME, microseconds), as
 // a power probe needs: any other process that computes, of this container or another, with
-// or without libvgpu, shares the card's time and power. True when NVML lists no other process
-// with a context on the card, or when the others did not compute since `since_us`
-// (OthersIdleSince). False when NVML cannot tell.
+// or without libvgpu, shares the card's time and power. When NVML lists other processes with
+// a context on the card: true if they did not compute since `since_us` (OthersIdleSince).
+// When it lists none: true in the host's PID namespace, where the list holds every process on
+// the card; in a PID namespace of our own (a container) the list holds only the container's
+// own processes, while the per-process utilisation comes from every process on the card: true
+// unless it shows another process's SM time (where NVML cannot tell, the list decides). A
+// process of the host that computed and exited in the last second keeps the probe off there
+// too (its PID cannot be checked for life from inside). False when NVML cannot tell at all.
 bool AloneOnCard(DevLimiter* d, uint64_t since_us) {
   Listed l = ListedOnCard(d);
-  return l == Listed::kListedAlone || (l == Listed::kOthersListed && OthersIdleSince(d, since_us));
+  if (l == Listed::kListedAlone)
+    return InInitialPidNamespace() || !ComputingSince(d, since_us).others;
+  return l == Listed::kOthersListed && OthersIdleSince(d, since_us);
 }
 
 uint64_t RealtimeUs() { return Realtime() / 1000; }

@@ -10,18 +10,6 @@
 namespace hami::vgpu {
 namespace {
 
-// Whether this process lives in the initial PID namespace, where NVML's process list uses
-// the same PIDs as getpid() and can tell exactly what the driver holds for us.
-bool InInitialPidNamespace() {
-  static int cached = -1;
-  if (cached < 0) {
-    char buf[64] = {};
-    ssize_t n = readlink("/proc/self/ns/pid", buf, sizeof(buf) - 1);
-    cached = n > 0 && strcmp(buf, "pid:[4026531836]") == 0 ? 1 : 0;
-  }
-  return cached == 1;
-}
-
 bool NvmlReady() {
   static bool inited = LoadRealNvml() && g_nvml.nvmlInit_v2() == NVML_SUCCESS;
   return inited;
@@ -64,6 +52,16 @@ bool DriverProcesses(int ord, nvmlProcessInfo_t (&infos)[kMaxProcs], unsigned* c
   *count = kMaxProcs;
   return g_nvml.nvmlDeviceGetComputeRunningProcesses_v3(h, count, infos) == NVML_SUCCESS &&
          *count <= kMaxProcs;
+}
+
+bool InInitialPidNamespace() {
+  static int cached = -1;
+  if (cached < 0) {
+    char buf[64] = {};
+    ssize_t n = readlink("/proc/self/ns/pid", buf, sizeof(buf) - 1);
+    cached = n > 0 && strcmp(buf, "pid:[4026531836]") == 0 ? 1 : 0;
+  }
+  return cached == 1;
 }
 
 uint32_t DriverPid() {

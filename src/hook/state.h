@@ -48,6 +48,9 @@ int CurrentOrdinal();
 // namespace of its own, learned at a context creation (memory_context.cc); 0 while unknown
 // (memory_driver.cc).
 uint32_t DriverPid();
+// Whether this process lives in the initial PID namespace, where NVML's process list uses the
+// same PIDs as getpid() and lists every process on the card (memory_driver.cc).
+bool InInitialPidNamespace();
 // Memory limit for the physical GPU with this UUID (used by the NVML path, which may run
 // without CUDA); 0 = unlimited. *visible is set false when the UUID is not visible.
 uint64_t LimitForUuid(const char* uuid, bool* visible);

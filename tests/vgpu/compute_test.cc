@@ -446,6 +446,28 @@ TEST_F(ComputeTest, NoPowerProbeNextToANeighbourThatComputes) {
   EXPECT_NE(held.err.find("power probe put off"), std::string::npos) << held.err;
 }
 
+// The same neighbour seen from a container (a PID namespace of its own), where NVML's process
+// list holds only the container's own processes (FAKEGPU_LIST_OWN_PIDNS): NVML's per-process
+// utilisation, which covers every process on the card, shows two PIDs with SM time, and no
+// probe runs. Before, a list without others was enough: a probe ran.
+TEST_F(ComputeTest, NoPowerProbeInAContainerNextToANeighbourItsProcessListDoesNotShow) {
+  if (system("unshare -Urpf true >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "no unprivileged user/PID namespaces here";
+  Child busy = Neighbour("1000", "20000");
+  timespec start{0, 700 * 1000000L};  // the neighbour has computed for a while
+  nanosleep(&start, nullptr);
+  std::vector<std::string> argv{"/usr/bin/unshare", "-Urpf", COMPUTE_PROBE};
+  argv.insert(argv.end(), kLoop.begin(), kLoop.end());
+  Env e = PowerEnv("u", "40", "1");
+  e["LIBCUDA_LOG_LEVEL"] = "3";
+  e["FAKEGPU_LIST_OWN_PIDNS"] = "1";
+  Result held = RunProcess(argv, e, 60);
+  Stop(&busy);
+  ASSERT_EQ(held.exit_code, 0) << held.out << held.err;
+  EXPECT_EQ(Stat(held, "probes"), 0) << held.err;
+  EXPECT_NE(held.err.find("power probe put off"), std::string::npos) << held.err;
+}
+
 // A neighbour that starts computing during a probe (here 1 ms every 20 ms from the probe's
 // start on) voids its samples: NVML's per-process samples of the probe's time, read a sample
 // period after its end, show its work, and the probe is discarded (no reference).
