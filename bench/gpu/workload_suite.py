@@ -581,19 +581,23 @@ def pace_by_share(err):
 
 def pace_rows(wl, err):
     """One table row per share of what pace mode did there: the duty it charged (charged /
-    (charged + paused)), the stretches' wall time against their charge and against their
-    launches' estimated GPU time, and per stretch the restart credit and the drain."""
+    (ran + drained + paused): the bucket's share of the wall time), the stretches' wall time
+    against their charge and against their launches' estimated GPU time, and per stretch the
+    restart credit, the drain and the queued work left uncharged."""
     for share, kv in sorted(pace_by_share(err).items()):
         n, ch, wait = kv.get("pace_stretches", 0), kv.get("pace_charged_ms", 0), kv.get(
             "pace_wait_ms", 0)
         if not n or not ch:
             continue
         cl.row(f"{wl}: pace mode at {share} %",
-               f"{int(n)} stretches, duty charged {100 * ch / (ch + wait):.1f} %, ran / charged "
+               f"{int(n)} stretches, duty charged "
+               f"{100 * ch / (kv.get('pace_ran_ms', 0) + kv.get('pace_drain_ms', 0) + wait):.1f} "
+               f"%, ran / charged "
                f"{kv.get('pace_ran_ms', 0) / ch:.3f}, est / ran "
                f"{kv.get('pace_est_ms', 0) / max(kv.get('pace_ran_ms', 0), 1e-9):.3f}, per "
                f"stretch: credit {kv.get('pace_restart_credit_ms', 0) / n:.2f} ms, drain "
-               f"{kv.get('pace_drain_ms', 0) / n:.2f} ms", None)
+               f"{kv.get('pace_drain_ms', 0) / n:.2f} ms, tail uncharged "
+               f"{kv.get('pace_tail_uncharged_ms', 0) / n:.2f} ms", None)
 
 
 def span_rows(wl, err):
@@ -906,10 +910,11 @@ def pace_selftest():
     err = ("x\nhami-compute-stats share=50% pace_stretches=4 pace_charged_ms=80.0 "
            "pace_ran_ms=3874.8\n"  # the start's period: left out
            "hami-compute-stats share=30% pace_stretches=10 pace_charged_ms=200.0 "
-           "pace_wait_ms=466.7 pace_ran_ms=210.0 pace_est_ms=190.0 pace_restart_credit_ms=5.0\n"
+           "pace_wait_ms=466.7 pace_ran_ms=190.0 pace_drain_ms=10.0 pace_est_ms=190.0 "
+           "pace_restart_credit_ms=5.0 pace_tail_uncharged_ms=2.0\n"
            "hami-compute-stats share=0% pace_stretches=0\n"
            "hami-compute-stats share=30% pace_stretches=10 pace_charged_ms=200.0 "
-           "pace_wait_ms=466.7 pace_ran_ms=210.0 pace_est_ms=190.0\n"
+           "pace_wait_ms=466.7 pace_ran_ms=190.0 pace_drain_ms=10.0 pace_est_ms=190.0\n"
            "hami-compute-stats pace_stretches=3 pace_charged_ms=60.0\n")
     got = pace_by_share(err)
     assert set(got) == {0, 30}, got  # not 50: the start's period
@@ -917,6 +922,7 @@ def pace_selftest():
     n = len(cl.rows)
     pace_rows("w", err)
     assert len(cl.rows) == n + 1 and "duty charged 30.0 %" in cl.rows[-1][1], cl.rows[n:]
+    assert "tail uncharged 0.10 ms" in cl.rows[-1][1], cl.rows[n:]
     del cl.rows[n:]
     spans = ("hami-compute-stats share=50% launches=9 sampled_busy=1 span_busy_us=99.0 "
              "sampled_start=0 span_start_us=0.00\n"  # the start's period: left out
