@@ -97,8 +97,12 @@ uint64_t PaceChargeEnd(const PaceStretch& s, uint64_t late_ns) {
   uint64_t held = busy_until > s.on_end ? busy_until : s.on_end;
   uint64_t end = s.now <= held + late_ns ? s.now : held;
   uint64_t tail_end = s.done;
-  if (s.gpu_pm < kPaceGpuBusyPm && s.done > s.on_start)
+  if (s.gpu_pm == 0) {  // the stretch's own estimate
+    uint64_t gpu_end = s.on_start + s.sum_est;
+    if (gpu_end < tail_end) tail_end = gpu_end;
+  } else if (s.gpu_pm < kPaceGpuBusyPm && s.done > s.on_start) {
     tail_end = s.on_start + (s.done - s.on_start) * s.gpu_pm / kPaceGpuBusyPm;
+  }
   if (tail_end > end) end = tail_end;
   if (s.copies_done > end) end = s.copies_done;
   return end;

@@ -65,19 +65,19 @@ struct PaceStretch {
   uint64_t now;               // the launch that closes it
   uint64_t done;              // its queued work was seen finished (0: nothing was queued)
   uint64_t copies_done;       // ... that of the streams that only copied (0: none queued)
-  uint32_t gpu_pm;            // the GPU's busy share of recent stretches, per mille (PaceLearnGpu)
+  uint32_t gpu_pm;  // the GPU's busy share of recent stretches, per mille (PaceLearnGpu); 0: unused
 };
 // A GPU busy for this share of a stretch (per mille) or more counts as busy all along: the
 // estimates are that far off (PaceLearnGpu).
 inline constexpr uint32_t kPaceGpuBusyPm = 900;
 // Where the charge of a stretch ends (it starts at on_start). The application ran until `now`,
 // unless `now` came more than late_ns after the stretch and its estimated GPU work: it paused,
-// and only those count. Work still queued at `now` counts as far as the GPU's busy share of
-// the loop's stretches (`gpu_pm`, 90 % and more taken for all of it) reaches into the time from
-// on_start to `done` (a loop whose
-// GPU ran behind its host: until its queue ran dry; one whose GPU idled for part of the
-// stretch would, unthrottled, have run that tail while its host went on). Copies have no
-// estimate: they count until they finished.
+// and only those count. Work still queued at `now` counts as far as the stretch's estimated
+// GPU work reaches (`gpu_pm` 0), or as far as the GPU's busy share of the loop's stretches
+// (`gpu_pm`, 90 % and more taken for all of it; HAMI_COMPUTE_PACE_TAIL=1) reaches into the
+// time from on_start to `done`: a loop whose GPU ran behind its host is charged until its
+// queue ran dry; one whose GPU idled for part of the stretch would, unthrottled, have run
+// that tail while its host went on. Copies have no estimate: they count until they finished.
 uint64_t PaceChargeEnd(const PaceStretch& s, uint64_t late_ns);
 // How late after a stretch the next launch may come and the time until it still count as the
 // application running: the longest host gap between its launches seen inside recent stretches

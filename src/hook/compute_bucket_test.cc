@@ -115,35 +115,29 @@ TEST(ComputeBucket, EstimateFollowsSamples) {
   EXPECT_NEAR(static_cast<double>(e), 1600, 20);
 }
 
-// A pace-mode stretch from 100 to 105 ms (docs/compute-limiter.md, section 1b). `gpu` sets the
-// GPU's busy share as one stretch with `est` of estimated work would teach it.
-TEST(ComputeBucket, PaceChargeCountsTheHostWindowAndOnlyTheGpusShareOfTheTail) {
+// A pace-mode stretch from 100 to 105 ms (docs/compute-limiter.md, section 1b), its tail charged
+// by its own estimate (the default).
+TEST(ComputeBucket, PaceChargeCountsTheHostWindowAndOnlyTheEstimatedTail) {
   const uint64_t t0 = 100 * kMs, late = 2 * kMs;
   PaceStretch s{t0, t0 + 5 * kMs, t0 + 5 * kMs, 0, t0 + 5 * kMs + kMs / 10, 0, 0, 0};
-  auto gpu = [&](uint64_t est) {
-    s.sum_est = est;
-    s.gpu_pm = PaceLearnGpu(0, est, (s.done > s.now ? s.done : s.now) - s.on_start);
-  };
   // Host-bound (3 ms of GPU work in a 5 ms stretch): the 0.5 ms still queued at the closing
   // launch would have overlapped the host's next work: the charge is the host window.
+  s.sum_est = 3 * kMs;
   s.done = s.now + kMs / 2;
-  gpu(3 * kMs);
   EXPECT_EQ(PaceChargeEnd(s, late), s.now);
   // GPU-bound (the queue ran behind all along: 6.5 ms of work): charged until it ran dry.
+  s.sum_est = 6500 * kMs / 1000;
   s.done = t0 + 6400 * kMs / 1000;
-  gpu(6500 * kMs / 1000);
   EXPECT_EQ(PaceChargeEnd(s, late), s.done);
   // The estimate reaches past the drain: no more than the drain.
-  gpu(9 * kMs);
+  s.sum_est = 9 * kMs;
   EXPECT_EQ(PaceChargeEnd(s, late), s.done);
-  // Between the two: as far as the GPU's share of the time reaches (5.3 of 6.4 ms: 83 %, over
-  // the 90 % that counts as busy all along).
-  gpu(5300 * kMs / 1000);
-  EXPECT_NEAR(static_cast<double>(PaceChargeEnd(s, late)), t0 + 5300.0 / 0.9 * kMs / 1000,
-              0.01 * kMs);
+  // Between the two: as far as the estimated work reaches.
+  s.sum_est = 5300 * kMs / 1000;
+  EXPECT_EQ(PaceChargeEnd(s, late), t0 + s.sum_est);
   // Copies have no estimate: a copy-only stream counts until its copies finished.
+  s.sum_est = 3 * kMs;
   s.done = s.copies_done = t0 + 7 * kMs;
-  gpu(3 * kMs);
   EXPECT_EQ(PaceChargeEnd(s, late), s.copies_done);
   // The closing launch came long after the stretch and its work: the application paused,
   // only the stretch counts (a stretch ended by its estimated work at 106 ms here).
@@ -157,14 +151,40 @@ TEST(ComputeBucket, PaceChargeCountsTheHostWindowAndOnlyTheGpusShareOfTheTail) {
   EXPECT_EQ(PaceChargeEnd(s, late), s.on_end);
 }
 
+// The same stretch with its tail charged by the GPU's busy share learned over stretches
+// (HAMI_COMPUTE_PACE_TAIL=1); `gpu` sets it as one stretch with `est` of work would teach it.
+TEST(ComputeBucket, PaceChargeByTheLearnedGpuShareCountsTheHostWindowAndTheBusyTail) {
+  const uint64_t t0 = 100 * kMs, late = 2 * kMs;
+  PaceStretch s{t0, t0 + 5 * kMs, t0 + 5 * kMs, 0, t0 + 5 * kMs + kMs / 10, 0, 0, 0};
+  auto gpu = [&](uint64_t est) {
+    s.sum_est = est;
+    s.gpu_pm = PaceLearnGpu(0, est, (s.done > s.now ? s.done : s.now) - s.on_start);
+  };
+  s.done = s.now + kMs / 2;
+  gpu(3 * kMs);  // host-bound: the host window
+  EXPECT_EQ(PaceChargeEnd(s, late), s.now);
+  s.done = t0 + 6400 * kMs / 1000;
+  gpu(6500 * kMs / 1000);  // GPU-bound: until the queue ran dry
+  EXPECT_EQ(PaceChargeEnd(s, late), s.done);
+  // Between the two: as far as the GPU's share of the time reaches (5.3 of 6.4 ms: 83 %, over
+  // the 90 % that counts as busy all along).
+  gpu(5300 * kMs / 1000);
+  EXPECT_NEAR(static_cast<double>(PaceChargeEnd(s, late)), t0 + 5300.0 / 0.9 * kMs / 1000,
+              0.01 * kMs);
+  s.done = s.copies_done = t0 + 7 * kMs;  // copies: until they finished
+  gpu(3 * kMs);
+  EXPECT_EQ(PaceChargeEnd(s, late), s.copies_done);
+}
+
 // One stretch's estimate is its launches times a running mean of sampled kernels: 20-30 % off
-// either way for a mix of short and long kernels. The tail beyond the closing launch is charged
-// by the GPU's busy share learned over stretches, not by each stretch's own estimate, whose
-// shortfalls were never made up by its overshoots (the charge stops where the work finished).
+// either way for a mix of short and long kernels. By each stretch's own estimate (the default)
+// the shortfalls leave tails uncharged and the overshoots do not make up for them (the charge
+// stops where the work finished); by the GPU's busy share learned over stretches
+// (HAMI_COMPUTE_PACE_TAIL=1) a GPU-bound loop's tail is charged whole.
 TEST(ComputeBucket, PaceChargesAGpuBoundLoopsTailWhateverOneStretchEstimates) {
   const uint64_t t0 = 100 * kMs, late = 2 * kMs;
   uint32_t learned = 0;
-  uint64_t charged = 0, busy = 0;
+  uint64_t charged = 0, busy = 0, by_own = 0;
   for (int i = 0; i < 64; ++i) {
     // GPU-bound: 20 ms of host launches, the queue drained 15 ms later, the GPU busy all along;
     // the estimate 25 % short or 25 % over, in turn.
@@ -175,8 +195,12 @@ TEST(ComputeBucket, PaceChargesAGpuBoundLoopsTailWhateverOneStretchEstimates) {
     if (i < 16) continue;
     charged += PaceChargeEnd(s, late) - t0;
     busy += s.done - t0;
+    s.gpu_pm = 0;
+    by_own += PaceChargeEnd(s, late) - t0;
   }
   EXPECT_EQ(charged, busy) << "a stretch's estimate falling short left its tail uncharged";
+  EXPECT_NEAR(static_cast<double>(by_own) / static_cast<double>(busy), 0.875, 0.001)
+      << "by its own estimate, half the stretches lose a quarter of their time";
   EXPECT_GT(learned, 950u);
   // The share learned: a first stretch is taken as it is, later ones by an eighth.
   EXPECT_EQ(PaceLearnGpu(0, 3 * kMs, 6 * kMs), 500u);

@@ -79,6 +79,9 @@ bool LoadComputeConfig(const char* (*getenv)(const char* name), ComputeConfig* o
   if ((v = get("HAMI_COMPUTE_PACE_RESTART")) &&
       !Flag("HAMI_COMPUTE_PACE_RESTART", v, &out->pace_restart, err, errlen))
     return false;
+  if ((v = get("HAMI_COMPUTE_PACE_TAIL")) &&
+      !Flag("HAMI_COMPUTE_PACE_TAIL", v, &out->pace_tail, err, errlen))
+    return false;
   if ((v = get("HAMI_COMPUTE_MAX_TURN_US")) &&
       !Range("HAMI_COMPUTE_MAX_TURN_US", v, 1000, 30000, kUs, &out->max_turn_ns, err, errlen))
     return false;

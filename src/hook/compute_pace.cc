@@ -129,7 +129,7 @@ void Close(CtxState* c, DevLimiter* d, uint64_t now) {
   uint64_t ran_to = now > p->on_end + late ? p->on_end : now;
   p->gpu_learned =
       PaceLearnGpu(p->gpu_learned, st.sum_est, (dr.done > ran_to ? dr.done : ran_to) - st.on_start);
-  st.gpu_pm = p->gpu_learned;
+  if (Cfg().pace_tail) st.gpu_pm = p->gpu_learned ? p->gpu_learned : 1;
   uint64_t end = PaceChargeEnd(st, late);
   // A loop woken from the pause runs its first ms slower than it runs on (host and GPU come
   // back from idle): that loss, learned from its launches' pace, is not its work.

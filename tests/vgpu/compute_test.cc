@@ -628,14 +628,15 @@ TEST_F(ComputeTest, ShortKernelsWithHostGapsKeepTheShareOfThroughput) {
 // ends up to 30 ms of work are still queued. Each stretch's estimate of its GPU work (its
 // launches times a running mean of the sampled kernels) is 20-30 % off either way, and the
 // queued tail was charged only as far as that estimate reached: 54.8 % of unlimited throughput
-// at 50 and 77.9 % at 70 (a GPT training step on an H100: 53.5 / 75.5). The GPU's busy share
-// learned over stretches decides how much of the tail counts.
+// at 50 and 77.9 % at 70 (a GPT training step on an H100: 53.5 / 75.5). With
+// HAMI_COMPUTE_PACE_TAIL=1 the GPU's busy share learned over stretches decides how much of the
+// tail counts (not yet the default: measured on a card only with the stretch's own estimate).
 TEST_F(ComputeTest, AGpuBoundLoopOfMixedKernelsIsChargedItsWholeQueue) {
   std::vector<std::string> mixed = {
       "loop", "--kernel-us", "20", "--mix-us",    "980", "--launch-gap-us", "150", "--sync",
       "200",  "--seconds",   "2",  "--warmup-ms", "400"};
   auto env = [&](const std::string& limit) {
-    return ShapeEnv("q", limit, {{"HAMI_COMPUTE_STATS", "1"}});
+    return ShapeEnv("q", limit, {{"HAMI_COMPUTE_STATS", "1"}, {"HAMI_COMPUTE_PACE_TAIL", "1"}});
   };
   Result unlimited = Probe(mixed, env(""));
   Result held = Probe(mixed, env("70"));
