@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Issue 17 on a real GPU, in one device call that fits its 10 minutes: the steps still open
+# after the sixteenth session, each under its own time limit, so that one slow step cannot
+# take the rest with it. Prints a short table at the end; every step's full output and the
+# processes' logs are packed into $OUT/issue17.tgz (one file: a call brings back few).
+#   tail  A/B of the pace tail rule on the two training loops: HAMI_COMPUTE_PACE_TAIL=0 then 1
+#         (flips, 50/70/90 then 30/10, two rounds each; about 260 s)
+#   dflt  the default policy alone on the card for cnn and the eager decoders (flips under
+#         FLIP_POLICY=default: limited windows against the same process's unlimited ones;
+#         about 120 s)
+#   bench the benchmark kernels (compute_limits.py limits torch; about 200 s)
+# Usage (GPU host, repository root): bench/gpu/issue17_call.sh STEP...  (tail dflt fit one
+# call; bench another).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-$PWD/out}
+mkdir -p "$OUT/issue17"
+steps=("$@")
+[[ ${#steps[@]} -eq 0 ]] && { echo "usage: issue17_call.sh tail|dflt|bench..." >&2; exit 2; }
+summary=()
+
+# run NAME SECONDS ENV... -- ARGS...: one workload_suite/compute_limits run in $OUT/issue17/NAME.
+run() {
+  local name=$1 secs=$2
+  shift 2
+  local envs=()
+  while [[ $1 != -- ]]; do envs+=("$1"); shift; done
+  shift
+  mkdir -p "$OUT/issue17/$name"
+  env "${envs[@]}" OUT="$OUT/issue17/$name" timeout "$secs" python3 "$@" \
+    >"$OUT/issue17/$name.txt" 2>&1
+  echo "$name: rc=$?" >>"$OUT/issue17/rc.txt"
+  # The judged rows only (the table's [PASS]/[FAIL] lines and the unlimited-vs-native rows).
+  while IFS= read -r line; do summary+=("$name | $line"); done < <(
+    grep -E '^\S.*\[(PASS|FAIL)\]|its unlimited windows, % of native +\[' "$OUT/issue17/$name.txt" |
+      sed -E 's/ {2,}/ /g' | cut -c1-200)
+}
+
+for s in "${steps[@]}"; do
+  case $s in
+    tail)
+      for t in 0 1; do
+        run "tail$t" 140 HAMI_COMPUTE_PACE_TAIL=$t FLIP_ORDER=N,U,50,U,70,U,90,U,30,U,10,U \
+          WL=gpt_large,gpt_small SUITE_SECONDS=1.0 TURN_STATS=1 TURN_ROUNDS=2 -- \
+          bench/gpu/workload_suite.py flips
+      done
+      ;;
+    dflt)
+      run dflt 130 FLIP_POLICY=default FLIP_ORDER=N,U,50,U,50,U,N TURN_ROUNDS=2 \
+        WL=cnn,dec1_eager,dec32_eager SUITE_SECONDS=1.0 -- bench/gpu/workload_suite.py flips
+      ;;
+    bench)
+      run bench 200 COMPUTE_BENCH_SECONDS=1.5 -- bench/gpu/compute_limits.py limits torch
+      ;;
+    *) echo "issue17_call.sh: unknown step $s (tail, dflt, bench)" >&2; exit 2 ;;
+  esac
+done
+tar czf "$OUT/issue17.tgz" -C "$OUT" issue17 && rm -rf "$OUT/issue17"
+printf '%s\n' "${summary[@]}"
