@@ -106,7 +106,7 @@ uint64_t PaceRestartCredit(int64_t learned_ns, uint64_t max_ns);
 // 0: none yet): a stretch's launches' estimated GPU time `est_ns` over the time from its start
 // to when its work finished (or to its closing launch), at most 4000. One stretch's estimate
 // is the count of its launches times a running mean of sampled kernels: a training step's mix
-// of short and long kernels makes it 20-30 % off either way, and the tail it leaves uncharged
+// of short and long kernels makes it off either way, and the tail it leaves uncharged
 // when it falls short is never made up when it overshoots (the charge stops at `done`): an H100
 // ran a GPU-bound training loop 3-7 % above its share that way. The mean over stretches holds
 // on the fake driver; used with HAMI_COMPUTE_PACE_TAIL=1 until measured on a card.

@@ -176,7 +176,7 @@ TEST(ComputeBucket, PaceChargeByTheLearnedGpuShareCountsTheHostWindowAndTheBusyT
   EXPECT_EQ(PaceChargeEnd(s, late), s.copies_done);
 }
 
-// One stretch's estimate is its launches times a running mean of sampled kernels: 20-30 % off
+// One stretch's estimate is its launches times a running mean of sampled kernels: off
 // either way for a mix of short and long kernels. By each stretch's own estimate (the default)
 // the shortfalls leave tails uncharged and the overshoots do not make up for them (the charge
 // stops where the work finished); by the GPU's busy share learned over stretches

@@ -626,7 +626,7 @@ TEST_F(ComputeTest, ShortKernelsWithHostGapsKeepTheShareOfThroughput) {
 // A GPU-bound training loop of short and long kernels (20 or 980 us at random, 150 us of host
 // work before each launch, a synchronise every 200): its host runs ahead, so when a stretch
 // ends up to 30 ms of work are still queued. Each stretch's estimate of its GPU work (its
-// launches times a running mean of the sampled kernels) is 20-30 % off either way, and the
+// launches times a running mean of the sampled kernels) is off either way, and the
 // queued tail was charged only as far as that estimate reached: 54.8 % of unlimited throughput
 // at 50 and 77.9 % at 70 (a GPT training step on an H100: 53.5 / 75.5). With
 // HAMI_COMPUTE_PACE_TAIL=1 the GPU's busy share learned over stretches decides how much of the
