@@ -136,6 +136,7 @@ class Extender {
 
   StatusOr<Json> FilterOrPrioritize(const Json& args, bool prioritize);
   Status AcquireTurn(const std::string& node, const std::string& uid);
+  bool OlderThanOurBind(const std::string& uid, uint64_t rv) const;
   void ReleaseTurn(const std::string& uid);
   void ClaimTurnIfFree(const std::string& node, const std::string& uid,
                        std::chrono::steady_clock::time_point since);
@@ -203,6 +204,7 @@ class Extender {
   std::unordered_map<std::string, HeldLock> hami_locks_;  // uid -> the lock Bind wrote
   std::vector<HeldLock> lock_releases_;                   // for the reaper to remove
   std::atomic<bool> releases_pending_{false};
+  std::mutex release_mu_;  // one ReleaseQueuedHamiLocks at a time (taken before lock_mu_)
 
   mutable std::mutex counters_mu_;
   ExtenderCounters counters_;

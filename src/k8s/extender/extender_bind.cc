@@ -166,6 +166,7 @@ Status Extender::LockAndWriteBinding(const std::string& ns, const std::string& n
                                      Clock::time_point deadline) {
   std::string lock;
   if (WantsHamiLock(node)) {
+    ReleaseQueuedHamiLocks();  // a previous attempt's, still queued (extender_nodelock.cc)
     auto taken = TakeHamiLock(node, ns, name, deadline);
     if (!taken.ok()) return taken.status();
     lock = *taken;

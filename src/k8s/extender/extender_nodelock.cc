@@ -165,6 +165,10 @@ void Extender::ReleaseHamiLock(const std::string& node, const std::string& value
 }
 
 void Extender::ReleaseQueuedHamiLocks() {
+  // One at a time, and Bind runs it before taking a lock: a lock value has whole seconds, so a
+  // pod's next bind attempt within the second writes the very value a queued release of its
+  // previous attempt removes, and that release must be done before the new lock is taken.
+  std::lock_guard<std::mutex> one(release_mu_);
   std::vector<HeldLock> todo;
   {
     std::lock_guard<std::mutex> l(lock_mu_);

@@ -61,13 +61,27 @@ void Extender::DeleteNode(const Json& node) {
   (void)state_.RemoveNode(MetaString(node, "name"));
 }
 
+// Whether a pod event is older than what our last bind of the pod wrote: a version before the
+// bind's own write, or the failed mark of a failed attempt (whose failure path released its turn
+// and node lock itself). Such an event, delivered late, must not end the turn of a bind that
+// came after it: with the turn went that bind's node lock, taken anew.
+bool Extender::OlderThanOurBind(const std::string& uid, uint64_t rv) const {
+  if (rv == 0) return false;
+  std::shared_lock<std::shared_mutex> lock(state_mu_);
+  auto rec = pods_.find(uid);
+  if (rec != pods_.end() && rv < rec->second.min_rv) return true;
+  auto f = failed_rv_.find(uid);
+  return f != failed_rv_.end() && rv <= f->second;
+}
+
 void Extender::UpsertPod(const Json& pod) {
   std::string uid = MetaString(pod, "uid");
   if (uid.empty()) return;
   std::string phase = Annotation(pod, kBindPhaseAnnotation);
   bool terminated = PodTerminated(pod);
-  if (terminated || phase == "success" || phase == "failed") ReleaseTurn(uid);
   uint64_t rv = ParseRv(MetaString(pod, "resourceVersion"));
+  if ((terminated || phase == "success" || phase == "failed") && !OlderThanOurBind(uid, rv))
+    ReleaseTurn(uid);
   std::string node = Annotation(pod, kVgpuNodeAnnotation);
   if (node.empty()) node = PodNodeName(pod);
   auto placement = PlacementFromPod(pod);
