@@ -5,6 +5,9 @@
 # processes' logs are packed into $OUT/issue17.tgz (one file: a call brings back few).
 #   tail  A/B of the pace tail rule on the two training loops: HAMI_COMPUTE_PACE_TAIL=0 then 1
 #         (flips, 50/70/90 then 30/10, two rounds each; about 260 s)
+#   tail2 A/B of the tail rules 1 (learned share) and 2 (sampled idle share) on the two
+#         training loops at 50/70/30 (two rounds each; about 380 s), with the pace rows and the
+#         GPU's busy % per share (nvidia-smi) in the table
 #   dflt  the default policy alone on the card for cnn and the eager decoders (flips under
 #         FLIP_POLICY=default: limited windows against the same process's unlimited ones;
 #         about 120 s)
@@ -32,8 +35,9 @@ run() {
   echo "$name: rc=$?" >>"$OUT/issue17/rc.txt"
   # The judged rows only (the table's [PASS]/[FAIL] lines and the unlimited-vs-native rows).
   while IFS= read -r line; do summary+=("$name | $line"); done < <(
-    grep -E '^\S.*\[(PASS|FAIL)\]|its unlimited windows, % of native +\[' "$OUT/issue17/$name.txt" |
-      sed -E 's/ {2,}/ /g' | cut -c1-200)
+    grep -E "^\S.*\[(PASS|FAIL)\]|its unlimited windows, % of native +\[${VERBOSE_ROWS:+|pace mode at|GPU clock|^  [a-z0-9_]+: N=}" \
+      "$OUT/issue17/$name.txt" |
+      sed -E 's/ {2,}/ /g' | cut -c1-330)
 }
 
 for s in "${steps[@]}"; do
@@ -45,6 +49,13 @@ for s in "${steps[@]}"; do
           bench/gpu/workload_suite.py flips
       done
       ;;
+    tail2)
+      for t in 1 2; do
+        VERBOSE_ROWS=1 run "tail$t" 190 HAMI_COMPUTE_PACE_TAIL=$t FLIP_ORDER=N,U,50,U,70,U,30,U \
+          WL=gpt_large,gpt_small SUITE_SECONDS=1.0 TURN_STATS=1 TURN_ROUNDS=2 -- \
+          bench/gpu/workload_suite.py flips
+      done
+      ;;
     dflt)
       run dflt 130 FLIP_POLICY=default FLIP_ORDER=N,U,50,U,50,U,N TURN_ROUNDS=2 \
         WL=cnn,dec1_eager,dec32_eager SUITE_SECONDS=1.0 -- bench/gpu/workload_suite.py flips
@@ -52,7 +63,7 @@ for s in "${steps[@]}"; do
     bench)
       run bench 200 COMPUTE_BENCH_SECONDS=1.5 -- bench/gpu/compute_limits.py limits torch
       ;;
-    *) echo "issue17_call.sh: unknown step $s (tail, dflt, bench)" >&2; exit 2 ;;
+    *) echo "issue17_call.sh: unknown step $s (tail, tail2, dflt, bench)" >&2; exit 2 ;;
   esac
 done
 tar czf "$OUT/issue17.tgz" -C "$OUT" issue17 && rm -rf "$OUT/issue17"

@@ -314,7 +314,8 @@ class GpuClocks:
         if argv is None:
             if ms <= 0 or not shutil.which("nvidia-smi"):
                 return
-            argv = ["nvidia-smi", "--query-gpu=timestamp,clocks.sm,clocks.mem,power.draw",
+            argv = ["nvidia-smi",
+                    "--query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,utilization.gpu",
                     "--format=csv,noheader,nounits", f"-lms={ms}"]
             cpus = os.environ.get("CLOCKS_CPUS", "0,1")
             if cpus and shutil.which("taskset"):
@@ -334,15 +335,17 @@ class GpuClocks:
 
     @staticmethod
     def parse(line, offset):
-        """'2026/12/07 12:00:00.123, 1980, 2619, 312.45' -> (monotonic s, 1980, 2619, 312.45);
-        None for anything else ('[N/A]', a header)."""
+        """'2026/12/07 12:00:00.123, 1980, 2619, 312.45, 57' -> (monotonic s, 1980, 2619, 312.45,
+        57): the GPU's busy % over the driver's last sample period last (None when the line has
+        only four fields); None for anything else ('[N/A]', a header)."""
         parts = [x.strip() for x in line.split(",")]
-        if len(parts) != 4:
+        if len(parts) not in (4, 5):
             return None
         try:
             stamp, frac = (parts[0].split(".") + ["0"])[:2]
             wall = time.mktime(time.strptime(stamp, "%Y/%m/%d %H:%M:%S")) + float("0." + frac)
-            return (wall - offset, float(parts[1]), float(parts[2]), float(parts[3]))
+            util = float(parts[4]) if len(parts) == 5 else None
+            return (wall - offset, float(parts[1]), float(parts[2]), float(parts[3]), util)
         except ValueError:
             return None
 
@@ -359,7 +362,9 @@ class GpuClocks:
         return {"sm_mhz": statistics.mean(x[1] for x in got),
                 "sm_min_mhz": min(x[1] for x in got),
                 "mem_mhz": statistics.mean(x[2] for x in got),
-                "watts": statistics.mean(x[3] for x in got), "n": len(got)}
+                "watts": statistics.mean(x[3] for x in got), "n": len(got),
+                "busy_pct": (statistics.mean(x[4] for x in got)
+                             if all(x[4] is not None for x in got) else None)}
 
     def close(self):
         if self.p:
@@ -375,10 +380,13 @@ def clock_rows(wl, windows):
             by.setdefault(str(c), []).append(w)
     if not by:
         return
-    cl.row(f"{wl}: GPU clock in its windows, median MHz (lowest sample) / W",
+    def busy(ws):
+        got = [w["busy_pct"] for w in ws if w.get("busy_pct") is not None]
+        return f" / {statistics.median(got):.0f} %" if got else ""
+    cl.row(f"{wl}: GPU clock in its windows, median MHz (lowest sample) / W / GPU busy",
            ", ".join(f"{c} {statistics.median(w['sm_mhz'] for w in ws):.0f} "
                      f"({min(w['sm_min_mhz'] for w in ws):.0f}) / "
-                     f"{statistics.median(w['watts'] for w in ws):.0f}"
+                     f"{statistics.median(w['watts'] for w in ws):.0f}{busy(ws)}"
                      for c, ws in by.items()), None)
 
 
@@ -597,7 +605,9 @@ def pace_rows(wl, err):
                f"{kv.get('pace_est_ms', 0) / max(kv.get('pace_ran_ms', 0), 1e-9):.3f}, per "
                f"stretch: credit {kv.get('pace_restart_credit_ms', 0) / n:.2f} ms, drain "
                f"{kv.get('pace_drain_ms', 0) / n:.2f} ms, tail uncharged "
-               f"{kv.get('pace_tail_uncharged_ms', 0) / n:.2f} ms", None)
+               f"{kv.get('pace_tail_uncharged_ms', 0) / n:.2f} ms" + (
+                   f"; samples on an idle stream {100 * kv['pace_idle_samples'] / kv['pace_samples']:.1f}"
+                   f" % of {int(kv['pace_samples'])}" if kv.get("pace_samples") else ""), None)
 
 
 def span_rows(wl, err):
@@ -879,7 +889,7 @@ def clocks_selftest():
     now = time.time()
     def stamp(t):
         return time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(t)) + f".{int(t % 1 * 1000):03d}"
-    lines = [f"{stamp(now + 0.1 * i)}, {1980 - 100 * (i % 2)}, 2619, {300 + i}.5\n"
+    lines = [f"{stamp(now + 0.1 * i)}, {1980 - 100 * (i % 2)}, 2619, {300 + i}.5, {10 * i}\n"
              for i in range(10)] + ["[N/A], [N/A]\n"]
     got = [GpuClocks.parse(ln, off) for ln in lines]
     assert got[-1] is None and all(got[:-1]), got
@@ -896,10 +906,12 @@ def clocks_selftest():
     t0 = now - off + 0.25  # the samples at +0.3 .. +0.6 s
     w = c.window({"t0_ms": f"{t0 * 1000:.0f}", "wall_s": "0.4"})
     assert w and w["n"] == 4 and w["sm_min_mhz"] == 1880 and abs(w["sm_mhz"] - 1930) < 1e-9, w
+    assert w["busy_pct"] == 45, w  # 30, 40, 50, 60 %
+    assert GpuClocks.parse(f"{stamp(now)}, 1980, 2619, 300.5\n", off)[4] is None
     assert c.window({"t0_ms": "1", "wall_s": "0.1"}) is None and c.window({}) is None
     n = len(cl.rows)
     clock_rows("w", [(50, w), ("U", None), (50, w)])
-    assert len(cl.rows) == n + 1 and "50 1930 (1880) / 305" in cl.rows[-1][1], cl.rows[n:]
+    assert len(cl.rows) == n + 1 and "50 1930 (1880) / 305 / 45 %" in cl.rows[-1][1], cl.rows[n:]
     clock_rows("w", [("U", None)])
     assert len(cl.rows) == n + 1
     del cl.rows[n:]
@@ -911,7 +923,8 @@ def pace_selftest():
            "pace_ran_ms=3874.8\n"  # the start's period: left out
            "hami-compute-stats share=30% pace_stretches=10 pace_charged_ms=200.0 "
            "pace_wait_ms=466.7 pace_ran_ms=190.0 pace_drain_ms=10.0 pace_est_ms=190.0 "
-           "pace_restart_credit_ms=5.0 pace_tail_uncharged_ms=2.0\n"
+           "pace_restart_credit_ms=5.0 pace_tail_uncharged_ms=2.0 pace_samples=150 "
+           "pace_idle_samples=30\n"
            "hami-compute-stats share=0% pace_stretches=0\n"
            "hami-compute-stats share=30% pace_stretches=10 pace_charged_ms=200.0 "
            "pace_wait_ms=466.7 pace_ran_ms=190.0 pace_drain_ms=10.0 pace_est_ms=190.0\n"
@@ -923,6 +936,7 @@ def pace_selftest():
     pace_rows("w", err)
     assert len(cl.rows) == n + 1 and "duty charged 30.0 %" in cl.rows[-1][1], cl.rows[n:]
     assert "tail uncharged 0.10 ms" in cl.rows[-1][1], cl.rows[n:]
+    assert "idle stream 20.0 % of 150" in cl.rows[-1][1], cl.rows[n:]
     del cl.rows[n:]
     spans = ("hami-compute-stats share=50% launches=9 sampled_busy=1 span_busy_us=99.0 "
              "sampled_start=0 span_start_us=0.00\n"  # the start's period: left out

@@ -126,6 +126,7 @@ struct Stats {
     uint64_t restart_ns;  // restart credit given to stretches (PaceRestartCredit)
     uint64_t ran_ns;      // stretches from their start to the launch that ended them
     uint64_t est_ns;      // the stretches' launches' estimated GPU time (sum_est)
+    uint64_t samples, idle_samples;  // sampled launches in stretches, on an idle stream
     // Launches by ms since their stretch opened, and the stretches that lasted past each ms:
     // the loop's pace through a stretch (its restart cost after a pause).
     uint64_t bin[kPaceBins], bin_n[kPaceBins];
@@ -248,6 +249,8 @@ struct PaceState {
   uint64_t n_early, n_all;  // atomic: launches (and copies) in its first kPaceEarlyNs, and all
   int64_t restart_learned;  // PaceLearnRestart over the past stretches (PaceRestartCredit)
   uint32_t gpu_learned;     // PaceLearnGpu over the past stretches (PaceChargeEnd)
+  uint32_t n_samp, n_idle;  // atomic: the stretch's sampled launches, those on an idle stream
+  uint32_t idle_learned;    // PaceLearnIdle over the past stretches, plus 1 (0: none yet)
   uint64_t raw, cor;        // under g_mu: sampled launches' measured and full-duty time
   double factor;            // the last full-duty factor (0: none yet, i.e. 1)
   uint64_t others_until;    // another process of the container launched: no pace mode till then

@@ -124,7 +124,18 @@ void Close(CtxState* c, DevLimiter* d, uint64_t now) {
   // ms before its next launch, and those ms, free, gave it up to 1.25x its share.
   p->gap_learned = PaceLearnGap(p->gap_learned, __atomic_load_n(&p->gap_max, __ATOMIC_RELAXED));
   uint64_t late = PaceLateNs(p->gap_learned, kPaceLateNs, p->on_end - p->on_start);
-  if (Cfg().pace_tail) {
+  uint32_t n_samp = __atomic_load_n(&p->n_samp, __ATOMIC_RELAXED);
+  uint32_t n_idle = __atomic_load_n(&p->n_idle, __ATOMIC_RELAXED);
+  if (Cfg().stats) {
+    g_stats.pace.samples += n_samp;
+    g_stats.pace.idle_samples += n_idle;
+  }
+  if (Cfg().pace_tail == 2) {
+    // The GPU's idle share while the loop launched: its sampled launches that found their
+    // stream with nothing queued.
+    st.idle_pm = PaceLearnIdle(static_cast<int32_t>(p->idle_learned) - 1, n_idle, n_samp);
+    p->idle_learned = static_cast<uint32_t>(st.idle_pm + 1);
+  } else if (Cfg().pace_tail == 1) {
     // The GPU's busy share, over the stretch's time until its work finished (a closing launch
     // that came late ends nothing: the loop paused after the stretch, idle on both sides).
     uint64_t ran_to = now > p->on_end + late ? p->on_end : now;
@@ -191,6 +202,8 @@ void Open(DevLimiter* d, uint64_t now) {
   __atomic_store_n(&p->n_early, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&p->n_all, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&p->sum_est, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&p->n_samp, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&p->n_idle, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&p->t_last, now, __ATOMIC_RELAXED);
   __atomic_store_n(&p->gap_max, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&p->gen, p->gen + 1, __ATOMIC_RELEASE);
