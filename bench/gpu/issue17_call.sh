@@ -6,12 +6,13 @@
 #   tail  A/B of the pace tail rule on the two training loops: HAMI_COMPUTE_PACE_TAIL=0 then 1
 #         (flips, 50/70/90 then 30/10, two rounds each; about 260 s)
 #   tail2 A/B of the tail rules 1 (learned share) and 2 (sampled idle share) on the two
-#         training loops at 50/70/30 (two rounds each; about 380 s), with the pace rows and the
+#         training loops at 50/70/30 (two rounds each; about 300 s), with the pace rows and the
 #         GPU's busy % per share (nvidia-smi) in the table
 #   dflt  the default policy alone on the card for cnn and the eager decoders (flips under
 #         FLIP_POLICY=default: limited windows against the same process's unlimited ones;
 #         about 120 s)
-#   bench the benchmark kernels (compute_limits.py limits torch; about 200 s)
+#   bench the benchmark kernels (compute_limits.py limits torch; about 200 s), under the tail
+#         rule BENCH_TAIL (default 0)
 # Usage (GPU host, repository root): bench/gpu/issue17_call.sh STEP...  (tail dflt fit one
 # call; bench another).
 set -uo pipefail
@@ -51,7 +52,7 @@ for s in "${steps[@]}"; do
       ;;
     tail2)
       for t in 1 2; do
-        VERBOSE_ROWS=1 run "tail$t" 190 HAMI_COMPUTE_PACE_TAIL=$t FLIP_ORDER=N,U,50,U,70,U,30,U \
+        VERBOSE_ROWS=1 run "tail$t" 150 HAMI_COMPUTE_PACE_TAIL=$t FLIP_ORDER=N,U,50,U,70,U,30,U \
           WL=gpt_large,gpt_small SUITE_SECONDS=1.0 TURN_STATS=1 TURN_ROUNDS=2 -- \
           bench/gpu/workload_suite.py flips
       done
@@ -61,7 +62,8 @@ for s in "${steps[@]}"; do
         WL=cnn,dec1_eager,dec32_eager SUITE_SECONDS=1.0 -- bench/gpu/workload_suite.py flips
       ;;
     bench)
-      run bench 200 COMPUTE_BENCH_SECONDS=1.5 -- bench/gpu/compute_limits.py limits torch
+      run bench 200 HAMI_COMPUTE_PACE_TAIL="${BENCH_TAIL:-0}" COMPUTE_BENCH_SECONDS=1.5 -- \
+        bench/gpu/compute_limits.py limits torch
       ;;
     *) echo "issue17_call.sh: unknown step $s (tail, tail2, dflt, bench)" >&2; exit 2 ;;
   esac
