@@ -4,17 +4,15 @@
 # take the rest with it. Prints a short table at the end; every step's full output and the
 # processes' logs are packed into $OUT/issue17.tgz (one file: a call brings back few).
 #   tail  A/B of the pace tail rule on the two training loops: HAMI_COMPUTE_PACE_TAIL=0 then 1
-#         (flips, 50/70/90 then 30/10, two rounds each; about 260 s)
-#   tail2 A/B of the tail rules 1 (learned share) and 2 (sampled idle share) on the two
-#         training loops at 50/70/30 (two rounds each; about 300 s), with the pace rows and the
-#         GPU's busy % per share (nvidia-smi) in the table
+#         (flips at 50/70/30, two rounds each; about 300 s), with the pace rows and the GPU's
+#         busy % per share (nvidia-smi) in the table
 #   dflt  the default policy alone on the card for cnn and the eager decoders (flips under
 #         FLIP_POLICY=default: limited windows against the same process's unlimited ones;
 #         about 120 s)
 #   bench the benchmark kernels (compute_limits.py limits torch; about 200 s), under the tail
 #         rule BENCH_TAIL (default 0)
-# Usage (GPU host, repository root): bench/gpu/issue17_call.sh STEP...  (tail dflt fit one
-# call; bench another).
+# Usage (GPU host, repository root): bench/gpu/issue17_call.sh STEP...  (tail and bench fit one
+# call; dflt another).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/out}
@@ -45,13 +43,6 @@ for s in "${steps[@]}"; do
   case $s in
     tail)
       for t in 0 1; do
-        run "tail$t" 140 HAMI_COMPUTE_PACE_TAIL=$t FLIP_ORDER=N,U,50,U,70,U,90,U,30,U,10,U \
-          WL=gpt_large,gpt_small SUITE_SECONDS=1.0 TURN_STATS=1 TURN_ROUNDS=2 -- \
-          bench/gpu/workload_suite.py flips
-      done
-      ;;
-    tail2)
-      for t in 1 2; do
         VERBOSE_ROWS=1 run "tail$t" 150 HAMI_COMPUTE_PACE_TAIL=$t FLIP_ORDER=N,U,50,U,70,U,30,U \
           WL=gpt_large,gpt_small SUITE_SECONDS=1.0 TURN_STATS=1 TURN_ROUNDS=2 -- \
           bench/gpu/workload_suite.py flips
@@ -65,7 +56,7 @@ for s in "${steps[@]}"; do
       run bench 200 HAMI_COMPUTE_PACE_TAIL="${BENCH_TAIL:-0}" COMPUTE_BENCH_SECONDS=1.5 -- \
         bench/gpu/compute_limits.py limits torch
       ;;
-    *) echo "issue17_call.sh: unknown step $s (tail, tail2, dflt, bench)" >&2; exit 2 ;;
+    *) echo "issue17_call.sh: unknown step $s (tail, dflt, bench)" >&2; exit 2 ;;
   esac
 done
 tar czf "$OUT/issue17.tgz" -C "$OUT" issue17 && rm -rf "$OUT/issue17"

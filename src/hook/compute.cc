@@ -432,9 +432,9 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   bool idle = sampled ? g_cuda.cuStreamQuery(stream) != CUDA_ERROR_NOT_READY
                       : prev < 0 || (prev == entry_end && idle_at_entry) ||
                             g_cuda.cuEventQuery(c->ev[prev].ev) != CUDA_ERROR_NOT_READY;
-  // Pace mode: the stretch's samples on an idle stream (PaceLearnIdle); not the launch that
-  // opened it (its queue drained in the pause: it came before the stretch's start).
-  if (pace && d && t0 > __atomic_load_n(&d->pace.on_start, __ATOMIC_RELAXED)) {
+  // Pace mode's counters: the stretch's samples on an idle stream; not the launch that opened
+  // it (its queue drained in the pause: it came before the stretch's start).
+  if (pace && d && Cfg().stats && t0 > __atomic_load_n(&d->pace.on_start, __ATOMIC_RELAXED)) {
     __atomic_fetch_add(&d->pace.n_samp, 1, __ATOMIC_RELAXED);
     if (idle) __atomic_fetch_add(&d->pace.n_idle, 1, __ATOMIC_RELAXED);
   }

@@ -90,13 +90,6 @@ uint32_t PaceLearnGpu(uint32_t learned_pm, uint64_t est_ns, uint64_t span_ns) {
   return static_cast<uint32_t>(l > 1 ? l : 1);
 }
 
-int32_t PaceLearnIdle(int32_t learned_pm, uint32_t idle, uint32_t n) {
-  if (n < 4 || idle > n) return learned_pm;
-  int32_t pm = static_cast<int32_t>(1000ull * idle / n);
-  if (learned_pm < 0) return pm;
-  return learned_pm + (pm - learned_pm) / 8;
-}
-
 uint64_t PaceChargeEnd(const PaceStretch& s, uint64_t late_ns) {
   uint64_t last = s.last < s.on_start ? s.on_start : s.last;
   uint64_t ran = last - s.on_start;
@@ -104,10 +97,7 @@ uint64_t PaceChargeEnd(const PaceStretch& s, uint64_t late_ns) {
   uint64_t held = busy_until > s.on_end ? busy_until : s.on_end;
   uint64_t end = s.now <= held + late_ns ? s.now : held;
   uint64_t tail_end = s.done;
-  if (s.idle_pm >= 0) {
-    uint64_t idle = ran * static_cast<uint64_t>(s.idle_pm > 1000 ? 1000 : s.idle_pm) / 1000;
-    tail_end = s.done > s.on_start + idle ? s.done - idle : s.on_start;
-  } else if (s.gpu_pm == 0) {  // the stretch's own estimate
+  if (s.gpu_pm == 0) {  // the stretch's own estimate
     uint64_t gpu_end = s.on_start + s.sum_est;
     if (gpu_end < tail_end) tail_end = gpu_end;
   } else if (s.gpu_pm < kPaceGpuBusyPm && s.done > s.on_start) {

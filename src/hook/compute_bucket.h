@@ -66,7 +66,6 @@ struct PaceStretch {
   uint64_t done;              // its queued work was seen finished (0: nothing was queued)
   uint64_t copies_done;       // ... that of the streams that only copied (0: none queued)
   uint32_t gpu_pm;  // the GPU's busy share of recent stretches, per mille (PaceLearnGpu); 0: unused
-  int32_t idle_pm = -1;  // the GPU's idle share while it launches (PaceLearnIdle); -1: unused
 };
 // A GPU busy for this share of a stretch (per mille) or more counts as busy all along: the
 // estimates are that far off (PaceLearnGpu).
@@ -78,13 +77,7 @@ inline constexpr uint32_t kPaceGpuBusyPm = 900;
 // (`gpu_pm`, 90 % and more taken for all of it; HAMI_COMPUTE_PACE_TAIL=1) reaches into the
 // time from on_start to `done`: a loop whose GPU ran behind its host is charged until its
 // queue ran dry; one whose GPU idled for part of the stretch would, unthrottled, have run
-// that tail while its host went on. With `idle_pm` (0 and up; HAMI_COMPUTE_PACE_TAIL=2) the
-// stretch's GPU work is taken to run until `done` less the idle share of its launching part
-// (on_start to its last launch): the GPU is busy all through the tail after the last launch,
-// and the stretch costs its host time or that GPU time, whichever is longer (a loop running
-// ahead of its GPU is charged until its queue ran dry; the idle gaps of a loop slower than
-// its GPU would, unthrottled, have held the tail). Copies have no estimate: they count until
-// they finished.
+// that tail while its host went on. Copies have no estimate: they count until they finished.
 uint64_t PaceChargeEnd(const PaceStretch& s, uint64_t late_ns);
 // How late after a stretch the next launch may come and the time until it still count as the
 // application running: the longest host gap between its launches seen inside recent stretches
@@ -118,12 +111,6 @@ uint64_t PaceRestartCredit(int64_t learned_ns, uint64_t max_ns);
 // ran a GPU-bound training loop 3-7 % above its share that way. The mean over stretches holds
 // on the fake driver; used with HAMI_COMPUTE_PACE_TAIL=1 until measured on a card.
 uint32_t PaceLearnGpu(uint32_t learned_pm, uint64_t est_ns, uint64_t span_ns);
-// The GPU's idle share while a loop launches, per mille, learned over stretches (weight 1/8;
-// -1: none yet): the share of a stretch's sampled launches (one per ms or so, taken on the
-// host's clock) that found their stream with nothing queued, `idle` of `n`. A stretch with
-// fewer than 4 samples teaches nothing. Its first launch (the queue drained in the pause)
-// is not sampled for it.
-int32_t PaceLearnIdle(int32_t learned_pm, uint32_t idle, uint32_t n);
 
 }  // namespace hami::vgpu
 

@@ -209,37 +209,6 @@ TEST(ComputeBucket, PaceChargesAGpuBoundLoopsTailWhateverOneStretchEstimates) {
   EXPECT_EQ(PaceLearnGpu(500, 0, 0), 500u) << "no time: nothing learned";
 }
 
-// HAMI_COMPUTE_PACE_TAIL=2: the stretch's GPU work runs until its queue ran dry less the GPU's
-// idle share of the launching part, learned from the sampled launches that found their stream
-// empty; the charge is that or the host window, whichever is longer.
-TEST(ComputeBucket, PaceChargeByTheSampledIdleShareTakesTheHostOrTheGpuTime) {
-  const uint64_t t0 = 100 * kMs, late = 2 * kMs;
-  // 20 ms of launches, closed at 20.1 ms, its queue dry at 30 ms.
-  PaceStretch s{t0, t0 + 20 * kMs, t0 + 20 * kMs, 0, t0 + 20 * kMs + kMs / 10, t0 + 30 * kMs,
-                0, 0};
-  s.idle_pm = 0;  // GPU-bound: all of the tail
-  EXPECT_EQ(PaceChargeEnd(s, late), s.done);
-  s.idle_pm = 250;  // idle 5 of the 20 ms: its GPU work ended 5 ms before the queue did
-  EXPECT_EQ(PaceChargeEnd(s, late), s.done - 5 * kMs);
-  s.idle_pm = 700;  // 14 ms idle: 16 ms of GPU work, less than the host window
-  EXPECT_EQ(PaceChargeEnd(s, late), s.now);
-  s.idle_pm = 1000;
-  s.done = t0 + 21 * kMs;
-  EXPECT_EQ(PaceChargeEnd(s, late), s.now) << "never less than the host window";
-  s.sum_est = 40 * kMs;  // the estimate plays no part
-  EXPECT_EQ(PaceChargeEnd(s, late), s.now);
-  s.done = s.copies_done = t0 + 25 * kMs;
-  EXPECT_EQ(PaceChargeEnd(s, late), s.copies_done) << "copies: until they finished";
-  // The share learned: a first stretch as it is, later ones by an eighth; fewer than four
-  // samples teach nothing.
-  EXPECT_EQ(PaceLearnIdle(-1, 1, 4), 250);
-  EXPECT_EQ(PaceLearnIdle(250, 4, 4), 343);
-  EXPECT_EQ(PaceLearnIdle(250, 0, 8), 219);
-  EXPECT_EQ(PaceLearnIdle(250, 3, 3), 250);
-  EXPECT_EQ(PaceLearnIdle(-1, 3, 3), -1);
-  EXPECT_EQ(PaceLearnIdle(250, 9, 8), 250) << "more idle samples than samples: ignored";
-}
-
 // How late a closing launch may come and still be the application running (section 1b).
 TEST(ComputeBucket, PaceLearnsTheLoopsHostGapsAndTakesLongerOnesForPauses) {
   const uint64_t min = 2 * kMs, on = 20 * kMs;

@@ -79,11 +79,9 @@ bool LoadComputeConfig(const char* (*getenv)(const char* name), ComputeConfig* o
   if ((v = get("HAMI_COMPUTE_PACE_RESTART")) &&
       !Flag("HAMI_COMPUTE_PACE_RESTART", v, &out->pace_restart, err, errlen))
     return false;
-  uint64_t tail = 0;
   if ((v = get("HAMI_COMPUTE_PACE_TAIL")) &&
-      !Range("HAMI_COMPUTE_PACE_TAIL", v, 0, 2, 1, &tail, err, errlen))
+      !Flag("HAMI_COMPUTE_PACE_TAIL", v, &out->pace_tail, err, errlen))
     return false;
-  out->pace_tail = static_cast<uint32_t>(tail);
   if ((v = get("HAMI_COMPUTE_MAX_TURN_US")) &&
       !Range("HAMI_COMPUTE_MAX_TURN_US", v, 1000, 30000, kUs, &out->max_turn_ns, err, errlen))
     return false;

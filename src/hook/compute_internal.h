@@ -249,8 +249,8 @@ struct PaceState {
   uint64_t n_early, n_all;  // atomic: launches (and copies) in its first kPaceEarlyNs, and all
   int64_t restart_learned;  // PaceLearnRestart over the past stretches (PaceRestartCredit)
   uint32_t gpu_learned;     // PaceLearnGpu over the past stretches (PaceChargeEnd)
-  uint32_t n_samp, n_idle;  // atomic: the stretch's sampled launches, those on an idle stream
-  uint32_t idle_learned;    // PaceLearnIdle over the past stretches, plus 1 (0: none yet)
+  uint32_t n_samp, n_idle;  // atomic, HAMI_COMPUTE_STATS: the stretch's sampled launches, and
+                            // those that found their stream with nothing queued
   uint64_t raw, cor;        // under g_mu: sampled launches' measured and full-duty time
   double factor;            // the last full-duty factor (0: none yet, i.e. 1)
   uint64_t others_until;    // another process of the container launched: no pace mode till then

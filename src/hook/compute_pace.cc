@@ -124,18 +124,7 @@ void Close(CtxState* c, DevLimiter* d, uint64_t now) {
   // ms before its next launch, and those ms, free, gave it up to 1.25x its share.
   p->gap_learned = PaceLearnGap(p->gap_learned, __atomic_load_n(&p->gap_max, __ATOMIC_RELAXED));
   uint64_t late = PaceLateNs(p->gap_learned, kPaceLateNs, p->on_end - p->on_start);
-  uint32_t n_samp = __atomic_load_n(&p->n_samp, __ATOMIC_RELAXED);
-  uint32_t n_idle = __atomic_load_n(&p->n_idle, __ATOMIC_RELAXED);
-  if (Cfg().stats) {
-    g_stats.pace.samples += n_samp;
-    g_stats.pace.idle_samples += n_idle;
-  }
-  if (Cfg().pace_tail == 2) {
-    // The GPU's idle share while the loop launched: its sampled launches that found their
-    // stream with nothing queued.
-    st.idle_pm = PaceLearnIdle(static_cast<int32_t>(p->idle_learned) - 1, n_idle, n_samp);
-    p->idle_learned = static_cast<uint32_t>(st.idle_pm + 1);
-  } else if (Cfg().pace_tail == 1) {
+  if (Cfg().pace_tail) {
     // The GPU's busy share, over the stretch's time until its work finished (a closing launch
     // that came late ends nothing: the loop paused after the stretch, idle on both sides).
     uint64_t ran_to = now > p->on_end + late ? p->on_end : now;
@@ -169,6 +158,8 @@ void Close(CtxState* c, DevLimiter* d, uint64_t now) {
     g_stats.pace.restart_ns += credit;
     g_stats.pace.ran_ns += now - p->on_start;
     g_stats.pace.est_ns += st.sum_est;
+    g_stats.pace.samples += __atomic_load_n(&p->n_samp, __ATOMIC_RELAXED);
+    g_stats.pace.idle_samples += __atomic_load_n(&p->n_idle, __ATOMIC_RELAXED);
     if (dr.done > end) g_stats.pace.tail_free_ns += dr.done - end;
   }
 }

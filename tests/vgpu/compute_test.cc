@@ -552,7 +552,7 @@ TEST_F(ComputeTest, CopyBoundLoopsKeepTheirShareInPaceMode) {
            kib, sync, pct);
     EXPECT_NEAR(pct, 40, 7) << dims << "D " << kib << held.out << held.err << unlimited.out;
     EXPECT_NE(held.err.find("pace_copies="), std::string::npos) << held.err;
-    EXPECT_EQ(held.err.find("pace_copies=0\n"), std::string::npos)
+    EXPECT_EQ(held.err.find("pace_copies=0 "), std::string::npos)
         << "copies pass the gate: " << held.err;
   }
 }
@@ -588,7 +588,7 @@ TEST_F(ComputeTest, EveryAsyncCopyAndMemsetWaitsForTheStretchInPaceMode) {
     printf("%s of 50 MiB, sync every 1, at 40 %%: %.1f %% of unlimited throughput\n", op, pct);
     EXPECT_NEAR(pct, 40, 7) << op << held.out << held.err << unlimited.out;
     EXPECT_NE(held.err.find("pace_copies="), std::string::npos) << op << held.err;
-    EXPECT_EQ(held.err.find("pace_copies=0\n"), std::string::npos)
+    EXPECT_EQ(held.err.find("pace_copies=0 "), std::string::npos)
         << op << " passes the gate: " << held.err;
   }
 }
@@ -615,11 +615,17 @@ TEST_F(ComputeTest, ShortKernelsWithHostGapsKeepTheShareOfThroughput) {
   for (const char* pace : {"1", "0"}) {  // pace mode alone on the card; per-launch accounting
     Env e = env("30");
     e["HAMI_COMPUTE_PACE"] = pace;
+    e["HAMI_COMPUTE_STATS"] = "1";
     Result held = Probe(gaps, e);
     double pct = 100 * Rate(held) / Rate(unlimited);
     printf("short kernels with host gaps at 30 %%, pace %s: %.1f %% of unlimited throughput\n",
            pace, pct);
     EXPECT_NEAR(pct, 30, 7) << "pace " << pace << held.out << unlimited.out;
+    if (*pace == '1') {  // the counters: each sampled launch finds the last kernel done
+      long n = Stat(held, "pace_samples"), idle = Stat(held, "pace_idle_samples");
+      EXPECT_GT(n, 100) << held.err;
+      EXPECT_GT(idle, n / 2) << held.err;
+    }
   }
 }
 
@@ -645,6 +651,11 @@ TEST_F(ComputeTest, AGpuBoundLoopOfMixedKernelsIsChargedItsWholeQueue) {
   EXPECT_NEAR(pct, 70, 4) << held.out << held.err << unlimited.out;
   EXPECT_EQ(held.err.find("pace_drain_ms=0.0 "), std::string::npos)
       << "the stretches end with work queued: " << held.err;
+  // The counters: its host runs ahead, so the sampled launches find work queued.
+  long n = Stat(held, "pace_samples"), idle = Stat(held, "pace_idle_samples");
+  EXPECT_GT(n, 100) << held.err;
+  EXPECT_GE(idle, 0) << held.err;
+  EXPECT_LT(idle, n / 5) << held.err;
 }
 
 // A training step's shape: 10 ms of kernels, a synchronise, then host work before the next
