@@ -109,7 +109,8 @@ uint64_t PaceRestartCredit(int64_t learned_ns, uint64_t max_ns);
 // of short and long kernels makes it off either way, and the tail it leaves uncharged
 // when it falls short is never made up when it overshoots (the charge stops at `done`): an H100
 // ran a GPU-bound training loop 3-7 % above its share that way. The mean over stretches holds
-// on the fake driver; used with HAMI_COMPUTE_PACE_TAIL=1 until measured on a card.
+// on the fake driver; used with HAMI_COMPUTE_PACE_TAIL=1 only: on an H100 it charged a small GPT
+// training loop about 3 points under its share at 50 (docs/BENCHMARKS.md, seventeenth session).
 uint32_t PaceLearnGpu(uint32_t learned_pm, uint64_t est_ns, uint64_t span_ns);
 
 }  // namespace hami::vgpu
