@@ -122,10 +122,10 @@ struct Stats {
   uint64_t host_ns;           // application host time of admitted launches (windows)
   struct Pace {  // pace mode's counters (started over at a share change: PacePeriodStats)
     uint64_t stretches, charged_ns, drain_ns, wait_ns, tail_free_ns;
-    uint64_t copies;      // asynchronous copies and memsets that passed the pace gate
-    uint64_t restart_ns;  // restart credit given to stretches (PaceRestartCredit)
-    uint64_t ran_ns;      // stretches from their start to the launch that ended them
-    uint64_t est_ns;      // the stretches' launches' estimated GPU time (sum_est)
+    uint64_t copies;                 // asynchronous copies and memsets that passed the pace gate
+    uint64_t restart_ns;             // restart credit given to stretches (PaceRestartCredit)
+    uint64_t ran_ns;                 // stretches from their start to the launch that ended them
+    uint64_t est_ns;                 // the stretches' launches' estimated GPU time (sum_est)
     uint64_t samples, idle_samples;  // sampled launches in stretches, on an idle stream
     // Launches by ms since their stretch opened, and the stretches that lasted past each ms:
     // the loop's pace through a stretch (its restart cost after a pause).
