@@ -1,24 +1,26 @@
 #!/usr/bin/env bash
 # Issue 17 on a real GPU, in one device call that fits its 10 minutes: the steps still open
-# after the sixteenth session, each under its own time limit, so that one slow step cannot
+# after the seventeenth session, each under its own time limit, so that one slow step cannot
 # take the rest with it. Prints a short table at the end; every step's full output and the
 # processes' logs are packed into $OUT/issue17.tgz (one file: a call brings back few).
 #   tail  A/B of the pace tail rule on the two training loops: HAMI_COMPUTE_PACE_TAIL=0 then 1
 #         (flips at 50/70/30, two rounds each; about 300 s), with the pace rows and the GPU's
 #         busy % per share (nvidia-smi) in the table
+#   r0    the default tail rule alone on the two training loops at 50/70, four rounds (about
+#         250 s): whether its single-round misses at 70 are the loop's or the host's
 #   dflt  the default policy alone on the card for cnn and the eager decoders (flips under
 #         FLIP_POLICY=default: limited windows against the same process's unlimited ones;
 #         about 120 s)
 #   bench the benchmark kernels (compute_limits.py limits torch; about 200 s), under the tail
 #         rule BENCH_TAIL (default 0)
 # Usage (GPU host, repository root): bench/gpu/issue17_call.sh STEP...  (tail and bench fit one
-# call; dflt another).
+# call; r0 and dflt another).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT/issue17"
 steps=("$@")
-[[ ${#steps[@]} -eq 0 ]] && { echo "usage: issue17_call.sh tail|dflt|bench..." >&2; exit 2; }
+[[ ${#steps[@]} -eq 0 ]] && { echo "usage: issue17_call.sh tail|r0|dflt|bench..." >&2; exit 2; }
 summary=()
 
 # run NAME SECONDS ENV... -- ARGS...: one workload_suite/compute_limits run in $OUT/issue17/NAME.
@@ -48,6 +50,11 @@ for s in "${steps[@]}"; do
           bench/gpu/workload_suite.py flips
       done
       ;;
+    r0)
+      VERBOSE_ROWS=1 run r0 280 HAMI_COMPUTE_PACE_TAIL=0 FLIP_ORDER=N,U,50,U,70,U \
+        WL=gpt_large,gpt_small SUITE_SECONDS=1.0 TURN_STATS=1 TURN_ROUNDS=4 -- \
+        bench/gpu/workload_suite.py flips
+      ;;
     dflt)
       run dflt 130 FLIP_POLICY=default FLIP_ORDER=N,U,50,U,50,U,N TURN_ROUNDS=2 \
         WL=cnn,dec1_eager,dec32_eager SUITE_SECONDS=1.0 -- bench/gpu/workload_suite.py flips
@@ -56,7 +63,7 @@ for s in "${steps[@]}"; do
       run bench 200 HAMI_COMPUTE_PACE_TAIL="${BENCH_TAIL:-0}" COMPUTE_BENCH_SECONDS=1.5 -- \
         bench/gpu/compute_limits.py limits torch
       ;;
-    *) echo "issue17_call.sh: unknown step $s (tail, dflt, bench)" >&2; exit 2 ;;
+    *) echo "issue17_call.sh: unknown step $s (tail, r0, dflt, bench)" >&2; exit 2 ;;
   esac
 done
 tar czf "$OUT/issue17.tgz" -C "$OUT" issue17 && rm -rf "$OUT/issue17"
