@@ -34,7 +34,8 @@ run() {
   env "${envs[@]}" OUT="$OUT/issue17/$name" timeout "$secs" python3 "$@" \
     >"$OUT/issue17/$name.txt" 2>&1
   echo "$name: rc=$?" >>"$OUT/issue17/rc.txt"
-  # The judged rows only (the table's [PASS]/[FAIL] lines and the unlimited-vs-native rows).
+  # The judged rows (the table's [PASS]/[FAIL] lines and the unlimited-vs-native rows); with
+  # VERBOSE_ROWS also the per-round rates, the pace rows and the clock / GPU busy rows.
   while IFS= read -r line; do summary+=("$name | $line"); done < <(
     grep -E "^\S.*\[(PASS|FAIL)\]|its unlimited windows, % of native +\[${VERBOSE_ROWS:+|pace mode at|GPU clock|^  [a-z0-9_]+: N=}" \
       "$OUT/issue17/$name.txt" |

@@ -336,8 +336,8 @@ class GpuClocks:
     @staticmethod
     def parse(line, offset):
         """'2026/12/07 12:00:00.123, 1980, 2619, 312.45, 57' -> (monotonic s, 1980, 2619, 312.45,
-        57): the GPU's busy % over the driver's last sample period last (None when the line has
-        only four fields); None for anything else ('[N/A]', a header)."""
+        57): the GPU's busy % over the driver's last sample period comes last (None when the
+        line has only four fields); None for anything else ('[N/A]', a header)."""
         parts = [x.strip() for x in line.split(",")]
         if len(parts) not in (4, 5):
             return None
@@ -597,17 +597,17 @@ def pace_rows(wl, err):
             "pace_wait_ms", 0)
         if not n or not ch:
             continue
+        ran, drain, samples = (kv.get("pace_ran_ms", 0), kv.get("pace_drain_ms", 0),
+                               kv.get("pace_samples", 0))
+        idle = (f"; samples on an idle stream "
+                f"{100 * kv.get('pace_idle_samples', 0) / samples:.1f} % of {int(samples)}"
+                if samples else "")
         cl.row(f"{wl}: pace mode at {share} %",
-               f"{int(n)} stretches, duty charged "
-               f"{100 * ch / (kv.get('pace_ran_ms', 0) + kv.get('pace_drain_ms', 0) + wait):.1f} "
-               f"%, ran / charged "
-               f"{kv.get('pace_ran_ms', 0) / ch:.3f}, est / ran "
-               f"{kv.get('pace_est_ms', 0) / max(kv.get('pace_ran_ms', 0), 1e-9):.3f}, per "
-               f"stretch: credit {kv.get('pace_restart_credit_ms', 0) / n:.2f} ms, drain "
-               f"{kv.get('pace_drain_ms', 0) / n:.2f} ms, tail uncharged "
-               f"{kv.get('pace_tail_uncharged_ms', 0) / n:.2f} ms" + (
-                   f"; samples on an idle stream {100 * kv['pace_idle_samples'] / kv['pace_samples']:.1f}"
-                   f" % of {int(kv['pace_samples'])}" if kv.get("pace_samples") else ""), None)
+               f"{int(n)} stretches, duty charged {100 * ch / (ran + drain + wait):.1f} %, "
+               f"ran / charged {ran / ch:.3f}, est / ran "
+               f"{kv.get('pace_est_ms', 0) / max(ran, 1e-9):.3f}, per stretch: credit "
+               f"{kv.get('pace_restart_credit_ms', 0) / n:.2f} ms, drain {drain / n:.2f} ms, "
+               f"tail uncharged {kv.get('pace_tail_uncharged_ms', 0) / n:.2f} ms{idle}", None)
 
 
 def span_rows(wl, err):
