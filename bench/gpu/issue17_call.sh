@@ -8,6 +8,8 @@
 #         busy % per share (nvidia-smi) in the table
 #   r0    the default tail rule alone on the two training loops at 50/70, four rounds (about
 #         250 s): whether its single-round misses at 70 are the loop's or the host's
+#   ab    tail rules 0 and 2 (the estimates' overshoot carried to later tails) in turn on the
+#         two training loops at 50/70, four rounds each in four processes (about 400 s)
 #   dflt  the default policy alone on the card for cnn and the eager decoders (flips under
 #         FLIP_POLICY=default: limited windows against the same process's unlimited ones;
 #         about 120 s)
@@ -20,7 +22,7 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT/issue17"
 steps=("$@")
-[[ ${#steps[@]} -eq 0 ]] && { echo "usage: issue17_call.sh tail|r0|dflt|bench..." >&2; exit 2; }
+[[ ${#steps[@]} -eq 0 ]] && { echo "usage: issue17_call.sh tail|r0|ab|dflt|bench..." >&2; exit 2; }
 summary=()
 
 # run NAME SECONDS ENV... -- ARGS...: one workload_suite/compute_limits run in $OUT/issue17/NAME.
@@ -56,6 +58,17 @@ for s in "${steps[@]}"; do
         WL=gpt_large,gpt_small SUITE_SECONDS=1.0 TURN_STATS=1 TURN_ROUNDS=4 -- \
         bench/gpu/workload_suite.py flips
       ;;
+    ab)
+      # Tail rules 0 and 2 in turn, two rounds a process, twice (the host drifts between
+      # processes; alternating keeps a drift from landing on one rule).
+      for i in 1 2; do
+        for t in 0 2; do
+          VERBOSE_ROWS=1 run "ab$t.$i" 110 HAMI_COMPUTE_PACE_TAIL=$t FLIP_ORDER=N,U,50,U,70,U \
+            WL=gpt_large,gpt_small SUITE_SECONDS=1.0 TURN_STATS=1 TURN_ROUNDS=2 -- \
+            bench/gpu/workload_suite.py flips
+        done
+      done
+      ;;
     dflt)
       run dflt 130 FLIP_POLICY=default FLIP_ORDER=N,U,50,U,50,U,N TURN_ROUNDS=2 \
         WL=cnn,dec1_eager,dec32_eager SUITE_SECONDS=1.0 -- bench/gpu/workload_suite.py flips
@@ -64,7 +77,7 @@ for s in "${steps[@]}"; do
       run bench 200 HAMI_COMPUTE_PACE_TAIL="${BENCH_TAIL:-0}" COMPUTE_BENCH_SECONDS=1.5 -- \
         bench/gpu/compute_limits.py limits torch
       ;;
-    *) echo "issue17_call.sh: unknown step $s (tail, r0, dflt, bench)" >&2; exit 2 ;;
+    *) echo "issue17_call.sh: unknown step $s (tail, r0, ab, dflt, bench)" >&2; exit 2 ;;
   esac
 done
 tar czf "$OUT/issue17.tgz" -C "$OUT" issue17 && rm -rf "$OUT/issue17"

@@ -78,7 +78,15 @@ inline constexpr uint32_t kPaceGpuBusyPm = 900;
 // time from on_start to `done`: a loop whose GPU ran behind its host is charged until its
 // queue ran dry; one whose GPU idled for part of the stretch would, unthrottled, have run
 // that tail while its host went on. Copies have no estimate: they count until they finished.
-uint64_t PaceChargeEnd(const PaceStretch& s, uint64_t late_ns);
+//
+// `carry` (HAMI_COMPUTE_PACE_TAIL=2, with `gpu_pm` 0): the estimate's overshoot kept across
+// stretches. Where a stretch's estimated work reaches past the time its work really ended
+// (`done`, else `now`), the excess is added to *carry (at most four times the stretch's length);
+// where it falls short of a queue that ran on after the host window, up to *carry of that tail
+// counts too and is taken from it. The charge still never passes `done`. One stretch's
+// estimate is off either way, and a charge that stops where the work finished drops the
+// overshoots while keeping the shortfalls: a GPU-bound loop was charged less than its queue.
+uint64_t PaceChargeEnd(const PaceStretch& s, uint64_t late_ns, uint64_t* carry = nullptr);
 // How late after a stretch the next launch may come and the time until it still count as the
 // application running: the longest host gap between its launches seen inside recent stretches
 // (`learned_ns`, where it ran unthrottled), with a quarter more for jitter, at least `min_ns`

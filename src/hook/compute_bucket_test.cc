@@ -209,6 +209,52 @@ TEST(ComputeBucket, PaceChargesAGpuBoundLoopsTailWhateverOneStretchEstimates) {
   EXPECT_EQ(PaceLearnGpu(500, 0, 0), 500u) << "no time: nothing learned";
 }
 
+// HAMI_COMPUTE_PACE_TAIL=2: the overshoots are kept and pay for later shortfalls, so the same
+// GPU-bound loop is charged its whole queue from its second stretch on, while a host-bound
+// loop (its GPU idle for part of each stretch, whatever the estimate's noise) still is not
+// charged the tail that would have overlapped its host's next work.
+TEST(ComputeBucket, PaceCarriesTheEstimatesOvershootToLaterTails) {
+  const uint64_t t0 = 100 * kMs, late = 2 * kMs;
+  uint64_t carry = 0, charged = 0, busy = 0;
+  for (int i = 0; i < 64; ++i) {
+    PaceStretch s{t0, t0 + 20 * kMs, t0 + 20 * kMs, 0, t0 + 20 * kMs, t0 + 35 * kMs, 0, 0};
+    s.sum_est = (i % 2 ? 125 : 75) * 35 * kMs / 100;  // short first, then over, in turn
+    uint64_t end = PaceChargeEnd(s, late, &carry);
+    EXPECT_LE(end, s.done) << "never past the drain";
+    if (i == 0) {
+      EXPECT_EQ(end, t0 + s.sum_est) << "nothing carried yet: as far as it reaches";
+    }
+    if (i == 1) {
+      EXPECT_EQ(carry, 35 * kMs / 4) << "the overshoot kept: 43.75 - 35 ms";
+    }
+    if (i < 2) continue;
+    charged += end - t0;
+    busy += s.done - t0;
+  }
+  EXPECT_EQ(charged, busy);
+  // The carry holds at most four stretches' length: a run of overshoots does not bank seconds.
+  PaceStretch big{t0, t0 + 20 * kMs, t0 + 20 * kMs, 200 * kMs, t0 + 20 * kMs, t0 + 25 * kMs, 0, 0};
+  carry = 0;
+  PaceChargeEnd(big, late, &carry);
+  EXPECT_EQ(carry, 80 * kMs);
+  // Work that had finished before the closing launch ended by then: an estimate past that
+  // launch overshot it.
+  big.done = 0;
+  big.sum_est = 23 * kMs;
+  carry = 0;
+  EXPECT_EQ(PaceChargeEnd(big, late, &carry), big.now);
+  EXPECT_EQ(carry, 3 * kMs);
+  // Host-bound: 8-16 ms of GPU work in each 20 ms stretch, the last kernel 2 ms past the
+  // closing launch. Nothing is carried, and no tail is charged.
+  carry = 0;
+  for (int i = 0; i < 16; ++i) {
+    PaceStretch s{t0, t0 + 20 * kMs, t0 + 20 * kMs, 0, t0 + 20 * kMs, t0 + 22 * kMs, 0, 0};
+    s.sum_est = (8 + i % 9) * kMs;
+    EXPECT_EQ(PaceChargeEnd(s, late, &carry), s.now) << i;
+  }
+  EXPECT_EQ(carry, 0u);
+}
+
 // How late a closing launch may come and still be the application running (section 1b).
 TEST(ComputeBucket, PaceLearnsTheLoopsHostGapsAndTakesLongerOnesForPauses) {
   const uint64_t min = 2 * kMs, on = 20 * kMs;

@@ -80,7 +80,7 @@ bool LoadComputeConfig(const char* (*getenv)(const char* name), ComputeConfig* o
       !Flag("HAMI_COMPUTE_PACE_RESTART", v, &out->pace_restart, err, errlen))
     return false;
   if ((v = get("HAMI_COMPUTE_PACE_TAIL")) &&
-      !Flag("HAMI_COMPUTE_PACE_TAIL", v, &out->pace_tail, err, errlen))
+      !Range("HAMI_COMPUTE_PACE_TAIL", v, 0, 2, 1, &out->pace_tail, err, errlen))
     return false;
   if ((v = get("HAMI_COMPUTE_MAX_TURN_US")) &&
       !Range("HAMI_COMPUTE_MAX_TURN_US", v, 1000, 30000, kUs, &out->max_turn_ns, err, errlen))

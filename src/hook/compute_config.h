@@ -20,7 +20,7 @@ struct ComputeConfig {
   uint64_t pace_on_ns;        // HAMI_COMPUTE_PACE_MS, 1..100: length of one running stretch
   uint64_t pace_off_ns;       // HAMI_COMPUTE_PACE_OFF_MS, 0..50: shortest pause after one
   bool pace_restart;          // HAMI_COMPUTE_PACE_RESTART: credit a stretch its restart loss
-  bool pace_tail;             // HAMI_COMPUTE_PACE_TAIL: queued tail by the learned GPU share
+  uint64_t pace_tail;         // HAMI_COMPUTE_PACE_TAIL, 0..2: how a stretch's queued tail counts
   char board_dir[1024];       // HAMI_COMPUTE_BOARD_DIR ("" = abi::kDefaultBoardDir)
   char contention_dir[1024];  // HAMI_CONTENTION_DIR ("" = next to libvgpu.so)
 };

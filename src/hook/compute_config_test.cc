@@ -30,7 +30,7 @@ TEST_F(ComputeConfigTest, DefaultsWhenUnsetOrEmpty) {
   EXPECT_EQ(c_.pace_on_ns, 20000000u);
   EXPECT_EQ(c_.pace_off_ns, 10000000u);
   EXPECT_TRUE(c_.pace_restart);
-  EXPECT_FALSE(c_.pace_tail);
+  EXPECT_EQ(c_.pace_tail, 0u);
   EXPECT_EQ(c_.max_turn_ns, 20000000u);
   EXPECT_EQ(c_.turn_overlap_ns, 200000u);
   EXPECT_EQ(c_.probe_ns, 200000000u);
@@ -46,7 +46,7 @@ TEST_F(ComputeConfigTest, ParsesEveryVariable) {
            {"HAMI_COMPUTE_MAX_TURN_US", "5000"}, {"HAMI_COMPUTE_TURN_OVERLAP_US", "0"},
            {"HAMI_COMPUTE_PROBE_MS", "30"},      {"HAMI_COMPUTE_PROBE_EVERY_S", "3600"},
            {"HAMI_COMPUTE_BOARD_DIR", "/b"},     {"HAMI_CONTENTION_DIR", "/c/d"},
-           {"HAMI_COMPUTE_PACE_RESTART", "off"}, {"HAMI_COMPUTE_PACE_TAIL", "1"}};
+           {"HAMI_COMPUTE_PACE_RESTART", "off"}, {"HAMI_COMPUTE_PACE_TAIL", "2"}};
   ASSERT_TRUE(Load()) << err_;
   EXPECT_FALSE(c_.turns || c_.power || c_.pace);
   EXPECT_TRUE(c_.stats);
@@ -59,20 +59,30 @@ TEST_F(ComputeConfigTest, ParsesEveryVariable) {
   EXPECT_STREQ(c_.board_dir, "/b");
   EXPECT_STREQ(c_.contention_dir, "/c/d");
   EXPECT_FALSE(c_.pace_restart);
-  EXPECT_TRUE(c_.pace_tail);
+  EXPECT_EQ(c_.pace_tail, 2u);
 }
 
 TEST_F(ComputeConfigTest, BadValuesAreNamedErrors) {
   const std::pair<const char*, const char*> bad[] = {
-      {"HAMI_COMPUTE_TURNS", "yes please"},  {"HAMI_COMPUTE_TURNS", "2"},
-      {"HAMI_COMPUTE_POWER", "-1"},          {"HAMI_COMPUTE_STATS", "verbose"},
-      {"HAMI_COMPUTE_PACE", "sometimes"},    {"HAMI_COMPUTE_PACE_MS", "0"},
-      {"HAMI_COMPUTE_PACE_MS", "101"},       {"HAMI_COMPUTE_PACE_OFF_MS", "51"},
-      {"HAMI_COMPUTE_PACE_OFF_MS", "-1"},    {"HAMI_COMPUTE_MAX_TURN_US", "999"},
-      {"HAMI_COMPUTE_MAX_TURN_US", "30001"}, {"HAMI_COMPUTE_TURN_OVERLAP_US", "1001"},
-      {"HAMI_COMPUTE_PROBE_MS", "29"},       {"HAMI_COMPUTE_PROBE_MS", "2e2"},
-      {"HAMI_COMPUTE_PROBE_EVERY_S", "0"},   {"HAMI_COMPUTE_BOARD_DIR", "relative"},
-      {"HAMI_CONTENTION_DIR", "./c"},        {"HAMI_COMPUTE_PACE_RESTART", "2"},
+      {"HAMI_COMPUTE_TURNS", "yes please"},
+      {"HAMI_COMPUTE_TURNS", "2"},
+      {"HAMI_COMPUTE_POWER", "-1"},
+      {"HAMI_COMPUTE_STATS", "verbose"},
+      {"HAMI_COMPUTE_PACE", "sometimes"},
+      {"HAMI_COMPUTE_PACE_MS", "0"},
+      {"HAMI_COMPUTE_PACE_MS", "101"},
+      {"HAMI_COMPUTE_PACE_OFF_MS", "51"},
+      {"HAMI_COMPUTE_PACE_TAIL", "3"},
+      {"HAMI_COMPUTE_PACE_OFF_MS", "-1"},
+      {"HAMI_COMPUTE_MAX_TURN_US", "999"},
+      {"HAMI_COMPUTE_MAX_TURN_US", "30001"},
+      {"HAMI_COMPUTE_TURN_OVERLAP_US", "1001"},
+      {"HAMI_COMPUTE_PROBE_MS", "29"},
+      {"HAMI_COMPUTE_PROBE_MS", "2e2"},
+      {"HAMI_COMPUTE_PROBE_EVERY_S", "0"},
+      {"HAMI_COMPUTE_BOARD_DIR", "relative"},
+      {"HAMI_CONTENTION_DIR", "./c"},
+      {"HAMI_COMPUTE_PACE_RESTART", "2"},
       {"HAMI_COMPUTE_PACE_TAIL", "learned"},
   };
   for (const auto& [k, v] : bad) {

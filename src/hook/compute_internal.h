@@ -249,6 +249,7 @@ struct PaceState {
   uint64_t n_early, n_all;  // atomic: launches (and copies) in its first kPaceEarlyNs, and all
   int64_t restart_learned;  // PaceLearnRestart over the past stretches (PaceRestartCredit)
   uint32_t gpu_learned;     // PaceLearnGpu over the past stretches (PaceChargeEnd)
+  uint64_t tail_carry;      // the estimates' overshoot kept for later tails (PaceChargeEnd)
   uint32_t n_samp, n_idle;  // atomic, HAMI_COMPUTE_STATS: the stretch's sampled launches, and
                             // those that found their stream with nothing queued
   uint64_t raw, cor;        // under g_mu: sampled launches' measured and full-duty time

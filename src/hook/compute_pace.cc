@@ -124,7 +124,7 @@ void Close(CtxState* c, DevLimiter* d, uint64_t now) {
   // ms before its next launch, and those ms, free, gave it up to 1.25x its share.
   p->gap_learned = PaceLearnGap(p->gap_learned, __atomic_load_n(&p->gap_max, __ATOMIC_RELAXED));
   uint64_t late = PaceLateNs(p->gap_learned, kPaceLateNs, p->on_end - p->on_start);
-  if (Cfg().pace_tail) {
+  if (Cfg().pace_tail == 1) {
     // The GPU's busy share, over the stretch's time until its work finished (a closing launch
     // that came late ends nothing: the loop paused after the stretch, idle on both sides).
     uint64_t ran_to = now > p->on_end + late ? p->on_end : now;
@@ -132,7 +132,7 @@ void Close(CtxState* c, DevLimiter* d, uint64_t now) {
                                   (dr.done > ran_to ? dr.done : ran_to) - st.on_start);
     st.gpu_pm = p->gpu_learned ? p->gpu_learned : 1;
   }
-  uint64_t end = PaceChargeEnd(st, late);
+  uint64_t end = PaceChargeEnd(st, late, Cfg().pace_tail == 2 ? &p->tail_carry : nullptr);
   // A loop woken from the pause runs its first ms slower than it runs on (host and GPU come
   // back from idle): that loss, learned from its launches' pace, is not its work.
   uint64_t credit = 0;
