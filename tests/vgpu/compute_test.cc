@@ -651,7 +651,8 @@ TEST_F(ComputeTest, AGpuBoundLoopOfMixedKernelsIsChargedItsWholeQueue) {
     double pct = 100 * Rate(held) / Rate(unlimited);
     printf("GPU-bound loop of mixed kernels at 70 %%, tail rule %s: %.1f %% of unlimited\n", tail,
            pct);
-    EXPECT_NEAR(pct, 70, 4) << tail << held.out << held.err << unlimited.out;
+    // Rule 2 within 3 (71.1-71.9 here, where rule 0 gave 73.9-77.1 in the same runs).
+    EXPECT_NEAR(pct, 70, *tail == '2' ? 3 : 4) << tail << held.out << held.err << unlimited.out;
     EXPECT_EQ(held.err.find("pace_drain_ms=0.0 "), std::string::npos)
         << "the stretches end with work queued: " << held.err;
     // The counters: its host runs ahead, so the sampled launches find work queued.
