@@ -67,7 +67,9 @@ bool CardHandle(DevLimiter* d) {
 
 // NVML's per-process utilisation since `since_us` (CLOCK_REALTIME, microseconds): whether it
 // could tell (`known`), and whether a process other than this one had SM time (`others`): a
-// PID other than ours where NVML's name for our PID is known, else two PIDs or more. A process
+// PID other than ours where NVML's name for our PID is known, else any PID (ours cannot be
+// told from another's: one PID with SM time may be a neighbour's while our own work has not
+// reached the samples yet, or while we paused; isolation is at stake, so it counts). A process
 // that only holds a context (an idle notebook, a server between requests) has none. It cannot
 // tell where the call is missing or fails (MIG, vGPU, old drivers) or more samples come than
 // the buffer holds. The driver filters by `since_us`; a driver that returned older samples as
@@ -85,12 +87,9 @@ Computing ComputingSince(DevLimiter* d, uint64_t since_us) {
   nvmlReturn_t r = g_nvml.nvmlDeviceGetProcessUtilization(d->nvml_card, s, &n, since_us);
   if (r == NVML_ERROR_NOT_FOUND) return {true, false};  // no samples: nobody computed since
   if (r != NVML_SUCCESS || n > kUtilSamples) return {false, false};
-  uint32_t self = DriverPid(), first = 0;
-  for (unsigned int i = 0; i < n; ++i) {
-    if (s[i].smUtil == 0) continue;
-    if (self ? s[i].pid != self : first && s[i].pid != first) return {true, true};
-    first = s[i].pid;
-  }
+  uint32_t self = DriverPid();
+  for (unsigned int i = 0; i < n; ++i)
+    if (s[i].smUtil != 0 && s[i].pid != self) return {true, true};
   return {true, false};
 }
 
@@ -122,7 +121,8 @@ Listed ListedOnCard(DevLimiter* d) {
 // When it lists none: true in the host's PID namespace, where the list holds every process on
 // the card; in a PID namespace of our own (a container) the list holds only the container's
 // own processes, while the per-process utilisation comes from every process on the card: true
-// unless it shows another process's SM time (where NVML cannot tell, the list decides). A
+// unless it shows another process's SM time, or any where NVML's name for our PID is unknown
+// (where NVML cannot tell, the list decides). A
 // process of the host that computed and exited in the last second keeps the probe off there
 // too (its PID cannot be checked for life from inside). False when NVML cannot tell at all.
 bool AloneOnCard(DevLimiter* d, uint64_t since_us) {

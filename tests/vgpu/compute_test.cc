@@ -468,6 +468,36 @@ TEST_F(ComputeTest, NoPowerProbeInAContainerNextToANeighbourItsProcessListDoesNo
   EXPECT_NE(held.err.find("power probe put off"), std::string::npos) << held.err;
 }
 
+// The same container, where NVML's name for our PID was never learned (contexts hold no
+// memory here, so no PID joins the process list at the context creation: as on a driver that
+// lists a process late). One PID with SM time in the last second's samples was taken for
+// ours: at the first check (50 ms in, our own work not in the samples yet) and after each of
+// this loop's 1.6 s of host work, a probe ran next to the neighbour, unthrottled (here probe
+// 1 at the first check, discarded after). Ours cannot be told from another's: no probe.
+TEST_F(ComputeTest, NoPowerProbeNextToANeighbourWhenOurPidIsUnknown) {
+  if (system("unshare -Urpf true >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "no unprivileged user/PID namespaces here";
+  std::ofstream(dir_ + "/gpus.conf") << "uuid=" << kUuid0 << " name=NVIDIA H100 mem=16g ctxmem=0\n";
+  Child busy = Neighbour("1000", "20000");
+  timespec start{0, 700 * 1000000L};  // the neighbour has computed for a while
+  nanosleep(&start, nullptr);
+  std::vector<std::string> argv{
+      "/usr/bin/unshare", "-Urpf",   COMPUTE_PROBE, "loop", "--kernel-us", "4000", "--sync", "16",
+      "--host-us",        "1600000", "--seconds",   "9",    "--warmup-ms", "0"};
+  Env e = PowerEnv("w", "40", "1");
+  e["LIBCUDA_LOG_LEVEL"] = "3";
+  e["FAKEGPU_LIST_OWN_PIDNS"] = "1";
+  Result held = RunProcess(argv, e, 60);
+  Stop(&busy);
+  ASSERT_EQ(held.exit_code, 0) << held.out << held.err;
+  ASSERT_EQ(held.err.find("to the driver"), std::string::npos) << "PID learned: " << held.err;
+  size_t asked = 0;
+  for (size_t at = 0; (at = held.err.find("power probe put off", at)) != std::string::npos; ++at)
+    ++asked;
+  EXPECT_GE(asked, 2u) << "asked again after 5 s: " << held.err;
+  EXPECT_EQ(Stat(held, "probes"), 0) << held.err;
+}
+
 // A neighbour that starts computing during a probe (here 1 ms every 20 ms from the probe's
 // start on) voids its samples: NVML's per-process samples of the probe's time, read a sample
 // period after its end, show its work, and the probe is discarded (no reference).
