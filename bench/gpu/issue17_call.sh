@@ -9,7 +9,8 @@
 #   r0    the default tail rule alone on the two training loops at 50/70, four rounds (about
 #         250 s): whether its single-round misses at 70 are the loop's or the host's
 #   ab    tail rules 0 and 2 (the estimates' overshoot carried to later tails) in turn on the
-#         two training loops at 50/70, four rounds each in four processes (about 400 s)
+#         two training loops at 50/70, two rounds a process, AB_REPEAT (default 2) processes
+#         a rule (about 100 s a process)
 #   dflt  the default policy alone on the card for cnn and the eager decoders (flips under
 #         FLIP_POLICY=default: limited windows against the same process's unlimited ones;
 #         about 120 s)
@@ -61,7 +62,7 @@ for s in "${steps[@]}"; do
     ab)
       # Tail rules 0 and 2 in turn, two rounds a process, twice (the host drifts between
       # processes; alternating keeps a drift from landing on one rule).
-      for i in 1 2; do
+      for i in $(seq "${AB_REPEAT:-2}"); do
         for t in 0 2; do
           VERBOSE_ROWS=1 run "ab$t.$i" 110 HAMI_COMPUTE_PACE_TAIL=$t FLIP_ORDER=N,U,50,U,70,U \
             WL=gpt_large,gpt_small SUITE_SECONDS=1.0 TURN_STATS=1 TURN_ROUNDS=2 -- \
