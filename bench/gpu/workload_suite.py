@@ -607,7 +607,8 @@ def pace_rows(wl, err):
                f"ran / charged {ran / ch:.3f}, est / ran "
                f"{kv.get('pace_est_ms', 0) / max(ran, 1e-9):.3f}, per stretch: credit "
                f"{kv.get('pace_restart_credit_ms', 0) / n:.2f} ms, drain {drain / n:.2f} ms, "
-               f"tail uncharged {kv.get('pace_tail_uncharged_ms', 0) / n:.2f} ms{idle}", None)
+               f"tail uncharged {kv.get('pace_tail_uncharged_ms', 0) / n:.2f} ms, carried "
+               f"{kv.get('pace_tail_carried_ms', 0) / n:.2f} ms{idle}", None)
 
 
 def span_rows(wl, err):
@@ -924,7 +925,7 @@ def pace_selftest():
            "hami-compute-stats share=30% pace_stretches=10 pace_charged_ms=200.0 "
            "pace_wait_ms=466.7 pace_ran_ms=190.0 pace_drain_ms=10.0 pace_est_ms=190.0 "
            "pace_restart_credit_ms=5.0 pace_tail_uncharged_ms=2.0 pace_samples=150 "
-           "pace_idle_samples=30\n"
+           "pace_idle_samples=30 pace_tail_carried_ms=4.0\n"
            "hami-compute-stats share=0% pace_stretches=0\n"
            "hami-compute-stats share=30% pace_stretches=10 pace_charged_ms=200.0 "
            "pace_wait_ms=466.7 pace_ran_ms=190.0 pace_drain_ms=10.0 pace_est_ms=190.0\n"
@@ -935,7 +936,7 @@ def pace_selftest():
     n = len(cl.rows)
     pace_rows("w", err)
     assert len(cl.rows) == n + 1 and "duty charged 30.0 %" in cl.rows[-1][1], cl.rows[n:]
-    assert "tail uncharged 0.10 ms" in cl.rows[-1][1], cl.rows[n:]
+    assert "tail uncharged 0.10 ms, carried 0.20 ms" in cl.rows[-1][1], cl.rows[n:]
     assert "idle stream 20.0 % of 150" in cl.rows[-1][1], cl.rows[n:]
     del cl.rows[n:]
     spans = ("hami-compute-stats share=50% launches=9 sampled_busy=1 span_busy_us=99.0 "

@@ -127,6 +127,7 @@ struct Stats {
     uint64_t ran_ns;                 // stretches from their start to the launch that ended them
     uint64_t est_ns;                 // the stretches' launches' estimated GPU time (sum_est)
     uint64_t samples, idle_samples;  // sampled launches in stretches, on an idle stream
+    uint64_t carried_ns;             // tails charged from the carried overshoot (TAIL=2)
     // Launches by ms since their stretch opened, and the stretches that lasted past each ms:
     // the loop's pace through a stretch (its restart cost after a pause).
     uint64_t bin[kPaceBins], bin_n[kPaceBins];

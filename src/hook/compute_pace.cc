@@ -132,6 +132,7 @@ void Close(CtxState* c, DevLimiter* d, uint64_t now) {
                                   (dr.done > ran_to ? dr.done : ran_to) - st.on_start);
     st.gpu_pm = p->gpu_learned ? p->gpu_learned : 1;
   }
+  uint64_t carry_was = p->tail_carry;
   uint64_t end = PaceChargeEnd(st, late, Cfg().pace_tail == 2 ? &p->tail_carry : nullptr);
   // A loop woken from the pause runs its first ms slower than it runs on (host and GPU come
   // back from idle): that loss, learned from its launches' pace, is not its work.
@@ -161,6 +162,7 @@ void Close(CtxState* c, DevLimiter* d, uint64_t now) {
     g_stats.pace.samples += __atomic_load_n(&p->n_samp, __ATOMIC_RELAXED);
     g_stats.pace.idle_samples += __atomic_load_n(&p->n_idle, __ATOMIC_RELAXED);
     if (dr.done > end) g_stats.pace.tail_free_ns += dr.done - end;
+    if (p->tail_carry < carry_was) g_stats.pace.carried_ns += carry_was - p->tail_carry;
   }
 }
 

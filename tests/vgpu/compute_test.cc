@@ -690,6 +690,12 @@ TEST_F(ComputeTest, AGpuBoundLoopOfMixedKernelsIsChargedItsWholeQueue) {
     EXPECT_GT(n, 100) << held.err;
     EXPECT_GE(idle, 0) << held.err;
     EXPECT_LT(idle, n / 5) << held.err;
+    // Rule 2 charged tails from the carried overshoot; rule 1 carries nothing.
+    if (*tail == '2') {
+      EXPECT_GT(Stat(held, "pace_tail_carried_ms"), 0) << held.err;
+    } else {
+      EXPECT_EQ(Stat(held, "pace_tail_carried_ms"), 0) << held.err;
+    }
   }
 }
 
