@@ -96,6 +96,13 @@ class ComputeTest : public ::testing::Test {
                   "--gap-us", gap_us, "--seconds", "120", "--warmup-ms", "0"},
                  plain);
   }
+  // A neighbour that computes 1 ms every 20 ms, already for 0.7 s when this returns.
+  Child ComputingNeighbour() {
+    Child busy = Neighbour("1000", "20000");
+    timespec start{0, 700 * 1000000L};
+    nanosleep(&start, nullptr);
+    return busy;
+  }
   static void Stop(Child* c) {
     kill(c->pid, SIGTERM);
     c->Wait();
@@ -435,9 +442,7 @@ TEST_F(ComputeTest, PowerProbesRunNextToAnIdleContextInAPidNamespaceOfItsOwn) {
 // to see it in the card's utilisation), no probe: its work would be in the probe's samples.
 TEST_F(ComputeTest, NoPowerProbeNextToANeighbourThatComputes) {
   ListEveryContext();
-  Child busy = Neighbour("1000", "20000");
-  timespec start{0, 700 * 1000000L};  // the neighbour has computed for a while
-  nanosleep(&start, nullptr);
+  Child busy = ComputingNeighbour();
   Env e = PowerEnv("c", "40", "1");
   e["LIBCUDA_LOG_LEVEL"] = "3";
   Result held = Probe(kLoop, e);
@@ -453,9 +458,7 @@ TEST_F(ComputeTest, NoPowerProbeNextToANeighbourThatComputes) {
 TEST_F(ComputeTest, NoPowerProbeInAContainerNextToANeighbourItsProcessListDoesNotShow) {
   if (system("unshare -Urpf true >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "no unprivileged user/PID namespaces here";
-  Child busy = Neighbour("1000", "20000");
-  timespec start{0, 700 * 1000000L};  // the neighbour has computed for a while
-  nanosleep(&start, nullptr);
+  Child busy = ComputingNeighbour();
   std::vector<std::string> argv{"/usr/bin/unshare", "-Urpf", COMPUTE_PROBE};
   argv.insert(argv.end(), kLoop.begin(), kLoop.end());
   Env e = PowerEnv("u", "40", "1");
@@ -478,9 +481,7 @@ TEST_F(ComputeTest, NoPowerProbeNextToANeighbourWhenOurPidIsUnknown) {
   if (system("unshare -Urpf true >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "no unprivileged user/PID namespaces here";
   std::ofstream(dir_ + "/gpus.conf") << "uuid=" << kUuid0 << " name=NVIDIA H100 mem=16g ctxmem=0\n";
-  Child busy = Neighbour("1000", "20000");
-  timespec start{0, 700 * 1000000L};  // the neighbour has computed for a while
-  nanosleep(&start, nullptr);
+  Child busy = ComputingNeighbour();
   std::vector<std::string> argv{
       "/usr/bin/unshare", "-Urpf",   COMPUTE_PROBE, "loop", "--kernel-us", "4000", "--sync", "16",
       "--host-us",        "1600000", "--seconds",   "9",    "--warmup-ms", "0"};
