@@ -103,6 +103,21 @@ class ComputeTest : public ::testing::Test {
     nanosleep(&start, nullptr);
     return busy;
   }
+  // `args` of the probe at 40 % with power probes, in a user and PID namespace of its own
+  // whose NVML process list holds only its own processes (FAKEGPU_LIST_OWN_PIDNS), next to a
+  // ComputingNeighbour outside it.
+  Result InAContainerNextToAComputingNeighbour(const std::string& container,
+                                               const std::vector<std::string>& args) {
+    Child busy = ComputingNeighbour();
+    std::vector<std::string> argv{"/usr/bin/unshare", "-Urpf", COMPUTE_PROBE};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Env e = PowerEnv(container, "40", "1");
+    e["LIBCUDA_LOG_LEVEL"] = "3";
+    e["FAKEGPU_LIST_OWN_PIDNS"] = "1";
+    Result held = RunProcess(argv, e, 60);
+    Stop(&busy);
+    return held;
+  }
   static void Stop(Child* c) {
     kill(c->pid, SIGTERM);
     c->Wait();
@@ -458,14 +473,7 @@ TEST_F(ComputeTest, NoPowerProbeNextToANeighbourThatComputes) {
 TEST_F(ComputeTest, NoPowerProbeInAContainerNextToANeighbourItsProcessListDoesNotShow) {
   if (system("unshare -Urpf true >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "no unprivileged user/PID namespaces here";
-  Child busy = ComputingNeighbour();
-  std::vector<std::string> argv{"/usr/bin/unshare", "-Urpf", COMPUTE_PROBE};
-  argv.insert(argv.end(), kLoop.begin(), kLoop.end());
-  Env e = PowerEnv("u", "40", "1");
-  e["LIBCUDA_LOG_LEVEL"] = "3";
-  e["FAKEGPU_LIST_OWN_PIDNS"] = "1";
-  Result held = RunProcess(argv, e, 60);
-  Stop(&busy);
+  Result held = InAContainerNextToAComputingNeighbour("u", kLoop);
   ASSERT_EQ(held.exit_code, 0) << held.out << held.err;
   EXPECT_EQ(Stat(held, "probes"), 0) << held.err;
   EXPECT_NE(held.err.find("power probe put off"), std::string::npos) << held.err;
@@ -481,15 +489,9 @@ TEST_F(ComputeTest, NoPowerProbeNextToANeighbourWhenOurPidIsUnknown) {
   if (system("unshare -Urpf true >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "no unprivileged user/PID namespaces here";
   std::ofstream(dir_ + "/gpus.conf") << "uuid=" << kUuid0 << " name=NVIDIA H100 mem=16g ctxmem=0\n";
-  Child busy = ComputingNeighbour();
-  std::vector<std::string> argv{
-      "/usr/bin/unshare", "-Urpf",   COMPUTE_PROBE, "loop", "--kernel-us", "4000", "--sync", "16",
-      "--host-us",        "1600000", "--seconds",   "9",    "--warmup-ms", "0"};
-  Env e = PowerEnv("w", "40", "1");
-  e["LIBCUDA_LOG_LEVEL"] = "3";
-  e["FAKEGPU_LIST_OWN_PIDNS"] = "1";
-  Result held = RunProcess(argv, e, 60);
-  Stop(&busy);
+  Result held = InAContainerNextToAComputingNeighbour(
+      "w", {"loop", "--kernel-us", "4000", "--sync", "16", "--host-us", "1600000", "--seconds", "9",
+            "--warmup-ms", "0"});
   ASSERT_EQ(held.exit_code, 0) << held.out << held.err;
   ASSERT_EQ(held.err.find("to the driver"), std::string::npos) << "PID learned: " << held.err;
   size_t asked = 0;
