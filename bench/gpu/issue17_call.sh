@@ -45,29 +45,26 @@ run() {
       sed -E 's/ {2,}/ /g' | cut -c1-330)
 }
 
+# loops NAME SECONDS TAIL ORDER ROUNDS: the two training loops' flips under tail rule TAIL,
+# with the verbose rows (pace rows, clocks and GPU busy %).
+loops() {
+  VERBOSE_ROWS=1 run "$1" "$2" HAMI_COMPUTE_PACE_TAIL="$3" FLIP_ORDER="$4" TURN_ROUNDS="$5" \
+    WL=gpt_large,gpt_small SUITE_SECONDS=1.0 TURN_STATS=1 -- bench/gpu/workload_suite.py flips
+}
+
 for s in "${steps[@]}"; do
   case $s in
     tail)
-      for t in 0 1; do
-        VERBOSE_ROWS=1 run "tail$t" 150 HAMI_COMPUTE_PACE_TAIL=$t FLIP_ORDER=N,U,50,U,70,U,30,U \
-          WL=gpt_large,gpt_small SUITE_SECONDS=1.0 TURN_STATS=1 TURN_ROUNDS=2 -- \
-          bench/gpu/workload_suite.py flips
-      done
+      for t in 0 1; do loops "tail$t" 150 "$t" N,U,50,U,70,U,30,U 2; done
       ;;
     r0)
-      VERBOSE_ROWS=1 run r0 280 HAMI_COMPUTE_PACE_TAIL=0 FLIP_ORDER=N,U,50,U,70,U \
-        WL=gpt_large,gpt_small SUITE_SECONDS=1.0 TURN_STATS=1 TURN_ROUNDS=4 -- \
-        bench/gpu/workload_suite.py flips
+      loops r0 280 0 N,U,50,U,70,U 4
       ;;
     ab)
       # Tail rules 0 and 2 in turn, two rounds a process, twice (the host drifts between
       # processes; alternating keeps a drift from landing on one rule).
       for i in $(seq "${AB_REPEAT:-2}"); do
-        for t in 0 2; do
-          VERBOSE_ROWS=1 run "ab$t.$i" 110 HAMI_COMPUTE_PACE_TAIL=$t FLIP_ORDER=N,U,50,U,70,U \
-            WL=gpt_large,gpt_small SUITE_SECONDS=1.0 TURN_STATS=1 TURN_ROUNDS=2 -- \
-            bench/gpu/workload_suite.py flips
-        done
+        for t in 0 2; do loops "ab$t.$i" 110 "$t" N,U,50,U,70,U 2; done
       done
       ;;
     dflt)

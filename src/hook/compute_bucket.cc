@@ -99,16 +99,18 @@ uint64_t PaceChargeEnd(const PaceStretch& s, uint64_t late_ns, uint64_t* carry) 
   uint64_t tail_end = s.done;
   if (s.gpu_pm == 0) {  // the stretch's own estimate
     uint64_t gpu_end = s.on_start + s.sum_est;
-    uint64_t real_end = s.done ? s.done : s.now;  // its work had ended by then
-    if (carry && gpu_end > real_end) {
-      uint64_t cap = 4 * (s.on_end - s.on_start);
-      *carry += gpu_end - real_end;
-      if (*carry > cap) *carry = cap;
-    } else if (carry && s.done > gpu_end && s.done > end) {
-      uint64_t from = gpu_end > end ? gpu_end : end;
-      uint64_t take = s.done - from < *carry ? s.done - from : *carry;
-      *carry -= take;
-      gpu_end = from + take;
+    if (carry) {
+      uint64_t real_end = s.done ? s.done : s.now;  // its work had ended by then
+      if (gpu_end > real_end) {
+        uint64_t cap = 4 * (s.on_end - s.on_start);
+        *carry += gpu_end - real_end;
+        if (*carry > cap) *carry = cap;
+      } else if (s.done > gpu_end && s.done > end) {
+        uint64_t from = gpu_end > end ? gpu_end : end;
+        uint64_t take = s.done - from < *carry ? s.done - from : *carry;
+        *carry -= take;
+        gpu_end = from + take;
+      }
     }
     if (gpu_end < tail_end) tail_end = gpu_end;
   } else if (s.gpu_pm < kPaceGpuBusyPm && s.done > s.on_start) {

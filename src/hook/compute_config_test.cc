@@ -64,26 +64,16 @@ TEST_F(ComputeConfigTest, ParsesEveryVariable) {
 
 TEST_F(ComputeConfigTest, BadValuesAreNamedErrors) {
   const std::pair<const char*, const char*> bad[] = {
-      {"HAMI_COMPUTE_TURNS", "yes please"},
-      {"HAMI_COMPUTE_TURNS", "2"},
-      {"HAMI_COMPUTE_POWER", "-1"},
-      {"HAMI_COMPUTE_STATS", "verbose"},
-      {"HAMI_COMPUTE_PACE", "sometimes"},
-      {"HAMI_COMPUTE_PACE_MS", "0"},
-      {"HAMI_COMPUTE_PACE_MS", "101"},
-      {"HAMI_COMPUTE_PACE_OFF_MS", "51"},
-      {"HAMI_COMPUTE_PACE_TAIL", "3"},
-      {"HAMI_COMPUTE_PACE_OFF_MS", "-1"},
-      {"HAMI_COMPUTE_MAX_TURN_US", "999"},
-      {"HAMI_COMPUTE_MAX_TURN_US", "30001"},
-      {"HAMI_COMPUTE_TURN_OVERLAP_US", "1001"},
-      {"HAMI_COMPUTE_PROBE_MS", "29"},
-      {"HAMI_COMPUTE_PROBE_MS", "2e2"},
-      {"HAMI_COMPUTE_PROBE_EVERY_S", "0"},
-      {"HAMI_COMPUTE_BOARD_DIR", "relative"},
-      {"HAMI_CONTENTION_DIR", "./c"},
-      {"HAMI_COMPUTE_PACE_RESTART", "2"},
-      {"HAMI_COMPUTE_PACE_TAIL", "learned"},
+      {"HAMI_COMPUTE_TURNS", "yes please"},  {"HAMI_COMPUTE_TURNS", "2"},
+      {"HAMI_COMPUTE_POWER", "-1"},          {"HAMI_COMPUTE_STATS", "verbose"},
+      {"HAMI_COMPUTE_PACE", "sometimes"},    {"HAMI_COMPUTE_PACE_MS", "0"},
+      {"HAMI_COMPUTE_PACE_MS", "101"},       {"HAMI_COMPUTE_PACE_OFF_MS", "51"},
+      {"HAMI_COMPUTE_PACE_OFF_MS", "-1"},    {"HAMI_COMPUTE_MAX_TURN_US", "999"},
+      {"HAMI_COMPUTE_MAX_TURN_US", "30001"}, {"HAMI_COMPUTE_TURN_OVERLAP_US", "1001"},
+      {"HAMI_COMPUTE_PROBE_MS", "29"},       {"HAMI_COMPUTE_PROBE_MS", "2e2"},
+      {"HAMI_COMPUTE_PROBE_EVERY_S", "0"},   {"HAMI_COMPUTE_BOARD_DIR", "relative"},
+      {"HAMI_CONTENTION_DIR", "./c"},        {"HAMI_COMPUTE_PACE_RESTART", "2"},
+      {"HAMI_COMPUTE_PACE_TAIL", "learned"}, {"HAMI_COMPUTE_PACE_TAIL", "3"},
   };
   for (const auto& [k, v] : bad) {
     g_env = {{k, v}};
