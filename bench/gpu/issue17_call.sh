@@ -11,6 +11,9 @@
 #   ab    tail rules 0 and 2 (the estimates' overshoot carried to later tails) in turn on the
 #         two training loops at 50/70, two rounds a process, AB_REPEAT (default 2) processes
 #         a rule (about 100 s a process)
+#   pace  the stretch's length, 20 ms (default) against 40 ms, on the two training loops at 50/70
+#         under tail rule 2 (two processes, about 100 s each): whether the loss a stretch's
+#         start costs a launch-bound loop shrinks with longer stretches
 #   dflt  the default policy alone on the card for cnn and the eager decoders (flips under
 #         FLIP_POLICY=default: limited windows against the same process's unlimited ones;
 #         about 120 s)
@@ -23,7 +26,7 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT/issue17"
 steps=("$@")
-[[ ${#steps[@]} -eq 0 ]] && { echo "usage: issue17_call.sh tail|r0|ab|dflt|bench..." >&2; exit 2; }
+[[ ${#steps[@]} -eq 0 ]] && { echo "usage: issue17_call.sh tail|r0|ab|pace|dflt|bench..." >&2; exit 2; }
 summary=()
 
 # run NAME SECONDS ENV... -- ARGS...: one workload_suite/compute_limits run in $OUT/issue17/NAME.
@@ -45,11 +48,12 @@ run() {
       sed -E 's/ {2,}/ /g' | cut -c1-330)
 }
 
-# loops NAME SECONDS TAIL ORDER ROUNDS: the two training loops' flips under tail rule TAIL,
-# with the verbose rows (pace rows, clocks and GPU busy %).
+# loops NAME SECONDS TAIL ORDER ROUNDS [ENV...]: the two training loops' flips under tail rule
+# TAIL (and ENV), with the verbose rows (pace rows, clocks and GPU busy %).
 loops() {
   VERBOSE_ROWS=1 run "$1" "$2" HAMI_COMPUTE_PACE_TAIL="$3" FLIP_ORDER="$4" TURN_ROUNDS="$5" \
-    WL=gpt_large,gpt_small SUITE_SECONDS=1.0 TURN_STATS=1 -- bench/gpu/workload_suite.py flips
+    "${@:6}" WL=gpt_large,gpt_small SUITE_SECONDS=1.0 TURN_STATS=1 -- \
+    bench/gpu/workload_suite.py flips
 }
 
 for s in "${steps[@]}"; do
@@ -67,6 +71,10 @@ for s in "${steps[@]}"; do
         for t in 0 2; do loops "ab$t.$i" 110 "$t" N,U,50,U,70,U 2; done
       done
       ;;
+    pace)
+      # Stretch length: 20 ms (the default) against 40 ms, tail rule 2, in turn.
+      for ms in 20 40; do loops "pace$ms" 110 2 N,U,50,U,70,U 2 HAMI_COMPUTE_PACE_MS="$ms"; done
+      ;;
     dflt)
       run dflt 130 FLIP_POLICY=default FLIP_ORDER=N,U,50,U,50,U,N TURN_ROUNDS=2 \
         WL=cnn,dec1_eager,dec32_eager SUITE_SECONDS=1.0 -- bench/gpu/workload_suite.py flips
@@ -75,7 +83,7 @@ for s in "${steps[@]}"; do
       run bench 200 HAMI_COMPUTE_PACE_TAIL="${BENCH_TAIL:-0}" COMPUTE_BENCH_SECONDS=1.5 -- \
         bench/gpu/compute_limits.py limits torch
       ;;
-    *) echo "issue17_call.sh: unknown step $s (tail, r0, ab, dflt, bench)" >&2; exit 2 ;;
+    *) echo "issue17_call.sh: unknown step $s (tail, r0, ab, pace, dflt, bench)" >&2; exit 2 ;;
   esac
 done
 tar czf "$OUT/issue17.tgz" -C "$OUT" issue17 && rm -rf "$OUT/issue17"
