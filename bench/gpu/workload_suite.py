@@ -599,9 +599,11 @@ def pace_rows(wl, err):
             continue
         ran, drain, samples = (kv.get("pace_ran_ms", 0), kv.get("pace_drain_ms", 0),
                                kv.get("pace_samples", 0))
+        early = kv.get("pace_early_samples", 0)
         idle = (f"; samples on an idle stream "
                 f"{100 * kv.get('pace_idle_samples', 0) / samples:.1f} % of {int(samples)}"
-                if samples else "")
+                + (f" (first 5 ms: {100 * kv.get('pace_early_idle_samples', 0) / early:.1f} % "
+                   f"of {int(early)})" if early else "") if samples else "")
         cl.row(f"{wl}: pace mode at {share} %",
                f"{int(n)} stretches, duty charged {100 * ch / (ran + drain + wait):.1f} %, "
                f"ran / charged {ran / ch:.3f}, est / ran "
@@ -925,7 +927,8 @@ def pace_selftest():
            "hami-compute-stats share=30% pace_stretches=10 pace_charged_ms=200.0 "
            "pace_wait_ms=466.7 pace_ran_ms=190.0 pace_drain_ms=10.0 pace_est_ms=190.0 "
            "pace_restart_credit_ms=5.0 pace_tail_uncharged_ms=2.0 pace_samples=150 "
-           "pace_idle_samples=30 pace_tail_carried_ms=4.0\n"
+           "pace_idle_samples=30 pace_tail_carried_ms=4.0 pace_early_samples=20 "
+           "pace_early_idle_samples=15\n"
            "hami-compute-stats share=0% pace_stretches=0\n"
            "hami-compute-stats share=30% pace_stretches=10 pace_charged_ms=200.0 "
            "pace_wait_ms=466.7 pace_ran_ms=190.0 pace_drain_ms=10.0 pace_est_ms=190.0\n"
@@ -937,7 +940,7 @@ def pace_selftest():
     pace_rows("w", err)
     assert len(cl.rows) == n + 1 and "duty charged 30.0 %" in cl.rows[-1][1], cl.rows[n:]
     assert "tail uncharged 0.10 ms, carried 0.20 ms" in cl.rows[-1][1], cl.rows[n:]
-    assert "idle stream 20.0 % of 150" in cl.rows[-1][1], cl.rows[n:]
+    assert "idle stream 20.0 % of 150 (first 5 ms: 75.0 % of 20)" in cl.rows[-1][1], cl.rows[n:]
     del cl.rows[n:]
     spans = ("hami-compute-stats share=50% launches=9 sampled_busy=1 span_busy_us=99.0 "
              "sampled_start=0 span_start_us=0.00\n"  # the start's period: left out

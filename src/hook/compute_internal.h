@@ -127,7 +127,8 @@ struct Stats {
     uint64_t ran_ns;                 // stretches from their start to the launch that ended them
     uint64_t est_ns;                 // the stretches' launches' estimated GPU time (sum_est)
     uint64_t samples, idle_samples;  // sampled launches in stretches, on an idle stream
-    uint64_t carried_ns;             // tails charged from the carried overshoot (TAIL=2)
+    uint64_t early_samples, early_idle_samples;  // the same in their first kPaceEarlyNs
+    uint64_t carried_ns;  // tails charged from the carried overshoot (TAIL=2)
     // Launches by ms since their stretch opened, and the stretches that lasted past each ms:
     // the loop's pace through a stretch (its restart cost after a pause).
     uint64_t bin[kPaceBins], bin_n[kPaceBins];
@@ -253,9 +254,11 @@ struct PaceState {
   uint64_t tail_carry;      // the estimates' overshoot kept for later tails (PaceChargeEnd)
   uint32_t n_samp, n_idle;  // atomic, HAMI_COMPUTE_STATS: the stretch's sampled launches, and
                             // those that found their stream with nothing queued
-  uint64_t raw, cor;        // under g_mu: sampled launches' measured and full-duty time
-  double factor;            // the last full-duty factor (0: none yet, i.e. 1)
-  uint64_t others_until;    // another process of the container launched: no pace mode till then
+  uint32_t n_samp_early, n_idle_early;  // atomic, HAMI_COMPUTE_STATS: the same in its first
+                                        // kPaceEarlyNs (the GPU's restart after the pause)
+  uint64_t raw, cor;                    // under g_mu: sampled launches' measured and full-duty time
+  double factor;                        // the last full-duty factor (0: none yet, i.e. 1)
+  uint64_t others_until;  // another process of the container launched: no pace mode till then
 };
 
 struct DevLimiter {

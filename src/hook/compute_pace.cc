@@ -161,6 +161,8 @@ void Close(CtxState* c, DevLimiter* d, uint64_t now) {
     g_stats.pace.est_ns += st.sum_est;
     g_stats.pace.samples += __atomic_load_n(&p->n_samp, __ATOMIC_RELAXED);
     g_stats.pace.idle_samples += __atomic_load_n(&p->n_idle, __ATOMIC_RELAXED);
+    g_stats.pace.early_samples += __atomic_load_n(&p->n_samp_early, __ATOMIC_RELAXED);
+    g_stats.pace.early_idle_samples += __atomic_load_n(&p->n_idle_early, __ATOMIC_RELAXED);
     if (dr.done > end) g_stats.pace.tail_free_ns += dr.done - end;
     if (p->tail_carry < carry_was) g_stats.pace.carried_ns += carry_was - p->tail_carry;
   }
@@ -197,6 +199,8 @@ void Open(DevLimiter* d, uint64_t now) {
   __atomic_store_n(&p->sum_est, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&p->n_samp, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&p->n_idle, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&p->n_samp_early, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&p->n_idle_early, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&p->t_last, now, __ATOMIC_RELAXED);
   __atomic_store_n(&p->gap_max, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&p->gen, p->gen + 1, __ATOMIC_RELEASE);

@@ -15,14 +15,17 @@ void PrintPaceCounters(const char* label) {
             "hami-compute-stats %space_stretches=%llu pace_charged_ms=%.1f pace_wait_ms=%.1f "
             "pace_drain_ms=%.1f pace_tail_uncharged_ms=%.1f pace_copies=%llu "
             "pace_restart_credit_ms=%.1f pace_ran_ms=%.1f pace_est_ms=%.1f pace_samples=%llu "
-            "pace_idle_samples=%llu pace_tail_carried_ms=%.1f\n",
+            "pace_idle_samples=%llu pace_tail_carried_ms=%.1f pace_early_samples=%llu "
+            "pace_early_idle_samples=%llu\n",
             label, static_cast<unsigned long long>(g_stats.pace.stretches),
             g_stats.pace.charged_ns / 1e6, g_stats.pace.wait_ns / 1e6, g_stats.pace.drain_ns / 1e6,
             g_stats.pace.tail_free_ns / 1e6, static_cast<unsigned long long>(g_stats.pace.copies),
             g_stats.pace.restart_ns / 1e6, g_stats.pace.ran_ns / 1e6, g_stats.pace.est_ns / 1e6,
             static_cast<unsigned long long>(g_stats.pace.samples),
             static_cast<unsigned long long>(g_stats.pace.idle_samples),
-            g_stats.pace.carried_ns / 1e6);
+            g_stats.pace.carried_ns / 1e6,
+            static_cast<unsigned long long>(g_stats.pace.early_samples),
+            static_cast<unsigned long long>(g_stats.pace.early_idle_samples));
   if (g_stats.pace.bin_n[0]) {
     fprintf(stderr, "hami-compute-stats %space_launches_per_ms=", label);
     for (int k = 0; k < kPaceBins && g_stats.pace.bin_n[k]; ++k)

@@ -658,6 +658,11 @@ TEST_F(ComputeTest, ShortKernelsWithHostGapsKeepTheShareOfThroughput) {
       long n = Stat(held, "pace_samples"), idle = Stat(held, "pace_idle_samples");
       EXPECT_GT(n, 100) << held.err;
       EXPECT_GT(idle, n / 2) << held.err;
+      // ... in the stretches' first 5 ms too (a part of them: 5 of each 20 ms).
+      long early = Stat(held, "pace_early_samples");
+      EXPECT_GT(early, n / 8) << held.err;
+      EXPECT_LT(early, n / 2) << held.err;
+      EXPECT_GT(Stat(held, "pace_early_idle_samples"), early / 2) << held.err;
     }
   }
 }
