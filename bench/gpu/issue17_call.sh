@@ -18,7 +18,7 @@
 #         FLIP_POLICY=default: limited windows against the same process's unlimited ones;
 #         about 120 s)
 #   bench the benchmark kernels (compute_limits.py limits torch; about 200 s), under the tail
-#         rule BENCH_TAIL (default 0)
+#         rule BENCH_TAIL (default 2, the default)
 # Usage (GPU host, repository root): bench/gpu/issue17_call.sh STEP...  (tail and bench fit one
 # call; r0 and dflt another).
 set -uo pipefail
@@ -80,7 +80,7 @@ for s in "${steps[@]}"; do
         WL=cnn,dec1_eager,dec32_eager SUITE_SECONDS=1.0 -- bench/gpu/workload_suite.py flips
       ;;
     bench)
-      run bench 200 HAMI_COMPUTE_PACE_TAIL="${BENCH_TAIL:-0}" COMPUTE_BENCH_SECONDS=1.5 -- \
+      run bench 200 HAMI_COMPUTE_PACE_TAIL="${BENCH_TAIL:-2}" COMPUTE_BENCH_SECONDS=1.5 -- \
         bench/gpu/compute_limits.py limits torch
       ;;
     *) echo "issue17_call.sh: unknown step $s (tail, r0, ab, pace, dflt, bench)" >&2; exit 2 ;;

@@ -70,6 +70,17 @@ bool PaceRestartLoss(uint64_t n_early, uint64_t n_late, uint64_t early_ns, uint6
   return true;
 }
 
+uint64_t PaceStretchLen(uint64_t at50_ns, uint64_t off_ns, uint32_t limit_pct, uint64_t max_ns) {
+  uint64_t on = at50_ns;
+  if (limit_pct > 0 && limit_pct < 100) {
+    on = at50_ns * (limit_pct < 25 ? 25 : limit_pct) / 50;
+    // on / (on + off) = limit: a pause of off_ns needs on >= off_ns * limit / (100 - limit)
+    uint64_t need = off_ns * limit_pct / (100 - limit_pct);
+    if (need > on) on = need;
+  }
+  return on < max_ns ? on : max_ns;
+}
+
 int64_t PaceLearnRestart(int64_t learned_ns, int64_t loss_ns) {
   return learned_ns + (loss_ns - learned_ns) / 8;
 }

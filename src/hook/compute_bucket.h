@@ -110,6 +110,13 @@ bool PaceRestartLoss(uint64_t n_early, uint64_t n_late, uint64_t early_ns, uint6
 // after its synchronise) shows a negative loss and gets nothing.
 int64_t PaceLearnRestart(int64_t learned_ns, int64_t loss_ns);
 uint64_t PaceRestartCredit(int64_t learned_ns, uint64_t max_ns);
+
+// The length of a pace-mode stretch at `limit_pct`: `at50_ns` scaled by the share (limit / 50,
+// taken as 25 below 25 %), so that the time a loop loses at each stretch's start (its GPU idle
+// until the host is ahead again: 1-2 ms a stretch for a GPT training step on an H100) costs
+// about the same points of the share at every limit; longer where that leaves a pause shorter
+// than `off_ns`; at most `max_ns`. Unlimited (0, 100 and above): `at50_ns`, at most `max_ns`.
+uint64_t PaceStretchLen(uint64_t at50_ns, uint64_t off_ns, uint32_t limit_pct, uint64_t max_ns);
 // The GPU's busy share of a loop's stretches, per mille, learned over stretches (weight 1/8;
 // 0: none yet): a stretch's launches' estimated GPU time `est_ns` over the time from its start
 // to when its work finished (or to its closing launch), at most 4000. One stretch's estimate

@@ -316,6 +316,28 @@ TEST(ComputeBucket, PaceLearnsTheRestartLossOfALoopWokenFromAPause) {
   EXPECT_EQ(PaceRestartCredit(-1, early), 0u);
 }
 
+// A stretch grows with the share, so that a fixed loss at each start costs about the same
+// points everywhere (40 ms at 50 %); low shares keep 20 ms (not 360 ms on at 10 %), high ones
+// grow further to leave the pause.
+TEST(ComputeBucket, PaceStretchesGrowWithTheShare) {
+  const uint64_t at50 = 40 * kMs, off = 10 * kMs, max = 100 * kMs;
+  EXPECT_EQ(PaceStretchLen(at50, off, 50, max), 40 * kMs);  // 40 on, 40 off
+  EXPECT_EQ(PaceStretchLen(at50, off, 70, max), 56 * kMs);  // 56 on, 24 off
+  EXPECT_EQ(PaceStretchLen(at50, off, 30, max), 24 * kMs);  // 24 on, 56 off
+  EXPECT_EQ(PaceStretchLen(at50, off, 10, max), 20 * kMs);  // 20 on, 180 off
+  EXPECT_EQ(PaceStretchLen(at50, off, 1, max), 20 * kMs);
+  EXPECT_EQ(PaceStretchLen(at50, off, 90, max), 90 * kMs) << "the pause of 10 ms";
+  EXPECT_EQ(PaceStretchLen(at50, off, 99, max), max);
+  EXPECT_EQ(PaceStretchLen(at50, 0, 99, max), 79200 * kMs / 1000);
+  // Unlimited: the length at 50 %, bounded.
+  EXPECT_EQ(PaceStretchLen(at50, off, 0, max), at50);
+  EXPECT_EQ(PaceStretchLen(at50, off, 100, max), at50);
+  EXPECT_EQ(PaceStretchLen(200 * kMs, off, 100, max), max);
+  // HAMI_COMPUTE_PACE_MS=5: short stretches still scale.
+  EXPECT_EQ(PaceStretchLen(5 * kMs, 0, 50, max), 5 * kMs);
+  EXPECT_EQ(PaceStretchLen(5 * kMs, 0, 10, max), 2500 * kMs / 1000);
+}
+
 TEST(ComputeBucket, ToleranceAdmitsOverlappingLaunchesWithoutRaisingTheShare) {
   // Two streams queue 1 ms kernels at 50 %: with a tolerance of one scaled charge the second
   // launch goes at once (they can overlap); over time the share is unchanged.

@@ -51,7 +51,8 @@ bool LoadComputeConfig(const char* (*getenv)(const char* name), ComputeConfig* o
                        size_t errlen) {
   *out = ComputeConfig{};
   out->turns = out->power = out->pace = out->pace_restart = true;
-  out->pace_on_ns = 20 * kMs;
+  out->pace_on_ns = 40 * kMs;  // the stretch at 50 % (PaceStretchLen)
+  out->pace_tail = 2;
   out->pace_off_ns = 10 * kMs;
   out->max_turn_ns = 20 * kMs;
   out->turn_overlap_ns = 200 * kUs;

@@ -17,7 +17,7 @@ struct ComputeConfig {
   uint64_t probe_every_ns;    // HAMI_COMPUTE_PROBE_EVERY_S, 1..3600
   bool stats;                 // HAMI_COMPUTE_STATS: counters to stderr at exit
   bool pace;                  // HAMI_COMPUTE_PACE: alone on the card, duty-cycle (section 1b)
-  uint64_t pace_on_ns;        // HAMI_COMPUTE_PACE_MS, 1..100: length of one running stretch
+  uint64_t pace_on_ns;        // HAMI_COMPUTE_PACE_MS, 1..100: a running stretch's length at 50 %
   uint64_t pace_off_ns;       // HAMI_COMPUTE_PACE_OFF_MS, 0..50: shortest pause after one
   bool pace_restart;          // HAMI_COMPUTE_PACE_RESTART: credit a stretch its restart loss
   uint64_t pace_tail;         // HAMI_COMPUTE_PACE_TAIL, 0..2: how a stretch's queued tail counts

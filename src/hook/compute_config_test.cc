@@ -27,10 +27,10 @@ TEST_F(ComputeConfigTest, DefaultsWhenUnsetOrEmpty) {
   ASSERT_TRUE(Load()) << err_;
   EXPECT_TRUE(c_.turns && c_.power && c_.pace);
   EXPECT_FALSE(c_.stats);
-  EXPECT_EQ(c_.pace_on_ns, 20000000u);
+  EXPECT_EQ(c_.pace_on_ns, 40000000u);
   EXPECT_EQ(c_.pace_off_ns, 10000000u);
   EXPECT_TRUE(c_.pace_restart);
-  EXPECT_EQ(c_.pace_tail, 0u);
+  EXPECT_EQ(c_.pace_tail, 2u);
   EXPECT_EQ(c_.max_turn_ns, 20000000u);
   EXPECT_EQ(c_.turn_overlap_ns, 200000u);
   EXPECT_EQ(c_.probe_ns, 200000000u);
@@ -46,7 +46,7 @@ TEST_F(ComputeConfigTest, ParsesEveryVariable) {
            {"HAMI_COMPUTE_MAX_TURN_US", "5000"}, {"HAMI_COMPUTE_TURN_OVERLAP_US", "0"},
            {"HAMI_COMPUTE_PROBE_MS", "30"},      {"HAMI_COMPUTE_PROBE_EVERY_S", "3600"},
            {"HAMI_COMPUTE_BOARD_DIR", "/b"},     {"HAMI_CONTENTION_DIR", "/c/d"},
-           {"HAMI_COMPUTE_PACE_RESTART", "off"}, {"HAMI_COMPUTE_PACE_TAIL", "2"}};
+           {"HAMI_COMPUTE_PACE_RESTART", "off"}, {"HAMI_COMPUTE_PACE_TAIL", "0"}};
   ASSERT_TRUE(Load()) << err_;
   EXPECT_FALSE(c_.turns || c_.power || c_.pace);
   EXPECT_TRUE(c_.stats);
@@ -59,7 +59,7 @@ TEST_F(ComputeConfigTest, ParsesEveryVariable) {
   EXPECT_STREQ(c_.board_dir, "/b");
   EXPECT_STREQ(c_.contention_dir, "/c/d");
   EXPECT_FALSE(c_.pace_restart);
-  EXPECT_EQ(c_.pace_tail, 2u);
+  EXPECT_EQ(c_.pace_tail, 0u);
 }
 
 TEST_F(ComputeConfigTest, BadValuesAreNamedErrors) {

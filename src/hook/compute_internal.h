@@ -398,8 +398,8 @@ inline bool PaceApplies(const DevLimiter* d) {
 // inside the open stretch, else after closing it (drain, charge) and waiting for the bucket
 // to open the next. Returns the time after the gate (`now`, or later when it waited).
 uint64_t PaceGate(CtxState* c, DevLimiter* d, CUstream stream, uint64_t now, bool copy = false);
-// The length of a stretch at `limit_pct`: Cfg().pace_on_ns, or longer at high limits so that
-// the pause after it is at least Cfg().pace_off_ns (at most kPaceMaxOnNs).
+// The length of a stretch at `limit_pct` (PaceStretchLen): Cfg().pace_on_ns at 50 %, scaled
+// by the share, with a pause of at least Cfg().pace_off_ns (at most kPaceMaxOnNs).
 uint64_t PaceStretchNs(uint32_t limit_pct);
 // Whether another process of the container launched throttled work on the device in the
 // last second (pace mode charges one process's stretches: it needs to be the only one).

@@ -242,12 +242,7 @@ __attribute__((destructor)) void ClearPresenceAtExit() {
 }
 
 uint64_t PaceStretchNs(uint32_t limit_pct) {
-  uint64_t on = Cfg().pace_on_ns;
-  if (limit_pct == 0 || limit_pct >= 100) return on;
-  // on / (on + off) = limit: off >= pace_off_ns needs on >= pace_off_ns * limit / (100 - limit)
-  uint64_t need = Cfg().pace_off_ns * limit_pct / (100 - limit_pct);
-  if (need > on) on = need;
-  return on < kPaceMaxOnNs ? on : kPaceMaxOnNs;  // pace_on_ns is at most kPaceMaxOnNs too
+  return PaceStretchLen(Cfg().pace_on_ns, Cfg().pace_off_ns, limit_pct, kPaceMaxOnNs);
 }
 
 uint64_t PaceGate(CtxState* c, DevLimiter* d, CUstream stream, uint64_t now, bool copy) {

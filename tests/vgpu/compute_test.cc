@@ -674,14 +674,20 @@ TEST_F(ComputeTest, ShortKernelsWithHostGapsKeepTheShareOfThroughput) {
 // queued tail was charged only as far as that estimate reached: 54.8 % of unlimited throughput
 // at 50 and 77.9 % at 70 (a GPT training step on an H100: 53.5 / 75.5). With
 // HAMI_COMPUTE_PACE_TAIL=1 the GPU's busy share learned over stretches decides how much of the
-// tail counts; with 2 the estimates' overshoots are carried to later stretches' tails (neither
-// the default yet: measured on a card only with the stretch's own estimate).
+// tail counts; with 2 (the default since the nineteenth session) the estimates' overshoots
+// are carried to later stretches' tails.
 TEST_F(ComputeTest, AGpuBoundLoopOfMixedKernelsIsChargedItsWholeQueue) {
   std::vector<std::string> mixed = {
       "loop", "--kernel-us", "20", "--mix-us",    "980", "--launch-gap-us", "150", "--sync",
       "200",  "--seconds",   "2",  "--warmup-ms", "400"};
   auto env = [&](const std::string& limit, const char* tail) {
-    return ShapeEnv("q", limit, {{"HAMI_COMPUTE_STATS", "1"}, {"HAMI_COMPUTE_PACE_TAIL", tail}});
+    // Stretches of 23 ms at 70 (HAMI_COMPUTE_PACE_MS=16, the pause's floor): each ends while
+    // the host is still queueing work. The default's 56 ms ends in the synchronise that drains
+    // the queue every 100 ms of GPU work, so no tail is left to charge (still at its share).
+    return ShapeEnv("q", limit,
+                    {{"HAMI_COMPUTE_STATS", "1"},
+                     {"HAMI_COMPUTE_PACE_TAIL", tail},
+                     {"HAMI_COMPUTE_PACE_MS", "16"}});
   };
   Result unlimited = Probe(mixed, env("", "0"));
   for (const char* tail : {"1", "2"}) {
