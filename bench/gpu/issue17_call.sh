@@ -14,6 +14,8 @@
 #   pace  the stretch's length, 20 ms (default) against 40 ms, on the two training loops at 50/70
 #         under tail rule 2 (two processes, about 100 s each): whether the loss a stretch's
 #         start costs a launch-bound loop shrinks with longer stretches
+#   now   the defaults since the nineteenth session (tail rule 2, stretches that grow with the
+#         share) on the two training loops at 50/70/30, three rounds (about 150 s)
 #   dflt  the default policy alone on the card for cnn and the eager decoders (flips under
 #         FLIP_POLICY=default: limited windows against the same process's unlimited ones;
 #         about 120 s)
@@ -26,7 +28,7 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT/issue17"
 steps=("$@")
-[[ ${#steps[@]} -eq 0 ]] && { echo "usage: issue17_call.sh tail|r0|ab|pace|dflt|bench..." >&2; exit 2; }
+[[ ${#steps[@]} -eq 0 ]] && { echo "usage: issue17_call.sh tail|r0|ab|pace|now|dflt|bench..." >&2; exit 2; }
 summary=()
 
 # run NAME SECONDS ENV... -- ARGS...: one workload_suite/compute_limits run in $OUT/issue17/NAME.
@@ -75,6 +77,9 @@ for s in "${steps[@]}"; do
       # Stretch length: 20 ms (the default) against 40 ms, tail rule 2, in turn.
       for ms in 20 40; do loops "pace$ms" 110 2 N,U,50,U,70,U 2 HAMI_COMPUTE_PACE_MS="$ms"; done
       ;;
+    now)
+      loops now 280 2 N,U,50,U,70,U,30,U 3
+      ;;
     dflt)
       run dflt 130 FLIP_POLICY=default FLIP_ORDER=N,U,50,U,50,U,N TURN_ROUNDS=2 \
         WL=cnn,dec1_eager,dec32_eager SUITE_SECONDS=1.0 -- bench/gpu/workload_suite.py flips
@@ -83,7 +88,7 @@ for s in "${steps[@]}"; do
       run bench 200 HAMI_COMPUTE_PACE_TAIL="${BENCH_TAIL:-2}" COMPUTE_BENCH_SECONDS=1.5 -- \
         bench/gpu/compute_limits.py limits torch
       ;;
-    *) echo "issue17_call.sh: unknown step $s (tail, r0, ab, pace, dflt, bench)" >&2; exit 2 ;;
+    *) echo "issue17_call.sh: unknown step $s (tail, r0, ab, pace, now, dflt, bench)" >&2; exit 2 ;;
   esac
 done
 tar czf "$OUT/issue17.tgz" -C "$OUT" issue17 && rm -rf "$OUT/issue17"
