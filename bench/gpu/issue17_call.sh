@@ -6,14 +6,16 @@
 #   tail  A/B of the pace tail rule on the two training loops: HAMI_COMPUTE_PACE_TAIL=0 then 1
 #         (flips at 50/70/30, two rounds each; about 300 s), with the pace rows and the GPU's
 #         busy % per share (nvidia-smi) in the table
-#   r0    the default tail rule alone on the two training loops at 50/70, four rounds (about
+#   r0    tail rule 0 (the default until the nineteenth session) alone on the two training loops at 50/70, four rounds (about
 #         250 s): whether its single-round misses at 70 are the loop's or the host's
 #   ab    tail rules 0 and 2 (the estimates' overshoot carried to later tails) in turn on the
 #         two training loops at 50/70, two rounds a process, AB_REPEAT (default 2) processes
 #         a rule (about 100 s a process)
-#   pace  the stretch's length, 20 ms (default) against 40 ms, on the two training loops at 50/70
-#         under tail rule 2 (two processes, about 100 s each): whether the loss a stretch's
-#         start costs a launch-bound loop shrinks with longer stretches
+#   pace  HAMI_COMPUTE_PACE_MS 20 against 40 on the two training loops at 50/70 under tail
+#         rule 2 (two processes, about 100 s each): whether the loss a stretch's start costs a
+#         loop shrinks with longer stretches. Since the nineteenth session the variable is the
+#         stretch at 50 % and grows with the share (20: 28 ms at 70); the call recorded in
+#         BENCHMARKS ran at a733e28, where it was the stretch at every share (23 ms at 70)
 #   now   the defaults since the nineteenth session (tail rule 2, stretches that grow with the
 #         share) on the two training loops at 50/70/30, three rounds (about 150 s)
 #   dflt  the default policy alone on the card for cnn and the eager decoders (flips under
@@ -74,7 +76,7 @@ for s in "${steps[@]}"; do
       done
       ;;
     pace)
-      # Stretch length: 20 ms (the default) against 40 ms, tail rule 2, in turn.
+      # Stretch length: 20 against 40 ms at 50 %, tail rule 2, in turn.
       for ms in 20 40; do loops "pace$ms" 110 2 N,U,50,U,70,U 2 HAMI_COMPUTE_PACE_MS="$ms"; done
       ;;
     now)

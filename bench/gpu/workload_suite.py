@@ -599,11 +599,13 @@ def pace_rows(wl, err):
             continue
         ran, drain, samples = (kv.get("pace_ran_ms", 0), kv.get("pace_drain_ms", 0),
                                kv.get("pace_samples", 0))
-        early = kv.get("pace_early_samples", 0)
-        idle = (f"; samples on an idle stream "
-                f"{100 * kv.get('pace_idle_samples', 0) / samples:.1f} % of {int(samples)}"
-                + (f" (first 5 ms: {100 * kv.get('pace_early_idle_samples', 0) / early:.1f} % "
-                   f"of {int(early)})" if early else "") if samples else "")
+        idle, early = "", kv.get("pace_early_samples", 0)
+        if samples:
+            idle = (f"; samples on an idle stream "
+                    f"{100 * kv.get('pace_idle_samples', 0) / samples:.1f} % of {int(samples)}")
+        if samples and early:
+            idle += (f" (first 5 ms: {100 * kv.get('pace_early_idle_samples', 0) / early:.1f} % "
+                     f"of {int(early)})")
         cl.row(f"{wl}: pace mode at {share} %",
                f"{int(n)} stretches, duty charged {100 * ch / (ran + drain + wait):.1f} %, "
                f"ran / charged {ran / ch:.3f}, est / ran "

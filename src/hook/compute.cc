@@ -432,18 +432,7 @@ void ComputeBeforeLaunch(CUstream stream, LaunchKind kind, uint64_t sig) {
   bool idle = sampled ? g_cuda.cuStreamQuery(stream) != CUDA_ERROR_NOT_READY
                       : prev < 0 || (prev == entry_end && idle_at_entry) ||
                             g_cuda.cuEventQuery(c->ev[prev].ev) != CUDA_ERROR_NOT_READY;
-  // Pace mode's counters: the stretch's samples on an idle stream; not the launch that opened
-  // it (its queue drained in the pause: it came before the stretch's start).
-  if (uint64_t on =
-          pace && d && Cfg().stats ? __atomic_load_n(&d->pace.on_start, __ATOMIC_RELAXED) : ~0ull;
-      t0 > on) {
-    __atomic_fetch_add(&d->pace.n_samp, 1, __ATOMIC_RELAXED);
-    if (idle) __atomic_fetch_add(&d->pace.n_idle, 1, __ATOMIC_RELAXED);
-    if (t0 - on < kPaceEarlyNs) {
-      __atomic_fetch_add(&d->pace.n_samp_early, 1, __ATOMIC_RELAXED);
-      if (idle) __atomic_fetch_add(&d->pace.n_idle_early, 1, __ATOMIC_RELAXED);
-    }
-  }
+  if (pace && d && Cfg().stats) PaceCountSample(d, t0, idle);
   int16_t start = -1;
   if (!RecordStart(c, stream, &start)) {
     Unref(c, prev);

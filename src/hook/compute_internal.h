@@ -405,6 +405,19 @@ uint64_t PaceStretchNs(uint32_t limit_pct);
 // last second (pace mode charges one process's stretches: it needs to be the only one).
 // Stamps this process's presence in the accounting file at most every 10 ms.
 bool OthersOfContainer(DevLimiter* d, uint64_t now);
+// Pace mode's counters (HAMI_COMPUTE_STATS): a sampled launch at `t0` of the stretch, and
+// whether it found its stream `idle`, in all and in the stretch's first kPaceEarlyNs; not the
+// launch that opened it (its queue drained in the pause: it came before the stretch's start).
+inline void PaceCountSample(DevLimiter* d, uint64_t t0, bool idle) {
+  PaceState* p = &d->pace;
+  uint64_t on = __atomic_load_n(&p->on_start, __ATOMIC_RELAXED);
+  if (t0 <= on) return;
+  __atomic_fetch_add(&p->n_samp, 1, __ATOMIC_RELAXED);
+  if (idle) __atomic_fetch_add(&p->n_idle, 1, __ATOMIC_RELAXED);
+  if (t0 - on >= kPaceEarlyNs) return;
+  __atomic_fetch_add(&p->n_samp_early, 1, __ATOMIC_RELAXED);
+  if (idle) __atomic_fetch_add(&p->n_idle_early, 1, __ATOMIC_RELAXED);
+}
 // Counts a launch of the stretch (its estimated GPU time, when it came, whether in the
 // stretch's first kPaceEarlyNs) and the host gap since the stretch's previous launch, copy or
 // synchronise. Returns the time since the stretch opened.
